@@ -1,0 +1,260 @@
+//! The typed ASL model the validator produces. Everything that is parsed —
+//! JSONPath, payload templates, intrinsic calls, Choice rules — is parsed
+//! into these types once; the compiler lowers them into a [`crate::program::Program`].
+
+use crate::intrinsics::Call;
+use crate::jsonpath::{JsonPath, RefStep};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryLanguage {
+    #[default]
+    JsonPath,
+    /// Accepted by the model so states can carry it; evaluation arrives with
+    /// the JSONata issue and is refused by the validator until then.
+    JsonAta,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub start_at: String,
+    pub states: Vec<State>,
+    pub timeout_seconds: Option<u64>,
+    pub query_language: QueryLanguage,
+}
+
+impl StateMachine {
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.states.iter().position(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    /// JSON Pointer of the state in the definition, for runtime diagnostics.
+    pub pointer: String,
+    pub kind: StateKind,
+    pub io: DataFlow,
+    pub transition: Transition,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transition {
+    Next(String),
+    End,
+    /// Choice, Succeed and Fail decide for themselves.
+    None,
+}
+
+/// Input/output processing, in the order AWS applies it.
+#[derive(Debug, Clone, Default)]
+pub struct DataFlow {
+    pub input_path: PathField,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: PathField,
+}
+
+/// `InputPath`/`OutputPath`: absent means `$`, `null` means `{}`.
+#[derive(Debug, Clone, Default)]
+pub enum PathField {
+    #[default]
+    Identity,
+    Discard,
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum ResultPath {
+    /// `$` (the default): the result replaces the input.
+    #[default]
+    Replace,
+    /// `null`: the result is discarded, the input passes through.
+    Discard,
+    /// `$.a.b`: the result is written into the input.
+    Into(JsonPath, Vec<RefStep>),
+}
+
+/// A payload template (`Parameters`, `ResultSelector`, `ItemSelector`, a Pass
+/// `Result` is a constant). Constant subtrees are folded at parse time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Template {
+    Const(Value),
+    Object(Vec<(Box<str>, Template)>),
+    Array(Vec<Template>),
+    Path(JsonPath),
+    Call(Call),
+}
+
+#[derive(Debug, Clone)]
+pub enum StateKind {
+    Pass { result: Option<Value> },
+    Task(Task),
+    Choice { choices: Vec<ChoiceBranch>, default: Option<String> },
+    Wait(WaitFor),
+    Succeed,
+    Fail { error: FailField, cause: FailField },
+    Parallel { branches: Vec<StateMachine> },
+    Map(Box<MapState>),
+}
+
+impl StateKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StateKind::Pass { .. } => "Pass",
+            StateKind::Task(_) => "Task",
+            StateKind::Choice { .. } => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed => "Succeed",
+            StateKind::Fail { .. } => "Fail",
+            StateKind::Parallel { .. } => "Parallel",
+            StateKind::Map(_) => "Map",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub resource: String,
+    pub timeout: Option<Seconds>,
+    pub heartbeat: Option<Seconds>,
+}
+
+/// A number of seconds given literally or read from the input.
+#[derive(Debug, Clone)]
+pub enum Seconds {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    Seconds(u64),
+    SecondsPath(JsonPath),
+    Timestamp(chrono::DateTime<chrono::FixedOffset>),
+    TimestampPath(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub enum FailField {
+    None,
+    Literal(String),
+    Path(JsonPath),
+    Call(Call),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChoiceBranch {
+    pub rule: Rule,
+    pub next: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Rule {
+    And(Vec<Rule>),
+    Or(Vec<Rule>),
+    Not(Box<Rule>),
+    Test { variable: JsonPath, op: ChoiceOp, operand: Operand },
+}
+
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Value(Value),
+    Path(JsonPath),
+    Timestamp(chrono::DateTime<chrono::FixedOffset>),
+    Pattern(Vec<GlobPart>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GlobPart {
+    Literal(String),
+    Star,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceOp {
+    StringEquals,
+    StringLessThan,
+    StringGreaterThan,
+    StringLessThanEquals,
+    StringGreaterThanEquals,
+    StringMatches,
+    NumericEquals,
+    NumericLessThan,
+    NumericGreaterThan,
+    NumericLessThanEquals,
+    NumericGreaterThanEquals,
+    BooleanEquals,
+    TimestampEquals,
+    TimestampLessThan,
+    TimestampGreaterThan,
+    TimestampLessThanEquals,
+    TimestampGreaterThanEquals,
+    IsNull,
+    IsPresent,
+    IsNumeric,
+    IsString,
+    IsBoolean,
+    IsTimestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    pub error_equals: Vec<String>,
+    pub interval_seconds: u64,
+    pub max_attempts: u32,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub full_jitter: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catcher {
+    pub error_equals: Vec<String>,
+    pub next: String,
+    pub result_path: ResultPath,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapMode {
+    Inline,
+    Distributed,
+}
+
+#[derive(Debug, Clone)]
+pub struct MapState {
+    pub processor: StateMachine,
+    pub mode: MapMode,
+    pub items_path: Option<JsonPath>,
+    pub item_selector: Option<Template>,
+    pub max_concurrency: Option<CountField>,
+    pub tolerated_failure_percentage: Option<Tolerance>,
+    pub tolerated_failure_count: Option<Tolerance>,
+    pub batcher: Option<ItemBatcher>,
+    pub label: Option<String>,
+    /// `ItemReader`: parsed so it is reported, not silently ignored.
+    pub item_reader: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub enum CountField {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub enum Tolerance {
+    Fixed(f64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemBatcher {
+    pub max_items: Option<CountField>,
+    pub max_bytes: Option<CountField>,
+    pub batch_input: Option<Template>,
+}

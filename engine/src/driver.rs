@@ -1,0 +1,153 @@
+//! A synchronous driver that performs the VM's effects in-process: tasks
+//! through a [`TaskInvoker`], timers on a virtual clock (or the real one),
+//! forks by driving each child frame in turn. `expressway exec`, `bench` and
+//! the tests use it; the sharded runtime drives the same VM asynchronously.
+
+use crate::errors::ErrorName;
+use crate::program::Program;
+use crate::vm::{ExecutionInfo, Frame, Outcome, Raised, Resume, Shared, Step, TaskCall, TaskOutcome};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Performs Task states, keyed by the Resource ARN.
+pub trait TaskInvoker {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome;
+}
+
+/// Fails every task with a diagnostic naming the resource; for machines
+/// that have no Task states (or runs that must not reach one).
+pub struct NoTasks;
+
+impl TaskInvoker for NoTasks {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        TaskOutcome::Failed {
+            error: ErrorName::TaskFailed.as_str().into(),
+            cause: Some(format!("no task invoker is configured for resource '{}'", call.resource)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionResult {
+    pub status: Status,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// Virtual time the execution took.
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Express workflows stop after five minutes.
+    pub max_duration_ms: Option<i64>,
+    /// Sleep for real instead of advancing a virtual clock.
+    pub real_time: bool,
+    pub seed: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { max_duration_ms: Some(EXPRESS_MAX_DURATION_MS), real_time: false, seed: 0x5eed }
+    }
+}
+
+pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
+
+enum Driven {
+    Done(Outcome),
+    TimedOut,
+}
+
+/// Run one execution to its end.
+pub fn execute(
+    program: &Program,
+    info: Arc<ExecutionInfo>,
+    input: Value,
+    invoker: &mut dyn TaskInvoker,
+    opts: &RunOptions,
+) -> ExecutionResult {
+    let start = info.start_time_ms;
+    let mut deadline = opts.max_duration_ms.map(|d| start + d);
+    if let Some(t) = program.machines[0].timeout_seconds {
+        let d = start + t as i64 * 1000;
+        deadline = Some(deadline.map_or(d, |x| x.min(d)));
+    }
+    let shared_input = Arc::new(input.clone());
+    let mut shared = Shared::new(info, shared_input, opts.seed);
+    let mut frame = Frame::new(program, 0, input);
+    let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
+    let duration_ms = shared.now_ms - start;
+    match driven {
+        Driven::Done(Outcome::Succeeded(v)) => {
+            ExecutionResult { status: Status::Succeeded, output: Some(v), error: None, cause: None, duration_ms }
+        }
+        Driven::Done(Outcome::Failed(Raised { error, cause })) => {
+            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms }
+        }
+        Driven::TimedOut => ExecutionResult {
+            status: Status::TimedOut,
+            output: None,
+            error: Some(ErrorName::Timeout.as_str().into()),
+            cause: None,
+            duration_ms,
+        },
+    }
+}
+
+fn drive(
+    program: &Program,
+    frame: &mut Frame,
+    shared: &mut Shared,
+    invoker: &mut dyn TaskInvoker,
+    opts: &RunOptions,
+    deadline: Option<i64>,
+) -> Driven {
+    let mut event = Resume::Start;
+    loop {
+        match program.resume(frame, shared, event) {
+            Step::Done(outcome) => return Driven::Done(outcome),
+            Step::Invoke(call) => event = Resume::Task(invoker.invoke(&call)),
+            Step::Sleep { millis } => {
+                if deadline.is_some_and(|d| shared.now_ms + millis > d) {
+                    shared.now_ms = deadline.unwrap_or(shared.now_ms);
+                    return Driven::TimedOut;
+                }
+                if opts.real_time && millis > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(millis as u64));
+                }
+                shared.now_ms += millis;
+                event = Resume::Timer;
+            }
+            Step::Fork(fork) => {
+                let started = shared.now_ms;
+                let mut finished = started;
+                let mut results = Vec::with_capacity(fork.children.len());
+                for (machine, input) in fork.children {
+                    // Children run concurrently on AWS; on the virtual clock each
+                    // starts at the fork and the parent resumes after the slowest.
+                    if fork.max_concurrency != 1 {
+                        shared.now_ms = started;
+                    }
+                    shared.events += 1; // IterationStarted
+                    let mut child = Frame::new(program, machine, input);
+                    match drive(program, &mut child, shared, invoker, opts, deadline) {
+                        Driven::Done(o) => results.push(o),
+                        Driven::TimedOut => return Driven::TimedOut,
+                    }
+                    shared.events += 1; // IterationSucceeded/Failed
+                    finished = finished.max(shared.now_ms);
+                }
+                shared.now_ms = finished;
+                event = Resume::Forked(results);
+            }
+        }
+    }
+}

@@ -1,0 +1,689 @@
+//! Intrinsic functions (`States.Format(...)` and friends): parsed once at
+//! compile time into a call tree, evaluated with AWS's quirks (Java-style
+//! rounding in `MathAdd`, empty strings dropped by `StringSplit`, Java
+//! `Map.toString` rendering of objects in `Format`).
+
+use crate::jsonpath::{JsonPath, PathSyntaxError};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Format,
+    StringToJson,
+    JsonToString,
+    Array,
+    ArrayPartition,
+    ArrayContains,
+    ArrayRange,
+    ArrayGetItem,
+    ArrayLength,
+    ArrayUnique,
+    Base64Encode,
+    Base64Decode,
+    Hash,
+    JsonMerge,
+    MathRandom,
+    MathAdd,
+    StringSplit,
+    Uuid,
+}
+
+impl Func {
+    pub const ALL: [Func; 18] = [
+        Func::Format,
+        Func::StringToJson,
+        Func::JsonToString,
+        Func::Array,
+        Func::ArrayPartition,
+        Func::ArrayContains,
+        Func::ArrayRange,
+        Func::ArrayGetItem,
+        Func::ArrayLength,
+        Func::ArrayUnique,
+        Func::Base64Encode,
+        Func::Base64Decode,
+        Func::Hash,
+        Func::JsonMerge,
+        Func::MathRandom,
+        Func::MathAdd,
+        Func::StringSplit,
+        Func::Uuid,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Format => "States.Format",
+            Func::StringToJson => "States.StringToJson",
+            Func::JsonToString => "States.JsonToString",
+            Func::Array => "States.Array",
+            Func::ArrayPartition => "States.ArrayPartition",
+            Func::ArrayContains => "States.ArrayContains",
+            Func::ArrayRange => "States.ArrayRange",
+            Func::ArrayGetItem => "States.ArrayGetItem",
+            Func::ArrayLength => "States.ArrayLength",
+            Func::ArrayUnique => "States.ArrayUnique",
+            Func::Base64Encode => "States.Base64Encode",
+            Func::Base64Decode => "States.Base64Decode",
+            Func::Hash => "States.Hash",
+            Func::JsonMerge => "States.JsonMerge",
+            Func::MathRandom => "States.MathRandom",
+            Func::MathAdd => "States.MathAdd",
+            Func::StringSplit => "States.StringSplit",
+            Func::Uuid => "States.UUID",
+        }
+    }
+
+    /// (min, max) argument counts; `None` max means variadic.
+    fn arity(self) -> (usize, Option<usize>) {
+        match self {
+            Func::Format => (1, None),
+            Func::Array => (0, None),
+            Func::StringToJson
+            | Func::JsonToString
+            | Func::ArrayLength
+            | Func::ArrayUnique
+            | Func::Base64Encode
+            | Func::Base64Decode => (1, Some(1)),
+            Func::ArrayPartition
+            | Func::ArrayContains
+            | Func::ArrayGetItem
+            | Func::Hash
+            | Func::MathAdd
+            | Func::StringSplit => (2, Some(2)),
+            Func::ArrayRange | Func::JsonMerge => (3, Some(3)),
+            Func::MathRandom => (2, Some(3)),
+            Func::Uuid => (0, Some(0)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Literal(Value),
+    Path(JsonPath),
+    Call(Box<Call>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub func: Func,
+    pub args: Vec<Arg>,
+}
+
+/// Does this string look like an intrinsic call (as opposed to a path)?
+pub fn looks_like_call(s: &str) -> bool {
+    s.trim_start().starts_with("States.")
+}
+
+impl Call {
+    pub fn parse(src: &str) -> Result<Call, PathSyntaxError> {
+        let mut p = CallParser { s: src, i: 0 };
+        let call = p.call()?;
+        p.ws();
+        if p.i != src.len() {
+            return Err(p.err("unexpected characters after the call"));
+        }
+        Ok(call)
+    }
+
+    /// Every path the call reads, for validation of roots.
+    pub fn paths(&self) -> Vec<&JsonPath> {
+        let mut out = Vec::new();
+        for a in &self.args {
+            match a {
+                Arg::Path(p) => out.push(p),
+                Arg::Call(c) => out.extend(c.paths()),
+                Arg::Literal(_) => {}
+            }
+        }
+        out
+    }
+}
+
+struct CallParser<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl CallParser<'_> {
+    fn err(&self, what: &str) -> PathSyntaxError {
+        PathSyntaxError { message: format!("{what} at offset {} in '{}'", self.i, self.s) }
+    }
+
+    fn rest(&self) -> &str {
+        &self.s[self.i..]
+    }
+
+    fn ws(&mut self) {
+        while self.rest().starts_with([' ', '\t', '\n']) {
+            self.i += 1;
+        }
+    }
+
+    fn call(&mut self) -> Result<Call, PathSyntaxError> {
+        self.ws();
+        let name_len =
+            self.rest().find(|c: char| !(c.is_ascii_alphanumeric() || c == '.')).unwrap_or(self.rest().len());
+        let name = &self.rest()[..name_len];
+        let func = Func::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| self.err(&format!("unknown intrinsic function '{name}'")))?;
+        self.i += name_len;
+        self.ws();
+        if !self.rest().starts_with('(') {
+            return Err(self.err("expected '('"));
+        }
+        self.i += 1;
+        let mut args = Vec::new();
+        self.ws();
+        if self.rest().starts_with(')') {
+            self.i += 1;
+        } else {
+            loop {
+                args.push(self.arg()?);
+                self.ws();
+                if self.rest().starts_with(',') {
+                    self.i += 1;
+                } else if self.rest().starts_with(')') {
+                    self.i += 1;
+                    break;
+                } else {
+                    return Err(self.err("expected ',' or ')'"));
+                }
+            }
+        }
+        let (min, max) = func.arity();
+        if args.len() < min || max.is_some_and(|m| args.len() > m) {
+            return Err(PathSyntaxError {
+                message: format!(
+                    "{} takes {} argument(s), got {}",
+                    func.name(),
+                    match max {
+                        Some(m) if m == min => m.to_string(),
+                        Some(m) => format!("{min} to {m}"),
+                        None => format!("at least {min}"),
+                    },
+                    args.len()
+                ),
+            });
+        }
+        Ok(Call { func, args })
+    }
+
+    fn arg(&mut self) -> Result<Arg, PathSyntaxError> {
+        self.ws();
+        let rest = self.rest();
+        if rest.starts_with('\'') {
+            return self.string().map(|s| Arg::Literal(Value::String(s)));
+        }
+        if rest.starts_with("States.") {
+            return Ok(Arg::Call(Box::new(self.call()?)));
+        }
+        if rest.starts_with('$') {
+            // A path runs to the next top-level ',' or ')'; brackets may hold either.
+            let mut depth = 0usize;
+            let mut quote = None;
+            let mut end = rest.len();
+            for (k, c) in rest.char_indices() {
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, '\'' | '"') => quote = Some(c),
+                    (None, '[' | '(') => depth += 1,
+                    (None, ']') => depth = depth.saturating_sub(1),
+                    (None, ')') if depth > 0 => depth -= 1,
+                    (None, ',' | ')' | ' ') if depth == 0 => {
+                        end = k;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let path = JsonPath::parse(&rest[..end])?;
+            self.i += end;
+            return Ok(Arg::Path(path));
+        }
+        for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+            if rest.starts_with(word) {
+                self.i += word.len();
+                return Ok(Arg::Literal(v));
+            }
+        }
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+            .unwrap_or(rest.len());
+        if end > 0 {
+            let n: Value = serde_json::from_str(&rest[..end]).map_err(|_| self.err("bad number"))?;
+            self.i += end;
+            return Ok(Arg::Literal(n));
+        }
+        Err(self.err("expected an argument"))
+    }
+
+    fn string(&mut self) -> Result<String, PathSyntaxError> {
+        self.i += 1;
+        let mut out = String::new();
+        let mut chars = self.rest().char_indices();
+        while let Some((k, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    // `\{` and `\}` stay escaped so that Format can tell them
+                    // from placeholders; everything else loses its backslash.
+                    Some((_, e @ ('{' | '}'))) => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                    Some((_, e)) => out.push(e),
+                    None => break,
+                },
+                '\'' => {
+                    self.i += k + 1;
+                    return Ok(out);
+                }
+                c => out.push(c),
+            }
+        }
+        Err(self.err("unterminated string literal"))
+    }
+}
+
+/// What an intrinsic needs from the VM besides its arguments.
+pub trait IntrinsicEnv {
+    fn resolve(&self, path: &JsonPath) -> Result<Value, String>;
+    fn uuid(&mut self) -> String;
+    fn random(&mut self) -> u64;
+}
+
+/// `States.IntrinsicFailure` cause text.
+pub type Failure = String;
+
+pub fn eval(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
+    let mut args = Vec::with_capacity(call.args.len());
+    for a in &call.args {
+        args.push(match a {
+            Arg::Literal(v) => v.clone(),
+            Arg::Path(p) => env.resolve(p)?,
+            Arg::Call(c) => eval(c, env)?,
+        });
+    }
+    apply(call.func, args, env)
+}
+
+fn bad(func: Func, what: &str) -> Failure {
+    format!("Invalid arguments in {}: {what}", func.name())
+}
+
+fn as_str(func: Func, v: &Value) -> Result<String, Failure> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(bad(func, &format!("expected a string, got {other}"))),
+    }
+}
+
+fn as_int(func: Func, v: &Value) -> Result<i64, Failure> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .ok_or_else(|| bad(func, &format!("expected an integer, got {n}"))),
+        Value::String(s) => s.trim().parse().map_err(|_| bad(func, &format!("expected an integer, got '{s}'"))),
+        other => Err(bad(func, &format!("expected an integer, got {other}"))),
+    }
+}
+
+/// Java's `Math.round`: floor(x + 0.5).
+fn java_round(v: &Value, func: Func) -> Result<i64, Failure> {
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Ok(i),
+            None => Ok((n.as_f64().unwrap_or(0.0) + 0.5).floor() as i64),
+        },
+        other => Err(bad(func, &format!("expected a number, got {other}"))),
+    }
+}
+
+fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
+    Ok(match func {
+        Func::Format => {
+            let template = as_str(func, &args[0])?;
+            format_template(&template, &args[1..])?
+        }
+        Func::StringToJson => {
+            let s = as_str(func, &args[0])?;
+            if s.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            serde_json::from_str(&s).map_err(|e| bad(func, &format!("invalid JSON: {e}")))?
+        }
+        Func::JsonToString => Value::String(args[0].to_string()),
+        Func::Array => Value::Array(args),
+        Func::ArrayPartition => {
+            let Value::Array(a) = &args[0] else {
+                return Err(bad(func, "the first argument must be an array"));
+            };
+            let size = as_int(func, &args[1])?;
+            if size <= 0 {
+                return Err(bad(func, "the chunk size must be greater than 0"));
+            }
+            Value::Array(a.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect())
+        }
+        Func::ArrayContains => {
+            let Value::Array(a) = &args[0] else {
+                return Err(bad(func, "the first argument must be an array"));
+            };
+            Value::Bool(a.iter().any(|x| json_eq(x, &args[1])))
+        }
+        Func::ArrayRange => {
+            let (start, end, step) = (as_int(func, &args[0])?, as_int(func, &args[1])?, as_int(func, &args[2])?);
+            if step == 0 {
+                return Err(bad(func, "the step must not be 0"));
+            }
+            let mut out = Vec::new();
+            let mut i = start;
+            while (step > 0 && i <= end) || (step < 0 && i >= end) {
+                out.push(Value::from(i));
+                if out.len() > 1000 {
+                    return Err(bad(func, "the range exceeds 1000 items"));
+                }
+                i += step;
+            }
+            Value::Array(out)
+        }
+        Func::ArrayGetItem => {
+            let Value::Array(a) = &args[0] else {
+                return Err(bad(func, "the first argument must be an array"));
+            };
+            let idx = as_int(func, &args[1])?;
+            usize::try_from(idx)
+                .ok()
+                .and_then(|i| a.get(i))
+                .cloned()
+                .ok_or_else(|| bad(func, &format!("index {idx} out of bounds")))?
+        }
+        Func::ArrayLength => match &args[0] {
+            Value::Array(a) => Value::from(a.len()),
+            _ => return Err(bad(func, "the argument must be an array")),
+        },
+        Func::ArrayUnique => match &args[0] {
+            Value::Array(a) => {
+                let mut out: Vec<Value> = Vec::new();
+                for x in a {
+                    if !out.iter().any(|y| json_eq(x, y)) {
+                        out.push(x.clone());
+                    }
+                }
+                Value::Array(out)
+            }
+            _ => return Err(bad(func, "the argument must be an array")),
+        },
+        Func::Base64Encode => {
+            let s = as_str(func, &args[0])?;
+            Value::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
+        }
+        Func::Base64Decode => {
+            let s = as_str(func, &args[0])?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.as_bytes())
+                .map_err(|e| bad(func, &format!("invalid base64: {e}")))?;
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        Func::Hash => {
+            let data = match &args[0] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let algo = as_str(func, &args[1])?;
+            Value::String(hash(&algo, data.as_bytes()).ok_or_else(|| {
+                bad(func, &format!("unsupported hash algorithm '{algo}' (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"))
+            })?)
+        }
+        Func::JsonMerge => {
+            let (Value::Object(a), Value::Object(b)) = (&args[0], &args[1]) else {
+                return Err(bad(func, "both values to merge must be objects"));
+            };
+            if args[2] != Value::Bool(false) {
+                return Err(bad(func, "deep merge is not supported: the third argument must be false"));
+            }
+            let mut out: Map<String, Value> = a.clone();
+            for (k, v) in b {
+                out.insert(k.clone(), v.clone());
+            }
+            Value::Object(out)
+        }
+        Func::MathRandom => {
+            let (start, end) = (as_int(func, &args[0])?, as_int(func, &args[1])?);
+            if end <= start {
+                return Err(bad(func, "the end must be greater than the start"));
+            }
+            let span = (end - start) as u64;
+            let r = match args.get(2) {
+                Some(seed) => {
+                    let mut s = as_int(func, seed)? as u64;
+                    splitmix64(&mut s)
+                }
+                None => env.random(),
+            };
+            Value::from(start + (r % span) as i64)
+        }
+        Func::MathAdd => Value::from(java_round(&args[0], func)? + java_round(&args[1], func)?),
+        Func::StringSplit => {
+            let s = as_str(func, &args[0])?;
+            let delims = as_str(func, &args[1])?;
+            Value::Array(
+                s.split(|c| delims.contains(c))
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect(),
+            )
+        }
+        Func::Uuid => Value::String(env.uuid()),
+    })
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut used = 0;
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('{' | '}')) => {
+                if let Some(e) = chars.next() {
+                    out.push(e);
+                }
+            }
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                let arg = args.get(used).ok_or_else(|| {
+                    bad(Func::Format, "the number of arguments does not match the number of placeholders")
+                })?;
+                used += 1;
+                match arg {
+                    Value::String(s) => out.push_str(s),
+                    other => java_to_string(other, &mut out),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    if used != args.len() {
+        return Err(bad(Func::Format, "the number of arguments does not match the number of placeholders"));
+    }
+    Ok(Value::String(out))
+}
+
+/// How Java's `toString` renders parsed JSON (`{a=1, b=[x, y]}`), which is
+/// what AWS's `States.Format` prints for objects and arrays.
+fn java_to_string(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) => {
+            out.push('{');
+            for (n, (k, x)) in o.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                java_to_string(x, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (n, x) in a.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                java_to_string(x, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => out.push_str(s),
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn hash(algo: &str, data: &[u8]) -> Option<String> {
+    use sha2::Digest as _;
+    Some(match algo {
+        "MD5" => hex(&md5::Md5::digest(data)),
+        "SHA-1" => hex(&sha1::Sha1::digest(data)),
+        "SHA-256" => hex(&sha2::Sha256::digest(data)),
+        "SHA-384" => hex(&sha2::Sha384::digest(data)),
+        "SHA-512" => hex(&sha2::Sha512::digest(data)),
+        _ => return None,
+    })
+}
+
+/// SplitMix64: the small, well-distributed generator behind seeded
+/// `MathRandom`, UUIDs and retry jitter. Reproducible from its seed.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A version-4 UUID from 128 random bits.
+pub fn uuid_v4(hi: u64, lo: u64) -> String {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&hi.to_be_bytes());
+    b[8..].copy_from_slice(&lo.to_be_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Env(Value, u64);
+    impl IntrinsicEnv for Env {
+        fn resolve(&self, p: &JsonPath) -> Result<Value, String> {
+            p.select(&self.0).map_err(|m| m.rendered)
+        }
+        fn uuid(&mut self) -> String {
+            let (a, b) = (self.random(), self.random());
+            uuid_v4(a, b)
+        }
+        fn random(&mut self) -> u64 {
+            splitmix64(&mut self.1)
+        }
+    }
+
+    fn run(src: &str, input: Value) -> Result<Value, Failure> {
+        eval(&Call::parse(src).unwrap(), &mut Env(input, 7))
+    }
+
+    #[test]
+    fn format_renders_like_java() {
+        assert_eq!(
+            run("States.Format('a={} b={}', $.a, $.b)", json!({"a": "x", "b": {"k": [1, 2]}})).unwrap(),
+            json!("a=x b={k=[1, 2]}")
+        );
+        assert_eq!(run("States.Format('\\{\\} {}', null)", json!({})).unwrap(), json!("{} null"));
+        assert!(run("States.Format('{} {}', 1)", json!({})).is_err());
+    }
+
+    #[test]
+    fn math_add_rounds_half_up_like_java() {
+        assert_eq!(run("States.MathAdd(1.5, 0)", json!({})).unwrap(), json!(2));
+        assert_eq!(run("States.MathAdd(-1.5, 0)", json!({})).unwrap(), json!(-1));
+        assert_eq!(run("States.MathAdd(-1.51, 0)", json!({})).unwrap(), json!(-2));
+        assert_eq!(run("States.MathAdd($.a, -1)", json!({"a": 5})).unwrap(), json!(4));
+    }
+
+    #[test]
+    fn arrays() {
+        assert_eq!(
+            run("States.ArrayPartition(States.Array(1,2,3,4,5), 2)", json!({})).unwrap(),
+            json!([[1, 2], [3, 4], [5]])
+        );
+        assert_eq!(run("States.ArrayRange(0, 10, 3)", json!({})).unwrap(), json!([0, 3, 6, 9]));
+        assert_eq!(run("States.ArrayRange(5, 1, -2)", json!({})).unwrap(), json!([5, 3, 1]));
+        assert_eq!(run("States.ArrayUnique($)", json!([1, 2, 2, 1.0])).unwrap(), json!([1, 2]));
+        assert_eq!(run("States.ArrayContains($, 2)", json!([1, 2])).unwrap(), json!(true));
+        assert_eq!(run("States.ArrayGetItem($, 1)", json!([1, 2])).unwrap(), json!(2));
+        assert_eq!(run("States.ArrayLength($)", json!([1, 2])).unwrap(), json!(2));
+        assert!(run("States.ArrayGetItem($, 5)", json!([1])).is_err());
+    }
+
+    #[test]
+    fn strings_and_encodings() {
+        assert_eq!(run("States.StringSplit(', , ,', ',')", json!({})).unwrap(), json!([" ", " "]));
+        assert_eq!(run("States.Base64Encode('Hello World')", json!({})).unwrap(), json!("SGVsbG8gV29ybGQ="));
+        assert_eq!(run("States.Base64Decode('SGVsbG8gV29ybGQ=')", json!({})).unwrap(), json!("Hello World"));
+        assert_eq!(
+            run("States.Hash('input data', 'SHA-1')", json!({})).unwrap(),
+            json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
+        );
+        assert_eq!(run("States.StringToJson('{\"a\": 1}')", json!({})).unwrap(), json!({"a": 1}));
+        assert_eq!(run("States.JsonToString($)", json!({"a": [1]})).unwrap(), json!("{\"a\":[1]}"));
+        assert_eq!(
+            run("States.JsonMerge($.a, $.b, false)", json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})).unwrap(),
+            json!({"x": 1, "y": 2})
+        );
+    }
+
+    #[test]
+    fn random_and_uuid_are_reproducible() {
+        let a = run("States.MathRandom(1, 10, 42)", json!({})).unwrap();
+        assert_eq!(a, run("States.MathRandom(1, 10, 42)", json!({})).unwrap());
+        let n = a.as_i64().unwrap();
+        assert!((1..10).contains(&n));
+        let u = run("States.UUID()", json!({})).unwrap();
+        let u = u.as_str().unwrap();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn parse_errors() {
+        for bad in ["States.Nope(1)", "States.Format(", "States.UUID(1)", "States.MathAdd(1)", "States.Array('x)"] {
+            assert!(Call::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

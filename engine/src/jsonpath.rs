@@ -1,0 +1,717 @@
+//! JSONPath as Step Functions evaluates it (Jayway semantics): parsed once at
+//! compile time, evaluated against the state input, the context object `$$`
+//! or (from the JSONata issue on) a workflow variable.
+//!
+//! A *definite* path (only fields and indexes) selects one value and a miss is
+//! an error; an *indefinite* path (wildcard, deep scan, slice, union, filter)
+//! always yields an array, empty when nothing matched.
+
+use serde_json::Value;
+use std::fmt;
+
+/// Where a path starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Root {
+    /// `$` — the current payload.
+    Input,
+    /// `$$` — the context object.
+    Context,
+    /// `$name` — a workflow variable (resolved by the variables issue).
+    Variable(Box<str>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Field(Box<str>),
+    Index(i64),
+    Wildcard,
+    /// `..name` or `..*`: the following selector applied at every depth.
+    Descendant(Box<Segment>),
+    Slice(Option<i64>, Option<i64>, Option<i64>),
+    Union(Vec<UnionItem>),
+    Filter(Box<Filter>),
+    /// `.length()`: the length of the array (or object) selected so far.
+    Length,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnionItem {
+    Field(Box<str>),
+    Index(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Exists(JsonPath),
+    Compare(Operand, CmpOp, Operand),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// `@...` relative to the element under test.
+    Current(JsonPath),
+    /// `$...` absolute.
+    Absolute(JsonPath),
+    Literal(Value),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPath {
+    source: Box<str>,
+    pub root: Root,
+    pub segments: Vec<Segment>,
+}
+
+/// Why a path failed to parse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSyntaxError {
+    pub message: String,
+}
+
+impl fmt::Display for PathSyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a definite path selected nothing. `rendered` is Jayway's `$['a']['b']`
+/// form of the prefix that was missing, which AWS quotes in causes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathMiss {
+    pub rendered: String,
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl JsonPath {
+    pub fn parse(source: &str) -> Result<JsonPath, PathSyntaxError> {
+        let mut p = Parser { s: source.as_bytes(), i: 0, src: source };
+        let path = p.path()?;
+        if p.i != p.s.len() {
+            return Err(p.err("unexpected trailing characters"));
+        }
+        Ok(path)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// `$` alone (or `$$` alone).
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Only fields and indexes: selects at most one value.
+    pub fn is_definite(&self) -> bool {
+        self.segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length))
+    }
+
+    /// A reference path (ResultPath, Choice `Variable`, …) may only name fields
+    /// and indexes.
+    pub fn is_reference(&self) -> bool {
+        self.segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_)))
+    }
+
+    /// Select against `root`. Definite paths give the value or a miss;
+    /// indefinite paths give an array of every match.
+    pub fn select(&self, root: &Value) -> Result<Value, PathMiss> {
+        if self.is_definite() {
+            return self.select_definite(root).map(|v| v.into_owned());
+        }
+        let mut current: Vec<&Value> = vec![root];
+        let mut length_of: Option<usize> = None;
+        for seg in &self.segments {
+            if let Segment::Length = seg {
+                // `.length()` after an indefinite path measures the match list.
+                length_of = Some(current.len());
+                continue;
+            }
+            let mut next = Vec::new();
+            for v in current {
+                apply(seg, v, root, &mut next);
+            }
+            current = next;
+        }
+        if let Some(n) = length_of {
+            return Ok(Value::from(n));
+        }
+        Ok(Value::Array(current.into_iter().cloned().collect()))
+    }
+
+    /// Borrowing form for definite paths.
+    pub fn select_definite<'a>(&self, root: &'a Value) -> Result<std::borrow::Cow<'a, Value>, PathMiss> {
+        let mut cur = root;
+        for (n, seg) in self.segments.iter().enumerate() {
+            let next = match seg {
+                Segment::Field(name) => cur.as_object().and_then(|o| o.get(&**name)),
+                Segment::Index(i) => cur.as_array().and_then(|a| index(a, *i)),
+                Segment::Length => {
+                    let len = match cur {
+                        Value::Array(a) => a.len(),
+                        Value::Object(o) => o.len(),
+                        Value::String(s) => s.chars().count(),
+                        _ => return Err(self.miss(n)),
+                    };
+                    return Ok(std::borrow::Cow::Owned(Value::from(len)));
+                }
+                _ => None,
+            };
+            match next {
+                Some(v) => cur = v,
+                None => return Err(self.miss(n)),
+            }
+        }
+        Ok(std::borrow::Cow::Borrowed(cur))
+    }
+
+    /// Jayway renders the path up to and including the failing segment.
+    fn miss(&self, upto: usize) -> PathMiss {
+        let mut rendered = String::from(match self.root {
+            Root::Input => "$",
+            Root::Context => "$$",
+            Root::Variable(_) => "$",
+        });
+        for seg in &self.segments[..=upto] {
+            match seg {
+                Segment::Field(f) => {
+                    rendered.push_str("['");
+                    rendered.push_str(f);
+                    rendered.push_str("']");
+                }
+                Segment::Index(i) => rendered.push_str(&format!("[{i}]")),
+                _ => {}
+            }
+        }
+        PathMiss { rendered }
+    }
+
+    /// Field/index steps for writing (ResultPath); `None` if not a reference.
+    pub fn reference_steps(&self) -> Option<Vec<RefStep>> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Field(f) => Some(RefStep::Field(f.clone())),
+                Segment::Index(i) => Some(RefStep::Index(*i)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefStep {
+    Field(Box<str>),
+    Index(i64),
+}
+
+fn index(a: &[Value], i: i64) -> Option<&Value> {
+    if i < 0 {
+        let from_end = i.unsigned_abs() as usize;
+        if from_end > a.len() { None } else { a.get(a.len() - from_end) }
+    } else {
+        a.get(i as usize)
+    }
+}
+
+fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
+    match seg {
+        Segment::Field(name) => {
+            if let Some(x) = v.as_object().and_then(|o| o.get(&**name)) {
+                out.push(x);
+            }
+        }
+        Segment::Index(i) => {
+            if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
+                out.push(x);
+            }
+        }
+        Segment::Wildcard => match v {
+            Value::Array(a) => out.extend(a.iter()),
+            Value::Object(o) => out.extend(o.values()),
+            _ => {}
+        },
+        Segment::Descendant(inner) => descend(inner, v, root, out),
+        Segment::Slice(start, end, step) => {
+            if let Value::Array(a) = v {
+                let len = a.len() as i64;
+                let norm = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
+                let step = step.unwrap_or(1).max(1);
+                let s = start.map(norm).unwrap_or(0);
+                let e = end.map(norm).unwrap_or(len);
+                let mut i = s;
+                while i < e {
+                    out.push(&a[i as usize]);
+                    i += step;
+                }
+            }
+        }
+        Segment::Union(items) => {
+            for item in items {
+                match item {
+                    UnionItem::Field(f) => {
+                        if let Some(x) = v.as_object().and_then(|o| o.get(&**f)) {
+                            out.push(x);
+                        }
+                    }
+                    UnionItem::Index(i) => {
+                        if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
+                            out.push(x);
+                        }
+                    }
+                }
+            }
+        }
+        Segment::Filter(f) => match v {
+            Value::Array(a) => out.extend(a.iter().filter(|x| filter_matches(f, x, root))),
+            Value::Object(_) if filter_matches(f, v, root) => out.push(v),
+            _ => {}
+        },
+        Segment::Length => {}
+    }
+}
+
+fn descend<'a>(inner: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
+    apply(inner, v, root, out);
+    match v {
+        Value::Array(a) => a.iter().for_each(|c| descend(inner, c, root, out)),
+        Value::Object(o) => o.values().for_each(|c| descend(inner, c, root, out)),
+        _ => {}
+    }
+}
+
+fn operand_value(op: &Operand, current: &Value, root: &Value) -> Option<Value> {
+    match op {
+        Operand::Literal(v) => Some(v.clone()),
+        Operand::Current(p) => p.select_definite(current).ok().map(|c| c.into_owned()),
+        Operand::Absolute(p) => p.select(root).ok(),
+    }
+}
+
+fn filter_matches(f: &Filter, current: &Value, root: &Value) -> bool {
+    match f {
+        Filter::Exists(p) => p.select_definite(current).is_ok(),
+        Filter::And(a, b) => filter_matches(a, current, root) && filter_matches(b, current, root),
+        Filter::Or(a, b) => filter_matches(a, current, root) || filter_matches(b, current, root),
+        Filter::Not(a) => !filter_matches(a, current, root),
+        Filter::Compare(l, op, r) => {
+            let (Some(l), Some(r)) = (operand_value(l, current, root), operand_value(r, current, root)) else {
+                return false;
+            };
+            compare(&l, *op, &r)
+        }
+    }
+}
+
+fn compare(l: &Value, op: CmpOp, r: &Value) -> bool {
+    use std::cmp::Ordering;
+    let ord = match (l, r) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
+        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+        _ => {
+            return match op {
+                CmpOp::Eq => l == r,
+                CmpOp::Ne => l != r,
+                _ => false,
+            };
+        }
+    };
+    match (op, ord) {
+        (CmpOp::Eq, Some(o)) => o == Ordering::Equal,
+        (CmpOp::Ne, Some(o)) => o != Ordering::Equal,
+        (CmpOp::Lt, Some(o)) => o == Ordering::Less,
+        (CmpOp::Le, Some(o)) => o != Ordering::Greater,
+        (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
+        (CmpOp::Ge, Some(o)) => o != Ordering::Less,
+        (_, None) => false,
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    src: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &str) -> PathSyntaxError {
+        PathSyntaxError { message: format!("{what} at offset {} in '{}'", self.i, self.src) }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.i += 1;
+        }
+    }
+
+    fn path(&mut self) -> Result<JsonPath, PathSyntaxError> {
+        let start = self.i;
+        let root = if self.eat(b'$') {
+            if self.eat(b'$') {
+                Root::Context
+            } else if matches!(self.peek(), Some(c) if c.is_ascii_alphabetic() || c == b'_') {
+                Root::Variable(self.ident()?.into())
+            } else {
+                Root::Input
+            }
+        } else if self.eat(b'@') {
+            Root::Input
+        } else {
+            return Err(self.err("a path must start with '$'"));
+        };
+        let segments = self.segments()?;
+        Ok(JsonPath { source: self.src[start..self.i].into(), root, segments })
+    }
+
+    fn ident(&mut self) -> Result<String, PathSyntaxError> {
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            // Jayway accepts any character up to the next '.', '[' or a filter
+            // delimiter; AWS paths use field names with '-', ':' and unicode.
+            if matches!(c, b'.' | b'[' | b']' | b' ' | b')' | b'(' | b'=' | b'<' | b'>' | b'!' | b'&' | b'|' | b',') {
+                break;
+            }
+            self.i += 1;
+        }
+        if start == self.i {
+            return Err(self.err("expected a field name"));
+        }
+        Ok(self.src[start..self.i].to_string())
+    }
+
+    fn segments(&mut self) -> Result<Vec<Segment>, PathSyntaxError> {
+        let mut segs = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'.') => {
+                    self.i += 1;
+                    if self.eat(b'.') {
+                        let inner = if self.eat(b'*') {
+                            Segment::Wildcard
+                        } else if self.peek() == Some(b'[') {
+                            self.bracket()?
+                        } else {
+                            Segment::Field(self.ident()?.into())
+                        };
+                        segs.push(Segment::Descendant(Box::new(inner)));
+                    } else if self.eat(b'*') {
+                        segs.push(Segment::Wildcard);
+                    } else {
+                        let name = self.ident()?;
+                        if name == "length" && self.s[self.i..].starts_with(b"()") {
+                            self.i += 2;
+                            segs.push(Segment::Length);
+                        } else {
+                            segs.push(Segment::Field(name.into()));
+                        }
+                    }
+                }
+                Some(b'[') => segs.push(self.bracket()?),
+                _ => return Ok(segs),
+            }
+        }
+    }
+
+    fn quoted(&mut self) -> Result<String, PathSyntaxError> {
+        let q = self.peek().ok_or_else(|| self.err("expected a quote"))?;
+        self.i += 1;
+        let mut out = String::new();
+        let start = self.i;
+        let mut run_start = start;
+        while let Some(c) = self.peek() {
+            if c == b'\\' {
+                out.push_str(&self.src[run_start..self.i]);
+                self.i += 1;
+                let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
+                // Keep the escaped character itself (Jayway's behaviour).
+                let ch_len = utf8_len(e);
+                out.push_str(&self.src[self.i..self.i + ch_len]);
+                self.i += ch_len;
+                run_start = self.i;
+            } else if c == q {
+                out.push_str(&self.src[run_start..self.i]);
+                self.i += 1;
+                return Ok(out);
+            } else {
+                self.i += 1;
+            }
+        }
+        Err(self.err("unterminated string"))
+    }
+
+    fn int(&mut self) -> Result<i64, PathSyntaxError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        self.src[start..self.i].parse().map_err(|_| self.err("expected an integer"))
+    }
+
+    fn bracket(&mut self) -> Result<Segment, PathSyntaxError> {
+        self.i += 1; // '['
+        self.skip_ws();
+        let seg = match self.peek() {
+            Some(b'*') => {
+                self.i += 1;
+                Segment::Wildcard
+            }
+            Some(b'?') => {
+                self.i += 1;
+                self.skip_ws();
+                if !self.eat(b'(') {
+                    return Err(self.err("expected '(' after '?'"));
+                }
+                let f = self.filter_or()?;
+                self.skip_ws();
+                if !self.eat(b')') {
+                    return Err(self.err("expected ')' closing the filter"));
+                }
+                Segment::Filter(Box::new(f))
+            }
+            Some(b'\'' | b'"') => {
+                let mut items = vec![UnionItem::Field(self.quoted()?.into())];
+                self.skip_ws();
+                while self.eat(b',') {
+                    self.skip_ws();
+                    items.push(UnionItem::Field(self.quoted()?.into()));
+                    self.skip_ws();
+                }
+                if items.len() == 1 {
+                    match items.pop() {
+                        Some(UnionItem::Field(f)) => Segment::Field(f),
+                        _ => return Err(self.err("expected a field")),
+                    }
+                } else {
+                    Segment::Union(items)
+                }
+            }
+            Some(b'-' | b'0'..=b'9' | b':') => {
+                let first = if self.peek() == Some(b':') { None } else { Some(self.int()?) };
+                self.skip_ws();
+                if self.eat(b':') {
+                    self.skip_ws();
+                    let end = if matches!(self.peek(), Some(b'-' | b'0'..=b'9')) { Some(self.int()?) } else { None };
+                    let step = if self.eat(b':') { Some(self.int()?) } else { None };
+                    Segment::Slice(first, end, step)
+                } else if self.peek() == Some(b',') {
+                    let mut items = vec![UnionItem::Index(first.unwrap_or(0))];
+                    while self.eat(b',') {
+                        self.skip_ws();
+                        items.push(UnionItem::Index(self.int()?));
+                        self.skip_ws();
+                    }
+                    Segment::Union(items)
+                } else {
+                    Segment::Index(first.ok_or_else(|| self.err("expected an index"))?)
+                }
+            }
+            _ => return Err(self.err("unexpected character in brackets")),
+        };
+        self.skip_ws();
+        if !self.eat(b']') {
+            return Err(self.err("expected ']'"));
+        }
+        Ok(seg)
+    }
+
+    fn filter_or(&mut self) -> Result<Filter, PathSyntaxError> {
+        let mut left = self.filter_and()?;
+        loop {
+            self.skip_ws();
+            if self.s[self.i..].starts_with(b"||") {
+                self.i += 2;
+                let right = self.filter_and()?;
+                left = Filter::Or(Box::new(left), Box::new(right));
+            } else {
+                return Ok(left);
+            }
+        }
+    }
+
+    fn filter_and(&mut self) -> Result<Filter, PathSyntaxError> {
+        let mut left = self.filter_atom()?;
+        loop {
+            self.skip_ws();
+            if self.s[self.i..].starts_with(b"&&") {
+                self.i += 2;
+                let right = self.filter_atom()?;
+                left = Filter::And(Box::new(left), Box::new(right));
+            } else {
+                return Ok(left);
+            }
+        }
+    }
+
+    fn filter_atom(&mut self) -> Result<Filter, PathSyntaxError> {
+        self.skip_ws();
+        if self.eat(b'!') {
+            return Ok(Filter::Not(Box::new(self.filter_atom()?)));
+        }
+        if self.eat(b'(') {
+            let f = self.filter_or()?;
+            self.skip_ws();
+            if !self.eat(b')') {
+                return Err(self.err("expected ')'"));
+            }
+            return Ok(f);
+        }
+        let left = self.operand()?;
+        self.skip_ws();
+        let op = if self.s[self.i..].starts_with(b"==") {
+            Some(CmpOp::Eq)
+        } else if self.s[self.i..].starts_with(b"!=") {
+            Some(CmpOp::Ne)
+        } else if self.s[self.i..].starts_with(b"<=") {
+            Some(CmpOp::Le)
+        } else if self.s[self.i..].starts_with(b">=") {
+            Some(CmpOp::Ge)
+        } else if self.peek() == Some(b'<') {
+            Some(CmpOp::Lt)
+        } else if self.peek() == Some(b'>') {
+            Some(CmpOp::Gt)
+        } else {
+            None
+        };
+        match op {
+            None => match left {
+                Operand::Current(p) => Ok(Filter::Exists(p)),
+                _ => Err(self.err("expected a comparison")),
+            },
+            Some(op) => {
+                self.i += if matches!(op, CmpOp::Lt | CmpOp::Gt) { 1 } else { 2 };
+                let right = self.operand()?;
+                Ok(Filter::Compare(left, op, right))
+            }
+        }
+    }
+
+    fn operand(&mut self) -> Result<Operand, PathSyntaxError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'@') => {
+                self.i += 1;
+                let start = self.i - 1;
+                let segments = self.segments()?;
+                Ok(Operand::Current(JsonPath { source: self.src[start..self.i].into(), root: Root::Input, segments }))
+            }
+            Some(b'$') => Ok(Operand::Absolute(self.path()?)),
+            Some(b'\'' | b'"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.i += 1;
+                while matches!(self.peek(), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')) {
+                    self.i += 1;
+                }
+                serde_json::from_str(&self.src[start..self.i]).map(Operand::Literal).map_err(|_| self.err("bad number"))
+            }
+            _ => {
+                for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                    if self.s[self.i..].starts_with(word.as_bytes()) {
+                        self.i += word.len();
+                        return Ok(Operand::Literal(v));
+                    }
+                }
+                Err(self.err("expected an operand"))
+            }
+        }
+    }
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sel(p: &str, v: &Value) -> Result<Value, PathMiss> {
+        JsonPath::parse(p).unwrap().select(v)
+    }
+
+    #[test]
+    fn definite_paths_select_one_value() {
+        let v = json!({"a": {"b": [10, 20, 30]}, "x-y": 1});
+        assert_eq!(sel("$.a.b[1]", &v).unwrap(), json!(20));
+        assert_eq!(sel("$.a.b[-1]", &v).unwrap(), json!(30));
+        assert_eq!(sel("$['a']['b'][0]", &v).unwrap(), json!(10));
+        assert_eq!(sel("$.x-y", &v).unwrap(), json!(1));
+        assert_eq!(sel("$", &v).unwrap(), v);
+        assert_eq!(sel("$.a.b.length()", &v).unwrap(), json!(3));
+    }
+
+    #[test]
+    fn a_miss_renders_jayway_prefix() {
+        let v = json!({"a": {}});
+        let miss = sel("$.a.no.such", &v).unwrap_err();
+        assert_eq!(miss.rendered, "$['a']['no']");
+    }
+
+    #[test]
+    fn indefinite_paths_always_give_arrays() {
+        let v = json!({"items": [{"v": 1}, {"v": 2}, {"w": 3}], "o": {"p": 1, "q": 2}});
+        assert_eq!(sel("$.items[*].v", &v).unwrap(), json!([1, 2]));
+        assert_eq!(sel("$.missing[*]", &v).unwrap(), json!([]));
+        assert_eq!(sel("$.items[1:]", &v).unwrap(), json!([{"v": 2}, {"w": 3}]));
+        assert_eq!(sel("$.items[:1].v", &v).unwrap(), json!([1]));
+        assert_eq!(sel("$..v", &v).unwrap(), json!([1, 2]));
+        assert_eq!(sel("$.o.*", &v).unwrap(), json!([1, 2]));
+        assert_eq!(sel("$.items[0,2]", &v).unwrap(), json!([{"v": 1}, {"w": 3}]));
+        assert_eq!(sel("$.items[?(@.v > 1)]", &v).unwrap(), json!([{"v": 2}]));
+        assert_eq!(sel("$.items[?(@.w)]", &v).unwrap(), json!([{"w": 3}]));
+        assert_eq!(sel("$.items[?(@.v == 1 || @.w == 3)].v", &v).unwrap(), json!([1]));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        for bad in ["a.b", "$.", "$[", "$['a'", "$[?(@.a ==)]", "$.a]"] {
+            assert!(JsonPath::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn roots_are_distinguished() {
+        assert_eq!(JsonPath::parse("$$.Execution.Id").unwrap().root, Root::Context);
+        assert_eq!(JsonPath::parse("$var.x").unwrap().root, Root::Variable("var".into()));
+        assert_eq!(JsonPath::parse("$.x").unwrap().root, Root::Input);
+    }
+}

@@ -1,0 +1,28 @@
+//! The Expressway engine: Amazon States Language in, executions out.
+//!
+//! It parses and validates ASL ([`validate`]) into a typed model ([`asl`]),
+//! compiles it into a bytecode [`program::Program`], and runs executions on a
+//! pure, synchronous VM ([`vm`]) that returns effects instead of doing I/O.
+//! It knows nothing of Kafka, SQS, Lambda or HTTP: tasks are performed by
+//! whoever implements [`driver::TaskInvoker`] (or drives the VM itself).
+
+pub mod asl;
+pub mod driver;
+pub mod errors;
+pub mod intrinsics;
+pub mod jsonpath;
+pub mod program;
+pub mod time;
+pub mod validate;
+pub mod vm;
+
+pub use driver::{ExecutionResult, RunOptions, Status, TaskInvoker, execute};
+pub use program::Program;
+pub use validate::{Diagnostic, WorkflowType};
+pub use vm::{ExecutionInfo, TaskCall, TaskOutcome};
+
+/// Validate and compile a definition in one go.
+pub fn compile(definition: &serde_json::Value, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {
+    let machine = validate::validate(definition, workflow)?;
+    Ok(program::compile(&machine))
+}

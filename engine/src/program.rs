@@ -1,0 +1,413 @@
+//! The compiled form of a state machine: a flat instruction array, constant
+//! pools and tables. Nested machines (Map processors, Parallel branches) live
+//! in the same program; every state has a global [`StateId`].
+//!
+//! The VM keeps one accumulator (`acc`) and the state's raw input; each
+//! instruction transforms `acc` — the data-flow of a state is the sequence
+//! InputPath → Parameters → (work) → ResultSelector → ResultPath → OutputPath.
+
+use crate::asl::{
+    self, Catcher, ChoiceBranch, FailField, MapState, Retrier, Rule, StateKind, StateMachine, Task, Template,
+    Transition, WaitFor,
+};
+use crate::jsonpath::{JsonPath, RefStep};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::ops::Range;
+
+pub type StateId = u32;
+pub type MachineId = u16;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// acc = select(path, acc); a miss fails with States.Runtime.
+    InputPath(u32),
+    /// acc = {}.
+    DiscardInput,
+    /// acc = eval(template, acc).
+    Parameters(u32),
+    /// acc = consts[i].
+    Const(u32),
+    /// Yield a task invocation with acc as its input; acc = the result.
+    Invoke(u32),
+    /// Yield a timer.
+    Wait(u32),
+    /// Yield a fork over the Map's items; acc = the iteration results.
+    Map(u32),
+    /// Yield a fork over the branches; acc = the branch results.
+    Parallel(u32),
+    /// acc = eval(template, acc) with acc being the task result.
+    ResultSelector(u32),
+    /// acc = input with acc written at the path.
+    ResultPath(u32),
+    /// acc = input.
+    DiscardResult,
+    /// acc = select(path, acc).
+    OutputPath(u32),
+    /// acc = {} (OutputPath: null).
+    DiscardOutput,
+    /// Evaluate a Choice table against acc; remember the target.
+    Choose(u32),
+    /// Transition to the chosen target.
+    GotoChosen,
+    Goto(StateId),
+    /// The (sub-)machine ends with acc as its output.
+    End,
+    Fail(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct StateInfo {
+    pub name: Box<str>,
+    pub type_name: &'static str,
+    pub machine: MachineId,
+    pub entry: u32,
+    pub retry: Range<u32>,
+    pub catch: Range<u32>,
+    /// The raw input is still needed after entry (ResultPath, Catch, Fail).
+    pub keeps_input: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MachineInfo {
+    pub start: StateId,
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledCatcher {
+    pub error_equals: Vec<String>,
+    pub next: StateId,
+    pub result_path: asl::ResultPath,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChoiceTable {
+    pub branches: Vec<(Rule, StateId)>,
+    pub default: Option<StateId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MapSpec {
+    pub processor: MachineId,
+    pub state: MapState,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailSpec {
+    pub error: FailField,
+    pub cause: FailField,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub code: Vec<Op>,
+    pub states: Vec<StateInfo>,
+    pub machines: Vec<MachineInfo>,
+    pub paths: Vec<JsonPath>,
+    pub templates: Vec<Template>,
+    pub consts: Vec<Value>,
+    pub result_paths: Vec<(JsonPath, Vec<RefStep>)>,
+    pub tasks: Vec<Task>,
+    pub waits: Vec<WaitFor>,
+    pub choices: Vec<ChoiceTable>,
+    pub maps: Vec<MapSpec>,
+    pub parallels: Vec<Vec<MachineId>>,
+    pub fails: Vec<FailSpec>,
+    pub retriers: Vec<Retrier>,
+    pub catchers: Vec<CompiledCatcher>,
+}
+
+/// Lower a validated machine. Cannot fail: the validator has checked every
+/// name and field the compiler resolves.
+pub fn compile(machine: &StateMachine) -> Program {
+    let mut c = Compiler { p: Program::default() };
+    c.machine(machine);
+    c.p
+}
+
+struct Compiler {
+    p: Program,
+}
+
+impl Compiler {
+    fn push<T>(pool: &mut Vec<T>, v: T) -> u32 {
+        pool.push(v);
+        (pool.len() - 1) as u32
+    }
+
+    /// Compile a machine and its nested machines; returns its id.
+    fn machine(&mut self, m: &StateMachine) -> MachineId {
+        let id = self.p.machines.len() as MachineId;
+        self.p.machines.push(MachineInfo { start: 0, timeout_seconds: m.timeout_seconds });
+        // Reserve state ids first so transitions can be resolved in one pass.
+        let base = self.p.states.len() as StateId;
+        for s in &m.states {
+            self.p.states.push(StateInfo {
+                name: s.name.as_str().into(),
+                type_name: s.kind.type_name(),
+                machine: id,
+                entry: 0,
+                retry: 0..0,
+                catch: 0..0,
+                keeps_input: false,
+            });
+        }
+        let resolve = |name: &str| -> StateId { base + m.index_of(name).unwrap_or(0) as StateId };
+        self.p.machines[id as usize].start = resolve(&m.start_at);
+        for (i, s) in m.states.iter().enumerate() {
+            let sid = base + i as StateId;
+            self.state(sid, s, &resolve);
+        }
+        id
+    }
+
+    fn state(&mut self, sid: StateId, s: &asl::State, resolve: &dyn Fn(&str) -> StateId) {
+        // Nested machines are compiled before this state's code so its
+        // instructions stay contiguous.
+        let nested = match &s.kind {
+            StateKind::Parallel { branches } => {
+                let ids: Vec<MachineId> = branches.iter().map(|b| self.machine(b)).collect();
+                Some(Op::Parallel(Self::push(&mut self.p.parallels, ids)))
+            }
+            StateKind::Map(map) => {
+                let processor = self.machine(&map.processor);
+                Some(Op::Map(Self::push(&mut self.p.maps, MapSpec { processor, state: (**map).clone() })))
+            }
+            _ => None,
+        };
+        let entry = self.p.code.len() as u32;
+        let retry_start = self.p.retriers.len() as u32;
+        self.p.retriers.extend(s.retry.iter().cloned());
+        let retry = retry_start..self.p.retriers.len() as u32;
+        let catch_start = self.p.catchers.len() as u32;
+        for Catcher { error_equals, next, result_path } in &s.catch {
+            self.p.catchers.push(CompiledCatcher {
+                error_equals: error_equals.clone(),
+                next: resolve(next),
+                result_path: result_path.clone(),
+            });
+        }
+        let catch = catch_start..self.p.catchers.len() as u32;
+
+        let io = &s.io;
+        let mut keeps_input = !s.catch.is_empty();
+        if let StateKind::Fail { error, cause } = &s.kind {
+            let f = Self::push(&mut self.p.fails, FailSpec { error: error.clone(), cause: cause.clone() });
+            self.p.code.push(Op::Fail(f));
+            self.finish_state(sid, entry, retry, catch, true);
+            return;
+        }
+        match &io.input_path {
+            asl::PathField::Identity => {}
+            asl::PathField::Discard => self.p.code.push(Op::DiscardInput),
+            asl::PathField::Path(p) => {
+                let i = Self::push(&mut self.p.paths, p.clone());
+                self.p.code.push(Op::InputPath(i));
+            }
+        }
+        let has_result = !matches!(s.kind, StateKind::Choice { .. } | StateKind::Succeed | StateKind::Wait(_));
+        if has_result {
+            if let Some(t) = &io.parameters {
+                let i = Self::push(&mut self.p.templates, t.clone());
+                self.p.code.push(Op::Parameters(i));
+            }
+        }
+        match &s.kind {
+            StateKind::Pass { result: Some(r) } => {
+                let i = Self::push(&mut self.p.consts, r.clone());
+                self.p.code.push(Op::Const(i));
+            }
+            StateKind::Pass { result: None } => {}
+            StateKind::Task(t) => {
+                let i = Self::push(&mut self.p.tasks, t.clone());
+                self.p.code.push(Op::Invoke(i));
+            }
+            StateKind::Wait(w) => {
+                let i = Self::push(&mut self.p.waits, w.clone());
+                self.p.code.push(Op::Wait(i));
+            }
+            StateKind::Choice { choices, default } => {
+                let table = ChoiceTable {
+                    branches: choices.iter().map(|ChoiceBranch { rule, next }| (rule.clone(), resolve(next))).collect(),
+                    default: default.as_deref().map(resolve),
+                };
+                let i = Self::push(&mut self.p.choices, table);
+                self.p.code.push(Op::Choose(i));
+            }
+            StateKind::Parallel { .. } | StateKind::Map(_) => {
+                if let Some(op) = nested {
+                    self.p.code.push(op);
+                }
+            }
+            StateKind::Succeed | StateKind::Fail { .. } => {}
+        }
+        if has_result {
+            if let Some(t) = &io.result_selector {
+                let i = Self::push(&mut self.p.templates, t.clone());
+                self.p.code.push(Op::ResultSelector(i));
+            }
+            match &io.result_path {
+                asl::ResultPath::Replace => {}
+                asl::ResultPath::Discard => {
+                    keeps_input = true;
+                    self.p.code.push(Op::DiscardResult);
+                }
+                asl::ResultPath::Into(p, steps) => {
+                    keeps_input = true;
+                    let i = Self::push(&mut self.p.result_paths, (p.clone(), steps.clone()));
+                    self.p.code.push(Op::ResultPath(i));
+                }
+            }
+        }
+        match &io.output_path {
+            asl::PathField::Identity => {}
+            asl::PathField::Discard => self.p.code.push(Op::DiscardOutput),
+            asl::PathField::Path(p) => {
+                let i = Self::push(&mut self.p.paths, p.clone());
+                self.p.code.push(Op::OutputPath(i));
+            }
+        }
+        match (&s.kind, &s.transition) {
+            (StateKind::Choice { .. }, _) => self.p.code.push(Op::GotoChosen),
+            (_, Transition::Next(n)) => self.p.code.push(Op::Goto(resolve(n))),
+            _ => self.p.code.push(Op::End),
+        }
+        self.finish_state(sid, entry, retry, catch, keeps_input);
+    }
+
+    fn finish_state(&mut self, sid: StateId, entry: u32, retry: Range<u32>, catch: Range<u32>, keeps_input: bool) {
+        let info = &mut self.p.states[sid as usize];
+        info.entry = entry;
+        info.retry = retry;
+        info.catch = catch;
+        info.keeps_input = keeps_input;
+    }
+}
+
+impl Program {
+    pub fn start(&self) -> StateId {
+        self.machines[0].start
+    }
+
+    /// Structural checks that every compiled program must pass: every
+    /// operand indexes its pool, every state's code ends in a transition.
+    pub fn verify(&self) -> Result<(), String> {
+        let n = |pool: usize, i: u32, what: &str| -> Result<(), String> {
+            if (i as usize) < pool { Ok(()) } else { Err(format!("{what} index {i} out of range ({pool})")) }
+        };
+        for (pc, op) in self.code.iter().enumerate() {
+            match *op {
+                Op::InputPath(i) | Op::OutputPath(i) => n(self.paths.len(), i, "path")?,
+                Op::Parameters(i) | Op::ResultSelector(i) => n(self.templates.len(), i, "template")?,
+                Op::Const(i) => n(self.consts.len(), i, "const")?,
+                Op::Invoke(i) => n(self.tasks.len(), i, "task")?,
+                Op::Wait(i) => n(self.waits.len(), i, "wait")?,
+                Op::Map(i) => n(self.maps.len(), i, "map")?,
+                Op::Parallel(i) => n(self.parallels.len(), i, "parallel")?,
+                Op::ResultPath(i) => n(self.result_paths.len(), i, "result path")?,
+                Op::Choose(i) => n(self.choices.len(), i, "choice")?,
+                Op::Fail(i) => n(self.fails.len(), i, "fail")?,
+                Op::Goto(s) => n(self.states.len(), s, "state")?,
+                Op::DiscardInput | Op::DiscardResult | Op::DiscardOutput | Op::GotoChosen | Op::End => {}
+            }
+            let _ = pc;
+        }
+        for (sid, s) in self.states.iter().enumerate() {
+            let mut pc = s.entry as usize;
+            loop {
+                match self.code.get(pc) {
+                    None => return Err(format!("state {sid} '{}' runs off the end of the code", s.name)),
+                    Some(Op::Goto(_) | Op::GotoChosen | Op::End | Op::Fail(_)) => break,
+                    Some(_) => pc += 1,
+                }
+            }
+            if s.retry.end as usize > self.retriers.len() || s.catch.end as usize > self.catchers.len() {
+                return Err(format!("state {sid} has an out-of-range handler table"));
+            }
+        }
+        for c in &self.catchers {
+            n(self.states.len(), c.next, "catch target")?;
+        }
+        for t in &self.choices {
+            for (_, s) in &t.branches {
+                n(self.states.len(), *s, "choice target")?;
+            }
+        }
+        for (i, m) in self.machines.iter().enumerate() {
+            n(self.states.len(), m.start, "start state")?;
+            if self.states[m.start as usize].machine as usize != i {
+                return Err(format!("machine {i} starts in another machine's state"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Human-readable listing, `expressway validate --disassemble`.
+    pub fn disassemble(&self) -> String {
+        let mut out = String::new();
+        for (m, info) in self.machines.iter().enumerate() {
+            let _ = writeln!(out, "machine {m}: start @{} '{}'", info.start, self.states[info.start as usize].name);
+        }
+        for (sid, s) in self.states.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "\n@{sid} {} '{}' (machine {}, retry {:?}, catch {:?}{})",
+                s.type_name,
+                s.name,
+                s.machine,
+                s.retry,
+                s.catch,
+                if s.keeps_input { ", keeps input" } else { "" }
+            );
+            let mut pc = s.entry as usize;
+            while let Some(op) = self.code.get(pc) {
+                let _ = writeln!(out, "  {pc:04}  {}", self.describe(op));
+                if matches!(op, Op::Goto(_) | Op::GotoChosen | Op::End | Op::Fail(_)) {
+                    break;
+                }
+                pc += 1;
+            }
+        }
+        out
+    }
+
+    fn describe(&self, op: &Op) -> String {
+        match *op {
+            Op::InputPath(i) => format!("input_path    {}", self.paths[i as usize]),
+            Op::DiscardInput => "discard_input".into(),
+            Op::Parameters(i) => format!("parameters    #{i}"),
+            Op::Const(i) => format!("const         {}", truncate(&self.consts[i as usize].to_string())),
+            Op::Invoke(i) => format!("invoke        {}", self.tasks[i as usize].resource),
+            Op::Wait(i) => format!("wait          {:?}", self.waits[i as usize]),
+            Op::Map(i) => format!("map           processor=machine {}", self.maps[i as usize].processor),
+            Op::Parallel(i) => format!("parallel      branches={:?}", self.parallels[i as usize]),
+            Op::ResultSelector(i) => format!("result_select #{i}"),
+            Op::ResultPath(i) => format!("result_path   {}", self.result_paths[i as usize].0),
+            Op::DiscardResult => "discard_result".into(),
+            Op::OutputPath(i) => format!("output_path   {}", self.paths[i as usize]),
+            Op::DiscardOutput => "discard_output".into(),
+            Op::Choose(i) => {
+                let t = &self.choices[i as usize];
+                let targets: Vec<String> = t.branches.iter().map(|(_, s)| format!("@{s}")).collect();
+                format!("choose        [{}] default={:?}", targets.join(", "), t.default)
+            }
+            Op::GotoChosen => "goto_chosen".into(),
+            Op::Goto(s) => format!("goto          @{s} '{}'", self.states[s as usize].name),
+            Op::End => "end".into(),
+            Op::Fail(_) => "fail".into(),
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() > 60 {
+        let mut end = 57;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    } else {
+        s.to_string()
+    }
+}

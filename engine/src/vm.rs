@@ -1,0 +1,1112 @@
+//! The VM: pure and synchronous. [`Program::resume`] runs one execution frame
+//! until it needs the outside world and returns a [`Step`] — invoke a task,
+//! sleep, fork Map/Parallel children — or finishes. Time, randomness and
+//! task results are inputs, so a run is reproducible.
+
+use crate::asl::{
+    ChoiceOp, CountField, FailField, GlobPart, ItemBatcher, MapMode, Operand, ResultPath, Retrier, Rule, Seconds,
+    Template, Tolerance, WaitFor,
+};
+use crate::errors::{self, ErrorName};
+use crate::intrinsics::{self, Call, IntrinsicEnv};
+use crate::jsonpath::{JsonPath, PathMiss, RefStep, Root};
+use crate::program::{MachineId, Op, Program, StateId};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// AWS's payload limit: 256 KiB of UTF-8.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Names and ARNs an execution runs under, for the context object `$$`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionInfo {
+    pub execution_id: String,
+    pub execution_name: String,
+    pub state_machine_id: String,
+    pub state_machine_name: String,
+    pub role_arn: String,
+    pub start_time_ms: i64,
+}
+
+/// Per-execution state shared by all of its frames: the clock, the random
+/// source, the history-event counter and the immutable context.
+#[derive(Debug)]
+pub struct Shared {
+    pub info: Arc<ExecutionInfo>,
+    pub execution_input: Arc<Value>,
+    /// Virtual (or real) wall clock in milliseconds since the epoch.
+    pub now_ms: i64,
+    pub rng: u64,
+    /// History events emitted so far, counted as AWS counts them
+    /// (ExecutionStarted is #1); causes cite them.
+    pub events: u64,
+}
+
+impl Shared {
+    pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
+        Shared { now_ms: info.start_time_ms, info, execution_input, rng: seed, events: 1 }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        intrinsics::splitmix64(&mut self.rng)
+    }
+}
+
+/// An error raised inside the VM, as an ASL value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raised {
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl Raised {
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Raised {
+        Raised { error: Some(error.into()), cause: Some(cause.into()) }
+    }
+
+    fn name(&self) -> &str {
+        self.error.as_deref().unwrap_or("")
+    }
+
+    /// The error output handed to a Catch (`{"Error", "Cause"}`).
+    pub fn to_error_output(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(e) = &self.error {
+            m.insert("Error".into(), Value::String(e.clone()));
+        }
+        if let Some(c) = &self.cause {
+            m.insert("Cause".into(), Value::String(c.clone()));
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    Failed(Raised),
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskCall {
+    pub state_name: Box<str>,
+    pub resource: String,
+    pub input: Value,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOutcome {
+    Succeeded(Value),
+    Failed { error: String, cause: Option<String> },
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fork {
+    pub children: Vec<(MachineId, Value)>,
+    pub max_concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Invoke(TaskCall),
+    Sleep { millis: i64 },
+    Fork(Fork),
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone)]
+pub enum Resume {
+    Start,
+    Task(TaskOutcome),
+    Timer,
+    Forked(Vec<Outcome>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Waiting {
+    Nothing,
+    Op,
+    Retry,
+}
+
+/// One running (sub-)machine: the top level, a Map iteration or a branch.
+#[derive(Debug)]
+pub struct Frame {
+    pub machine: MachineId,
+    state: StateId,
+    pc: usize,
+    input: Value,
+    acc: Value,
+    chosen: StateId,
+    attempts: Vec<u32>,
+    retry_count: u32,
+    entered_event: u64,
+    entered_ms: i64,
+    waiting: Waiting,
+    /// Map state bookkeeping between the fork and its results.
+    tolerance: Option<(f64, f64)>,
+    batch_count: usize,
+}
+
+/// What a runtime failure looks like to ASL: not catchable, not retriable.
+fn runtime(state: &str, entered: u64, detail: impl std::fmt::Display) -> Raised {
+    Raised::new(
+        ErrorName::Runtime.as_str(),
+        format!("An error occurred while executing the state '{state}' (entered at the event id #{entered}). {detail}"),
+    )
+}
+
+fn path_miss_detail(path: &JsonPath, miss: &PathMiss) -> String {
+    if miss.rendered.matches('[').count() == path.segments.len() {
+        format!("Invalid path '{path}' : No results for path: {}", miss.rendered)
+    } else {
+        format!("Invalid path '{path}' : Missing property in path {}", miss.rendered)
+    }
+}
+
+impl Frame {
+    pub fn new(program: &Program, machine: MachineId, input: Value) -> Frame {
+        Frame {
+            machine,
+            state: program.machines[machine as usize].start,
+            pc: 0,
+            input,
+            acc: Value::Null,
+            chosen: 0,
+            attempts: Vec::new(),
+            retry_count: 0,
+            entered_event: 0,
+            entered_ms: 0,
+            waiting: Waiting::Nothing,
+            tolerance: None,
+            batch_count: 0,
+        }
+    }
+
+    pub fn state(&self) -> StateId {
+        self.state
+    }
+}
+
+/// Resolution context for paths, templates and intrinsics in one state.
+struct Scope<'a> {
+    program: &'a Program,
+    frame_state: StateId,
+    entered_ms: i64,
+    retry_count: u32,
+    shared: &'a mut Shared,
+    map_item: Option<(usize, &'a Value)>,
+}
+
+impl Scope<'_> {
+    fn context(&self) -> Value {
+        let info = &self.shared.info;
+        let st = &self.program.states[self.frame_state as usize];
+        let mut exec = Map::new();
+        exec.insert("Id".into(), Value::String(info.execution_id.clone()));
+        exec.insert("Input".into(), (*self.shared.execution_input).clone());
+        exec.insert("StartTime".into(), Value::String(crate::time::format_millis(info.start_time_ms)));
+        exec.insert("Name".into(), Value::String(info.execution_name.clone()));
+        exec.insert("RoleArn".into(), Value::String(info.role_arn.clone()));
+        exec.insert("RedriveCount".into(), Value::from(0));
+        let mut sm = Map::new();
+        sm.insert("Id".into(), Value::String(info.state_machine_id.clone()));
+        sm.insert("Name".into(), Value::String(info.state_machine_name.clone()));
+        let mut state = Map::new();
+        state.insert("Name".into(), Value::String(st.name.to_string()));
+        state.insert("EnteredTime".into(), Value::String(crate::time::format_millis(self.entered_ms)));
+        if matches!(st.type_name, "Task" | "Map" | "Parallel") {
+            state.insert("RetryCount".into(), Value::from(self.retry_count));
+        }
+        let mut ctx = Map::new();
+        ctx.insert("Execution".into(), Value::Object(exec));
+        ctx.insert("StateMachine".into(), Value::Object(sm));
+        ctx.insert("State".into(), Value::Object(state));
+        if let Some((index, value)) = self.map_item {
+            let mut item = Map::new();
+            item.insert("Index".into(), Value::from(index));
+            item.insert("Value".into(), value.clone());
+            let mut m = Map::new();
+            m.insert("Item".into(), Value::Object(item));
+            ctx.insert("Map".into(), Value::Object(m));
+        }
+        Value::Object(ctx)
+    }
+
+    fn select(&self, path: &JsonPath, data: &Value) -> Result<Value, PathMiss> {
+        match &path.root {
+            Root::Input => path.select(data),
+            Root::Context => path.select(&self.context()),
+            Root::Variable(_) => Err(PathMiss { rendered: path.to_string() }),
+        }
+    }
+
+    fn eval_template(&mut self, t: &Template, data: &Value, field: &str) -> Result<Value, (ErrorName, String)> {
+        match t {
+            Template::Const(v) => Ok(v.clone()),
+            Template::Object(fields) => {
+                let mut out = Map::with_capacity(fields.len());
+                for (k, ft) in fields {
+                    let v = match ft {
+                        Template::Path(p) => self.select(p, data).map_err(|_| {
+                            (
+                                ErrorName::Runtime,
+                                format!(
+                                    "The JSONPath '{p}' specified for the field '{k}.$' could not be found in the input '{}'",
+                                    data
+                                ),
+                            )
+                        })?,
+                        Template::Call(c) => self.eval_call(c, data)?,
+                        other => self.eval_template(other, data, k)?,
+                    };
+                    out.insert(k.to_string(), v);
+                }
+                Ok(Value::Object(out))
+            }
+            Template::Array(items) => items
+                .iter()
+                .map(|it| self.eval_template(it, data, field))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
+            Template::Call(c) => self.eval_call(c, data),
+        }
+    }
+
+    fn eval_call(&mut self, c: &Call, data: &Value) -> Result<Value, (ErrorName, String)> {
+        let mut env = CallEnv { scope: self, data };
+        intrinsics::eval(c, &mut env).map_err(|cause| (ErrorName::IntrinsicFailure, cause))
+    }
+}
+
+struct CallEnv<'s, 'a> {
+    scope: &'s mut Scope<'a>,
+    data: &'s Value,
+}
+
+impl IntrinsicEnv for CallEnv<'_, '_> {
+    fn resolve(&self, path: &JsonPath) -> Result<Value, String> {
+        self.scope.select(path, self.data).map_err(|m| path_miss_detail(path, &m))
+    }
+    fn uuid(&mut self) -> String {
+        let (a, b) = (self.scope.shared.next_random(), self.scope.shared.next_random());
+        intrinsics::uuid_v4(a, b)
+    }
+    fn random(&mut self) -> u64 {
+        self.scope.shared.next_random()
+    }
+}
+
+impl Program {
+    /// Drive `frame` until it needs something from outside.
+    pub fn resume(&self, frame: &mut Frame, shared: &mut Shared, event: Resume) -> Step {
+        match event {
+            Resume::Start => return self.enter(frame, shared, frame.state),
+            Resume::Timer => match frame.waiting {
+                Waiting::Retry => {
+                    frame.retry_count += 1;
+                    frame.pc = self.states[frame.state as usize].entry as usize;
+                    frame.acc = frame.input.clone();
+                }
+                _ => frame.pc += 1,
+            },
+            Resume::Task(outcome) => {
+                let resource = match self.code.get(frame.pc) {
+                    Some(Op::Invoke(t)) => self.tasks[*t as usize].resource.clone(),
+                    _ => String::new(),
+                };
+                shared.events += 2; // TaskStarted + TaskSucceeded/Failed/TimedOut
+                match outcome {
+                    TaskOutcome::Succeeded(v) => {
+                        if payload_too_large(&v) {
+                            let raised = Raised::new(
+                                ErrorName::DataLimitExceeded.as_str(),
+                                format!(
+                                    "The state/task '{resource}' returned a result with a size exceeding the maximum number of bytes service limit."
+                                ),
+                            );
+                            if let Some(step) = self.raise(frame, shared, raised) {
+                                return step;
+                            }
+                        } else {
+                            frame.acc = v;
+                            frame.pc += 1;
+                        }
+                    }
+                    TaskOutcome::Failed { error, cause } => {
+                        if let Some(step) = self.raise(frame, shared, Raised { error: Some(error), cause }) {
+                            return step;
+                        }
+                    }
+                    TaskOutcome::TimedOut => {
+                        let raised = Raised { error: Some(ErrorName::Timeout.as_str().into()), cause: None };
+                        if let Some(step) = self.raise(frame, shared, raised) {
+                            return step;
+                        }
+                    }
+                }
+            }
+            Resume::Forked(results) => {
+                if let Some(step) = self.collect_fork(frame, shared, results) {
+                    return step;
+                }
+            }
+        }
+        self.run(frame, shared)
+    }
+
+    fn enter(&self, frame: &mut Frame, shared: &mut Shared, state: StateId) -> Step {
+        self.enter_state(frame, shared, state);
+        self.run(frame, shared)
+    }
+
+    fn enter_state(&self, frame: &mut Frame, shared: &mut Shared, state: StateId) {
+        let info = &self.states[state as usize];
+        frame.state = state;
+        frame.pc = info.entry as usize;
+        shared.events += 1;
+        frame.entered_event = shared.events;
+        frame.entered_ms = shared.now_ms;
+        frame.retry_count = 0;
+        frame.attempts.clear();
+        frame.attempts.resize(info.retry.len(), 0);
+        frame.acc = if info.keeps_input || !info.retry.is_empty() {
+            frame.input.clone()
+        } else {
+            std::mem::take(&mut frame.input)
+        };
+    }
+
+    fn scope<'a>(&'a self, frame: &Frame, shared: &'a mut Shared) -> Scope<'a> {
+        Scope {
+            program: self,
+            frame_state: frame.state,
+            entered_ms: frame.entered_ms,
+            retry_count: frame.retry_count,
+            shared,
+            map_item: None,
+        }
+    }
+
+    fn state_name(&self, frame: &Frame) -> &str {
+        &self.states[frame.state as usize].name
+    }
+
+    /// Execute instructions from `frame.pc` until a step is needed.
+    fn run(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
+        loop {
+            let op = self.code[frame.pc];
+            let result: Result<(), Raised> = match op {
+                Op::InputPath(p) | Op::OutputPath(p) => {
+                    let path = &self.paths[p as usize];
+                    let scope = self.scope(frame, shared);
+                    match scope.select(path, &frame.acc) {
+                        Ok(v) => {
+                            frame.acc = v;
+                            Ok(())
+                        }
+                        Err(m) => Err(runtime(self.state_name(frame), frame.entered_event, path_miss_detail(path, &m))),
+                    }
+                }
+                Op::DiscardInput | Op::DiscardOutput => {
+                    frame.acc = Value::Object(Map::new());
+                    Ok(())
+                }
+                Op::Parameters(t) | Op::ResultSelector(t) => {
+                    let field = if matches!(op, Op::Parameters(_)) { "Parameters" } else { "ResultSelector" };
+                    let mut scope = self.scope(frame, shared);
+                    match scope.eval_template(&self.templates[t as usize], &frame.acc, field) {
+                        Ok(v) => {
+                            frame.acc = v;
+                            Ok(())
+                        }
+                        Err((name, detail)) => Err(self.template_error(frame, name, detail)),
+                    }
+                }
+                Op::Const(c) => {
+                    frame.acc = self.consts[c as usize].clone();
+                    Ok(())
+                }
+                Op::Invoke(t) => {
+                    let task = &self.tasks[t as usize];
+                    let timeout = match &task.timeout {
+                        Some(s) => match self.seconds(frame, shared, s, "TimeoutSecondsPath") {
+                            Ok(v) => Some(v),
+                            Err(e) => return self.fail_or_handle(frame, shared, e),
+                        },
+                        None => None,
+                    };
+                    let heartbeat = match &task.heartbeat {
+                        Some(s) => match self.seconds(frame, shared, s, "HeartbeatSecondsPath") {
+                            Ok(v) => Some(v),
+                            Err(e) => return self.fail_or_handle(frame, shared, e),
+                        },
+                        None => None,
+                    };
+                    shared.events += 1; // TaskScheduled
+                    frame.waiting = Waiting::Op;
+                    return Step::Invoke(TaskCall {
+                        state_name: self.states[frame.state as usize].name.clone(),
+                        resource: task.resource.clone(),
+                        input: std::mem::take(&mut frame.acc),
+                        timeout_seconds: timeout,
+                        heartbeat_seconds: heartbeat,
+                    });
+                }
+                Op::Wait(w) => match self.wait_millis(frame, shared, &self.waits[w as usize]) {
+                    Ok(ms) => {
+                        frame.waiting = Waiting::Op;
+                        return Step::Sleep { millis: ms };
+                    }
+                    Err(e) => Err(e),
+                },
+                Op::Map(m) => match self.start_map(frame, shared, m) {
+                    Ok(Some(step)) => return step,
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                Op::Parallel(p) => {
+                    shared.events += 1; // ParallelStateStarted
+                    let branches = &self.parallels[p as usize];
+                    let children = branches.iter().map(|m| (*m, frame.acc.clone())).collect();
+                    frame.waiting = Waiting::Op;
+                    return Step::Fork(Fork { children, max_concurrency: 0 });
+                }
+                Op::ResultPath(r) => {
+                    let (path, steps) = &self.result_paths[r as usize];
+                    let result = std::mem::take(&mut frame.acc);
+                    let mut out = frame.input.clone();
+                    match write_path(&mut out, steps, result) {
+                        Ok(()) => {
+                            frame.acc = out;
+                            Ok(())
+                        }
+                        Err(()) => Err(Raised::new(
+                            ErrorName::ResultPathMatchFailure.as_str(),
+                            format!("Unable to apply ResultPath '{path}' to input '{}'", frame.input),
+                        )),
+                    }
+                }
+                Op::DiscardResult => {
+                    frame.acc = frame.input.clone();
+                    Ok(())
+                }
+                Op::Choose(c) => self.choose(frame, shared, c),
+                Op::GotoChosen => {
+                    shared.events += 1; // ChoiceStateExited
+                    frame.input = std::mem::take(&mut frame.acc);
+                    let next = frame.chosen;
+                    self.enter_state(frame, shared, next);
+                    continue;
+                }
+                Op::Goto(next) => {
+                    shared.events += 1; // StateExited
+                    frame.input = std::mem::take(&mut frame.acc);
+                    self.enter_state(frame, shared, next);
+                    continue;
+                }
+                Op::End => {
+                    shared.events += 1; // StateExited
+                    return Step::Done(Outcome::Succeeded(std::mem::take(&mut frame.acc)));
+                }
+                Op::Fail(f) => {
+                    let spec = &self.fails[f as usize];
+                    let error = self.fail_field(frame, shared, &spec.error, "ErrorPath");
+                    let cause = self.fail_field(frame, shared, &spec.cause, "CausePath");
+                    match (error, cause) {
+                        (Ok(error), Ok(cause)) => return Step::Done(Outcome::Failed(Raised { error, cause })),
+                        (Err(e), _) | (_, Err(e)) => return Step::Done(Outcome::Failed(e)),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => frame.pc += 1,
+                Err(e) => {
+                    if let Some(step) = self.raise(frame, shared, e) {
+                        return step;
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail_or_handle(&self, frame: &mut Frame, shared: &mut Shared, e: Raised) -> Step {
+        match self.raise(frame, shared, e) {
+            Some(step) => step,
+            None => self.run(frame, shared),
+        }
+    }
+
+    fn template_error(&self, frame: &Frame, name: ErrorName, detail: String) -> Raised {
+        match name {
+            ErrorName::Runtime => runtime(self.state_name(frame), frame.entered_event, detail),
+            other => Raised::new(other.as_str(), detail),
+        }
+    }
+
+    /// Apply Retry then Catch. `None`: caught, continue running; `Some`: a
+    /// retry timer or the frame's failure.
+    fn raise(&self, frame: &mut Frame, shared: &mut Shared, err: Raised) -> Option<Step> {
+        let info = &self.states[frame.state as usize];
+        let name = err.name().to_string();
+        let recoverable = !matches!(name.as_str(), "States.Runtime");
+        if recoverable {
+            let retriers = &self.retriers[info.retry.start as usize..info.retry.end as usize];
+            if let Some(i) = retriers.iter().position(|r| errors::matches(&r.error_equals, &name)) {
+                let r = &retriers[i];
+                if frame.attempts[i] < r.max_attempts {
+                    let delay = retry_delay(r, frame.attempts[i], shared);
+                    frame.attempts[i] += 1;
+                    frame.waiting = Waiting::Retry;
+                    return Some(Step::Sleep { millis: delay });
+                }
+            }
+            let catchers = &self.catchers[info.catch.start as usize..info.catch.end as usize];
+            if let Some(c) = catchers.iter().find(|c| errors::matches(&c.error_equals, &name)) {
+                let error_output = err.to_error_output();
+                let out = match &c.result_path {
+                    ResultPath::Replace => error_output,
+                    ResultPath::Discard => frame.input.clone(),
+                    ResultPath::Into(_, steps) => {
+                        let mut out = frame.input.clone();
+                        if write_path(&mut out, steps, error_output.clone()).is_err() { error_output } else { out }
+                    }
+                };
+                shared.events += 1; // StateExited
+                frame.input = out;
+                self.enter_state(frame, shared, c.next);
+                return None;
+            }
+        }
+        Some(Step::Done(Outcome::Failed(err)))
+    }
+
+    fn seconds(&self, frame: &Frame, shared: &mut Shared, s: &Seconds, field: &str) -> Result<u64, Raised> {
+        match s {
+            Seconds::Fixed(n) => Ok(*n),
+            Seconds::Path(p) => {
+                let scope = self.scope(frame, shared);
+                match scope.select(p, &frame.acc) {
+                    Ok(Value::Number(n)) if n.as_u64().is_some_and(|v| v > 0) => Ok(n.as_u64().unwrap_or(1)),
+                    Ok(v) => Err(runtime(
+                        self.state_name(frame),
+                        frame.entered_event,
+                        format!("The {field} parameter does not reference a positive integer: {p} == {v}"),
+                    )),
+                    Err(m) => Err(runtime(self.state_name(frame), frame.entered_event, path_miss_detail(p, &m))),
+                }
+            }
+        }
+    }
+
+    fn wait_millis(&self, frame: &Frame, shared: &mut Shared, w: &WaitFor) -> Result<i64, Raised> {
+        let name = self.state_name(frame);
+        let fail = |detail: String| runtime(name, frame.entered_event, detail);
+        match w {
+            WaitFor::Seconds(s) => Ok(*s as i64 * 1000),
+            WaitFor::Timestamp(t) => Ok((crate::time::to_millis(t) - shared.now_ms).max(0)),
+            WaitFor::SecondsPath(p) => {
+                let v = self.scope(frame, shared).select(p, &frame.acc).map_err(|m| fail(path_miss_detail(p, &m)))?;
+                match &v {
+                    Value::Number(n) if n.is_i64() || n.is_u64() => match n.as_i64() {
+                        Some(s) if s >= 0 => Ok(s.saturating_mul(1000)),
+                        _ => Err(fail(format!("The SecondsPath parameter references a negative value: {p} == {v}"))),
+                    },
+                    _ => Err(fail(format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {v}"))),
+                }
+            }
+            WaitFor::TimestampPath(p) => {
+                let v = self.scope(frame, shared).select(p, &frame.acc).map_err(|m| fail(path_miss_detail(p, &m)))?;
+                match v.as_str().and_then(crate::time::parse_timestamp) {
+                    Some(t) => Ok((crate::time::to_millis(&t) - shared.now_ms).max(0)),
+                    None => {
+                        let shown = match &v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        Err(fail(format!(
+                            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {shown}"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail_field(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        f: &FailField,
+        field: &str,
+    ) -> Result<Option<String>, Raised> {
+        let mut scope = self.scope(frame, shared);
+        let render = |v: Value| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match f {
+            FailField::None => Ok(None),
+            FailField::Literal(s) => Ok(Some(s.clone())),
+            FailField::Path(p) => match scope.select(p, &frame.input) {
+                Ok(v) => Ok(Some(render(v))),
+                Err(_) => Err(runtime(
+                    self.state_name(frame),
+                    frame.entered_event,
+                    format!(
+                        "The JSONPath '{p}' specified for the field '{field}' could not be found in the input '{}'",
+                        frame.input
+                    ),
+                )),
+            },
+            FailField::Call(c) => match scope.eval_call(c, &frame.input) {
+                Ok(v) => Ok(Some(render(v))),
+                Err((_, cause)) => Err(Raised::new(ErrorName::IntrinsicFailure.as_str(), cause)),
+            },
+        }
+    }
+
+    fn choose(&self, frame: &mut Frame, shared: &mut Shared, c: u32) -> Result<(), Raised> {
+        let table = &self.choices[c as usize];
+        let scope = self.scope(frame, shared);
+        for (rule, next) in &table.branches {
+            match eval_rule(rule, &scope, &frame.acc) {
+                Ok(true) => {
+                    frame.chosen = *next;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(detail) => return Err(runtime(self.state_name(frame), frame.entered_event, detail)),
+            }
+        }
+        match table.default {
+            Some(d) => {
+                frame.chosen = d;
+                Ok(())
+            }
+            None => Err(Raised::new(
+                ErrorName::NoChoiceMatched.as_str(),
+                format!("No Matches! at state '{}'", self.state_name(frame)),
+            )),
+        }
+    }
+
+    fn count_field(&self, frame: &Frame, shared: &mut Shared, f: &CountField, field: &str) -> Result<u64, Raised> {
+        match f {
+            CountField::Fixed(n) => Ok(*n),
+            CountField::Path(p) => {
+                let v = self
+                    .scope(frame, shared)
+                    .select(p, &frame.acc)
+                    .map_err(|m| runtime(self.state_name(frame), frame.entered_event, path_miss_detail(p, &m)))?;
+                match v.as_u64() {
+                    Some(n) => Ok(n),
+                    None => Err(runtime(
+                        self.state_name(frame),
+                        frame.entered_event,
+                        format!("The {field} field refers to value \"{}\" which is not a valid integer: {p}", v),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<Option<Step>, Raised> {
+        let spec = &self.maps[m as usize];
+        let map = &spec.state;
+        if map.item_reader.is_some() {
+            return Err(Raised::new(
+                ErrorName::ItemReaderFailed.as_str(),
+                "ItemReader is not supported by this engine yet: items must come from the state input (ItemsPath)",
+            ));
+        }
+        let name = self.state_name(frame).to_string();
+        let entered = frame.entered_event;
+        let max_concurrency = match &map.max_concurrency {
+            Some(f) => self.count_field(frame, shared, f, "MaxConcurrencyPath")? as usize,
+            None => 0,
+        };
+        let pct = match &map.tolerated_failure_percentage {
+            None => 0.0,
+            Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Path(p)) => {
+                let v = self
+                    .scope(frame, shared)
+                    .select(p, &frame.acc)
+                    .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
+                let f = v.as_f64().ok_or_else(|| {
+                    runtime(
+                        &name,
+                        entered,
+                        format!(
+                            "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                        ),
+                    )
+                })?;
+                if !(0.0..=100.0).contains(&f) {
+                    return Err(runtime(&name, entered, "ToleratedFailurePercentage must be between 0 and 100."));
+                }
+                f
+            }
+        };
+        let count = match &map.tolerated_failure_count {
+            None => 0.0,
+            Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Path(p)) => {
+                let v = self
+                    .scope(frame, shared)
+                    .select(p, &frame.acc)
+                    .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
+                let n = match &v {
+                    Value::Number(n) => n.as_i64().ok_or(()),
+                    _ => Err(()),
+                }
+                .map_err(|_| {
+                    runtime(
+                        &name,
+                        entered,
+                        format!(
+                            "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
+                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                        ),
+                    )
+                })?;
+                if n < 0 {
+                    return Err(runtime(&name, entered, "ToleratedFailureCount cannot be negative."));
+                }
+                n as f64
+            }
+        };
+        frame.tolerance = if map.mode == MapMode::Distributed { Some((pct, count)) } else { None };
+
+        let items_value = match &map.items_path {
+            None => frame.acc.clone(),
+            Some(p) => self
+                .scope(frame, shared)
+                .select(p, &frame.acc)
+                .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?,
+        };
+        let Value::Array(items) = items_value else {
+            let path = map.items_path.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "$".into());
+            return Err(runtime(
+                &name,
+                entered,
+                format!("Invalid path '{path}': The ItemsPath must reference a JSON array, got {items_value}"),
+            ));
+        };
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let v = match &map.item_selector {
+                None => item.clone(),
+                Some(t) => {
+                    let mut scope = self.scope(frame, shared);
+                    scope.map_item = Some((i, item));
+                    scope
+                        .eval_template(t, &frame.acc, "ItemSelector")
+                        .map_err(|(n, d)| self.template_error(frame, n, d))?
+                }
+            };
+            inputs.push(v);
+        }
+        if let Some(b) = &map.batcher {
+            inputs = self.batch(frame, shared, b, inputs)?;
+        }
+        frame.batch_count = inputs.len();
+        shared.events += 1; // MapStateStarted
+        let children = inputs.into_iter().map(|v| (spec.processor, v)).collect();
+        frame.waiting = Waiting::Op;
+        Ok(Some(Step::Fork(Fork { children, max_concurrency })))
+    }
+
+    fn batch(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        b: &ItemBatcher,
+        items: Vec<Value>,
+    ) -> Result<Vec<Value>, Raised> {
+        let max_items = match &b.max_items {
+            Some(f) => self.count_field(frame, shared, f, "MaxItemsPerBatchPath")? as usize,
+            None => usize::MAX,
+        }
+        .max(1);
+        let max_bytes = match &b.max_bytes {
+            Some(f) => self.count_field(frame, shared, f, "MaxInputBytesPerBatchPath")? as usize,
+            None => MAX_PAYLOAD_BYTES,
+        };
+        let batch_input = match &b.batch_input {
+            Some(t) => {
+                let mut scope = self.scope(frame, shared);
+                Some(
+                    scope
+                        .eval_template(t, &frame.acc, "BatchInput")
+                        .map_err(|(n, d)| self.template_error(frame, n, d))?,
+                )
+            }
+            None => None,
+        };
+        let mut batches = Vec::new();
+        let mut current: Vec<Value> = Vec::new();
+        let mut bytes = 0usize;
+        for item in items {
+            let size = serde_json::to_string(&item).map(|s| s.len()).unwrap_or(0);
+            if !current.is_empty() && (current.len() >= max_items || bytes + size > max_bytes) {
+                batches.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += size;
+            current.push(item);
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        Ok(batches
+            .into_iter()
+            .map(|items| {
+                let mut m = Map::new();
+                if let Some(bi) = &batch_input {
+                    m.insert("BatchInput".into(), bi.clone());
+                }
+                m.insert("Items".into(), Value::Array(items));
+                Value::Object(m)
+            })
+            .collect())
+    }
+
+    fn collect_fork(&self, frame: &mut Frame, shared: &mut Shared, results: Vec<Outcome>) -> Option<Step> {
+        let total = results.len();
+        let failures = results.iter().filter(|r| matches!(r, Outcome::Failed(_))).count();
+        let is_map = matches!(self.code.get(frame.pc), Some(Op::Map(_)));
+        if failures > 0 {
+            let first_failure = results.iter().find_map(|r| match r {
+                Outcome::Failed(e) => Some(e.clone()),
+                _ => None,
+            });
+            let err = match (is_map, frame.tolerance) {
+                (true, Some((pct, count))) => {
+                    let tolerated =
+                        (failures as f64) <= count || (total > 0 && (failures as f64 * 100.0 / total as f64) <= pct);
+                    if tolerated {
+                        None
+                    } else {
+                        Some(Raised::new(
+                            ErrorName::ExceedToleratedFailureThreshold.as_str(),
+                            "The specified tolerated failure threshold was exceeded",
+                        ))
+                    }
+                }
+                _ => first_failure,
+            };
+            if let Some(err) = err {
+                shared.events += 1; // MapStateFailed / ParallelStateFailed
+                return self.raise(frame, shared, err);
+            }
+        }
+        shared.events += 1; // MapStateSucceeded / ParallelStateSucceeded
+        let out: Vec<Value> = results
+            .into_iter()
+            .map(|r| match r {
+                Outcome::Succeeded(v) => v,
+                Outcome::Failed(e) => e.to_error_output(),
+            })
+            .collect();
+        frame.acc = Value::Array(out);
+        frame.pc += 1;
+        None
+    }
+}
+
+fn payload_too_large(v: &Value) -> bool {
+    // Cheap pre-check before serialising: small values cannot exceed it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            if self.0 > MAX_PAYLOAD_BYTES {
+                return Err(std::io::Error::other("limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter(0), v).is_err()
+}
+
+fn retry_delay(r: &Retrier, attempt: u32, shared: &mut Shared) -> i64 {
+    let mut secs = r.interval_seconds as f64 * r.backoff_rate.powi(attempt as i32);
+    if let Some(max) = r.max_delay_seconds {
+        secs = secs.min(max as f64);
+    }
+    if r.full_jitter {
+        let unit = (shared.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+        secs *= unit;
+    }
+    (secs * 1000.0).round() as i64
+}
+
+/// Write `value` at `steps` inside `root`, creating objects on the way.
+fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), ()> {
+    let Some((last, init)) = steps.split_last() else {
+        *root = value;
+        return Ok(());
+    };
+    let mut cur = root;
+    for step in init {
+        cur = match step {
+            RefStep::Field(f) => {
+                let obj = cur.as_object_mut().ok_or(())?;
+                obj.entry(f.to_string()).or_insert_with(|| Value::Object(Map::new()))
+            }
+            RefStep::Index(i) => {
+                let arr = cur.as_array_mut().ok_or(())?;
+                let idx = usize::try_from(*i).map_err(|_| ())?;
+                arr.get_mut(idx).ok_or(())?
+            }
+        };
+    }
+    match last {
+        RefStep::Field(f) => {
+            cur.as_object_mut().ok_or(())?.insert(f.to_string(), value);
+        }
+        RefStep::Index(i) => {
+            let arr = cur.as_array_mut().ok_or(())?;
+            let idx = usize::try_from(*i).map_err(|_| ())?;
+            *arr.get_mut(idx).ok_or(())? = value;
+        }
+    }
+    Ok(())
+}
+
+fn eval_rule(rule: &Rule, scope: &Scope<'_>, data: &Value) -> Result<bool, String> {
+    match rule {
+        Rule::And(rs) => {
+            for r in rs {
+                if !eval_rule(r, scope, data)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Rule::Or(rs) => {
+            for r in rs {
+                if eval_rule(r, scope, data)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Rule::Not(r) => Ok(!eval_rule(r, scope, data)?),
+        Rule::Test { variable, op, operand } => {
+            let value = scope.select(variable, data);
+            if *op == ChoiceOp::IsPresent {
+                let present = match &value {
+                    Ok(Value::Array(a)) if !variable.is_definite() => !a.is_empty(),
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                return Ok(Some(present) == operand_bool(operand));
+            }
+            let value = value.map_err(|_| {
+                format!("Invalid path '{variable}': The choice state's condition path references an invalid value.")
+            })?;
+            let expected = match operand {
+                Operand::Path(p) => {
+                    let v = scope.select(p, data).map_err(|_| {
+                        format!("Invalid path '{p}': The choice state's condition path references an invalid value.")
+                    })?;
+                    Operand::Value(v)
+                }
+                other => other.clone(),
+            };
+            Ok(test(*op, &value, &expected))
+        }
+    }
+}
+
+fn operand_bool(o: &Operand) -> Option<bool> {
+    match o {
+        Operand::Value(Value::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+fn test(op: ChoiceOp, v: &Value, operand: &Operand) -> bool {
+    use ChoiceOp::*;
+    use std::cmp::Ordering::*;
+    let ord_ok = |o: std::cmp::Ordering| match op {
+        StringEquals | NumericEquals | TimestampEquals => o == Equal,
+        StringLessThan | NumericLessThan | TimestampLessThan => o == Less,
+        StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => o == Greater,
+        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => o != Greater,
+        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => o != Less,
+        _ => false,
+    };
+    match op {
+        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
+            match (v, operand) {
+                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(a.as_str().cmp(b.as_str())),
+                _ => false,
+            }
+        }
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            match (v, operand) {
+                (Value::Number(a), Operand::Value(Value::Number(b))) => {
+                    a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)).is_some_and(ord_ok)
+                }
+                _ => false,
+            }
+        }
+        TimestampEquals
+        | TimestampLessThan
+        | TimestampGreaterThan
+        | TimestampLessThanEquals
+        | TimestampGreaterThanEquals => {
+            let Some(a) = v.as_str().and_then(crate::time::parse_timestamp) else {
+                return false;
+            };
+            let b = match operand {
+                Operand::Timestamp(t) => *t,
+                Operand::Value(Value::String(s)) => match crate::time::parse_timestamp(s) {
+                    Some(t) => t,
+                    None => return false,
+                },
+                _ => return false,
+            };
+            ord_ok(a.cmp(&b))
+        }
+        BooleanEquals => match (v, operand) {
+            (Value::Bool(a), Operand::Value(Value::Bool(b))) => a == b,
+            _ => false,
+        },
+        StringMatches => match (v, operand) {
+            (Value::String(s), Operand::Pattern(p)) => glob_match(p, s),
+            _ => false,
+        },
+        IsNull => Some(v.is_null()) == operand_bool(operand),
+        IsNumeric => Some(v.is_number()) == operand_bool(operand),
+        IsString => Some(v.is_string()) == operand_bool(operand),
+        IsBoolean => Some(v.is_boolean()) == operand_bool(operand),
+        IsTimestamp => Some(v.as_str().and_then(crate::time::parse_timestamp).is_some()) == operand_bool(operand),
+        IsPresent => true,
+    }
+}
+
+fn glob_match(parts: &[GlobPart], s: &str) -> bool {
+    match parts.split_first() {
+        None => s.is_empty(),
+        Some((GlobPart::Literal(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| glob_match(rest, r)),
+        Some((GlobPart::Star, rest)) => {
+            if rest.is_empty() {
+                return true;
+            }
+            s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).any(|i| glob_match(rest, &s[i..]))
+        }
+    }
+}
