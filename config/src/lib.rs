@@ -69,6 +69,7 @@ impl ExecutionContext {
             state_machine_name: sm_name,
             role_arn: self.role_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{account}:role/expressway")),
             start_time_ms: self.start_time_ms.unwrap_or(now_ms),
+            express: self.state_machine_type.as_deref() != Some("STANDARD"),
         }
     }
 }

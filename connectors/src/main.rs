@@ -230,8 +230,7 @@ fn cmd_exec(
         None => ExecutionContext::default(),
     };
     let workflow = workflow_of(workflow_type, &ctx)?;
-    let def = read_json(definition)?;
-    let program = match expressway_engine::compile(&def, workflow) {
+    let program = match expressway_engine::compile_text(&read_text(definition)?, workflow) {
         Ok(p) => p,
         Err(diags) => {
             println!("{}", invalid_definition_json(&diags));
@@ -263,8 +262,7 @@ fn cmd_validate(
     workflow_type: Option<TypeArg>,
 ) -> Result<ExitCode, String> {
     let workflow = workflow_of(workflow_type, &ExecutionContext::default())?;
-    let def = read_json(definition)?;
-    match expressway_engine::compile(&def, workflow) {
+    match expressway_engine::compile_text(&read_text(definition)?, workflow) {
         Ok(program) => {
             if json_out {
                 println!("{}", json!({"status": "VALID"}));
@@ -372,13 +370,20 @@ fn run_case(case: &Value) -> Value {
         .filter(|c| c.is_object())
         .and_then(|c| serde_json::from_value::<ExecutionContext>(c.clone()).ok())
         .unwrap_or_default();
-    let workflow = ctx.workflow_type().ok().flatten().unwrap_or(WorkflowType::Express);
+    let validation = case.get("kind").and_then(Value::as_str) == Some("validation");
+    // Validation cases without a context were judged for any workflow type.
+    let default_type = if validation { WorkflowType::Standard } else { WorkflowType::Express };
+    let workflow = ctx.workflow_type().ok().flatten().unwrap_or(default_type);
     let def = case.get("definition").cloned().unwrap_or(Value::Null);
-    let program = match expressway_engine::compile(&def, workflow) {
+    let compiled = match case.get("definition_text").and_then(Value::as_str) {
+        Some(text) => expressway_engine::compile_text(text, workflow),
+        None => expressway_engine::compile(&def, workflow),
+    };
+    let program = match compiled {
         Ok(p) => p,
         Err(diags) => return invalid_definition_json(&diags),
     };
-    if case.get("kind").and_then(Value::as_str) == Some("validation") {
+    if validation {
         return json!({"status": "VALID"});
     }
     let mut invoker: Box<dyn TaskInvoker> = match case.get("mocks").filter(|m| m.is_array()) {

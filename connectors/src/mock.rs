@@ -19,7 +19,7 @@ impl std::fmt::Display for MockError {
 struct Recorded {
     state: String,
     expects: Option<Value>,
-    outcome: TaskOutcome,
+    answer: Answer,
 }
 
 /// Replays a case's `mocks` list: answers a Task from the entries recorded
@@ -41,30 +41,38 @@ impl RecordedMocks {
                 .and_then(Value::as_str)
                 .ok_or_else(|| MockError(format!("mocks[{i}]: missing 'state'")))?
                 .to_string();
-            let outcome = match m.get("outcome").and_then(Value::as_str) {
-                Some("succeeded") => TaskOutcome::Succeeded(m.get("output").cloned().unwrap_or(Value::Null)),
-                Some("failed") => TaskOutcome::Failed {
+            let answer = match m.get("outcome").and_then(Value::as_str) {
+                Some("succeeded") => Answer::Succeeded(m.get("output").cloned().unwrap_or(Value::Null)),
+                Some("failed") => Answer::Failed {
                     error: m.get("error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
-                    cause: m.get("cause").map(render_cause),
+                    cause: m.get("cause").cloned(),
                 },
-                Some("timed_out") => TaskOutcome::TimedOut,
+                Some("timed_out") => Answer::TimedOut,
                 other => return Err(MockError(format!("mocks[{i}]: unknown outcome {other:?}"))),
             };
             let expects = m.get("parameters").or_else(|| m.get("input")).cloned();
-            entries.push(Recorded { state, expects, outcome });
+            entries.push(Recorded { state, expects, answer });
         }
         let used = vec![false; entries.len()];
         Ok(RecordedMocks { entries, used })
     }
 }
 
-/// A cause recorded as JSON is the service's error document; Lambda's
-/// runtimes serialise it with `", "` and `": "` separators.
-fn render_cause(v: &Value) -> String {
+/// A cause recorded as JSON is the service's error document. Through the
+/// SDK integration (`arn:aws:states:::lambda:invoke`) Step Functions passes
+/// it on as compact JSON; through a bare function ARN it passes the bytes the
+/// function's runtime wrote, which for the recorded (Python) runtimes means
+/// `", "` and `": "` separators.
+fn render_cause(v: &Value, resource: &str) -> String {
     match v {
         Value::String(s) => s.clone(),
-        other => python_json(other),
+        other if is_function_arn(resource) => python_json(other),
+        other => other.to_string(),
     }
+}
+
+fn is_function_arn(resource: &str) -> bool {
+    resource.starts_with("arn:aws:lambda:") && resource.contains(":function:")
 }
 
 fn python_json(v: &Value) -> String {
@@ -76,6 +84,26 @@ fn python_json(v: &Value) -> String {
         }
         Value::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
         other => other.to_string(),
+    }
+}
+
+/// A recorded outcome; failure causes are rendered when the resource is known.
+#[derive(Debug, Clone)]
+enum Answer {
+    Succeeded(Value),
+    Failed { error: String, cause: Option<Value> },
+    TimedOut,
+}
+
+impl Answer {
+    fn outcome(&self, resource: &str) -> TaskOutcome {
+        match self {
+            Answer::Succeeded(v) => TaskOutcome::Succeeded(v.clone()),
+            Answer::Failed { error, cause } => {
+                TaskOutcome::Failed { error: error.clone(), cause: cause.as_ref().map(|c| render_cause(c, resource)) }
+            }
+            Answer::TimedOut => TaskOutcome::TimedOut,
+        }
     }
 }
 
@@ -96,7 +124,7 @@ impl TaskInvoker for RecordedMocks {
         match pick {
             Some(i) => {
                 self.used[i] = true;
-                self.entries[i].outcome.clone()
+                self.entries[i].answer.outcome(&call.resource)
             }
             None => TaskOutcome::Failed {
                 error: "States.TaskFailed".into(),
@@ -161,7 +189,7 @@ impl MockConfig {
                 } else if let Some(t) = answer.get("Throw") {
                     TaskOutcome::Failed {
                         error: t.get("Error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
-                        cause: t.get("Cause").map(render_cause),
+                        cause: t.get("Cause").map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())),
                     }
                 } else {
                     return Err(MockError(format!("mocked response '{name}' {range}: needs 'Return' or 'Throw'")));
@@ -220,7 +248,7 @@ mod tests {
         assert_eq!(m.invoke(&call("T", json!({"i": 9}))), TaskOutcome::Succeeded(json!("one")));
         assert_eq!(
             m.invoke(&call("T", json!({}))),
-            TaskOutcome::Failed { error: "E".into(), cause: Some("{\"a\": [1, 2]}".into()) }
+            TaskOutcome::Failed { error: "E".into(), cause: Some("{\"a\":[1,2]}".into()) }
         );
         assert!(matches!(m.invoke(&call("T", json!({}))), TaskOutcome::Failed { .. }));
     }

@@ -75,6 +75,18 @@ impl Func {
         }
     }
 
+    /// What a literal argument at `index` must be, where the type is fixed.
+    fn literal_kind(self, index: usize) -> Option<LiteralKind> {
+        use LiteralKind::*;
+        match (self, index) {
+            (Func::MathAdd, 0 | 1) | (Func::MathRandom, _) | (Func::ArrayRange, _) => Some(Number),
+            (Func::ArrayPartition | Func::ArrayGetItem, 1) => Some(Number),
+            (Func::Format, 0) | (Func::StringToJson | Func::Base64Encode | Func::Base64Decode, 0) => Some(String),
+            (Func::StringSplit, _) | (Func::Hash, 1) => Some(String),
+            _ => None,
+        }
+    }
+
     /// (min, max) argument counts; `None` max means variadic.
     fn arity(self) -> (usize, Option<usize>) {
         match self {
@@ -99,6 +111,12 @@ impl Func {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum LiteralKind {
+    Number,
+    String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Literal(Value),
@@ -114,7 +132,7 @@ pub struct Call {
 
 /// Does this string look like an intrinsic call (as opposed to a path)?
 pub fn looks_like_call(s: &str) -> bool {
-    s.trim_start().starts_with("States.")
+    s.starts_with("States.")
 }
 
 impl Call {
@@ -192,6 +210,25 @@ impl CallParser<'_> {
                     break;
                 } else {
                     return Err(self.err("expected ',' or ')'"));
+                }
+            }
+        }
+        for (i, a) in args.iter().enumerate() {
+            if let Some(expected) = func.literal_kind(i) {
+                if let Arg::Literal(v) = a {
+                    let ok = match expected {
+                        LiteralKind::Number => v.is_number(),
+                        LiteralKind::String => v.is_string(),
+                    };
+                    if !ok {
+                        return Err(PathSyntaxError {
+                            message: format!(
+                                "argument {} of {} must be a {expected:?} or a path, got {v}",
+                                i + 1,
+                                func.name()
+                            ),
+                        });
+                    }
                 }
             }
         }

@@ -453,10 +453,14 @@ impl Parser<'_> {
                 out.push_str(&self.src[run_start..self.i]);
                 self.i += 1;
                 let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
-                // Keep the escaped character itself (Jayway's behaviour).
-                let ch_len = utf8_len(e);
-                out.push_str(&self.src[self.i..self.i + ch_len]);
-                self.i += ch_len;
+                // Jayway unescapes only the quote itself; any other
+                // backslash is part of the field name.
+                if e == q {
+                    out.push(q as char);
+                    self.i += 1;
+                } else {
+                    out.push('\\');
+                }
                 run_start = self.i;
             } else if c == q {
                 out.push_str(&self.src[run_start..self.i]);
@@ -647,15 +651,6 @@ impl Parser<'_> {
                 Err(self.err("expected an operand"))
             }
         }
-    }
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
     }
 }
 

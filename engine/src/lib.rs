@@ -10,6 +10,7 @@ pub mod asl;
 pub mod driver;
 pub mod errors;
 pub mod intrinsics;
+pub mod json;
 pub mod jsonpath;
 pub mod program;
 pub mod time;
@@ -20,6 +21,35 @@ pub use driver::{ExecutionResult, RunOptions, Status, TaskInvoker, execute};
 pub use program::Program;
 pub use validate::{Diagnostic, WorkflowType};
 pub use vm::{ExecutionInfo, TaskCall, TaskOutcome};
+
+/// Validate and compile definition text, reporting duplicate keys and JSON
+/// syntax errors as diagnostics too.
+pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {
+    use validate::{Code, Diagnostic};
+    let (value, dups) = json::parse_strict(text).map_err(|e| {
+        vec![Diagnostic {
+            code: Code::BadValue,
+            pointer: String::new(),
+            message: format!("the definition is not valid JSON: {e}"),
+        }]
+    })?;
+    let mut diags: Vec<Diagnostic> = dups
+        .into_iter()
+        .map(|p| Diagnostic {
+            code: Code::DuplicateKey,
+            message: format!("key '{}' appears more than once", p.rsplit('/').next().unwrap_or("")),
+            pointer: p,
+        })
+        .collect();
+    match compile(&value, workflow) {
+        Ok(p) if diags.is_empty() => Ok(p),
+        Ok(_) => Err(diags),
+        Err(more) => {
+            diags.extend(more);
+            Err(diags)
+        }
+    }
+}
 
 /// Validate and compile a definition in one go.
 pub fn compile(definition: &serde_json::Value, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {

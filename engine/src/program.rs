@@ -220,6 +220,9 @@ impl Compiler {
             }
             StateKind::Pass { result: None } => {}
             StateKind::Task(t) => {
+                // Timeout and heartbeat paths read the raw state input.
+                keeps_input |= matches!(t.timeout, Some(asl::Seconds::Path(_)))
+                    || matches!(t.heartbeat, Some(asl::Seconds::Path(_)));
                 let i = Self::push(&mut self.p.tasks, t.clone());
                 self.p.code.push(Op::Invoke(i));
             }

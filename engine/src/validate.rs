@@ -29,6 +29,9 @@ pub enum Code {
     BadIntrinsic,
     BadChoiceRule,
     ExclusiveFields,
+    DuplicateState,
+    NoTerminalState,
+    DuplicateKey,
     Unsupported,
 }
 
@@ -51,6 +54,9 @@ impl Code {
             Code::BadIntrinsic => "BAD_INTRINSIC",
             Code::BadChoiceRule => "BAD_CHOICE_RULE",
             Code::ExclusiveFields => "EXCLUSIVE_FIELDS",
+            Code::DuplicateState => "DUPLICATE_STATE",
+            Code::NoTerminalState => "NO_TERMINAL_STATE",
+            Code::DuplicateKey => "DUPLICATE_KEY",
             Code::Unsupported => "UNSUPPORTED",
         }
     }
@@ -85,7 +91,7 @@ pub enum WorkflowType {
 }
 
 pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachine, Vec<Diagnostic>> {
-    let mut v = Validator { diags: Vec::new(), workflow };
+    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new() };
     let machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
     if v.diags.is_empty() {
         if let Some(m) = machine {
@@ -180,6 +186,8 @@ fn allowed_fields(ty: &str) -> Option<Vec<&'static str>> {
 struct Validator {
     diags: Vec<Diagnostic>,
     workflow: WorkflowType,
+    /// State names must be unique across the whole machine, nested ones included.
+    all_names: HashSet<String>,
 }
 
 impl Validator {
@@ -227,6 +235,13 @@ impl Validator {
             if name.is_empty() || name.chars().count() > 80 {
                 self.err(Code::BadValue, &sp, "a state name must be 1 to 80 characters long");
             }
+            if !self.all_names.insert(name.clone()) {
+                self.err(
+                    Code::DuplicateState,
+                    &sp,
+                    format!("state name '{name}' is used more than once in the state machine"),
+                );
+            }
             if let Some(s) = self.state(name, sv, &sp, query_language) {
                 states.push(s);
             }
@@ -241,6 +256,16 @@ impl Validator {
                     format!("StartAt names state '{start}', which does not exist"),
                 );
             }
+        }
+        let terminal = machine.states.iter().any(|s| {
+            matches!(s.transition, Transition::End) || matches!(s.kind, StateKind::Succeed | StateKind::Fail { .. })
+        });
+        if !terminal && !machine.states.is_empty() {
+            self.err(
+                Code::NoTerminalState,
+                &states_at,
+                "the state machine has no terminal state (End, Succeed or Fail)",
+            );
         }
         self.check_graph(&machine, states_obj, &states_at);
         Some(machine)
@@ -432,6 +457,17 @@ impl Validator {
             Value::Object(o) => {
                 let mut fields = Vec::with_capacity(o.len());
                 let mut all_const = true;
+                for k in o.keys() {
+                    if let Some(stripped) = k.strip_suffix(".$") {
+                        if o.contains_key(stripped) {
+                            self.err(
+                                Code::DuplicateKey,
+                                ptr(at, k),
+                                format!("'{k}' and '{stripped}' name the same field once '.$' is removed"),
+                            );
+                        }
+                    }
+                }
                 for (k, x) in o {
                     let kp = ptr(at, k);
                     let t = if let Some(stripped) = k.strip_suffix(".$") {
@@ -560,7 +596,11 @@ impl Validator {
 
         let io = DataFlow {
             input_path: self.path_field(obj, at, "InputPath"),
-            parameters: obj.get("Parameters").map(|p| self.object_template(p, &ptr(at, "Parameters"), "Parameters")),
+            // A Map's `Parameters` is the legacy name of its ItemSelector.
+            parameters: obj
+                .get("Parameters")
+                .filter(|_| ty != "Map")
+                .map(|p| self.object_template(p, &ptr(at, "Parameters"), "Parameters")),
             result_selector: obj
                 .get("ResultSelector")
                 .map(|p| self.object_template(p, &ptr(at, "ResultSelector"), "ResultSelector")),
@@ -617,8 +657,22 @@ impl Validator {
 
     fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Task {
         let resource = self.string_field(obj, at, "Resource", true).unwrap_or_default();
-        if !resource.is_empty() && !resource.starts_with("arn:") {
-            self.err(Code::BadValue, ptr(at, "Resource"), format!("'Resource' must be an ARN, not '{resource}'"));
+        if !resource.is_empty() && !is_uri_or_substitution(&resource) {
+            self.err(
+                Code::BadValue,
+                ptr(at, "Resource"),
+                format!("'Resource' must be a URI (an ARN), not '{resource}'"),
+            );
+        }
+        if let Some(problem) = lambda_arn_problem(&resource) {
+            self.err(Code::BadValue, ptr(at, "Resource"), problem);
+        }
+        match obj.get("Credentials") {
+            None => {}
+            Some(c @ Value::Object(_)) => {
+                self.template(c, &ptr(at, "Credentials"));
+            }
+            Some(_) => self.err(Code::WrongType, ptr(at, "Credentials"), "'Credentials' must be an object"),
         }
         if self.workflow == WorkflowType::Express
             && (resource.ends_with(".sync") || resource.contains(".sync:") || resource.ends_with(".waitForTaskToken"))
@@ -1095,8 +1149,33 @@ impl Validator {
             tolerated_failure_count,
             batcher,
             label,
-            item_reader: obj.get("ItemReader").cloned(),
+            item_reader: obj.get("ItemReader").map(|r| {
+                self.item_reader(r, &ptr(at, "ItemReader"));
+                r.clone()
+            }),
         })
+    }
+
+    fn item_reader(&mut self, v: &Value, at: &str) {
+        let Some(obj) = v.as_object() else {
+            self.err(Code::WrongType, at, "'ItemReader' must be an object");
+            return;
+        };
+        if !obj.contains_key("Resource") {
+            self.err(Code::MissingField, at, "missing required field 'Resource'");
+        }
+        if let Some(cfg) = obj.get("ReaderConfig").and_then(Value::as_object) {
+            if cfg.contains_key("MaxItems") && cfg.contains_key("MaxItemsPath") {
+                self.err(
+                    Code::ExclusiveFields,
+                    ptr(at, "ReaderConfig"),
+                    "only one of 'MaxItems' and 'MaxItemsPath' may be given",
+                );
+            }
+        }
+        if let Some(p) = obj.get("Parameters") {
+            self.template(p, &ptr(at, "Parameters"));
+        }
     }
 
     fn tolerance(&mut self, obj: &Map<String, Value>, at: &str, key: &str, max: Option<f64>) -> Option<Tolerance> {
@@ -1117,6 +1196,37 @@ impl Validator {
             (None, None) => None,
         }
     }
+}
+
+/// `scheme:rest` (an ARN is one), or a whole `${Name}` template placeholder
+/// that deployment tools substitute before AWS sees the definition.
+fn is_uri_or_substitution(s: &str) -> bool {
+    if let Some(inner) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        return !inner.is_empty() && !inner.contains(['{', '}']);
+    }
+    match s.split_once(':') {
+        Some((scheme, _)) => {
+            let mut chars = scheme.chars();
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+        }
+        None => false,
+    }
+}
+
+/// A Lambda function ARN's optional qualifier must be a version or alias.
+fn lambda_arn_problem(resource: &str) -> Option<String> {
+    let rest = resource.strip_prefix("arn:aws:lambda:")?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    // region, account, "function", name[, qualifier]
+    if parts.len() < 4 || parts[2] != "function" {
+        return None;
+    }
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$'));
+    if !valid(parts[3]) || parts.len() > 5 || (parts.len() == 5 && !valid(parts[4])) {
+        return Some(format!("'{resource}' is not a valid Lambda function ARN (name and optional version or alias)"));
+    }
+    None
 }
 
 pub fn op_by_name(k: &str) -> Option<ChoiceOp> {

@@ -26,6 +26,8 @@ pub struct ExecutionInfo {
     pub state_machine_name: String,
     pub role_arn: String,
     pub start_time_ms: i64,
+    /// Express executions have no redrive, so `$$.Execution.RedriveCount` is absent.
+    pub express: bool,
 }
 
 /// Per-execution state shared by all of its frames: the clock, the random
@@ -199,6 +201,8 @@ struct Scope<'a> {
     retry_count: u32,
     shared: &'a mut Shared,
     map_item: Option<(usize, &'a Value)>,
+    /// `$$.Task.Token` for `.waitForTaskToken` tasks.
+    task_token: Option<String>,
 }
 
 impl Scope<'_> {
@@ -211,7 +215,9 @@ impl Scope<'_> {
         exec.insert("StartTime".into(), Value::String(crate::time::format_millis(info.start_time_ms)));
         exec.insert("Name".into(), Value::String(info.execution_name.clone()));
         exec.insert("RoleArn".into(), Value::String(info.role_arn.clone()));
-        exec.insert("RedriveCount".into(), Value::from(0));
+        if !info.express {
+            exec.insert("RedriveCount".into(), Value::from(0));
+        }
         let mut sm = Map::new();
         sm.insert("Id".into(), Value::String(info.state_machine_id.clone()));
         sm.insert("Name".into(), Value::String(info.state_machine_name.clone()));
@@ -225,6 +231,11 @@ impl Scope<'_> {
         ctx.insert("Execution".into(), Value::Object(exec));
         ctx.insert("StateMachine".into(), Value::Object(sm));
         ctx.insert("State".into(), Value::Object(state));
+        if let Some(token) = &self.task_token {
+            let mut task = Map::new();
+            task.insert("Token".into(), Value::String(token.clone()));
+            ctx.insert("Task".into(), Value::Object(task));
+        }
         if let Some((index, value)) = self.map_item {
             let mut item = Map::new();
             item.insert("Index".into(), Value::from(index));
@@ -343,7 +354,7 @@ impl Program {
                         }
                     }
                     TaskOutcome::TimedOut => {
-                        let raised = Raised { error: Some(ErrorName::Timeout.as_str().into()), cause: None };
+                        let raised = Raised::new(ErrorName::Timeout.as_str(), "");
                         if let Some(step) = self.raise(frame, shared, raised) {
                             return step;
                         }
@@ -387,9 +398,32 @@ impl Program {
             frame_state: frame.state,
             entered_ms: frame.entered_ms,
             retry_count: frame.retry_count,
+            task_token: self.task_token(frame, shared),
             shared,
             map_item: None,
         }
+    }
+
+    /// Callback tasks get a token derived from the execution and the
+    /// state's entry, stable across the state's retries.
+    fn task_token(&self, frame: &Frame, shared: &Shared) -> Option<String> {
+        let info = &self.states[frame.state as usize];
+        if info.type_name != "Task" {
+            return None;
+        }
+        let is_callback = self.code[info.entry as usize..]
+            .iter()
+            .find_map(|op| match op {
+                Op::Invoke(t) => Some(self.tasks[*t as usize].resource.ends_with(".waitForTaskToken")),
+                _ => None,
+            })
+            .unwrap_or(false);
+        is_callback.then(|| {
+            let mut seed = shared.rng ^ frame.entered_event.rotate_left(17);
+            let a = intrinsics::splitmix64(&mut seed);
+            let b = intrinsics::splitmix64(&mut seed);
+            format!("{}:{}", shared.info.execution_name, intrinsics::uuid_v4(a, b))
+        })
     }
 
     fn state_name(&self, frame: &Frame) -> &str {
@@ -590,7 +624,7 @@ impl Program {
             Seconds::Fixed(n) => Ok(*n),
             Seconds::Path(p) => {
                 let scope = self.scope(frame, shared);
-                match scope.select(p, &frame.acc) {
+                match scope.select(p, &frame.input) {
                     Ok(Value::Number(n)) if n.as_u64().is_some_and(|v| v > 0) => Ok(n.as_u64().unwrap_or(1)),
                     Ok(v) => Err(runtime(
                         self.state_name(frame),
