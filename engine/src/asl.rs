@@ -21,6 +21,8 @@ pub struct StateMachine {
     pub states: Vec<State>,
     pub timeout_seconds: Option<u64>,
     pub query_language: QueryLanguage,
+    /// Some path reads `$$` (set on the top-level machine only).
+    pub uses_context: bool,
 }
 
 impl StateMachine {

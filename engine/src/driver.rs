@@ -80,7 +80,8 @@ pub fn execute(
         let d = start + t as i64 * 1000;
         deadline = Some(deadline.map_or(d, |x| x.min(d)));
     }
-    let shared_input = Arc::new(input.clone());
+    // `$$.Execution.Input` is the only reader of the original input.
+    let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
     let mut shared = Shared::new(info, shared_input, opts.seed);
     let mut frame = Frame::new(program, 0, input);
     let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);

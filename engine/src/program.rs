@@ -116,12 +116,14 @@ pub struct Program {
     pub fails: Vec<FailSpec>,
     pub retriers: Vec<Retrier>,
     pub catchers: Vec<CompiledCatcher>,
+    /// The execution input must be kept for `$$.Execution.Input`.
+    pub uses_context: bool,
 }
 
 /// Lower a validated machine. Cannot fail: the validator has checked every
 /// name and field the compiler resolves.
 pub fn compile(machine: &StateMachine) -> Program {
-    let mut c = Compiler { p: Program::default() };
+    let mut c = Compiler { p: Program { uses_context: machine.uses_context, ..Program::default() } };
     c.machine(machine);
     c.p
 }

@@ -91,8 +91,11 @@ pub enum WorkflowType {
 }
 
 pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachine, Vec<Diagnostic>> {
-    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new() };
-    let machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
+    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new(), uses_context: false };
+    let mut machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
+    if let Some(m) = &mut machine {
+        m.uses_context = v.uses_context;
+    }
     if v.diags.is_empty() {
         if let Some(m) = machine {
             return Ok(m);
@@ -188,6 +191,8 @@ struct Validator {
     workflow: WorkflowType,
     /// State names must be unique across the whole machine, nested ones included.
     all_names: HashSet<String>,
+    /// Some path reads the context object `$$`.
+    uses_context: bool,
 }
 
 impl Validator {
@@ -246,8 +251,13 @@ impl Validator {
                 states.push(s);
             }
         }
-        let machine =
-            StateMachine { start_at: start_at.clone().unwrap_or_default(), states, timeout_seconds, query_language };
+        let machine = StateMachine {
+            start_at: start_at.clone().unwrap_or_default(),
+            states,
+            timeout_seconds,
+            query_language,
+            uses_context: false,
+        };
         if let Some(start) = &start_at {
             if !states_obj.contains_key(start) {
                 self.err(
@@ -390,6 +400,7 @@ impl Validator {
         };
         match JsonPath::parse(s) {
             Ok(p) => {
+                self.uses_context |= p.root == Root::Context;
                 if let Root::Variable(var) = &p.root {
                     self.err(
                         Code::Unsupported,
@@ -508,6 +519,7 @@ impl Validator {
         if intrinsics::looks_like_call(s) {
             match Call::parse(s) {
                 Ok(c) => {
+                    self.uses_context |= c.paths().iter().any(|p| p.root == Root::Context);
                     for p in c.paths() {
                         if let Root::Variable(var) = &p.root {
                             self.err(
@@ -722,7 +734,10 @@ impl Validator {
             }
             (None, Some(v)) => match v.as_str() {
                 Some(s) if intrinsics::looks_like_call(s) => match Call::parse(s) {
-                    Ok(c) => FailField::Call(c),
+                    Ok(c) => {
+                        self.uses_context |= c.paths().iter().any(|p| p.root == Root::Context);
+                        FailField::Call(c)
+                    }
                     Err(e) => {
                         self.err(Code::BadIntrinsic, ptr(at, path), format!("invalid intrinsic function call: {e}"));
                         FailField::None

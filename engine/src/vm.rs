@@ -142,6 +142,8 @@ pub struct Frame {
     pc: usize,
     input: Value,
     acc: Value,
+    /// `acc` has not diverged from `input` yet (see [`Frame::acc`]).
+    acc_is_input: bool,
     chosen: StateId,
     attempts: Vec<u32>,
     retry_count: u32,
@@ -177,6 +179,7 @@ impl Frame {
             pc: 0,
             input,
             acc: Value::Null,
+            acc_is_input: false,
             chosen: 0,
             attempts: Vec::new(),
             retry_count: 0,
@@ -191,6 +194,34 @@ impl Frame {
     pub fn state(&self) -> StateId {
         self.state
     }
+
+    /// The accumulator, which may still be the raw input itself.
+    fn acc(&self) -> &Value {
+        if self.acc_is_input { &self.input } else { &self.acc }
+    }
+
+    fn set_acc(&mut self, v: Value) {
+        self.acc = v;
+        self.acc_is_input = false;
+    }
+
+    /// The state's output becomes the next state's input.
+    fn acc_into_input(&mut self) {
+        if !self.acc_is_input {
+            self.input = std::mem::take(&mut self.acc);
+        }
+        self.acc_is_input = false;
+    }
+
+    /// Move the accumulator out; copies only when it is the kept input.
+    fn take_acc(&mut self) -> Value {
+        if self.acc_is_input {
+            self.acc_is_input = false;
+            self.input.clone()
+        } else {
+            std::mem::take(&mut self.acc)
+        }
+    }
 }
 
 /// Resolution context for paths, templates and intrinsics in one state.
@@ -201,11 +232,28 @@ struct Scope<'a> {
     retry_count: u32,
     shared: &'a mut Shared,
     map_item: Option<(usize, &'a Value)>,
-    /// `$$.Task.Token` for `.waitForTaskToken` tasks.
-    task_token: Option<String>,
+    entered_event: u64,
 }
 
 impl Scope<'_> {
+    /// Resolve a `$$` path, building only the part of the context object
+    /// the path's first field names (the whole object only for `$$`).
+    fn select_context(&self, path: &JsonPath) -> Result<Value, PathMiss> {
+        use crate::jsonpath::Segment;
+        if let (Some((index, value)), [Segment::Field(map), Segment::Field(item), Segment::Field(leaf), rest @ ..]) =
+            (self.map_item, path.segments.as_slice())
+        {
+            if &**map == "Map" && &**item == "Item" && rest.is_empty() {
+                match &**leaf {
+                    "Value" => return Ok(value.clone()),
+                    "Index" => return Ok(Value::from(index)),
+                    _ => {}
+                }
+            }
+        }
+        path.select(&self.context())
+    }
+
     fn context(&self) -> Value {
         let info = &self.shared.info;
         let st = &self.program.states[self.frame_state as usize];
@@ -231,9 +279,9 @@ impl Scope<'_> {
         ctx.insert("Execution".into(), Value::Object(exec));
         ctx.insert("StateMachine".into(), Value::Object(sm));
         ctx.insert("State".into(), Value::Object(state));
-        if let Some(token) = &self.task_token {
+        if let Some(token) = self.program.task_token(self.frame_state, self.entered_event, self.shared) {
             let mut task = Map::new();
-            task.insert("Token".into(), Value::String(token.clone()));
+            task.insert("Token".into(), Value::String(token));
             ctx.insert("Task".into(), Value::Object(task));
         }
         if let Some((index, value)) = self.map_item {
@@ -247,10 +295,18 @@ impl Scope<'_> {
         Value::Object(ctx)
     }
 
+    /// Borrowing form of [`Scope::select`] for definite input paths.
+    fn select_cow<'d>(&self, path: &JsonPath, data: &'d Value) -> Result<std::borrow::Cow<'d, Value>, PathMiss> {
+        if path.root == Root::Input && path.is_definite() {
+            return path.select_definite(data);
+        }
+        self.select(path, data).map(std::borrow::Cow::Owned)
+    }
+
     fn select(&self, path: &JsonPath, data: &Value) -> Result<Value, PathMiss> {
         match &path.root {
             Root::Input => path.select(data),
-            Root::Context => path.select(&self.context()),
+            Root::Context => self.select_context(path),
             Root::Variable(_) => Err(PathMiss { rendered: path.to_string() }),
         }
     }
@@ -321,7 +377,7 @@ impl Program {
                 Waiting::Retry => {
                     frame.retry_count += 1;
                     frame.pc = self.states[frame.state as usize].entry as usize;
-                    frame.acc = frame.input.clone();
+                    frame.acc_is_input = true;
                 }
                 _ => frame.pc += 1,
             },
@@ -344,7 +400,7 @@ impl Program {
                                 return step;
                             }
                         } else {
-                            frame.acc = v;
+                            frame.set_acc(v);
                             frame.pc += 1;
                         }
                     }
@@ -385,11 +441,15 @@ impl Program {
         frame.retry_count = 0;
         frame.attempts.clear();
         frame.attempts.resize(info.retry.len(), 0);
-        frame.acc = if info.keeps_input || !info.retry.is_empty() {
-            frame.input.clone()
+        // A state that still needs its raw input reads it in place until an
+        // instruction replaces the accumulator: no copy on entry.
+        if info.keeps_input || !info.retry.is_empty() {
+            frame.acc = Value::Null;
+            frame.acc_is_input = true;
         } else {
-            std::mem::take(&mut frame.input)
-        };
+            frame.acc = std::mem::take(&mut frame.input);
+            frame.acc_is_input = false;
+        }
     }
 
     fn scope<'a>(&'a self, frame: &Frame, shared: &'a mut Shared) -> Scope<'a> {
@@ -398,7 +458,7 @@ impl Program {
             frame_state: frame.state,
             entered_ms: frame.entered_ms,
             retry_count: frame.retry_count,
-            task_token: self.task_token(frame, shared),
+            entered_event: frame.entered_event,
             shared,
             map_item: None,
         }
@@ -406,8 +466,8 @@ impl Program {
 
     /// Callback tasks get a token derived from the execution and the
     /// state's entry, stable across the state's retries.
-    fn task_token(&self, frame: &Frame, shared: &Shared) -> Option<String> {
-        let info = &self.states[frame.state as usize];
+    fn task_token(&self, state: StateId, entered_event: u64, shared: &Shared) -> Option<String> {
+        let info = &self.states[state as usize];
         if info.type_name != "Task" {
             return None;
         }
@@ -419,7 +479,7 @@ impl Program {
             })
             .unwrap_or(false);
         is_callback.then(|| {
-            let mut seed = shared.rng ^ frame.entered_event.rotate_left(17);
+            let mut seed = shared.rng ^ entered_event.rotate_left(17);
             let a = intrinsics::splitmix64(&mut seed);
             let b = intrinsics::splitmix64(&mut seed);
             format!("{}:{}", shared.info.execution_name, intrinsics::uuid_v4(a, b))
@@ -438,31 +498,31 @@ impl Program {
                 Op::InputPath(p) | Op::OutputPath(p) => {
                     let path = &self.paths[p as usize];
                     let scope = self.scope(frame, shared);
-                    match scope.select(path, &frame.acc) {
+                    match scope.select(path, frame.acc()) {
                         Ok(v) => {
-                            frame.acc = v;
+                            frame.set_acc(v);
                             Ok(())
                         }
                         Err(m) => Err(runtime(self.state_name(frame), frame.entered_event, path_miss_detail(path, &m))),
                     }
                 }
                 Op::DiscardInput | Op::DiscardOutput => {
-                    frame.acc = Value::Object(Map::new());
+                    frame.set_acc(Value::Object(Map::new()));
                     Ok(())
                 }
                 Op::Parameters(t) | Op::ResultSelector(t) => {
                     let field = if matches!(op, Op::Parameters(_)) { "Parameters" } else { "ResultSelector" };
                     let mut scope = self.scope(frame, shared);
-                    match scope.eval_template(&self.templates[t as usize], &frame.acc, field) {
+                    match scope.eval_template(&self.templates[t as usize], frame.acc(), field) {
                         Ok(v) => {
-                            frame.acc = v;
+                            frame.set_acc(v);
                             Ok(())
                         }
                         Err((name, detail)) => Err(self.template_error(frame, name, detail)),
                     }
                 }
                 Op::Const(c) => {
-                    frame.acc = self.consts[c as usize].clone();
+                    frame.set_acc(self.consts[c as usize].clone());
                     Ok(())
                 }
                 Op::Invoke(t) => {
@@ -486,7 +546,7 @@ impl Program {
                     return Step::Invoke(TaskCall {
                         state_name: self.states[frame.state as usize].name.clone(),
                         resource: task.resource.clone(),
-                        input: std::mem::take(&mut frame.acc),
+                        input: frame.take_acc(),
                         timeout_seconds: timeout,
                         heartbeat_seconds: heartbeat,
                     });
@@ -506,46 +566,53 @@ impl Program {
                 Op::Parallel(p) => {
                     shared.events += 1; // ParallelStateStarted
                     let branches = &self.parallels[p as usize];
-                    let children = branches.iter().map(|m| (*m, frame.acc.clone())).collect();
+                    let children = branches.iter().map(|m| (*m, frame.acc().clone())).collect();
                     frame.waiting = Waiting::Op;
                     return Step::Fork(Fork { children, max_concurrency: 0 });
                 }
                 Op::ResultPath(r) => {
                     let (path, steps) = &self.result_paths[r as usize];
-                    let result = std::mem::take(&mut frame.acc);
-                    let mut out = frame.input.clone();
+                    let result = frame.take_acc();
+                    // What follows ResultPath (OutputPath, the transition) can
+                    // only fail with States.Runtime, which no Catch sees: the
+                    // input is not needed again unless this write fails.
+                    let mut out = std::mem::take(&mut frame.input);
                     match write_path(&mut out, steps, result) {
                         Ok(()) => {
-                            frame.acc = out;
+                            frame.set_acc(out);
                             Ok(())
                         }
-                        Err(()) => Err(Raised::new(
-                            ErrorName::ResultPathMatchFailure.as_str(),
-                            format!("Unable to apply ResultPath '{path}' to input '{}'", frame.input),
-                        )),
+                        Err(()) => {
+                            frame.input = out;
+                            Err(Raised::new(
+                                ErrorName::ResultPathMatchFailure.as_str(),
+                                format!("Unable to apply ResultPath '{path}' to input '{}'", frame.input),
+                            ))
+                        }
                     }
                 }
                 Op::DiscardResult => {
-                    frame.acc = frame.input.clone();
+                    let input = std::mem::take(&mut frame.input);
+                    frame.set_acc(input);
                     Ok(())
                 }
                 Op::Choose(c) => self.choose(frame, shared, c),
                 Op::GotoChosen => {
                     shared.events += 1; // ChoiceStateExited
-                    frame.input = std::mem::take(&mut frame.acc);
+                    frame.acc_into_input();
                     let next = frame.chosen;
                     self.enter_state(frame, shared, next);
                     continue;
                 }
                 Op::Goto(next) => {
                     shared.events += 1; // StateExited
-                    frame.input = std::mem::take(&mut frame.acc);
+                    frame.acc_into_input();
                     self.enter_state(frame, shared, next);
                     continue;
                 }
                 Op::End => {
                     shared.events += 1; // StateExited
-                    return Step::Done(Outcome::Succeeded(std::mem::take(&mut frame.acc)));
+                    return Step::Done(Outcome::Succeeded(frame.take_acc()));
                 }
                 Op::Fail(f) => {
                     let spec = &self.fails[f as usize];
@@ -644,7 +711,7 @@ impl Program {
             WaitFor::Seconds(s) => Ok(*s as i64 * 1000),
             WaitFor::Timestamp(t) => Ok((crate::time::to_millis(t) - shared.now_ms).max(0)),
             WaitFor::SecondsPath(p) => {
-                let v = self.scope(frame, shared).select(p, &frame.acc).map_err(|m| fail(path_miss_detail(p, &m)))?;
+                let v = self.scope(frame, shared).select(p, frame.acc()).map_err(|m| fail(path_miss_detail(p, &m)))?;
                 match &v {
                     Value::Number(n) if n.is_i64() || n.is_u64() => match n.as_i64() {
                         Some(s) if s >= 0 => Ok(s.saturating_mul(1000)),
@@ -654,7 +721,7 @@ impl Program {
                 }
             }
             WaitFor::TimestampPath(p) => {
-                let v = self.scope(frame, shared).select(p, &frame.acc).map_err(|m| fail(path_miss_detail(p, &m)))?;
+                let v = self.scope(frame, shared).select(p, frame.acc()).map_err(|m| fail(path_miss_detail(p, &m)))?;
                 match v.as_str().and_then(crate::time::parse_timestamp) {
                     Some(t) => Ok((crate::time::to_millis(&t) - shared.now_ms).max(0)),
                     None => {
@@ -708,7 +775,7 @@ impl Program {
         let table = &self.choices[c as usize];
         let scope = self.scope(frame, shared);
         for (rule, next) in &table.branches {
-            match eval_rule(rule, &scope, &frame.acc) {
+            match eval_rule(rule, &scope, frame.acc()) {
                 Ok(true) => {
                     frame.chosen = *next;
                     return Ok(());
@@ -735,7 +802,7 @@ impl Program {
             CountField::Path(p) => {
                 let v = self
                     .scope(frame, shared)
-                    .select(p, &frame.acc)
+                    .select(p, frame.acc())
                     .map_err(|m| runtime(self.state_name(frame), frame.entered_event, path_miss_detail(p, &m)))?;
                 match v.as_u64() {
                     Some(n) => Ok(n),
@@ -770,7 +837,7 @@ impl Program {
             Some(Tolerance::Path(p)) => {
                 let v = self
                     .scope(frame, shared)
-                    .select(p, &frame.acc)
+                    .select(p, frame.acc())
                     .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
                 let f = v.as_f64().ok_or_else(|| {
                     runtime(
@@ -794,7 +861,7 @@ impl Program {
             Some(Tolerance::Path(p)) => {
                 let v = self
                     .scope(frame, shared)
-                    .select(p, &frame.acc)
+                    .select(p, frame.acc())
                     .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
                 let n = match &v {
                     Value::Number(n) => n.as_i64().ok_or(()),
@@ -819,13 +886,13 @@ impl Program {
         frame.tolerance = if map.mode == MapMode::Distributed { Some((pct, count)) } else { None };
 
         let items_value = match &map.items_path {
-            None => frame.acc.clone(),
+            None => std::borrow::Cow::Borrowed(frame.acc()),
             Some(p) => self
                 .scope(frame, shared)
-                .select(p, &frame.acc)
+                .select_cow(p, frame.acc())
                 .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?,
         };
-        let Value::Array(items) = items_value else {
+        let Value::Array(items) = items_value.as_ref() else {
             let path = map.items_path.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "$".into());
             return Err(runtime(
                 &name,
@@ -841,7 +908,7 @@ impl Program {
                     let mut scope = self.scope(frame, shared);
                     scope.map_item = Some((i, item));
                     scope
-                        .eval_template(t, &frame.acc, "ItemSelector")
+                        .eval_template(t, frame.acc(), "ItemSelector")
                         .map_err(|(n, d)| self.template_error(frame, n, d))?
                 }
             };
@@ -878,7 +945,7 @@ impl Program {
                 let mut scope = self.scope(frame, shared);
                 Some(
                     scope
-                        .eval_template(t, &frame.acc, "BatchInput")
+                        .eval_template(t, frame.acc(), "BatchInput")
                         .map_err(|(n, d)| self.template_error(frame, n, d))?,
                 )
             }
@@ -949,7 +1016,7 @@ impl Program {
                 Outcome::Failed(e) => e.to_error_output(),
             })
             .collect();
-        frame.acc = Value::Array(out);
+        frame.set_acc(Value::Array(out));
         frame.pc += 1;
         None
     }
@@ -1038,9 +1105,9 @@ fn eval_rule(rule: &Rule, scope: &Scope<'_>, data: &Value) -> Result<bool, Strin
         }
         Rule::Not(r) => Ok(!eval_rule(r, scope, data)?),
         Rule::Test { variable, op, operand } => {
-            let value = scope.select(variable, data);
+            let value = scope.select_cow(variable, data);
             if *op == ChoiceOp::IsPresent {
-                let present = match &value {
+                let present = match value.as_deref() {
                     Ok(Value::Array(a)) if !variable.is_definite() => !a.is_empty(),
                     Ok(_) => true,
                     Err(_) => false,
@@ -1055,11 +1122,11 @@ fn eval_rule(rule: &Rule, scope: &Scope<'_>, data: &Value) -> Result<bool, Strin
                     let v = scope.select(p, data).map_err(|_| {
                         format!("Invalid path '{p}': The choice state's condition path references an invalid value.")
                     })?;
-                    Operand::Value(v)
+                    return Ok(test(*op, &value, &Operand::Value(v)));
                 }
-                other => other.clone(),
+                other => other,
             };
-            Ok(test(*op, &value, &expected))
+            Ok(test(*op, &value, expected))
         }
     }
 }
