@@ -51,15 +51,27 @@ pub struct RunOptions {
     /// Sleep for real instead of advancing a virtual clock.
     pub real_time: bool,
     pub seed: u64,
+    /// State transitions after which the execution is stopped as timed out:
+    /// on the virtual clock a loop of Pass/Choice states takes no time, so
+    /// this stands in for the wall-clock cap.
+    pub max_transitions: Option<u64>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { max_duration_ms: Some(EXPRESS_MAX_DURATION_MS), real_time: false, seed: 0x5eed }
+        RunOptions {
+            max_duration_ms: Some(EXPRESS_MAX_DURATION_MS),
+            real_time: false,
+            seed: 0x5eed,
+            max_transitions: Some(DEFAULT_MAX_TRANSITIONS),
+        }
     }
 }
 
 pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
+
+/// Far beyond any real machine's transitions in five minutes.
+pub const DEFAULT_MAX_TRANSITIONS: u64 = 10_000_000;
 
 enum Driven {
     Done(Outcome),
@@ -117,6 +129,9 @@ fn drive(
             Step::Done(outcome) => return Driven::Done(outcome),
             Step::Invoke(call) => event = Resume::Task(invoker.invoke(&call)),
             Step::Sleep { millis } => {
+                if opts.max_transitions.is_some_and(|m| shared.transitions >= m) {
+                    return Driven::TimedOut;
+                }
                 if deadline.is_some_and(|d| shared.now_ms + millis > d) {
                     shared.now_ms = deadline.unwrap_or(shared.now_ms);
                     return Driven::TimedOut;

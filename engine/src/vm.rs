@@ -42,11 +42,13 @@ pub struct Shared {
     /// History events emitted so far, counted as AWS counts them
     /// (ExecutionStarted is #1); causes cite them.
     pub events: u64,
+    /// State transitions made so far, all frames together.
+    pub transitions: u64,
 }
 
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
-        Shared { now_ms: info.start_time_ms, info, execution_input, rng: seed, events: 1 }
+        Shared { now_ms: info.start_time_ms, info, execution_input, rng: seed, events: 1, transitions: 0 }
     }
 
     fn next_random(&mut self) -> u64 {
@@ -132,7 +134,13 @@ enum Waiting {
     Nothing,
     Op,
     Retry,
+    /// Paused by the step budget; resume where it stopped.
+    Yield,
 }
+
+/// Transitions a frame may make before it yields to its driver, so that a
+/// loop of Pass/Choice states cannot starve the thread it runs on.
+pub const TRANSITIONS_PER_RESUME: u64 = 1024;
 
 /// One running (sub-)machine: the top level, a Map iteration or a branch.
 #[derive(Debug)]
@@ -379,6 +387,7 @@ impl Program {
                     frame.pc = self.states[frame.state as usize].entry as usize;
                     frame.acc_is_input = true;
                 }
+                Waiting::Yield => {}
                 _ => frame.pc += 1,
             },
             Resume::Task(outcome) => {
@@ -602,12 +611,18 @@ impl Program {
                     frame.acc_into_input();
                     let next = frame.chosen;
                     self.enter_state(frame, shared, next);
+                    if let Some(step) = self.budget(frame, shared) {
+                        return step;
+                    }
                     continue;
                 }
                 Op::Goto(next) => {
                     shared.events += 1; // StateExited
                     frame.acc_into_input();
                     self.enter_state(frame, shared, next);
+                    if let Some(step) = self.budget(frame, shared) {
+                        return step;
+                    }
                     continue;
                 }
                 Op::End => {
@@ -633,6 +648,15 @@ impl Program {
                 }
             }
         }
+    }
+
+    fn budget(&self, frame: &mut Frame, shared: &mut Shared) -> Option<Step> {
+        shared.transitions += 1;
+        if shared.transitions % TRANSITIONS_PER_RESUME == 0 {
+            frame.waiting = Waiting::Yield;
+            return Some(Step::Sleep { millis: 0 });
+        }
+        None
     }
 
     fn fail_or_handle(&self, frame: &mut Frame, shared: &mut Shared, e: Raised) -> Step {

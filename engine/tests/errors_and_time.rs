@@ -1,0 +1,154 @@
+//! Retry, Catch, Wait and timeouts on the virtual clock (AWS docs:
+//! "Handling errors in Step Functions workflows", "Wait state").
+
+mod support;
+use expressway_engine::driver::RunOptions;
+use expressway_engine::{Status, TaskCall, TaskOutcome, WorkflowType};
+use serde_json::{Value, json};
+use support::*;
+
+fn failing_n_times(n: usize) -> impl FnMut(&TaskCall) -> TaskOutcome {
+    let mut seen = 0;
+    move |_| {
+        seen += 1;
+        if seen <= n {
+            TaskOutcome::Failed { error: "Lambda.ServiceException".into(), cause: Some("boom".into()) }
+        } else {
+            TaskOutcome::Succeeded(json!({"ok": seen}))
+        }
+    }
+}
+
+fn task(retry: Value) -> Value {
+    single(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "Retry": retry, "End": true}))
+}
+
+#[test]
+fn retry_backs_off_exponentially_on_the_virtual_clock() {
+    let mut inv = FnInvoker { f: failing_n_times(3), calls: vec![] };
+    let r = run_with(
+        task(json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3}])),
+        json!({}),
+        &mut inv,
+    );
+    assert_eq!(r.status, Status::Succeeded);
+    assert_eq!(inv.calls.len(), 4);
+    assert_eq!(r.duration_ms, 1000 + 2000 + 4000);
+}
+
+#[test]
+fn max_delay_caps_the_backoff() {
+    let mut inv = FnInvoker { f: failing_n_times(3), calls: vec![] };
+    let retry = json!([{"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 5, "MaxDelaySeconds": 5}]);
+    let r = run_with(task(retry), json!({}), &mut inv);
+    assert_eq!(r.duration_ms, 2000 + 5000 + 5000);
+}
+
+#[test]
+fn full_jitter_never_exceeds_the_backoff() {
+    let mut inv = FnInvoker { f: failing_n_times(2), calls: vec![] };
+    let retry =
+        json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 2, "JitterStrategy": "FULL"}]);
+    let r = run_with(task(retry), json!({}), &mut inv);
+    assert_eq!(r.status, Status::Succeeded);
+    assert!(r.duration_ms <= 10_000 + 20_000, "{}", r.duration_ms);
+}
+
+#[test]
+fn max_attempts_zero_never_retries_and_exhaustion_fails_with_the_last_error() {
+    let mut inv = FnInvoker { f: failing_n_times(10), calls: vec![] };
+    let r = run_with(task(json!([{"ErrorEquals": ["States.ALL"], "MaxAttempts": 0}])), json!({}), &mut inv);
+    assert_eq!(inv.calls.len(), 1);
+    assert_eq!((r.error.as_deref(), r.cause.as_deref()), (Some("Lambda.ServiceException"), Some("boom")));
+}
+
+#[test]
+fn catch_routes_with_error_output_under_result_path() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f",
+              "Catch": [{"ErrorEquals": ["Other"], "Next": "Wrong"}, {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.err", "Next": "Handled"}],
+              "End": true},
+        "Wrong": {"Type": "Fail", "Error": "Wrong"},
+        "Handled": {"Type": "Pass", "End": true}
+    }});
+    let mut inv = FnInvoker { f: failing_n_times(10), calls: vec![] };
+    let r = run_with(def, json!({"in": 1}), &mut inv);
+    assert_eq!(r.output, Some(json!({"in": 1, "err": {"Error": "Lambda.ServiceException", "Cause": "boom"}})));
+}
+
+#[test]
+fn task_failed_does_not_match_timeouts() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "TimeoutSeconds": 5,
+              "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}], "End": true},
+        "H": {"Type": "Succeed"}
+    }});
+    let mut inv = FnInvoker {
+        f: |c: &TaskCall| {
+            assert_eq!(c.timeout_seconds, Some(5));
+            TaskOutcome::TimedOut
+        },
+        calls: vec![],
+    };
+    let r = run_with(def, json!({}), &mut inv);
+    assert_eq!(r.error.as_deref(), Some("States.Timeout"));
+}
+
+#[test]
+fn fail_state_error_and_cause_from_paths() {
+    let def = single(json!({"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('code {}', $.c)"}));
+    let r = run(def, json!({"e": "Bad", "c": 7}));
+    assert_eq!((r.status, r.error.as_deref(), r.cause.as_deref()), (Status::Failed, Some("Bad"), Some("code 7")));
+}
+
+#[test]
+fn wait_states_advance_the_virtual_clock() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Wait", "Seconds": 10, "Next": "B"},
+        "B": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
+        "C": {"Type": "Wait", "Timestamp": "2023-11-14T22:14:20Z", "End": true}
+    }});
+    let r = run(def, json!({"s": 20}));
+    assert_eq!(r.status, Status::Succeeded);
+    assert_eq!(r.duration_ms, 60_000);
+}
+
+#[test]
+fn wait_rejects_negative_and_fractional_seconds() {
+    let def = single(json!({"Type": "Wait", "SecondsPath": "$.s", "End": true}));
+    for bad in [json!(-1), json!(1.5), json!("x")] {
+        assert_eq!(run(def.clone(), json!({"s": bad})).error.as_deref(), Some("States.Runtime"));
+    }
+}
+
+#[test]
+fn express_executions_time_out_after_five_minutes() {
+    let def = single(json!({"Type": "Wait", "Seconds": 301, "End": true}));
+    let r = run(def, json!({}));
+    assert_eq!((r.status, r.error.as_deref()), (Status::TimedOut, Some("States.Timeout")));
+    assert_eq!(r.duration_ms, 300_000);
+}
+
+#[test]
+fn machine_timeout_seconds_applies_without_the_express_cap() {
+    let def =
+        json!({"StartAt": "W", "TimeoutSeconds": 3, "States": {"W": {"Type": "Wait", "Seconds": 4, "End": true}}});
+    let program = expressway_engine::compile(&def, WorkflowType::Standard).unwrap();
+    let opts = RunOptions { max_duration_ms: None, ..RunOptions::default() };
+    let r = expressway_engine::execute(&program, info(), json!({}), &mut expressway_engine::driver::NoTasks, &opts);
+    assert_eq!(r.status, Status::TimedOut);
+}
+
+#[test]
+fn a_pass_loop_is_stopped_by_the_transition_budget() {
+    let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}, "C": {"Type": "Succeed"}}});
+    let def = {
+        let mut d = def;
+        d["States"]["B"] = json!({"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "C"}], "Default": "A"});
+        d
+    };
+    let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap();
+    let opts = RunOptions { max_transitions: Some(50_000), ..RunOptions::default() };
+    let r = expressway_engine::execute(&program, info(), json!({}), &mut expressway_engine::driver::NoTasks, &opts);
+    assert_eq!(r.status, Status::TimedOut);
+}

@@ -1,0 +1,107 @@
+//! Map and Parallel states (AWS docs: "Map state", "Parallel state").
+
+mod support;
+use expressway_engine::{Status, TaskCall, TaskOutcome};
+use serde_json::json;
+use support::*;
+
+#[test]
+fn map_with_item_selector_and_context() {
+    let def = single(json!({
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
+        "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value", "tag.$": "$.tag"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "ResultPath": "$.out", "End": true
+    }));
+    let out = output(def, json!({"items": ["a", "b"], "tag": "t"}));
+    assert_eq!(out["out"], json!([{"i": 0, "v": "a", "tag": "t"}, {"i": 1, "v": "b", "tag": "t"}]));
+}
+
+#[test]
+fn legacy_iterator_and_parameters_still_work() {
+    let def = single(json!({
+        "Type": "Map", "Parameters": {"v.$": "$$.Map.Item.Value"},
+        "Iterator": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true
+    }));
+    assert_eq!(output(def, json!([1, 2])), json!([{"v": 1}, {"v": 2}]));
+}
+
+#[test]
+fn map_iteration_failure_fails_the_map_with_its_error() {
+    let def = json!({"StartAt": "M", "States": {"M": {
+        "Type": "Map",
+        "ItemProcessor": {"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "F"}], "Default": "P"},
+            "F": {"Type": "Fail", "Error": "Two", "Cause": "item two"},
+            "P": {"Type": "Pass", "End": true}}},
+        "Catch": [{"ErrorEquals": ["Two"], "Next": "H"}], "End": true},
+        "H": {"Type": "Pass", "End": true}}});
+    assert_eq!(output(def, json!([1, 2, 3])), json!({"Error": "Two", "Cause": "item two"}));
+}
+
+#[test]
+fn distributed_map_tolerates_failures_up_to_the_threshold() {
+    let body = |pct: u32| {
+        json!({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ToleratedFailurePercentage": pct,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "F"}], "Default": "P"},
+            "F": {"Type": "Fail", "Error": "Two"},
+            "P": {"Type": "Pass", "End": true}}},
+        "End": true}}})
+    };
+    let ok = run(body(50), json!([1, 2, 3]));
+    assert_eq!(ok.status, Status::Succeeded);
+    let failed = run(body(10), json!([1, 2, 3]));
+    assert_eq!(failed.error.as_deref(), Some("States.ExceedToleratedFailureThreshold"));
+}
+
+#[test]
+fn item_batcher_groups_items() {
+    let def = single(json!({
+        "Type": "Map",
+        "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"job": "j"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "End": true
+    }));
+    assert_eq!(
+        output(def, json!([1, 2, 3])),
+        json!([{"BatchInput": {"job": "j"}, "Items": [1, 2]}, {"BatchInput": {"job": "j"}, "Items": [3]}])
+    );
+}
+
+#[test]
+fn map_over_a_non_array_is_a_runtime_error() {
+    let def = single(
+        json!({"Type": "Map", "ItemsPath": "$.x", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}),
+    );
+    assert_eq!(run(def, json!({"x": 1})).error.as_deref(), Some("States.Runtime"));
+}
+
+#[test]
+fn parallel_runs_branches_in_order_and_retries_as_a_whole() {
+    let def = single(json!({
+        "Type": "Parallel",
+        "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "a", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true}}}
+        ],
+        "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "ResultSelector": {"both.$": "$"},
+        "End": true
+    }));
+    let mut first = true;
+    let mut inv = FnInvoker {
+        f: move |_: &TaskCall| {
+            if std::mem::take(&mut first) {
+                TaskOutcome::Failed { error: "Flaky".into(), cause: None }
+            } else {
+                TaskOutcome::Succeeded(json!("b"))
+            }
+        },
+        calls: vec![],
+    };
+    let r = run_with(def, json!({}), &mut inv);
+    assert_eq!(r.output, Some(json!({"both": ["a", "b"]})));
+    assert_eq!(inv.calls.len(), 2);
+}

@@ -1,0 +1,55 @@
+//! Shared helpers for the engine's integration tests.
+#![allow(dead_code)]
+
+use expressway_engine::driver::{NoTasks, RunOptions};
+use expressway_engine::{ExecutionInfo, ExecutionResult, TaskCall, TaskInvoker, TaskOutcome, WorkflowType};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const START_MS: i64 = 1_700_000_000_000;
+
+pub fn info() -> Arc<ExecutionInfo> {
+    Arc::new(ExecutionInfo {
+        execution_id: "arn:aws:states:us-east-1:123456789012:express:m:e1".into(),
+        execution_name: "e1".into(),
+        state_machine_id: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
+        state_machine_name: "m".into(),
+        role_arn: "arn:aws:iam::123456789012:role/r".into(),
+        start_time_ms: START_MS,
+        express: true,
+    })
+}
+
+/// Answers tasks from a closure; records every call.
+pub struct FnInvoker<F: FnMut(&TaskCall) -> TaskOutcome> {
+    pub f: F,
+    pub calls: Vec<TaskCall>,
+}
+
+impl<F: FnMut(&TaskCall) -> TaskOutcome> TaskInvoker for FnInvoker<F> {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        self.calls.push(call.clone());
+        (self.f)(call)
+    }
+}
+
+pub fn run(def: Value, input: Value) -> ExecutionResult {
+    run_with(def, input, &mut NoTasks)
+}
+
+pub fn run_with(def: Value, input: Value, invoker: &mut dyn TaskInvoker) -> ExecutionResult {
+    let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap_or_else(|d| panic!("invalid: {d:?}"));
+    program.verify().expect("compiled program verifies");
+    expressway_engine::execute(&program, info(), input, invoker, &RunOptions::default())
+}
+
+pub fn output(def: Value, input: Value) -> Value {
+    let r = run(def, input);
+    assert_eq!(r.status, expressway_engine::Status::Succeeded, "{r:?}");
+    r.output.unwrap_or(Value::Null)
+}
+
+/// Wrap one state as a whole machine.
+pub fn single(state: Value) -> Value {
+    serde_json::json!({"StartAt": "S", "States": {"S": state}})
+}
