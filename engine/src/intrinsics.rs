@@ -214,21 +214,21 @@ impl CallParser<'_> {
             }
         }
         for (i, a) in args.iter().enumerate() {
-            if let Some(expected) = func.literal_kind(i) {
-                if let Arg::Literal(v) = a {
-                    let ok = match expected {
-                        LiteralKind::Number => v.is_number(),
-                        LiteralKind::String => v.is_string(),
-                    };
-                    if !ok {
-                        return Err(PathSyntaxError {
-                            message: format!(
-                                "argument {} of {} must be a {expected:?} or a path, got {v}",
-                                i + 1,
-                                func.name()
-                            ),
-                        });
-                    }
+            if let Some(expected) = func.literal_kind(i)
+                && let Arg::Literal(v) = a
+            {
+                let ok = match expected {
+                    LiteralKind::Number => v.is_number(),
+                    LiteralKind::String => v.is_string(),
+                };
+                if !ok {
+                    return Err(PathSyntaxError {
+                        message: format!(
+                            "argument {} of {} must be a {expected:?} or a path, got {v}",
+                            i + 1,
+                            func.name()
+                        ),
+                    });
                 }
             }
         }

@@ -155,8 +155,9 @@ impl Compiler {
                 keeps_input: false,
             });
         }
-        let resolve = |name: &str| -> StateId { base + m.index_of(name).unwrap_or(0) as StateId };
-        self.p.machines[id as usize].start = resolve(&m.start_at);
+        let resolve = move |name: &str| -> StateId { base + m.index_of(name).unwrap_or(0) as StateId };
+        let start = resolve(&m.start_at);
+        self.p.machines[id as usize].start = start;
         for (i, s) in m.states.iter().enumerate() {
             let sid = base + i as StateId;
             self.state(sid, s, &resolve);
@@ -209,11 +210,9 @@ impl Compiler {
             }
         }
         let has_result = !matches!(s.kind, StateKind::Choice { .. } | StateKind::Succeed | StateKind::Wait(_));
-        if has_result {
-            if let Some(t) = &io.parameters {
-                let i = Self::push(&mut self.p.templates, t.clone());
-                self.p.code.push(Op::Parameters(i));
-            }
+        if has_result && let Some(t) = &io.parameters {
+            let i = Self::push(&mut self.p.templates, t.clone());
+            self.p.code.push(Op::Parameters(i));
         }
         match &s.kind {
             StateKind::Pass { result: Some(r) } => {

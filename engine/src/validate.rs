@@ -96,10 +96,10 @@ pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachi
     if let Some(m) = &mut machine {
         m.uses_context = v.uses_context;
     }
-    if v.diags.is_empty() {
-        if let Some(m) = machine {
-            return Ok(m);
-        }
+    if v.diags.is_empty()
+        && let Some(m) = machine
+    {
+        return Ok(m);
     }
     if v.diags.is_empty() {
         v.diags.push(Diagnostic {
@@ -258,14 +258,14 @@ impl Validator {
             query_language,
             uses_context: false,
         };
-        if let Some(start) = &start_at {
-            if !states_obj.contains_key(start) {
-                self.err(
-                    Code::MissingState,
-                    ptr(at, "StartAt"),
-                    format!("StartAt names state '{start}', which does not exist"),
-                );
-            }
+        if let Some(start) = &start_at
+            && !states_obj.contains_key(start)
+        {
+            self.err(
+                Code::MissingState,
+                ptr(at, "StartAt"),
+                format!("StartAt names state '{start}', which does not exist"),
+            );
         }
         let terminal = machine.states.iter().any(|s| {
             matches!(s.transition, Transition::End) || matches!(s.kind, StateKind::Succeed | StateKind::Fail { .. })
@@ -346,10 +346,10 @@ impl Validator {
         let mut seen: HashSet<&str> = HashSet::new();
         let mut stack = vec![m.start_at.as_str()];
         while let Some(n) = stack.pop() {
-            if seen.insert(n) {
-                if let Some(ts) = edges.get(n) {
-                    stack.extend(ts.iter().copied());
-                }
+            if seen.insert(n)
+                && let Some(ts) = edges.get(n)
+            {
+                stack.extend(ts.iter().copied());
             }
         }
         for name in raw.keys() {
@@ -469,14 +469,14 @@ impl Validator {
                 let mut fields = Vec::with_capacity(o.len());
                 let mut all_const = true;
                 for k in o.keys() {
-                    if let Some(stripped) = k.strip_suffix(".$") {
-                        if o.contains_key(stripped) {
-                            self.err(
-                                Code::DuplicateKey,
-                                ptr(at, k),
-                                format!("'{k}' and '{stripped}' name the same field once '.$' is removed"),
-                            );
-                        }
+                    if let Some(stripped) = k.strip_suffix(".$")
+                        && o.contains_key(stripped)
+                    {
+                        self.err(
+                            Code::DuplicateKey,
+                            ptr(at, k),
+                            format!("'{k}' and '{stripped}' name the same field once '.$' is removed"),
+                        );
                     }
                 }
                 for (k, x) in o {
@@ -697,14 +697,14 @@ impl Validator {
         }
         let timeout = self.seconds_pair(obj, at, "TimeoutSeconds", "TimeoutSecondsPath");
         let heartbeat = self.seconds_pair(obj, at, "HeartbeatSeconds", "HeartbeatSecondsPath");
-        if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat) {
-            if h >= t {
-                self.err(
-                    Code::OutOfRange,
-                    ptr(at, "HeartbeatSeconds"),
-                    "'HeartbeatSeconds' must be smaller than 'TimeoutSeconds'",
-                );
-            }
+        if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.err(
+                Code::OutOfRange,
+                ptr(at, "HeartbeatSeconds"),
+                "'HeartbeatSeconds' must be smaller than 'TimeoutSeconds'",
+            );
         }
         Task { resource, timeout, heartbeat }
     }
@@ -924,10 +924,10 @@ impl Validator {
                         continue;
                     };
                     let next = self.string_field(robj, &rp, "Next", true);
-                    if let Some(rule) = self.rule(robj, &rp, true) {
-                        if let Some(next) = next {
-                            choices.push(ChoiceBranch { rule, next });
-                        }
+                    if let Some(rule) = self.rule(robj, &rp, true)
+                        && let Some(next) = next
+                    {
+                        choices.push(ChoiceBranch { rule, next });
                     }
                 }
             }
@@ -1179,14 +1179,15 @@ impl Validator {
         if !obj.contains_key("Resource") {
             self.err(Code::MissingField, at, "missing required field 'Resource'");
         }
-        if let Some(cfg) = obj.get("ReaderConfig").and_then(Value::as_object) {
-            if cfg.contains_key("MaxItems") && cfg.contains_key("MaxItemsPath") {
-                self.err(
-                    Code::ExclusiveFields,
-                    ptr(at, "ReaderConfig"),
-                    "only one of 'MaxItems' and 'MaxItemsPath' may be given",
-                );
-            }
+        if let Some(cfg) = obj.get("ReaderConfig").and_then(Value::as_object)
+            && cfg.contains_key("MaxItems")
+            && cfg.contains_key("MaxItemsPath")
+        {
+            self.err(
+                Code::ExclusiveFields,
+                ptr(at, "ReaderConfig"),
+                "only one of 'MaxItems' and 'MaxItemsPath' may be given",
+            );
         }
         if let Some(p) = obj.get("Parameters") {
             self.template(p, &ptr(at, "Parameters"));

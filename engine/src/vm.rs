@@ -250,13 +250,14 @@ impl Scope<'_> {
         use crate::jsonpath::Segment;
         if let (Some((index, value)), [Segment::Field(map), Segment::Field(item), Segment::Field(leaf), rest @ ..]) =
             (self.map_item, path.segments.as_slice())
+            && &**map == "Map"
+            && &**item == "Item"
+            && rest.is_empty()
         {
-            if &**map == "Map" && &**item == "Item" && rest.is_empty() {
-                match &**leaf {
-                    "Value" => return Ok(value.clone()),
-                    "Index" => return Ok(Value::from(index)),
-                    _ => {}
-                }
+            match &**leaf {
+                "Value" => return Ok(value.clone()),
+                "Index" => return Ok(Value::from(index)),
+                _ => {}
             }
         }
         path.select(&self.context())
@@ -319,7 +320,7 @@ impl Scope<'_> {
         }
     }
 
-    fn eval_template(&mut self, t: &Template, data: &Value, field: &str) -> Result<Value, (ErrorName, String)> {
+    fn eval_template(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
         match t {
             Template::Const(v) => Ok(v.clone()),
             Template::Object(fields) => {
@@ -336,17 +337,15 @@ impl Scope<'_> {
                             )
                         })?,
                         Template::Call(c) => self.eval_call(c, data)?,
-                        other => self.eval_template(other, data, k)?,
+                        other => self.eval_template(other, data)?,
                     };
                     out.insert(k.to_string(), v);
                 }
                 Ok(Value::Object(out))
             }
-            Template::Array(items) => items
-                .iter()
-                .map(|it| self.eval_template(it, data, field))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            Template::Array(items) => {
+                items.iter().map(|it| self.eval_template(it, data)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            }
             Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
             Template::Call(c) => self.eval_call(c, data),
         }
@@ -520,9 +519,8 @@ impl Program {
                     Ok(())
                 }
                 Op::Parameters(t) | Op::ResultSelector(t) => {
-                    let field = if matches!(op, Op::Parameters(_)) { "Parameters" } else { "ResultSelector" };
                     let mut scope = self.scope(frame, shared);
-                    match scope.eval_template(&self.templates[t as usize], frame.acc(), field) {
+                    match scope.eval_template(&self.templates[t as usize], frame.acc()) {
                         Ok(v) => {
                             frame.set_acc(v);
                             Ok(())
@@ -652,7 +650,7 @@ impl Program {
 
     fn budget(&self, frame: &mut Frame, shared: &mut Shared) -> Option<Step> {
         shared.transitions += 1;
-        if shared.transitions % TRANSITIONS_PER_RESUME == 0 {
+        if shared.transitions.is_multiple_of(TRANSITIONS_PER_RESUME) {
             frame.waiting = Waiting::Yield;
             return Some(Step::Sleep { millis: 0 });
         }
@@ -931,9 +929,7 @@ impl Program {
                 Some(t) => {
                     let mut scope = self.scope(frame, shared);
                     scope.map_item = Some((i, item));
-                    scope
-                        .eval_template(t, frame.acc(), "ItemSelector")
-                        .map_err(|(n, d)| self.template_error(frame, n, d))?
+                    scope.eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))?
                 }
             };
             inputs.push(v);
@@ -967,11 +963,7 @@ impl Program {
         let batch_input = match &b.batch_input {
             Some(t) => {
                 let mut scope = self.scope(frame, shared);
-                Some(
-                    scope
-                        .eval_template(t, frame.acc(), "BatchInput")
-                        .map_err(|(n, d)| self.template_error(frame, n, d))?,
-                )
+                Some(scope.eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))?)
             }
             None => None,
         };

@@ -1,0 +1,118 @@
+//! The `expressway` binary's contract: one JSON object on stdout and the
+//! documented exit codes (0 succeeded, 1 failed or timed out, 2 invalid).
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_expressway"))
+}
+
+fn temp(name: &str, v: &Value) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("expressway-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).expect("write");
+    p
+}
+
+fn machines() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/machines")
+}
+
+fn run(args: &[&str]) -> (i32, Value) {
+    let out = bin().args(args).output().expect("run expressway");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    (out.status.code().unwrap_or(-1), serde_json::from_str(last).unwrap_or(Value::Null))
+}
+
+#[test]
+fn exec_succeeds_on_the_reference_machine() {
+    let m = machines();
+    let (code, out) = run(&[
+        "exec",
+        "--definition",
+        m.join("iot-fanout.asl.json").to_str().unwrap(),
+        "--input",
+        m.join("iot-fanout.input.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out["status"], "SUCCEEDED");
+    assert_eq!(out["output"]["classified"].as_array().map(Vec::len), Some(10));
+    assert_eq!(out["output"]["classified"][9], json!({"key": "sensor-0042#9", "value": 87, "level": "ALERT"}));
+}
+
+#[test]
+fn exec_reports_failure_and_invalid_definitions_with_exit_codes() {
+    let fail =
+        temp("fail.json", &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "C"}}}));
+    let input = temp("in.json", &json!({}));
+    let (code, out) = run(&["exec", "--definition", fail.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert_eq!((code, out), (1, json!({"status": "FAILED", "error": "E", "cause": "C"})));
+
+    let bad = temp("bad.json", &json!({"StartAt": "X", "States": {}}));
+    let (code, out) = run(&["exec", "--definition", bad.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(out["status"], "INVALID_DEFINITION");
+}
+
+#[test]
+fn exec_reads_stdin_and_answers_tasks_from_a_mock_config_file() {
+    let def = temp(
+        "task.json",
+        &json!({"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f",
+            "Retry": [{"ErrorEquals": ["Lambda.ServiceException"], "MaxAttempts": 2}], "End": true}}}),
+    );
+    let mocks = temp(
+        "mocks.json",
+        &json!({"StateMachines": {"M": {"TestCases": {"Flaky": {"Call": "R"}}}},
+                "MockedResponses": {"R": {"0": {"Throw": {"Error": "Lambda.ServiceException", "Cause": "x"}}, "1": {"Return": {"ok": true}}}}}),
+    );
+    let mut child = bin()
+        .args([
+            "exec",
+            "--definition",
+            def.to_str().unwrap(),
+            "--input",
+            "-",
+            "--mocks",
+            mocks.to_str().unwrap(),
+            "--test-case",
+            "Flaky",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(b"{\"n\": 1}").expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v, json!({"status": "SUCCEEDED", "output": {"ok": true}}));
+}
+
+#[test]
+fn validate_lists_every_diagnostic_as_json() {
+    let def = temp(
+        "invalid.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere", "Extra": 1}}}),
+    );
+    let (code, out) = run(&["validate", def.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 2);
+    let codes: Vec<&str> = out["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"UNKNOWN_FIELD") && codes.contains(&"MISSING_STATE"), "{codes:?}");
+    let (code, out) = run(&["validate", machines().join("pass-chain.asl.json").to_str().unwrap(), "--json"]);
+    assert_eq!((code, out), (0, json!({"status": "VALID"})));
+}
+
+#[test]
+fn validate_disassembles_the_program() {
+    let out = bin()
+        .args(["validate", machines().join("iot-fanout.asl.json").to_str().unwrap(), "--disassemble"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("choose") && text.contains("map") && text.contains("goto"), "{text}");
+}

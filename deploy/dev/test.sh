@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole suite, exactly as CI runs it: formatting, lints, every test,
+# then the AWS-recorded conformance floor where ../shared exists.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# Conformance floors: strict passes when this was last raised. Raise them
+# when conformance improves; CI fails if it ever drops below.
+CASES_FLOOR=580
+VALIDATION_FLOOR=164
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (release, all targets, -D warnings)"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (release; also builds target/release/expressway)"
+cargo test --release --workspace --locked
+
+BIN=target/release/expressway
+echo "== validate the reference machines"
+for m in benches/machines/*.asl.json; do
+  "$BIN" validate "$m"
+done
+
+SHARED=../shared/conformance
+if [ -d "$SHARED" ]; then
+  echo "== conformance floor (AWS-recorded cases in $SHARED)"
+  out=$(mktemp -d)
+  "$BIN" conformance "$SHARED/cases.jsonl" --out "$out/cases.jsonl"
+  python3 "$SHARED/run.py" --judge "$out/cases.jsonl" --min-strict "$CASES_FLOOR" | grep -E "^(ALL|kind:|jsonpath|jsonata|strict passes|FAIL)"
+  "$BIN" conformance "$SHARED/validation_cases.jsonl" --out "$out/validation.jsonl"
+  python3 "$SHARED/run.py" --judge "$out/validation.jsonl" --cases "$SHARED/validation_cases.jsonl" --min-strict "$VALIDATION_FLOOR" \
+    | grep -E "^(ALL|strict passes|FAIL)"
+else
+  echo "== conformance floor SKIPPED: $SHARED does not exist here (it does in CI)"
+fi
+echo "== all checks passed"
