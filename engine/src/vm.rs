@@ -818,14 +818,18 @@ impl Program {
         }
     }
 
+    /// Read a `…Path` field against the accumulator; a miss is States.Runtime.
+    fn read_path(&self, frame: &Frame, shared: &mut Shared, p: &JsonPath) -> Result<Value, Raised> {
+        self.scope(frame, shared)
+            .select(p, frame.acc())
+            .map_err(|m| runtime(self.state_name(frame), frame.entered_event, path_miss_detail(p, &m)))
+    }
+
     fn count_field(&self, frame: &Frame, shared: &mut Shared, f: &CountField, field: &str) -> Result<u64, Raised> {
         match f {
             CountField::Fixed(n) => Ok(*n),
             CountField::Path(p) => {
-                let v = self
-                    .scope(frame, shared)
-                    .select(p, frame.acc())
-                    .map_err(|m| runtime(self.state_name(frame), frame.entered_event, path_miss_detail(p, &m)))?;
+                let v = self.read_path(frame, shared, p)?;
                 match v.as_u64() {
                     Some(n) => Ok(n),
                     None => Err(runtime(
@@ -857,10 +861,7 @@ impl Program {
             None => 0.0,
             Some(Tolerance::Fixed(f)) => *f,
             Some(Tolerance::Path(p)) => {
-                let v = self
-                    .scope(frame, shared)
-                    .select(p, frame.acc())
-                    .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
+                let v = self.read_path(frame, shared, p)?;
                 let f = v.as_f64().ok_or_else(|| {
                     runtime(
                         &name,
@@ -881,10 +882,7 @@ impl Program {
             None => 0.0,
             Some(Tolerance::Fixed(f)) => *f,
             Some(Tolerance::Path(p)) => {
-                let v = self
-                    .scope(frame, shared)
-                    .select(p, frame.acc())
-                    .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?;
+                let v = self.read_path(frame, shared, p)?;
                 let n = match &v {
                     Value::Number(n) => n.as_i64().ok_or(()),
                     _ => Err(()),
