@@ -27,7 +27,7 @@ fn machines(c: &mut Criterion) {
         let mut out = Vec::with_capacity(4096);
         group.bench_function(name, |b| {
             b.iter(|| {
-                let value: serde_json::Value = serde_json::from_slice(black_box(&input)).expect("json");
+                let value = expressway_engine::value::from_slice(black_box(&input)).expect("json");
                 let r = expressway_engine::execute(&program, info.clone(), value, &mut NoTasks, &opts);
                 out.clear();
                 serde_json::to_writer(&mut out, &r.output).expect("serialise");

@@ -188,7 +188,7 @@ fn result_json(r: &ExecutionResult) -> Value {
     };
     m.insert("status".into(), json!(status));
     if let Some(o) = &r.output {
-        m.insert("output".into(), o.clone());
+        m.insert("output".into(), Value::from(o));
     }
     if let Some(e) = &r.error {
         m.insert("error".into(), json!(e));
@@ -252,7 +252,7 @@ fn cmd_exec(
         real_time,
         ..RunOptions::default()
     };
-    let result = expressway_engine::execute(&program, info, input, invoker.as_mut(), &opts);
+    let result = expressway_engine::execute(&program, info, input.into(), invoker.as_mut(), &opts);
     println!("{}", result_json(&result));
     Ok(if result.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -308,7 +308,8 @@ fn cmd_bench(definition: &Path, input: &Path, mocks: Option<&Path>, seconds: f64
     let opts = RunOptions::default();
     let mut out = Vec::with_capacity(4096);
     let run_once = |out: &mut Vec<u8>| -> Result<Status, String> {
-        let input: Value = serde_json::from_slice(&input_bytes).map_err(|e| format!("input is not valid JSON: {e}"))?;
+        let input =
+            expressway_engine::value::from_slice(&input_bytes).map_err(|e| format!("input is not valid JSON: {e}"))?;
         let mut invoker: Box<dyn TaskInvoker> = match &mocks {
             Some(m) => Box::new(m.clone()),
             None => Box::new(NoTasks),
@@ -402,5 +403,5 @@ fn run_case(case: &Value) -> Value {
         ..RunOptions::default()
     };
     let input = case.get("input").cloned().unwrap_or(Value::Null);
-    result_json(&expressway_engine::execute(&program, Arc::new(info), input, invoker.as_mut(), &opts))
+    result_json(&expressway_engine::execute(&program, Arc::new(info), input.into(), invoker.as_mut(), &opts))
 }

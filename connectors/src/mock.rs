@@ -1,8 +1,8 @@
 //! Mock task invokers. These are test doubles by design: they replay what a
 //! real service answered, so a machine can be run without AWS.
 
-use expressway_engine::{TaskCall, TaskInvoker, TaskOutcome};
-use serde_json::Value;
+use expressway_engine::{TaskCall, TaskInvoker, TaskOutcome, Value};
+use serde_json::Value as Json;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,25 +32,25 @@ pub struct RecordedMocks {
 }
 
 impl RecordedMocks {
-    pub fn from_json(v: &Value) -> Result<RecordedMocks, MockError> {
+    pub fn from_json(v: &Json) -> Result<RecordedMocks, MockError> {
         let list = v.as_array().ok_or_else(|| MockError("mocks must be a JSON array".into()))?;
         let mut entries = Vec::with_capacity(list.len());
         for (i, m) in list.iter().enumerate() {
             let state = m
                 .get("state")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .ok_or_else(|| MockError(format!("mocks[{i}]: missing 'state'")))?
                 .to_string();
-            let answer = match m.get("outcome").and_then(Value::as_str) {
-                Some("succeeded") => Answer::Succeeded(m.get("output").cloned().unwrap_or(Value::Null)),
+            let answer = match m.get("outcome").and_then(Json::as_str) {
+                Some("succeeded") => Answer::Succeeded(m.get("output").map(Value::from).unwrap_or(Value::Null)),
                 Some("failed") => Answer::Failed {
-                    error: m.get("error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
+                    error: m.get("error").and_then(Json::as_str).unwrap_or("States.TaskFailed").to_string(),
                     cause: m.get("cause").cloned(),
                 },
                 Some("timed_out") => Answer::TimedOut,
                 other => return Err(MockError(format!("mocks[{i}]: unknown outcome {other:?}"))),
             };
-            let expects = m.get("parameters").or_else(|| m.get("input")).cloned();
+            let expects = m.get("parameters").or_else(|| m.get("input")).map(Value::from);
             entries.push(Recorded { state, expects, answer });
         }
         let used = vec![false; entries.len()];
@@ -63,9 +63,9 @@ impl RecordedMocks {
 /// it on as compact JSON; through a bare function ARN it passes the bytes the
 /// function's runtime wrote, which for the recorded (Python) runtimes means
 /// `", "` and `": "` separators.
-fn render_cause(v: &Value, resource: &str) -> String {
+fn render_cause(v: &Json, resource: &str) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Json::String(s) => s.clone(),
         other if is_function_arn(resource) => python_json(other),
         other => other.to_string(),
     }
@@ -75,14 +75,14 @@ fn is_function_arn(resource: &str) -> bool {
     resource.starts_with("arn:aws:lambda:") && resource.contains(":function:")
 }
 
-fn python_json(v: &Value) -> String {
+fn python_json(v: &Json) -> String {
     match v {
-        Value::Object(o) => {
+        Json::Object(o) => {
             let parts: Vec<String> =
-                o.iter().map(|(k, x)| format!("{}: {}", Value::String(k.clone()), python_json(x))).collect();
+                o.iter().map(|(k, x)| format!("{}: {}", Json::String(k.clone()), python_json(x))).collect();
             format!("{{{}}}", parts.join(", "))
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        Json::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
         other => other.to_string(),
     }
 }
@@ -91,7 +91,7 @@ fn python_json(v: &Value) -> String {
 #[derive(Debug, Clone)]
 enum Answer {
     Succeeded(Value),
-    Failed { error: String, cause: Option<Value> },
+    Failed { error: String, cause: Option<Json> },
     TimedOut,
 }
 
@@ -109,7 +109,10 @@ impl Answer {
 
 fn same_input(recorded: &Value, actual: &Value) -> bool {
     recorded == actual
-        || recorded.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).is_some_and(|parsed| &parsed == actual)
+        || recorded
+            .as_str()
+            .and_then(|s| expressway_engine::value::from_str(s).ok())
+            .is_some_and(|parsed| &parsed == actual)
 }
 
 impl TaskInvoker for RecordedMocks {
@@ -146,10 +149,10 @@ pub struct MockConfig {
 }
 
 impl MockConfig {
-    pub fn from_json(v: &Value, state_machine: Option<&str>, test_case: &str) -> Result<MockConfig, MockError> {
+    pub fn from_json(v: &Json, state_machine: Option<&str>, test_case: &str) -> Result<MockConfig, MockError> {
         let machines = v
             .get("StateMachines")
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
             .ok_or_else(|| MockError("MockConfigFile: missing 'StateMachines'".into()))?;
         let machine = match state_machine {
             Some(name) => {
@@ -163,9 +166,9 @@ impl MockConfig {
         let case = machine
             .get("TestCases")
             .and_then(|t| t.get(test_case))
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
             .ok_or_else(|| MockError(format!("MockConfigFile: no test case '{test_case}'")))?;
-        let mocked = v.get("MockedResponses").and_then(Value::as_object);
+        let mocked = v.get("MockedResponses").and_then(Json::as_object);
         let mut responses = HashMap::new();
         for (state, response_name) in case {
             let name = response_name
@@ -173,7 +176,7 @@ impl MockConfig {
                 .ok_or_else(|| MockError(format!("test case '{test_case}': '{state}' must name a response")))?;
             let resp = mocked
                 .and_then(|m| m.get(name))
-                .and_then(Value::as_object)
+                .and_then(Json::as_object)
                 .ok_or_else(|| MockError(format!("MockConfigFile: no mocked response '{name}'")))?;
             let mut table = Vec::new();
             for (range, answer) in resp {
@@ -185,10 +188,10 @@ impl MockConfig {
                     return Err(MockError(format!("mocked response '{name}': bad invocation range '{range}'")));
                 };
                 let outcome = if let Some(r) = answer.get("Return") {
-                    TaskOutcome::Succeeded(r.clone())
+                    TaskOutcome::Succeeded(Value::from(r))
                 } else if let Some(t) = answer.get("Throw") {
                     TaskOutcome::Failed {
-                        error: t.get("Error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
+                        error: t.get("Error").and_then(Json::as_str).unwrap_or("States.TaskFailed").to_string(),
                         cause: t.get("Cause").map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())),
                     }
                 } else {
@@ -226,11 +229,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn call(state: &str, input: Value) -> TaskCall {
+    fn call(state: &str, input: Json) -> TaskCall {
         TaskCall {
             state_name: state.into(),
             resource: "arn:aws:lambda:x".into(),
-            input,
+            input: Value::from(input),
             timeout_seconds: None,
             heartbeat_seconds: None,
         }
@@ -244,8 +247,8 @@ mod tests {
             {"state": "T", "outcome": "failed", "error": "E", "cause": {"a": [1, 2]}}
         ]))
         .unwrap();
-        assert_eq!(m.invoke(&call("T", json!({"i": 2}))), TaskOutcome::Succeeded(json!("two")));
-        assert_eq!(m.invoke(&call("T", json!({"i": 9}))), TaskOutcome::Succeeded(json!("one")));
+        assert_eq!(m.invoke(&call("T", json!({"i": 2}))), TaskOutcome::Succeeded(json!("two").into()));
+        assert_eq!(m.invoke(&call("T", json!({"i": 9}))), TaskOutcome::Succeeded(json!("one").into()));
         assert_eq!(
             m.invoke(&call("T", json!({}))),
             TaskOutcome::Failed { error: "E".into(), cause: Some("{\"a\":[1,2]}".into()) }
@@ -268,7 +271,7 @@ mod tests {
                 matches!(m.invoke(&call("Call", json!({}))), TaskOutcome::Failed { ref error, .. } if error == "Lambda.ServiceException")
             );
         }
-        assert_eq!(m.invoke(&call("Call", json!({}))), TaskOutcome::Succeeded(json!({"ok": true})));
+        assert_eq!(m.invoke(&call("Call", json!({}))), TaskOutcome::Succeeded(json!({"ok": true}).into()));
         assert!(MockConfig::from_json(&cfg, None, "Nope").is_err());
     }
 }

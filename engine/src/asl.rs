@@ -4,7 +4,7 @@
 
 use crate::intrinsics::Call;
 use crate::jsonpath::{JsonPath, RefStep};
-use serde_json::Value;
+use crate::value::{Key, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryLanguage {
@@ -86,7 +86,7 @@ pub enum ResultPath {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Template {
     Const(Value),
-    Object(Vec<(Box<str>, Template)>),
+    Object(Vec<(Key, Template)>),
     Array(Vec<Template>),
     Path(JsonPath),
     Call(Call),

@@ -5,8 +5,8 @@
 
 use crate::errors::ErrorName;
 use crate::program::Program;
+use crate::value::Value;
 use crate::vm::{ExecutionInfo, Frame, Outcome, Raised, Resume, Shared, Step, TaskCall, TaskOutcome};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Performs Task states, keyed by the Resource ARN.

@@ -4,8 +4,8 @@
 //! `Map.toString` rendering of objects in `Format`).
 
 use crate::jsonpath::{JsonPath, PathSyntaxError};
+use crate::value::{Object, Value};
 use base64::Engine as _;
-use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +254,7 @@ impl CallParser<'_> {
         self.ws();
         let rest = self.rest();
         if rest.starts_with('\'') {
-            return self.string().map(|s| Arg::Literal(Value::String(s)));
+            return self.string().map(|s| Arg::Literal(Value::from(s)));
         }
         if rest.starts_with("States.") {
             return Ok(Arg::Call(Box::new(self.call()?)));
@@ -355,7 +355,7 @@ fn bad(func: Func, what: &str) -> Failure {
 
 fn as_str(func: Func, v: &Value) -> Result<String, Failure> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         other => Err(bad(func, &format!("expected a string, got {other}"))),
     }
 }
@@ -395,8 +395,8 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             }
             serde_json::from_str(&s).map_err(|e| bad(func, &format!("invalid JSON: {e}")))?
         }
-        Func::JsonToString => Value::String(args[0].to_string()),
-        Func::Array => Value::Array(args),
+        Func::JsonToString => Value::from(args[0].to_json()),
+        Func::Array => Value::array(args),
         Func::ArrayPartition => {
             let Value::Array(a) = &args[0] else {
                 return Err(bad(func, "the first argument must be an array"));
@@ -405,7 +405,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             if size <= 0 {
                 return Err(bad(func, "the chunk size must be greater than 0"));
             }
-            Value::Array(a.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect())
+            Value::array(a.chunks(size as usize).map(|c| Value::array(c.to_vec())).collect())
         }
         Func::ArrayContains => {
             let Value::Array(a) = &args[0] else {
@@ -427,7 +427,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
                 }
                 i += step;
             }
-            Value::Array(out)
+            Value::array(out)
         }
         Func::ArrayGetItem => {
             let Value::Array(a) = &args[0] else {
@@ -447,33 +447,33 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
         Func::ArrayUnique => match &args[0] {
             Value::Array(a) => {
                 let mut out: Vec<Value> = Vec::new();
-                for x in a {
+                for x in a.iter() {
                     if !out.iter().any(|y| json_eq(x, y)) {
                         out.push(x.clone());
                     }
                 }
-                Value::Array(out)
+                Value::array(out)
             }
             _ => return Err(bad(func, "the argument must be an array")),
         },
         Func::Base64Encode => {
             let s = as_str(func, &args[0])?;
-            Value::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
+            Value::from(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
         }
         Func::Base64Decode => {
             let s = as_str(func, &args[0])?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(s.as_bytes())
                 .map_err(|e| bad(func, &format!("invalid base64: {e}")))?;
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            Value::from(String::from_utf8_lossy(&bytes).into_owned())
         }
         Func::Hash => {
             let data = match &args[0] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::String(s) => s.to_string(),
+                other => other.to_json(),
             };
             let algo = as_str(func, &args[1])?;
-            Value::String(hash(&algo, data.as_bytes()).ok_or_else(|| {
+            Value::from(hash(&algo, data.as_bytes()).ok_or_else(|| {
                 bad(func, &format!("unsupported hash algorithm '{algo}' (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"))
             })?)
         }
@@ -484,11 +484,11 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             if args[2] != Value::Bool(false) {
                 return Err(bad(func, "deep merge is not supported: the third argument must be false"));
             }
-            let mut out: Map<String, Value> = a.clone();
-            for (k, v) in b {
+            let mut out: Object = (**a).clone();
+            for (k, v) in b.iter() {
                 out.insert(k.clone(), v.clone());
             }
-            Value::Object(out)
+            Value::object(out)
         }
         Func::MathRandom => {
             let (start, end) = (as_int(func, &args[0])?, as_int(func, &args[1])?);
@@ -509,14 +509,9 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
         Func::StringSplit => {
             let s = as_str(func, &args[0])?;
             let delims = as_str(func, &args[1])?;
-            Value::Array(
-                s.split(|c| delims.contains(c))
-                    .filter(|p| !p.is_empty())
-                    .map(|p| Value::String(p.to_string()))
-                    .collect(),
-            )
+            Value::array(s.split(|c| delims.contains(c)).filter(|p| !p.is_empty()).map(Value::from).collect())
         }
-        Func::Uuid => Value::String(env.uuid()),
+        Func::Uuid => Value::from(env.uuid()),
     })
 }
 
@@ -555,7 +550,7 @@ fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {
     if used != args.len() {
         return Err(bad(Func::Format, "the number of arguments does not match the number of placeholders"));
     }
-    Ok(Value::String(out))
+    Ok(Value::from(out))
 }
 
 /// How Java's `toString` renders parsed JSON (`{a=1, b=[x, y]}`), which is
@@ -638,6 +633,7 @@ mod tests {
     use serde_json::json;
 
     struct Env(Value, u64);
+    type Json = serde_json::Value;
     impl IntrinsicEnv for Env {
         fn resolve(&self, p: &JsonPath) -> Result<Value, String> {
             p.select(&self.0).map_err(|m| m.rendered)
@@ -651,8 +647,8 @@ mod tests {
         }
     }
 
-    fn run(src: &str, input: Value) -> Result<Value, Failure> {
-        eval(&Call::parse(src).unwrap(), &mut Env(input, 7))
+    fn run(src: &str, input: Json) -> Result<Json, Failure> {
+        eval(&Call::parse(src).unwrap(), &mut Env(Value::from(input), 7)).map(Json::from)
     }
 
     #[test]

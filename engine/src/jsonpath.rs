@@ -6,7 +6,7 @@
 //! an error; an *indefinite* path (wildcard, deep scan, slice, union, filter)
 //! always yields an array, empty when nothing matched.
 
-use serde_json::Value;
+use crate::value::Value;
 use std::fmt;
 
 /// Where a path starts.
@@ -153,7 +153,7 @@ impl JsonPath {
         if let Some(n) = length_of {
             return Ok(Value::from(n));
         }
-        Ok(Value::Array(current.into_iter().cloned().collect()))
+        Ok(Value::array(current.into_iter().cloned().collect()))
     }
 
     /// Borrowing form for definite paths.
@@ -161,7 +161,7 @@ impl JsonPath {
         let mut cur = root;
         for (n, seg) in self.segments.iter().enumerate() {
             let next = match seg {
-                Segment::Field(name) => cur.as_object().and_then(|o| o.get(&**name)),
+                Segment::Field(name) => cur.as_object().and_then(|o| o.get(name)),
                 Segment::Index(i) => cur.as_array().and_then(|a| index(a, *i)),
                 Segment::Length => {
                     let len = match cur {
@@ -234,7 +234,7 @@ fn index(a: &[Value], i: i64) -> Option<&Value> {
 fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
     match seg {
         Segment::Field(name) => {
-            if let Some(x) = v.as_object().and_then(|o| o.get(&**name)) {
+            if let Some(x) = v.as_object().and_then(|o| o.get(name)) {
                 out.push(x);
             }
         }
@@ -267,7 +267,7 @@ fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Val
             for item in items {
                 match item {
                     UnionItem::Field(f) => {
-                        if let Some(x) = v.as_object().and_then(|o| o.get(&**f)) {
+                        if let Some(x) = v.as_object().and_then(|o| o.get(f)) {
                             out.push(x);
                         }
                     }
@@ -632,7 +632,7 @@ impl Parser<'_> {
                 Ok(Operand::Current(JsonPath { source: self.src[start..self.i].into(), root: Root::Input, segments }))
             }
             Some(b'$') => Ok(Operand::Absolute(self.path()?)),
-            Some(b'\'' | b'"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
+            Some(b'\'' | b'"') => Ok(Operand::Literal(Value::from(self.quoted()?))),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.i;
                 self.i += 1;
@@ -659,8 +659,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sel(p: &str, v: &Value) -> Result<Value, PathMiss> {
-        JsonPath::parse(p).unwrap().select(v)
+    fn sel(p: &str, v: &serde_json::Value) -> Result<serde_json::Value, PathMiss> {
+        JsonPath::parse(p).unwrap().select(&Value::from(v)).map(serde_json::Value::from)
     }
 
     #[test]

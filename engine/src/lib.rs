@@ -15,11 +15,13 @@ pub mod jsonpath;
 pub mod program;
 pub mod time;
 pub mod validate;
+pub mod value;
 pub mod vm;
 
 pub use driver::{ExecutionResult, RunOptions, Status, TaskInvoker, execute};
 pub use program::Program;
 pub use validate::{Diagnostic, WorkflowType};
+pub use value::Value;
 pub use vm::{ExecutionInfo, TaskCall, TaskOutcome};
 
 /// Validate and compile definition text, reporting duplicate keys and JSON

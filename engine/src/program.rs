@@ -11,7 +11,7 @@ use crate::asl::{
     Transition, WaitFor,
 };
 use crate::jsonpath::{JsonPath, RefStep};
-use serde_json::Value;
+use crate::value::Value;
 use std::fmt::Write as _;
 use std::ops::Range;
 

@@ -4,6 +4,7 @@
 use crate::asl::*;
 use crate::intrinsics::{self, Call};
 use crate::jsonpath::{JsonPath, Root};
+use crate::value::Value as RtValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -492,18 +493,18 @@ impl Validator {
                     all_const &= matches!(t, Template::Const(_));
                     fields.push((k.as_str().into(), t));
                 }
-                if all_const { Template::Const(v.clone()) } else { Template::Object(fields) }
+                if all_const { Template::Const(RtValue::from(v)) } else { Template::Object(fields) }
             }
             Value::Array(a) => {
                 let items: Vec<Template> =
                     a.iter().enumerate().map(|(i, x)| self.template(x, &format!("{at}/{i}"))).collect();
                 if items.iter().all(|t| matches!(t, Template::Const(_))) {
-                    Template::Const(v.clone())
+                    Template::Const(RtValue::from(v))
                 } else {
                     Template::Array(items)
                 }
             }
-            other => Template::Const(other.clone()),
+            other => Template::Const(RtValue::from(other)),
         }
     }
 
@@ -514,7 +515,7 @@ impl Validator {
                 at,
                 format!("the value of '{key}' must be a JSONPath or an intrinsic function call"),
             );
-            return Template::Const(Value::Null);
+            return Template::Const(RtValue::Null);
         };
         if intrinsics::looks_like_call(s) {
             match Call::parse(s) {
@@ -533,13 +534,13 @@ impl Validator {
                 }
                 Err(e) => {
                     self.err(Code::BadIntrinsic, at, format!("invalid intrinsic function call in '{key}': {e}"));
-                    Template::Const(Value::Null)
+                    Template::Const(RtValue::Null)
                 }
             }
         } else {
             match self.path(v, at, key) {
                 Some(p) => Template::Path(p),
-                None => Template::Const(Value::Null),
+                None => Template::Const(RtValue::Null),
             }
         }
     }
@@ -629,7 +630,7 @@ impl Validator {
         };
 
         let kind = match ty {
-            "Pass" => StateKind::Pass { result: obj.get("Result").cloned() },
+            "Pass" => StateKind::Pass { result: obj.get("Result").map(RtValue::from) },
             "Task" => StateKind::Task(self.task(obj, at)),
             "Choice" => self.choice(obj, at),
             "Wait" => StateKind::Wait(self.wait(obj, at)?),
@@ -1009,7 +1010,7 @@ impl Validator {
                 | ChoiceOp::StringGreaterThan
                 | ChoiceOp::StringLessThanEquals
                 | ChoiceOp::StringGreaterThanEquals => match raw {
-                    Value::String(_) => Operand::Value(raw.clone()),
+                    Value::String(_) => Operand::Value(RtValue::from(raw)),
                     _ => return self.rule_type(vp, key, "a string"),
                 },
                 ChoiceOp::StringMatches => match raw.as_str() {
@@ -1021,7 +1022,7 @@ impl Validator {
                 | ChoiceOp::NumericGreaterThan
                 | ChoiceOp::NumericLessThanEquals
                 | ChoiceOp::NumericGreaterThanEquals => match raw {
-                    Value::Number(_) => Operand::Value(raw.clone()),
+                    Value::Number(_) => Operand::Value(RtValue::from(raw)),
                     _ => return self.rule_type(vp, key, "a number"),
                 },
                 ChoiceOp::BooleanEquals
@@ -1031,7 +1032,7 @@ impl Validator {
                 | ChoiceOp::IsString
                 | ChoiceOp::IsBoolean
                 | ChoiceOp::IsTimestamp => match raw {
-                    Value::Bool(_) => Operand::Value(raw.clone()),
+                    Value::Bool(_) => Operand::Value(RtValue::from(raw)),
                     _ => return self.rule_type(vp, key, "a boolean"),
                 },
                 _ => match raw.as_str().and_then(crate::time::parse_timestamp) {
@@ -1166,7 +1167,7 @@ impl Validator {
             label,
             item_reader: obj.get("ItemReader").map(|r| {
                 self.item_reader(r, &ptr(at, "ItemReader"));
-                r.clone()
+                RtValue::from(r)
             }),
         })
     }

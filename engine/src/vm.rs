@@ -11,7 +11,7 @@ use crate::errors::{self, ErrorName};
 use crate::intrinsics::{self, Call, IntrinsicEnv};
 use crate::jsonpath::{JsonPath, PathMiss, RefStep, Root};
 use crate::program::{MachineId, Op, Program, StateId};
-use serde_json::{Map, Value};
+use crate::value::{Object as Map, Value};
 use std::sync::Arc;
 
 /// AWS's payload limit: 256 KiB of UTF-8.
@@ -76,12 +76,12 @@ impl Raised {
     pub fn to_error_output(&self) -> Value {
         let mut m = Map::new();
         if let Some(e) = &self.error {
-            m.insert("Error".into(), Value::String(e.clone()));
+            m.insert("Error", Value::from(e.clone()));
         }
         if let Some(c) = &self.cause {
-            m.insert("Cause".into(), Value::String(c.clone()));
+            m.insert("Cause", Value::from(c.clone()));
         }
-        Value::Object(m)
+        Value::object(m)
     }
 }
 
@@ -267,41 +267,41 @@ impl Scope<'_> {
         let info = &self.shared.info;
         let st = &self.program.states[self.frame_state as usize];
         let mut exec = Map::new();
-        exec.insert("Id".into(), Value::String(info.execution_id.clone()));
-        exec.insert("Input".into(), (*self.shared.execution_input).clone());
-        exec.insert("StartTime".into(), Value::String(crate::time::format_millis(info.start_time_ms)));
-        exec.insert("Name".into(), Value::String(info.execution_name.clone()));
-        exec.insert("RoleArn".into(), Value::String(info.role_arn.clone()));
+        exec.insert("Id", Value::from(info.execution_id.clone()));
+        exec.insert("Input", (*self.shared.execution_input).clone());
+        exec.insert("StartTime", Value::from(crate::time::format_millis(info.start_time_ms)));
+        exec.insert("Name", Value::from(info.execution_name.clone()));
+        exec.insert("RoleArn", Value::from(info.role_arn.clone()));
         if !info.express {
-            exec.insert("RedriveCount".into(), Value::from(0));
+            exec.insert("RedriveCount", Value::from(0));
         }
         let mut sm = Map::new();
-        sm.insert("Id".into(), Value::String(info.state_machine_id.clone()));
-        sm.insert("Name".into(), Value::String(info.state_machine_name.clone()));
+        sm.insert("Id", Value::from(info.state_machine_id.clone()));
+        sm.insert("Name", Value::from(info.state_machine_name.clone()));
         let mut state = Map::new();
-        state.insert("Name".into(), Value::String(st.name.to_string()));
-        state.insert("EnteredTime".into(), Value::String(crate::time::format_millis(self.entered_ms)));
+        state.insert("Name", Value::from(st.name.to_string()));
+        state.insert("EnteredTime", Value::from(crate::time::format_millis(self.entered_ms)));
         if matches!(st.type_name, "Task" | "Map" | "Parallel") {
-            state.insert("RetryCount".into(), Value::from(self.retry_count));
+            state.insert("RetryCount", Value::from(self.retry_count));
         }
         let mut ctx = Map::new();
-        ctx.insert("Execution".into(), Value::Object(exec));
-        ctx.insert("StateMachine".into(), Value::Object(sm));
-        ctx.insert("State".into(), Value::Object(state));
+        ctx.insert("Execution", Value::object(exec));
+        ctx.insert("StateMachine", Value::object(sm));
+        ctx.insert("State", Value::object(state));
         if let Some(token) = self.program.task_token(self.frame_state, self.entered_event, self.shared) {
             let mut task = Map::new();
-            task.insert("Token".into(), Value::String(token));
-            ctx.insert("Task".into(), Value::Object(task));
+            task.insert("Token", Value::from(token));
+            ctx.insert("Task", Value::object(task));
         }
         if let Some((index, value)) = self.map_item {
             let mut item = Map::new();
-            item.insert("Index".into(), Value::from(index));
-            item.insert("Value".into(), value.clone());
+            item.insert("Index", Value::from(index));
+            item.insert("Value", value.clone());
             let mut m = Map::new();
-            m.insert("Item".into(), Value::Object(item));
-            ctx.insert("Map".into(), Value::Object(m));
+            m.insert("Item", Value::object(item));
+            ctx.insert("Map", Value::object(m));
         }
-        Value::Object(ctx)
+        Value::object(ctx)
     }
 
     /// Borrowing form of [`Scope::select`] for definite input paths.
@@ -339,12 +339,13 @@ impl Scope<'_> {
                         Template::Call(c) => self.eval_call(c, data)?,
                         other => self.eval_template(other, data)?,
                     };
-                    out.insert(k.to_string(), v);
+                    // Keys are distinct (validated), and shared with the template.
+                    out.push_unique(k.clone(), v);
                 }
-                Ok(Value::Object(out))
+                Ok(Value::object(out))
             }
             Template::Array(items) => {
-                items.iter().map(|it| self.eval_template(it, data)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+                items.iter().map(|it| self.eval_template(it, data)).collect::<Result<Vec<_>, _>>().map(Value::array)
             }
             Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
             Template::Call(c) => self.eval_call(c, data),
@@ -515,7 +516,7 @@ impl Program {
                     }
                 }
                 Op::DiscardInput | Op::DiscardOutput => {
-                    frame.set_acc(Value::Object(Map::new()));
+                    frame.set_acc(Value::empty_object());
                     Ok(())
                 }
                 Op::Parameters(t) | Op::ResultSelector(t) => {
@@ -748,8 +749,8 @@ impl Program {
                     Some(t) => Ok((crate::time::to_millis(&t) - shared.now_ms).max(0)),
                     None => {
                         let shown = match &v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
+                            Value::String(s) => s.to_string(),
+                            other => other.to_json(),
                         };
                         Err(fail(format!(
                             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {shown}"
@@ -769,8 +770,8 @@ impl Program {
     ) -> Result<Option<String>, Raised> {
         let mut scope = self.scope(frame, shared);
         let render = |v: Value| match v {
-            Value::String(s) => s,
-            other => other.to_string(),
+            Value::String(s) => s.to_string(),
+            other => other.to_json(),
         };
         match f {
             FailField::None => Ok(None),
@@ -985,10 +986,10 @@ impl Program {
             .map(|items| {
                 let mut m = Map::new();
                 if let Some(bi) = &batch_input {
-                    m.insert("BatchInput".into(), bi.clone());
+                    m.insert("BatchInput", bi.clone());
                 }
-                m.insert("Items".into(), Value::Array(items));
-                Value::Object(m)
+                m.insert("Items", Value::array(items));
+                Value::object(m)
             })
             .collect())
     }
@@ -1030,7 +1031,7 @@ impl Program {
                 Outcome::Failed(e) => e.to_error_output(),
             })
             .collect();
-        frame.set_acc(Value::Array(out));
+        frame.set_acc(Value::array(out));
         frame.pc += 1;
         None
     }
@@ -1077,7 +1078,7 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
         cur = match step {
             RefStep::Field(f) => {
                 let obj = cur.as_object_mut().ok_or(())?;
-                obj.entry(f.to_string()).or_insert_with(|| Value::Object(Map::new()))
+                obj.entry_or_insert_with(f, Value::empty_object)
             }
             RefStep::Index(i) => {
                 let arr = cur.as_array_mut().ok_or(())?;
@@ -1088,7 +1089,7 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
     }
     match last {
         RefStep::Field(f) => {
-            cur.as_object_mut().ok_or(())?.insert(f.to_string(), value);
+            cur.as_object_mut().ok_or(())?.insert(&**f, value);
         }
         RefStep::Index(i) => {
             let arr = cur.as_array_mut().ok_or(())?;
@@ -1166,7 +1167,7 @@ fn test(op: ChoiceOp, v: &Value, operand: &Operand) -> bool {
     match op {
         StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
             match (v, operand) {
-                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(a.as_str().cmp(b.as_str())),
+                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(a.cmp(b)),
                 _ => false,
             }
         }

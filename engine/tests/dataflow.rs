@@ -20,13 +20,13 @@ fn input_path_parameters_result_path_output_path_in_order() {
     }));
     let mut inv = FnInvoker {
         f: |c: &expressway_engine::TaskCall| {
-            expressway_engine::TaskOutcome::Succeeded(json!({"Payload": c.input.clone(), "StatusCode": 200}))
+            expressway_engine::TaskOutcome::Succeeded(json!({"Payload": c.input.clone(), "StatusCode": 200}).into())
         },
         calls: vec![],
     };
     let r = run_with(def, json!({"library": {"size": 3, "exists": true, "other": 1}}), &mut inv);
     let sent = json!({"comment": "Selecting what I care about.", "MyDetails": {"size": 3, "exists": true}});
-    assert_eq!(inv.calls[0].input, sent);
+    assert_eq!(serde_json::Value::from(&inv.calls[0].input), sent);
     assert_eq!(r.output, Some(json!({"modifiedPayload": sent})));
 }
 
@@ -96,7 +96,7 @@ fn oversized_task_result_raises_data_limit_exceeded() {
     let def = single(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true}));
     let big = "x".repeat(300 * 1024);
     let mut inv = FnInvoker {
-        f: move |_: &expressway_engine::TaskCall| expressway_engine::TaskOutcome::Succeeded(json!(big.clone())),
+        f: move |_: &expressway_engine::TaskCall| expressway_engine::TaskOutcome::Succeeded(json!(big.clone()).into()),
         calls: vec![],
     };
     let r = run_with(def, json!({}), &mut inv);

@@ -14,7 +14,7 @@ fn failing_n_times(n: usize) -> impl FnMut(&TaskCall) -> TaskOutcome {
         if seen <= n {
             TaskOutcome::Failed { error: "Lambda.ServiceException".into(), cause: Some("boom".into()) }
         } else {
-            TaskOutcome::Succeeded(json!({"ok": seen}))
+            TaskOutcome::Succeeded(json!({"ok": seen}).into())
         }
     }
 }
@@ -135,7 +135,13 @@ fn machine_timeout_seconds_applies_without_the_express_cap() {
         json!({"StartAt": "W", "TimeoutSeconds": 3, "States": {"W": {"Type": "Wait", "Seconds": 4, "End": true}}});
     let program = expressway_engine::compile(&def, WorkflowType::Standard).unwrap();
     let opts = RunOptions { max_duration_ms: None, ..RunOptions::default() };
-    let r = expressway_engine::execute(&program, info(), json!({}), &mut expressway_engine::driver::NoTasks, &opts);
+    let r = res(expressway_engine::execute(
+        &program,
+        info(),
+        json!({}).into(),
+        &mut expressway_engine::driver::NoTasks,
+        &opts,
+    ));
     assert_eq!(r.status, Status::TimedOut);
 }
 
@@ -149,6 +155,12 @@ fn a_pass_loop_is_stopped_by_the_transition_budget() {
     };
     let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap();
     let opts = RunOptions { max_transitions: Some(50_000), ..RunOptions::default() };
-    let r = expressway_engine::execute(&program, info(), json!({}), &mut expressway_engine::driver::NoTasks, &opts);
+    let r = res(expressway_engine::execute(
+        &program,
+        info(),
+        json!({}).into(),
+        &mut expressway_engine::driver::NoTasks,
+        &opts,
+    ));
     assert_eq!(r.status, Status::TimedOut);
 }

@@ -96,7 +96,7 @@ fn parallel_runs_branches_in_order_and_retries_as_a_whole() {
             if std::mem::take(&mut first) {
                 TaskOutcome::Failed { error: "Flaky".into(), cause: None }
             } else {
-                TaskOutcome::Succeeded(json!("b"))
+                TaskOutcome::Succeeded(json!("b").into())
             }
         },
         calls: vec![],

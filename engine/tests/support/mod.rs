@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use expressway_engine::driver::{NoTasks, RunOptions};
-use expressway_engine::{ExecutionInfo, ExecutionResult, TaskCall, TaskInvoker, TaskOutcome, WorkflowType};
+use expressway_engine::{ExecutionInfo, Status, TaskCall, TaskInvoker, TaskOutcome, WorkflowType};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -33,19 +33,39 @@ impl<F: FnMut(&TaskCall) -> TaskOutcome> TaskInvoker for FnInvoker<F> {
     }
 }
 
-pub fn run(def: Value, input: Value) -> ExecutionResult {
+/// An execution result with the output as `serde_json::Value`, for `json!` comparisons.
+#[derive(Debug)]
+pub struct Res {
+    pub status: Status,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub duration_ms: i64,
+}
+
+pub fn res(r: expressway_engine::ExecutionResult) -> Res {
+    Res {
+        status: r.status,
+        output: r.output.map(Value::from),
+        error: r.error,
+        cause: r.cause,
+        duration_ms: r.duration_ms,
+    }
+}
+
+pub fn run(def: Value, input: Value) -> Res {
     run_with(def, input, &mut NoTasks)
 }
 
-pub fn run_with(def: Value, input: Value, invoker: &mut dyn TaskInvoker) -> ExecutionResult {
+pub fn run_with(def: Value, input: Value, invoker: &mut dyn TaskInvoker) -> Res {
     let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap_or_else(|d| panic!("invalid: {d:?}"));
     program.verify().expect("compiled program verifies");
-    expressway_engine::execute(&program, info(), input, invoker, &RunOptions::default())
+    res(expressway_engine::execute(&program, info(), input.into(), invoker, &RunOptions::default()))
 }
 
 pub fn output(def: Value, input: Value) -> Value {
     let r = run(def, input);
-    assert_eq!(r.status, expressway_engine::Status::Succeeded, "{r:?}");
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
     r.output.unwrap_or(Value::Null)
 }
 
