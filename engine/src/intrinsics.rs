@@ -128,6 +128,43 @@ pub enum Arg {
 pub struct Call {
     pub func: Func,
     pub args: Vec<Arg>,
+    /// `States.Format` with a literal template, split at compile time.
+    format: Option<Vec<FormatPart>>,
+}
+
+/// A piece of a `States.Format` template.
+#[derive(Debug, Clone, PartialEq)]
+enum FormatPart {
+    Text(String),
+    Placeholder,
+}
+
+/// Split a template at its `{}` placeholders, unescaping `\{` and `\}`.
+fn split_format(template: &str) -> Vec<FormatPart> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('{' | '}')) => {
+                if let Some(e) = chars.next() {
+                    text.push(e);
+                }
+            }
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                if !text.is_empty() {
+                    parts.push(FormatPart::Text(std::mem::take(&mut text)));
+                }
+                parts.push(FormatPart::Placeholder);
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(FormatPart::Text(text));
+    }
+    parts
 }
 
 /// Does this string look like an intrinsic call (as opposed to a path)?
@@ -247,7 +284,23 @@ impl CallParser<'_> {
                 ),
             });
         }
-        Ok(Call { func, args })
+        let format = match (func, args.first()) {
+            (Func::Format, Some(Arg::Literal(Value::String(t)))) => {
+                let parts = split_format(t);
+                let placeholders = parts.iter().filter(|p| **p == FormatPart::Placeholder).count();
+                if placeholders != args.len() - 1 {
+                    return Err(PathSyntaxError {
+                        message: format!(
+                            "States.Format has {placeholders} placeholder(s) but {} argument(s) to fill them",
+                            args.len() - 1
+                        ),
+                    });
+                }
+                Some(parts)
+            }
+            _ => None,
+        };
+        Ok(Call { func, args, format })
     }
 
     fn arg(&mut self) -> Result<Arg, PathSyntaxError> {
@@ -338,6 +391,9 @@ pub trait IntrinsicEnv {
 pub type Failure = String;
 
 pub fn eval(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
+    if let Some(parts) = &call.format {
+        return format_parts(parts, &call.args[1..], env);
+    }
     let mut args = Vec::with_capacity(call.args.len());
     for a in &call.args {
         args.push(match a {
@@ -522,6 +578,33 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// `States.Format` with a template split at compile time: arguments are
+/// evaluated straight into the output.
+fn format_parts(parts: &[FormatPart], args: &[Arg], env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
+    let mut out = String::with_capacity(64);
+    let mut next = args.iter();
+    for part in parts {
+        match part {
+            FormatPart::Text(t) => out.push_str(t),
+            FormatPart::Placeholder => {
+                let arg = next.next().ok_or_else(|| {
+                    bad(Func::Format, "the number of arguments does not match the number of placeholders")
+                })?;
+                let v = match arg {
+                    Arg::Literal(v) => v.clone(),
+                    Arg::Path(p) => env.resolve(p)?,
+                    Arg::Call(c) => eval(c, env)?,
+                };
+                match &v {
+                    Value::String(s) => out.push_str(s),
+                    other => java_to_string(other, &mut out),
+                }
+            }
+        }
+    }
+    Ok(Value::from(out))
+}
+
 fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {
     let mut out = String::with_capacity(template.len() + 16);
     let mut used = 0;
@@ -580,9 +663,11 @@ fn java_to_string(v: &Value, out: &mut String) {
             out.push(']');
         }
         Value::String(s) => out.push_str(s),
-        other => {
-            let _ = write!(out, "{other}");
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
         }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
     }
 }
 
@@ -658,7 +743,8 @@ mod tests {
             json!("a=x b={k=[1, 2]}")
         );
         assert_eq!(run("States.Format('\\{\\} {}', null)", json!({})).unwrap(), json!("{} null"));
-        assert!(run("States.Format('{} {}', 1)", json!({})).is_err());
+        assert!(Call::parse("States.Format('{} {}', 1)").is_err(), "placeholder count is checked at compile time");
+        assert!(run("States.Format($.t, 1)", json!({"t": "{} {}"})).is_err(), "and at run time for a template path");
     }
 
     #[test]

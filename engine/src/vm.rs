@@ -324,7 +324,8 @@ impl Scope<'_> {
         match t {
             Template::Const(v) => Ok(v.clone()),
             Template::Object(fields) => {
-                let mut out = Map::with_capacity(fields.len());
+                // One spare slot: a ResultPath often adds a field next.
+                let mut out = Map::with_capacity(fields.len() + 1);
                 for (k, ft) in fields {
                     let v = match ft {
                         Template::Path(p) => self.select(p, data).map_err(|_| {
