@@ -581,7 +581,23 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 /// `States.Format` with a template split at compile time: arguments are
 /// evaluated straight into the output.
 fn format_parts(parts: &[FormatPart], args: &[Arg], env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
-    let mut out = String::with_capacity(64);
+    thread_local! {
+        // Reused between calls: the result is copied once into its `Arc<str>`.
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    out.clear();
+    let result = format_into(parts, args, env, &mut out).map(|()| Value::from(out.as_str()));
+    SCRATCH.with(|s| *s.borrow_mut() = out);
+    result
+}
+
+fn format_into(
+    parts: &[FormatPart],
+    args: &[Arg],
+    env: &mut dyn IntrinsicEnv,
+    out: &mut String,
+) -> Result<(), Failure> {
     let mut next = args.iter();
     for part in parts {
         match part {
@@ -597,12 +613,12 @@ fn format_parts(parts: &[FormatPart], args: &[Arg], env: &mut dyn IntrinsicEnv) 
                 };
                 match &v {
                     Value::String(s) => out.push_str(s),
-                    other => java_to_string(other, &mut out),
+                    other => java_to_string(other, out),
                 }
             }
         }
     }
-    Ok(Value::from(out))
+    Ok(())
 }
 
 fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {

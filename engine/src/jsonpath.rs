@@ -208,7 +208,7 @@ impl JsonPath {
         self.segments
             .iter()
             .map(|s| match s {
-                Segment::Field(f) => Some(RefStep::Field(f.clone())),
+                Segment::Field(f) => Some(RefStep::Field(crate::value::Key::from(&**f))),
                 Segment::Index(i) => Some(RefStep::Index(*i)),
                 _ => None,
             })
@@ -218,7 +218,7 @@ impl JsonPath {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefStep {
-    Field(Box<str>),
+    Field(crate::value::Key),
     Index(i64),
 }
 

@@ -1090,7 +1090,8 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
     }
     match last {
         RefStep::Field(f) => {
-            cur.as_object_mut().ok_or(())?.insert(&**f, value);
+            // The key is shared with the program: no allocation per write.
+            cur.as_object_mut().ok_or(())?.insert(f.clone(), value);
         }
         RefStep::Index(i) => {
             let arr = cur.as_array_mut().ok_or(())?;
