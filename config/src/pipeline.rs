@@ -1,0 +1,328 @@
+//! `expressway run --config pipeline.yaml`: one process, one or more
+//! pipelines, each a source, a state machine, a result sink, a dead-letter
+//! sink, an idempotency key and a dedup store.
+//!
+//! One YAML file; unknown fields are errors; closed sets are tagged enums
+//! (`type: file`); defaults live in code; durations are human (`"10m"`);
+//! `${VAR}` / `${VAR:default}` are replaced from the environment before
+//! parsing. [`Config::problems`] reports every problem at once.
+
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub pipelines: Vec<Pipeline>,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub name: String,
+    /// Path of the ASL definition, relative to the config file.
+    pub state_machine: PathBuf,
+    #[serde(default)]
+    pub workflow_type: WorkflowTypeConfig,
+    pub source: SourceConfig,
+    pub sink: SinkConfig,
+    /// Where failed, timed-out and malformed records go, with error and cause.
+    pub dead_letter: SinkConfig,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    #[serde(default)]
+    pub dedup: DedupConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+pub enum WorkflowTypeConfig {
+    #[default]
+    #[serde(rename = "EXPRESS")]
+    Express,
+    #[serde(rename = "STANDARD")]
+    Standard,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// JSON lines from a file; the committed position is kept in `checkpoint`
+    /// so a restart resumes after the last record whose result was written.
+    File {
+        path: PathBuf,
+        /// Keep reading as the file grows.
+        #[serde(default)]
+        follow: bool,
+        /// Defaults to `<path>.checkpoint`.
+        #[serde(default)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// JSON lines from standard input (no replay: a crash loses what was in flight).
+    Stdin,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON lines appended to a file and fsynced before records are acknowledged.
+    File {
+        path: PathBuf,
+    },
+    Stdout,
+    /// Discards everything (benchmarks).
+    Null,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// `$.path` into the message, or `source_id` (the source's own record id);
+    /// absent: every record runs.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DedupConfig {
+    Memory {
+        #[serde(default = "default_ttl", deserialize_with = "human_duration")]
+        ttl: Duration,
+        #[serde(default = "default_capacity")]
+        capacity: usize,
+    },
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig::Memory { ttl: default_ttl(), capacity: default_capacity() }
+    }
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_capacity() -> usize {
+    1_000_000
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Executor shards; 0 means one per core.
+    #[serde(default)]
+    pub shards: usize,
+    /// Executions admitted but not yet acknowledged, per shard; bounds memory
+    /// under a backlog.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight_per_shard: usize,
+    /// How long SIGTERM/SIGINT waits for in-flight records before exiting.
+    #[serde(default = "default_drain", deserialize_with = "human_duration")]
+    pub drain_timeout: Duration,
+    /// Payloads above this size go to the dead-letter sink (AWS: 256 KiB).
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            shards: 0,
+            max_in_flight_per_shard: default_in_flight(),
+            drain_timeout: default_drain(),
+            max_payload_bytes: default_max_payload(),
+        }
+    }
+}
+
+fn default_in_flight() -> usize {
+    1024
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(25)
+}
+
+fn default_max_payload() -> usize {
+    256 * 1024
+}
+
+fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("invalid duration '{text}': {e}")))
+}
+
+/// One thing wrong with a configuration, located by pipeline and field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    pub at: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+impl Config {
+    /// Interpolate `${VAR:default}` from `env`, then parse.
+    pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigProblem> {
+        let expanded = interpolate(text, env)?;
+        serde_norway::from_str(&expanded).map_err(|e| ConfigProblem { at: "config".into(), message: e.to_string() })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigProblem> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigProblem { at: path.display().to_string(), message: e.to_string() })?;
+        Config::from_yaml(&text, &|k| std::env::var(k).ok())
+    }
+
+    /// Cross-field checks; the caller adds what needs the engine (compiling
+    /// each state machine).
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        if self.pipelines.is_empty() {
+            out.push(ConfigProblem { at: "pipelines".into(), message: "at least one pipeline is needed".into() });
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let at = format!("pipelines[{i}] ({})", p.name);
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                out.push(ConfigProblem {
+                    at: at.clone(),
+                    message: "pipeline names must be non-empty and unique".into(),
+                });
+            }
+            if let Some(k) = &p.idempotency.key {
+                if k != "source_id" && !k.starts_with('$') {
+                    out.push(ConfigProblem {
+                        at: format!("{at}.idempotency.key"),
+                        message: format!("'{k}' is neither a JSONPath ('$.id') nor 'source_id'"),
+                    });
+                }
+            }
+            if p.sink == p.dead_letter && matches!(p.sink, SinkConfig::File { .. }) {
+                out.push(ConfigProblem {
+                    at: format!("{at}.dead_letter"),
+                    message: "results and dead letters must not go to the same file".into(),
+                });
+            }
+            if let DedupConfig::Memory { capacity: 0, .. } = p.dedup {
+                out.push(ConfigProblem { at: format!("{at}.dedup.capacity"), message: "must be at least 1".into() });
+            }
+        }
+        if self.runtime.max_in_flight_per_shard == 0 {
+            out.push(ConfigProblem {
+                at: "runtime.max_in_flight_per_shard".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let stdin_sources = self.pipelines.iter().filter(|p| p.source == SourceConfig::Stdin).count();
+        if stdin_sources > 1 {
+            out.push(ConfigProblem {
+                at: "pipelines".into(),
+                message: "only one pipeline can read standard input".into(),
+            });
+        }
+        out
+    }
+}
+
+/// Replace `${VAR}` and `${VAR:default}`; an unset variable without a
+/// default is an error naming it.
+pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigProblem> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| ConfigProblem {
+            at: "config".into(),
+            message: "unterminated '${' in the configuration".into(),
+        })?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(':') {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        match env(name).or_else(|| default.map(str::to_string)) {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(ConfigProblem {
+                    at: "config".into(),
+                    message: format!("environment variable '{name}' is not set and has no default"),
+                });
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+pipelines:
+  - name: iot
+    state_machine: machines/m.asl.json
+    source: { type: file, path: "${DATA:data/in.jsonl}" }
+    sink: { type: stdout }
+    dead_letter: { type: file, path: dead.jsonl }
+    idempotency: { key: "$.id" }
+    dedup: { type: memory, ttl: 90s }
+runtime: { shards: 2, drain_timeout: 5s }
+"#;
+
+    #[test]
+    fn parses_with_defaults_durations_and_interpolation() {
+        let c = Config::from_yaml(MINIMAL, &|_| None).unwrap();
+        let p = &c.pipelines[0];
+        assert_eq!(p.source, SourceConfig::File { path: "data/in.jsonl".into(), follow: false, checkpoint: None });
+        assert_eq!(p.dedup, DedupConfig::Memory { ttl: Duration::from_secs(90), capacity: 1_000_000 });
+        assert_eq!(c.runtime.drain_timeout, Duration::from_secs(5));
+        assert_eq!(c.runtime.max_in_flight_per_shard, 1024);
+        assert!(c.problems().is_empty());
+        let c = Config::from_yaml(MINIMAL, &|k| (k == "DATA").then(|| "other.jsonl".to_string())).unwrap();
+        assert_eq!(
+            c.pipelines[0].source,
+            SourceConfig::File { path: "other.jsonl".into(), follow: false, checkpoint: None }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_rejected() {
+        assert!(
+            Config::from_yaml(
+                &MINIMAL.replace("follow", "folow").replace("type: file, path", "type: file, folow: 1, path"),
+                &|_| None
+            )
+            .is_err()
+        );
+        assert!(Config::from_yaml(&MINIMAL.replace("type: stdout", "type: kafkaa"), &|_| None).is_err());
+        assert!(Config::from_yaml(&MINIMAL.replace("90s", "ninety"), &|_| None).is_err());
+        assert!(Config::from_yaml("pipelines: []\nbogus: 1", &|_| None).is_err());
+    }
+
+    #[test]
+    fn problems_are_all_reported() {
+        let text = MINIMAL.replace("$.id", "id").replace("type: stdout", "type: file, path: dead.jsonl");
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        let problems = c.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = interpolate("a: ${NOPE}", &|_| None).unwrap_err();
+        assert!(err.message.contains("NOPE"));
+        assert_eq!(interpolate("${A}-${B:x}", &|k| (k == "A").then(|| "1".into())).unwrap(), "1-x");
+    }
+}
