@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod run;
+
 /// mimalloc (small, per-thread free lists) behind a counter, so `bench` can
 /// report allocations per execution. JSON values allocate per node; the
 /// system allocator spent a third of an execution in malloc/free.
@@ -95,9 +97,23 @@ enum Command {
         #[arg(long = "type", value_enum)]
         workflow_type: Option<TypeArg>,
     },
-    /// Validate a definition and print every diagnostic.
+    /// Run the pipelines of a configuration until their sources end or
+    /// SIGTERM/SIGINT, then print a summary on standard error.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Ignore saved checkpoints and read every file source from its start.
+        #[arg(long)]
+        from_start: bool,
+    },
+    /// Validate a definition (or with --config, a whole configuration) and
+    /// print every problem.
     Validate {
-        definition: PathBuf,
+        /// The definition to validate (omit with --config).
+        definition: Option<PathBuf>,
+        /// Validate a pipeline configuration and compile all its machines.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         /// Print the compiled program.
@@ -141,8 +157,13 @@ fn main() -> ExitCode {
                 workflow_type,
             )
         }
-        Command::Validate { definition, json, disassemble, workflow_type } => {
+        Command::Run { config, from_start } => run::cmd_run(&config, from_start),
+        Command::Validate { config: Some(config), .. } => run::cmd_validate_config(&config),
+        Command::Validate { definition: Some(definition), config: None, json, disassemble, workflow_type } => {
             cmd_validate(&definition, json, disassemble, workflow_type)
+        }
+        Command::Validate { definition: None, config: None, .. } => {
+            Err("validate needs a definition file or --config FILE".into())
         }
         Command::Bench { definition, input, mocks, seconds } => {
             cmd_bench(&definition, &input, mocks.as_deref(), seconds)

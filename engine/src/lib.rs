@@ -13,6 +13,7 @@ pub mod intrinsics;
 pub mod json;
 pub mod jsonpath;
 pub mod program;
+pub mod runtime;
 pub mod time;
 pub mod validate;
 pub mod value;

@@ -1,0 +1,236 @@
+//! `expressway run` and `expressway validate --config`: the composition root
+//! for pipelines — config in, sources, sinks and dedup stores built, the
+//! engine's executor started for each pipeline.
+
+use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
+use expressway_config::{Config, ConfigProblem};
+use expressway_connectors::dedup::MemoryDedup;
+use expressway_connectors::file::{FileSink, FileSource};
+use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
+use expressway_engine::jsonpath::JsonPath;
+use expressway_engine::runtime::{self, DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats};
+use expressway_engine::{Program, WorkflowType};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// A pipeline whose state machine compiled, with paths resolved.
+struct Prepared {
+    name: String,
+    program: Arc<Program>,
+    machine_name: String,
+    express: bool,
+    key: KeySpec,
+    config: expressway_config::pipeline::Pipeline,
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+/// Load, check and compile everything; every problem at once.
+fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
+    let config = Config::load(path).map_err(|e| vec![e])?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut problems = config.problems();
+    let mut prepared = Vec::new();
+    for (i, p) in config.pipelines.iter().enumerate() {
+        let at = format!("pipelines[{i}] ({})", p.name);
+        let machine_path = resolve(&base, &p.state_machine);
+        let workflow = match p.workflow_type {
+            WorkflowTypeConfig::Express => WorkflowType::Express,
+            WorkflowTypeConfig::Standard => WorkflowType::Standard,
+        };
+        let program = match std::fs::read_to_string(&machine_path) {
+            Err(e) => {
+                problems.push(ConfigProblem {
+                    at: format!("{at}.state_machine"),
+                    message: format!("{}: {e}", machine_path.display()),
+                });
+                None
+            }
+            Ok(text) => match expressway_engine::compile_text(&text, workflow) {
+                Ok(program) => Some(program),
+                Err(diags) => {
+                    for d in diags {
+                        problems.push(ConfigProblem {
+                            at: format!("{at}.state_machine {}#{}", machine_path.display(), d.pointer),
+                            message: format!("{}: {}", d.code.as_str(), d.message),
+                        });
+                    }
+                    None
+                }
+            },
+        };
+        if let SourceConfig::File { path: src, .. } = &p.source {
+            let src = resolve(&base, src);
+            if !src.exists() {
+                problems.push(ConfigProblem {
+                    at: format!("{at}.source.path"),
+                    message: format!("{} does not exist", src.display()),
+                });
+            }
+        }
+        let key = match p.idempotency.key.as_deref() {
+            None => KeySpec::None,
+            Some("source_id") => KeySpec::SourceId,
+            Some(k) => match JsonPath::parse(k) {
+                Ok(path) if path.is_definite() => KeySpec::Path(path),
+                Ok(_) => {
+                    problems.push(ConfigProblem {
+                        at: format!("{at}.idempotency.key"),
+                        message: format!("'{k}' must select one value"),
+                    });
+                    KeySpec::None
+                }
+                Err(e) => {
+                    problems.push(ConfigProblem { at: format!("{at}.idempotency.key"), message: e.to_string() });
+                    KeySpec::None
+                }
+            },
+        };
+        if let Some(program) = program {
+            let machine_name = machine_path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| n.trim_end_matches(".json").trim_end_matches(".asl").to_string())
+                .unwrap_or_else(|| p.name.clone());
+            let mut config = p.clone();
+            config.source = match &p.source {
+                SourceConfig::File { path, follow, checkpoint } => SourceConfig::File {
+                    path: resolve(&base, path),
+                    follow: *follow,
+                    checkpoint: checkpoint.as_ref().map(|c| resolve(&base, c)),
+                },
+                other => other.clone(),
+            };
+            for sink in [&mut config.sink, &mut config.dead_letter] {
+                if let SinkConfig::File { path } = sink {
+                    *path = resolve(&base, path);
+                }
+            }
+            prepared.push(Prepared {
+                name: p.name.clone(),
+                program: Arc::new(program),
+                machine_name,
+                express: p.workflow_type == WorkflowTypeConfig::Express,
+                key,
+                config,
+            });
+        }
+    }
+    if problems.is_empty() { Ok((config, prepared)) } else { Err(problems) }
+}
+
+pub fn cmd_validate_config(path: &Path) -> Result<ExitCode, String> {
+    match prepare(path) {
+        Ok((_, prepared)) => {
+            println!("{}: valid ({} pipeline(s))", path.display(), prepared.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("error: {p}");
+            }
+            println!("{}: {} problem(s)", path.display(), problems.len());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn open_sink(c: &SinkConfig) -> Result<Box<dyn Sink>, String> {
+    Ok(match c {
+        SinkConfig::File { path } => {
+            Box::new(FileSink::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?)
+        }
+        SinkConfig::Stdout => Box::new(StdoutSink),
+        SinkConfig::Null => Box::new(NullSink),
+    })
+}
+
+pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
+    let (config, prepared) = match prepare(path) {
+        Ok(x) => x,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| format!("installing signal handler: {e}"))?;
+    }
+    let shards = match config.runtime.shards {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for p in prepared {
+        let source: Box<dyn Source> = match &p.config.source {
+            SourceConfig::File { path, follow, checkpoint } => {
+                if from_start {
+                    let cp = checkpoint.clone().unwrap_or_else(|| {
+                        let mut s = path.as_os_str().to_owned();
+                        s.push(".checkpoint");
+                        PathBuf::from(s)
+                    });
+                    let _ = std::fs::remove_file(cp);
+                }
+                Box::new(FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?)
+            }
+            SourceConfig::Stdin => Box::new(StdinSource::spawn()),
+        };
+        let sink = open_sink(&p.config.sink)?;
+        let dead = open_sink(&p.config.dead_letter)?;
+        let dedup: Arc<dyn DedupStore> = match p.config.dedup {
+            DedupConfig::Memory { ttl, capacity } => Arc::new(MemoryDedup::new(ttl, capacity)),
+        };
+        let spec = PipelineSpec {
+            name: p.name.clone(),
+            program: p.program,
+            state_machine_name: p.machine_name,
+            express: p.express,
+            key: p.key,
+            shards,
+            max_in_flight_per_shard: config.runtime.max_in_flight_per_shard,
+            max_payload_bytes: config.runtime.max_payload_bytes,
+            drain_timeout: config.runtime.drain_timeout,
+        };
+        let stats = Arc::new(Stats::default());
+        let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("pipeline-{}", p.name))
+            .spawn(move || runtime::run(spec, source, sink, dead, dedup, stats2, shutdown2))
+            .map_err(|e| e.to_string())?;
+        runs.push((p.name, stats, handle));
+    }
+    let mut failed = false;
+    for (name, stats, handle) in runs {
+        let outcome = handle.join().map_err(|_| format!("pipeline {name} panicked"))?;
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let g = Stats::get;
+        eprintln!(
+            "pipeline {name}: {} executions ({} succeeded, {} failed, {} timed out), {} duplicates skipped, \
+             {} malformed, {} oversized, {} dead letters, {:.0} exec/s",
+            g(&stats.executions),
+            g(&stats.succeeded),
+            g(&stats.failed),
+            g(&stats.timed_out),
+            g(&stats.duplicates),
+            g(&stats.malformed),
+            g(&stats.oversized),
+            g(&stats.dead_letters),
+            g(&stats.executions) as f64 / secs
+        );
+        if let Err(e) = outcome {
+            eprintln!("pipeline {name} stopped: {e}");
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,485 @@
+//! The sharded, at-least-once executor: records in from a [`Source`],
+//! executions on shard threads, results and dead letters out through
+//! [`Sink`]s, and a record acknowledged only once what it produced is
+//! durably written.
+//!
+//! Threads and the data between them:
+//!
+//! ```text
+//!  source loop ──(bounded, by partition)──▶ shard 0..N ──(bounded)──▶ sink writer
+//!       ▲                                                                  │
+//!       └──────────── completions (after the sinks are flushed) ───────────┘
+//! ```
+//!
+//! No lock or shared map sits on the per-record path: a partition always
+//! goes to the same shard, shards own their work, and the only shared state
+//! is the dedup store (concurrent by contract) and relaxed counters. The
+//! source loop admits at most `max_in_flight` unacknowledged records per
+//! shard, so memory stays flat under any backlog.
+
+use crate::driver::{NoTasks, RunOptions, Status};
+use crate::jsonpath::JsonPath;
+use crate::program::Program;
+use crate::value::{self, Object, Value};
+use crate::vm::ExecutionInfo;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Opaque to the executor: the source's own handle on a record.
+pub type RecordId = u64;
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: RecordId,
+    /// Records of one partition are started in order on one shard.
+    pub partition: u32,
+    pub payload: Vec<u8>,
+    /// Where the record came from, for dead letters (`file:in.jsonl:offset=42`).
+    pub coordinates: String,
+}
+
+pub enum Polled {
+    Records(Vec<Record>),
+    /// Nothing now; poll again later.
+    Idle,
+    /// The source is exhausted (a file read to its end without `follow`).
+    Finished,
+}
+
+#[derive(Debug)]
+pub struct SourceError(pub String);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where records come from. Called from one thread only.
+pub trait Source: Send {
+    fn poll(&mut self, max: usize) -> Result<Polled, SourceError>;
+    /// The record's result or dead letter is durably written.
+    fn complete(&mut self, id: RecordId);
+    /// Persist progress up to the low watermark of completed records, so a
+    /// restart re-delivers whatever was not complete and skips nothing.
+    fn commit(&mut self) -> Result<(), SourceError>;
+}
+
+/// Where results and dead letters go: one JSON document a call.
+pub trait Sink: Send {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<()>;
+    /// Make everything written so far durable.
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// Idempotency keys of executions in flight or completed.
+///
+/// `begin` claims a key: `false` means it is complete or already running,
+/// and the record is acknowledged without running. Skipping a twin that is
+/// still in flight is safe for at-least-once: the twin holds the source's
+/// watermark at or below its own position until its result is written, so
+/// a crash re-delivers it.
+pub trait DedupStore: Send + Sync {
+    fn begin(&self, key: &str) -> bool;
+    /// The execution's result or dead letter is durably written.
+    fn complete(&self, key: &str);
+}
+
+/// How a record's idempotency key is found.
+#[derive(Debug, Clone)]
+pub enum KeySpec {
+    None,
+    Path(JsonPath),
+    SourceId,
+}
+
+pub struct PipelineSpec {
+    pub name: String,
+    pub program: Arc<Program>,
+    pub state_machine_name: String,
+    pub express: bool,
+    pub key: KeySpec,
+    pub shards: usize,
+    pub max_in_flight_per_shard: usize,
+    pub max_payload_bytes: usize,
+    pub drain_timeout: Duration,
+}
+
+/// Counters a run reports; shared with whoever prints or exports them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub received: AtomicU64,
+    pub executions: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub malformed: AtomicU64,
+    pub oversized: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub completed: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Source(SourceError),
+    Sink(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Source(e) => write!(f, "source: {e}"),
+            RunError::Sink(e) => write!(f, "sink: {e}"),
+        }
+    }
+}
+
+/// What a shard hands the sink writer for one record.
+struct Done {
+    id: RecordId,
+    dedup_key: Option<String>,
+    output: Output,
+}
+
+enum Output {
+    Result(Vec<u8>),
+    DeadLetter(Vec<u8>),
+    /// A duplicate: nothing to write, but it completes in order with the rest.
+    Skip,
+}
+
+/// Run a pipeline until its source is finished or `shutdown` is set, then
+/// drain (up to the drain timeout), commit and return.
+pub fn run(
+    spec: PipelineSpec,
+    mut source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    dead_letter: Box<dyn Sink>,
+    dedup: Arc<dyn DedupStore>,
+    stats: Arc<Stats>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), RunError> {
+    let shards = spec.shards.max(1);
+    let cap = spec.max_in_flight_per_shard.max(1);
+    let spec = Arc::new(spec);
+    let (done_tx, done_rx) = bounded::<Done>(cap * shards);
+    let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
+
+    let mut shard_txs = Vec::with_capacity(shards);
+    let mut handles = Vec::with_capacity(shards + 1);
+    for shard in 0..shards {
+        let (tx, rx) = bounded::<Record>(cap);
+        shard_txs.push(tx);
+        let (spec, dedup, stats, done_tx) = (spec.clone(), dedup.clone(), stats.clone(), done_tx.clone());
+        handles.push(std::thread::Builder::new().name(format!("shard-{shard}")).spawn(move || {
+            shard_loop(&spec, shard, rx, done_tx, dedup.as_ref(), &stats);
+        }));
+    }
+    drop(done_tx);
+    {
+        let (dedup, stats) = (dedup.clone(), stats.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name("sink-writer".into())
+                .spawn(move || sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx)),
+        );
+    }
+
+    let result = source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards);
+    drop(shard_txs);
+    // Shards and the sink writer end once their inputs close; what they
+    // completed is acknowledged below before the final commit.
+    for h in handles.into_iter().flatten() {
+        let _ = h.join();
+    }
+    let mut sink_error = None;
+    while let Ok(batch) = ack_rx.try_recv() {
+        match batch {
+            Ok(ids) => ids.into_iter().for_each(|id| source.complete(id)),
+            Err(e) => sink_error = Some(e),
+        }
+    }
+    source.commit().map_err(RunError::Source)?;
+    if let Some(e) = sink_error {
+        return Err(RunError::Sink(e));
+    }
+    result
+}
+
+fn source_loop(
+    spec: &PipelineSpec,
+    source: &mut dyn Source,
+    shard_txs: &[Sender<Record>],
+    ack_rx: &Receiver<Result<Vec<RecordId>, String>>,
+    shutdown: &AtomicBool,
+    cap: usize,
+) -> Result<(), RunError> {
+    let mut in_flight = 0usize;
+    let mut finished = false;
+    let mut last_commit = Instant::now();
+    let mut draining_since: Option<Instant> = None;
+    fn acknowledge(
+        source: &mut dyn Source,
+        batch: Result<Vec<RecordId>, String>,
+        in_flight: &mut usize,
+    ) -> Result<(), RunError> {
+        match batch {
+            Ok(ids) => {
+                *in_flight -= ids.len();
+                ids.into_iter().for_each(|id| source.complete(id));
+                Ok(())
+            }
+            Err(e) => Err(RunError::Sink(e)),
+        }
+    }
+    loop {
+        while let Ok(batch) = ack_rx.try_recv() {
+            acknowledge(source, batch, &mut in_flight)?;
+        }
+        if last_commit.elapsed() >= Duration::from_secs(1) {
+            source.commit().map_err(RunError::Source)?;
+            last_commit = Instant::now();
+        }
+        if shutdown.load(Ordering::Relaxed) && draining_since.is_none() {
+            draining_since = Some(Instant::now());
+        }
+        let stop_intake = finished || draining_since.is_some();
+        if stop_intake {
+            let deadline_passed = draining_since.is_some_and(|t| t.elapsed() >= spec.drain_timeout);
+            if in_flight == 0 || deadline_passed {
+                return Ok(());
+            }
+            match ack_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(batch) => acknowledge(source, batch, &mut in_flight)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            continue;
+        }
+        if in_flight >= cap {
+            if let Ok(batch) = ack_rx.recv_timeout(Duration::from_millis(20)) {
+                acknowledge(source, batch, &mut in_flight)?;
+            }
+            continue;
+        }
+        match source.poll(cap - in_flight).map_err(RunError::Source)? {
+            Polled::Records(records) => {
+                for r in records {
+                    let shard = r.partition as usize % shard_txs.len();
+                    in_flight += 1;
+                    // A full shard queue blocks here: backpressure, not loss.
+                    if shard_txs[shard].send(r).is_err() {
+                        return Err(RunError::Sink("a shard stopped unexpectedly".into()));
+                    }
+                }
+            }
+            Polled::Idle => {
+                if let Ok(batch) = ack_rx.recv_timeout(Duration::from_millis(20)) {
+                    acknowledge(source, batch, &mut in_flight)?;
+                }
+            }
+            Polled::Finished => finished = true,
+        }
+    }
+}
+
+fn shard_loop(
+    spec: &PipelineSpec,
+    shard: usize,
+    rx: Receiver<Record>,
+    done: Sender<Done>,
+    dedup: &dyn DedupStore,
+    stats: &Stats,
+) {
+    let base_info = ExecutionInfo {
+        state_machine_name: spec.state_machine_name.clone(),
+        state_machine_id: format!("arn:aws:states:local:000000000000:stateMachine:{}", spec.state_machine_name),
+        role_arn: "arn:aws:iam::000000000000:role/expressway".into(),
+        express: spec.express,
+        ..ExecutionInfo::default()
+    };
+    let opts = RunOptions {
+        max_duration_ms: spec.express.then_some(crate::driver::EXPRESS_MAX_DURATION_MS),
+        ..RunOptions::default()
+    };
+    let mut seq: u64 = 0;
+    for mut record in rx {
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        seq += 1;
+        let (dedup_key, output) = process(spec, &mut record, dedup, stats, &base_info, &opts, shard, seq);
+        if done.send(Done { id: record.id, dedup_key, output }).is_err() {
+            return;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process(
+    spec: &PipelineSpec,
+    record: &mut Record,
+    dedup: &dyn DedupStore,
+    stats: &Stats,
+    base_info: &ExecutionInfo,
+    opts: &RunOptions,
+    shard: usize,
+    seq: u64,
+) -> (Option<String>, Output) {
+    if record.payload.len() > spec.max_payload_bytes {
+        stats.oversized.fetch_add(1, Ordering::Relaxed);
+        let cause = format!(
+            "The input of {} bytes exceeds the maximum of {} bytes for an execution input",
+            record.payload.len(),
+            spec.max_payload_bytes
+        );
+        return (None, dead_letter(spec, record, "States.DataLimitExceeded", &cause, None));
+    }
+    let raw = record.payload.clone();
+    let input = match value::from_slice_mut(&mut record.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
+            record.payload = raw;
+            return (
+                None,
+                dead_letter(
+                    spec,
+                    record,
+                    "Expressway.MalformedRecord",
+                    &format!("the record is not valid JSON: {e}"),
+                    None,
+                ),
+            );
+        }
+    };
+    let key = match &spec.key {
+        KeySpec::None => None,
+        KeySpec::SourceId => Some(record.coordinates.clone()),
+        KeySpec::Path(p) => match p.select(&input) {
+            Ok(Value::String(s)) => Some(s.to_string()),
+            Ok(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_json()),
+            _ => {
+                record.payload = raw;
+                let cause =
+                    format!("the idempotency key '{p}' is missing from the record or is not a string or number");
+                return (None, dead_letter(spec, record, "Expressway.MissingIdempotencyKey", &cause, Some(&input)));
+            }
+        },
+    };
+    if let Some(k) = &key {
+        if !dedup.begin(k) {
+            stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return (None, Output::Skip);
+        }
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let name = format!("{}-{shard}-{seq}", spec.name);
+    let info = Arc::new(ExecutionInfo {
+        execution_id: format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name),
+        execution_name: name,
+        start_time_ms: now,
+        ..base_info.clone()
+    });
+    stats.executions.fetch_add(1, Ordering::Relaxed);
+    let result = crate::driver::execute(&spec.program, info, input.clone(), &mut NoTasks, opts);
+    match result.status {
+        Status::Succeeded => {
+            stats.succeeded.fetch_add(1, Ordering::Relaxed);
+            let mut line = Vec::with_capacity(256);
+            match &result.output {
+                Some(o) => o.write_json(&mut line),
+                None => line.extend_from_slice(b"null"),
+            }
+            (key, Output::Result(line))
+        }
+        status => {
+            let counter = if status == Status::TimedOut { &stats.timed_out } else { &stats.failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+            record.payload = raw;
+            let error = result.error.as_deref().unwrap_or("");
+            let cause = result.cause.as_deref().unwrap_or("");
+            (key, dead_letter(spec, record, error, cause, Some(&input)))
+        }
+    }
+}
+
+/// A dead letter carries everything needed to replay or diagnose a record.
+fn dead_letter(spec: &PipelineSpec, record: &Record, error: &str, cause: &str, input: Option<&Value>) -> Output {
+    let mut o = Object::with_capacity(6);
+    o.insert("pipeline", Value::from(spec.name.as_str()));
+    o.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
+    o.insert("source", Value::from(record.coordinates.as_str()));
+    o.insert("error", Value::from(error));
+    o.insert("cause", Value::from(cause));
+    let input = match input {
+        Some(v) => v.clone(),
+        None => Value::from(String::from_utf8_lossy(&record.payload).into_owned()),
+    };
+    o.insert("input", input);
+    let mut line = Vec::with_capacity(256);
+    Value::object(o).write_json(&mut line);
+    Output::DeadLetter(line)
+}
+
+/// Writes results and dead letters in arrival order, flushes in batches,
+/// and only then marks keys complete and acknowledges records.
+fn sink_loop(
+    rx: Receiver<Done>,
+    mut sink: Box<dyn Sink>,
+    mut dead: Box<dyn Sink>,
+    dedup: &dyn DedupStore,
+    stats: &Stats,
+    acks: Sender<Result<Vec<RecordId>, String>>,
+) {
+    const BATCH: usize = 1024;
+    let mut batch: Vec<Done> = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let written = (|| -> std::io::Result<()> {
+            for d in &batch {
+                match &d.output {
+                    Output::Result(line) => sink.write(line)?,
+                    Output::DeadLetter(line) => dead.write(line)?,
+                    Output::Skip => {}
+                }
+            }
+            sink.flush()?;
+            dead.flush()
+        })();
+        if let Err(e) = written {
+            // Nothing of this batch is acknowledged: it is re-delivered.
+            let _ = acks.send(Err(e.to_string()));
+            return;
+        }
+        let mut ids = Vec::with_capacity(batch.len());
+        for d in batch.drain(..) {
+            if let Output::DeadLetter(_) = d.output {
+                stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+            }
+            // A dead-lettered execution is complete too: a redelivery must not
+            // run it (and dead-letter it) again.
+            if let Some(k) = &d.dedup_key {
+                dedup.complete(k);
+            }
+            ids.push(d.id);
+        }
+        stats.completed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        if acks.send(Ok(ids)).is_err() {
+            return;
+        }
+    }
+}
