@@ -126,6 +126,10 @@ pub struct RuntimeConfig {
     /// Payloads above this size go to the dead-letter sink (AWS: 256 KiB).
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// How often sources persist their progress. What completed since the
+    /// last commit runs again after a crash: this bounds the re-run window.
+    #[serde(default = "default_commit_interval", deserialize_with = "human_duration")]
+    pub commit_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -135,6 +139,7 @@ impl Default for RuntimeConfig {
             max_in_flight_per_shard: default_in_flight(),
             drain_timeout: default_drain(),
             max_payload_bytes: default_max_payload(),
+            commit_interval: default_commit_interval(),
         }
     }
 }
@@ -145,6 +150,10 @@ fn default_in_flight() -> usize {
 
 fn default_drain() -> Duration {
     Duration::from_secs(25)
+}
+
+fn default_commit_interval() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_max_payload() -> usize {
@@ -198,13 +207,14 @@ impl Config {
                     message: "pipeline names must be non-empty and unique".into(),
                 });
             }
-            if let Some(k) = &p.idempotency.key {
-                if k != "source_id" && !k.starts_with('$') {
-                    out.push(ConfigProblem {
-                        at: format!("{at}.idempotency.key"),
-                        message: format!("'{k}' is neither a JSONPath ('$.id') nor 'source_id'"),
-                    });
-                }
+            if let Some(k) = &p.idempotency.key
+                && k != "source_id"
+                && !k.starts_with('$')
+            {
+                out.push(ConfigProblem {
+                    at: format!("{at}.idempotency.key"),
+                    message: format!("'{k}' is neither a JSONPath ('$.id') nor 'source_id'"),
+                });
             }
             if p.sink == p.dead_letter && matches!(p.sink, SinkConfig::File { .. }) {
                 out.push(ConfigProblem {

@@ -48,10 +48,10 @@ impl MemoryDedup {
 
 impl DedupStore for MemoryDedup {
     fn begin(&self, key: &str) -> bool {
-        if let Some(e) = self.completed.get(key) {
-            if self.live(&e) {
-                return false;
-            }
+        if let Some(e) = self.completed.get(key)
+            && self.live(&e)
+        {
+            return false;
         }
         // When full of live keys the record still runs, unremembered: a
         // redelivery would run again (at-least-once holds, memory is bounded).

@@ -144,6 +144,7 @@ impl FileSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
+        repair_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(FileSink { path: path.to_path_buf(), out: std::io::BufWriter::with_capacity(256 * 1024, file) })
     }
@@ -151,6 +152,36 @@ impl FileSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A crash can leave half a line at the end of the file. That record was
+/// never acknowledged (acks follow the fsync), so it will be produced again:
+/// cut the fragment off so the file stays valid JSON lines.
+fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        std::io::Read::read_exact(&mut file, chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end != len {
+        file.set_len(end)?;
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Sink for FileSink {
@@ -214,6 +245,17 @@ mod tests {
         OpenOptions::new().append(true).open(&input).unwrap().write_all(b"2}\n").unwrap();
         let rs = records(s.poll(10).unwrap());
         assert_eq!(rs[0].payload, b"{\"a\":2}".to_vec());
+    }
+
+    #[test]
+    fn sink_cuts_a_torn_last_line() {
+        let d = temp_dir("torn");
+        let p = d.join("results.jsonl");
+        std::fs::write(&p, "{\"a\":1}\n{\"a\":").unwrap();
+        let mut s = FileSink::open(&p).unwrap();
+        s.write(b"{\"a\":2}").unwrap();
+        s.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
     }
 
     #[test]

@@ -200,6 +200,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             max_in_flight_per_shard: config.runtime.max_in_flight_per_shard,
             max_payload_bytes: config.runtime.max_payload_bytes,
             drain_timeout: config.runtime.drain_timeout,
+            commit_interval: config.runtime.commit_interval,
         };
         let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());

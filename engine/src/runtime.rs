@@ -105,6 +105,7 @@ pub struct PipelineSpec {
     pub max_in_flight_per_shard: usize,
     pub max_payload_bytes: usize,
     pub drain_timeout: Duration,
+    pub commit_interval: Duration,
 }
 
 /// Counters a run reports; shared with whoever prints or exports them.
@@ -245,7 +246,7 @@ fn source_loop(
         while let Ok(batch) = ack_rx.try_recv() {
             acknowledge(source, batch, &mut in_flight)?;
         }
-        if last_commit.elapsed() >= Duration::from_secs(1) {
+        if last_commit.elapsed() >= spec.commit_interval {
             source.commit().map_err(RunError::Source)?;
             last_commit = Instant::now();
         }
@@ -374,11 +375,11 @@ fn process(
             }
         },
     };
-    if let Some(k) = &key {
-        if !dedup.begin(k) {
-            stats.duplicates.fetch_add(1, Ordering::Relaxed);
-            return (None, Output::Skip);
-        }
+    if let Some(k) = &key
+        && !dedup.begin(k)
+    {
+        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        return (None, Output::Skip);
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let name = format!("{}-{shard}-{seq}", spec.name);

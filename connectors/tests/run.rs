@@ -1,0 +1,228 @@
+//! `expressway run` end to end, against real files and real processes:
+//! quickstart, dedup, dead letters, a `kill -9` mid-run followed by a
+//! restart, and a SIGTERM drain.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_expressway"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("expressway-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Every complete line of a JSON-lines file (a crash may leave a torn tail,
+/// which the sink cuts off when it reopens the file).
+fn lines(p: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let mut parts: Vec<&str> = text.split('\n').collect();
+    parts.pop();
+    parts.into_iter().map(|l| serde_json::from_str(l).expect("every written line is JSON")).collect()
+}
+
+/// A pipeline over `input` with the echo machine, its outputs in `dir`.
+fn write_config(dir: &Path, machine: &str, follow: bool, extra: &str) -> PathBuf {
+    std::fs::write(dir.join("machine.asl.json"), machine).expect("machine");
+    let cfg = format!(
+        r#"
+pipelines:
+  - name: test
+    state_machine: machine.asl.json
+    source: {{ type: file, path: input.jsonl, follow: {follow} }}
+    sink: {{ type: file, path: results.jsonl }}
+    dead_letter: {{ type: file, path: dead.jsonl }}
+    idempotency: {{ key: "$.id" }}
+runtime: {{ shards: 2, max_in_flight_per_shard: 256, drain_timeout: 10s{extra} }}
+"#
+    );
+    let p = dir.join("pipeline.yaml");
+    std::fs::write(&p, cfg).expect("config");
+    p
+}
+
+const ECHO: &str = r#"{"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "Parameters": {"id.$": "$.id", "seen": true}, "End": true}}}"#;
+
+fn write_input(dir: &Path, n: usize) {
+    let mut text = String::with_capacity(n * 40);
+    for i in 0..n {
+        text.push_str(&format!("{{\"id\": \"r{i}\", \"payload\": \"{}\"}}\n", "x".repeat(16)));
+    }
+    std::fs::write(dir.join("input.jsonl"), text).expect("input");
+}
+
+#[test]
+fn quickstart_runs_end_to_end() {
+    let out = temp_dir("quickstart");
+    let run = bin()
+        .args(["run", "--config", repo().join("config/examples/quickstart.yaml").to_str().unwrap(), "--from-start"])
+        .env("QUICKSTART_OUT", &out)
+        .output()
+        .expect("run quickstart");
+    let summary = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{summary}");
+    assert!(summary.contains("600 executions (600 succeeded"), "{summary}");
+    assert!(summary.contains("18 duplicates skipped"), "{summary}");
+    let results = lines(&out.join("results.jsonl"));
+    assert_eq!(results.len(), 600);
+    let batches: HashSet<&str> = results.iter().filter_map(|r| r["batchId"].as_str()).collect();
+    assert_eq!(batches.len(), 600, "every batch exactly once");
+    let temperature = results.iter().find(|r| r["reading"]["kind"] == "temperature").expect("a temperature batch");
+    assert_eq!(temperature["classified"].as_array().map(Vec::len), Some(10));
+    let dead = lines(&out.join("dead-letters.jsonl"));
+    assert_eq!(dead.len(), 2);
+    assert!(
+        dead.iter()
+            .all(|d| d["error"] == "Expressway.MalformedRecord" && d["source"].as_str().unwrap().contains("offset="))
+    );
+}
+
+#[test]
+fn failures_malformed_and_oversized_records_go_to_the_dead_letter_sink() {
+    let dir = temp_dir("dead");
+    let fail = r#"{"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Y"}], "Default": "F"},
+        "Y": {"Type": "Succeed"}, "F": {"Type": "Fail", "Error": "Rejected", "Cause": "not ok"}}}"#;
+    let big = format!("{{\"id\": \"big\", \"ok\": true, \"blob\": \"{}\"}}", "y".repeat(300 * 1024));
+    let input = format!(
+        "{{\"id\": \"a\", \"ok\": true}}\n{{\"id\": \"b\", \"ok\": false}}\nnot json\n{big}\n{{\"ok\": true}}\n"
+    );
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let cfg = write_config(&dir, fail, false, "");
+    let run = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().expect("run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(lines(&dir.join("results.jsonl")).len(), 1);
+    let dead = lines(&dir.join("dead.jsonl"));
+    let errors: HashSet<&str> = dead.iter().map(|d| d["error"].as_str().unwrap()).collect();
+    assert_eq!(
+        errors,
+        HashSet::from([
+            "Rejected",
+            "Expressway.MalformedRecord",
+            "States.DataLimitExceeded",
+            "Expressway.MissingIdempotencyKey"
+        ])
+    );
+    let rejected = dead.iter().find(|d| d["error"] == "Rejected").unwrap();
+    assert_eq!(
+        (rejected["cause"].as_str(), &rejected["input"]),
+        (Some("not ok"), &serde_json::json!({"id": "b", "ok": false}))
+    );
+}
+
+#[test]
+fn a_kill_9_mid_run_then_a_restart_loses_no_record() {
+    let dir = temp_dir("crash");
+    let n = 200_000;
+    write_input(&dir, n);
+    // Byte offset of every input line, to know which ones a restart re-reads.
+    let text = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
+    let mut offset_of = std::collections::HashMap::new();
+    let mut at = 0u64;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        offset_of.insert(v["id"].as_str().unwrap().to_string(), at);
+        at += line.len() as u64 + 1;
+    }
+    // follow: true keeps the process alive until it is killed.
+    let cfg = write_config(&dir, ECHO, true, ", commit_interval: 20ms");
+    let mut child =
+        bin().args(["run", "--config", cfg.to_str().unwrap()]).stderr(Stdio::null()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let written = std::fs::metadata(dir.join("results.jsonl")).map(|m| m.len()).unwrap_or(0);
+        if written > 300_000 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill -9"); // SIGKILL: no drain, no final commit
+    child.wait().expect("reap");
+    let before = lines(&dir.join("results.jsonl"));
+    assert!(!before.is_empty() && before.len() < n, "killed mid-run ({} of {n} written)", before.len());
+    let checkpoint: u64 =
+        std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).map(|t| t.trim().parse().unwrap()).unwrap_or(0);
+    // Results already written for lines at or after the checkpoint will be
+    // produced again: that, and only that, is the re-run window.
+    let window = before.iter().filter(|r| offset_of[r["id"].as_str().unwrap()] >= checkpoint).count();
+
+    let cfg = write_config(&dir, ECHO, false, "");
+    let run = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().expect("restart");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let results = lines(&dir.join("results.jsonl"));
+    let ids: HashSet<&str> = results.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), n, "every input has a result");
+    assert_eq!(results.len() - n, window, "duplicates are exactly the re-runs of the uncommitted window");
+    // Nothing before the checkpoint ran twice.
+    let mut seen = HashSet::new();
+    for r in &results {
+        let id = r["id"].as_str().unwrap();
+        if !seen.insert(id) {
+            assert!(offset_of[id] >= checkpoint, "{id} ran twice but was before the checkpoint");
+        }
+    }
+    assert!(lines(&dir.join("dead.jsonl")).is_empty());
+}
+
+#[test]
+fn sigterm_drains_commits_and_exits_zero() {
+    let dir = temp_dir("sigterm");
+    write_input(&dir, 20_000);
+    let cfg = write_config(&dir, ECHO, true, "");
+    let child = bin().args(["run", "--config", cfg.to_str().unwrap()]).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines(&dir.join("results.jsonl")).len() < 20_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Everything was acknowledged: the checkpoint is at the end of the input.
+    let checkpoint: u64 = std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).unwrap().trim().parse().unwrap();
+    assert_eq!(checkpoint, std::fs::metadata(dir.join("input.jsonl")).unwrap().len());
+    // A restart finds nothing left to do.
+    let again = write_config(&dir, ECHO, false, "");
+    let run = bin().args(["run", "--config", again.to_str().unwrap()]).output().expect("restart");
+    assert!(String::from_utf8_lossy(&run.stderr).contains(": 0 executions"));
+    assert_eq!(lines(&dir.join("results.jsonl")).len(), 20_000);
+}
+
+#[test]
+fn validate_config_checks_every_example_and_reports_all_problems() {
+    for example in std::fs::read_dir(repo().join("config/examples")).unwrap() {
+        let p = example.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            let out = bin().args(["validate", "--config", p.to_str().unwrap()]).output().unwrap();
+            assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    let dir = temp_dir("badcfg");
+    std::fs::write(
+        dir.join("machine.asl.json"),
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "pipelines:\n  - name: x\n    state_machine: machine.asl.json\n    source: { type: file, path: missing.jsonl }\n    sink: { type: null }\n    dead_letter: { type: null }\n    idempotency: { key: id }\n",
+    )
+    .unwrap();
+    let out = bin().args(["validate", "--config", dir.join("bad.yaml").to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text.contains("missing.jsonl") && text.contains("MISSING_STATE") && text.contains("idempotency.key"),
+        "{text}"
+    );
+}
