@@ -94,6 +94,18 @@ pub enum DedupConfig {
         #[serde(default = "default_capacity")]
         capacity: usize,
     },
+    /// Completed keys in Redis: shared by replicas, kept across restarts.
+    Redis {
+        url: String,
+        #[serde(default = "default_ttl", deserialize_with = "human_duration")]
+        ttl: Duration,
+        #[serde(default = "default_prefix")]
+        key_prefix: String,
+    },
+}
+
+fn default_prefix() -> String {
+    "expressway:dedup:".into()
 }
 
 impl Default for DedupConfig {

@@ -1,5 +1,5 @@
 //! Implementations of the engine's traits: the embedded sources and sinks
-//! (`file`, `stdin`, `stdout`, `null`), the `memory` dedup store, and task
+//! (`file`, `stdin`, `stdout`, `null`), the `memory` and `redis` dedup stores, and task
 //! invokers that answer from recorded mocks (a conformance case's `mocks`,
 //! AWS Step Functions Local's `MockConfigFile.json`). Kafka, SQS, Lambda and
 //! HTTP connectors arrive in their own modules.
@@ -10,4 +10,5 @@
 pub mod dedup;
 pub mod file;
 pub mod mock;
+pub mod redis_dedup;
 pub mod stdio;

@@ -6,6 +6,7 @@ use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig, Workflo
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::dedup::MemoryDedup;
 use expressway_connectors::file::{FileSink, FileSource};
+use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::runtime::{self, DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats};
@@ -189,6 +190,9 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         let dead = open_sink(&p.config.dead_letter)?;
         let dedup: Arc<dyn DedupStore> = match p.config.dedup {
             DedupConfig::Memory { ttl, capacity } => Arc::new(MemoryDedup::new(ttl, capacity)),
+            DedupConfig::Redis { ref url, ttl, ref key_prefix } => {
+                Arc::new(RedisDedup::connect(url, ttl, &format!("{key_prefix}{}:", p.name)).map_err(|e| e.to_string())?)
+            }
         };
         let spec = PipelineSpec {
             name: p.name.clone(),

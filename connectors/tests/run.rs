@@ -226,3 +226,42 @@ fn validate_config_checks_every_example_and_reports_all_problems() {
         "{text}"
     );
 }
+
+/// Needs the Redis that `deploy/dev/test.sh` (and CI) starts.
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect("REDIS_URL is not set: run deploy/dev/test.sh, which starts Redis and sets it")
+}
+
+#[test]
+fn redis_dedup_skips_completed_executions_across_restarts() {
+    let dir = temp_dir("redis");
+    let mut input = String::new();
+    for i in 0..100 {
+        input.push_str(&format!("{{\"id\": \"r{i}\"}}\n"));
+        if i % 10 == 0 {
+            input.push_str(&format!("{{\"id\": \"r{i}\"}}\n")); // a redelivery
+        }
+    }
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let prefix = format!(
+        "test:{}:{}:",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let cfg = write_config(&dir, ECHO, false, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "    idempotency: { key: \"$.id\" }\n",
+        &format!("    idempotency: {{ key: \"$.id\" }}\n    dedup: {{ type: redis, url: \"{}\", ttl: 10m, key_prefix: \"{prefix}\" }}\n", redis_url()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+
+    let first = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().expect("run");
+    let summary = String::from_utf8_lossy(&first.stderr);
+    assert!(summary.contains("100 executions") && summary.contains("10 duplicates skipped"), "{summary}");
+
+    // A new process has an empty memory: only Redis remembers.
+    let second = bin().args(["run", "--config", cfg.to_str().unwrap(), "--from-start"]).output().expect("rerun");
+    let summary = String::from_utf8_lossy(&second.stderr);
+    assert!(summary.contains(": 0 executions") && summary.contains("110 duplicates skipped"), "{summary}");
+    assert_eq!(lines(&dir.join("results.jsonl")).len(), 100);
+}

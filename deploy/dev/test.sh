@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite, exactly as CI runs it: formatting, lints, every test,
-# then the AWS-recorded conformance floor where ../shared exists.
+# The whole suite, exactly as CI runs it: installs and starts the test
+# servers, then formatting, lints, every test, and the AWS-recorded
+# conformance floor where ../shared exists.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -8,6 +9,12 @@ cd "$(dirname "$0")/../.."
 # when conformance improves; CI fails if it ever drops below.
 CASES_FLOOR=580
 VALIDATION_FLOOR=164
+
+echo "== test servers (Redis)"
+./deploy/dev/services.sh install
+./deploy/dev/services.sh start
+set -a; . target/services.env; set +a
+trap './deploy/dev/services.sh stop' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
