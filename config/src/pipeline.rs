@@ -17,6 +17,16 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// Prometheus metrics plus `/healthz` and `/readyz`; off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `0.0.0.0:9464`.
+    pub address: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +252,14 @@ impl Config {
             out.push(ConfigProblem {
                 at: "runtime.max_in_flight_per_shard".into(),
                 message: "must be at least 1".into(),
+            });
+        }
+        if let Some(m) = &self.metrics
+            && m.address.parse::<std::net::SocketAddr>().is_err()
+        {
+            out.push(ConfigProblem {
+                at: "metrics.address".into(),
+                message: format!("'{}' is not a host:port socket address", m.address),
             });
         }
         let stdin_sources = self.pipelines.iter().filter(|p| p.source == SourceConfig::Stdin).count();

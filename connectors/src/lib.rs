@@ -9,6 +9,7 @@
 
 pub mod dedup;
 pub mod file;
+pub mod http;
 pub mod mock;
 pub mod redis_dedup;
 pub mod stdio;

@@ -162,6 +162,16 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         }
     };
     let shutdown = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    if let Some(m) = &config.metrics {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+        runtime::metric::describe();
+        let bound = expressway_connectors::http::serve(&m.address, handle, ready.clone())
+            .map_err(|e| format!("listening on {}: {e}", m.address))?;
+        eprintln!("metrics on http://{bound}/metrics");
+    }
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| format!("installing signal handler: {e}"))?;
     }
@@ -214,6 +224,16 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
         runs.push((p.name, stats, handle));
     }
+    // Every source is open and every dedup store reached: ready until a
+    // shutdown signal starts the drain.
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (watch_ready, watch_shutdown) = (ready.clone(), shutdown.clone());
+    std::thread::spawn(move || {
+        while !watch_shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        watch_ready.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
     let mut failed = false;
     for (name, stats, handle) in runs {
         let outcome = handle.join().map_err(|_| format!("pipeline {name} panicked"))?;

@@ -265,3 +265,55 @@ fn redis_dedup_skips_completed_executions_across_restarts() {
     assert!(summary.contains(": 0 executions") && summary.contains("110 duplicates skipped"), "{summary}");
     assert_eq!(lines(&dir.join("results.jsonl")).len(), 100);
 }
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn metrics_health_and_readiness_are_served() {
+    let dir = temp_dir("metrics");
+    write_input(&dir, 1_000);
+    std::fs::write(dir.join("input.jsonl"), {
+        let mut t = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
+        t.push_str("not json\n{\"id\": \"r0\"}\n");
+        t
+    })
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let cfg = write_config(&dir, ECHO, true, "");
+    let text = std::fs::read_to_string(&cfg).unwrap() + &format!("metrics: {{ address: \"{addr}\" }}\n");
+    std::fs::write(&cfg, text).unwrap();
+    let child = bin().args(["run", "--config", cfg.to_str().unwrap()]).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut scraped = String::new();
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            let (code, body) = http_get(&addr, "/metrics");
+            if code == 200 && body.contains("expressway_executions_succeeded_total{pipeline=\"test\"} 1000") {
+                scraped = body;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(scraped.contains("expressway_executions_started_total{pipeline=\"test\"} 1000"), "{scraped}");
+    assert!(scraped.contains("expressway_dedup_hits_total{pipeline=\"test\"} 1"), "{scraped}");
+    assert!(scraped.contains("expressway_malformed_records_total{pipeline=\"test\"} 1"), "{scraped}");
+    assert!(scraped.contains("expressway_dead_letters_total{pipeline=\"test\"} 1"), "{scraped}");
+    assert!(scraped.contains("expressway_execution_duration_seconds"), "{scraped}");
+    assert!(!scraped.contains("execution_name") && !scraped.contains("r999"), "labels stay bounded");
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    assert_eq!(http_get(&addr, "/readyz").0, 200);
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -27,6 +27,65 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Metric names, mirroring CloudWatch's AWS/States where one exists. Labels
+/// are bounded: the pipeline, an ASL error name — never an execution id.
+pub mod metric {
+    pub const STARTED: &str = "expressway_executions_started_total";
+    pub const SUCCEEDED: &str = "expressway_executions_succeeded_total";
+    pub const FAILED: &str = "expressway_executions_failed_total";
+    pub const TIMED_OUT: &str = "expressway_executions_timed_out_total";
+    pub const THROTTLED: &str = "expressway_executions_throttled_total";
+    pub const DURATION: &str = "expressway_execution_duration_seconds";
+    pub const DEDUP_HITS: &str = "expressway_dedup_hits_total";
+    pub const DEAD_LETTERS: &str = "expressway_dead_letters_total";
+    pub const MALFORMED: &str = "expressway_malformed_records_total";
+    pub const IN_FLIGHT: &str = "expressway_records_in_flight";
+    pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
+    pub const COMMITS: &str = "expressway_source_commits_total";
+
+    /// Register descriptions once, for the exporter's HELP lines.
+    pub fn describe() {
+        use metrics::{describe_counter, describe_gauge, describe_histogram};
+        describe_counter!(STARTED, "Executions started");
+        describe_counter!(SUCCEEDED, "Executions that succeeded");
+        describe_counter!(FAILED, "Executions that failed, by ASL error name");
+        describe_counter!(TIMED_OUT, "Executions that timed out");
+        describe_counter!(THROTTLED, "Records held back because the in-flight cap was reached");
+        describe_histogram!(DURATION, metrics::Unit::Seconds, "Wall-clock time of an execution");
+        describe_counter!(DEDUP_HITS, "Records skipped because their idempotency key was running or complete");
+        describe_counter!(DEAD_LETTERS, "Records written to the dead-letter sink");
+        describe_counter!(MALFORMED, "Records that were not JSON or were too large");
+        describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
+        describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
+        describe_counter!(COMMITS, "Source progress commits");
+    }
+}
+
+/// Per-shard metric handles, resolved once so the per-record cost is an
+/// atomic add.
+struct ShardMetrics {
+    started: metrics::Counter,
+    succeeded: metrics::Counter,
+    timed_out: metrics::Counter,
+    duration: metrics::Histogram,
+    dedup_hits: metrics::Counter,
+    malformed: metrics::Counter,
+}
+
+impl ShardMetrics {
+    fn new(pipeline: &str) -> ShardMetrics {
+        let p = pipeline.to_string();
+        ShardMetrics {
+            started: metrics::counter!(metric::STARTED, "pipeline" => p.clone()),
+            succeeded: metrics::counter!(metric::SUCCEEDED, "pipeline" => p.clone()),
+            timed_out: metrics::counter!(metric::TIMED_OUT, "pipeline" => p.clone()),
+            duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
+            dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
+            malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p),
+        }
+    }
+}
+
 /// Opaque to the executor: the source's own handle on a record.
 pub type RecordId = u64;
 
@@ -187,11 +246,11 @@ pub fn run(
     }
     drop(done_tx);
     {
-        let (dedup, stats) = (dedup.clone(), stats.clone());
+        let (dedup, stats, name) = (dedup.clone(), stats.clone(), spec.name.clone());
         handles.push(
             std::thread::Builder::new()
                 .name("sink-writer".into())
-                .spawn(move || sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx)),
+                .spawn(move || sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, &name)),
         );
     }
 
@@ -228,6 +287,9 @@ fn source_loop(
     let mut finished = false;
     let mut last_commit = Instant::now();
     let mut draining_since: Option<Instant> = None;
+    let in_flight_gauge = metrics::gauge!(metric::IN_FLIGHT, "pipeline" => spec.name.clone());
+    let throttled = metrics::counter!(metric::THROTTLED, "pipeline" => spec.name.clone());
+    let commits = metrics::counter!(metric::COMMITS, "pipeline" => spec.name.clone());
     fn acknowledge(
         source: &mut dyn Source,
         batch: Result<Vec<RecordId>, String>,
@@ -246,8 +308,10 @@ fn source_loop(
         while let Ok(batch) = ack_rx.try_recv() {
             acknowledge(source, batch, &mut in_flight)?;
         }
+        in_flight_gauge.set(in_flight as f64);
         if last_commit.elapsed() >= spec.commit_interval {
             source.commit().map_err(RunError::Source)?;
+            commits.increment(1);
             last_commit = Instant::now();
         }
         if shutdown.load(Ordering::Relaxed) && draining_since.is_none() {
@@ -267,6 +331,7 @@ fn source_loop(
             continue;
         }
         if in_flight >= cap {
+            throttled.increment(1);
             if let Ok(batch) = ack_rx.recv_timeout(Duration::from_millis(20)) {
                 acknowledge(source, batch, &mut in_flight)?;
             }
@@ -312,11 +377,12 @@ fn shard_loop(
         max_duration_ms: spec.express.then_some(crate::driver::EXPRESS_MAX_DURATION_MS),
         ..RunOptions::default()
     };
+    let m = ShardMetrics::new(&spec.name);
     let mut seq: u64 = 0;
     for mut record in rx {
         stats.received.fetch_add(1, Ordering::Relaxed);
         seq += 1;
-        let (dedup_key, output) = process(spec, &mut record, dedup, stats, &base_info, &opts, shard, seq);
+        let (dedup_key, output) = process(spec, &mut record, dedup, stats, &m, &base_info, &opts, shard, seq);
         if done.send(Done { id: record.id, dedup_key, output }).is_err() {
             return;
         }
@@ -329,6 +395,7 @@ fn process(
     record: &mut Record,
     dedup: &dyn DedupStore,
     stats: &Stats,
+    m: &ShardMetrics,
     base_info: &ExecutionInfo,
     opts: &RunOptions,
     shard: usize,
@@ -336,6 +403,7 @@ fn process(
 ) -> (Option<String>, Output) {
     if record.payload.len() > spec.max_payload_bytes {
         stats.oversized.fetch_add(1, Ordering::Relaxed);
+        m.malformed.increment(1);
         let cause = format!(
             "The input of {} bytes exceeds the maximum of {} bytes for an execution input",
             record.payload.len(),
@@ -348,6 +416,7 @@ fn process(
         Ok(v) => v,
         Err(e) => {
             stats.malformed.fetch_add(1, Ordering::Relaxed);
+            m.malformed.increment(1);
             record.payload = raw;
             return (
                 None,
@@ -379,6 +448,7 @@ fn process(
         && !dedup.begin(k)
     {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        m.dedup_hits.increment(1);
         return (None, Output::Skip);
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
@@ -390,10 +460,14 @@ fn process(
         ..base_info.clone()
     });
     stats.executions.fetch_add(1, Ordering::Relaxed);
+    m.started.increment(1);
+    let began = Instant::now();
     let result = crate::driver::execute(&spec.program, info, input.clone(), &mut NoTasks, opts);
+    m.duration.record(began.elapsed().as_secs_f64());
     match result.status {
         Status::Succeeded => {
             stats.succeeded.fetch_add(1, Ordering::Relaxed);
+            m.succeeded.increment(1);
             let mut line = Vec::with_capacity(256);
             match &result.output {
                 Some(o) => o.write_json(&mut line),
@@ -402,8 +476,15 @@ fn process(
             (key, Output::Result(line))
         }
         status => {
-            let counter = if status == Status::TimedOut { &stats.timed_out } else { &stats.failed };
-            counter.fetch_add(1, Ordering::Relaxed);
+            if status == Status::TimedOut {
+                stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                m.timed_out.increment(1);
+            } else {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                // Failures are the rare path: the label lookup is affordable.
+                let error = result.error.clone().unwrap_or_default();
+                metrics::counter!(metric::FAILED, "pipeline" => spec.name.clone(), "error" => error).increment(1);
+            }
             record.payload = raw;
             let error = result.error.as_deref().unwrap_or("");
             let cause = result.cause.as_deref().unwrap_or("");
@@ -439,8 +520,11 @@ fn sink_loop(
     dedup: &dyn DedupStore,
     stats: &Stats,
     acks: Sender<Result<Vec<RecordId>, String>>,
+    pipeline: &str,
 ) {
     const BATCH: usize = 1024;
+    let dead_letters = metrics::counter!(metric::DEAD_LETTERS, "pipeline" => pipeline.to_string());
+    let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
     let mut batch: Vec<Done> = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -462,6 +546,7 @@ fn sink_loop(
             dead.flush()
         })();
         if let Err(e) = written {
+            sink_errors.increment(1);
             // Nothing of this batch is acknowledged: it is re-delivered.
             let _ = acks.send(Err(e.to_string()));
             return;
@@ -470,6 +555,7 @@ fn sink_loop(
         for d in batch.drain(..) {
             if let Output::DeadLetter(_) = d.output {
                 stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                dead_letters.increment(1);
             }
             // A dead-lettered execution is complete too: a redelivery must not
             // run it (and dead-letter it) again.
