@@ -45,6 +45,29 @@ pub struct Pipeline {
     pub idempotency: IdempotencyConfig,
     #[serde(default)]
     pub dedup: DedupConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+/// Execution logging, like an Express workflow's CloudWatch logging.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    #[serde(default)]
+    pub level: LogLevelConfig,
+    /// Put execution input, output, error cause in the log lines.
+    #[serde(default)]
+    pub include_execution_data: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevelConfig {
+    All,
+    Error,
+    Fatal,
+    #[default]
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -203,14 +226,34 @@ impl std::fmt::Display for ConfigProblem {
 impl Config {
     /// Interpolate `${VAR:default}` from `env`, then parse.
     pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigProblem> {
+        Config::from_yaml_with_overrides(text, env, &[])
+    }
+
+    /// As [`Config::from_yaml`], then apply `EXPRESSWAY__SECTION__KEY=value`
+    /// overrides (`EXPRESSWAY__RUNTIME__SHARDS=4`,
+    /// `EXPRESSWAY__PIPELINES__0__SOURCE__PATH=in.jsonl`); values are YAML
+    /// scalars.
+    pub fn from_yaml_with_overrides(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &[(String, String)],
+    ) -> Result<Config, ConfigProblem> {
+        let problem = |message: String| ConfigProblem { at: "config".into(), message };
         let expanded = interpolate(text, env)?;
-        serde_norway::from_str(&expanded).map_err(|e| ConfigProblem { at: "config".into(), message: e.to_string() })
+        let mut doc: serde_norway::Value = serde_norway::from_str(&expanded).map_err(|e| problem(e.to_string()))?;
+        for (name, value) in overrides {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else { continue };
+            apply_override(&mut doc, path, value).map_err(|m| ConfigProblem { at: name.clone(), message: m })?;
+        }
+        null_type_is_a_name(&mut doc);
+        serde_norway::from_value(doc).map_err(|e| problem(e.to_string()))
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigProblem> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigProblem { at: path.display().to_string(), message: e.to_string() })?;
-        Config::from_yaml(&text, &|k| std::env::var(k).ok())
+        let overrides: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        Config::from_yaml_with_overrides(&text, &|k| std::env::var(k).ok(), &overrides)
     }
 
     /// Cross-field checks; the caller adds what needs the engine (compiling
@@ -271,6 +314,57 @@ impl Config {
         }
         out
     }
+}
+
+/// `type: null` (the null sink) reads as YAML's null; it names a variant.
+fn null_type_is_a_name(v: &mut serde_norway::Value) {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Mapping(map) => {
+            for (k, x) in map.iter_mut() {
+                if k.as_str() == Some("type") && x.is_null() {
+                    *x = Y::String("null".into());
+                } else {
+                    null_type_is_a_name(x);
+                }
+            }
+        }
+        Y::Sequence(items) => items.iter_mut().for_each(null_type_is_a_name),
+        _ => {}
+    }
+}
+
+/// Environment variables that override configuration fields.
+pub const ENV_PREFIX: &str = "EXPRESSWAY__";
+
+/// Set the field at `A__B__0__C` (lower-cased; numbers index sequences).
+fn apply_override(doc: &mut serde_norway::Value, path: &str, value: &str) -> Result<(), String> {
+    use serde_norway::Value as Y;
+    let parsed: Y = serde_norway::from_str(value).unwrap_or_else(|_| Y::String(value.to_string()));
+    let parts: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+    let mut cur = doc;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if cur.is_null() {
+            *cur = Y::Mapping(Default::default());
+        }
+        cur = match cur {
+            Y::Sequence(seq) => {
+                let idx: usize = part.parse().map_err(|_| format!("'{part}' must be an index into a list"))?;
+                seq.get_mut(idx).ok_or_else(|| format!("there is no item {idx} to override"))?
+            }
+            Y::Mapping(map) => {
+                let key = Y::String(part.clone());
+                if !map.contains_key(&key) {
+                    map.insert(key.clone(), if last { Y::Null } else { Y::Mapping(Default::default()) });
+                }
+                map.get_mut(&key).ok_or_else(|| format!("cannot set '{part}'"))?
+            }
+            _ => return Err(format!("'{part}' is inside a value that is not a map or a list")),
+        };
+    }
+    *cur = parsed;
+    Ok(())
 }
 
 /// Replace `${VAR}` and `${VAR:default}`; an unset variable without a
@@ -357,6 +451,28 @@ runtime: { shards: 2, drain_timeout: 5s }
         let c = Config::from_yaml(&text, &|_| None).unwrap();
         let problems = c.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn environment_overrides_set_fields() {
+        let o = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let c = Config::from_yaml_with_overrides(
+            MINIMAL,
+            &|_| None,
+            &[
+                o("EXPRESSWAY__RUNTIME__SHARDS", "7"),
+                o("EXPRESSWAY__PIPELINES__0__SOURCE__PATH", "x.jsonl"),
+                o("OTHER", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.runtime.shards, 7);
+        assert_eq!(
+            c.pipelines[0].source,
+            SourceConfig::File { path: "x.jsonl".into(), follow: false, checkpoint: None }
+        );
+        let bad = Config::from_yaml_with_overrides(MINIMAL, &|_| None, &[o("EXPRESSWAY__PIPELINES__9__NAME", "x")]);
+        assert!(bad.unwrap_err().message.contains("no item 9"));
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! for pipelines — config in, sources, sinks and dedup stores built, the
 //! engine's executor started for each pipeline.
 
-use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
+use expressway_config::pipeline::{DedupConfig, LogLevelConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::dedup::MemoryDedup;
 use expressway_connectors::file::{FileSink, FileSource};
 use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
 use expressway_engine::jsonpath::JsonPath;
-use expressway_engine::runtime::{self, DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats};
+use expressway_engine::runtime::{self, DedupStore, ExecutionLogLevel, KeySpec, PipelineSpec, Sink, Source, Stats};
 use expressway_engine::{Program, WorkflowType};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -161,6 +161,12 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(2));
         }
     };
+    // Structured logs on standard error (standard output may be a sink).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let shutdown = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(m) = &config.metrics {
@@ -215,6 +221,13 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             max_payload_bytes: config.runtime.max_payload_bytes,
             drain_timeout: config.runtime.drain_timeout,
             commit_interval: config.runtime.commit_interval,
+            log_level: match p.config.logging.level {
+                LogLevelConfig::All => ExecutionLogLevel::All,
+                LogLevelConfig::Error => ExecutionLogLevel::Error,
+                LogLevelConfig::Fatal => ExecutionLogLevel::Fatal,
+                LogLevelConfig::Off => ExecutionLogLevel::Off,
+            },
+            log_execution_data: p.config.logging.include_execution_data,
         };
         let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
@@ -234,6 +247,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         }
         watch_ready.store(false, std::sync::atomic::Ordering::Relaxed);
     });
+    tracing::info!(pipelines = runs.len(), shards, "running");
     let mut failed = false;
     for (name, stats, handle) in runs {
         let outcome = handle.join().map_err(|_| format!("pipeline {name} panicked"))?;

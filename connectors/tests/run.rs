@@ -317,3 +317,39 @@ fn metrics_health_and_readiness_are_served() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn execution_logging_follows_the_level() {
+    let dir = temp_dir("logging");
+    let machine = r#"{"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Y"}], "Default": "F"},
+        "Y": {"Type": "Succeed"}, "F": {"Type": "Fail", "Error": "Rejected", "Cause": "not ok"}}}"#;
+    std::fs::write(dir.join("input.jsonl"), "{\"id\": \"good\", \"ok\": true}\n{\"id\": \"bad\", \"ok\": false}\n")
+        .unwrap();
+    let cfg = write_config(&dir, machine, false, "");
+    for (level, data, expect_good, expect_bad) in
+        [("ERROR", false, false, true), ("ALL", true, true, true), ("OFF", false, false, false)]
+    {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let base: String = text.lines().filter(|l| !l.starts_with("    logging:")).map(|l| format!("{l}\n")).collect();
+        let text = base.replacen(
+            "runtime:",
+            &format!("    logging: {{ level: {level}, include_execution_data: {data} }}\nruntime:"),
+            1,
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let out = bin().args(["run", "--config", cfg.to_str().unwrap(), "--from-start"]).output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("expressway::execution")).collect();
+        assert_eq!(lines.iter().any(|l| l.contains("SUCCEEDED")), expect_good, "{level}: {log}");
+        assert_eq!(
+            lines.iter().any(|l| l.contains("error=\"Rejected\"") || l.contains("error=Rejected")),
+            expect_bad,
+            "{level}: {log}"
+        );
+        assert_eq!(
+            lines.iter().any(|l| l.contains("not ok")),
+            data && expect_bad,
+            "{level}: cause only with execution data: {log}"
+        );
+    }
+}

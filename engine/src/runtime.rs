@@ -146,6 +146,21 @@ pub trait DedupStore: Send + Sync {
     fn complete(&self, key: &str);
 }
 
+/// Which executions are logged (as an Express workflow's CloudWatch logging).
+/// Events go through `tracing`, target `expressway::execution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionLogLevel {
+    /// Every execution, when it ends.
+    All,
+    /// Executions that failed or timed out.
+    Error,
+    /// Executions that failed or timed out (no state-level events exist yet to
+    /// tell ERROR from FATAL).
+    Fatal,
+    #[default]
+    Off,
+}
+
 /// How a record's idempotency key is found.
 #[derive(Debug, Clone)]
 pub enum KeySpec {
@@ -165,6 +180,8 @@ pub struct PipelineSpec {
     pub max_payload_bytes: usize,
     pub drain_timeout: Duration,
     pub commit_interval: Duration,
+    pub log_level: ExecutionLogLevel,
+    pub log_execution_data: bool,
 }
 
 /// Counters a run reports; shared with whoever prints or exports them.
@@ -453,6 +470,7 @@ fn process(
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let name = format!("{}-{shard}-{seq}", spec.name);
+    let info_name = name.clone();
     let info = Arc::new(ExecutionInfo {
         execution_id: format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name),
         execution_name: name,
@@ -464,6 +482,7 @@ fn process(
     let began = Instant::now();
     let result = crate::driver::execute(&spec.program, info, input.clone(), &mut NoTasks, opts);
     m.duration.record(began.elapsed().as_secs_f64());
+    log_execution(spec, &info_name, &record.coordinates, &result, &input);
     match result.status {
         Status::Succeeded => {
             stats.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -490,6 +509,38 @@ fn process(
             let cause = result.cause.as_deref().unwrap_or("");
             (key, dead_letter(spec, record, error, cause, Some(&input)))
         }
+    }
+}
+
+fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &crate::driver::ExecutionResult, input: &Value) {
+    let failed = r.status != Status::Succeeded;
+    let wanted = match spec.log_level {
+        ExecutionLogLevel::Off => false,
+        ExecutionLogLevel::All => true,
+        ExecutionLogLevel::Error | ExecutionLogLevel::Fatal => failed,
+    };
+    if !wanted {
+        return;
+    }
+    let status = match r.status {
+        Status::Succeeded => "SUCCEEDED",
+        Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED_OUT",
+    };
+    let error = r.error.as_deref().unwrap_or("");
+    if spec.log_execution_data {
+        let output = r.output.as_ref().map(Value::to_json).unwrap_or_default();
+        let cause = r.cause.as_deref().unwrap_or("");
+        let input = input.to_json();
+        if failed {
+            tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, error, cause, input);
+        } else {
+            tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, input, output);
+        }
+    } else if failed {
+        tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, error);
+    } else {
+        tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status);
     }
 }
 
