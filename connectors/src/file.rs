@@ -130,6 +130,11 @@ impl Source for FileSource {
         self.committed = mark;
         Ok(())
     }
+
+    fn lag(&self) -> Option<(u64, &'static str)> {
+        let len = self.reader.get_ref().metadata().ok()?.len();
+        Some((len.saturating_sub(self.position), "bytes"))
+    }
 }
 
 /// Appends JSON lines; `flush` reaches the disk (fsync) before records are

@@ -42,6 +42,8 @@ pub mod metric {
     pub const IN_FLIGHT: &str = "expressway_records_in_flight";
     pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
     pub const COMMITS: &str = "expressway_source_commits_total";
+    pub const LAG_BYTES: &str = "expressway_source_lag_bytes";
+    pub const LAG_RECORDS: &str = "expressway_source_lag_records";
 
     /// Register descriptions once, for the exporter's HELP lines.
     pub fn describe() {
@@ -58,6 +60,8 @@ pub mod metric {
         describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
         describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
         describe_counter!(COMMITS, "Source progress commits");
+        describe_gauge!(LAG_BYTES, metrics::Unit::Bytes, "Bytes of input not yet read (file sources)");
+        describe_gauge!(LAG_RECORDS, "Records not yet read (partitioned sources)");
     }
 }
 
@@ -124,6 +128,11 @@ pub trait Source: Send {
     /// Persist progress up to the low watermark of completed records, so a
     /// restart re-delivers whatever was not complete and skips nothing.
     fn commit(&mut self) -> Result<(), SourceError>;
+    /// How far behind the source's end the reader is, and in what unit
+    /// (`bytes` for a file, `records` for a partitioned log).
+    fn lag(&self) -> Option<(u64, &'static str)> {
+        None
+    }
 }
 
 /// Where results and dead letters go: one JSON document a call.
@@ -329,6 +338,11 @@ fn source_loop(
         if last_commit.elapsed() >= spec.commit_interval {
             source.commit().map_err(RunError::Source)?;
             commits.increment(1);
+            match source.lag() {
+                Some((n, "bytes")) => metrics::gauge!(metric::LAG_BYTES, "pipeline" => spec.name.clone()).set(n as f64),
+                Some((n, _)) => metrics::gauge!(metric::LAG_RECORDS, "pipeline" => spec.name.clone()).set(n as f64),
+                None => {}
+            }
             last_commit = Instant::now();
         }
         if shutdown.load(Ordering::Relaxed) && draining_since.is_none() {
