@@ -310,6 +310,10 @@ fn metrics_health_and_readiness_are_served() {
     assert!(scraped.contains("expressway_dead_letters_total{pipeline=\"test\"} 1"), "{scraped}");
     assert!(scraped.contains("expressway_execution_duration_seconds"), "{scraped}");
     assert!(scraped.contains("expressway_records_in_flight{pipeline=\"test\"}"), "{scraped}");
+    assert!(
+        scraped.contains("expressway_state_transitions_total{pipeline=\"test\",state_type=\"Pass\"} 1000"),
+        "{scraped}"
+    );
     assert!(!scraped.contains("execution_name") && !scraped.contains("r999"), "labels stay bounded");
     assert_eq!(http_get(&addr, "/healthz").0, 200);
     assert_eq!(http_get(&addr, "/readyz").0, 200);

@@ -42,6 +42,8 @@ pub struct ExecutionResult {
     pub cause: Option<String>,
     /// Virtual time the execution took.
     pub duration_ms: i64,
+    /// States entered, by [`crate::program::STATE_TYPES`] index.
+    pub entered_by_type: [u32; 8],
 }
 
 #[derive(Debug, Clone)]
@@ -98,12 +100,18 @@ pub fn execute(
     let mut frame = Frame::new(program, 0, input);
     let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
     let duration_ms = shared.now_ms - start;
+    let entered_by_type = shared.entered_by_type;
     match driven {
-        Driven::Done(Outcome::Succeeded(v)) => {
-            ExecutionResult { status: Status::Succeeded, output: Some(v), error: None, cause: None, duration_ms }
-        }
+        Driven::Done(Outcome::Succeeded(v)) => ExecutionResult {
+            status: Status::Succeeded,
+            output: Some(v),
+            error: None,
+            cause: None,
+            duration_ms,
+            entered_by_type,
+        },
         Driven::Done(Outcome::Failed(Raised { error, cause })) => {
-            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms }
+            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms, entered_by_type }
         }
         Driven::TimedOut => ExecutionResult {
             status: Status::TimedOut,
@@ -111,6 +119,7 @@ pub fn execute(
             error: Some(ErrorName::Timeout.as_str().into()),
             cause: None,
             duration_ms,
+            entered_by_type,
         },
     }
 }

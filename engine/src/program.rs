@@ -56,10 +56,15 @@ pub enum Op {
     Fail(u32),
 }
 
+/// State types in a fixed order, for per-type counters.
+pub const STATE_TYPES: [&str; 8] = ["Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"];
+
 #[derive(Debug, Clone)]
 pub struct StateInfo {
     pub name: Box<str>,
     pub type_name: &'static str,
+    /// Index of `type_name` in [`STATE_TYPES`].
+    pub type_index: u8,
     pub machine: MachineId,
     pub entry: u32,
     pub retry: Range<u32>,
@@ -148,6 +153,7 @@ impl Compiler {
             self.p.states.push(StateInfo {
                 name: s.name.as_str().into(),
                 type_name: s.kind.type_name(),
+                type_index: STATE_TYPES.iter().position(|t| *t == s.kind.type_name()).unwrap_or(0) as u8,
                 machine: id,
                 entry: 0,
                 retry: 0..0,

@@ -42,6 +42,7 @@ pub mod metric {
     pub const IN_FLIGHT: &str = "expressway_records_in_flight";
     pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
     pub const COMMITS: &str = "expressway_source_commits_total";
+    pub const TRANSITIONS: &str = "expressway_state_transitions_total";
     pub const LAG_BYTES: &str = "expressway_source_lag_bytes";
     pub const LAG_RECORDS: &str = "expressway_source_lag_records";
 
@@ -60,6 +61,7 @@ pub mod metric {
         describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
         describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
         describe_counter!(COMMITS, "Source progress commits");
+        describe_counter!(TRANSITIONS, "States entered, by state type");
         describe_gauge!(LAG_BYTES, metrics::Unit::Bytes, "Bytes of input not yet read (file sources)");
         describe_gauge!(LAG_RECORDS, "Records not yet read (partitioned sources)");
     }
@@ -74,6 +76,7 @@ struct ShardMetrics {
     duration: metrics::Histogram,
     dedup_hits: metrics::Counter,
     malformed: metrics::Counter,
+    entered: [metrics::Counter; 8],
 }
 
 impl ShardMetrics {
@@ -85,7 +88,9 @@ impl ShardMetrics {
             timed_out: metrics::counter!(metric::TIMED_OUT, "pipeline" => p.clone()),
             duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
             dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
-            malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p),
+            malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
+            entered: crate::program::STATE_TYPES
+                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t)),
         }
     }
 }
@@ -496,6 +501,11 @@ fn process(
     let began = Instant::now();
     let result = crate::driver::execute(&spec.program, info, input.clone(), &mut NoTasks, opts);
     m.duration.record(began.elapsed().as_secs_f64());
+    for (counter, n) in m.entered.iter().zip(result.entered_by_type) {
+        if n > 0 {
+            counter.increment(n as u64);
+        }
+    }
     log_execution(spec, &info_name, &record.coordinates, &result, &input);
     match result.status {
         Status::Succeeded => {

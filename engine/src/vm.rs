@@ -44,11 +44,21 @@ pub struct Shared {
     pub events: u64,
     /// State transitions made so far, all frames together.
     pub transitions: u64,
+    /// States entered, by [`crate::program::STATE_TYPES`] index.
+    pub entered_by_type: [u32; 8],
 }
 
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
-        Shared { now_ms: info.start_time_ms, info, execution_input, rng: seed, events: 1, transitions: 0 }
+        Shared {
+            now_ms: info.start_time_ms,
+            info,
+            execution_input,
+            rng: seed,
+            events: 1,
+            transitions: 0,
+            entered_by_type: [0; 8],
+        }
     }
 
     fn next_random(&mut self) -> u64 {
@@ -446,6 +456,7 @@ impl Program {
         frame.state = state;
         frame.pc = info.entry as usize;
         shared.events += 1;
+        shared.entered_by_type[info.type_index as usize] += 1;
         frame.entered_event = shared.events;
         frame.entered_ms = shared.now_ms;
         frame.retry_count = 0;
