@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 # Conformance floors: strict passes when this was last raised. Raise them
 # when conformance improves; CI fails if it ever drops below.
-CASES_FLOOR=580
+CASES_FLOOR=602
 VALIDATION_FLOOR=164
 
 echo "== test servers (Redis)"

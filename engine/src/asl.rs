@@ -41,6 +41,9 @@ pub struct State {
     pub transition: Transition,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+    /// Workflow variables set when the state completes (for a Choice: when
+    /// the Default is taken).
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +156,7 @@ pub enum FailField {
 pub struct ChoiceBranch {
     pub rule: Rule,
     pub next: String,
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +223,7 @@ pub struct Catcher {
     pub error_equals: Vec<String>,
     pub next: String,
     pub result_path: ResultPath,
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

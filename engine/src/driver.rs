@@ -97,7 +97,7 @@ pub fn execute(
     // `$$.Execution.Input` is the only reader of the original input.
     let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
     let mut shared = Shared::new(info, shared_input, opts.seed);
-    let mut frame = Frame::new(program, 0, input);
+    let mut frame = Frame::new(program, 0, input, Value::empty_object());
     let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
     let duration_ms = shared.now_ms - start;
     let entered_by_type = shared.entered_by_type;
@@ -162,7 +162,7 @@ fn drive(
                         shared.now_ms = started;
                     }
                     shared.events += 1; // IterationStarted
-                    let mut child = Frame::new(program, machine, input);
+                    let mut child = Frame::new(program, machine, input, fork.vars.clone());
                     match drive(program, &mut child, shared, invoker, opts, deadline) {
                         Driven::Done(o) => results.push(o),
                         Driven::TimedOut => return Driven::TimedOut,

@@ -46,6 +46,9 @@ pub enum Op {
     OutputPath(u32),
     /// acc = {} (OutputPath: null).
     DiscardOutput,
+    /// Evaluate an `Assign` template against acc; the variables change when
+    /// the state is left.
+    Assign(u32),
     /// Evaluate a Choice table against acc; remember the target.
     Choose(u32),
     /// Transition to the chosen target.
@@ -84,12 +87,17 @@ pub struct CompiledCatcher {
     pub error_equals: Vec<String>,
     pub next: StateId,
     pub result_path: asl::ResultPath,
+    /// Template index of the catcher's `Assign`.
+    pub assign: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ChoiceTable {
-    pub branches: Vec<(Rule, StateId)>,
+    /// Rule, target, and the template index of the rule's `Assign`.
+    pub branches: Vec<(Rule, StateId, Option<u32>)>,
     pub default: Option<StateId>,
+    /// The state's own `Assign`, used when the Default is taken.
+    pub default_assign: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -190,11 +198,13 @@ impl Compiler {
         self.p.retriers.extend(s.retry.iter().cloned());
         let retry = retry_start..self.p.retriers.len() as u32;
         let catch_start = self.p.catchers.len() as u32;
-        for Catcher { error_equals, next, result_path } in &s.catch {
+        for Catcher { error_equals, next, result_path, assign } in &s.catch {
+            let assign = assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
             self.p.catchers.push(CompiledCatcher {
                 error_equals: error_equals.clone(),
                 next: resolve(next),
                 result_path: result_path.clone(),
+                assign,
             });
         }
         let catch = catch_start..self.p.catchers.len() as u32;
@@ -238,10 +248,13 @@ impl Compiler {
                 self.p.code.push(Op::Wait(i));
             }
             StateKind::Choice { choices, default } => {
-                let table = ChoiceTable {
-                    branches: choices.iter().map(|ChoiceBranch { rule, next }| (rule.clone(), resolve(next))).collect(),
-                    default: default.as_deref().map(resolve),
-                };
+                let mut branches = Vec::with_capacity(choices.len());
+                for ChoiceBranch { rule, next, assign } in choices {
+                    let assign = assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
+                    branches.push((rule.clone(), resolve(next), assign));
+                }
+                let default_assign = s.assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
+                let table = ChoiceTable { branches, default: default.as_deref().map(resolve), default_assign };
                 let i = Self::push(&mut self.p.choices, table);
                 self.p.code.push(Op::Choose(i));
             }
@@ -252,11 +265,20 @@ impl Compiler {
             }
             StateKind::Succeed | StateKind::Fail { .. } => {}
         }
+        // `Assign` sees the state's result (the input for Wait); a Choice
+        // assigns through its table.
+        let assign_here = |c: &mut Self| {
+            if let (Some(t), false) = (&s.assign, matches!(s.kind, StateKind::Choice { .. })) {
+                let i = Self::push(&mut c.p.templates, t.clone());
+                c.p.code.push(Op::Assign(i));
+            }
+        };
         if has_result {
             if let Some(t) = &io.result_selector {
                 let i = Self::push(&mut self.p.templates, t.clone());
                 self.p.code.push(Op::ResultSelector(i));
             }
+            assign_here(self);
             match &io.result_path {
                 asl::ResultPath::Replace => {}
                 asl::ResultPath::Discard => {
@@ -269,6 +291,9 @@ impl Compiler {
                     self.p.code.push(Op::ResultPath(i));
                 }
             }
+        }
+        if !has_result {
+            assign_here(self);
         }
         match &io.output_path {
             asl::PathField::Identity => {}
@@ -309,7 +334,7 @@ impl Program {
         for (pc, op) in self.code.iter().enumerate() {
             match *op {
                 Op::InputPath(i) | Op::OutputPath(i) => n(self.paths.len(), i, "path")?,
-                Op::Parameters(i) | Op::ResultSelector(i) => n(self.templates.len(), i, "template")?,
+                Op::Parameters(i) | Op::ResultSelector(i) | Op::Assign(i) => n(self.templates.len(), i, "template")?,
                 Op::Const(i) => n(self.consts.len(), i, "const")?,
                 Op::Invoke(i) => n(self.tasks.len(), i, "task")?,
                 Op::Wait(i) => n(self.waits.len(), i, "wait")?,
@@ -340,8 +365,11 @@ impl Program {
             n(self.states.len(), c.next, "catch target")?;
         }
         for t in &self.choices {
-            for (_, s) in &t.branches {
+            for (_, s, a) in &t.branches {
                 n(self.states.len(), *s, "choice target")?;
+                if let Some(a) = a {
+                    n(self.templates.len(), *a, "choice assign")?;
+                }
             }
         }
         for (i, m) in self.machines.iter().enumerate() {
@@ -393,13 +421,14 @@ impl Program {
             Op::Map(i) => format!("map           processor=machine {}", self.maps[i as usize].processor),
             Op::Parallel(i) => format!("parallel      branches={:?}", self.parallels[i as usize]),
             Op::ResultSelector(i) => format!("result_select #{i}"),
+            Op::Assign(i) => format!("assign        #{i}"),
             Op::ResultPath(i) => format!("result_path   {}", self.result_paths[i as usize].0),
             Op::DiscardResult => "discard_result".into(),
             Op::OutputPath(i) => format!("output_path   {}", self.paths[i as usize]),
             Op::DiscardOutput => "discard_output".into(),
             Op::Choose(i) => {
                 let t = &self.choices[i as usize];
-                let targets: Vec<String> = t.branches.iter().map(|(_, s)| format!("@{s}")).collect();
+                let targets: Vec<String> = t.branches.iter().map(|(_, s, _)| format!("@{s}")).collect();
                 format!("choose        [{}] default={:?}", targets.join(", "), t.default)
             }
             Op::GotoChosen => "goto_chosen".into(),

@@ -133,6 +133,10 @@ const FLOW: &[&str] = &["Next", "End"];
 const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
 const ERRORS: &[&str] = &["Retry", "Catch"];
 const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items", "Condition"];
+/// State types that may carry `Assign`.
+const ASSIGN_STATES: &[&str] = &["Pass", "Task", "Choice", "Wait", "Parallel", "Map"];
+/// Names a workflow variable may not take.
+const RESERVED_VARIABLES: &[&str] = &["states"];
 
 fn allowed_fields(ty: &str) -> Option<Vec<&'static str>> {
     let mut v: Vec<&'static str> = COMMON.to_vec();
@@ -402,14 +406,6 @@ impl Validator {
         match JsonPath::parse(s) {
             Ok(p) => {
                 self.uses_context |= p.root == Root::Context;
-                if let Root::Variable(var) = &p.root {
-                    self.err(
-                        Code::Unsupported,
-                        at,
-                        format!("workflow variable '${var}' in '{name}': variables are not supported yet"),
-                    );
-                    return None;
-                }
                 Some(p)
             }
             Err(e) => {
@@ -521,15 +517,6 @@ impl Validator {
             match Call::parse(s) {
                 Ok(c) => {
                     self.uses_context |= c.paths().iter().any(|p| p.root == Root::Context);
-                    for p in c.paths() {
-                        if let Root::Variable(var) = &p.root {
-                            self.err(
-                                Code::Unsupported,
-                                at,
-                                format!("workflow variable '${var}': variables are not supported yet"),
-                            );
-                        }
-                    }
                     Template::Call(c)
                 }
                 Err(e) => {
@@ -568,11 +555,9 @@ impl Validator {
         let _ql = self.query_language(obj, at, inherited);
         for k in obj.keys() {
             if k == "Assign" {
-                self.err(
-                    Code::Unsupported,
-                    ptr(at, k),
-                    "'Assign' (workflow variables) is not supported yet by this engine",
-                );
+                if !ASSIGN_STATES.contains(&ty) {
+                    self.err(Code::UnknownField, ptr(at, k), format!("field 'Assign' is not allowed in a {ty} state"));
+                }
             } else if JSONATA_ONLY.contains(&k.as_str()) {
                 self.err(Code::UnknownField, ptr(at, k), format!("field '{k}' is only allowed in JSONata states"));
             } else if !allowed.contains(&k.as_str()) {
@@ -658,7 +643,28 @@ impl Validator {
             "Map" => StateKind::Map(Box::new(self.map(obj, at, inherited)?)),
             _ => return None,
         };
-        Some(State { name: name.to_string(), pointer: at.to_string(), kind, io, transition, retry, catch })
+        let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(at, "Assign")));
+        Some(State { name: name.to_string(), pointer: at.to_string(), kind, io, transition, retry, catch, assign })
+    }
+
+    /// `Assign`: an object whose keys name variables; values are templates
+    /// (`"x.$": "$.path"`) evaluated against the state's result.
+    fn assign(&mut self, v: &Value, at: &str) -> Option<Template> {
+        let Some(o) = v.as_object() else {
+            self.err(Code::WrongType, at, "'Assign' must be an object");
+            return None;
+        };
+        for k in o.keys() {
+            let name = k.strip_suffix(".$").unwrap_or(k);
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.err(Code::BadValue, ptr(at, k), format!("'{name}' is not a valid variable name"));
+            } else if RESERVED_VARIABLES.contains(&name) {
+                self.err(Code::BadValue, ptr(at, k), format!("'{name}' is a reserved name and cannot be assigned"));
+            }
+        }
+        Some(self.template(v, at))
     }
 
     fn object_template(&mut self, v: &Value, at: &str, name: &str) -> Template {
@@ -897,8 +903,8 @@ impl Validator {
                 continue;
             };
             for k in obj.keys() {
-                if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&k.as_str()) {
-                    let code = if k == "Assign" || k == "Output" { Code::Unsupported } else { Code::UnknownField };
+                if !["ErrorEquals", "Next", "ResultPath", "Comment", "Assign"].contains(&k.as_str()) {
+                    let code = if k == "Output" { Code::Unsupported } else { Code::UnknownField };
                     self.err(code, ptr(&cp, k), format!("field '{k}' is not allowed in a catcher"));
                 }
             }
@@ -908,7 +914,8 @@ impl Validator {
             }
             let next = self.string_field(obj, &cp, "Next", true).unwrap_or_default();
             let result_path = self.result_path(obj.get("ResultPath"), &ptr(&cp, "ResultPath"));
-            out.push(Catcher { error_equals, next, result_path });
+            let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(&cp, "Assign")));
+            out.push(Catcher { error_equals, next, result_path, assign });
         }
         out
     }
@@ -925,10 +932,11 @@ impl Validator {
                         continue;
                     };
                     let next = self.string_field(robj, &rp, "Next", true);
+                    let assign = robj.get("Assign").and_then(|a| self.assign(a, &ptr(&rp, "Assign")));
                     if let Some(rule) = self.rule(robj, &rp, true)
                         && let Some(next) = next
                     {
-                        choices.push(ChoiceBranch { rule, next });
+                        choices.push(ChoiceBranch { rule, next, assign });
                     }
                 }
             }
@@ -942,10 +950,10 @@ impl Validator {
     fn rule(&mut self, obj: &Map<String, Value>, at: &str, top: bool) -> Option<Rule> {
         for k in obj.keys() {
             let ok = matches!(k.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment")
-                || (top && k == "Next")
+                || (top && (k == "Next" || k == "Assign"))
                 || op_by_name(k).is_some();
             if !ok {
-                let code = if k == "Assign" || k == "Condition" { Code::Unsupported } else { Code::BadChoiceRule };
+                let code = if k == "Condition" { Code::Unsupported } else { Code::BadChoiceRule };
                 self.err(code, ptr(at, k), format!("field '{k}' is not allowed in a choice rule"));
             }
         }

@@ -121,6 +121,9 @@ pub enum TaskOutcome {
 pub struct Fork {
     pub children: Vec<(MachineId, Value)>,
     pub max_concurrency: usize,
+    /// The forking frame's workflow variables: children read them, and what
+    /// they assign stays in their own scope.
+    pub vars: Value,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +171,10 @@ pub struct Frame {
     entered_event: u64,
     entered_ms: i64,
     waiting: Waiting,
+    /// Workflow variables in scope (an object).
+    vars: Value,
+    /// Assignments made by the current state, applied when it is left.
+    pending: Option<Value>,
     /// Map state bookkeeping between the fork and its results.
     tolerance: Option<(f64, f64)>,
     batch_count: usize,
@@ -190,8 +197,10 @@ fn path_miss_detail(path: &JsonPath, miss: &PathMiss) -> String {
 }
 
 impl Frame {
-    pub fn new(program: &Program, machine: MachineId, input: Value) -> Frame {
+    pub fn new(program: &Program, machine: MachineId, input: Value, vars: Value) -> Frame {
         Frame {
+            vars,
+            pending: None,
             machine,
             state: program.machines[machine as usize].start,
             pc: 0,
@@ -223,6 +232,20 @@ impl Frame {
         self.acc_is_input = false;
     }
 
+    /// The state's assignments take effect (on leaving it).
+    fn apply_pending(&mut self) {
+        if let Some(Value::Object(assigned)) = self.pending.take() {
+            if !self.vars.is_object() {
+                self.vars = Value::empty_object();
+            }
+            if let Some(vars) = self.vars.as_object_mut() {
+                for (k, v) in assigned.iter() {
+                    vars.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+
     /// The state's output becomes the next state's input.
     fn acc_into_input(&mut self) {
         if !self.acc_is_input {
@@ -245,6 +268,7 @@ impl Frame {
 /// Resolution context for paths, templates and intrinsics in one state.
 struct Scope<'a> {
     program: &'a Program,
+    vars: &'a Value,
     frame_state: StateId,
     entered_ms: i64,
     retry_count: u32,
@@ -326,7 +350,10 @@ impl Scope<'_> {
         match &path.root {
             Root::Input => path.select(data),
             Root::Context => self.select_context(path),
-            Root::Variable(_) => Err(PathMiss { rendered: path.to_string() }),
+            Root::Variable(name) => match self.vars.get(name) {
+                Some(v) => path.select(v),
+                None => Err(PathMiss { rendered: format!("${name}") }),
+            },
         }
     }
 
@@ -473,9 +500,10 @@ impl Program {
         }
     }
 
-    fn scope<'a>(&'a self, frame: &Frame, shared: &'a mut Shared) -> Scope<'a> {
+    fn scope<'a>(&'a self, frame: &'a Frame, shared: &'a mut Shared) -> Scope<'a> {
         Scope {
             program: self,
+            vars: &frame.vars,
             frame_state: frame.state,
             entered_ms: frame.entered_ms,
             retry_count: frame.retry_count,
@@ -588,7 +616,7 @@ impl Program {
                     let branches = &self.parallels[p as usize];
                     let children = branches.iter().map(|m| (*m, frame.acc().clone())).collect();
                     frame.waiting = Waiting::Op;
-                    return Step::Fork(Fork { children, max_concurrency: 0 });
+                    return Step::Fork(Fork { children, max_concurrency: 0, vars: frame.vars.clone() });
                 }
                 Op::ResultPath(r) => {
                     let (path, steps) = &self.result_paths[r as usize];
@@ -617,8 +645,10 @@ impl Program {
                     Ok(())
                 }
                 Op::Choose(c) => self.choose(frame, shared, c),
+                Op::Assign(t) => self.assign(frame, shared, t),
                 Op::GotoChosen => {
                     shared.events += 1; // ChoiceStateExited
+                    frame.apply_pending();
                     frame.acc_into_input();
                     let next = frame.chosen;
                     self.enter_state(frame, shared, next);
@@ -629,6 +659,7 @@ impl Program {
                 }
                 Op::Goto(next) => {
                     shared.events += 1; // StateExited
+                    frame.apply_pending();
                     frame.acc_into_input();
                     self.enter_state(frame, shared, next);
                     if let Some(step) = self.budget(frame, shared) {
@@ -697,6 +728,7 @@ impl Program {
                 if frame.attempts[i] < r.max_attempts {
                     let delay = retry_delay(r, frame.attempts[i], shared);
                     frame.attempts[i] += 1;
+                    frame.pending = None;
                     frame.waiting = Waiting::Retry;
                     return Some(Step::Sleep { millis: delay });
                 }
@@ -704,6 +736,19 @@ impl Program {
             let catchers = &self.catchers[info.catch.start as usize..info.catch.end as usize];
             if let Some(c) = catchers.iter().find(|c| errors::matches(&c.error_equals, &name)) {
                 let error_output = err.to_error_output();
+                // The failed state's own assignments are dropped; the
+                // catcher's see the error output as `$`.
+                frame.pending = None;
+                if let Some(t) = c.assign {
+                    let assigned = self.scope(frame, shared).eval_template(&self.templates[t as usize], &error_output);
+                    match assigned {
+                        Ok(v) => frame.pending = Some(v),
+                        Err((n, detail)) => {
+                            return Some(Step::Done(Outcome::Failed(self.template_error(frame, n, detail))));
+                        }
+                    }
+                }
+                frame.apply_pending();
                 let out = match &c.result_path {
                     ResultPath::Replace => error_output,
                     ResultPath::Discard => frame.input.clone(),
@@ -808,26 +853,47 @@ impl Program {
 
     fn choose(&self, frame: &mut Frame, shared: &mut Shared, c: u32) -> Result<(), Raised> {
         let table = &self.choices[c as usize];
-        let scope = self.scope(frame, shared);
-        for (rule, next) in &table.branches {
-            match eval_rule(rule, &scope, frame.acc()) {
-                Ok(true) => {
-                    frame.chosen = *next;
-                    return Ok(());
+        let mut chosen = None;
+        {
+            let scope = self.scope(frame, shared);
+            for (rule, next, assign) in &table.branches {
+                match eval_rule(rule, &scope, frame.acc()) {
+                    Ok(true) => {
+                        chosen = Some((*next, *assign));
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(detail) => return Err(runtime(self.state_name(frame), frame.entered_event, detail)),
                 }
-                Ok(false) => {}
-                Err(detail) => return Err(runtime(self.state_name(frame), frame.entered_event, detail)),
             }
         }
-        match table.default {
-            Some(d) => {
-                frame.chosen = d;
+        let (next, assign) = match (chosen, table.default) {
+            (Some(c), _) => c,
+            (None, Some(d)) => (d, table.default_assign),
+            (None, None) => {
+                return Err(Raised::new(
+                    ErrorName::NoChoiceMatched.as_str(),
+                    format!("No Matches! at state '{}'", self.state_name(frame)),
+                ));
+            }
+        };
+        frame.chosen = next;
+        if let Some(t) = assign {
+            self.assign(frame, shared, t)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluate an `Assign` template against the accumulator; the values
+    /// take effect when the state is left.
+    fn assign(&self, frame: &mut Frame, shared: &mut Shared, t: u32) -> Result<(), Raised> {
+        let mut scope = self.scope(frame, shared);
+        match scope.eval_template(&self.templates[t as usize], frame.acc()) {
+            Ok(v) => {
+                frame.pending = Some(v);
                 Ok(())
             }
-            None => Err(Raised::new(
-                ErrorName::NoChoiceMatched.as_str(),
-                format!("No Matches! at state '{}'", self.state_name(frame)),
-            )),
+            Err((name, detail)) => Err(self.template_error(frame, name, detail)),
         }
     }
 
@@ -952,7 +1018,7 @@ impl Program {
         shared.events += 1; // MapStateStarted
         let children = inputs.into_iter().map(|v| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
-        Ok(Some(Step::Fork(Fork { children, max_concurrency })))
+        Ok(Some(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
     }
 
     fn batch(

@@ -75,7 +75,13 @@ fn field_codes() {
     has(task(json!({"Parameters": {"x.$": "States.MathAdd(1, 'a')"}})), Code::BadIntrinsic, "/States/T/Parameters/x.$");
     has(task(json!({"Parameters": {"x": 1, "x.$": "$.x"}})), Code::DuplicateKey, "/States/T/Parameters/x.$");
     has(task(json!({"TimeoutSeconds": 5, "TimeoutSecondsPath": "$.t"})), Code::ExclusiveFields, "/States/T");
-    has(task(json!({"Assign": {"x": 1}})), Code::Unsupported, "/States/T/Assign");
+    has(task(json!({"Assign": {"states": 1}})), Code::BadValue, "/States/T/Assign/states");
+    has(
+        json!({"StartAt": "S", "States": {"S": {"Type": "Succeed", "Assign": {"x": 1}}}}),
+        Code::UnknownField,
+        "/States/S/Assign",
+    );
+    has(task(json!({"QueryLanguage": "JSONata"})), Code::Unsupported, "/States/T/QueryLanguage");
     has(task(json!({"Arguments": {}})), Code::UnknownField, "/States/T/Arguments");
     has(
         json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": true}}}),
