@@ -2,6 +2,10 @@
 //! iteration starts from the input bytes and ends with serialised output
 //! bytes, as the runtime does. `cargo bench -p expressway-benches`.
 
+/// The allocator the `expressway` binary ships with.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use expressway_engine::driver::{NoTasks, RunOptions};
 use expressway_engine::{ExecutionInfo, WorkflowType};
