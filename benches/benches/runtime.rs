@@ -7,15 +7,15 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use expressway_connectors::dedup::MemoryDedup;
 use expressway_engine::WorkflowType;
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::runtime::{
     self, DedupStore, KeySpec, PipelineSpec, Polled, Record, RecordId, Sink, Source, SourceError, Stats,
 };
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const RECORDS: u64 = 50_000;
@@ -59,16 +59,6 @@ impl Sink for NullSink {
     }
 }
 
-/// The memory dedup store's contract in its simplest form.
-#[derive(Default)]
-struct SetDedup(Mutex<HashSet<String>>);
-impl DedupStore for SetDedup {
-    fn begin(&self, key: &str) -> bool {
-        self.0.lock().map(|mut s| s.insert(key.to_string())).unwrap_or(true)
-    }
-    fn complete(&self, _key: &str) {}
-}
-
 fn pipeline(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("machines");
     let mut group = c.benchmark_group("runtime");
@@ -103,7 +93,7 @@ fn pipeline(c: &mut Criterion) {
                         source,
                         Box::new(NullSink),
                         Box::new(NullSink),
-                        Arc::new(SetDedup::default()),
+                        Arc::new(MemoryDedup::new(Duration::from_secs(600), 1_000_000)) as Arc<dyn DedupStore>,
                         stats.clone(),
                         Arc::new(AtomicBool::new(false)),
                     )
