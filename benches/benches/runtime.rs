@@ -14,8 +14,8 @@ use expressway_engine::runtime::{
     self, DedupStore, KeySpec, PipelineSpec, Polled, Record, RecordId, Sink, Source, SourceError, Stats,
 };
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 const RECORDS: u64 = 50_000;

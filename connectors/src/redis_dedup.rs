@@ -83,8 +83,20 @@ impl DedupStore for RedisDedup {
     }
 
     fn complete(&self, key: &str) {
+        self.complete_many(&[key]);
+    }
+
+    /// One pipelined round trip for a whole sink batch.
+    fn complete_many(&self, keys: &[&str]) {
         let ttl_ms = self.ttl.as_millis().min(u64::MAX as u128) as u64;
-        let _: redis::RedisResult<()> = self.with_conn(|c| c.pset_ex(self.key(key), 1, ttl_ms));
-        self.running.remove(key);
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.pset_ex(self.key(k), 1, ttl_ms).ignore();
+        }
+        // A failed write only means a redelivery may run again.
+        let _: redis::RedisResult<()> = self.with_conn(|c| pipe.query(c));
+        for k in keys {
+            self.running.remove(*k);
+        }
     }
 }

@@ -158,6 +158,11 @@ pub trait DedupStore: Send + Sync {
     fn begin(&self, key: &str) -> bool;
     /// The execution's result or dead letter is durably written.
     fn complete(&self, key: &str);
+    /// Several at once (a flushed sink batch); stores that talk to a server
+    /// send them in one round trip.
+    fn complete_many(&self, keys: &[&str]) {
+        keys.iter().for_each(|k| self.complete(k));
+    }
 }
 
 /// Which executions are logged (as an Express workflow's CloudWatch logging).
@@ -626,16 +631,17 @@ fn sink_loop(
             let _ = acks.send(Err(e.to_string()));
             return;
         }
+        // A dead-lettered execution is complete too: a redelivery must not
+        // run it (and dead-letter it) again.
+        let keys: Vec<&str> = batch.iter().filter_map(|d| d.dedup_key.as_deref()).collect();
+        if !keys.is_empty() {
+            dedup.complete_many(&keys);
+        }
         let mut ids = Vec::with_capacity(batch.len());
         for d in batch.drain(..) {
             if let Output::DeadLetter(_) = d.output {
                 stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                 dead_letters.increment(1);
-            }
-            // A dead-lettered execution is complete too: a redelivery must not
-            // run it (and dead-letter it) again.
-            if let Some(k) = &d.dedup_key {
-                dedup.complete(k);
             }
             ids.push(d.id);
         }
