@@ -346,7 +346,10 @@ impl CallParser<'_> {
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
             .unwrap_or(rest.len());
         if end > 0 {
-            let n: Value = serde_json::from_str(&rest[..end]).map_err(|_| self.err("bad number"))?;
+            let n = crate::value::from_str(&rest[..end])
+                .ok()
+                .filter(Value::is_number)
+                .ok_or_else(|| self.err("bad number"))?;
             self.i += end;
             return Ok(Arg::Literal(n));
         }
@@ -449,7 +452,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             if s.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(&s).map_err(|e| bad(func, &format!("invalid JSON: {e}")))?
+            crate::value::from_str(&s).map_err(|e| bad(func, &format!("invalid JSON: {e}")))?
         }
         Func::JsonToString => Value::from(args[0].to_json()),
         Func::Array => Value::array(args),

@@ -639,7 +639,11 @@ impl Parser<'_> {
                 while matches!(self.peek(), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')) {
                     self.i += 1;
                 }
-                serde_json::from_str(&self.src[start..self.i]).map(Operand::Literal).map_err(|_| self.err("bad number"))
+                crate::value::from_str(&self.src[start..self.i])
+                    .ok()
+                    .filter(Value::is_number)
+                    .map(Operand::Literal)
+                    .ok_or_else(|| self.err("bad number"))
             }
             _ => {
                 for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {

@@ -10,10 +10,8 @@
 //! objects keep insertion order, as AWS does, and find keys by a linear scan,
 //! which beats hashing for the small objects payloads are made of.
 
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -493,13 +491,6 @@ impl Serialize for Value {
     }
 }
 
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        let keys = RefCell::new(KeyCache::default());
-        d.deserialize_any(ValueVisitor { keys: &keys })
-    }
-}
-
 /// Object keys seen so far in one document. Payloads repeat their keys
 /// (an array of readings has the same few in every element), so most keys
 /// after the first element are a refcount instead of an allocation.
@@ -520,86 +511,6 @@ impl KeyCache {
             self.keys.push(k.clone());
         }
         k
-    }
-}
-
-struct ValueVisitor<'c> {
-    keys: &'c RefCell<KeyCache>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueVisitor<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.into()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v.into()))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(ValueVisitor { keys: self.keys })? {
-            out.push(v);
-        }
-        Ok(Value::array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Object::with_capacity(map.size_hint().unwrap_or(4));
-        while let Some(key) = map.next_key_seed(KeySeed { keys: self.keys })? {
-            let v = map.next_value_seed(ValueVisitor { keys: self.keys })?;
-            out.insert(key, v);
-        }
-        Ok(Value::object(out))
-    }
-}
-
-/// Deserialises a key through the document's [`KeyCache`].
-struct KeySeed<'c> {
-    keys: &'c RefCell<KeyCache>,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Key;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-        Ok(self.keys.borrow_mut().get(v))
     }
 }
 
@@ -670,8 +581,8 @@ fn from_tape(nodes: &[simd_json::Node<'_>], i: usize, keys: &mut KeyCache) -> (V
 }
 
 /// Parse JSON text into a [`Value`].
-pub fn from_str(text: &str) -> Result<Value, serde_json::Error> {
-    serde_json::from_str(text)
+pub fn from_str(text: &str) -> Result<Value, ParseError> {
+    from_slice(text.as_bytes())
 }
 
 #[cfg(test)]
