@@ -624,33 +624,23 @@ fn format_into(
     Ok(())
 }
 
+/// `States.Format` whose template came from a path: split it now.
 fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut used = 0;
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if matches!(chars.peek(), Some('{' | '}')) => {
-                if let Some(e) = chars.next() {
-                    out.push(e);
-                }
-            }
-            '{' if chars.peek() == Some(&'}') => {
-                chars.next();
-                let arg = args.get(used).ok_or_else(|| {
-                    bad(Func::Format, "the number of arguments does not match the number of placeholders")
-                })?;
-                used += 1;
-                match arg {
-                    Value::String(s) => out.push_str(s),
-                    other => java_to_string(other, &mut out),
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    if used != args.len() {
+    let parts = split_format(template);
+    if parts.iter().filter(|p| **p == FormatPart::Placeholder).count() != args.len() {
         return Err(bad(Func::Format, "the number of arguments does not match the number of placeholders"));
+    }
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut next = args.iter();
+    for part in &parts {
+        match part {
+            FormatPart::Text(t) => out.push_str(t),
+            FormatPart::Placeholder => match next.next() {
+                Some(Value::String(s)) => out.push_str(s),
+                Some(other) => java_to_string(other, &mut out),
+                None => {}
+            },
+        }
     }
     Ok(Value::from(out))
 }
