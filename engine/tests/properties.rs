@@ -77,3 +77,26 @@ proptest! {
         let _ = expressway_engine::compile(&Value::Object(def), WorkflowType::Express);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Paths and intrinsic calls come straight from users: parsing any string
+    /// gives a value or an error, never a panic.
+    #[test]
+    fn parsers_never_panic(s in "[$@.\\[\\]'\"*?()=<>!&|,:0-9a-zA-Zé☃ -]{0,40}", t in ".{0,60}") {
+        let _ = expressway_engine::jsonpath::JsonPath::parse(&s);
+        let _ = expressway_engine::jsonpath::JsonPath::parse(&t);
+        let _ = expressway_engine::intrinsics::Call::parse(&format!("States.Format({s})"));
+        let _ = expressway_engine::intrinsics::Call::parse(&t);
+        let _ = expressway_engine::value::from_str(&t);
+    }
+
+    /// Whatever a valid path selects from whatever input, selection never panics.
+    #[test]
+    fn selection_never_panics(s in "\\$(\\.[a-c]|\\[-?[0-3]\\]|\\[\\*\\]|\\.\\.[a-c]|\\[0:2\\]|\\[\\?\\(@\\.a > 1\\)\\]){0,4}", inp in input()) {
+        if let Ok(p) = expressway_engine::jsonpath::JsonPath::parse(&s) {
+            let _ = p.select(&expressway_engine::Value::from(inp));
+        }
+    }
+}
