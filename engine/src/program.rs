@@ -80,6 +80,11 @@ pub struct StateInfo {
 pub struct MachineInfo {
     pub start: StateId,
     pub timeout_seconds: Option<u64>,
+    /// Only Pass, Choice, Succeed and Fail states, and no cycle: it needs
+    /// nothing from outside and ends within a bounded number of steps, so
+    /// the VM runs such a Map processor's iterations itself instead of
+    /// forking them out to the driver.
+    pub runs_inline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +159,7 @@ impl Compiler {
     /// Compile a machine and its nested machines; returns its id.
     fn machine(&mut self, m: &StateMachine) -> MachineId {
         let id = self.p.machines.len() as MachineId;
-        self.p.machines.push(MachineInfo { start: 0, timeout_seconds: m.timeout_seconds });
+        self.p.machines.push(MachineInfo { start: 0, timeout_seconds: m.timeout_seconds, runs_inline: false });
         // Reserve state ids first so transitions can be resolved in one pass.
         let base = self.p.states.len() as StateId;
         for s in &m.states {
@@ -176,6 +181,7 @@ impl Compiler {
             let sid = base + i as StateId;
             self.state(sid, s, &resolve);
         }
+        self.p.machines[id as usize].runs_inline = runs_inline(m);
         id
     }
 
@@ -318,6 +324,49 @@ impl Compiler {
         info.catch = catch;
         info.keeps_input = keeps_input;
     }
+}
+
+/// See [`MachineInfo::runs_inline`].
+fn runs_inline(m: &StateMachine) -> bool {
+    let simple = m.states.iter().all(|s| {
+        matches!(
+            s.kind,
+            StateKind::Pass { .. } | StateKind::Choice { .. } | StateKind::Succeed | StateKind::Fail { .. }
+        )
+    });
+    if !simple {
+        return false;
+    }
+    // Cycle check over Next and Choice targets (these states have no Catch).
+    let targets = |s: &asl::State| -> Vec<usize> {
+        let mut t = Vec::new();
+        if let Transition::Next(n) = &s.transition {
+            t.extend(m.index_of(n));
+        }
+        if let StateKind::Choice { choices, default } = &s.kind {
+            t.extend(choices.iter().filter_map(|c| m.index_of(&c.next)));
+            t.extend(default.as_deref().and_then(|d| m.index_of(d)));
+        }
+        t
+    };
+    // 0 unvisited, 1 on the stack, 2 done.
+    fn visit(i: usize, m: &StateMachine, marks: &mut [u8], targets: &dyn Fn(&asl::State) -> Vec<usize>) -> bool {
+        match marks[i] {
+            1 => return false,
+            2 => return true,
+            _ => {}
+        }
+        marks[i] = 1;
+        for j in targets(&m.states[i]) {
+            if !visit(j, m, marks, targets) {
+                return false;
+            }
+        }
+        marks[i] = 2;
+        true
+    }
+    let mut marks = vec![0u8; m.states.len()];
+    (0..m.states.len()).all(|i| visit(i, m, &mut marks, &targets))
 }
 
 impl Program {

@@ -155,6 +155,14 @@ enum Waiting {
 /// loop of Pass/Choice states cannot starve the thread it runs on.
 pub const TRANSITIONS_PER_RESUME: u64 = 1024;
 
+/// How a Map state got going.
+enum MapStart {
+    /// Children to run outside: the frame waits for their results.
+    Forked(Step),
+    /// Iterations ran inline; the frame has moved on, or this step ends it.
+    Finished(Option<Step>),
+}
+
 /// One running (sub-)machine: the top level, a Map iteration or a branch.
 #[derive(Debug)]
 pub struct Frame {
@@ -607,8 +615,10 @@ impl Program {
                     Err(e) => Err(e),
                 },
                 Op::Map(m) => match self.start_map(frame, shared, m) {
-                    Ok(Some(step)) => return step,
-                    Ok(None) => Ok(()),
+                    Ok(MapStart::Forked(step)) => return step,
+                    // Ran inline: the frame already moved on (or was caught).
+                    Ok(MapStart::Finished(None)) => continue,
+                    Ok(MapStart::Finished(Some(step))) => return step,
                     Err(e) => Err(e),
                 },
                 Op::Parallel(p) => {
@@ -921,7 +931,7 @@ impl Program {
         }
     }
 
-    fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<Option<Step>, Raised> {
+    fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<MapStart, Raised> {
         let spec = &self.maps[m as usize];
         let map = &spec.state;
         if map.item_reader.is_some() {
@@ -1016,9 +1026,28 @@ impl Program {
         }
         frame.batch_count = inputs.len();
         shared.events += 1; // MapStateStarted
+        if self.machines[spec.processor as usize].runs_inline {
+            let mut results = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                shared.events += 1; // IterationStarted
+                let mut child = Frame::new(self, spec.processor, input, frame.vars.clone());
+                let mut event = Resume::Start;
+                let outcome = loop {
+                    match self.resume(&mut child, shared, event) {
+                        Step::Done(o) => break o,
+                        // Only the step budget pauses an inline machine, and
+                        // an acyclic one ends: carry on.
+                        _ => event = Resume::Timer,
+                    }
+                };
+                shared.events += 1; // IterationSucceeded/Failed
+                results.push(outcome);
+            }
+            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results)));
+        }
         let children = inputs.into_iter().map(|v| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
-        Ok(Some(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
+        Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
     }
 
     fn batch(

@@ -105,3 +105,34 @@ fn parallel_runs_branches_in_order_and_retries_as_a_whole() {
     assert_eq!(r.output, Some(json!({"both": ["a", "b"]})));
     assert_eq!(inv.calls.len(), 2);
 }
+
+#[test]
+fn maps_with_tasks_fork_to_the_driver_and_agree_with_inline_maps() {
+    let with = |inner: serde_json::Value| {
+        single(json!({"Type": "Map", "ItemSelector": {"v.$": "$$.Map.Item.Value"},
+            "ItemProcessor": {"StartAt": "I", "States": {"I": inner}}, "End": true}))
+    };
+    // A Task inside: iterations are forked out and answered by the invoker.
+    let mut inv = FnInvoker { f: |c: &TaskCall| TaskOutcome::Succeeded(c.input.clone()), calls: vec![] };
+    let forked = run_with(
+        with(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true})),
+        json!([1, 2, 3]),
+        &mut inv,
+    );
+    assert_eq!(inv.calls.len(), 3);
+    // Only Pass inside: the VM runs the iterations itself.
+    let inline = output(with(json!({"Type": "Pass", "End": true})), json!([1, 2, 3]));
+    assert_eq!(forked.output, Some(inline.clone()));
+    assert_eq!(inline, json!([{"v": 1}, {"v": 2}, {"v": 3}]));
+}
+
+#[test]
+fn a_map_processor_with_a_cycle_is_not_run_inline_and_still_ends() {
+    let def = single(json!({"Type": "Map", "ItemProcessor": {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "Done"}], "Default": "A"},
+        "Done": {"Type": "Succeed"}}}, "End": true}));
+    let program = expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).unwrap();
+    assert!(!program.machines[1].runs_inline);
+    assert_eq!(output(def, json!([1, 1])), json!([1, 1]));
+}
