@@ -196,6 +196,16 @@ fn runtime(state: &str, entered: u64, detail: impl std::fmt::Display) -> Raised 
     )
 }
 
+/// The error for a payload template field whose path selects nothing
+/// (cold: kept out of the template loop).
+#[cold]
+fn missing_field(p: &JsonPath, key: &str, data: &Value) -> (ErrorName, String) {
+    (
+        ErrorName::Runtime,
+        format!("The JSONPath '{p}' specified for the field '{key}.$' could not be found in the input '{data}'"),
+    )
+}
+
 fn path_miss_detail(path: &JsonPath, miss: &PathMiss) -> String {
     if miss.rendered.matches('[').count() == path.segments.len() {
         format!("Invalid path '{path}' : No results for path: {}", miss.rendered)
@@ -372,21 +382,15 @@ impl Scope<'_> {
                 // One spare slot: a ResultPath often adds a field next.
                 let mut out = Map::with_capacity(fields.len() + 1);
                 for (k, ft) in fields {
-                    let v = match ft {
-                        Template::Path(p) => self.select(p, data).map_err(|_| {
-                            (
-                                ErrorName::Runtime,
-                                format!(
-                                    "The JSONPath '{p}' specified for the field '{k}.$' could not be found in the input '{}'",
-                                    data
-                                ),
-                            )
-                        })?,
-                        Template::Call(c) => self.eval_call(c, data)?,
-                        other => self.eval_template(other, data)?,
-                    };
                     // Keys are distinct (validated), and shared with the template.
-                    out.push_unique(k.clone(), v);
+                    match ft {
+                        Template::Path(p) => match self.select(p, data) {
+                            Ok(v) => out.push_unique(k.clone(), v),
+                            Err(_) => return Err(missing_field(p, k, data)),
+                        },
+                        Template::Call(c) => out.push_unique(k.clone(), self.eval_call(c, data)?),
+                        other => out.push_unique(k.clone(), self.eval_template(other, data)?),
+                    }
                 }
                 Ok(Value::object(out))
             }
