@@ -420,10 +420,11 @@ fn shard_loop(
     };
     let m = ShardMetrics::new(&spec.name);
     let mut seq: u64 = 0;
-    for mut record in rx {
+    let mut scratch = Vec::with_capacity(4096);
+    for record in rx {
         stats.received.fetch_add(1, Ordering::Relaxed);
         seq += 1;
-        let (dedup_key, output) = process(spec, &mut record, dedup, stats, &m, &base_info, &opts, shard, seq);
+        let (dedup_key, output) = process(spec, &record, &mut scratch, dedup, stats, &m, &base_info, &opts, shard, seq);
         if done.send(Done { id: record.id, dedup_key, output }).is_err() {
             return;
         }
@@ -433,7 +434,8 @@ fn shard_loop(
 #[allow(clippy::too_many_arguments)]
 fn process(
     spec: &PipelineSpec,
-    record: &mut Record,
+    record: &Record,
+    scratch: &mut Vec<u8>,
     dedup: &dyn DedupStore,
     stats: &Stats,
     m: &ShardMetrics,
@@ -452,13 +454,15 @@ fn process(
         );
         return (None, dead_letter(spec, record, "States.DataLimitExceeded", &cause, None));
     }
-    let raw = record.payload.clone();
-    let input = match value::from_slice_mut(&mut record.payload) {
+    // simd-json parses in place; a reused scratch copy keeps the record's own
+    // bytes intact for a dead letter without an allocation per record.
+    scratch.clear();
+    scratch.extend_from_slice(&record.payload);
+    let input = match value::from_slice_mut(scratch) {
         Ok(v) => v,
         Err(e) => {
             stats.malformed.fetch_add(1, Ordering::Relaxed);
             m.malformed.increment(1);
-            record.payload = raw;
             return (
                 None,
                 dead_letter(
@@ -478,7 +482,6 @@ fn process(
             Ok(Value::String(s)) => Some(s.to_string()),
             Ok(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_json()),
             _ => {
-                record.payload = raw;
                 let cause =
                     format!("the idempotency key '{p}' is missing from the record or is not a string or number");
                 return (None, dead_letter(spec, record, "Expressway.MissingIdempotencyKey", &cause, Some(&input)));
@@ -533,7 +536,6 @@ fn process(
                 let error = result.error.clone().unwrap_or_default();
                 metrics::counter!(metric::FAILED, "pipeline" => spec.name.clone(), "error" => error).increment(1);
             }
-            record.payload = raw;
             let error = result.error.as_deref().unwrap_or("");
             let cause = result.cause.as_deref().unwrap_or("");
             (key, dead_letter(spec, record, error, cause, Some(&input)))
