@@ -64,9 +64,9 @@ impl ExecutionContext {
         ExecutionInfo {
             execution_id: exec_arn,
             execution_name: exec_name,
-            state_machine_id: sm_arn,
-            state_machine_name: sm_name,
-            role_arn: self.role_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{account}:role/expressway")),
+            state_machine_id: sm_arn.into(),
+            state_machine_name: sm_name.into(),
+            role_arn: self.role_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{account}:role/expressway")).into(),
             start_time_ms: self.start_time_ms.unwrap_or(now_ms),
             express: self.state_machine_type.as_deref() != Some("STANDARD"),
         }
@@ -84,7 +84,7 @@ mod tests {
         )
         .unwrap();
         let info = c.execution_info(5, "x");
-        assert_eq!(info.state_machine_id, "arn:aws:states:eu-west-1:1:stateMachine:m");
+        assert_eq!(&*info.state_machine_id, "arn:aws:states:eu-west-1:1:stateMachine:m");
         assert_eq!(info.execution_id, "arn:aws:states:eu-west-1:1:express:m:e");
         assert_eq!(info.start_time_ms, 5);
     }

@@ -408,8 +408,8 @@ fn shard_loop(
     stats: &Stats,
 ) {
     let base_info = ExecutionInfo {
-        state_machine_name: spec.state_machine_name.clone(),
-        state_machine_id: format!("arn:aws:states:local:000000000000:stateMachine:{}", spec.state_machine_name),
+        state_machine_name: spec.state_machine_name.as_str().into(),
+        state_machine_id: format!("arn:aws:states:local:000000000000:stateMachine:{}", spec.state_machine_name).into(),
         role_arn: "arn:aws:iam::000000000000:role/expressway".into(),
         express: spec.express,
         ..ExecutionInfo::default()

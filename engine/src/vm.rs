@@ -22,9 +22,10 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub struct ExecutionInfo {
     pub execution_id: String,
     pub execution_name: String,
-    pub state_machine_id: String,
-    pub state_machine_name: String,
-    pub role_arn: String,
+    /// Shared by every execution of a machine: cloning is a refcount.
+    pub state_machine_id: Arc<str>,
+    pub state_machine_name: Arc<str>,
+    pub role_arn: Arc<str>,
     pub start_time_ms: i64,
     /// Express executions have no redrive, so `$$.Execution.RedriveCount` is absent.
     pub express: bool,
@@ -323,13 +324,13 @@ impl Scope<'_> {
         exec.insert("Input", (*self.shared.execution_input).clone());
         exec.insert("StartTime", Value::from(crate::time::format_millis(info.start_time_ms)));
         exec.insert("Name", Value::from(info.execution_name.clone()));
-        exec.insert("RoleArn", Value::from(info.role_arn.clone()));
+        exec.insert("RoleArn", Value::String(info.role_arn.clone()));
         if !info.express {
             exec.insert("RedriveCount", Value::from(0));
         }
         let mut sm = Map::new();
-        sm.insert("Id", Value::from(info.state_machine_id.clone()));
-        sm.insert("Name", Value::from(info.state_machine_name.clone()));
+        sm.insert("Id", Value::String(info.state_machine_id.clone()));
+        sm.insert("Name", Value::String(info.state_machine_name.clone()));
         let mut state = Map::new();
         state.insert("Name", Value::from(st.name.to_string()));
         state.insert("EnteredTime", Value::from(crate::time::format_millis(self.entered_ms)));
