@@ -140,7 +140,6 @@ impl Source for FileSource {
 /// Appends JSON lines; `flush` reaches the disk (fsync) before records are
 /// acknowledged.
 pub struct FileSink {
-    path: PathBuf,
     out: std::io::BufWriter<File>,
 }
 
@@ -151,11 +150,7 @@ impl FileSink {
         }
         repair_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(FileSink { path: path.to_path_buf(), out: std::io::BufWriter::with_capacity(256 * 1024, file) })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(FileSink { out: std::io::BufWriter::with_capacity(256 * 1024, file) })
     }
 }
 

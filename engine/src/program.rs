@@ -370,10 +370,6 @@ fn runs_inline(m: &StateMachine) -> bool {
 }
 
 impl Program {
-    pub fn start(&self) -> StateId {
-        self.machines[0].start
-    }
-
     /// Structural checks that every compiled program must pass: every
     /// operand indexes its pool, every state's code ends in a transition.
     pub fn verify(&self) -> Result<(), String> {

@@ -206,7 +206,6 @@ pub struct PipelineSpec {
 /// Counters a run reports; shared with whoever prints or exports them.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub received: AtomicU64,
     pub executions: AtomicU64,
     pub succeeded: AtomicU64,
     pub failed: AtomicU64,
@@ -215,7 +214,6 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub dead_letters: AtomicU64,
-    pub completed: AtomicU64,
 }
 
 impl Stats {
@@ -422,7 +420,6 @@ fn shard_loop(
     let mut seq: u64 = 0;
     let mut scratch = Vec::with_capacity(4096);
     for record in rx {
-        stats.received.fetch_add(1, Ordering::Relaxed);
         seq += 1;
         let (dedup_key, output) = process(spec, &record, &mut scratch, dedup, stats, &m, &base_info, &opts, shard, seq);
         if done.send(Done { id: record.id, dedup_key, output }).is_err() {
@@ -496,14 +493,17 @@ fn process(
         return (None, Output::Skip);
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let name = format!("{}-{shard}-{seq}", spec.name);
+    // Names are only read through `$$` and execution logs: don't format two
+    // strings per record for machines that use neither.
+    let named = spec.program.uses_context || spec.log_level != ExecutionLogLevel::Off;
+    let name = if named { format!("{}-{shard}-{seq}", spec.name) } else { String::new() };
+    let execution_id = if named {
+        format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name)
+    } else {
+        String::new()
+    };
     let info_name = name.clone();
-    let info = Arc::new(ExecutionInfo {
-        execution_id: format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name),
-        execution_name: name,
-        start_time_ms: now,
-        ..base_info.clone()
-    });
+    let info = Arc::new(ExecutionInfo { execution_id, execution_name: name, start_time_ms: now, ..base_info.clone() });
     stats.executions.fetch_add(1, Ordering::Relaxed);
     m.started.increment(1);
     let began = Instant::now();
@@ -647,7 +647,6 @@ fn sink_loop(
             }
             ids.push(d.id);
         }
-        stats.completed.fetch_add(ids.len() as u64, Ordering::Relaxed);
         if acks.send(Ok(ids)).is_err() {
             return;
         }

@@ -186,7 +186,6 @@ pub struct Frame {
     pending: Option<Value>,
     /// Map state bookkeeping between the fork and its results.
     tolerance: Option<(f64, f64)>,
-    batch_count: usize,
 }
 
 /// What a runtime failure looks like to ASL: not catchable, not retriable.
@@ -233,7 +232,6 @@ impl Frame {
             entered_ms: 0,
             waiting: Waiting::Nothing,
             tolerance: None,
-            batch_count: 0,
         }
     }
 
@@ -443,8 +441,8 @@ impl Program {
             },
             Resume::Task(outcome) => {
                 let resource = match self.code.get(frame.pc) {
-                    Some(Op::Invoke(t)) => self.tasks[*t as usize].resource.clone(),
-                    _ => String::new(),
+                    Some(Op::Invoke(t)) => self.tasks[*t as usize].resource.as_str(),
+                    _ => "",
                 };
                 shared.events += 2; // TaskStarted + TaskSucceeded/Failed/TimedOut
                 match outcome {
@@ -1029,7 +1027,6 @@ impl Program {
         if let Some(b) = &map.batcher {
             inputs = self.batch(frame, shared, b, inputs)?;
         }
-        frame.batch_count = inputs.len();
         shared.events += 1; // MapStateStarted
         if self.machines[spec.processor as usize].runs_inline {
             let mut results = Vec::with_capacity(inputs.len());
