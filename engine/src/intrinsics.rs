@@ -688,7 +688,7 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn hash(algo: &str, data: &[u8]) -> Option<String> {
+pub(crate) fn hash(algo: &str, data: &[u8]) -> Option<String> {
     use sha2::Digest as _;
     Some(match algo {
         "MD5" => hex(&md5::Md5::digest(data)),

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod errors;
 pub mod intrinsics;
 pub mod json;
+pub mod jsonata;
 pub mod jsonpath;
 pub mod program;
 pub mod runtime;

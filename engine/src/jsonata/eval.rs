@@ -1,0 +1,1040 @@
+//! The JSONata evaluator: a tree walk over [`Node`]s that follows jsonata-js
+//! `evaluate` closely — the language is defined by that implementation, and
+//! the suite in `../shared/jsonata-suite/` checks its corners.
+
+use super::Error;
+use super::ast::{BinOp, Group, Kind, LambdaDef, Node, Stage, TransformDef};
+use super::functions::{self, Builtin};
+use super::value::{Arr, Obj, V, deep_equal, obj_get, obj_set};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub enum Func {
+    Lambda { def: Arc<LambdaDef>, env: Rc<Frame>, input: V },
+    Builtin(&'static Builtin),
+    /// A call with `?` placeholders, waiting for the missing arguments.
+    Partial { target: V, args: Vec<Option<V>> },
+    Regex(Arc<regex::Regex>),
+    Transform { def: Arc<TransformDef>, env: Rc<Frame> },
+    /// `f ~> g` on two functions: `g(f(x))`.
+    Chain(V, V),
+}
+
+impl Func {
+    /// How many arguments higher-order functions pass to it.
+    pub fn arity(&self) -> usize {
+        match self {
+            Func::Lambda { def, .. } => def.params.len(),
+            Func::Builtin(b) => b.arity,
+            Func::Partial { args, .. } => args.iter().filter(|a| a.is_none()).count(),
+            Func::Regex(_) | Func::Transform { .. } | Func::Chain(..) => 1,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Frame {
+    vars: RefCell<Vec<(Arc<str>, V)>>,
+    parent: Option<Rc<Frame>>,
+}
+
+impl Frame {
+    pub fn lookup(&self, name: &str) -> Option<V> {
+        if let Some((_, v)) = self.vars.borrow().iter().rev().find(|(k, _)| &**k == name) {
+            return Some(v.clone());
+        }
+        self.parent.as_ref().and_then(|p| p.lookup(name))
+    }
+    pub fn bind(&self, name: Arc<str>, value: V) {
+        let mut vars = self.vars.borrow_mut();
+        match vars.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => vars.push((name, value)),
+        }
+    }
+}
+
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_steps: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 500, max_steps: 10_000_000 }
+    }
+}
+
+pub struct Evaluator {
+    depth: usize,
+    steps: u64,
+    limits: Limits,
+    /// Every frame made, so closures that capture their own frame (a cycle
+    /// of `Rc`s) can be broken when the evaluation ends.
+    frames: Vec<Rc<Frame>>,
+    pub now_millis: i64,
+    pub rng: u64,
+}
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        for f in &self.frames {
+            f.vars.borrow_mut().clear();
+        }
+    }
+}
+
+type R = Result<V, Error>;
+
+fn seq_of(items: Vec<V>, tuple_stream: bool) -> V {
+    V::Arr(Rc::new(Arr { items, sequence: true, tuple_stream, ..Arr::default() }))
+}
+
+/// jsonata-js `fn.boolean`; `None` for undefined.
+pub fn boolean(v: &V) -> Option<bool> {
+    Some(match v {
+        V::Undef => return None,
+        V::Null => false,
+        V::Bool(b) => *b,
+        V::Num(n) => *n != 0.0,
+        V::Str(s) => !s.is_empty(),
+        V::Arr(a) => match a.items.len() {
+            0 => false,
+            1 => boolean(&a.items[0]).unwrap_or(false),
+            _ => a.items.iter().any(|i| boolean(i) == Some(true)),
+        },
+        V::Obj(o) | V::Tuple(o) => !o.is_empty(),
+        V::Func(_) => false,
+    })
+}
+
+fn tuple_at(t: &Obj) -> V {
+    obj_get(t, "@").cloned().unwrap_or_default()
+}
+
+impl Evaluator {
+    pub fn new(limits: Limits, now_millis: i64, seed: u64) -> Evaluator {
+        Evaluator { depth: 0, steps: 0, limits, frames: Vec::new(), now_millis, rng: seed | 1 }
+    }
+
+    pub fn frame(&mut self, parent: Option<Rc<Frame>>) -> Rc<Frame> {
+        let f = Rc::new(Frame { vars: RefCell::new(Vec::new()), parent });
+        self.frames.push(f.clone());
+        f
+    }
+
+    fn frame_from_tuple(&mut self, env: &Rc<Frame>, tuple: &Obj) -> Rc<Frame> {
+        let f = self.frame(Some(env.clone()));
+        *f.vars.borrow_mut() = tuple.clone();
+        f
+    }
+
+    pub fn evaluate(&mut self, node: &Node, input: &V, env: &Rc<Frame>) -> R {
+        self.depth += 1;
+        self.steps += 1;
+        if self.depth > self.limits.max_depth {
+            self.depth -= 1;
+            return Err(Error::eval(
+                "U1001",
+                "Stack overflow error: Check for non-terminating recursive function. Consider rewriting as tail-recursive.",
+            ));
+        }
+        if self.steps > self.limits.max_steps {
+            self.depth -= 1;
+            return Err(Error::eval("U1001", "Expression evaluation exceeded its step budget"));
+        }
+        let result = self.evaluate_inner(node, input, env);
+        self.depth -= 1;
+        result.map_err(|e| e.at(node.pos))
+    }
+
+    fn evaluate_inner(&mut self, node: &Node, input: &V, env: &Rc<Frame>) -> R {
+        let mut result = match &node.kind {
+            Kind::Path(steps) => self.path(node, steps, input, env)?,
+            Kind::Binary(op, l, r) => self.binary(*op, l, r, input, env)?,
+            Kind::Neg(e) => match self.evaluate(e, input, env)? {
+                V::Undef => V::Undef,
+                v => match v.num() {
+                    Some(n) => V::Num(-n),
+                    None => return Err(Error::eval("D1002", "Cannot negate a non-numeric value")),
+                },
+            },
+            Kind::Array(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    let v = self.evaluate(item, input, env)?;
+                    match v {
+                        V::Undef => {}
+                        V::Arr(a) if !matches!(item.kind, Kind::Array(_)) => out.extend(a.items.iter().cloned()),
+                        v => out.push(v),
+                    }
+                }
+                let arr = Arr::plain(out);
+                arr.cons.set(node.cons_array);
+                V::Arr(Rc::new(arr))
+            }
+            Kind::Object(pairs) => self.group(pairs, input, env)?,
+            Kind::Name(n) => lookup(input, n),
+            Kind::Str(s) => V::Str(s.clone()),
+            Kind::Num(n) => V::Num(*n),
+            Kind::Bool(b) => V::Bool(*b),
+            Kind::Null => V::Null,
+            Kind::Wildcard => wildcard(input),
+            Kind::Descendant => {
+                let mut out = Vec::new();
+                if !input.is_undef() {
+                    descendants(input, &mut out);
+                }
+                match out.len() {
+                    0 if input.is_undef() => V::Undef,
+                    1 => out.pop().unwrap_or_default(),
+                    _ => seq_of(out, false),
+                }
+            }
+            Kind::Parent(_) => match &node.label {
+                Some(label) => env.lookup(label).unwrap_or_default(),
+                None => V::Undef,
+            },
+            Kind::Condition(c, t, e) => {
+                let c = self.evaluate(c, input, env)?;
+                if boolean(&c) == Some(true) {
+                    self.evaluate(t, input, env)?
+                } else if let Some(e) = e {
+                    self.evaluate(e, input, env)?
+                } else {
+                    V::Undef
+                }
+            }
+            Kind::Coalesce(l, r) => match self.evaluate(l, input, env)? {
+                V::Undef => self.evaluate(r, input, env)?,
+                v => v,
+            },
+            Kind::Block(items) => {
+                let frame = self.frame(Some(env.clone()));
+                let mut last = V::Undef;
+                for item in items {
+                    last = self.evaluate(item, input, &frame)?;
+                }
+                last
+            }
+            Kind::Bind(name, value) => {
+                let v = self.evaluate(value, input, env)?;
+                env.bind(name.clone(), v.clone());
+                v
+            }
+            Kind::Regex(re) => V::Func(Rc::new(Func::Regex(re.clone()))),
+            Kind::Variable(name) => {
+                if name.is_empty() {
+                    match input {
+                        V::Arr(a) if a.outer_wrapper => a.items.first().cloned().unwrap_or_default(),
+                        v => v.clone(),
+                    }
+                } else {
+                    match env.lookup(name) {
+                        Some(v) => v,
+                        None => functions::lookup(name).map(|b| V::Func(Rc::new(Func::Builtin(b)))).unwrap_or_default(),
+                    }
+                }
+            }
+            Kind::Lambda(def) => V::Func(Rc::new(Func::Lambda { def: def.clone(), env: env.clone(), input: input.clone() })),
+            Kind::Call(proc, args) => self.call(proc, args, input, env, None)?,
+            Kind::Partial(proc, args) => self.partial(proc, args, input, env)?,
+            Kind::Apply(l, r) => self.apply_operator(l, r, input, env)?,
+            Kind::Transform(def) => V::Func(Rc::new(Func::Transform { def: def.clone(), env: env.clone() })),
+            Kind::Sort(_) => return Err(Error::eval("S0201", "A sort must follow a path step")),
+            Kind::Placeholder => return Err(Error::eval("S0201", "Syntax error: ?")),
+        };
+        for stage in &node.predicate {
+            if let Stage::Filter(p) = stage {
+                result = self.filter(p, &result, env)?;
+            }
+        }
+        if !matches!(node.kind, Kind::Path(_)) {
+            if let Some(g) = &node.group {
+                result = self.group_by(g, &result, env)?;
+            }
+        }
+        if let V::Arr(a) = &result {
+            if a.sequence && !a.tuple_stream {
+                if node.keep_array {
+                    a.keep_singleton.set(true);
+                }
+                if a.items.is_empty() {
+                    return Ok(V::Undef);
+                }
+                if a.items.len() == 1 && !a.keep_singleton.get() {
+                    return Ok(a.items[0].clone());
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    fn path(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> R {
+        let first_is_var = matches!(steps.first().map(|s| &s.kind), Some(Kind::Variable(_)));
+        let mut input_seq = match input {
+            V::Arr(_) if !first_is_var => input.clone(),
+            V::Undef => seq_of(Vec::new(), false),
+            v => seq_of(vec![v.clone()], false),
+        };
+        let mut result = V::Undef;
+        let mut tuples: Option<Vec<Rc<Obj>>> = None;
+        let mut is_tuple = false;
+        let last = steps.len().saturating_sub(1);
+        for (i, step) in steps.iter().enumerate() {
+            if step.tuple {
+                is_tuple = true;
+            }
+            if i == 0 && step.cons_array {
+                result = self.evaluate(step, &input_seq, env)?;
+            } else if is_tuple {
+                tuples = Some(self.tuple_step(step, &input_seq, tuples.take(), env)?);
+            } else {
+                result = self.step(step, &input_seq, env, i == last)?;
+            }
+            if !is_tuple && result.items().is_none_or(|i| i.is_empty()) {
+                break;
+            }
+            if step.focus.is_none() {
+                input_seq = result.clone();
+            }
+        }
+        if is_tuple {
+            let tuples = tuples.unwrap_or_default();
+            if node.tuple {
+                result = seq_of(tuples.into_iter().map(V::Tuple).collect(), true);
+            } else {
+                result = seq_of(tuples.iter().map(|t| tuple_at(t)).collect(), false);
+            }
+        }
+        if node.keep_singleton_array {
+            result = match result {
+                V::Arr(a) if a.cons.get() && !a.sequence => seq_of(vec![V::Arr(a)], false),
+                V::Arr(a) => V::Arr(a),
+                V::Undef => seq_of(Vec::new(), false),
+                v => seq_of(vec![v], false),
+            };
+            if let V::Arr(a) = &result {
+                a.keep_singleton.set(true);
+            }
+        }
+        if let Some(g) = &node.group {
+            result = self.group_by(g, &result, env)?;
+        }
+        Ok(result)
+    }
+
+    fn step(&mut self, step: &Node, input: &V, env: &Rc<Frame>, last: bool) -> R {
+        if let Kind::Sort(terms) = &step.kind {
+            let mut result = self.sort(terms, input, env)?;
+            result = self.stages(&step.stages, result, env)?;
+            return Ok(result);
+        }
+        let items = input.to_items();
+        let mut results = Vec::with_capacity(items.len());
+        for item in &items {
+            let mut res = self.evaluate(step, item, env)?;
+            for stage in &step.stages {
+                if let Stage::Filter(p) = stage {
+                    res = self.filter(p, &res, env)?;
+                }
+            }
+            if !res.is_undef() {
+                results.push(res);
+            }
+        }
+        if last && results.len() == 1 {
+            if let V::Arr(a) = &results[0] {
+                if !a.sequence {
+                    return Ok(results.pop().unwrap_or_default());
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(results.len());
+        for res in results {
+            match res {
+                V::Arr(a) if !a.cons.get() => out.extend(a.items.iter().cloned()),
+                v => out.push(v),
+            }
+        }
+        Ok(seq_of(out, false))
+    }
+
+    fn stages(&mut self, stages: &[Stage], mut input: V, env: &Rc<Frame>) -> R {
+        for stage in stages {
+            match stage {
+                Stage::Filter(p) => input = self.filter(p, &input, env)?,
+                Stage::Index(name) => {
+                    if let V::Arr(a) = &input {
+                        let items = a
+                            .items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, t)| match t {
+                                V::Tuple(o) => {
+                                    let mut o = (**o).clone();
+                                    obj_set(&mut o, name.clone(), V::Num(i as f64));
+                                    V::Tuple(Rc::new(o))
+                                }
+                                v => v.clone(),
+                            })
+                            .collect();
+                        input = seq_of(items, a.tuple_stream);
+                    }
+                }
+            }
+        }
+        Ok(input)
+    }
+
+    fn tuple_step(&mut self, step: &Node, input: &V, tuples: Option<Vec<Rc<Obj>>>, env: &Rc<Frame>) -> Result<Vec<Rc<Obj>>, Error> {
+        if let Kind::Sort(terms) = &step.kind {
+            let sorted = match tuples {
+                Some(t) => self.sort(terms, &seq_of(t.into_iter().map(V::Tuple).collect(), true), env)?,
+                None => {
+                    let sorted = self.sort(terms, input, env)?;
+                    let items = sorted
+                        .to_items()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let mut t: Obj = vec![(Arc::from("@"), v)];
+                            if let Some(ix) = &step.index {
+                                t.push((ix.clone(), V::Num(i as f64)));
+                            }
+                            V::Tuple(Rc::new(t))
+                        })
+                        .collect();
+                    seq_of(items, true)
+                }
+            };
+            let staged = self.stages(&step.stages, sorted, env)?;
+            return Ok(tuple_items(&staged));
+        }
+        let tuples = match tuples {
+            Some(t) => t,
+            None => input.to_items().into_iter().map(|v| Rc::new(vec![(Arc::from("@"), v)])).collect(),
+        };
+        let ancestor = step.ancestor.and(step.label.clone());
+        let mut result: Vec<Rc<Obj>> = Vec::new();
+        for tuple in &tuples {
+            let step_env = self.frame_from_tuple(env, tuple);
+            let at = tuple_at(tuple);
+            let res = self.evaluate(step, &at, &step_env)?;
+            if res.is_undef() {
+                continue;
+            }
+            let (items, is_stream) = match &res {
+                V::Arr(a) => (a.items.clone(), a.tuple_stream),
+                v => (vec![v.clone()], false),
+            };
+            for (bb, item) in items.into_iter().enumerate() {
+                let mut t: Obj = (**tuple).clone();
+                if is_stream {
+                    if let V::Tuple(o) = &item {
+                        for (k, v) in o.iter() {
+                            obj_set(&mut t, k.clone(), v.clone());
+                        }
+                    }
+                } else {
+                    if let Some(f) = &step.focus {
+                        obj_set(&mut t, f.clone(), item);
+                        obj_set(&mut t, Arc::from("@"), at.clone());
+                    } else {
+                        obj_set(&mut t, Arc::from("@"), item);
+                    }
+                    if let Some(ix) = &step.index {
+                        obj_set(&mut t, ix.clone(), V::Num(bb as f64));
+                    }
+                    if let Some(label) = &ancestor {
+                        obj_set(&mut t, label.clone(), at.clone());
+                    }
+                }
+                result.push(Rc::new(t));
+            }
+        }
+        let staged = self.stages(&step.stages, seq_of(result.into_iter().map(V::Tuple).collect(), true), env)?;
+        Ok(tuple_items(&staged))
+    }
+
+    pub fn filter(&mut self, predicate: &Node, input: &V, env: &Rc<Frame>) -> R {
+        let tuple_stream = matches!(input, V::Arr(a) if a.tuple_stream);
+        let items = input.to_items();
+        let mut results = Vec::new();
+        if let Kind::Num(n) = predicate.kind {
+            if predicate.predicate.is_empty() && predicate.stages.is_empty() {
+                let mut index = n.floor();
+                if index < 0.0 {
+                    index += items.len() as f64;
+                }
+                if index >= 0.0 {
+                    if let Some(item) = items.get(index as usize) {
+                        if let V::Arr(_) = item {
+                            return Ok(item.clone());
+                        }
+                        results.push(item.clone());
+                    }
+                }
+                return Ok(seq_of(results, tuple_stream));
+            }
+        }
+        let len = items.len() as f64;
+        for (index, item) in items.iter().enumerate() {
+            let res = if tuple_stream {
+                let V::Tuple(t) = item else { continue };
+                let env2 = self.frame_from_tuple(env, t);
+                self.evaluate(predicate, &tuple_at(t), &env2)?
+            } else {
+                self.evaluate(predicate, item, env)?
+            };
+            let numbers: Option<Vec<f64>> = match &res {
+                V::Num(n) => Some(vec![*n]),
+                V::Arr(a) if a.items.iter().all(|v| matches!(v, V::Num(_))) => {
+                    Some(a.items.iter().filter_map(|v| if let V::Num(n) = v { Some(*n) } else { None }).collect())
+                }
+                _ => None,
+            };
+            match numbers {
+                Some(ns) => {
+                    for n in ns {
+                        let mut ii = n.floor();
+                        if ii < 0.0 {
+                            ii += len;
+                        }
+                        if ii == index as f64 {
+                            results.push(item.clone());
+                        }
+                    }
+                }
+                None => {
+                    if boolean(&res) == Some(true) {
+                        results.push(item.clone());
+                    }
+                }
+            }
+        }
+        Ok(seq_of(results, tuple_stream))
+    }
+
+    fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
+        let lhs = self.evaluate(l, input, env)?;
+        if op == BinOp::And || op == BinOp::Or {
+            let lb = boolean(&lhs).unwrap_or(false);
+            if op == BinOp::And && !lb {
+                return Ok(V::Bool(false));
+            }
+            if op == BinOp::Or && lb {
+                return Ok(V::Bool(true));
+            }
+            let rhs = self.evaluate(r, input, env)?;
+            return Ok(V::Bool(boolean(&rhs).unwrap_or(false)));
+        }
+        let rhs = self.evaluate(r, input, env)?;
+        match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+                if !lhs.is_undef() && lhs.num().is_none() {
+                    return Err(Error::eval("T2001", format!("The left side of the {} operator must evaluate to a number", op_text(op))));
+                }
+                if !rhs.is_undef() && rhs.num().is_none() {
+                    return Err(Error::eval("T2002", format!("The right side of the {} operator must evaluate to a number", op_text(op))));
+                }
+                let (Some(a), Some(b)) = (lhs.num(), rhs.num()) else { return Ok(V::Undef) };
+                let v = match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    BinOp::Div => a / b,
+                    _ => a % b,
+                };
+                if !v.is_finite() {
+                    return Err(Error::eval("D1001", format!("Number out of range: {v}")));
+                }
+                Ok(V::Num(v))
+            }
+            BinOp::Eq | BinOp::Ne => {
+                if lhs.is_undef() || rhs.is_undef() {
+                    return Ok(V::Bool(false));
+                }
+                let eq = deep_equal(&lhs, &rhs);
+                Ok(V::Bool(if op == BinOp::Eq { eq } else { !eq }))
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => compare(op, &lhs, &rhs),
+            BinOp::Concat => {
+                let a = if lhs.is_undef() { String::new() } else { functions::string(&lhs)? };
+                let b = if rhs.is_undef() { String::new() } else { functions::string(&rhs)? };
+                Ok(V::Str(Arc::from(a + &b)))
+            }
+            BinOp::Range => {
+                if !lhs.is_undef() && !lhs.num().is_some_and(|n| n.fract() == 0.0) {
+                    return Err(Error::eval("T2003", "The left side of the range operator (..) must evaluate to an integer"));
+                }
+                if !rhs.is_undef() && !rhs.num().is_some_and(|n| n.fract() == 0.0) {
+                    return Err(Error::eval("T2004", "The right side of the range operator (..) must evaluate to an integer"));
+                }
+                let (Some(a), Some(b)) = (lhs.num(), rhs.num()) else { return Ok(V::Undef) };
+                if a > b {
+                    return Ok(V::Undef);
+                }
+                if b - a + 1.0 > 1e7 {
+                    return Err(Error::eval("D2014", "The size of the sequence allocated by the range operator (..) must not exceed 1e7"));
+                }
+                Ok(seq_of((a as i64..=b as i64).map(|i| V::Num(i as f64)).collect(), false))
+            }
+            BinOp::In => {
+                if lhs.is_undef() || rhs.is_undef() {
+                    return Ok(V::Bool(false));
+                }
+                let items = rhs.to_items();
+                Ok(V::Bool(items.iter().any(|i| strict_equal(i, &lhs))))
+            }
+            BinOp::And | BinOp::Or => unreachable!("handled above"),
+        }
+    }
+
+    /// Object constructor and group-by: `{key: value}` over each input item.
+    fn group(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+        self.group_pairs(pairs, input, env)
+    }
+
+    fn group_by(&mut self, g: &Group, input: &V, env: &Rc<Frame>) -> R {
+        self.group_pairs(&g.pairs, input, env)
+    }
+
+    fn group_pairs(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+        let reduce = matches!(input, V::Arr(a) if a.tuple_stream);
+        let mut items = match input {
+            V::Arr(a) => a.items.clone(),
+            v => vec![v.clone()],
+        };
+        if items.is_empty() {
+            items.push(V::Undef);
+        }
+        let mut order: Vec<Arc<str>> = Vec::new();
+        let mut groups: HashMap<Arc<str>, (V, usize)> = HashMap::new();
+        for item in &items {
+            let (ctx, env2) = match (reduce, item) {
+                (true, V::Tuple(t)) => (tuple_at(t), self.frame_from_tuple(env, t)),
+                _ => (item.clone(), env.clone()),
+            };
+            for (index, (k, _)) in pairs.iter().enumerate() {
+                let key = self.evaluate(k, &ctx, &env2)?;
+                let key = match key {
+                    V::Undef => continue,
+                    V::Str(s) => s,
+                    other => {
+                        return Err(Error::eval(
+                            "T1003",
+                            format!("Key in object structure must evaluate to a string; got: {}", functions::string(&other)?),
+                        ));
+                    }
+                };
+                match groups.get_mut(&key) {
+                    Some(entry) => {
+                        if entry.1 != index {
+                            return Err(Error::eval("D1009", format!("Multiple key definitions evaluate to same key: {key}")));
+                        }
+                        entry.0 = functions::append(std::mem::take(&mut entry.0), item.clone());
+                    }
+                    None => {
+                        order.push(key.clone());
+                        groups.insert(key, (item.clone(), index));
+                    }
+                }
+            }
+        }
+        let mut result: Obj = Vec::with_capacity(order.len());
+        for key in order {
+            let Some((data, index)) = groups.remove(&key) else { continue };
+            let (ctx, env2) = if reduce {
+                let mut t = reduce_tuples(&data);
+                let at = obj_get(&t, "@").cloned().unwrap_or_default();
+                t.retain(|(k, _)| &**k != "@");
+                (at, self.frame_from_tuple(env, &t))
+            } else {
+                (data, env.clone())
+            };
+            let value = self.evaluate(&pairs[index].1, &ctx, &env2)?;
+            if !value.is_undef() {
+                result.push((key, value));
+            }
+        }
+        Ok(V::object(result))
+    }
+
+    pub fn sort(&mut self, terms: &[(Node, bool)], input: &V, env: &Rc<Frame>) -> R {
+        let is_tuple = matches!(input, V::Arr(a) if a.tuple_stream);
+        let items = input.to_items();
+        // Evaluate the keys once per item, then sort stably on them.
+        let mut keyed = Vec::with_capacity(items.len());
+        for item in items {
+            let mut keys = Vec::with_capacity(terms.len());
+            for (term, _) in terms {
+                let k = match (&item, is_tuple) {
+                    (V::Tuple(t), true) => {
+                        let env2 = self.frame_from_tuple(env, t);
+                        self.evaluate(term, &tuple_at(t), &env2)?
+                    }
+                    _ => self.evaluate(term, &item, env)?,
+                };
+                keys.push(k);
+            }
+            keyed.push((keys, item));
+        }
+        let mut error = None;
+        let cmp = |a: &(Vec<V>, V), b: &(Vec<V>, V)| -> std::cmp::Ordering {
+            use std::cmp::Ordering::*;
+            for (i, (_, descending)) in terms.iter().enumerate() {
+                let (x, y) = (&a.0[i], &b.0[i]);
+                let ord = match (x, y) {
+                    (V::Undef, V::Undef) => continue,
+                    (V::Undef, _) => return Greater,
+                    (_, V::Undef) => return Less,
+                    (V::Num(p), V::Num(q)) => p.partial_cmp(q).unwrap_or(Equal),
+                    (V::Str(p), V::Str(q)) => p.cmp(q),
+                    (V::Num(_) | V::Str(_), V::Num(_) | V::Str(_)) => {
+                        error.get_or_insert(Error::eval("T2007", "Type mismatch when comparing values in order-by clause"));
+                        Equal
+                    }
+                    _ => {
+                        error.get_or_insert(Error::eval("T2008", "The expressions within an order-by clause must evaluate to numeric or string values"));
+                        Equal
+                    }
+                };
+                if ord == Equal {
+                    continue;
+                }
+                return if *descending { ord.reverse() } else { ord };
+            }
+            Equal
+        };
+        keyed.sort_by(cmp);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        Ok(seq_of(keyed.into_iter().map(|(_, v)| v).collect(), is_tuple))
+    }
+
+    fn call(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Frame>, context: Option<V>) -> R {
+        let f = self.evaluate(proc, input, env)?;
+        if f.is_undef() {
+            if let Kind::Path(steps) = &proc.kind {
+                if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
+                    if env.lookup(n).is_some() || functions::lookup(n).is_some() {
+                        return Err(Error::eval("T1005", format!("Attempted to invoke a non-function. Did you mean ${n}?")));
+                    }
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(args.len() + 1);
+        if let Some(c) = context {
+            values.push(c);
+        }
+        for a in args {
+            values.push(self.evaluate(a, input, env)?);
+        }
+        self.apply(&f, values, input, env)
+    }
+
+    fn partial(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Frame>) -> R {
+        let mut values = Vec::with_capacity(args.len());
+        for a in args {
+            values.push(if matches!(a.kind, Kind::Placeholder) { None } else { Some(self.evaluate(a, input, env)?) });
+        }
+        let f = self.evaluate(proc, input, env)?;
+        if !f.is_func() {
+            if let (V::Undef, Kind::Path(steps)) = (&f, &proc.kind) {
+                if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
+                    if env.lookup(n).is_some() || functions::lookup(n).is_some() {
+                        return Err(Error::eval("T1007", format!("Attempted to partially apply a non-function. Did you mean ${n}?")));
+                    }
+                }
+            }
+            return Err(Error::eval("T1008", "Attempted to partially apply a non-function"));
+        }
+        Ok(V::Func(Rc::new(Func::Partial { target: f, args: values })))
+    }
+
+    fn apply_operator(&mut self, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
+        let lhs = self.evaluate(l, input, env)?;
+        if let Kind::Call(proc, args) = &r.kind {
+            return self.call(proc, args, input, env, Some(lhs));
+        }
+        let f = self.evaluate(r, input, env)?;
+        if !f.is_func() {
+            return Err(Error::eval("T2006", "The right side of the function application operator ~> must be a function"));
+        }
+        if lhs.is_func() {
+            return Ok(V::Func(Rc::new(Func::Chain(lhs, f))));
+        }
+        self.apply(&f, vec![lhs], input, env)
+    }
+
+    /// Call a function value, trampolining tail calls.
+    pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Frame>) -> R {
+        let mut result = self.apply_inner(f, args, input, env)?;
+        loop {
+            let V::Func(func) = &result else { break };
+            let Func::Lambda { def, env: lenv, input: linput } = &**func else { break };
+            if !def.thunk {
+                break;
+            }
+            let Kind::Call(proc, arg_nodes) = &def.body.kind else { break };
+            let (lenv, linput) = (lenv.clone(), linput.clone());
+            let next = self.evaluate(proc, &linput, &lenv)?;
+            let mut values = Vec::with_capacity(arg_nodes.len());
+            for a in arg_nodes {
+                values.push(self.evaluate(a, &linput, &lenv)?);
+            }
+            result = self.apply_inner(&next, values, input, env)?;
+        }
+        Ok(result)
+    }
+
+    fn apply_inner(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Frame>) -> R {
+        let V::Func(func) = f else {
+            return Err(Error::eval("T1006", "Attempted to invoke a non-function"));
+        };
+        match &**func {
+            Func::Lambda { def, env: lenv, input: linput } => {
+                let args = match &def.signature {
+                    Some(sig) => sig.validate(&args, input)?,
+                    None => args,
+                };
+                let frame = self.frame(Some(lenv.clone()));
+                for (i, p) in def.params.iter().enumerate() {
+                    frame.bind(p.clone(), args.get(i).cloned().unwrap_or_default());
+                }
+                self.evaluate(&def.body, linput, &frame)
+            }
+            Func::Builtin(b) => {
+                let args = b.signature.validate(&args, input)?;
+                (b.imp)(self, &args, input, env)
+            }
+            Func::Partial { target, args: bound } => {
+                let mut supplied = args.into_iter();
+                let full = bound.iter().map(|a| a.clone().unwrap_or_else(|| supplied.next().unwrap_or_default())).collect();
+                self.apply(target, full, input, env)
+            }
+            Func::Regex(re) => match args.first() {
+                Some(V::Str(s)) => Ok(functions::regex_match(re, s, 0)),
+                _ => Ok(V::Undef),
+            },
+            Func::Transform { def, env: tenv } => {
+                let tenv = tenv.clone();
+                self.transform(def, args.into_iter().next().unwrap_or_default(), &tenv)
+            }
+            Func::Chain(first, second) => {
+                let mid = self.apply(first, args, input, env)?;
+                self.apply(second, vec![mid], input, env)
+            }
+        }
+    }
+
+    /// `| pattern | update, delete |` on a copy of `target`.
+    fn transform(&mut self, def: &TransformDef, target: V, env: &Rc<Frame>) -> R {
+        if target.is_undef() {
+            return Ok(V::Undef);
+        }
+        if !matches!(target, V::Obj(_) | V::Arr(_)) {
+            return Err(Error::eval("T0410", "Argument 1 of function transform does not match function signature"));
+        }
+        let copy = deep_copy(&target);
+        let matches = self.evaluate(&def.pattern, &copy, env)?;
+        let mut edits: HashMap<*const Obj, (Vec<Obj>, Vec<Arc<str>>)> = HashMap::new();
+        for m in matches.to_items() {
+            let V::Obj(o) = &m else { continue };
+            let update = self.evaluate(&def.update, &m, env)?;
+            let entry = edits.entry(Rc::as_ptr(o)).or_default();
+            match update {
+                V::Undef => {}
+                V::Obj(u) => entry.0.push((*u).clone()),
+                _ => {
+                    return Err(Error::eval(
+                        "T2011",
+                        "The insert/update clause of the transform expression must evaluate to an object",
+                    ));
+                }
+            }
+            if let Some(d) = &def.delete {
+                let deletions = self.evaluate(d, &m, env)?;
+                if !deletions.is_undef() {
+                    let list = deletions.to_items();
+                    if !list.iter().all(|v| matches!(v, V::Str(_))) {
+                        return Err(Error::eval(
+                            "T2012",
+                            "The delete clause of the transform expression must evaluate to a string or array of strings",
+                        ));
+                    }
+                    entry.1.extend(list.into_iter().filter_map(|v| if let V::Str(s) = v { Some(s) } else { None }));
+                }
+            }
+        }
+        Ok(rebuild(&copy, &edits))
+    }
+}
+
+fn tuple_items(v: &V) -> Vec<Rc<Obj>> {
+    v.to_items().into_iter().filter_map(|t| if let V::Tuple(o) = t { Some(o) } else { None }).collect()
+}
+
+fn reduce_tuples(data: &V) -> Obj {
+    match data {
+        V::Tuple(t) => (**t).clone(),
+        V::Arr(a) => {
+            let mut out: Obj = Vec::new();
+            for (i, t) in a.items.iter().enumerate() {
+                let V::Tuple(t) = t else { continue };
+                if i == 0 {
+                    out = (**t).clone();
+                    continue;
+                }
+                for (k, v) in t.iter() {
+                    let prev = obj_get(&out, k).cloned().unwrap_or_default();
+                    obj_set(&mut out, k.clone(), functions::append(prev, v.clone()));
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn deep_copy(v: &V) -> V {
+    match v {
+        V::Arr(a) => {
+            let arr = Arr { items: a.items.iter().map(deep_copy).collect(), sequence: a.sequence, ..Arr::default() };
+            V::Arr(Rc::new(arr))
+        }
+        V::Obj(o) => V::object(o.iter().map(|(k, v)| (k.clone(), deep_copy(v))).collect()),
+        v => v.clone(),
+    }
+}
+
+fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Arc<str>>)>) -> V {
+    match v {
+        V::Arr(a) => {
+            let arr = Arr { items: a.items.iter().map(|i| rebuild(i, edits)).collect(), sequence: a.sequence, ..Arr::default() };
+            V::Arr(Rc::new(arr))
+        }
+        V::Obj(o) => {
+            let mut out: Obj = o.iter().map(|(k, v)| (k.clone(), rebuild(v, edits))).collect();
+            if let Some((updates, deletes)) = edits.get(&Rc::as_ptr(o)) {
+                for u in updates {
+                    for (k, v) in u {
+                        obj_set(&mut out, k.clone(), v.clone());
+                    }
+                }
+                out.retain(|(k, _)| !deletes.contains(k));
+            }
+            V::object(out)
+        }
+        v => v.clone(),
+    }
+}
+
+fn op_text(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Mod => "%",
+        _ => "?",
+    }
+}
+
+fn strict_equal(a: &V, b: &V) -> bool {
+    match (a, b) {
+        (V::Num(x), V::Num(y)) => x == y,
+        (V::Str(x), V::Str(y)) => x == y,
+        (V::Bool(x), V::Bool(y)) => x == y,
+        (V::Null, V::Null) => true,
+        (V::Arr(x), V::Arr(y)) => Rc::ptr_eq(x, y),
+        (V::Obj(x), V::Obj(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn compare(op: BinOp, lhs: &V, rhs: &V) -> R {
+    let comparable = |v: &V| matches!(v, V::Undef | V::Str(_)) || v.num().is_some();
+    if !comparable(lhs) || !comparable(rhs) {
+        return Err(Error::eval(
+            "T2010",
+            "The expressions either side of operator must evaluate to numbers or strings",
+        ));
+    }
+    if lhs.is_undef() || rhs.is_undef() {
+        return Ok(V::Undef);
+    }
+    let ord = match (lhs, rhs) {
+        (V::Num(a), V::Num(b)) => a.partial_cmp(b),
+        (V::Str(a), V::Str(b)) => Some(a.cmp(b)),
+        _ => {
+            return Err(Error::eval("T2009", "The values either side of the operator must be of the same data type"));
+        }
+    };
+    let Some(ord) = ord else { return Ok(V::Bool(false)) };
+    use std::cmp::Ordering::*;
+    Ok(V::Bool(match op {
+        BinOp::Lt => ord == Less,
+        BinOp::Le => ord != Greater,
+        BinOp::Gt => ord == Greater,
+        _ => ord != Less,
+    }))
+}
+
+/// Field access over a value or each item of an array (jsonata-js `lookup`).
+pub fn lookup(input: &V, key: &str) -> V {
+    match input {
+        V::Arr(a) => {
+            let mut out = Vec::new();
+            for item in &a.items {
+                match lookup(item, key) {
+                    V::Undef => {}
+                    V::Arr(r) => out.extend(r.items.iter().cloned()),
+                    v => out.push(v),
+                }
+            }
+            seq_of(out, false)
+        }
+        V::Obj(o) => obj_get(o, key).cloned().unwrap_or_default(),
+        _ => V::Undef,
+    }
+}
+
+fn flatten_into(v: &V, out: &mut Vec<V>) {
+    match v {
+        V::Arr(a) => a.items.iter().for_each(|i| flatten_into(i, out)),
+        v => out.push(v.clone()),
+    }
+}
+
+fn wildcard(input: &V) -> V {
+    let input = match input {
+        V::Arr(a) if a.outer_wrapper && !a.items.is_empty() => &a.items[0],
+        v => v,
+    };
+    let mut out = Vec::new();
+    if let V::Obj(o) = input {
+        for (_, v) in o.iter() {
+            match v {
+                V::Arr(_) => flatten_into(v, &mut out),
+                v => out.push(v.clone()),
+            }
+        }
+    }
+    seq_of(out, false)
+}
+
+fn descendants(v: &V, out: &mut Vec<V>) {
+    match v {
+        V::Arr(a) => a.items.iter().for_each(|i| descendants(i, out)),
+        V::Obj(o) => {
+            out.push(v.clone());
+            o.iter().for_each(|(_, c)| descendants(c, out));
+        }
+        v => out.push(v.clone()),
+    }
+}

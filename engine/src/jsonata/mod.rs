@@ -1,0 +1,200 @@
+//! JSONata, the query language of `"QueryLanguage": "JSONata"` states.
+//!
+//! An expression is parsed once ([`Expression::parse`], at compile time)
+//! into a tree that [`eval::Evaluator`] walks. Evaluation is bounded: a depth
+//! and a step budget turn a runaway expression into an error instead of a
+//! hung shard or a blown stack.
+
+mod ast;
+mod eval;
+mod format;
+mod functions;
+mod lexer;
+mod parser;
+mod signature;
+mod value;
+
+use crate::value::Value;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use eval::Limits;
+use value::{Arr, V};
+
+/// A JSONata error: its code (`T2001`, `D3137`, …) as jsonata-js reports it.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub code: &'static str,
+    pub message: String,
+    pub position: Option<usize>,
+    pub token: Option<String>,
+}
+
+impl Error {
+    pub(crate) fn syntax(code: &'static str, pos: usize, message: impl Into<String>) -> Error {
+        Error { code, message: message.into(), position: Some(pos), token: None }
+    }
+    pub(crate) fn eval(code: &'static str, message: impl Into<String>) -> Error {
+        Error { code, message: message.into(), position: None, token: None }
+    }
+    pub(crate) fn signature(code: &'static str, message: impl Into<String>) -> Error {
+        Error { code, message: message.into(), position: None, token: None }
+    }
+    pub(crate) fn at(mut self, pos: usize) -> Error {
+        self.position.get_or_insert(pos);
+        self
+    }
+    pub(crate) fn with_token(mut self, token: String) -> Error {
+        self.token = Some(token);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What an evaluation may read from the outside world.
+pub struct Environment<'a> {
+    /// Variables bound before evaluation (`$states`, workflow variables).
+    pub bindings: &'a [(&'a str, &'a Value)],
+    /// "Now" for `$now()` and `$millis()`, fixed for one evaluation.
+    pub now_millis: i64,
+    /// Seed of `$random()`, `$uuid()` and `$shuffle()`.
+    pub seed: u64,
+    pub limits: Limits,
+}
+
+impl Default for Environment<'_> {
+    fn default() -> Self {
+        Environment { bindings: &[], now_millis: 0, seed: 0x853c_49e6_748f_ea9b, limits: Limits::default() }
+    }
+}
+
+/// A parsed JSONata expression, ready to evaluate any number of times.
+pub struct Expression {
+    root: ast::Node,
+    source: Arc<str>,
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expression({:?})", self.source)
+    }
+}
+
+impl Expression {
+    pub fn parse(source: &str) -> Result<Expression, Error> {
+        let raw = parser::parse(source)?;
+        let root = ast::build(raw)?;
+        Ok(Expression { root, source: Arc::from(source) })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub(crate) fn root(&self) -> &ast::Node {
+        &self.root
+    }
+
+    /// Evaluate against `input` (`None` is JavaScript's `undefined`).
+    /// `Ok(None)`: the expression produced nothing.
+    pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
+        let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
+        let root = ev.frame(None);
+        let input = match input {
+            None => V::Undef,
+            Some(v @ Value::Array(_)) => {
+                // A top-level array is wrapped so that `$[0]` indexes it.
+                let arr = Arr { items: vec![V::from_json(v)], sequence: true, outer_wrapper: true, ..Arr::default() };
+                V::Arr(Rc::new(arr))
+            }
+            Some(v) => V::from_json(v),
+        };
+        root.bind(Arc::from("$"), input.clone());
+        for (name, value) in env.bindings {
+            root.bind(Arc::from(*name), V::from_json(value));
+        }
+        let result = ev.evaluate(&self.root, &input, &root)?;
+        let result = match result {
+            V::Arr(a) if a.sequence && a.items.len() == 1 && !a.keep_singleton.get() => a.items[0].clone(),
+            v => v,
+        };
+        Ok(result.to_json())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(expr: &str, input: &str) -> Option<String> {
+        let input = crate::value::from_str(input).ok();
+        let e = Expression::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        e.evaluate(input.as_ref(), Environment::default()).unwrap_or_else(|e| panic!("{expr}: {e}")).map(|v| v.to_json())
+    }
+
+    fn err(expr: &str, input: &str) -> &'static str {
+        let input = crate::value::from_str(input).ok();
+        match Expression::parse(expr) {
+            Err(e) => e.code,
+            Ok(x) => match x.evaluate(input.as_ref(), Environment::default()) {
+                Err(e) => e.code,
+                Ok(v) => panic!("{expr} gave {v:?}, not an error"),
+            },
+        }
+    }
+
+    #[test]
+    fn paths_predicates_and_sequences() {
+        let doc = r#"{"a":[{"b":1,"c":"x"},{"b":2,"c":"y"},{"b":3,"c":"x"}]}"#;
+        assert_eq!(run("a.b", doc).as_deref(), Some("[1,2,3]"));
+        assert_eq!(run("a[c='x'].b", doc).as_deref(), Some("[1,3]"));
+        assert_eq!(run("a[1].c", doc).as_deref(), Some("\"y\""));
+        assert_eq!(run("a[-1].b", doc).as_deref(), Some("3"));
+        assert_eq!(run("a[b>5]", doc), None);
+        assert_eq!(run("a[0].b[]", doc).as_deref(), Some("[1]"));
+        assert_eq!(run("$sum(a.b)", doc).as_deref(), Some("6"));
+        assert_eq!(run("a^(>b).b", doc).as_deref(), Some("[3,2,1]"));
+        assert_eq!(run("a{c: $sum(b)}", doc).as_deref(), Some(r#"{"x":4,"y":2}"#));
+        assert_eq!(run("**.b", doc).as_deref(), Some("[1,2,3]"));
+    }
+
+    #[test]
+    fn operators_and_literals() {
+        assert_eq!(run("1 + 2 * 3", "null").as_deref(), Some("7"));
+        assert_eq!(run("'a' & 1 & true", "null").as_deref(), Some("\"a1true\""));
+        assert_eq!(run("[1..4]", "null").as_deref(), Some("[1,2,3,4]"));
+        assert_eq!(run("3 in [1,2,3]", "null").as_deref(), Some("true"));
+        assert_eq!(run("x ? 'yes' : 'no'", r#"{"x":0}"#).as_deref(), Some("\"no\""));
+        assert_eq!(run("x ?? 5", "{}").as_deref(), Some("5"));
+        assert_eq!(run("0.1 + 0.2", "null").as_deref(), Some("0.30000000000000004"));
+        assert_eq!(run("$string(0.1 + 0.2)", "null").as_deref(), Some("\"0.3\""));
+    }
+
+    #[test]
+    fn lambdas_closures_and_tail_calls() {
+        assert_eq!(run("($f := function($x){$x * 2}; $f(21))", "null").as_deref(), Some("42"));
+        assert_eq!(run("$map([1,2,3], function($v, $i){$v + $i})", "null").as_deref(), Some("[1,3,5]"));
+        assert_eq!(run("$reduce([1,2,3,4], function($a, $b){$a + $b})", "null").as_deref(), Some("10"));
+        let sum_to = "($s := function($n, $acc){ $n = 0 ? $acc : $s($n - 1, $acc + $n) }; $s(10000, 0))";
+        assert_eq!(run(sum_to, "null").as_deref(), Some("50005000"));
+        assert_eq!(run("($add := function($a,$b){$a+$b}; $inc := $add(?, 1); $inc(41))", "null").as_deref(), Some("42"));
+        assert_eq!(run("'abc' ~> $uppercase()", "null").as_deref(), Some("\"ABC\""));
+    }
+
+    #[test]
+    fn errors_carry_jsonata_codes() {
+        assert_eq!(err("1 + 'a'", "null"), "T2002");
+        assert_eq!(err("$sum('a')", "null"), "T0412");
+        assert_eq!(err("(", "null"), "S0203");
+        assert_eq!(err("$error('boom')", "null"), "D3137");
+        assert_eq!(err("($f := function($n){ 1 + $f($n) }; $f(1))", "null"), "U1001");
+    }
+}
