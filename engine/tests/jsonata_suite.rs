@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Cases that must pass (of 1,686); raise it when the evaluator improves.
-const FLOOR: usize = 0;
+const FLOOR: usize = 1645;
 
 fn suite_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/jsonata-suite")
@@ -55,7 +55,11 @@ fn load_cases(dir: &Path) -> Vec<Case> {
 fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value as J;
     match (a, b) {
-        (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64(),
+        // serde_json's float reading may be 1 ulp off the recorded text.
+        (J::Number(x), J::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x == y || (x - y).abs() <= 1e-15 * x.abs().max(y.abs())
+        }
         (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
         (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
         _ => a == b,
@@ -99,7 +103,8 @@ fn run_case(dir: &Path, case: &Case, datasets: &mut BTreeMap<String, Option<Valu
     let env = Environment { bindings: &binding_refs, now_millis: 1_700_000_000_000, ..Environment::default() };
     let env = Environment { limits, ..env };
     let outcome = Expression::parse(&expr).and_then(|e| e.evaluate(input.as_ref(), env));
-    if let Some(code) = spec.get("code").and_then(|c| c.as_str()) {
+    let code = spec.get("code").or_else(|| spec.get("error").and_then(|e| e.get("code")));
+    if let Some(code) = code.and_then(|c| c.as_str()) {
         return match outcome {
             Err(e) if e.code == code => Ok(()),
             Err(e) => Err(format!("expected error {code}, got {e}")),

@@ -276,7 +276,7 @@ impl Evaluator {
         let first_is_var = matches!(steps.first().map(|s| &s.kind), Some(Kind::Variable(_)));
         let mut input_seq = match input {
             V::Arr(_) if !first_is_var => input.clone(),
-            V::Undef => seq_of(Vec::new(), false),
+            // `createSequence(undefined)` holds one undefined item.
             v => seq_of(vec![v.clone()], false),
         };
         let mut result = V::Undef;

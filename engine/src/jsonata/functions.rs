@@ -380,6 +380,7 @@ fn match_fn(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
 fn contains(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(V::Bool(match arg(args, 1) {
+        V::Undef => return Ok(V::Undef),
         V::Str(t) => s.contains(&**t),
         other => regex_of(other).is_some_and(|re| re.is_match(s)),
     }))
@@ -583,7 +584,7 @@ fn parse_number(s: &str) -> Option<f64> {
     let body = s.strip_prefix('-').unwrap_or(s);
     let b = body.as_bytes();
     let int_end = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
-    if int_end == 0 || (int_end > 1 && b[0] == b'0') {
+    if int_end == 0 {
         return None;
     }
     let mut i = int_end;
@@ -1085,7 +1086,7 @@ fn decode_url(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 fn eval_fn(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
     let expr = super::Expression::parse(src).map_err(|e| Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message)))?;
-    let ctx = if args.len() > 1 { arg(args, 1).clone() } else { input.clone() };
+    let ctx = if arg(args, 1).is_undef() { input.clone() } else { arg(args, 1).clone() };
     ev.evaluate(expr.root(), &ctx, env)
         .map_err(|e| Error::eval("D3121", format!("Dynamic error evaluating the expression passed to function eval: {}", e.message)))
 }

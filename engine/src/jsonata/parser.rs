@@ -349,21 +349,22 @@ impl Parser<'_> {
         if self.tok.tok == Tok::Op("<") {
             let mut depth = 1;
             let mut sig = String::from("<");
+            self.advance(false)?;
             while depth > 0 {
-                let t = self.next()?;
-                match &t.tok {
+                match &self.tok.tok {
                     Tok::Op("{") | Tok::End => {
-                        return Err(Error::syntax("S0401", t.pos, "Type signature is not terminated"));
+                        return Err(Error::syntax("S0401", self.tok.pos, "Type signature is not terminated"));
                     }
                     Tok::Op(">") => depth -= 1,
                     Tok::Op("<") => depth += 1,
                     _ => {}
                 }
-                sig.push_str(&match t.tok {
+                sig.push_str(&match &self.tok.tok {
                     Tok::Op(o) => o.to_string(),
-                    Tok::Name(n) => n,
-                    other => describe(&other),
+                    Tok::Name(n) => n.clone(),
+                    other => describe(other),
                 });
+                self.advance(false)?;
             }
             signature = Some(sig);
         }
