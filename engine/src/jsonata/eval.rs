@@ -301,13 +301,16 @@ impl Evaluator {
                 input_seq = result.clone();
             }
         }
+        let mut stream = None;
         if is_tuple {
             let tuples = tuples.unwrap_or_default();
+            let as_stream = seq_of(tuples.iter().cloned().map(V::Tuple).collect(), true);
             if node.tuple {
-                result = seq_of(tuples.into_iter().map(V::Tuple).collect(), true);
+                result = as_stream.clone();
             } else {
                 result = seq_of(tuples.iter().map(|t| tuple_at(t)).collect(), false);
             }
+            stream = Some(as_stream);
         }
         if node.keep_singleton_array {
             result = match result {
@@ -321,7 +324,7 @@ impl Evaluator {
             }
         }
         if let Some(g) = &node.group {
-            result = self.group_by(g, &result, env)?;
+            result = self.group_by(g, stream.as_ref().unwrap_or(&result), env)?;
         }
         Ok(result)
     }
@@ -534,6 +537,9 @@ impl Evaluator {
         let rhs = self.evaluate(r, input, env)?;
         match op {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+                if matches!(lhs, V::Num(n) if n.is_infinite()) || matches!(rhs, V::Num(n) if n.is_infinite()) {
+                    return Err(Error::eval("D1001", "Number out of range"));
+                }
                 if !lhs.is_undef() && lhs.num().is_none() {
                     return Err(Error::eval("T2001", format!("The left side of the {} operator must evaluate to a number", op_text(op))));
                 }
@@ -548,9 +554,6 @@ impl Evaluator {
                     BinOp::Div => a / b,
                     _ => a % b,
                 };
-                if !v.is_finite() {
-                    return Err(Error::eval("D1001", format!("Number out of range: {v}")));
-                }
                 Ok(V::Num(v))
             }
             BinOp::Eq | BinOp::Ne => {
@@ -759,7 +762,13 @@ impl Evaluator {
     fn apply_operator(&mut self, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
         let lhs = self.evaluate(l, input, env)?;
         if let Kind::Call(proc, args) = &r.kind {
-            return self.call(proc, args, input, env, Some(lhs));
+            let result = self.call(proc, args, input, env, Some(lhs))?;
+            if let V::Arr(a) = &result {
+                if r.keep_array && a.sequence {
+                    a.keep_singleton.set(true);
+                }
+            }
+            return Ok(result);
         }
         let f = self.evaluate(r, input, env)?;
         if !f.is_func() {
@@ -1017,6 +1026,10 @@ fn wildcard(input: &V) -> V {
         v => v,
     };
     let mut out = Vec::new();
+    // An array is an object to JavaScript: its values are its items.
+    if let V::Arr(a) = input {
+        a.items.iter().for_each(|i| flatten_into(i, &mut out));
+    }
     if let V::Obj(o) = input {
         for (_, v) in o.iter() {
             match v {

@@ -402,7 +402,25 @@ fn integer_regex(f: &IntegerFormat) -> Result<String, Error> {
     Ok(match f.primary {
         Primary::Letters => if f.case == Case::Upper { "[A-Z]+" } else { "[a-z]+" }.to_string(),
         Primary::Roman => if f.case == Case::Upper { "[MDCLXVI]+" } else { "[mdclxvi]+" }.to_string(),
-        Primary::Words => "(?:[a-zA-Z]+|[\\-, ])+".to_string(),
+        Primary::Words => {
+            let mut words: Vec<String> = Vec::new();
+            words.extend(FEW.iter().map(|w| w.to_lowercase()));
+            words.extend(ORDINALS.iter().map(|w| w.to_lowercase()));
+            for d in DECADES {
+                let l = d.to_lowercase();
+                words.push(format!("{}ieth", &l[..l.len() - 1]));
+                words.push(l);
+            }
+            words.push("hundredth".into());
+            for m in MAGNITUDES {
+                let l = m.to_lowercase();
+                words.push(format!("{l}th"));
+                words.push(l);
+            }
+            // Longest first, so `seventeen` is not read as `seven`.
+            words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+            format!("(?:{}|and|[\\-, ])+", words.join("|"))
+        }
         Primary::Decimal => {
             let mut r = format!("[0-9]{occurrences}");
             if f.ordinal {
@@ -1018,6 +1036,10 @@ fn analyse_datetime_picture(picture: &str) -> Result<Vec<PicturePart>, Error> {
                         f.mandatory = min;
                     }
                 }
+                if !"YMD".contains(component) && f.mandatory + f.optional >= 2 && f.regular.is_none() {
+                    // Fixed-width fields parse without separators between them.
+                    f.width = f.mandatory + f.optional;
+                }
                 if "YMD".contains(component) {
                     if let Some(max) = width_max {
                         m.n = max as i64;
@@ -1237,6 +1259,10 @@ fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Er
                 }
             };
             Some(h * 60 + if h < 0 { -mi } else { mi })
+        } else if m.component == 'f' {
+            // Fractional seconds: the digits are a fraction, read to the millisecond.
+            let digits: String = value.chars().filter(|c| c.is_ascii_digit()).chain("000".chars()).take(3).collect();
+            digits.parse::<i64>().ok()
         } else if let Some(f) = &m.integer {
             parse_integer_with(value, f)?.map(|n| n as i64)
         } else {

@@ -108,7 +108,9 @@ fn table() -> &'static HashMap<&'static str, Builtin> {
             .iter()
             .filter_map(|&(name, sig, imp)| {
                 let signature = Signature::parse(sig).ok()?;
-                let arity = signature.arity();
+                // As JavaScript's `Function.length`: `$string`'s second
+                // parameter has a default, so higher-order functions pass one.
+                let arity = if name == "string" { 1 } else { signature.arity() };
                 Some((name, Builtin { name, signature, arity, imp }))
             })
             .collect()
@@ -146,8 +148,23 @@ fn string_pretty(v: &V, pretty: bool) -> Result<String, Error> {
         V::Num(n) if !n.is_finite() => {
             return Err(Error::eval("D3001", "Attempting to invoke string function on Infinity or NaN"));
         }
-        v => stringify(v, if pretty { 2 } else { 0 }),
+        V::Arr(a) if a.outer_wrapper && !a.items.is_empty() => return string_pretty(&a.items[0], pretty),
+        v => {
+            if has_infinity(v) {
+                return Err(Error::eval("D1001", "Number out of range"));
+            }
+            stringify(v, if pretty { 2 } else { 0 })
+        }
     })
+}
+
+fn has_infinity(v: &V) -> bool {
+    match v {
+        V::Num(n) => !n.is_finite(),
+        V::Arr(a) => a.items.iter().any(has_infinity),
+        V::Obj(o) => o.iter().any(|(_, v)| has_infinity(v)),
+        _ => false,
+    }
 }
 
 /// `fn.append`: concatenate, making arrays of single values.

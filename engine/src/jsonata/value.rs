@@ -257,7 +257,8 @@ fn write_json(v: &V, indent: usize, level: usize, out: &mut String) {
         V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         V::Num(n) => {
             if n.is_finite() {
-                out.push_str(&js_number(round15(*n)))
+                // Integers print whole; other numbers lose float noise.
+                out.push_str(&js_number(if n.fract() == 0.0 { *n } else { round15(*n) }))
             } else {
                 out.push_str("null")
             }
