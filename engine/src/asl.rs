@@ -5,13 +5,12 @@
 use crate::intrinsics::Call;
 use crate::jsonpath::{JsonPath, RefStep};
 use crate::value::{Key, Value};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryLanguage {
     #[default]
     JsonPath,
-    /// Accepted by the model so states can carry it; evaluation arrives with
-    /// the JSONata issue and is refused by the validator until then.
     JsonAta,
 }
 
@@ -44,6 +43,8 @@ pub struct State {
     /// Workflow variables set when the state completes (for a Choice: when
     /// the Default is taken).
     pub assign: Option<Template>,
+    /// JSONata `Output`: the state's output, from `$states.input`/`result`.
+    pub output: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,38 @@ pub enum Template {
     Array(Vec<Template>),
     Path(JsonPath),
     Call(Call),
+    /// A `"{% … %}"` string in a JSONata state.
+    Jsonata(Arc<JsonataField>),
+}
+
+impl Template {
+    /// Does any part of the template hold a JSONata expression?
+    pub fn has_jsonata(&self) -> bool {
+        match self {
+            Template::Jsonata(_) => true,
+            Template::Object(fields) => fields.iter().any(|(_, t)| t.has_jsonata()),
+            Template::Array(items) => items.iter().any(Template::has_jsonata),
+            _ => false,
+        }
+    }
+}
+
+/// A JSONata expression and the field it sits in (`Output/result`), which
+/// AWS names in the errors it raises.
+#[derive(Debug)]
+pub struct JsonataField {
+    pub expr: crate::jsonata::Expression,
+    pub field: String,
+    /// The expression reads `$states.context`, which is built only then.
+    pub reads_context: bool,
+    /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
+    pub reads_random: bool,
+}
+
+impl PartialEq for JsonataField {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.expr.source() == other.expr.source()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +167,7 @@ pub struct Task {
 pub enum Seconds {
     Fixed(u64),
     Path(JsonPath),
+    Expr(Template),
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +176,9 @@ pub enum WaitFor {
     SecondsPath(JsonPath),
     Timestamp(chrono::DateTime<chrono::FixedOffset>),
     TimestampPath(JsonPath),
+    /// JSONata `Seconds`/`Timestamp`: checked when evaluated.
+    SecondsExpr(Template),
+    TimestampExpr(Template),
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +187,7 @@ pub enum FailField {
     Literal(String),
     Path(JsonPath),
     Call(Call),
+    Expr(Template),
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +195,8 @@ pub struct ChoiceBranch {
     pub rule: Rule,
     pub next: String,
     pub assign: Option<Template>,
+    /// JSONata `Output` of this rule.
+    pub output: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +204,13 @@ pub enum Rule {
     And(Vec<Rule>),
     Or(Vec<Rule>),
     Not(Box<Rule>),
-    Test { variable: JsonPath, op: ChoiceOp, operand: Operand },
+    Test {
+        variable: JsonPath,
+        op: ChoiceOp,
+        operand: Operand,
+    },
+    /// JSONata `Condition`: true or false.
+    Condition(Template),
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +270,8 @@ pub struct Catcher {
     pub next: String,
     pub result_path: ResultPath,
     pub assign: Option<Template>,
+    /// JSONata `Output` (from `$states.errorOutput`).
+    pub output: Option<Template>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +285,9 @@ pub struct MapState {
     pub processor: StateMachine,
     pub mode: MapMode,
     pub items_path: Option<JsonPath>,
+    /// JSONata `Items` (the state input when absent).
+    pub items: Option<Template>,
+    pub jsonata: bool,
     pub item_selector: Option<Template>,
     pub max_concurrency: Option<CountField>,
     pub tolerated_failure_percentage: Option<Tolerance>,
@@ -251,12 +302,14 @@ pub struct MapState {
 pub enum CountField {
     Fixed(u64),
     Path(JsonPath),
+    Expr(Template),
 }
 
 #[derive(Debug, Clone)]
 pub enum Tolerance {
     Fixed(f64),
     Path(JsonPath),
+    Expr(Template),
 }
 
 #[derive(Debug, Clone)]

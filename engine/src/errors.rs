@@ -15,6 +15,7 @@ pub enum ErrorName {
     ExceedToleratedFailureThreshold,
     DataLimitExceeded,
     ItemReaderFailed,
+    QueryEvaluationError,
 }
 
 impl ErrorName {
@@ -33,6 +34,7 @@ impl ErrorName {
             ErrorName::ExceedToleratedFailureThreshold => "States.ExceedToleratedFailureThreshold",
             ErrorName::DataLimitExceeded => "States.DataLimitExceeded",
             ErrorName::ItemReaderFailed => "States.ItemReaderFailed",
+            ErrorName::QueryEvaluationError => "States.QueryEvaluationError",
         }
     }
 }

@@ -49,6 +49,8 @@ pub enum Op {
     /// Evaluate an `Assign` template against acc; the variables change when
     /// the state is left.
     Assign(u32),
+    /// acc = eval(JSONata `Output`) with acc as `$states.result`.
+    Output(u32),
     /// Evaluate a Choice table against acc; remember the target.
     Choose(u32),
     /// Transition to the chosen target.
@@ -74,6 +76,8 @@ pub struct StateInfo {
     pub catch: Range<u32>,
     /// The raw input is still needed after entry (ResultPath, Catch, Fail).
     pub keeps_input: bool,
+    /// Task, Map and Parallel: JSONata `Assign`/`Output` see `$states.result`.
+    pub has_result: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -94,15 +98,19 @@ pub struct CompiledCatcher {
     pub result_path: asl::ResultPath,
     /// Template index of the catcher's `Assign`.
     pub assign: Option<u32>,
+    /// Template index of the catcher's JSONata `Output`.
+    pub output: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ChoiceTable {
-    /// Rule, target, and the template index of the rule's `Assign`.
-    pub branches: Vec<(Rule, StateId, Option<u32>)>,
+    /// Rule, target, and the template indexes of the rule's `Assign` and `Output`.
+    pub branches: Vec<(Rule, StateId, Option<u32>, Option<u32>)>,
     pub default: Option<StateId>,
     /// The state's own `Assign`, used when the Default is taken.
     pub default_assign: Option<u32>,
+    /// The state's JSONata `Output`, for rules without one of their own.
+    pub default_output: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +180,7 @@ impl Compiler {
                 retry: 0..0,
                 catch: 0..0,
                 keeps_input: false,
+                has_result: matches!(s.kind, StateKind::Task(_) | StateKind::Map(_) | StateKind::Parallel { .. }),
             });
         }
         let resolve = move |name: &str| -> StateId { base + m.index_of(name).unwrap_or(0) as StateId };
@@ -204,19 +213,23 @@ impl Compiler {
         self.p.retriers.extend(s.retry.iter().cloned());
         let retry = retry_start..self.p.retriers.len() as u32;
         let catch_start = self.p.catchers.len() as u32;
-        for Catcher { error_equals, next, result_path, assign } in &s.catch {
+        for Catcher { error_equals, next, result_path, assign, output } in &s.catch {
             let assign = assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
+            let output = output.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
             self.p.catchers.push(CompiledCatcher {
                 error_equals: error_equals.clone(),
                 next: resolve(next),
                 result_path: result_path.clone(),
                 assign,
+                output,
             });
         }
         let catch = catch_start..self.p.catchers.len() as u32;
 
         let io = &s.io;
-        let mut keeps_input = !s.catch.is_empty();
+        // JSONata `Assign` and `Output` read `$states.input` after the work.
+        let mut keeps_input =
+            !s.catch.is_empty() || s.output.is_some() || s.assign.as_ref().is_some_and(asl::Template::has_jsonata);
         if let StateKind::Fail { error, cause } = &s.kind {
             let f = Self::push(&mut self.p.fails, FailSpec { error: error.clone(), cause: cause.clone() });
             self.p.code.push(Op::Fail(f));
@@ -244,8 +257,8 @@ impl Compiler {
             StateKind::Pass { result: None } => {}
             StateKind::Task(t) => {
                 // Timeout and heartbeat paths read the raw state input.
-                keeps_input |= matches!(t.timeout, Some(asl::Seconds::Path(_)))
-                    || matches!(t.heartbeat, Some(asl::Seconds::Path(_)));
+                keeps_input |= matches!(t.timeout, Some(asl::Seconds::Path(_) | asl::Seconds::Expr(_)))
+                    || matches!(t.heartbeat, Some(asl::Seconds::Path(_) | asl::Seconds::Expr(_)));
                 let i = Self::push(&mut self.p.tasks, t.clone());
                 self.p.code.push(Op::Invoke(i));
             }
@@ -255,12 +268,15 @@ impl Compiler {
             }
             StateKind::Choice { choices, default } => {
                 let mut branches = Vec::with_capacity(choices.len());
-                for ChoiceBranch { rule, next, assign } in choices {
+                for ChoiceBranch { rule, next, assign, output } in choices {
                     let assign = assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
-                    branches.push((rule.clone(), resolve(next), assign));
+                    let output = output.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
+                    branches.push((rule.clone(), resolve(next), assign, output));
                 }
                 let default_assign = s.assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
-                let table = ChoiceTable { branches, default: default.as_deref().map(resolve), default_assign };
+                let default_output = s.output.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
+                let table =
+                    ChoiceTable { branches, default: default.as_deref().map(resolve), default_assign, default_output };
                 let i = Self::push(&mut self.p.choices, table);
                 self.p.code.push(Op::Choose(i));
             }
@@ -308,6 +324,10 @@ impl Compiler {
                 let i = Self::push(&mut self.p.paths, p.clone());
                 self.p.code.push(Op::OutputPath(i));
             }
+        }
+        if let (Some(t), false) = (&s.output, matches!(s.kind, StateKind::Choice { .. })) {
+            let i = Self::push(&mut self.p.templates, t.clone());
+            self.p.code.push(Op::Output(i));
         }
         match (&s.kind, &s.transition) {
             (StateKind::Choice { .. }, _) => self.p.code.push(Op::GotoChosen),
@@ -379,7 +399,9 @@ impl Program {
         for (pc, op) in self.code.iter().enumerate() {
             match *op {
                 Op::InputPath(i) | Op::OutputPath(i) => n(self.paths.len(), i, "path")?,
-                Op::Parameters(i) | Op::ResultSelector(i) | Op::Assign(i) => n(self.templates.len(), i, "template")?,
+                Op::Parameters(i) | Op::ResultSelector(i) | Op::Assign(i) | Op::Output(i) => {
+                    n(self.templates.len(), i, "template")?
+                }
                 Op::Const(i) => n(self.consts.len(), i, "const")?,
                 Op::Invoke(i) => n(self.tasks.len(), i, "task")?,
                 Op::Wait(i) => n(self.waits.len(), i, "wait")?,
@@ -410,10 +432,10 @@ impl Program {
             n(self.states.len(), c.next, "catch target")?;
         }
         for t in &self.choices {
-            for (_, s, a) in &t.branches {
+            for (_, s, a, o) in &t.branches {
                 n(self.states.len(), *s, "choice target")?;
-                if let Some(a) = a {
-                    n(self.templates.len(), *a, "choice assign")?;
+                for t in a.iter().chain(o) {
+                    n(self.templates.len(), *t, "choice template")?;
                 }
             }
         }
@@ -467,13 +489,14 @@ impl Program {
             Op::Parallel(i) => format!("parallel      branches={:?}", self.parallels[i as usize]),
             Op::ResultSelector(i) => format!("result_select #{i}"),
             Op::Assign(i) => format!("assign        #{i}"),
+            Op::Output(i) => format!("output        #{i}"),
             Op::ResultPath(i) => format!("result_path   {}", self.result_paths[i as usize].0),
             Op::DiscardResult => "discard_result".into(),
             Op::OutputPath(i) => format!("output_path   {}", self.paths[i as usize]),
             Op::DiscardOutput => "discard_output".into(),
             Op::Choose(i) => {
                 let t = &self.choices[i as usize];
-                let targets: Vec<String> = t.branches.iter().map(|(_, s, _)| format!("@{s}")).collect();
+                let targets: Vec<String> = t.branches.iter().map(|(_, s, _, _)| format!("@{s}")).collect();
                 format!("choose        [{}] default={:?}", targets.join(", "), t.default)
             }
             Op::GotoChosen => "goto_chosen".into(),

@@ -37,8 +37,8 @@ fn load_cases(dir: &Path) -> Vec<Case> {
             let text = std::fs::read_to_string(f.path()).expect("case file");
             // A few cases hold lone UTF-16 surrogates, which Rust strings
             // cannot: they count as failures.
-            let spec = serde_json::from_str(&text)
-                .unwrap_or_else(|e| serde_json::json!({ "unreadable": e.to_string() }));
+            let spec =
+                serde_json::from_str(&text).unwrap_or_else(|e| serde_json::json!({ "unreadable": e.to_string() }));
             match spec {
                 serde_json::Value::Array(items) => {
                     for (i, spec) in items.into_iter().enumerate() {
@@ -61,7 +61,9 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             x == y || (x - y).abs() <= 1e-15 * x.abs().max(y.abs())
         }
         (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
         _ => a == b,
     }
 }

@@ -81,7 +81,25 @@ fn field_codes() {
         Code::UnknownField,
         "/States/S/Assign",
     );
-    has(task(json!({"QueryLanguage": "JSONata"})), Code::Unsupported, "/States/T/QueryLanguage");
+    // JSONata states: JSONPath fields are refused, expressions are parsed.
+    has(task(json!({"QueryLanguage": "JSONata", "InputPath": "$.a"})), Code::UnknownField, "/States/T/InputPath");
+    has(task(json!({"QueryLanguage": "JSONata", "ResultPath": "$.a"})), Code::UnknownField, "/States/T/ResultPath");
+    has(
+        task(json!({"QueryLanguage": "JSONata", "Output": "{% $states.input.( %}"})),
+        Code::BadJsonata,
+        "/States/T/Output",
+    );
+    has(
+        task(json!({"QueryLanguage": "JSONata", "Arguments": {"a": [1, "{% 1 + %}"]}})),
+        Code::BadJsonata,
+        "/States/T/Arguments/a/1",
+    );
+    has(task(json!({"QueryLanguage": "JSONata", "Items": "{% [] %}"})), Code::UnknownField, "/States/T/Items");
+    has(
+        json!({"StartAt": "C", "QueryLanguage": "JSONata", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "Next": "C"}]}}}),
+        Code::BadChoiceRule,
+        "/States/C/Choices/0/Variable",
+    );
     has(task(json!({"Arguments": {}})), Code::UnknownField, "/States/T/Arguments");
     has(
         json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": true}}}),

@@ -42,7 +42,6 @@ pub enum Stage {
 #[derive(Debug)]
 pub struct Group {
     pub pairs: Vec<(Node, Node)>,
-    pub pos: usize,
 }
 
 #[derive(Debug)]
@@ -149,7 +148,11 @@ pub fn build(raw: Raw) -> Result<Node, Error> {
     let mut b = Builder { slots: Vec::new() };
     let mut node = b.process(raw)?;
     if !node.seeking_parent.is_empty() {
-        return Err(Error::syntax("S0217", node.pos, "The object representing the 'parent' cannot be derived from this expression"));
+        return Err(Error::syntax(
+            "S0217",
+            node.pos,
+            "The object representing the 'parent' cannot be derived from this expression",
+        ));
     }
     let labels: Vec<Arc<str>> = b.slots.into_iter().map(|s| Arc::from(s.label.as_str())).collect();
     label(&mut node, &labels);
@@ -372,7 +375,11 @@ impl Builder {
                 let predicate = self.process(*rhs)?;
                 let step = last_step(&mut result);
                 if step.group.is_some() {
-                    return Err(Error::syntax("S0209", pos, "A predicate cannot follow a grouping expression in a step"));
+                    return Err(Error::syntax(
+                        "S0209",
+                        pos,
+                        "A predicate cannot follow a grouping expression in a step",
+                    ));
                 }
                 if !predicate.seeking_parent.is_empty() {
                     for &slot in &predicate.seeking_parent {
@@ -397,7 +404,7 @@ impl Builder {
                     return Err(Error::syntax("S0210", pos, "Each step can only have one grouping expression"));
                 }
                 let pairs = self.pairs(pairs, None)?;
-                result.group = Some(Box::new(Group { pairs, pos }));
+                result.group = Some(Box::new(Group { pairs }));
                 result
             }
             RawKind::Sort(lhs, terms) => {
@@ -421,10 +428,18 @@ impl Builder {
                 let mut result = self.process(*lhs)?;
                 let step = last_step(&mut result);
                 if !step.stages.is_empty() || !step.predicate.is_empty() {
-                    return Err(Error::syntax("S0215", pos, "A context variable binding must precede any predicates on a step"));
+                    return Err(Error::syntax(
+                        "S0215",
+                        pos,
+                        "A context variable binding must precede any predicates on a step",
+                    ));
                 }
                 if matches!(step.kind, Kind::Sort(_)) {
-                    return Err(Error::syntax("S0216", pos, "A context variable binding must precede the 'order-by' clause on a step"));
+                    return Err(Error::syntax(
+                        "S0216",
+                        pos,
+                        "A context variable binding must precede the 'order-by' clause on a step",
+                    ));
                 }
                 if keep_array {
                     step.keep_array = true;
@@ -597,7 +612,9 @@ impl Builder {
             RawKind::Wildcard => Node::new(Kind::Wildcard, pos),
             RawKind::Descendant => Node::new(Kind::Descendant, pos),
             RawKind::Placeholder => Node::new(Kind::Placeholder, pos),
-            RawKind::Regex(pattern, flags) => Node::new(Kind::Regex(Arc::new(compile_regex(&pattern, &flags, pos)?)), pos),
+            RawKind::Regex(pattern, flags) => {
+                Node::new(Kind::Regex(Arc::new(compile_regex(&pattern, &flags, pos)?)), pos)
+            }
         };
         if keep_array {
             node.keep_array = true;
@@ -636,7 +653,10 @@ fn tail_call_optimize(node: Node) -> Node {
     match node.kind {
         Kind::Call(..) if node.predicate.is_empty() => {
             let pos = node.pos;
-            Node::new(Kind::Lambda(Arc::new(LambdaDef { params: Vec::new(), signature: None, body: node, thunk: true })), pos)
+            Node::new(
+                Kind::Lambda(Arc::new(LambdaDef { params: Vec::new(), signature: None, body: node, thunk: true })),
+                pos,
+            )
         }
         Kind::Condition(c, t, e) => {
             let mut n = Node { kind: Kind::Null, ..node };

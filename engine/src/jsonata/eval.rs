@@ -12,12 +12,22 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub enum Func {
-    Lambda { def: Arc<LambdaDef>, env: Rc<Frame>, input: V },
+    Lambda {
+        def: Arc<LambdaDef>,
+        env: Rc<Frame>,
+        input: V,
+    },
     Builtin(&'static Builtin),
     /// A call with `?` placeholders, waiting for the missing arguments.
-    Partial { target: V, args: Vec<Option<V>> },
+    Partial {
+        target: V,
+        args: Vec<Option<V>>,
+    },
     Regex(Arc<regex::Regex>),
-    Transform { def: Arc<TransformDef>, env: Rc<Frame> },
+    Transform {
+        def: Arc<TransformDef>,
+        env: Rc<Frame>,
+    },
     /// `f ~> g` on two functions: `g(f(x))`.
     Chain(V, V),
 }
@@ -76,6 +86,8 @@ pub struct Evaluator {
     frames: Vec<Rc<Frame>>,
     pub now_millis: i64,
     pub rng: u64,
+    /// Variables consulted after the frames (see [`super::Environment`]).
+    pub globals: Option<crate::value::Value>,
 }
 
 impl Drop for Evaluator {
@@ -116,7 +128,7 @@ fn tuple_at(t: &Obj) -> V {
 
 impl Evaluator {
     pub fn new(limits: Limits, now_millis: i64, seed: u64) -> Evaluator {
-        Evaluator { depth: 0, steps: 0, limits, frames: Vec::new(), now_millis, rng: seed | 1 }
+        Evaluator { depth: 0, steps: 0, limits, frames: Vec::new(), now_millis, rng: seed | 1, globals: None }
     }
 
     pub fn frame(&mut self, parent: Option<Rc<Frame>>) -> Rc<Frame> {
@@ -234,11 +246,18 @@ impl Evaluator {
                 } else {
                     match env.lookup(name) {
                         Some(v) => v,
-                        None => functions::lookup(name).map(|b| V::Func(Rc::new(Func::Builtin(b)))).unwrap_or_default(),
+                        None => match self.globals.as_ref().and_then(|g| g.get(name)) {
+                            Some(v) => V::from_json(v),
+                            None => {
+                                functions::lookup(name).map(|b| V::Func(Rc::new(Func::Builtin(b)))).unwrap_or_default()
+                            }
+                        },
                     }
                 }
             }
-            Kind::Lambda(def) => V::Func(Rc::new(Func::Lambda { def: def.clone(), env: env.clone(), input: input.clone() })),
+            Kind::Lambda(def) => {
+                V::Func(Rc::new(Func::Lambda { def: def.clone(), env: env.clone(), input: input.clone() }))
+            }
             Kind::Call(proc, args) => self.call(proc, args, input, env, None)?,
             Kind::Partial(proc, args) => self.partial(proc, args, input, env)?,
             Kind::Apply(l, r) => self.apply_operator(l, r, input, env)?,
@@ -392,7 +411,13 @@ impl Evaluator {
         Ok(input)
     }
 
-    fn tuple_step(&mut self, step: &Node, input: &V, tuples: Option<Vec<Rc<Obj>>>, env: &Rc<Frame>) -> Result<Vec<Rc<Obj>>, Error> {
+    fn tuple_step(
+        &mut self,
+        step: &Node,
+        input: &V,
+        tuples: Option<Vec<Rc<Obj>>>,
+        env: &Rc<Frame>,
+    ) -> Result<Vec<Rc<Obj>>, Error> {
         if let Kind::Sort(terms) = &step.kind {
             let sorted = match tuples {
                 Some(t) => self.sort(terms, &seq_of(t.into_iter().map(V::Tuple).collect(), true), env)?,
@@ -541,10 +566,16 @@ impl Evaluator {
                     return Err(Error::eval("D1001", "Number out of range"));
                 }
                 if !lhs.is_undef() && lhs.num().is_none() {
-                    return Err(Error::eval("T2001", format!("The left side of the {} operator must evaluate to a number", op_text(op))));
+                    return Err(Error::eval(
+                        "T2001",
+                        format!("The left side of the {} operator must evaluate to a number", op_text(op)),
+                    ));
                 }
                 if !rhs.is_undef() && rhs.num().is_none() {
-                    return Err(Error::eval("T2002", format!("The right side of the {} operator must evaluate to a number", op_text(op))));
+                    return Err(Error::eval(
+                        "T2002",
+                        format!("The right side of the {} operator must evaluate to a number", op_text(op)),
+                    ));
                 }
                 let (Some(a), Some(b)) = (lhs.num(), rhs.num()) else { return Ok(V::Undef) };
                 let v = match op {
@@ -571,17 +602,26 @@ impl Evaluator {
             }
             BinOp::Range => {
                 if !lhs.is_undef() && !lhs.num().is_some_and(|n| n.fract() == 0.0) {
-                    return Err(Error::eval("T2003", "The left side of the range operator (..) must evaluate to an integer"));
+                    return Err(Error::eval(
+                        "T2003",
+                        "The left side of the range operator (..) must evaluate to an integer",
+                    ));
                 }
                 if !rhs.is_undef() && !rhs.num().is_some_and(|n| n.fract() == 0.0) {
-                    return Err(Error::eval("T2004", "The right side of the range operator (..) must evaluate to an integer"));
+                    return Err(Error::eval(
+                        "T2004",
+                        "The right side of the range operator (..) must evaluate to an integer",
+                    ));
                 }
                 let (Some(a), Some(b)) = (lhs.num(), rhs.num()) else { return Ok(V::Undef) };
                 if a > b {
                     return Ok(V::Undef);
                 }
                 if b - a + 1.0 > 1e7 {
-                    return Err(Error::eval("D2014", "The size of the sequence allocated by the range operator (..) must not exceed 1e7"));
+                    return Err(Error::eval(
+                        "D2014",
+                        "The size of the sequence allocated by the range operator (..) must not exceed 1e7",
+                    ));
                 }
                 Ok(seq_of((a as i64..=b as i64).map(|i| V::Num(i as f64)).collect(), false))
             }
@@ -629,14 +669,20 @@ impl Evaluator {
                     other => {
                         return Err(Error::eval(
                             "T1003",
-                            format!("Key in object structure must evaluate to a string; got: {}", functions::string(&other)?),
+                            format!(
+                                "Key in object structure must evaluate to a string; got: {}",
+                                functions::string(&other)?
+                            ),
                         ));
                     }
                 };
                 match groups.get_mut(&key) {
                     Some(entry) => {
                         if entry.1 != index {
-                            return Err(Error::eval("D1009", format!("Multiple key definitions evaluate to same key: {key}")));
+                            return Err(Error::eval(
+                                "D1009",
+                                format!("Multiple key definitions evaluate to same key: {key}"),
+                            ));
                         }
                         entry.0 = functions::append(std::mem::take(&mut entry.0), item.clone());
                     }
@@ -697,11 +743,17 @@ impl Evaluator {
                     (V::Num(p), V::Num(q)) => p.partial_cmp(q).unwrap_or(Equal),
                     (V::Str(p), V::Str(q)) => p.cmp(q),
                     (V::Num(_) | V::Str(_), V::Num(_) | V::Str(_)) => {
-                        error.get_or_insert(Error::eval("T2007", "Type mismatch when comparing values in order-by clause"));
+                        error.get_or_insert(Error::eval(
+                            "T2007",
+                            "Type mismatch when comparing values in order-by clause",
+                        ));
                         Equal
                     }
                     _ => {
-                        error.get_or_insert(Error::eval("T2008", "The expressions within an order-by clause must evaluate to numeric or string values"));
+                        error.get_or_insert(Error::eval(
+                            "T2008",
+                            "The expressions within an order-by clause must evaluate to numeric or string values",
+                        ));
                         Equal
                     }
                 };
@@ -725,7 +777,10 @@ impl Evaluator {
             if let Kind::Path(steps) = &proc.kind {
                 if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
                     if env.lookup(n).is_some() || functions::lookup(n).is_some() {
-                        return Err(Error::eval("T1005", format!("Attempted to invoke a non-function. Did you mean ${n}?")));
+                        return Err(Error::eval(
+                            "T1005",
+                            format!("Attempted to invoke a non-function. Did you mean ${n}?"),
+                        ));
                     }
                 }
             }
@@ -750,7 +805,10 @@ impl Evaluator {
             if let (V::Undef, Kind::Path(steps)) = (&f, &proc.kind) {
                 if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
                     if env.lookup(n).is_some() || functions::lookup(n).is_some() {
-                        return Err(Error::eval("T1007", format!("Attempted to partially apply a non-function. Did you mean ${n}?")));
+                        return Err(Error::eval(
+                            "T1007",
+                            format!("Attempted to partially apply a non-function. Did you mean ${n}?"),
+                        ));
                     }
                 }
             }
@@ -772,7 +830,10 @@ impl Evaluator {
         }
         let f = self.evaluate(r, input, env)?;
         if !f.is_func() {
-            return Err(Error::eval("T2006", "The right side of the function application operator ~> must be a function"));
+            return Err(Error::eval(
+                "T2006",
+                "The right side of the function application operator ~> must be a function",
+            ));
         }
         if lhs.is_func() {
             return Ok(V::Func(Rc::new(Func::Chain(lhs, f))));
@@ -823,7 +884,8 @@ impl Evaluator {
             }
             Func::Partial { target, args: bound } => {
                 let mut supplied = args.into_iter();
-                let full = bound.iter().map(|a| a.clone().unwrap_or_else(|| supplied.next().unwrap_or_default())).collect();
+                let full =
+                    bound.iter().map(|a| a.clone().unwrap_or_else(|| supplied.next().unwrap_or_default())).collect();
                 self.apply(target, full, input, env)
             }
             Func::Regex(re) => match args.first() {
@@ -924,7 +986,11 @@ fn deep_copy(v: &V) -> V {
 fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Arc<str>>)>) -> V {
     match v {
         V::Arr(a) => {
-            let arr = Arr { items: a.items.iter().map(|i| rebuild(i, edits)).collect(), sequence: a.sequence, ..Arr::default() };
+            let arr = Arr {
+                items: a.items.iter().map(|i| rebuild(i, edits)).collect(),
+                sequence: a.sequence,
+                ..Arr::default()
+            };
             V::Arr(Rc::new(arr))
         }
         V::Obj(o) => {

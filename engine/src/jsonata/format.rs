@@ -54,9 +54,9 @@ struct IntegerFormat {
 }
 
 const DECIMAL_GROUPS: [u32; 37] = [
-    0x30, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50,
-    0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50,
-    0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x30, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6,
+    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40,
+    0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
 ];
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -122,7 +122,10 @@ fn analyse_integer_picture(picture: &str) -> Result<IntegerFormat, Error> {
                     match zero {
                         None => zero = Some(group),
                         Some(z) if z != group => {
-                            return Err(Error::eval("D3131", "In a decimal digit pattern, all digits must be from the same decimal group"));
+                            return Err(Error::eval(
+                                "D3131",
+                                "In a decimal digit pattern, all digits must be from the same decimal group",
+                            ));
                         }
                         _ => {}
                     }
@@ -136,11 +139,8 @@ fn analyse_integer_picture(picture: &str) -> Result<IntegerFormat, Error> {
             if f.mandatory > 0 {
                 f.zero = zero.unwrap_or(0x30);
                 let same_char = separators.windows(2).all(|w| w[0].1 == w[1].1);
-                let repeat = if same_char {
-                    regular_repeat(&separators.iter().map(|s| s.0).collect::<Vec<_>>())
-                } else {
-                    0
-                };
+                let repeat =
+                    if same_char { regular_repeat(&separators.iter().map(|s| s.0).collect::<Vec<_>>()) } else { 0 };
                 if repeat > 0 {
                     f.regular = Some((separators[0].1.clone(), repeat));
                 } else {
@@ -156,12 +156,48 @@ fn analyse_integer_picture(picture: &str) -> Result<IntegerFormat, Error> {
 }
 
 const FEW: [&str; 20] = [
-    "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve", "Thirteen",
-    "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen",
+    "Zero",
+    "One",
+    "Two",
+    "Three",
+    "Four",
+    "Five",
+    "Six",
+    "Seven",
+    "Eight",
+    "Nine",
+    "Ten",
+    "Eleven",
+    "Twelve",
+    "Thirteen",
+    "Fourteen",
+    "Fifteen",
+    "Sixteen",
+    "Seventeen",
+    "Eighteen",
+    "Nineteen",
 ];
 const ORDINALS: [&str; 20] = [
-    "Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth", "Eleventh",
-    "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth", "Sixteenth", "Seventeenth", "Eighteenth", "Nineteenth",
+    "Zeroth",
+    "First",
+    "Second",
+    "Third",
+    "Fourth",
+    "Fifth",
+    "Sixth",
+    "Seventh",
+    "Eighth",
+    "Ninth",
+    "Tenth",
+    "Eleventh",
+    "Twelfth",
+    "Thirteenth",
+    "Fourteenth",
+    "Fifteenth",
+    "Sixteenth",
+    "Seventeenth",
+    "Eighteenth",
+    "Nineteenth",
 ];
 const DECADES: [&str; 9] = ["Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred"];
 const MAGNITUDES: [&str; 4] = ["Thousand", "Million", "Billion", "Trillion"];
@@ -222,8 +258,19 @@ fn number_to_words(num: u64, prev: bool, ord: bool) -> String {
 
 fn to_roman(mut n: u64) -> String {
     const NUMERALS: [(u64, &str); 13] = [
-        (1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"),
-        (9, "ix"), (5, "v"), (4, "iv"), (1, "i"),
+        (1000, "m"),
+        (900, "cm"),
+        (500, "d"),
+        (400, "cd"),
+        (100, "c"),
+        (90, "xc"),
+        (50, "l"),
+        (40, "xl"),
+        (10, "x"),
+        (9, "ix"),
+        (5, "v"),
+        (4, "iv"),
+        (1, "i"),
     ];
     let mut out = String::new();
     for (v, s) in NUMERALS {
@@ -302,7 +349,13 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
             out
         }
         Primary::Sequence => {
-            return Err(Error::eval("D3130", format!("Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation", f.token)));
+            return Err(Error::eval(
+                "D3130",
+                format!(
+                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
+                    f.token
+                ),
+            ));
         }
     };
     if negative {
@@ -429,7 +482,13 @@ fn integer_regex(f: &IntegerFormat) -> Result<String, Error> {
             r
         }
         Primary::Sequence => {
-            return Err(Error::eval("D3130", format!("Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation", f.token)));
+            return Err(Error::eval(
+                "D3130",
+                format!(
+                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
+                    f.token
+                ),
+            ));
         }
     })
 }
@@ -459,7 +518,13 @@ fn parse_integer_with(text: &str, f: &IntegerFormat) -> Result<Option<f64>, Erro
             lead.parse::<f64>().ok()
         }
         Primary::Sequence => {
-            return Err(Error::eval("D3130", format!("Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation", f.token)));
+            return Err(Error::eval(
+                "D3130",
+                format!(
+                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
+                    f.token
+                ),
+            ));
         }
     })
 }
@@ -537,7 +602,10 @@ pub fn format_number(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let active = |c: char| is_digit(c) || [p.decimal, p.exponent, p.grouping, p.digit, p.pattern].contains(&c);
     let subs: Vec<&str> = picture.split(p.pattern).collect();
     if subs.len() > 2 {
-        return Err(Error::eval("D3080", "The format-number picture string must not contain more than one pattern separator"));
+        return Err(Error::eval(
+            "D3080",
+            "The format-number picture string must not contain more than one pattern separator",
+        ));
     }
     let split = |sub: &str| -> PicParts {
         let chars: Vec<char> = sub.chars().collect();
@@ -548,7 +616,9 @@ pub fn format_number(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
         let active_part: String = chars[start..end].iter().collect();
         let exp_pos = chars.iter().skip(start).position(|&c| c == p.exponent).map(|i| i + start);
         let (mantissa, exponent) = match exp_pos {
-            Some(e) if e < end => (chars[start..e].iter().collect::<String>(), Some(chars[e + 1..end].iter().collect::<String>())),
+            Some(e) if e < end => {
+                (chars[start..e].iter().collect::<String>(), Some(chars[e + 1..end].iter().collect::<String>()))
+            }
             _ => (active_part.clone(), None),
         };
         let (integer, fractional) = match mantissa.find(p.decimal) {
@@ -770,7 +840,17 @@ pub fn format_number(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 
 const DAYS: [&str; 8] = ["", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 const DAY_MS: i64 = 86_400_000;
@@ -1012,12 +1092,18 @@ fn analyse_datetime_picture(picture: &str) -> Result<Vec<PicturePart>, Error> {
                 match default_presentation(component) {
                     Some(p) => p.to_string(),
                     None => {
-                        return Err(Error::eval("D3132", format!("Unknown component specifier {component} in date/time picture string")));
+                        return Err(Error::eval(
+                            "D3132",
+                            format!("Unknown component specifier {component} in date/time picture string"),
+                        ));
                     }
                 }
             };
             if default_presentation(component).is_none() {
-                return Err(Error::eval("D3132", format!("Unknown component specifier {component} in date/time picture string")));
+                return Err(Error::eval(
+                    "D3132",
+                    format!("Unknown component specifier {component} in date/time picture string"),
+                ));
             }
             let mut m = Marker { component, names: None, presentation2, width_max, integer: None, n: -1 };
             if presentation1.starts_with('n') {
@@ -1103,7 +1189,12 @@ fn format_component(date: &DateParts, m: &Marker, off_h: i64, off_m: i64) -> Res
             let name = match m.component {
                 'M' | 'x' => MONTHS.get((n as usize).wrapping_sub(1)).copied().unwrap_or(""),
                 'F' => DAYS.get(n as usize).copied().unwrap_or(""),
-                c => return Err(Error::eval("D3133", format!("The date/time picture modifier 'n' is not supported for component {c}"))),
+                c => {
+                    return Err(Error::eval(
+                        "D3133",
+                        format!("The date/time picture modifier 'n' is not supported for component {c}"),
+                    ));
+                }
             };
             let mut s = match case {
                 Case::Upper => name.to_uppercase(),
@@ -1140,7 +1231,12 @@ fn format_component(date: &DateParts, m: &Marker, off_h: i64, off_m: i64) -> Res
                         s
                     }
                     3 | 4 => format_integer_with(offset as f64, f)?,
-                    n => return Err(Error::eval("D3134", format!("The timezone integer format specifier cannot have more than four digits: {n}"))),
+                    n => {
+                        return Err(Error::eval(
+                            "D3134",
+                            format!("The timezone integer format specifier cannot have more than four digits: {n}"),
+                        ));
+                    }
                 }
             };
             if offset >= 0 {
@@ -1174,7 +1270,10 @@ pub fn from_millis(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 }
 
 fn parse_iso8601(s: &str) -> Option<i64> {
-    let re = regex::Regex::new(r"^(\d{4})(?:-([01]\d))?(?:-([0-3]\d))?(?:T([0-2]\d):([0-5]\d):([0-5]\d))?(\.\d+)?([+-][0-2]\d:?[0-5]\d|Z)?$").ok()?;
+    let re = regex::Regex::new(
+        r"^(\d{4})(?:-([01]\d))?(?:-([0-3]\d))?(?:T([0-2]\d):([0-5]\d):([0-5]\d))?(\.\d+)?([+-][0-2]\d:?[0-5]\d|Z)?$",
+    )
+    .ok()?;
     let c = re.captures(s)?;
     let num = |i: usize, d: i64| c.get(i).and_then(|m| m.as_str().parse::<i64>().ok()).unwrap_or(d);
     let frac = c.get(7).map_or(0, |m| {
@@ -1230,7 +1329,10 @@ fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Er
                 } else if m.names.is_some() || m.component == 'P' {
                     "[a-zA-Z]+".to_string()
                 } else {
-                    return Err(Error::eval("D3133", format!("The date/time picture modifier is not supported for component {}", m.component)));
+                    return Err(Error::eval(
+                        "D3133",
+                        format!("The date/time picture modifier is not supported for component {}", m.component),
+                    ));
                 };
                 regex.push('(');
                 regex.push_str(&r);
@@ -1282,7 +1384,12 @@ fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Er
                     "pm" => Some(1),
                     _ => None,
                 },
-                c => return Err(Error::eval("D3133", format!("The date/time picture modifier 'n' is not supported for component {c}"))),
+                c => {
+                    return Err(Error::eval(
+                        "D3133",
+                        format!("The date/time picture modifier 'n' is not supported for component {c}"),
+                    ));
+                }
             }
         };
         if let Some(v) = parsed {
@@ -1339,7 +1446,10 @@ fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Er
         } else {
             start_specified = true;
             if end_specified {
-                return Err(Error::eval("D3136", "The date/time picture string is missing specifiers required to parse the timestamp"));
+                return Err(Error::eval(
+                    "D3136",
+                    "The date/time picture string is missing specifiers required to parse the timestamp",
+                ));
             }
         }
     }

@@ -365,7 +365,8 @@ fn match_fn(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
         Some(re) => {
             for caps in re.captures_iter(s).take(limit) {
                 let Some(m) = caps.get(0) else { continue };
-                let groups: Vec<V> = (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
+                let groups: Vec<V> =
+                    (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                 out.push(V::object(vec![
                     (Arc::from("match"), text(m.as_str())),
                     (Arc::from("index"), V::Num(s[..m.start()].encode_utf16().count() as f64)),
@@ -555,7 +556,10 @@ fn format_base(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let radix = arg(args, 1).num().unwrap_or(10.0);
     if !(2.0..=36.0).contains(&radix) {
-        return Err(Error::eval("D3100", format!("The radix of the formatBase function must be between 2 and 36. It was given {radix}")));
+        return Err(Error::eval(
+            "D3100",
+            format!("The radix of the formatBase function must be between 2 and 36. It was given {radix}"),
+        ));
     }
     let n = round_half_even(n, 0) as i64;
     let radix = radix as u32;
@@ -672,7 +676,10 @@ fn abs(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 fn sqrt(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     if n < 0.0 {
-        return Err(Error::eval("D3060", format!("The sqrt function cannot be applied to a negative number: {}", js_number(n))));
+        return Err(Error::eval(
+            "D3060",
+            format!("The sqrt function cannot be applied to a negative number: {}", js_number(n)),
+        ));
     }
     Ok(V::Num(n.sqrt()))
 }
@@ -681,7 +688,14 @@ fn power(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let (Some(b), Some(e)) = (arg(args, 0).num(), arg(args, 1).num()) else { return Ok(V::Undef) };
     let r = b.powf(e);
     if !r.is_finite() {
-        return Err(Error::eval("D3061", format!("The power function has resulted in a value that cannot be represented as a JSON number: base={}, exponent={}", js_number(b), js_number(e))));
+        return Err(Error::eval(
+            "D3061",
+            format!(
+                "The power function has resulted in a value that cannot be represented as a JSON number: base={}, exponent={}",
+                js_number(b),
+                js_number(e)
+            ),
+        ));
     }
     Ok(V::Num(r))
 }
@@ -771,12 +785,17 @@ fn single(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
         };
         if pass {
             if found.is_some() {
-                return Err(Error::eval("D3138", "The $single() function expected exactly 1 matching result. Instead it matched more."));
+                return Err(Error::eval(
+                    "D3138",
+                    "The $single() function expected exactly 1 matching result. Instead it matched more.",
+                ));
             }
             found = Some(item.clone());
         }
     }
-    found.ok_or_else(|| Error::eval("D3139", "The $single() function expected exactly 1 matching result. Instead it matched 0."))
+    found.ok_or_else(|| {
+        Error::eval("D3139", "The $single() function expected exactly 1 matching result. Instead it matched 0.")
+    })
 }
 
 fn reduce(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
@@ -790,7 +809,10 @@ fn reduce(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
         _ => 0,
     };
     if arity < 2 {
-        return Err(Error::eval("D3050", "The second argument of reduce function must be a function with at least two arguments"));
+        return Err(Error::eval(
+            "D3050",
+            "The second argument of reduce function must be a function with at least two arguments",
+        ));
     }
     let items = a.to_items();
     let (mut acc, start) = match arg(args, 2) {
@@ -986,7 +1008,10 @@ fn sort(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
         let all_num = items.iter().all(|v| matches!(v, V::Num(_)));
         let all_str = items.iter().all(|v| matches!(v, V::Str(_)));
         if !all_num && !all_str {
-            return Err(Error::eval("D3070", "The single argument form of the sort function can only be applied to an array of strings or an array of numbers. Use the second argument to specify a comparison function"));
+            return Err(Error::eval(
+                "D3070",
+                "The single argument form of the sort function can only be applied to an array of strings or an array of numbers. Use the second argument to specify a comparison function",
+            ));
         }
         merge_sort(items, &mut |a, b| {
             Ok(match (a, b) {
@@ -1102,10 +1127,13 @@ fn decode_url(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 
 fn eval_fn(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
-    let expr = super::Expression::parse(src).map_err(|e| Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message)))?;
+    let expr = super::Expression::parse(src).map_err(|e| {
+        Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message))
+    })?;
     let ctx = if arg(args, 1).is_undef() { input.clone() } else { arg(args, 1).clone() };
-    ev.evaluate(expr.root(), &ctx, env)
-        .map_err(|e| Error::eval("D3121", format!("Dynamic error evaluating the expression passed to function eval: {}", e.message)))
+    ev.evaluate(expr.root(), &ctx, env).map_err(|e| {
+        Error::eval("D3121", format!("Dynamic error evaluating the expression passed to function eval: {}", e.message))
+    })
 }
 
 fn clone(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
@@ -1133,7 +1161,10 @@ fn partition(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let items = arg(args, 0).to_items();
     let size = arg(args, 1).num().unwrap_or(0.0);
     if size < 1.0 || size.fract() != 0.0 {
-        return Err(Error::eval("States.QueryEvaluationError", "The chunk size of $partition must be a positive integer"));
+        return Err(Error::eval(
+            "States.QueryEvaluationError",
+            "The chunk size of $partition must be a positive integer",
+        ));
     }
     Ok(V::array(items.chunks(size as usize).map(|c| V::array(c.to_vec())).collect()))
 }
@@ -1153,7 +1184,8 @@ fn range(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
             return Err(Error::eval("States.QueryEvaluationError", "$range would produce more than 1,000,000 items"));
         }
     }
-    Ok(V::array(out))
+    // A sequence, as Step Functions returns it: one item stands alone.
+    Ok(V::seq(out))
 }
 
 fn hash(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
@@ -1179,7 +1211,8 @@ fn uuid(ev: &mut Evaluator, _: &[V], _: &V, _: &Rc<Frame>) -> R {
 
 fn parse(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
-    let value = crate::value::from_str(s)
-        .map_err(|e| Error::eval("States.QueryEvaluationError", format!("$parse: the string is not valid JSON: {e}")))?;
+    let value = crate::value::from_str(s).map_err(|e| {
+        Error::eval("States.QueryEvaluationError", format!("$parse: the string is not valid JSON: {e}"))
+    })?;
     Ok(V::from_json(&value))
 }

@@ -139,7 +139,11 @@ impl<'a> Lexer<'a> {
                 'u' => {
                     let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
                     let Ok(code) = u32::from_str_radix(&hex, 16) else {
-                        return Err(Error::syntax("S0104", start, "The escape sequence \\u must be followed by 4 hex digits"));
+                        return Err(Error::syntax(
+                            "S0104",
+                            start,
+                            "The escape sequence \\u must be followed by 4 hex digits",
+                        ));
                     };
                     if (0xD800..0xDC00).contains(&code) {
                         // A surrogate pair spelt as two escapes.

@@ -61,8 +61,11 @@ impl std::error::Error for Error {}
 
 /// What an evaluation may read from the outside world.
 pub struct Environment<'a> {
-    /// Variables bound before evaluation (`$states`, workflow variables).
+    /// Variables bound before evaluation (`$states`).
     pub bindings: &'a [(&'a str, &'a Value)],
+    /// An object of further variables, read only when an expression names
+    /// one (workflow variables: converting them all up front would cost).
+    pub variables: Option<&'a Value>,
     /// "Now" for `$now()` and `$millis()`, fixed for one evaluation.
     pub now_millis: i64,
     /// Seed of `$random()`, `$uuid()` and `$shuffle()`.
@@ -72,7 +75,13 @@ pub struct Environment<'a> {
 
 impl Default for Environment<'_> {
     fn default() -> Self {
-        Environment { bindings: &[], now_millis: 0, seed: 0x853c_49e6_748f_ea9b, limits: Limits::default() }
+        Environment {
+            bindings: &[],
+            variables: None,
+            now_millis: 0,
+            seed: 0x853c_49e6_748f_ea9b,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -107,6 +116,7 @@ impl Expression {
     /// `Ok(None)`: the expression produced nothing.
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
+        ev.globals = env.variables.cloned();
         let root = ev.frame(None);
         let input = match input {
             None => V::Undef,
@@ -137,7 +147,9 @@ mod tests {
     fn run(expr: &str, input: &str) -> Option<String> {
         let input = crate::value::from_str(input).ok();
         let e = Expression::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-        e.evaluate(input.as_ref(), Environment::default()).unwrap_or_else(|e| panic!("{expr}: {e}")).map(|v| v.to_json())
+        e.evaluate(input.as_ref(), Environment::default())
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+            .map(|v| v.to_json())
     }
 
     fn err(expr: &str, input: &str) -> &'static str {
@@ -185,7 +197,10 @@ mod tests {
         assert_eq!(run("$reduce([1,2,3,4], function($a, $b){$a + $b})", "null").as_deref(), Some("10"));
         let sum_to = "($s := function($n, $acc){ $n = 0 ? $acc : $s($n - 1, $acc + $n) }; $s(10000, 0))";
         assert_eq!(run(sum_to, "null").as_deref(), Some("50005000"));
-        assert_eq!(run("($add := function($a,$b){$a+$b}; $inc := $add(?, 1); $inc(41))", "null").as_deref(), Some("42"));
+        assert_eq!(
+            run("($add := function($a,$b){$a+$b}; $inc := $add(?, 1); $inc(41))", "null").as_deref(),
+            Some("42")
+        );
         assert_eq!(run("'abc' ~> $uppercase()", "null").as_deref(), Some("\"ABC\""));
     }
 
@@ -193,7 +208,7 @@ mod tests {
     fn errors_carry_jsonata_codes() {
         assert_eq!(err("1 + 'a'", "null"), "T2002");
         assert_eq!(err("$sum('a')", "null"), "T0412");
-        assert_eq!(err("(", "null"), "S0203");
+        assert_eq!(err("[1, 2", "null"), "S0203");
         assert_eq!(err("$error('boom')", "null"), "D3137");
         assert_eq!(err("($f := function($n){ 1 + $f($n) }; $f(1))", "null"), "U1001");
     }

@@ -104,8 +104,16 @@ impl Parser<'_> {
         // Is an operand expected after token `t`?
         !matches!(
             t,
-            Tok::Op(")") | Tok::Op("]") | Tok::Op("}") | Tok::Name(_) | Tok::Var(_) | Tok::Str(_) | Tok::Num(_)
-                | Tok::Bool(_) | Tok::Null | Tok::Regex(..)
+            Tok::Op(")")
+                | Tok::Op("]")
+                | Tok::Op("}")
+                | Tok::Name(_)
+                | Tok::Var(_)
+                | Tok::Str(_)
+                | Tok::Num(_)
+                | Tok::Bool(_)
+                | Tok::Null
+                | Tok::Regex(..)
         ) && !matches!(t, Tok::Op("*") | Tok::Op("%") | Tok::Op("**"))
             || matches!(t, Tok::Op("and") | Tok::Op("or") | Tok::Op("in"))
     }
@@ -182,7 +190,11 @@ impl Parser<'_> {
                             let p = self.tok.pos;
                             self.advance(true)?;
                             let rhs = self.expression(0)?;
-                            item = Raw { kind: RawKind::Binary("..", Box::new(item), Box::new(rhs)), pos: p, keep_array: false };
+                            item = Raw {
+                                kind: RawKind::Binary("..", Box::new(item), Box::new(rhs)),
+                                pos: p,
+                                keep_array: false,
+                            };
                         }
                         items.push(item);
                         if self.tok.tok != Tok::Op(",") {
@@ -298,7 +310,11 @@ impl Parser<'_> {
             ":=" => {
                 let rhs = self.expression(lbp(&Tok::Op(":=")) - 1)?;
                 let RawKind::Var(name) = left.kind else {
-                    return Err(Error::syntax("S0212", pos, "The left side of := must be a variable name (start with $)"));
+                    return Err(Error::syntax(
+                        "S0212",
+                        pos,
+                        "The left side of := must be a variable name (start with $)",
+                    ));
                 };
                 RawKind::Bind(name, bx(rhs))
             }
@@ -341,7 +357,11 @@ impl Parser<'_> {
             match a.kind {
                 RawKind::Var(v) => params.push(v),
                 _ => {
-                    return Err(Error::syntax("S0208", a.pos, "Parameter of function definition must be a variable name"));
+                    return Err(Error::syntax(
+                        "S0208",
+                        a.pos,
+                        "Parameter of function definition must be a variable name",
+                    ));
                 }
             }
         }

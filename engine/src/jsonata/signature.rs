@@ -82,7 +82,10 @@ impl Signature {
                     let end = closing(&chars, i, '(', ')');
                     let choice: String = chars[i + 1..end].iter().collect();
                     if choice.contains('<') {
-                        return Err(Error::signature("S0402", format!("Choice groups containing parameterized types are not supported: {choice}")));
+                        return Err(Error::signature(
+                            "S0402",
+                            format!("Choice groups containing parameterized types are not supported: {choice}"),
+                        ));
                     }
                     params.push(Param { kind: '(', regex: format!("[{choice}m]"), context: None, subtype: None });
                     i = end;
@@ -90,8 +93,15 @@ impl Signature {
                 '<' => {
                     let end = closing(&chars, i, '<', '>');
                     match params.last_mut() {
-                        Some(p) if p.kind == 'a' || p.kind == 'f' => p.subtype = Some(chars[i + 1..end].iter().collect()),
-                        _ => return Err(Error::signature("S0401", format!("Type parameters can only be applied to functions and arrays: {sig}"))),
+                        Some(p) if p.kind == 'a' || p.kind == 'f' => {
+                            p.subtype = Some(chars[i + 1..end].iter().collect())
+                        }
+                        _ => {
+                            return Err(Error::signature(
+                                "S0401",
+                                format!("Type parameters can only be applied to functions and arrays: {sig}"),
+                            ));
+                        }
                     }
                     i = end;
                 }
@@ -126,7 +136,10 @@ impl Signature {
                         if re.is_match(&symbol(context).to_string()) {
                             out.push(context.clone());
                         } else {
-                            return Err(Error::eval("T0411", format!("Context value is not a compatible type with argument {}", at + 1)));
+                            return Err(Error::eval(
+                                "T0411",
+                                format!("Context value is not a compatible type with argument {}", at + 1),
+                            ));
                         }
                     }
                     None => {

@@ -64,9 +64,6 @@ impl Arr {
 }
 
 impl V {
-    pub fn str(s: &str) -> V {
-        V::Str(Arc::from(s))
-    }
     pub fn seq(items: Vec<V>) -> V {
         V::Arr(Rc::new(Arr::seq(items)))
     }
@@ -78,9 +75,6 @@ impl V {
     }
     pub fn is_undef(&self) -> bool {
         matches!(self, V::Undef)
-    }
-    pub fn is_array(&self) -> bool {
-        matches!(self, V::Arr(_))
     }
     pub fn is_func(&self) -> bool {
         matches!(self, V::Func(_))

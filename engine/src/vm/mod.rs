@@ -14,6 +14,9 @@ use crate::program::{MachineId, Op, Program, StateId};
 use crate::value::{Object as Map, Value};
 use std::sync::Arc;
 
+mod jsonata;
+use jsonata::Role;
+
 /// AWS's payload limit: 256 KiB of UTF-8.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -292,6 +295,10 @@ struct Scope<'a> {
     shared: &'a mut Shared,
     map_item: Option<(usize, &'a Value)>,
     entered_event: u64,
+    /// `$states.input` of JSONata expressions: the state's raw input.
+    state_input: &'a Value,
+    /// What the data a JSONata expression gets is to it.
+    role: Role,
 }
 
 impl Scope<'_> {
@@ -398,6 +405,7 @@ impl Scope<'_> {
             }
             Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
             Template::Call(c) => self.eval_call(c, data),
+            Template::Jsonata(j) => self.eval_jsonata(j, data),
         }
     }
 
@@ -521,6 +529,10 @@ impl Program {
             entered_event: frame.entered_event,
             shared,
             map_item: None,
+            // Until the work is done the accumulator is the input; states
+            // that read it later keep it.
+            state_input: if self.states[frame.state as usize].keeps_input { &frame.input } else { frame.acc() },
+            role: Role::Input,
         }
     }
 
@@ -659,6 +671,17 @@ impl Program {
                 }
                 Op::Choose(c) => self.choose(frame, shared, c),
                 Op::Assign(t) => self.assign(frame, shared, t),
+                Op::Output(t) => {
+                    let mut scope = self.scope(frame, shared);
+                    scope.role = self.result_role(frame);
+                    match scope.eval_template(&self.templates[t as usize], frame.acc()) {
+                        Ok(v) => {
+                            frame.set_acc(v);
+                            Ok(())
+                        }
+                        Err((name, detail)) => Err(self.template_error(frame, name, detail)),
+                    }
+                }
                 Op::GotoChosen => {
                     shared.events += 1; // ChoiceStateExited
                     frame.apply_pending();
@@ -724,6 +747,9 @@ impl Program {
     fn template_error(&self, frame: &Frame, name: ErrorName, detail: String) -> Raised {
         match name {
             ErrorName::Runtime => runtime(self.state_name(frame), frame.entered_event, detail),
+            ErrorName::QueryEvaluationError => {
+                jsonata::query_error(self.state_name(frame), frame.entered_event, detail)
+            }
             other => Raised::new(other.as_str(), detail),
         }
     }
@@ -753,7 +779,9 @@ impl Program {
                 // catcher's see the error output as `$`.
                 frame.pending = None;
                 if let Some(t) = c.assign {
-                    let assigned = self.scope(frame, shared).eval_template(&self.templates[t as usize], &error_output);
+                    let mut scope = self.scope(frame, shared);
+                    scope.role = Role::ErrorOutput;
+                    let assigned = scope.eval_template(&self.templates[t as usize], &error_output);
                     match assigned {
                         Ok(v) => frame.pending = Some(v),
                         Err((n, detail)) => {
@@ -761,8 +789,22 @@ impl Program {
                         }
                     }
                 }
+                let output = match c.output {
+                    Some(t) => {
+                        let mut scope = self.scope(frame, shared);
+                        scope.role = Role::ErrorOutput;
+                        match scope.eval_template(&self.templates[t as usize], &error_output) {
+                            Ok(v) => Some(v),
+                            Err((n, detail)) => {
+                                return Some(Step::Done(Outcome::Failed(self.template_error(frame, n, detail))));
+                            }
+                        }
+                    }
+                    None => None,
+                };
                 frame.apply_pending();
                 let out = match &c.result_path {
+                    _ if output.is_some() => output.unwrap_or_default(),
                     ResultPath::Replace => error_output,
                     ResultPath::Discard => frame.input.clone(),
                     ResultPath::Into(_, steps) => {
@@ -782,6 +824,7 @@ impl Program {
     fn seconds(&self, frame: &Frame, shared: &mut Shared, s: &Seconds, field: &str) -> Result<u64, Raised> {
         match s {
             Seconds::Fixed(n) => Ok(*n),
+            Seconds::Expr(t) => self.jsonata_count(frame, shared, t, field.trim_end_matches("Path")).map(|n| n.max(1)),
             Seconds::Path(p) => {
                 let scope = self.scope(frame, shared);
                 match scope.select(p, &frame.input) {
@@ -802,6 +845,11 @@ impl Program {
         let fail = |detail: String| runtime(name, frame.entered_event, detail);
         match w {
             WaitFor::Seconds(s) => Ok(*s as i64 * 1000),
+            WaitFor::SecondsExpr(t) => Ok(self.jsonata_count(frame, shared, t, "Seconds")? as i64 * 1000),
+            WaitFor::TimestampExpr(t) => {
+                let ms = self.jsonata_timestamp(frame, shared, t)?;
+                Ok((ms - shared.now_ms).max(0))
+            }
             WaitFor::Timestamp(t) => Ok((crate::time::to_millis(t) - shared.now_ms).max(0)),
             WaitFor::SecondsPath(p) => {
                 let v = self.scope(frame, shared).select(p, frame.acc()).map_err(|m| fail(path_miss_detail(p, &m)))?;
@@ -845,6 +893,10 @@ impl Program {
         };
         match f {
             FailField::None => Ok(None),
+            FailField::Expr(t) => match scope.eval_template(t, &frame.input) {
+                Ok(v) => Ok(Some(render(v))),
+                Err((n, detail)) => Err(self.template_error(frame, n, detail)),
+            },
             FailField::Literal(s) => Ok(Some(s.clone())),
             FailField::Path(p) => match scope.select(p, &frame.input) {
                 Ok(v) => Ok(Some(render(v))),
@@ -868,21 +920,28 @@ impl Program {
         let table = &self.choices[c as usize];
         let mut chosen = None;
         {
-            let scope = self.scope(frame, shared);
-            for (rule, next, assign) in &table.branches {
-                match eval_rule(rule, &scope, frame.acc()) {
+            let mut scope = self.scope(frame, shared);
+            for (rule, next, assign, output) in &table.branches {
+                let verdict = match rule {
+                    Rule::Condition(t) => {
+                        scope.condition(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
+                    }
+                    rule => eval_rule(rule, &scope, frame.acc())
+                        .map_err(|detail| runtime(self.state_name(frame), frame.entered_event, detail)),
+                };
+                match verdict {
                     Ok(true) => {
-                        chosen = Some((*next, *assign));
+                        chosen = Some((*next, *assign, output.or(table.default_output)));
                         break;
                     }
                     Ok(false) => {}
-                    Err(detail) => return Err(runtime(self.state_name(frame), frame.entered_event, detail)),
+                    Err(e) => return Err(e),
                 }
             }
         }
-        let (next, assign) = match (chosen, table.default) {
+        let (next, assign, output) = match (chosen, table.default) {
             (Some(c), _) => c,
-            (None, Some(d)) => (d, table.default_assign),
+            (None, Some(d)) => (d, table.default_assign, table.default_output),
             (None, None) => {
                 return Err(Raised::new(
                     ErrorName::NoChoiceMatched.as_str(),
@@ -894,6 +953,13 @@ impl Program {
         if let Some(t) = assign {
             self.assign(frame, shared, t)?;
         }
+        if let Some(t) = output {
+            let v = self
+                .scope(frame, shared)
+                .eval_template(&self.templates[t as usize], frame.acc())
+                .map_err(|(n, d)| self.template_error(frame, n, d))?;
+            frame.set_acc(v);
+        }
         Ok(())
     }
 
@@ -901,6 +967,7 @@ impl Program {
     /// take effect when the state is left.
     fn assign(&self, frame: &mut Frame, shared: &mut Shared, t: u32) -> Result<(), Raised> {
         let mut scope = self.scope(frame, shared);
+        scope.role = self.result_role(frame);
         match scope.eval_template(&self.templates[t as usize], frame.acc()) {
             Ok(v) => {
                 frame.pending = Some(v);
@@ -920,9 +987,12 @@ impl Program {
     fn count_field(&self, frame: &Frame, shared: &mut Shared, f: &CountField, field: &str) -> Result<u64, Raised> {
         match f {
             CountField::Fixed(n) => Ok(*n),
+            CountField::Expr(t) => self.jsonata_count(frame, shared, t, field.trim_end_matches("Path")),
             CountField::Path(p) => {
                 let v = self.read_path(frame, shared, p)?;
-                match v.as_u64() {
+                // A numeric string counts too (AWS reads "1" as 1).
+                let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse::<u64>().ok()));
+                match n {
                     Some(n) => Ok(n),
                     None => Err(runtime(
                         self.state_name(frame),
@@ -952,6 +1022,7 @@ impl Program {
         let pct = match &map.tolerated_failure_percentage {
             None => 0.0,
             Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Expr(t)) => self.jsonata_number(frame, shared, t, "ToleratedFailurePercentage")?,
             Some(Tolerance::Path(p)) => {
                 let v = self.read_path(frame, shared, p)?;
                 let f = v.as_f64().ok_or_else(|| {
@@ -973,6 +1044,7 @@ impl Program {
         let count = match &map.tolerated_failure_count {
             None => 0.0,
             Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Expr(t)) => self.jsonata_count(frame, shared, t, "ToleratedFailureCount")? as f64,
             Some(Tolerance::Path(p)) => {
                 let v = self.read_path(frame, shared, p)?;
                 let n = match &v {
@@ -997,14 +1069,22 @@ impl Program {
         };
         frame.tolerance = if map.mode == MapMode::Distributed { Some((pct, count)) } else { None };
 
-        let items_value = match &map.items_path {
-            None => std::borrow::Cow::Borrowed(frame.acc()),
-            Some(p) => self
+        let items_value = match (&map.items_path, &map.items) {
+            (_, Some(t)) => std::borrow::Cow::Owned(self.jsonata_items(frame, shared, t)?),
+            (None, None) => std::borrow::Cow::Borrowed(frame.acc()),
+            (Some(p), None) => self
                 .scope(frame, shared)
                 .select_cow(p, frame.acc())
                 .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?,
         };
         let Value::Array(items) = items_value.as_ref() else {
+            if map.jsonata {
+                return Err(jsonata::query_error(
+                    &name,
+                    entered,
+                    format!("Map state input must be an array but was: {items_value}"),
+                ));
+            }
             let path = map.items_path.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "$".into());
             return Err(runtime(
                 &name,
@@ -1212,6 +1292,7 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
 
 fn eval_rule(rule: &Rule, scope: &Scope<'_>, data: &Value) -> Result<bool, String> {
     match rule {
+        Rule::Condition(_) => Err("a JSONata Condition cannot be nested in a JSONPath rule".into()),
         Rule::And(rs) => {
             for r in rs {
                 if !eval_rule(r, scope, data)? {

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+mod jsonata;
+
 /// Stable diagnostic codes. The string form is part of the CLI's JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -34,6 +36,7 @@ pub enum Code {
     NoTerminalState,
     DuplicateKey,
     Unsupported,
+    BadJsonata,
 }
 
 impl Code {
@@ -59,6 +62,7 @@ impl Code {
             Code::NoTerminalState => "NO_TERMINAL_STATE",
             Code::DuplicateKey => "DUPLICATE_KEY",
             Code::Unsupported => "UNSUPPORTED",
+            Code::BadJsonata => "BAD_JSONATA",
         }
     }
 }
@@ -133,6 +137,35 @@ const FLOW: &[&str] = &["Next", "End"];
 const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
 const ERRORS: &[&str] = &["Retry", "Catch"];
 const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items", "Condition"];
+/// Fields a JSONata state may not use: `Arguments`/`Output` replace them.
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+    "Result",
+    "SecondsPath",
+    "TimestampPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCountPath",
+    "ErrorPath",
+    "CausePath",
+];
+
+/// May a JSONata state of type `ty` carry the JSONata-only field `k`?
+fn jsonata_allows(ty: &str, k: &str) -> bool {
+    match k {
+        "Arguments" => matches!(ty, "Task" | "Parallel"),
+        "Output" => ty != "Fail",
+        "Items" => ty == "Map",
+        _ => false,
+    }
+}
 /// State types that may carry `Assign`.
 const ASSIGN_STATES: &[&str] = &["Pass", "Task", "Choice", "Wait", "Parallel", "Map"];
 /// Names a workflow variable may not take.
@@ -299,14 +332,7 @@ impl Validator {
                 }
                 QueryLanguage::JsonPath
             }
-            Some(Value::String(s)) if s == "JSONata" => {
-                self.err(
-                    Code::Unsupported,
-                    ptr(at, "QueryLanguage"),
-                    "QueryLanguage 'JSONata' is not supported yet by this engine (JSONPath only)",
-                );
-                QueryLanguage::JsonAta
-            }
+            Some(Value::String(s)) if s == "JSONata" => QueryLanguage::JsonAta,
             Some(other) => {
                 self.err(
                     Code::BadValue,
@@ -552,14 +578,26 @@ impl Validator {
             self.err(Code::UnknownStateType, ptr(at, "Type"), format!("unknown state type '{ty}'"));
             return None;
         };
-        let _ql = self.query_language(obj, at, inherited);
+        let jsonata = self.query_language(obj, at, inherited) == QueryLanguage::JsonAta;
         for k in obj.keys() {
             if k == "Assign" {
                 if !ASSIGN_STATES.contains(&ty) {
                     self.err(Code::UnknownField, ptr(at, k), format!("field 'Assign' is not allowed in a {ty} state"));
                 }
             } else if JSONATA_ONLY.contains(&k.as_str()) {
-                self.err(Code::UnknownField, ptr(at, k), format!("field '{k}' is only allowed in JSONata states"));
+                if !jsonata {
+                    self.err(Code::UnknownField, ptr(at, k), format!("field '{k}' is only allowed in JSONata states"));
+                } else if !jsonata_allows(ty, k) {
+                    self.err(Code::UnknownField, ptr(at, k), format!("field '{k}' is not allowed in a {ty} state"));
+                }
+            } else if jsonata && JSONPATH_ONLY.contains(&k.as_str()) {
+                self.err(
+                    Code::UnknownField,
+                    ptr(at, k),
+                    format!(
+                        "field '{k}' is not allowed in a JSONata state (use Arguments, Output or a JSONata expression)"
+                    ),
+                );
             } else if !allowed.contains(&k.as_str()) {
                 self.err(Code::UnknownField, ptr(at, k), format!("field '{k}' is not allowed in a {ty} state"));
             }
@@ -592,37 +630,32 @@ impl Validator {
             }
         };
 
-        let io = DataFlow {
-            input_path: self.path_field(obj, at, "InputPath"),
-            // A Map's `Parameters` is the legacy name of its ItemSelector.
-            parameters: obj
-                .get("Parameters")
-                .filter(|_| ty != "Map")
-                .map(|p| self.object_template(p, &ptr(at, "Parameters"), "Parameters")),
-            result_selector: obj
-                .get("ResultSelector")
-                .map(|p| self.object_template(p, &ptr(at, "ResultSelector"), "ResultSelector")),
-            result_path: self.result_path(obj.get("ResultPath"), &ptr(at, "ResultPath")),
-            output_path: self.path_field(obj, at, "OutputPath"),
+        let io = if jsonata {
+            DataFlow {
+                parameters: obj.get("Arguments").map(|a| self.jtemplate(a, &ptr(at, "Arguments"), "Arguments")),
+                ..DataFlow::default()
+            }
+        } else {
+            self.data_flow(obj, at, ty)
         };
         let retry = match obj.get("Retry") {
             Some(r) => self.retriers(r, &ptr(at, "Retry")),
             None => Vec::new(),
         };
         let catch = match obj.get("Catch") {
-            Some(c) => self.catchers(c, &ptr(at, "Catch")),
+            Some(c) => self.catchers(c, &ptr(at, "Catch"), jsonata),
             None => Vec::new(),
         };
 
         let kind = match ty {
-            "Pass" => StateKind::Pass { result: obj.get("Result").map(RtValue::from) },
-            "Task" => StateKind::Task(self.task(obj, at)),
-            "Choice" => self.choice(obj, at),
-            "Wait" => StateKind::Wait(self.wait(obj, at)?),
+            "Pass" => StateKind::Pass { result: obj.get("Result").filter(|_| !jsonata).map(RtValue::from) },
+            "Task" => StateKind::Task(self.task(obj, at, jsonata)),
+            "Choice" => self.choice(obj, at, jsonata),
+            "Wait" => StateKind::Wait(self.wait(obj, at, jsonata)?),
             "Succeed" => StateKind::Succeed,
             "Fail" => StateKind::Fail {
-                error: self.fail_field(obj, at, "Error", "ErrorPath"),
-                cause: self.fail_field(obj, at, "Cause", "CausePath"),
+                error: self.fail_field(obj, at, "Error", "ErrorPath", jsonata),
+                cause: self.fail_field(obj, at, "Cause", "CausePath", jsonata),
             },
             "Parallel" => {
                 let bp = ptr(at, "Branches");
@@ -640,16 +673,44 @@ impl Validator {
                 }
                 StateKind::Parallel { branches }
             }
-            "Map" => StateKind::Map(Box::new(self.map(obj, at, inherited)?)),
+            "Map" => StateKind::Map(Box::new(self.map(obj, at, inherited, jsonata)?)),
             _ => return None,
         };
-        let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(at, "Assign")));
-        Some(State { name: name.to_string(), pointer: at.to_string(), kind, io, transition, retry, catch, assign })
+        let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(at, "Assign"), jsonata));
+        let output = obj.get("Output").filter(|_| jsonata).map(|o| self.jtemplate(o, &ptr(at, "Output"), "Output"));
+        Some(State {
+            name: name.to_string(),
+            pointer: at.to_string(),
+            kind,
+            io,
+            transition,
+            retry,
+            catch,
+            assign,
+            output,
+        })
+    }
+
+    /// The JSONPath data-flow fields of a state.
+    fn data_flow(&mut self, obj: &Map<String, Value>, at: &str, ty: &str) -> DataFlow {
+        DataFlow {
+            input_path: self.path_field(obj, at, "InputPath"),
+            // A Map's `Parameters` is the legacy name of its ItemSelector.
+            parameters: obj
+                .get("Parameters")
+                .filter(|_| ty != "Map")
+                .map(|p| self.object_template(p, &ptr(at, "Parameters"), "Parameters")),
+            result_selector: obj
+                .get("ResultSelector")
+                .map(|p| self.object_template(p, &ptr(at, "ResultSelector"), "ResultSelector")),
+            result_path: self.result_path(obj.get("ResultPath"), &ptr(at, "ResultPath")),
+            output_path: self.path_field(obj, at, "OutputPath"),
+        }
     }
 
     /// `Assign`: an object whose keys name variables; values are templates
     /// (`"x.$": "$.path"`) evaluated against the state's result.
-    fn assign(&mut self, v: &Value, at: &str) -> Option<Template> {
+    fn assign(&mut self, v: &Value, at: &str, jsonata: bool) -> Option<Template> {
         let Some(o) = v.as_object() else {
             self.err(Code::WrongType, at, "'Assign' must be an object");
             return None;
@@ -664,7 +725,7 @@ impl Validator {
                 self.err(Code::BadValue, ptr(at, k), format!("'{name}' is a reserved name and cannot be assigned"));
             }
         }
-        Some(self.template(v, at))
+        Some(if jsonata { self.jtemplate(v, at, "Assign") } else { self.template(v, at) })
     }
 
     fn object_template(&mut self, v: &Value, at: &str, name: &str) -> Template {
@@ -674,7 +735,7 @@ impl Validator {
         self.template(v, at)
     }
 
-    fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Task {
+    fn task(&mut self, obj: &Map<String, Value>, at: &str, jsonata: bool) -> Task {
         let resource = self.string_field(obj, at, "Resource", true).unwrap_or_default();
         if !resource.is_empty() && !is_uri_or_substitution(&resource) {
             self.err(
@@ -702,8 +763,14 @@ impl Validator {
                 format!("Express state machines do not support the .sync or .waitForTaskToken integration pattern: '{resource}'"),
             );
         }
-        let timeout = self.seconds_pair(obj, at, "TimeoutSeconds", "TimeoutSecondsPath");
-        let heartbeat = self.seconds_pair(obj, at, "HeartbeatSeconds", "HeartbeatSecondsPath");
+        let (timeout, heartbeat) = if jsonata {
+            (self.jseconds(obj, at, "TimeoutSeconds"), self.jseconds(obj, at, "HeartbeatSeconds"))
+        } else {
+            (
+                self.seconds_pair(obj, at, "TimeoutSeconds", "TimeoutSecondsPath"),
+                self.seconds_pair(obj, at, "HeartbeatSeconds", "HeartbeatSecondsPath"),
+            )
+        };
         if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
             && h >= t
         {
@@ -728,7 +795,18 @@ impl Validator {
         }
     }
 
-    fn fail_field(&mut self, obj: &Map<String, Value>, at: &str, lit: &str, path: &str) -> FailField {
+    fn fail_field(&mut self, obj: &Map<String, Value>, at: &str, lit: &str, path: &str, jsonata: bool) -> FailField {
+        if jsonata {
+            return match obj.get(lit) {
+                None => FailField::None,
+                Some(Value::String(s)) if !jsonata::is_expression(s) => FailField::Literal(s.clone()),
+                Some(v @ Value::String(_)) => FailField::Expr(self.jtemplate(v, &ptr(at, lit), lit)),
+                Some(_) => {
+                    self.err(Code::WrongType, ptr(at, lit), format!("'{lit}' must be a string"));
+                    FailField::None
+                }
+            };
+        }
         match (obj.get(lit), obj.get(path)) {
             (Some(_), Some(_)) => {
                 self.err(Code::ExclusiveFields, at, format!("only one of '{lit}' and '{path}' may be given"));
@@ -756,7 +834,7 @@ impl Validator {
         }
     }
 
-    fn wait(&mut self, obj: &Map<String, Value>, at: &str) -> Option<WaitFor> {
+    fn wait(&mut self, obj: &Map<String, Value>, at: &str, jsonata: bool) -> Option<WaitFor> {
         let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
             .into_iter()
             .filter(|k| obj.contains_key(*k))
@@ -772,6 +850,9 @@ impl Validator {
         let key = given[0];
         let v = &obj[key];
         let p = ptr(at, key);
+        if jsonata {
+            return self.jwait(v, &p, key);
+        }
         match key {
             "Seconds" => self.positive_int(v, &p, key, 0).map(WaitFor::Seconds),
             "SecondsPath" => self.reference_path(v, &p, key).map(WaitFor::SecondsPath),
@@ -890,7 +971,7 @@ impl Validator {
         out
     }
 
-    fn catchers(&mut self, v: &Value, at: &str) -> Vec<Catcher> {
+    fn catchers(&mut self, v: &Value, at: &str, jsonata: bool) -> Vec<Catcher> {
         let Some(list) = v.as_array() else {
             self.err(Code::WrongType, at, "'Catch' must be an array");
             return Vec::new();
@@ -903,9 +984,14 @@ impl Validator {
                 continue;
             };
             for k in obj.keys() {
-                if !["ErrorEquals", "Next", "ResultPath", "Comment", "Assign"].contains(&k.as_str()) {
-                    let code = if k == "Output" { Code::Unsupported } else { Code::UnknownField };
-                    self.err(code, ptr(&cp, k), format!("field '{k}' is not allowed in a catcher"));
+                let allowed = match k.as_str() {
+                    "ErrorEquals" | "Next" | "Comment" | "Assign" => true,
+                    "ResultPath" => !jsonata,
+                    "Output" => jsonata,
+                    _ => false,
+                };
+                if !allowed {
+                    self.err(Code::UnknownField, ptr(&cp, k), format!("field '{k}' is not allowed in a catcher"));
                 }
             }
             let error_equals = self.error_equals(obj, &cp);
@@ -913,14 +999,16 @@ impl Validator {
                 self.err(Code::AllNotLast, ptr(&cp, "ErrorEquals"), "a catcher with 'States.ALL' must be the last one");
             }
             let next = self.string_field(obj, &cp, "Next", true).unwrap_or_default();
-            let result_path = self.result_path(obj.get("ResultPath"), &ptr(&cp, "ResultPath"));
-            let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(&cp, "Assign")));
-            out.push(Catcher { error_equals, next, result_path, assign });
+            let result_path = self.result_path(obj.get("ResultPath").filter(|_| !jsonata), &ptr(&cp, "ResultPath"));
+            let assign = obj.get("Assign").and_then(|a| self.assign(a, &ptr(&cp, "Assign"), jsonata));
+            let output =
+                obj.get("Output").filter(|_| jsonata).map(|o| self.jtemplate(o, &ptr(&cp, "Output"), "Output"));
+            out.push(Catcher { error_equals, next, result_path, assign, output });
         }
         out
     }
 
-    fn choice(&mut self, obj: &Map<String, Value>, at: &str) -> StateKind {
+    fn choice(&mut self, obj: &Map<String, Value>, at: &str, jsonata: bool) -> StateKind {
         let cp = ptr(at, "Choices");
         let mut choices = Vec::new();
         match obj.get("Choices") {
@@ -932,11 +1020,16 @@ impl Validator {
                         continue;
                     };
                     let next = self.string_field(robj, &rp, "Next", true);
-                    let assign = robj.get("Assign").and_then(|a| self.assign(a, &ptr(&rp, "Assign")));
-                    if let Some(rule) = self.rule(robj, &rp, true)
+                    let assign = robj.get("Assign").and_then(|a| self.assign(a, &ptr(&rp, "Assign"), jsonata));
+                    let rule = if jsonata { self.condition(robj, &rp) } else { self.rule(robj, &rp, true) };
+                    if let Some(rule) = rule
                         && let Some(next) = next
                     {
-                        choices.push(ChoiceBranch { rule, next, assign });
+                        let output = robj
+                            .get("Output")
+                            .filter(|_| jsonata)
+                            .map(|o| self.jtemplate(o, &ptr(&rp, "Output"), "Output"));
+                        choices.push(ChoiceBranch { rule, next, assign, output });
                     }
                 }
             }
@@ -1057,7 +1150,7 @@ impl Validator {
         None
     }
 
-    fn map(&mut self, obj: &Map<String, Value>, at: &str, inherited: QueryLanguage) -> Option<MapState> {
+    fn map(&mut self, obj: &Map<String, Value>, at: &str, inherited: QueryLanguage, jsonata: bool) -> Option<MapState> {
         let (proc_key, proc_v) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
                 self.err(Code::ExclusiveFields, at, "only one of 'ItemProcessor' and 'Iterator' may be given");
@@ -1088,8 +1181,14 @@ impl Validator {
             }
         }
         let processor = self.machine(proc_v, &pp, inherited, false)?;
-        let items_path = obj.get("ItemsPath").and_then(|v| self.reference_path(v, &ptr(at, "ItemsPath"), "ItemsPath"));
+        let items_path = obj
+            .get("ItemsPath")
+            .filter(|_| !jsonata)
+            .and_then(|v| self.reference_path(v, &ptr(at, "ItemsPath"), "ItemsPath"));
+        let items = obj.get("Items").filter(|_| jsonata).map(|v| self.jtemplate(v, &ptr(at, "Items"), "Items"));
         let item_selector = match (obj.get("ItemSelector"), obj.get("Parameters")) {
+            (Some(s), _) if jsonata => Some(self.jtemplate(s, &ptr(at, "ItemSelector"), "ItemSelector")),
+            (_, _) if jsonata => None,
             (Some(_), Some(_)) => {
                 self.err(Code::ExclusiveFields, at, "only one of 'ItemSelector' and 'Parameters' may be given");
                 None
@@ -1099,6 +1198,7 @@ impl Validator {
             (None, None) => None,
         };
         let max_concurrency = match (obj.get("MaxConcurrency"), obj.get("MaxConcurrencyPath")) {
+            (Some(v), _) if jsonata => self.jcount(v, &ptr(at, "MaxConcurrency"), "MaxConcurrency"),
             (Some(_), Some(_)) => {
                 self.err(
                     Code::ExclusiveFields,
@@ -1115,8 +1215,17 @@ impl Validator {
             }
             (None, None) => None,
         };
-        let tolerated_failure_percentage = self.tolerance(obj, at, "ToleratedFailurePercentage", Some(100.0));
-        let tolerated_failure_count = self.tolerance(obj, at, "ToleratedFailureCount", None);
+        let (tolerated_failure_percentage, tolerated_failure_count) = if jsonata {
+            (
+                self.jtolerance(obj, at, "ToleratedFailurePercentage", Some(100.0)),
+                self.jtolerance(obj, at, "ToleratedFailureCount", None),
+            )
+        } else {
+            (
+                self.tolerance(obj, at, "ToleratedFailurePercentage", Some(100.0)),
+                self.tolerance(obj, at, "ToleratedFailureCount", None),
+            )
+        };
         let label = match obj.get("Label") {
             None => None,
             Some(Value::String(l)) => {
@@ -1145,6 +1254,7 @@ impl Validator {
             Some(Value::Object(b)) => {
                 let bp = ptr(at, "ItemBatcher");
                 let pair = |v: &mut Self, fixed: &str, path: &str| match (b.get(fixed), b.get(path)) {
+                    (Some(x), _) if jsonata => v.jcount(x, &ptr(&bp, fixed), fixed),
                     (Some(x), None) => v.positive_int(x, &ptr(&bp, fixed), fixed, 1).map(CountField::Fixed),
                     (None, Some(x)) => v.reference_path(x, &ptr(&bp, path), path).map(CountField::Path),
                     (Some(_), Some(_)) => {
@@ -1155,7 +1265,13 @@ impl Validator {
                 };
                 let max_items = pair(self, "MaxItemsPerBatch", "MaxItemsPerBatchPath");
                 let max_bytes = pair(self, "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath");
-                let batch_input = b.get("BatchInput").map(|t| self.template(t, &ptr(&bp, "BatchInput")));
+                let batch_input = b.get("BatchInput").map(|t| {
+                    if jsonata {
+                        self.jtemplate(t, &ptr(&bp, "BatchInput"), "BatchInput")
+                    } else {
+                        self.template(t, &ptr(&bp, "BatchInput"))
+                    }
+                });
                 Some(ItemBatcher { max_items, max_bytes, batch_input })
             }
             Some(_) => {
@@ -1167,6 +1283,8 @@ impl Validator {
             processor,
             mode,
             items_path,
+            items,
+            jsonata,
             item_selector,
             max_concurrency,
             tolerated_failure_percentage,

@@ -1,0 +1,178 @@
+//! JSONata in the VM: the `$states` binding, AWS's error texts, and the
+//! fields whose values must have a given type (Items, Condition, counts).
+
+use super::{Frame, Program, Raised, Scope, Shared};
+use crate::asl::{JsonataField, Template};
+use crate::errors::ErrorName;
+use crate::jsonata::{Environment, Limits};
+use crate::value::{Object, Value};
+
+/// What the data handed to a JSONata expression is, besides `$states.input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Before the work (Arguments, Items, Condition): only the input.
+    Input,
+    /// After a Task, Map or Parallel: `$states.result`.
+    Result,
+    /// In a Catch: `$states.errorOutput`.
+    ErrorOutput,
+}
+
+pub(super) fn query_error(state: &str, entered: u64, detail: impl std::fmt::Display) -> Raised {
+    Raised::new(
+        ErrorName::QueryEvaluationError.as_str(),
+        format!("An error occurred while executing the state '{state}' (entered at the event id #{entered}). {detail}"),
+    )
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The error for a field whose value has the wrong type.
+fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
+    let detail = match t {
+        Template::Jsonata(j) => format!(
+            "The JSONata expression '{}' specified for the field '{}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {v}",
+            j.expr.source(),
+            j.field,
+            json_type(v)
+        ),
+        _ => format!("The field value {v} has an unexpected type. Expected '{expected}', but was '{}'", json_type(v)),
+    };
+    (ErrorName::QueryEvaluationError, detail)
+}
+
+impl Scope<'_> {
+    pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
+        let mut states = Object::with_capacity(3);
+        states.insert("input", self.state_input.clone());
+        match self.role {
+            Role::Input => {}
+            Role::Result => states.insert("result", data.clone()),
+            Role::ErrorOutput => states.insert("errorOutput", data.clone()),
+        }
+        if j.reads_context {
+            states.insert("context", self.context());
+        }
+        let states = Value::object(states);
+        let bindings = [("states", &states)];
+        let env = Environment {
+            bindings: &bindings,
+            variables: Some(self.vars),
+            now_millis: self.shared.now_ms,
+            seed: if j.reads_random { self.shared.next_random() } else { 0x9e37_79b9 },
+            limits: Limits::default(),
+        };
+        match j.expr.evaluate(Some(self.state_input), env) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err((
+                ErrorName::QueryEvaluationError,
+                format!(
+                    "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
+                    j.expr.source(),
+                    j.field
+                ),
+            )),
+            Err(e) => Err((
+                ErrorName::QueryEvaluationError,
+                format!(
+                    "The JSONata expression '{}' specified for the field '{}' threw an error during evaluation. {}: {}",
+                    j.expr.source(),
+                    j.field,
+                    e.code,
+                    e.message
+                ),
+            )),
+        }
+    }
+
+    /// A Choice rule's `Condition`: must be a boolean.
+    pub(super) fn condition(&mut self, t: &Template, data: &Value) -> Result<bool, (ErrorName, String)> {
+        match self.eval_template(t, data)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(unexpected(t, "boolean", &other)),
+        }
+    }
+}
+
+impl Program {
+    /// The role of the accumulator in the current state's `Assign`/`Output`.
+    pub(super) fn result_role(&self, frame: &Frame) -> Role {
+        if self.states[frame.state as usize].has_result { Role::Result } else { Role::Input }
+    }
+
+    fn jsonata_value(&self, frame: &Frame, shared: &mut Shared, t: &Template) -> Result<Value, Raised> {
+        self.scope(frame, shared).eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
+    }
+
+    fn typed<T>(&self, frame: &Frame, t: &Template, v: &Value, expected: &str, ok: Option<T>) -> Result<T, Raised> {
+        ok.ok_or_else(|| {
+            let (n, d) = unexpected(t, expected, v);
+            self.template_error(frame, n, d)
+        })
+    }
+
+    /// A non-negative integer field (seconds, counts, concurrency).
+    pub(super) fn jsonata_count(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        t: &Template,
+        _field: &str,
+    ) -> Result<u64, Raised> {
+        let v = self.jsonata_value(frame, shared, t)?;
+        let n = v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64);
+        self.typed(frame, t, &v, "integer", n)
+    }
+
+    pub(super) fn jsonata_number(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        t: &Template,
+        _field: &str,
+    ) -> Result<f64, Raised> {
+        let v = self.jsonata_value(frame, shared, t)?;
+        let n = v.as_f64();
+        self.typed(frame, t, &v, "number", n)
+    }
+
+    /// A Wait `Timestamp`, in epoch milliseconds.
+    pub(super) fn jsonata_timestamp(&self, frame: &Frame, shared: &mut Shared, t: &Template) -> Result<i64, Raised> {
+        let v = self.jsonata_value(frame, shared, t)?;
+        match v.as_str().and_then(crate::time::parse_timestamp) {
+            Some(ts) => Ok(crate::time::to_millis(&ts)),
+            None => {
+                let shown = match &v {
+                    Value::String(s) => s.to_string(),
+                    other => other.to_json(),
+                };
+                Err(query_error(
+                    &self.states[frame.state as usize].name,
+                    frame.entered_event,
+                    format!(
+                        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {shown}"
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A Map's JSONata `Items`: must be an array.
+    pub(super) fn jsonata_items(&self, frame: &Frame, shared: &mut Shared, t: &Template) -> Result<Value, Raised> {
+        let v = self.jsonata_value(frame, shared, t)?;
+        if v.is_array() {
+            return Ok(v);
+        }
+        let (n, d) = unexpected(t, "array", &v);
+        Err(self.template_error(frame, n, d))
+    }
+}
