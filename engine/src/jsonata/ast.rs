@@ -356,15 +356,15 @@ impl Builder {
                 if steps.iter().any(|s| s.keep_array) {
                     result.keep_singleton_array = true;
                 }
-                if let Some(first) = steps.first_mut() {
-                    if matches!(first.kind, Kind::Array(_)) {
-                        first.cons_array = true;
-                    }
+                if let Some(first) = steps.first_mut()
+                    && matches!(first.kind, Kind::Array(_))
+                {
+                    first.cons_array = true;
                 }
-                if let Some(last) = steps.last_mut() {
-                    if matches!(last.kind, Kind::Array(_)) {
-                        last.cons_array = true;
-                    }
+                if let Some(last) = steps.last_mut()
+                    && matches!(last.kind, Kind::Array(_))
+                {
+                    last.cons_array = true;
                 }
                 self.resolve_ancestry(&mut result)?;
                 result

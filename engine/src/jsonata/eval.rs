@@ -270,22 +270,23 @@ impl Evaluator {
                 result = self.filter(p, &result, env)?;
             }
         }
-        if !matches!(node.kind, Kind::Path(_)) {
-            if let Some(g) = &node.group {
-                result = self.group_by(g, &result, env)?;
-            }
+        if !matches!(node.kind, Kind::Path(_))
+            && let Some(g) = &node.group
+        {
+            result = self.group_by(g, &result, env)?;
         }
-        if let V::Arr(a) = &result {
-            if a.sequence && !a.tuple_stream {
-                if node.keep_array {
-                    a.keep_singleton.set(true);
-                }
-                if a.items.is_empty() {
-                    return Ok(V::Undef);
-                }
-                if a.items.len() == 1 && !a.keep_singleton.get() {
-                    return Ok(a.items[0].clone());
-                }
+        if let V::Arr(a) = &result
+            && a.sequence
+            && !a.tuple_stream
+        {
+            if node.keep_array {
+                a.keep_singleton.set(true);
+            }
+            if a.items.is_empty() {
+                return Ok(V::Undef);
+            }
+            if a.items.len() == 1 && !a.keep_singleton.get() {
+                return Ok(a.items[0].clone());
             }
         }
         Ok(result)
@@ -367,12 +368,12 @@ impl Evaluator {
                 results.push(res);
             }
         }
-        if last && results.len() == 1 {
-            if let V::Arr(a) = &results[0] {
-                if !a.sequence {
-                    return Ok(results.pop().unwrap_or_default());
-                }
-            }
+        if last
+            && results.len() == 1
+            && let V::Arr(a) = &results[0]
+            && !a.sequence
+        {
+            return Ok(results.pop().unwrap_or_default());
         }
         let mut out = Vec::with_capacity(results.len());
         for res in results {
@@ -491,22 +492,23 @@ impl Evaluator {
         let tuple_stream = matches!(input, V::Arr(a) if a.tuple_stream);
         let items = input.to_items();
         let mut results = Vec::new();
-        if let Kind::Num(n) = predicate.kind {
-            if predicate.predicate.is_empty() && predicate.stages.is_empty() {
-                let mut index = n.floor();
-                if index < 0.0 {
-                    index += items.len() as f64;
-                }
-                if index >= 0.0 {
-                    if let Some(item) = items.get(index as usize) {
-                        if let V::Arr(_) = item {
-                            return Ok(item.clone());
-                        }
-                        results.push(item.clone());
-                    }
-                }
-                return Ok(seq_of(results, tuple_stream));
+        if let Kind::Num(n) = predicate.kind
+            && predicate.predicate.is_empty()
+            && predicate.stages.is_empty()
+        {
+            let mut index = n.floor();
+            if index < 0.0 {
+                index += items.len() as f64;
             }
+            if index >= 0.0
+                && let Some(item) = items.get(index as usize)
+            {
+                if let V::Arr(_) = item {
+                    return Ok(item.clone());
+                }
+                results.push(item.clone());
+            }
+            return Ok(seq_of(results, tuple_stream));
         }
         let len = items.len() as f64;
         for (index, item) in items.iter().enumerate() {
@@ -773,17 +775,12 @@ impl Evaluator {
 
     fn call(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Frame>, context: Option<V>) -> R {
         let f = self.evaluate(proc, input, env)?;
-        if f.is_undef() {
-            if let Kind::Path(steps) = &proc.kind {
-                if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
-                    if env.lookup(n).is_some() || functions::lookup(n).is_some() {
-                        return Err(Error::eval(
-                            "T1005",
-                            format!("Attempted to invoke a non-function. Did you mean ${n}?"),
-                        ));
-                    }
-                }
-            }
+        if f.is_undef()
+            && let Kind::Path(steps) = &proc.kind
+            && let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind)
+            && (env.lookup(n).is_some() || functions::lookup(n).is_some())
+        {
+            return Err(Error::eval("T1005", format!("Attempted to invoke a non-function. Did you mean ${n}?")));
         }
         let mut values = Vec::with_capacity(args.len() + 1);
         if let Some(c) = context {
@@ -802,15 +799,14 @@ impl Evaluator {
         }
         let f = self.evaluate(proc, input, env)?;
         if !f.is_func() {
-            if let (V::Undef, Kind::Path(steps)) = (&f, &proc.kind) {
-                if let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind) {
-                    if env.lookup(n).is_some() || functions::lookup(n).is_some() {
-                        return Err(Error::eval(
-                            "T1007",
-                            format!("Attempted to partially apply a non-function. Did you mean ${n}?"),
-                        ));
-                    }
-                }
+            if let (V::Undef, Kind::Path(steps)) = (&f, &proc.kind)
+                && let Some(Kind::Name(n)) = steps.first().map(|s| &s.kind)
+                && (env.lookup(n).is_some() || functions::lookup(n).is_some())
+            {
+                return Err(Error::eval(
+                    "T1007",
+                    format!("Attempted to partially apply a non-function. Did you mean ${n}?"),
+                ));
             }
             return Err(Error::eval("T1008", "Attempted to partially apply a non-function"));
         }
@@ -821,10 +817,11 @@ impl Evaluator {
         let lhs = self.evaluate(l, input, env)?;
         if let Kind::Call(proc, args) = &r.kind {
             let result = self.call(proc, args, input, env, Some(lhs))?;
-            if let V::Arr(a) = &result {
-                if r.keep_array && a.sequence {
-                    a.keep_singleton.set(true);
-                }
+            if let V::Arr(a) = &result
+                && r.keep_array
+                && a.sequence
+            {
+                a.keep_singleton.set(true);
             }
             return Ok(result);
         }
@@ -844,8 +841,7 @@ impl Evaluator {
     /// Call a function value, trampolining tail calls.
     pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Frame>) -> R {
         let mut result = self.apply_inner(f, args, input, env)?;
-        loop {
-            let V::Func(func) = &result else { break };
+        while let V::Func(func) = &result {
             let Func::Lambda { def, env: lenv, input: linput } = &**func else { break };
             if !def.thunk {
                 break;

@@ -661,15 +661,15 @@ pub fn format_number(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
         if chars.windows(2).any(|w| w[0] == p.grouping && w[1] == p.grouping) {
             error = Some("D3089");
         }
-        if let Some(opt) = part.integer.find(p.digit) {
-            if part.integer[..opt].chars().any(is_digit) {
-                error = Some("D3090");
-            }
+        if let Some(opt) = part.integer.find(p.digit)
+            && part.integer[..opt].chars().any(is_digit)
+        {
+            error = Some("D3090");
         }
-        if let Some(opt) = part.fractional.rfind(p.digit) {
-            if part.fractional[opt..].chars().any(is_digit) {
-                error = Some("D3091");
-            }
+        if let Some(opt) = part.fractional.rfind(p.digit)
+            && part.fractional[opt..].chars().any(is_digit)
+        {
+            error = Some("D3091");
         }
         if let Some(exp) = &part.exponent {
             if !exp.is_empty() && (count(p.percent) > 0 || count(p.per_mille) > 0) {
@@ -797,8 +797,7 @@ pub fn format_number(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
         s.extend(std::iter::repeat_n(p.zero, pad_right as usize));
     }
     let mut dpos = s.iter().position(|&c| c == p.decimal).unwrap_or(s.len());
-    if pic.regular_grouping > 0 {
-        let groups = (dpos.saturating_sub(1)) / pic.regular_grouping;
+    if let Some(groups) = dpos.saturating_sub(1).checked_div(pic.regular_grouping) {
         for g in 1..=groups {
             s.insert(dpos - g * pic.regular_grouping, p.grouping);
         }
@@ -1108,8 +1107,8 @@ fn analyse_datetime_picture(picture: &str) -> Result<Vec<PicturePart>, Error> {
             let mut m = Marker { component, names: None, presentation2, width_max, integer: None, n: -1 };
             if presentation1.starts_with('n') {
                 m.names = Some(Case::Lower);
-            } else if presentation1.starts_with('N') {
-                m.names = Some(if presentation1[1..].starts_with('n') { Case::Title } else { Case::Upper });
+            } else if let Some(rest) = presentation1.strip_prefix('N') {
+                m.names = Some(if rest.starts_with('n') { Case::Title } else { Case::Upper });
             } else if "YMDdFWwXxHhmsf".contains(component) {
                 let mut pattern = presentation1.clone();
                 if let Some(p2) = presentation2 {
@@ -1117,10 +1116,10 @@ fn analyse_datetime_picture(picture: &str) -> Result<Vec<PicturePart>, Error> {
                     pattern.push(p2);
                 }
                 let mut f = analyse_integer_picture(&pattern)?;
-                if let Some(min) = width_min {
-                    if f.mandatory < min {
-                        f.mandatory = min;
-                    }
+                if let Some(min) = width_min
+                    && f.mandatory < min
+                {
+                    f.mandatory = min;
                 }
                 if !"YMD".contains(component) && f.mandatory + f.optional >= 2 && f.regular.is_none() {
                     // Fixed-width fields parse without separators between them.
@@ -1282,14 +1281,14 @@ fn parse_iso8601(s: &str) -> Option<i64> {
         padded[..3].parse::<i64>().unwrap_or(0)
     });
     let mut ms = date_utc(num(1, 1970), num(2, 1) - 1, num(3, 1), num(4, 0), num(5, 0), num(6, 0), frac);
-    if let Some(tz) = c.get(8).map(|m| m.as_str()) {
-        if tz != "Z" {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            let digits: String = tz[1..].chars().filter(|c| c.is_ascii_digit()).collect();
-            let h: i64 = digits[..2].parse().unwrap_or(0);
-            let m: i64 = digits[2..].parse().unwrap_or(0);
-            ms -= sign * (h * 60 + m) * 60_000;
-        }
+    if let Some(tz) = c.get(8).map(|m| m.as_str())
+        && tz != "Z"
+    {
+        let sign = if tz.starts_with('-') { -1 } else { 1 };
+        let digits: String = tz[1..].chars().filter(|c| c.is_ascii_digit()).collect();
+        let h: i64 = digits[..2].parse().unwrap_or(0);
+        let m: i64 = digits[2..].parse().unwrap_or(0);
+        ms -= sign * (h * 60 + m) * 60_000;
     }
     Some(ms)
 }

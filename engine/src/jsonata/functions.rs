@@ -354,10 +354,10 @@ fn limit_of(v: &V) -> Option<usize> {
 
 fn match_fn(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
-    if let Some(n) = arg(args, 2).num() {
-        if n < 0.0 {
-            return Err(Error::eval("D3040", "Third argument of match function must evaluate to a positive number"));
-        }
+    if let Some(n) = arg(args, 2).num()
+        && n < 0.0
+    {
+        return Err(Error::eval("D3040", "Third argument of match function must evaluate to a positive number"));
     }
     let limit = limit_of(arg(args, 2)).unwrap_or(usize::MAX);
     let mut out = Vec::new();
@@ -456,10 +456,10 @@ fn replace(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     if matches!(arg(args, 1), V::Str(p) if p.is_empty()) {
         return Err(Error::eval("D3010", "Second argument of replace function cannot be an empty string"));
     }
-    if let Some(n) = arg(args, 3).num() {
-        if n < 0.0 {
-            return Err(Error::eval("D3011", "Fourth argument of replace function must evaluate to a positive number"));
-        }
+    if let Some(n) = arg(args, 3).num()
+        && n < 0.0
+    {
+        return Err(Error::eval("D3011", "Fourth argument of replace function must evaluate to a positive number"));
     }
     let limit = limit_of(arg(args, 3)).unwrap_or(usize::MAX);
     let replacement = arg(args, 2);
@@ -525,10 +525,10 @@ fn replace(ev: &mut Evaluator, args: &[V], input: &V, env: &Rc<Frame>) -> R {
 
 fn split(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
-    if let Some(n) = arg(args, 2).num() {
-        if n < 0.0 {
-            return Err(Error::eval("D3020", "Third argument of split function must evaluate to a positive number"));
-        }
+    if let Some(n) = arg(args, 2).num()
+        && n < 0.0
+    {
+        return Err(Error::eval("D3020", "Third argument of split function must evaluate to a positive number"));
     }
     let limit = limit_of(arg(args, 2)).unwrap_or(usize::MAX);
     let parts: Vec<String> = match arg(args, 1) {

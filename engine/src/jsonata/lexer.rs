@@ -148,15 +148,15 @@ impl<'a> Lexer<'a> {
                     if (0xD800..0xDC00).contains(&code) {
                         // A surrogate pair spelt as two escapes.
                         let rest = chars.as_str();
-                        if let Some(low) = rest.strip_prefix("\\u").and_then(|r| r.get(..4)) {
-                            if let Ok(low) = u32::from_str_radix(low, 16) {
-                                let c = 0x10000 + ((code - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3ff);
-                                out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
-                                for _ in 0..6 {
-                                    chars.next();
-                                }
-                                continue;
+                        if let Some(low) = rest.strip_prefix("\\u").and_then(|r| r.get(..4))
+                            && let Ok(low) = u32::from_str_radix(low, 16)
+                        {
+                            let c = 0x10000 + ((code - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3ff);
+                            out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                            for _ in 0..6 {
+                                chars.next();
                             }
+                            continue;
                         }
                     }
                     out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
