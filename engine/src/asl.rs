@@ -116,10 +116,37 @@ impl Template {
 pub struct JsonataField {
     pub expr: crate::jsonata::Expression,
     pub field: String,
-    /// The expression reads `$states.context`, which is built only then.
-    pub reads_context: bool,
+    /// How much of `$states.context` the expression reads: it is built
+    /// only as far as needed.
+    pub context: ContextUse,
     /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
     pub reads_random: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextUse {
+    None,
+    /// Only `$states.context.Map.Item…` (a Map's ItemSelector).
+    MapItem,
+    All,
+}
+
+impl ContextUse {
+    /// Read from the expression's text: every `$states.context` followed
+    /// by `.Map.Item` needs only the item; anything else needs it all.
+    pub fn of(source: &str) -> ContextUse {
+        let mut uses = ContextUse::None;
+        for (i, _) in source.match_indices("context") {
+            if source[i + "context".len()..].starts_with(".Map.Item") && source[..i].ends_with("$states.") {
+                if uses == ContextUse::None {
+                    uses = ContextUse::MapItem;
+                }
+            } else {
+                return ContextUse::All;
+            }
+        }
+        uses
+    }
 }
 
 impl PartialEq for JsonataField {

@@ -6,6 +6,7 @@ use super::Error;
 use super::ast::{BinOp, Group, Kind, LambdaDef, Node, Stage, TransformDef};
 use super::functions::{self, Builtin};
 use super::value::{Arr, Obj, V, deep_equal, obj_get, obj_set};
+use crate::value::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -119,6 +120,8 @@ pub fn boolean(v: &V) -> Option<bool> {
         },
         V::Obj(o) | V::Tuple(o) => !o.is_empty(),
         V::Func(_) => false,
+        V::Json(Value::Object(o)) => !o.is_empty(),
+        V::Json(_) => return boolean(&v.norm()),
     })
 }
 
@@ -180,6 +183,7 @@ impl Evaluator {
                     match v {
                         V::Undef => {}
                         V::Arr(a) if !matches!(item.kind, Kind::Array(_)) => out.extend(a.items.iter().cloned()),
+                        v @ V::Json(Value::Array(_)) if !matches!(item.kind, Kind::Array(_)) => out.extend(v.to_items()),
                         v => out.push(v),
                     }
                 }
@@ -197,7 +201,7 @@ impl Evaluator {
             Kind::Descendant => {
                 let mut out = Vec::new();
                 if !input.is_undef() {
-                    descendants(input, &mut out);
+                    descendants(&input.norm(), &mut out);
                 }
                 match out.len() {
                     0 if input.is_undef() => V::Undef,
@@ -293,9 +297,13 @@ impl Evaluator {
     }
 
     fn path(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> R {
+        if let Some(v) = self.object_walk(node, steps, input, env)? {
+            return Ok(v);
+        }
         let first_is_var = matches!(steps.first().map(|s| &s.kind), Some(Kind::Variable(_)));
         let mut input_seq = match input {
             V::Arr(_) if !first_is_var => input.clone(),
+            V::Json(Value::Array(_)) if !first_is_var => input.norm().into_owned(),
             // `createSequence(undefined)` holds one undefined item.
             v => seq_of(vec![v.clone()], false),
         };
@@ -314,7 +322,7 @@ impl Evaluator {
             } else {
                 result = self.step(step, &input_seq, env, i == last)?;
             }
-            if !is_tuple && result.items().is_none_or(|i| i.is_empty()) {
+            if !is_tuple && result.item_count().is_none_or(|n| n == 0) {
                 break;
             }
             if step.focus.is_none() {
@@ -336,6 +344,7 @@ impl Evaluator {
             result = match result {
                 V::Arr(a) if a.cons.get() && !a.sequence => seq_of(vec![V::Arr(a)], false),
                 V::Arr(a) => V::Arr(a),
+                v @ V::Json(Value::Array(_)) => v.into_norm(),
                 V::Undef => seq_of(Vec::new(), false),
                 v => seq_of(vec![v], false),
             };
@@ -347,6 +356,48 @@ impl Evaluator {
             result = self.group_by(g, stream.as_ref().unwrap_or(&result), env)?;
         }
         Ok(result)
+    }
+
+    /// The common `$states.input.a.b`: a variable or name, then field
+    /// names, through objects only. Walks them without building the
+    /// sequences the general algorithm needs; `None` where it does not apply
+    /// (an array on the way, predicates, bindings…).
+    fn object_walk(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> Result<Option<V>, Error> {
+        let plain = |s: &Node| {
+            s.stages.is_empty()
+                && s.predicate.is_empty()
+                && s.group.is_none()
+                && !s.keep_array
+                && !s.tuple
+                && !s.cons_array
+                && s.focus.is_none()
+                && s.index.is_none()
+        };
+        if node.keep_singleton_array || node.group.is_some() || node.tuple || !steps.iter().all(plain) {
+            return Ok(None);
+        }
+        let Some((first, rest)) = steps.split_first() else { return Ok(None) };
+        if !rest.iter().all(|s| matches!(s.kind, Kind::Name(_))) {
+            return Ok(None);
+        }
+        let mut cur = match &first.kind {
+            Kind::Variable(_) => self.evaluate(first, input, env)?,
+            Kind::Name(n) if !input.is_array_like() => lookup(input, n),
+            _ => return Ok(None),
+        };
+        for step in rest {
+            let Kind::Name(name) = &step.kind else { return Ok(None) };
+            cur = match &cur {
+                V::Obj(o) => obj_get(o, name).cloned().unwrap_or_default(),
+                V::Json(Value::Object(o)) => o.get(name).map(V::from_json).unwrap_or_default(),
+                V::Arr(_) | V::Json(_) => return Ok(None),
+                _ => return Ok(Some(V::Undef)),
+            };
+        }
+        if matches!(cur, V::Arr(_)) {
+            return Ok(None);
+        }
+        Ok(Some(cur))
     }
 
     fn step(&mut self, step: &Node, input: &V, env: &Rc<Frame>, last: bool) -> R {
@@ -368,17 +419,14 @@ impl Evaluator {
                 results.push(res);
             }
         }
-        if last
-            && results.len() == 1
-            && let V::Arr(a) = &results[0]
-            && !a.sequence
-        {
+        if last && results.len() == 1 && results[0].is_array_like() && !results[0].is_sequence() {
             return Ok(results.pop().unwrap_or_default());
         }
         let mut out = Vec::with_capacity(results.len());
         for res in results {
             match res {
                 V::Arr(a) if !a.cons.get() => out.extend(a.items.iter().cloned()),
+                v @ V::Json(Value::Array(_)) => out.extend(v.to_items()),
                 v => out.push(v),
             }
         }
@@ -457,6 +505,7 @@ impl Evaluator {
             }
             let (items, is_stream) = match &res {
                 V::Arr(a) => (a.items.clone(), a.tuple_stream),
+                v @ V::Json(Value::Array(_)) => (v.to_items(), false),
                 v => (vec![v.clone()], false),
             };
             for (bb, item) in items.into_iter().enumerate() {
@@ -503,7 +552,7 @@ impl Evaluator {
             if index >= 0.0
                 && let Some(item) = items.get(index as usize)
             {
-                if let V::Arr(_) = item {
+                if item.is_array_like() {
                     return Ok(item.clone());
                 }
                 results.push(item.clone());
@@ -651,6 +700,7 @@ impl Evaluator {
         let reduce = matches!(input, V::Arr(a) if a.tuple_stream);
         let mut items = match input {
             V::Arr(a) => a.items.clone(),
+            v @ V::Json(Value::Array(_)) => v.to_items(),
             v => vec![v.clone()],
         };
         if items.is_empty() {
@@ -875,6 +925,9 @@ impl Evaluator {
                 self.evaluate(&def.body, linput, &frame)
             }
             Func::Builtin(b) => {
+                // Built-in functions look inside their arguments: expand
+                // lazily converted ones a level.
+                let args: Vec<V> = args.into_iter().map(V::into_norm).collect();
                 let args = b.signature.validate(&args, input)?;
                 (b.imp)(self, &args, input, env)
             }
@@ -904,6 +957,7 @@ impl Evaluator {
         if target.is_undef() {
             return Ok(V::Undef);
         }
+        let target = target.into_norm();
         if !matches!(target, V::Obj(_) | V::Arr(_)) {
             return Err(Error::eval("T0410", "Argument 1 of function transform does not match function signature"));
         }
@@ -970,6 +1024,7 @@ fn reduce_tuples(data: &V) -> Obj {
 
 fn deep_copy(v: &V) -> V {
     match v {
+        V::Json(_) => deep_copy(&v.norm()),
         V::Arr(a) => {
             let arr = Arr { items: a.items.iter().map(deep_copy).collect(), sequence: a.sequence, ..Arr::default() };
             V::Arr(Rc::new(arr))
@@ -1071,6 +1126,19 @@ pub fn lookup(input: &V, key: &str) -> V {
             seq_of(out, false)
         }
         V::Obj(o) => obj_get(o, key).cloned().unwrap_or_default(),
+        V::Json(Value::Object(o)) => o.get(key).map(V::from_json).unwrap_or_default(),
+        V::Json(Value::Array(a)) => {
+            let mut out = Vec::new();
+            for item in a.iter() {
+                match lookup(&V::from_json(item), key) {
+                    V::Undef => {}
+                    V::Arr(r) => out.extend(r.items.iter().cloned()),
+                    v @ V::Json(Value::Array(_)) => out.extend(v.to_items()),
+                    v => out.push(v),
+                }
+            }
+            seq_of(out, false)
+        }
         _ => V::Undef,
     }
 }
@@ -1078,6 +1146,7 @@ pub fn lookup(input: &V, key: &str) -> V {
 fn flatten_into(v: &V, out: &mut Vec<V>) {
     match v {
         V::Arr(a) => a.items.iter().for_each(|i| flatten_into(i, out)),
+        V::Json(Value::Array(_)) => v.to_items().iter().for_each(|i| flatten_into(i, out)),
         v => out.push(v.clone()),
     }
 }
@@ -1087,6 +1156,7 @@ fn wildcard(input: &V) -> V {
         V::Arr(a) if a.outer_wrapper && !a.items.is_empty() => &a.items[0],
         v => v,
     };
+    let input = &*input.norm();
     let mut out = Vec::new();
     // An array is an object to JavaScript: its values are its items.
     if let V::Arr(a) = input {
@@ -1095,7 +1165,7 @@ fn wildcard(input: &V) -> V {
     if let V::Obj(o) = input {
         for (_, v) in o.iter() {
             match v {
-                V::Arr(_) => flatten_into(v, &mut out),
+                V::Arr(_) | V::Json(Value::Array(_)) => flatten_into(v, &mut out),
                 v => out.push(v.clone()),
             }
         }
@@ -1104,6 +1174,9 @@ fn wildcard(input: &V) -> V {
 }
 
 fn descendants(v: &V, out: &mut Vec<V>) {
+    if let V::Json(_) = v {
+        return descendants(&v.norm(), out);
+    }
     match v {
         V::Arr(a) => a.items.iter().for_each(|i| descendants(i, out)),
         V::Obj(o) => {

@@ -857,7 +857,7 @@ fn keys(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     match arg(args, 0) {
         V::Obj(o) => add(o),
         V::Arr(a) => a.items.iter().for_each(|i| {
-            if let V::Obj(o) = i {
+            if let V::Obj(o) = &*i.norm() {
                 add(o)
             }
         }),
@@ -887,7 +887,7 @@ fn exists(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
 
 fn spread(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     fn go(v: &V, out: &mut Vec<V>) -> bool {
-        match v {
+        match &*v.norm() {
             V::Arr(a) => {
                 for i in &a.items {
                     go(i, out);
@@ -918,7 +918,7 @@ fn merge(_: &mut Evaluator, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     }
     let mut out: Obj = Vec::new();
     for item in a.to_items() {
-        if let V::Obj(o) = item {
+        if let V::Obj(o) = item.into_norm() {
             for (k, v) in o.iter() {
                 obj_set(&mut out, k.clone(), v.clone());
             }

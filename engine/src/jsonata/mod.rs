@@ -85,6 +85,13 @@ impl Default for Environment<'_> {
     }
 }
 
+/// The names bound on every evaluation, allocated once.
+fn interned(name: &str) -> Arc<str> {
+    static NAMES: std::sync::OnceLock<[Arc<str>; 2]> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| [Arc::from("$"), Arc::from("states")]);
+    names.iter().find(|n| &***n == name).cloned().unwrap_or_else(|| Arc::from(name))
+}
+
 /// A parsed JSONata expression, ready to evaluate any number of times.
 pub struct Expression {
     root: ast::Node,
@@ -127,9 +134,9 @@ impl Expression {
             }
             Some(v) => V::from_json(v),
         };
-        root.bind(Arc::from("$"), input.clone());
+        root.bind(interned("$"), input.clone());
         for (name, value) in env.bindings {
-            root.bind(Arc::from(*name), V::from_json(value));
+            root.bind(interned(name), V::from_json(value));
         }
         let result = ev.evaluate(&self.root, &input, &root)?;
         let result = match result {

@@ -28,8 +28,8 @@ fn symbol(v: &V) -> char {
         V::Num(_) => 'n',
         V::Bool(_) => 'b',
         V::Null => 'l',
-        V::Arr(_) => 'a',
-        V::Obj(_) | V::Tuple(_) => 'o',
+        V::Arr(_) | V::Json(crate::value::Value::Array(_)) => 'a',
+        V::Obj(_) | V::Tuple(_) | V::Json(_) => 'o',
     }
 }
 
@@ -134,7 +134,7 @@ impl Signature {
                 match &param.context {
                     Some(re) => {
                         if re.is_match(&symbol(context).to_string()) {
-                            out.push(context.clone());
+                            out.push(context.clone().into_norm());
                         } else {
                             return Err(Error::eval(
                                 "T0411",
@@ -160,7 +160,7 @@ impl Signature {
                             let ok = if single != 'a' {
                                 matched == sub.as_str() || single.to_string() == *sub
                             } else {
-                                let items = arg.items().unwrap_or(&[]);
+                                let items = arg.to_items();
                                 match items.first() {
                                     None => true,
                                     Some(first) => {

@@ -7,6 +7,7 @@
 //! [`V::from_json`] and [`V::to_json`] cross to the engine's [`Value`].
 
 use crate::value::{Object, Value};
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub enum V {
     Func(Rc<Func>),
     /// One tuple of a tuple stream (`@`, `#` and `%` bind names per item).
     Tuple(Rc<Obj>),
+    /// An engine array or object, converted only as far as it is read:
+    /// `$states.input.deviceId` copies nothing. [`V::norm`] expands it.
+    Json(Value),
 }
 
 /// An array, with jsonata-js's flags.
@@ -82,10 +86,33 @@ impl V {
     pub fn is_sequence(&self) -> bool {
         matches!(self, V::Arr(a) if a.sequence)
     }
-    pub fn items(&self) -> Option<&[V]> {
+    /// An array, converted or not.
+    pub fn is_array_like(&self) -> bool {
+        matches!(self, V::Arr(_) | V::Json(Value::Array(_)))
+    }
+    /// The number of items of an array, converted or not.
+    pub fn item_count(&self) -> Option<usize> {
         match self {
-            V::Arr(a) => Some(&a.items),
+            V::Arr(a) => Some(a.items.len()),
+            V::Json(Value::Array(a)) => Some(a.len()),
             _ => None,
+        }
+    }
+    /// This value with a lazily converted container expanded one level.
+    pub fn norm(&self) -> Cow<'_, V> {
+        match self {
+            V::Json(Value::Array(a)) => Cow::Owned(V::array(a.iter().map(V::from_json).collect())),
+            V::Json(Value::Object(o)) => {
+                Cow::Owned(V::object(o.iter().map(|(k, v)| (k.clone(), V::from_json(v))).collect()))
+            }
+            V::Json(other) => Cow::Owned(V::from_json(other)),
+            v => Cow::Borrowed(v),
+        }
+    }
+    pub fn into_norm(self) -> V {
+        match self {
+            V::Json(_) => self.norm().into_owned(),
+            v => v,
         }
     }
     /// A finite number (JSONata's `isNumeric`).
@@ -106,6 +133,7 @@ impl V {
         match self {
             V::Undef => Vec::new(),
             V::Arr(a) => a.items.clone(),
+            V::Json(Value::Array(a)) => a.iter().map(V::from_json).collect(),
             v => vec![v.clone()],
         }
     }
@@ -117,8 +145,8 @@ impl V {
             V::Bool(_) => "boolean",
             V::Num(_) => "number",
             V::Str(_) => "string",
-            V::Arr(_) => "array",
-            V::Obj(_) | V::Tuple(_) => "object",
+            V::Arr(_) | V::Json(Value::Array(_)) => "array",
+            V::Obj(_) | V::Tuple(_) | V::Json(_) => "object",
             V::Func(_) => "function",
         }
     }
@@ -129,8 +157,7 @@ impl V {
             Value::Bool(b) => V::Bool(*b),
             Value::Number(n) => V::Num(n.as_f64().unwrap_or(f64::NAN)),
             Value::String(s) => V::Str(s.clone()),
-            Value::Array(a) => V::array(a.iter().map(V::from_json).collect()),
-            Value::Object(o) => V::object(o.iter().map(|(k, v)| (k.clone(), V::from_json(v))).collect()),
+            Value::Array(_) | Value::Object(_) => V::Json(v.clone()),
         }
     }
 
@@ -154,6 +181,7 @@ impl V {
                 Value::object(out)
             }
             V::Func(_) => Value::string(""),
+            V::Json(v) => v.clone(),
         })
     }
 }
@@ -170,6 +198,12 @@ pub fn number_value(n: f64) -> Value {
 
 /// Deep equality as JSONata's `=` (`isDeepEqual`).
 pub fn deep_equal(a: &V, b: &V) -> bool {
+    if matches!(a, V::Json(_)) || matches!(b, V::Json(_)) {
+        if let (V::Json(x), V::Json(y)) = (a, b) {
+            return x == y;
+        }
+        return deep_equal(&a.norm(), &b.norm());
+    }
     match (a, b) {
         (V::Undef, V::Undef) | (V::Null, V::Null) => true,
         (V::Bool(x), V::Bool(y)) => x == y,
@@ -246,6 +280,7 @@ pub fn stringify(v: &V, indent: usize) -> String {
 
 fn write_json(v: &V, indent: usize, level: usize, out: &mut String) {
     match v {
+        V::Json(_) => write_json(&v.norm(), indent, level, out),
         V::Undef | V::Func(_) => out.push_str(if level == 0 { "" } else { "null" }),
         V::Null => out.push_str("null"),
         V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

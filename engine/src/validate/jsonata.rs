@@ -21,13 +21,13 @@ impl Validator {
                 let source = s[2..s.len() - 2].trim();
                 match crate::jsonata::Expression::parse(source) {
                     Ok(expr) => {
-                        let reads_context = source.contains("context");
-                        self.uses_context |= reads_context;
+                        let context = crate::asl::ContextUse::of(source);
+                        self.uses_context |= context == crate::asl::ContextUse::All;
                         let reads_random = ["random", "uuid", "shuffle"].iter().any(|f| source.contains(f));
                         Template::Jsonata(Arc::new(JsonataField {
                             expr,
                             field: field.to_string(),
-                            reads_context,
+                            context,
                             reads_random,
                         }))
                     }

@@ -2,10 +2,37 @@
 //! fields whose values must have a given type (Items, Condition, counts).
 
 use super::{Frame, Program, Raised, Scope, Shared};
-use crate::asl::{JsonataField, Template};
+use crate::asl::{ContextUse, JsonataField, Template};
 use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits};
-use crate::value::{Object, Value};
+use crate::value::{Key, Object, Value};
+use std::sync::OnceLock;
+
+struct Keys {
+    input: Key,
+    result: Key,
+    error_output: Key,
+    context: Key,
+    map: Key,
+    item: Key,
+    index: Key,
+    value: Key,
+}
+
+/// The keys of `$states`, allocated once.
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        input: Key::from("input"),
+        result: Key::from("result"),
+        error_output: Key::from("errorOutput"),
+        context: Key::from("context"),
+        map: Key::from("Map"),
+        item: Key::from("Item"),
+        index: Key::from("Index"),
+        value: Key::from("Value"),
+    })
+}
 
 /// What the data handed to a JSONata expression is, besides `$states.input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,16 +78,34 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
 }
 
 impl Scope<'_> {
+    /// `{"Map": {"Item": {"Index", "Value"}}}`: all a Map's ItemSelector reads.
+    fn map_item_context(&self) -> Value {
+        let keys = keys();
+        let mut item = Object::with_capacity(2);
+        if let Some((index, value)) = self.map_item {
+            item.push_unique(keys.index.clone(), Value::from(index));
+            item.push_unique(keys.value.clone(), value.clone());
+        }
+        let mut map = Object::with_capacity(1);
+        map.push_unique(keys.item.clone(), Value::object(item));
+        let mut ctx = Object::with_capacity(1);
+        ctx.push_unique(keys.map.clone(), Value::object(map));
+        Value::object(ctx)
+    }
+
     pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
+        let keys = keys();
         let mut states = Object::with_capacity(3);
-        states.insert("input", self.state_input.clone());
+        states.push_unique(keys.input.clone(), self.state_input.clone());
         match self.role {
             Role::Input => {}
-            Role::Result => states.insert("result", data.clone()),
-            Role::ErrorOutput => states.insert("errorOutput", data.clone()),
+            Role::Result => states.push_unique(keys.result.clone(), data.clone()),
+            Role::ErrorOutput => states.push_unique(keys.error_output.clone(), data.clone()),
         }
-        if j.reads_context {
-            states.insert("context", self.context());
+        match j.context {
+            ContextUse::None => {}
+            ContextUse::MapItem => states.push_unique(keys.context.clone(), self.map_item_context()),
+            ContextUse::All => states.push_unique(keys.context.clone(), self.context()),
         }
         let states = Value::object(states);
         let bindings = [("states", &states)];
