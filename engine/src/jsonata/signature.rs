@@ -9,14 +9,23 @@ use std::rc::Rc;
 #[derive(Debug)]
 pub struct Signature {
     params: Vec<Param>,
-    regex: regex::Regex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Quant {
+    One,
+    Optional,
+    OneOrMore,
 }
 
 #[derive(Debug)]
 struct Param {
     kind: char,
-    regex: String,
-    context: Option<regex::Regex>,
+    /// The argument symbols it accepts (`m`: missing).
+    accepts: String,
+    quant: Quant,
+    /// `-`: a missing argument is taken from the context.
+    context: bool,
     subtype: Option<String>,
 }
 
@@ -50,6 +59,34 @@ fn closing(s: &[char], start: usize, open: char, close: char) -> usize {
     i
 }
 
+/// Match `symbols` against `params` as jsonata-js's signature regex would
+/// (greedy, backtracking); `spans[i]` receives what parameter `i` took.
+/// `anchored`: the whole input must be consumed. Returns the end reached.
+fn match_params(params: &[Param], symbols: &[char], pos: usize, spans: &mut [(usize, usize)], anchored: bool) -> Option<usize> {
+    let Some((p, rest)) = params.split_first() else {
+        return (!anchored || pos == symbols.len()).then_some(pos);
+    };
+    let (min, max) = match p.quant {
+        Quant::One => (1, 1),
+        Quant::Optional => (0, 1),
+        Quant::OneOrMore => (1, usize::MAX),
+    };
+    let mut n = 0;
+    while pos + n < symbols.len() && n < max && p.accepts.contains(symbols[pos + n]) {
+        n += 1;
+    }
+    if n < min {
+        return None;
+    }
+    for k in (min..=n).rev() {
+        spans[0] = (pos, pos + k);
+        if let Some(end) = match_params(rest, symbols, pos + k, &mut spans[1..], anchored) {
+            return Some(end);
+        }
+    }
+    None
+}
+
 impl Signature {
     pub fn parse(sig: &str) -> Result<Signature, Error> {
         let chars: Vec<char> = sig.chars().collect();
@@ -60,48 +97,40 @@ impl Signature {
             if c == ':' {
                 break;
             }
-            let simple = |regex: &str| Param { kind: c, regex: regex.into(), context: None, subtype: None };
+            let simple = |accepts: &str| Param { kind: c, accepts: accepts.into(), quant: Quant::One, context: false, subtype: None };
             match c {
-                'b' | 'n' | 's' | 'l' => params.push(simple(&format!("[{c}m]"))),
-                'a' | 'x' => params.push(simple("[asnblfom]")),
-                'o' => params.push(simple("[om]")),
-                'f' => params.push(simple("[fm]")),
-                'j' => params.push(simple("[asnblom]")),
+                'b' | 'n' | 's' | 'l' => params.push(simple(&format!("{c}m"))),
+                'a' | 'x' => params.push(simple("asnblfom")),
+                'o' => params.push(simple("om")),
+                'f' => params.push(simple("fm")),
+                'j' => params.push(simple("asnblom")),
                 '-' | '?' | '+' => {
                     let Some(p) = params.last_mut() else {
                         return Err(Error::signature("S0401", format!("Misplaced '{c}' in signature {sig}")));
                     };
-                    if c == '-' {
-                        p.context = regex::Regex::new(&format!("^{}$", p.regex)).ok();
-                        p.regex.push('?');
-                    } else {
-                        p.regex.push(c);
+                    match c {
+                        '-' => {
+                            p.context = true;
+                            p.quant = Quant::Optional;
+                        }
+                        '?' => p.quant = Quant::Optional,
+                        _ => p.quant = Quant::OneOrMore,
                     }
                 }
                 '(' => {
                     let end = closing(&chars, i, '(', ')');
                     let choice: String = chars[i + 1..end].iter().collect();
                     if choice.contains('<') {
-                        return Err(Error::signature(
-                            "S0402",
-                            format!("Choice groups containing parameterized types are not supported: {choice}"),
-                        ));
+                        return Err(Error::signature("S0402", format!("Choice groups containing parameterized types are not supported: {choice}")));
                     }
-                    params.push(Param { kind: '(', regex: format!("[{choice}m]"), context: None, subtype: None });
+                    params.push(Param { kind: '(', accepts: format!("{choice}m"), quant: Quant::One, context: false, subtype: None });
                     i = end;
                 }
                 '<' => {
                     let end = closing(&chars, i, '<', '>');
                     match params.last_mut() {
-                        Some(p) if p.kind == 'a' || p.kind == 'f' => {
-                            p.subtype = Some(chars[i + 1..end].iter().collect())
-                        }
-                        _ => {
-                            return Err(Error::signature(
-                                "S0401",
-                                format!("Type parameters can only be applied to functions and arrays: {sig}"),
-                            ));
-                        }
+                        Some(p) if p.kind == 'a' || p.kind == 'f' => p.subtype = Some(chars[i + 1..end].iter().collect()),
+                        _ => return Err(Error::signature("S0401", format!("Type parameters can only be applied to functions and arrays: {sig}"))),
                     }
                     i = end;
                 }
@@ -110,10 +139,7 @@ impl Signature {
             }
             i += 1;
         }
-        let pattern: String = params.iter().map(|p| format!("({})", p.regex)).collect();
-        let regex = regex::Regex::new(&format!("^{pattern}$"))
-            .map_err(|e| Error::signature("S0401", format!("Bad signature {sig}: {e}")))?;
-        Ok(Signature { params, regex })
+        Ok(Signature { params })
     }
 
     pub fn arity(&self) -> usize {
@@ -122,34 +148,29 @@ impl Signature {
 
     /// Check `args` and return them as the function receives them.
     pub fn validate(&self, args: &[V], context: &V) -> Result<Vec<V>, Error> {
-        let supplied: String = args.iter().map(symbol).collect();
-        let Some(caps) = self.regex.captures(&supplied) else {
-            return Err(self.mismatch(args, &supplied));
-        };
+        let symbols: Vec<char> = args.iter().map(symbol).collect();
+        let mut spans = vec![(0, 0); self.params.len()];
+        if match_params(&self.params, &symbols, 0, &mut spans, true).is_none() {
+            return Err(self.mismatch(&symbols));
+        }
         let mut out = Vec::with_capacity(self.params.len());
         let mut at = 0;
-        for (index, param) in self.params.iter().enumerate() {
-            let matched = caps.get(index + 1).map_or("", |m| m.as_str());
-            if matched.is_empty() {
-                match &param.context {
-                    Some(re) => {
-                        if re.is_match(&symbol(context).to_string()) {
-                            out.push(context.clone().into_norm());
-                        } else {
-                            return Err(Error::eval(
-                                "T0411",
-                                format!("Context value is not a compatible type with argument {}", at + 1),
-                            ));
-                        }
+        for (param, &(from, to)) in self.params.iter().zip(&spans) {
+            if from == to {
+                if param.context {
+                    if param.accepts.contains(symbol(context)) {
+                        out.push(context.clone().into_norm());
+                    } else {
+                        return Err(Error::eval("T0411", format!("Context value is not a compatible type with argument {}", at + 1)));
                     }
-                    None => {
-                        out.push(args.get(at).cloned().unwrap_or_default());
-                        at += 1;
-                    }
+                } else {
+                    out.push(args.get(at).cloned().unwrap_or_default());
+                    at += 1;
                 }
                 continue;
             }
-            for single in matched.chars() {
+            let matched: String = symbols[from..to].iter().collect();
+            for &single in &symbols[from..to] {
                 let arg = args.get(at).cloned().unwrap_or_default();
                 if param.kind == 'a' {
                     if single == 'm' {
@@ -158,7 +179,7 @@ impl Signature {
                         if let Some(sub) = &param.subtype {
                             let sub0 = sub.chars().next().unwrap_or('x');
                             let ok = if single != 'a' {
-                                matched == sub.as_str() || single.to_string() == *sub
+                                matched == *sub || single.to_string() == *sub
                             } else {
                                 let items = arg.to_items();
                                 match items.first() {
@@ -187,19 +208,16 @@ impl Signature {
         Ok(out)
     }
 
-    fn mismatch(&self, args: &[V], supplied: &str) -> Error {
-        let mut pattern = String::from("^");
+    /// T0410 naming the first argument that does not fit.
+    fn mismatch(&self, symbols: &[char]) -> Error {
         let mut good = 0;
-        for p in &self.params {
-            pattern.push('(');
-            pattern.push_str(&p.regex);
-            pattern.push(')');
-            match regex::Regex::new(&pattern).ok().and_then(|r| r.find(supplied).map(|m| m.end())) {
+        let mut spans = vec![(0, 0); self.params.len()];
+        for k in 1..=self.params.len() {
+            match match_params(&self.params[..k], symbols, 0, &mut spans[..k], false) {
                 Some(end) => good = end,
                 None => break,
             }
         }
-        let _ = args;
         Error::eval("T0410", format!("Argument {} of function does not match function signature", good + 1))
     }
 }
