@@ -58,6 +58,10 @@ impl Frame {
         }
         self.parent.as_ref().and_then(|p| p.lookup(name))
     }
+    pub fn clear(&self) {
+        self.vars.borrow_mut().clear();
+    }
+
     pub fn bind(&self, name: Arc<str>, value: V) {
         let mut vars = self.vars.borrow_mut();
         match vars.iter_mut().find(|(k, _)| *k == name) {
@@ -89,7 +93,13 @@ pub struct Evaluator {
     pub rng: u64,
     /// Variables consulted after the frames (see [`super::Environment`]).
     pub globals: Option<crate::value::Value>,
+    /// `$states`: input, result, errorOutput, context.
+    pub states: Option<[Option<Value>; 4]>,
+    /// `$$`: the evaluation's input.
+    pub root_input: V,
 }
+
+const STATES_FIELDS: [&str; 4] = ["input", "result", "errorOutput", "context"];
 
 impl Drop for Evaluator {
     fn drop(&mut self) {
@@ -131,7 +141,17 @@ fn tuple_at(t: &Obj) -> V {
 
 impl Evaluator {
     pub fn new(limits: Limits, now_millis: i64, seed: u64) -> Evaluator {
-        Evaluator { depth: 0, steps: 0, limits, frames: Vec::new(), now_millis, rng: seed | 1, globals: None }
+        Evaluator {
+            depth: 0,
+            steps: 0,
+            limits,
+            frames: Vec::new(),
+            now_millis,
+            rng: seed | 1,
+            globals: None,
+            states: None,
+            root_input: V::Undef,
+        }
     }
 
     pub fn frame(&mut self, parent: Option<Rc<Frame>>) -> Rc<Frame> {
@@ -250,6 +270,8 @@ impl Evaluator {
                 } else {
                     match env.lookup(name) {
                         Some(v) => v,
+                        None if &**name == "$" => self.root_input.clone(),
+                        None if &**name == "states" && self.states.is_some() => self.states_object(),
                         None => match self.globals.as_ref().and_then(|g| g.get(name)) {
                             Some(v) => V::from_json(v),
                             None => {
@@ -380,7 +402,18 @@ impl Evaluator {
         if !rest.iter().all(|s| matches!(s.kind, Kind::Name(_))) {
             return Ok(None);
         }
+        let mut rest = rest;
         let mut cur = match &first.kind {
+            // `$states.input`: straight from the field, no `$states` object.
+            Kind::Variable(v) if &**v == "states" && self.states.is_some() && env.lookup(v).is_none() => {
+                match rest.split_first() {
+                    Some((Node { kind: Kind::Name(field), .. }, more)) => {
+                        rest = more;
+                        self.states_field(field)
+                    }
+                    _ => self.states_object(),
+                }
+            }
             Kind::Variable(_) => self.evaluate(first, input, env)?,
             Kind::Name(n) if !input.is_array_like() => lookup(input, n),
             _ => return Ok(None),
@@ -398,6 +431,24 @@ impl Evaluator {
             return Ok(None);
         }
         Ok(Some(cur))
+    }
+
+    fn states_field(&self, field: &str) -> V {
+        let i = STATES_FIELDS.iter().position(|f| *f == field);
+        match (i, &self.states) {
+            (Some(i), Some(s)) => s[i].as_ref().map(V::from_json).unwrap_or_default(),
+            _ => V::Undef,
+        }
+    }
+
+    fn states_object(&self) -> V {
+        let Some(s) = &self.states else { return V::Undef };
+        let fields = STATES_FIELDS
+            .iter()
+            .zip(s.iter())
+            .filter_map(|(k, v)| v.as_ref().map(|v| (Arc::from(*k), V::from_json(v))))
+            .collect();
+        V::object(fields)
     }
 
     fn step(&mut self, step: &Node, input: &V, env: &Rc<Frame>, last: bool) -> R {

@@ -59,10 +59,21 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Step Functions' `$states`, read field by field: `$states.input.x`
+/// never builds the `$states` object.
+#[derive(Clone, Copy)]
+pub struct States<'a> {
+    pub input: &'a Value,
+    pub result: Option<&'a Value>,
+    pub error_output: Option<&'a Value>,
+    pub context: Option<&'a Value>,
+}
+
 /// What an evaluation may read from the outside world.
 pub struct Environment<'a> {
-    /// Variables bound before evaluation (`$states`).
+    /// Variables bound before evaluation.
     pub bindings: &'a [(&'a str, &'a Value)],
+    pub states: Option<States<'a>>,
     /// An object of further variables, read only when an expression names
     /// one (workflow variables: converting them all up front would cost).
     pub variables: Option<&'a Value>,
@@ -77,19 +88,13 @@ impl Default for Environment<'_> {
     fn default() -> Self {
         Environment {
             bindings: &[],
+            states: None,
             variables: None,
             now_millis: 0,
             seed: 0x853c_49e6_748f_ea9b,
             limits: Limits::default(),
         }
     }
-}
-
-/// The names bound on every evaluation, allocated once.
-fn interned(name: &str) -> Arc<str> {
-    static NAMES: std::sync::OnceLock<[Arc<str>; 2]> = std::sync::OnceLock::new();
-    let names = NAMES.get_or_init(|| [Arc::from("$"), Arc::from("states")]);
-    names.iter().find(|n| &***n == name).cloned().unwrap_or_else(|| Arc::from(name))
 }
 
 /// A parsed JSONata expression, ready to evaluate any number of times.
@@ -124,7 +129,12 @@ impl Expression {
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
         ev.globals = env.variables.cloned();
-        let root = ev.frame(None);
+        ev.states = env.states.map(|s| {
+            [Some(s.input.clone()), s.result.cloned(), s.error_output.cloned(), s.context.cloned()]
+        });
+        // The root frame is not registered with the evaluator: it is
+        // cleared here, which breaks any closure cycle through it.
+        let root = Rc::new(eval::Frame::default());
         let input = match input {
             None => V::Undef,
             Some(v @ Value::Array(_)) => {
@@ -134,11 +144,13 @@ impl Expression {
             }
             Some(v) => V::from_json(v),
         };
-        root.bind(interned("$"), input.clone());
+        ev.root_input = input.clone();
         for (name, value) in env.bindings {
-            root.bind(interned(name), V::from_json(value));
+            root.bind(Arc::from(*name), V::from_json(value));
         }
-        let result = ev.evaluate(&self.root, &input, &root)?;
+        let result = ev.evaluate(&self.root, &input, &root);
+        root.clear();
+        let result = result?;
         let result = match result {
             V::Arr(a) if a.sequence && a.items.len() == 1 && !a.keep_singleton.get() => a.items[0].clone(),
             v => v,

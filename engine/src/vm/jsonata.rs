@@ -4,15 +4,11 @@
 use super::{Frame, Program, Raised, Scope, Shared};
 use crate::asl::{ContextUse, JsonataField, Template};
 use crate::errors::ErrorName;
-use crate::jsonata::{Environment, Limits};
+use crate::jsonata::{Environment, Limits, States};
 use crate::value::{Key, Object, Value};
 use std::sync::OnceLock;
 
 struct Keys {
-    input: Key,
-    result: Key,
-    error_output: Key,
-    context: Key,
     map: Key,
     item: Key,
     index: Key,
@@ -23,10 +19,6 @@ struct Keys {
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| Keys {
-        input: Key::from("input"),
-        result: Key::from("result"),
-        error_output: Key::from("errorOutput"),
-        context: Key::from("context"),
         map: Key::from("Map"),
         item: Key::from("Item"),
         index: Key::from("Index"),
@@ -94,23 +86,20 @@ impl Scope<'_> {
     }
 
     pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
-        let keys = keys();
-        let mut states = Object::with_capacity(3);
-        states.push_unique(keys.input.clone(), self.state_input.clone());
-        match self.role {
-            Role::Input => {}
-            Role::Result => states.push_unique(keys.result.clone(), data.clone()),
-            Role::ErrorOutput => states.push_unique(keys.error_output.clone(), data.clone()),
-        }
-        match j.context {
-            ContextUse::None => {}
-            ContextUse::MapItem => states.push_unique(keys.context.clone(), self.map_item_context()),
-            ContextUse::All => states.push_unique(keys.context.clone(), self.context()),
-        }
-        let states = Value::object(states);
-        let bindings = [("states", &states)];
+        let context = match j.context {
+            ContextUse::None => None,
+            ContextUse::MapItem => Some(self.map_item_context()),
+            ContextUse::All => Some(self.context()),
+        };
+        let states = States {
+            input: self.state_input,
+            result: (self.role == Role::Result).then_some(data),
+            error_output: (self.role == Role::ErrorOutput).then_some(data),
+            context: context.as_ref(),
+        };
         let env = Environment {
-            bindings: &bindings,
+            bindings: &[],
+            states: Some(states),
             variables: Some(self.vars),
             now_millis: self.shared.now_ms,
             seed: if j.reads_random { self.shared.next_random() } else { 0x9e37_79b9 },
