@@ -97,6 +97,8 @@ pub struct Evaluator {
     pub states: Option<[Option<Value>; 4]>,
     /// `$$`: the evaluation's input.
     pub root_input: V,
+    /// `$states.context.Map.Item`: index and value.
+    pub map_item: Option<(usize, Value)>,
 }
 
 const STATES_FIELDS: [&str; 4] = ["input", "result", "errorOutput", "context"];
@@ -151,6 +153,7 @@ impl Evaluator {
             globals: None,
             states: None,
             root_input: V::Undef,
+            map_item: None,
         }
     }
 
@@ -406,8 +409,22 @@ impl Evaluator {
         let mut cur = match &first.kind {
             // `$states.input`: straight from the field, no `$states` object.
             Kind::Variable(v) if &**v == "states" && self.states.is_some() && env.lookup(v).is_none() => {
-                match rest.split_first() {
-                    Some((Node { kind: Kind::Name(field), .. }, more)) => {
+                match rest {
+                    [Node { kind: Kind::Name(c), .. }, Node { kind: Kind::Name(m), .. }, Node { kind: Kind::Name(i), .. }, Node { kind: Kind::Name(leaf), .. }, more @ ..]
+                        if &**c == "context"
+                            && &**m == "Map"
+                            && &**i == "Item"
+                            && self.map_item.is_some()
+                            && matches!(&**leaf, "Index" | "Value") =>
+                    {
+                        rest = more;
+                        match (&self.map_item, &**leaf) {
+                            (Some((index, _)), "Index") => V::Num(*index as f64),
+                            (Some((_, value)), _) => V::from_json(value),
+                            _ => V::Undef,
+                        }
+                    }
+                    [Node { kind: Kind::Name(field), .. }, more @ ..] => {
                         rest = more;
                         self.states_field(field)
                     }
@@ -436,9 +453,17 @@ impl Evaluator {
     fn states_field(&self, field: &str) -> V {
         let i = STATES_FIELDS.iter().position(|f| *f == field);
         match (i, &self.states) {
+            (Some(3), Some([.., None])) => self.map_item_context(),
             (Some(i), Some(s)) => s[i].as_ref().map(V::from_json).unwrap_or_default(),
             _ => V::Undef,
         }
+    }
+
+    /// `{"Map": {"Item": {"Index", "Value"}}}` when only the item is known.
+    fn map_item_context(&self) -> V {
+        let Some((index, value)) = &self.map_item else { return V::Undef };
+        let item = V::object(vec![(Arc::from("Index"), V::Num(*index as f64)), (Arc::from("Value"), V::from_json(value))]);
+        V::object(vec![(Arc::from("Map"), V::object(vec![(Arc::from("Item"), item)]))])
     }
 
     fn states_object(&self) -> V {
@@ -447,7 +472,11 @@ impl Evaluator {
             .iter()
             .zip(s.iter())
             .filter_map(|(k, v)| v.as_ref().map(|v| (Arc::from(*k), V::from_json(v))))
-            .collect();
+            .collect::<Vec<_>>();
+        let mut fields = fields;
+        if s[3].is_none() && self.map_item.is_some() {
+            fields.push((Arc::from("context"), self.map_item_context()));
+        }
         V::object(fields)
     }
 
@@ -749,6 +778,9 @@ impl Evaluator {
 
     fn group_pairs(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
         let reduce = matches!(input, V::Arr(a) if a.tuple_stream);
+        if !reduce && !input.is_array_like() {
+            return self.object_of_one(pairs, input, env);
+        }
         let mut items = match input {
             V::Arr(a) => a.items.clone(),
             v @ V::Json(Value::Array(_)) => v.to_items(),
@@ -808,6 +840,37 @@ impl Evaluator {
                 (data, env.clone())
             };
             let value = self.evaluate(&pairs[index].1, &ctx, &env2)?;
+            if !value.is_undef() {
+                result.push((key, value));
+            }
+        }
+        Ok(V::object(result))
+    }
+
+    /// An object constructor over one input item (the usual `{…}`): keys and
+    /// values in order, without the grouping machinery.
+    fn object_of_one(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+        let mut keys: Vec<(Arc<str>, usize)> = Vec::with_capacity(pairs.len());
+        for (index, (k, _)) in pairs.iter().enumerate() {
+            match self.evaluate(k, input, env)? {
+                V::Undef => {}
+                V::Str(s) => {
+                    if keys.iter().any(|(existing, _)| *existing == s) {
+                        return Err(Error::eval("D1009", format!("Multiple key definitions evaluate to same key: {s}")));
+                    }
+                    keys.push((s, index));
+                }
+                other => {
+                    return Err(Error::eval(
+                        "T1003",
+                        format!("Key in object structure must evaluate to a string; got: {}", functions::string(&other)?),
+                    ));
+                }
+            }
+        }
+        let mut result: Obj = Vec::with_capacity(keys.len());
+        for (key, index) in keys {
+            let value = self.evaluate(&pairs[index].1, input, env)?;
             if !value.is_undef() {
                 result.push((key, value));
             }

@@ -67,6 +67,9 @@ pub struct States<'a> {
     pub result: Option<&'a Value>,
     pub error_output: Option<&'a Value>,
     pub context: Option<&'a Value>,
+    /// A Map iteration's index and item: `$states.context.Map.Item.*`
+    /// without building the context object.
+    pub map_item: Option<(usize, &'a Value)>,
 }
 
 /// What an evaluation may read from the outside world.
@@ -129,9 +132,10 @@ impl Expression {
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
         ev.globals = env.variables.cloned();
-        ev.states = env.states.map(|s| {
-            [Some(s.input.clone()), s.result.cloned(), s.error_output.cloned(), s.context.cloned()]
-        });
+        if let Some(s) = env.states {
+            ev.states = Some([Some(s.input.clone()), s.result.cloned(), s.error_output.cloned(), s.context.cloned()]);
+            ev.map_item = s.map_item.map(|(i, v)| (i, v.clone()));
+        }
         // The root frame is not registered with the evaluator: it is
         // cleared here, which breaks any closure cycle through it.
         let root = Rc::new(eval::Frame::default());

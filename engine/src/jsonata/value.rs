@@ -231,6 +231,9 @@ pub fn js_number(n: f64) -> String {
     if n == 0.0 {
         return "0".into();
     }
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        return itoa::Buffer::new().format(n as i64).to_string();
+    }
     let sci = format!("{n:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

@@ -5,26 +5,7 @@ use super::{Frame, Program, Raised, Scope, Shared};
 use crate::asl::{ContextUse, JsonataField, Template};
 use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits, States};
-use crate::value::{Key, Object, Value};
-use std::sync::OnceLock;
-
-struct Keys {
-    map: Key,
-    item: Key,
-    index: Key,
-    value: Key,
-}
-
-/// The keys of `$states`, allocated once.
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        map: Key::from("Map"),
-        item: Key::from("Item"),
-        index: Key::from("Index"),
-        value: Key::from("Value"),
-    })
-}
+use crate::value::Value;
 
 /// What the data handed to a JSONata expression is, besides `$states.input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,32 +51,17 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
 }
 
 impl Scope<'_> {
-    /// `{"Map": {"Item": {"Index", "Value"}}}`: all a Map's ItemSelector reads.
-    fn map_item_context(&self) -> Value {
-        let keys = keys();
-        let mut item = Object::with_capacity(2);
-        if let Some((index, value)) = self.map_item {
-            item.push_unique(keys.index.clone(), Value::from(index));
-            item.push_unique(keys.value.clone(), value.clone());
-        }
-        let mut map = Object::with_capacity(1);
-        map.push_unique(keys.item.clone(), Value::object(item));
-        let mut ctx = Object::with_capacity(1);
-        ctx.push_unique(keys.map.clone(), Value::object(map));
-        Value::object(ctx)
-    }
-
     pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
         let context = match j.context {
-            ContextUse::None => None,
-            ContextUse::MapItem => Some(self.map_item_context()),
             ContextUse::All => Some(self.context()),
+            ContextUse::None | ContextUse::MapItem => None,
         };
         let states = States {
             input: self.state_input,
             result: (self.role == Role::Result).then_some(data),
             error_output: (self.role == Role::ErrorOutput).then_some(data),
             context: context.as_ref(),
+            map_item: self.map_item,
         };
         let env = Environment {
             bindings: &[],
