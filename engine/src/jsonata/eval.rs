@@ -82,7 +82,7 @@ impl Default for Limits {
     }
 }
 
-pub struct Evaluator {
+pub struct Evaluator<'a> {
     depth: usize,
     steps: u64,
     limits: Limits,
@@ -92,18 +92,19 @@ pub struct Evaluator {
     pub now_millis: i64,
     pub rng: u64,
     /// Variables consulted after the frames (see [`super::Environment`]).
-    pub globals: Option<crate::value::Value>,
-    /// `$states`: input, result, errorOutput, context.
-    pub states: Option<[Option<Value>; 4]>,
+    pub globals: Option<&'a Value>,
+    /// `$states`: input, result, errorOutput, context — borrowed: no
+    /// reference counts change per evaluation.
+    pub states: Option<[Option<&'a Value>; 4]>,
     /// `$$`: the evaluation's input.
     pub root_input: V,
     /// `$states.context.Map.Item`: index and value.
-    pub map_item: Option<(usize, Value)>,
+    pub map_item: Option<(usize, &'a Value)>,
 }
 
 const STATES_FIELDS: [&str; 4] = ["input", "result", "errorOutput", "context"];
 
-impl Drop for Evaluator {
+impl Drop for Evaluator<'_> {
     fn drop(&mut self) {
         for f in &self.frames {
             f.vars.borrow_mut().clear();
@@ -141,8 +142,8 @@ fn tuple_at(t: &Obj) -> V {
     obj_get(t, "@").cloned().unwrap_or_default()
 }
 
-impl Evaluator {
-    pub fn new(limits: Limits, now_millis: i64, seed: u64) -> Evaluator {
+impl<'a> Evaluator<'a> {
+    pub fn new(limits: Limits, now_millis: i64, seed: u64) -> Evaluator<'a> {
         Evaluator {
             depth: 0,
             steps: 0,
@@ -275,7 +276,7 @@ impl Evaluator {
                         Some(v) => v,
                         None if &**name == "$" => self.root_input.clone(),
                         None if &**name == "states" && self.states.is_some() => self.states_object(),
-                        None => match self.globals.as_ref().and_then(|g| g.get(name)) {
+                        None => match self.globals.and_then(|g| g.get(name)) {
                             Some(v) => V::from_json(v),
                             None => {
                                 functions::lookup(name).map(|b| V::Func(Rc::new(Func::Builtin(b)))).unwrap_or_default()
@@ -454,7 +455,7 @@ impl Evaluator {
         let i = STATES_FIELDS.iter().position(|f| *f == field);
         match (i, &self.states) {
             (Some(3), Some([.., None])) => self.map_item_context(),
-            (Some(i), Some(s)) => s[i].as_ref().map(V::from_json).unwrap_or_default(),
+            (Some(i), Some(s)) => s[i].map(V::from_json).unwrap_or_default(),
             _ => V::Undef,
         }
     }
@@ -471,7 +472,7 @@ impl Evaluator {
         let fields = STATES_FIELDS
             .iter()
             .zip(s.iter())
-            .filter_map(|(k, v)| v.as_ref().map(|v| (Arc::from(*k), V::from_json(v))))
+            .filter_map(|(k, v)| v.map(|v| (Arc::from(*k), V::from_json(v))))
             .collect::<Vec<_>>();
         let mut fields = fields;
         if s[3].is_none() && self.map_item.is_some() {

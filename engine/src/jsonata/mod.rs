@@ -131,10 +131,10 @@ impl Expression {
     /// `Ok(None)`: the expression produced nothing.
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
-        ev.globals = env.variables.cloned();
+        ev.globals = env.variables;
         if let Some(s) = env.states {
-            ev.states = Some([Some(s.input.clone()), s.result.cloned(), s.error_output.cloned(), s.context.cloned()]);
-            ev.map_item = s.map_item.map(|(i, v)| (i, v.clone()));
+            ev.states = Some([Some(s.input), s.result, s.error_output, s.context]);
+            ev.map_item = s.map_item;
         }
         // The root frame is not registered with the evaluator: it is
         // cleared here, which breaks any closure cycle through it.
