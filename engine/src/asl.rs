@@ -119,8 +119,47 @@ pub struct JsonataField {
     /// How much of `$states.context` the expression reads: it is built
     /// only as far as needed.
     pub context: ContextUse,
+    /// `$states.input.a.b` and the like, read without the evaluator.
+    pub direct: Option<DirectRead>,
     /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
     pub reads_random: bool,
+}
+
+/// A JSONata expression that only reads a field path of `$states`.
+#[derive(Debug, Clone)]
+pub struct DirectRead {
+    pub root: DirectRoot,
+    pub fields: Vec<Key>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectRoot {
+    Input,
+    Result,
+    ErrorOutput,
+    /// `$states.context.Map.Item.Index`
+    MapIndex,
+    /// `$states.context.Map.Item.Value`
+    MapValue,
+}
+
+impl DirectRead {
+    pub fn of(expr: &crate::jsonata::Expression) -> Option<DirectRead> {
+        let (var, names) = expr.as_variable_path()?;
+        if var != "states" {
+            return None;
+        }
+        let strs: Vec<&str> = names.iter().map(|n| &**n).collect();
+        let (root, skip) = match strs.as_slice() {
+            ["input", ..] => (DirectRoot::Input, 1),
+            ["result", ..] => (DirectRoot::Result, 1),
+            ["errorOutput", ..] => (DirectRoot::ErrorOutput, 1),
+            ["context", "Map", "Item", "Index"] => (DirectRoot::MapIndex, 4),
+            ["context", "Map", "Item", "Value", ..] => (DirectRoot::MapValue, 4),
+            _ => return None,
+        };
+        Some(DirectRead { root, fields: names[skip..].to_vec() })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -127,6 +127,36 @@ impl Expression {
         &self.root
     }
 
+    /// For `$name.a.b` — a variable then plain field names — the variable
+    /// and the names; callers may then read it without evaluating.
+    pub fn as_variable_path(&self) -> Option<(&str, Vec<Arc<str>>)> {
+        let ast::Kind::Path(steps) = &self.root.kind else { return None };
+        let plain = |s: &ast::Node| {
+            s.stages.is_empty()
+                && s.predicate.is_empty()
+                && s.group.is_none()
+                && !s.keep_array
+                && !s.tuple
+                && !s.cons_array
+                && s.focus.is_none()
+                && s.index.is_none()
+        };
+        if self.root.keep_singleton_array || self.root.group.is_some() || !self.root.predicate.is_empty() {
+            return None;
+        }
+        if !steps.iter().all(plain) {
+            return None;
+        }
+        let (first, rest) = steps.split_first()?;
+        let ast::Kind::Variable(var) = &first.kind else { return None };
+        let mut names = Vec::with_capacity(rest.len());
+        for s in rest {
+            let ast::Kind::Name(n) = &s.kind else { return None };
+            names.push(n.clone());
+        }
+        Some((var, names))
+    }
+
     /// Evaluate against `input` (`None` is JavaScript's `undefined`).
     /// `Ok(None)`: the expression produced nothing.
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {

@@ -2,7 +2,7 @@
 //! fields whose values must have a given type (Items, Condition, counts).
 
 use super::{Frame, Program, Raised, Scope, Shared};
-use crate::asl::{ContextUse, JsonataField, Template};
+use crate::asl::{ContextUse, DirectRead, DirectRoot, JsonataField, Template};
 use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits, States};
 use crate::value::Value;
@@ -51,7 +51,45 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
 }
 
 impl Scope<'_> {
+    /// A direct read (`$states.input.a.b`): `None` where it meets an
+    /// array, which JSONata would map over — the evaluator then decides.
+    fn direct_read(&self, d: &DirectRead, data: &Value) -> Option<Option<Value>> {
+        let mut cur = match d.root {
+            DirectRoot::Input => self.state_input,
+            DirectRoot::Result if self.role == Role::Result => data,
+            DirectRoot::ErrorOutput if self.role == Role::ErrorOutput => data,
+            DirectRoot::MapIndex => return self.map_item.map(|(i, _)| Some(Value::from(i))),
+            DirectRoot::MapValue => self.map_item?.1,
+            _ => return None,
+        };
+        for f in &d.fields {
+            cur = match cur {
+                Value::Object(o) => match o.get(f) {
+                    Some(v) => v,
+                    None => return Some(None),
+                },
+                Value::Array(_) => return None,
+                _ => return Some(None),
+            };
+        }
+        // An array reached through objects only is returned as it is, as
+        // JSONata's path semantics do for a last step.
+        Some(Some(cur.clone()))
+    }
+
     pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
+        if let Some(found) = j.direct.as_ref().and_then(|d| self.direct_read(d, data)) {
+            return found.ok_or_else(|| {
+                (
+                    ErrorName::QueryEvaluationError,
+                    format!(
+                        "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
+                        j.expr.source(),
+                        j.field
+                    ),
+                )
+            });
+        }
         let context = match j.context {
             ContextUse::All => Some(self.context()),
             ContextUse::None | ContextUse::MapItem => None,
