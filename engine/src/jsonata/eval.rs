@@ -207,7 +207,9 @@ impl<'a> Evaluator<'a> {
                     match v {
                         V::Undef => {}
                         V::Arr(a) if !matches!(item.kind, Kind::Array(_)) => out.extend(a.items.iter().cloned()),
-                        v @ V::Json(Value::Array(_)) if !matches!(item.kind, Kind::Array(_)) => out.extend(v.to_items()),
+                        v @ V::Json(Value::Array(_)) if !matches!(item.kind, Kind::Array(_)) => {
+                            out.extend(v.to_items())
+                        }
                         v => out.push(v),
                     }
                 }
@@ -409,29 +411,32 @@ impl<'a> Evaluator<'a> {
         let mut rest = rest;
         let mut cur = match &first.kind {
             // `$states.input`: straight from the field, no `$states` object.
-            Kind::Variable(v) if &**v == "states" && self.states.is_some() && env.lookup(v).is_none() => {
-                match rest {
-                    [Node { kind: Kind::Name(c), .. }, Node { kind: Kind::Name(m), .. }, Node { kind: Kind::Name(i), .. }, Node { kind: Kind::Name(leaf), .. }, more @ ..]
-                        if &**c == "context"
-                            && &**m == "Map"
-                            && &**i == "Item"
-                            && self.map_item.is_some()
-                            && matches!(&**leaf, "Index" | "Value") =>
-                    {
-                        rest = more;
-                        match (&self.map_item, &**leaf) {
-                            (Some((index, _)), "Index") => V::Num(*index as f64),
-                            (Some((_, value)), _) => V::from_json(value),
-                            _ => V::Undef,
-                        }
+            Kind::Variable(v) if &**v == "states" && self.states.is_some() && env.lookup(v).is_none() => match rest {
+                [
+                    Node { kind: Kind::Name(c), .. },
+                    Node { kind: Kind::Name(m), .. },
+                    Node { kind: Kind::Name(i), .. },
+                    Node { kind: Kind::Name(leaf), .. },
+                    more @ ..,
+                ] if &**c == "context"
+                    && &**m == "Map"
+                    && &**i == "Item"
+                    && self.map_item.is_some()
+                    && matches!(&**leaf, "Index" | "Value") =>
+                {
+                    rest = more;
+                    match (&self.map_item, &**leaf) {
+                        (Some((index, _)), "Index") => V::Num(*index as f64),
+                        (Some((_, value)), _) => V::from_json(value),
+                        _ => V::Undef,
                     }
-                    [Node { kind: Kind::Name(field), .. }, more @ ..] => {
-                        rest = more;
-                        self.states_field(field)
-                    }
-                    _ => self.states_object(),
                 }
-            }
+                [Node { kind: Kind::Name(field), .. }, more @ ..] => {
+                    rest = more;
+                    self.states_field(field)
+                }
+                _ => self.states_object(),
+            },
             Kind::Variable(_) => self.evaluate(first, input, env)?,
             Kind::Name(n) if !input.is_array_like() => lookup(input, n),
             _ => return Ok(None),
@@ -463,7 +468,8 @@ impl<'a> Evaluator<'a> {
     /// `{"Map": {"Item": {"Index", "Value"}}}` when only the item is known.
     fn map_item_context(&self) -> V {
         let Some((index, value)) = &self.map_item else { return V::Undef };
-        let item = V::object(vec![(Arc::from("Index"), V::Num(*index as f64)), (Arc::from("Value"), V::from_json(value))]);
+        let item =
+            V::object(vec![(Arc::from("Index"), V::Num(*index as f64)), (Arc::from("Value"), V::from_json(value))]);
         V::object(vec![(Arc::from("Map"), V::object(vec![(Arc::from("Item"), item)]))])
     }
 
@@ -679,6 +685,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
+        if op == BinOp::Concat {
+            // `a & b & c` into one buffer, not a string per `&`.
+            let mut out = String::new();
+            self.concat_into(l, input, env, &mut out)?;
+            self.concat_into(r, input, env, &mut out)?;
+            return Ok(V::Str(Arc::from(out)));
+        }
         let lhs = self.evaluate(l, input, env)?;
         if op == BinOp::And || op == BinOp::Or {
             let lb = boolean(&lhs).unwrap_or(false);
@@ -766,6 +779,22 @@ impl<'a> Evaluator<'a> {
             }
             BinOp::And | BinOp::Or => unreachable!("handled above"),
         }
+    }
+
+    fn concat_into(&mut self, n: &Node, input: &V, env: &Rc<Frame>, out: &mut String) -> Result<(), Error> {
+        if let Kind::Binary(BinOp::Concat, l, r) = &n.kind
+            && n.predicate.is_empty()
+            && n.group.is_none()
+        {
+            self.concat_into(l, input, env, out)?;
+            return self.concat_into(r, input, env, out);
+        }
+        match self.evaluate(n, input, env)? {
+            V::Undef => {}
+            V::Str(s) => out.push_str(&s),
+            v => out.push_str(&functions::string(&v)?),
+        }
+        Ok(())
     }
 
     /// Object constructor and group-by: `{key: value}` over each input item.
@@ -857,14 +886,20 @@ impl<'a> Evaluator<'a> {
                 V::Undef => {}
                 V::Str(s) => {
                     if keys.iter().any(|(existing, _)| *existing == s) {
-                        return Err(Error::eval("D1009", format!("Multiple key definitions evaluate to same key: {s}")));
+                        return Err(Error::eval(
+                            "D1009",
+                            format!("Multiple key definitions evaluate to same key: {s}"),
+                        ));
                     }
                     keys.push((s, index));
                 }
                 other => {
                     return Err(Error::eval(
                         "T1003",
-                        format!("Key in object structure must evaluate to a string; got: {}", functions::string(&other)?),
+                        format!(
+                            "Key in object structure must evaluate to a string; got: {}",
+                            functions::string(&other)?
+                        ),
                     ));
                 }
             }

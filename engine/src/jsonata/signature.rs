@@ -62,7 +62,13 @@ fn closing(s: &[char], start: usize, open: char, close: char) -> usize {
 /// Match `symbols` against `params` as jsonata-js's signature regex would
 /// (greedy, backtracking); `spans[i]` receives what parameter `i` took.
 /// `anchored`: the whole input must be consumed. Returns the end reached.
-fn match_params(params: &[Param], symbols: &[char], pos: usize, spans: &mut [(usize, usize)], anchored: bool) -> Option<usize> {
+fn match_params(
+    params: &[Param],
+    symbols: &[char],
+    pos: usize,
+    spans: &mut [(usize, usize)],
+    anchored: bool,
+) -> Option<usize> {
     let Some((p, rest)) = params.split_first() else {
         return (!anchored || pos == symbols.len()).then_some(pos);
     };
@@ -97,7 +103,13 @@ impl Signature {
             if c == ':' {
                 break;
             }
-            let simple = |accepts: &str| Param { kind: c, accepts: accepts.into(), quant: Quant::One, context: false, subtype: None };
+            let simple = |accepts: &str| Param {
+                kind: c,
+                accepts: accepts.into(),
+                quant: Quant::One,
+                context: false,
+                subtype: None,
+            };
             match c {
                 'b' | 'n' | 's' | 'l' => params.push(simple(&format!("{c}m"))),
                 'a' | 'x' => params.push(simple("asnblfom")),
@@ -121,16 +133,32 @@ impl Signature {
                     let end = closing(&chars, i, '(', ')');
                     let choice: String = chars[i + 1..end].iter().collect();
                     if choice.contains('<') {
-                        return Err(Error::signature("S0402", format!("Choice groups containing parameterized types are not supported: {choice}")));
+                        return Err(Error::signature(
+                            "S0402",
+                            format!("Choice groups containing parameterized types are not supported: {choice}"),
+                        ));
                     }
-                    params.push(Param { kind: '(', accepts: format!("{choice}m"), quant: Quant::One, context: false, subtype: None });
+                    params.push(Param {
+                        kind: '(',
+                        accepts: format!("{choice}m"),
+                        quant: Quant::One,
+                        context: false,
+                        subtype: None,
+                    });
                     i = end;
                 }
                 '<' => {
                     let end = closing(&chars, i, '<', '>');
                     match params.last_mut() {
-                        Some(p) if p.kind == 'a' || p.kind == 'f' => p.subtype = Some(chars[i + 1..end].iter().collect()),
-                        _ => return Err(Error::signature("S0401", format!("Type parameters can only be applied to functions and arrays: {sig}"))),
+                        Some(p) if p.kind == 'a' || p.kind == 'f' => {
+                            p.subtype = Some(chars[i + 1..end].iter().collect())
+                        }
+                        _ => {
+                            return Err(Error::signature(
+                                "S0401",
+                                format!("Type parameters can only be applied to functions and arrays: {sig}"),
+                            ));
+                        }
                     }
                     i = end;
                 }
@@ -161,7 +189,10 @@ impl Signature {
                     if param.accepts.contains(symbol(context)) {
                         out.push(context.clone().into_norm());
                     } else {
-                        return Err(Error::eval("T0411", format!("Context value is not a compatible type with argument {}", at + 1)));
+                        return Err(Error::eval(
+                            "T0411",
+                            format!("Context value is not a compatible type with argument {}", at + 1),
+                        ));
                     }
                 } else {
                     out.push(args.get(at).cloned().unwrap_or_default());
