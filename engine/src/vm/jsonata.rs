@@ -7,6 +7,10 @@ use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits, States};
 use crate::value::Value;
 
+/// The evaluation budget of one expression: a runaway one fails its state
+/// with `States.QueryEvaluationError` (U1001) instead of holding the shard.
+const LIMITS: Limits = Limits { max_depth: 400, max_steps: 2_000_000 };
+
 /// What the data handed to a JSONata expression is, besides `$states.input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
@@ -107,7 +111,7 @@ impl Scope<'_> {
             variables: Some(self.vars),
             now_millis: self.shared.now_ms,
             seed: if j.reads_random { self.shared.next_random() } else { 0x9e37_79b9 },
-            limits: Limits::default(),
+            limits: LIMITS,
         };
         match j.expr.evaluate(Some(self.state_input), env) {
             Ok(Some(v)) => Ok(v),
