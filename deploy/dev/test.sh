@@ -43,4 +43,13 @@ if [ -d "$SHARED" ]; then
 else
   echo "== conformance floor SKIPPED: $SHARED does not exist here (it does in CI)"
 fi
+
+# The suite ran (and held its floor) in `cargo test`; show its table.
+if [ -d ../shared/jsonata-suite ]; then
+  echo "== JSONata test suite, per group (floor enforced in engine/tests/jsonata_suite.rs)"
+  cargo test --release --locked -p expressway-engine --test jsonata_suite -q -- --nocapture 2>/dev/null \
+    | grep -E "^(JSONata suite|  [a-z])"
+else
+  echo "== JSONata test suite SKIPPED: ../shared/jsonata-suite does not exist here (it does in CI)"
+fi
 echo "== all checks passed"
