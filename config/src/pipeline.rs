@@ -95,6 +95,20 @@ pub enum SourceConfig {
     },
     /// JSON lines from standard input (no replay: a crash loses what was in flight).
     Stdin,
+    /// Records of Kafka topics, read as a member of a consumer group
+    /// (`cooperative-sticky`); offsets committed from the completed low
+    /// watermark of each partition.
+    Kafka {
+        brokers: String,
+        group: String,
+        topics: Vec<String>,
+        /// Static membership (`group.instance.id`), e.g. a StatefulSet pod name.
+        #[serde(default)]
+        instance_id: Option<String>,
+        /// Raw librdkafka properties; the keys Expressway owns are refused.
+        #[serde(default)]
+        properties: std::collections::BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -107,6 +121,20 @@ pub enum SinkConfig {
     Stdout,
     /// Discards everything (benchmarks).
     Null,
+    /// A Kafka topic, through an idempotent producer (`acks=all`); a record
+    /// counts as written only once the broker confirmed it.
+    Kafka {
+        brokers: String,
+        topic: String,
+        #[serde(default = "default_linger", deserialize_with = "human_duration")]
+        linger: Duration,
+        #[serde(default)]
+        properties: std::collections::BTreeMap<String, String>,
+    },
+}
+
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
 }
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]

