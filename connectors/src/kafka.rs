@@ -303,6 +303,7 @@ impl KafkaSink {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", linger.as_millis().to_string())
+            .set("socket.nagle.disable", "true")
             .set_log_level(RDKafkaLogLevel::Warning);
         for (k, v) in properties {
             config.set(k, v);

@@ -604,7 +604,7 @@ fn sink_loop(
     acks: Sender<Result<Vec<RecordId>, String>>,
     pipeline: &str,
 ) {
-    const BATCH: usize = 1024;
+    const BATCH: usize = 16 * 1024;
     let dead_letters = metrics::counter!(metric::DEAD_LETTERS, "pipeline" => pipeline.to_string());
     let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
     let mut batch: Vec<Done> = Vec::with_capacity(BATCH);

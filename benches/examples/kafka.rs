@@ -1,0 +1,168 @@
+//! Kafka → Expressway → Kafka against a raw consume → produce passthrough,
+//! on the same broker in the same run.
+//!
+//!     KAFKA_BROKERS=127.0.0.1:9392 cargo run --release -p expressway-benches --example kafka -- [N]
+//!
+//! For each reference machine it fills a fresh 4-partition topic with N
+//! copies of the machine's input, then times (from the first record to the
+//! last result acknowledged by the broker) a passthrough that consumes and
+//! re-produces every record, and `expressway`'s runtime with the Kafka source
+//! and sink running the machine on 2 shards.
+
+use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic};
+use expressway_connectors::stdio::NullSink;
+use expressway_engine::runtime::{self, ExecutionLogLevel, KeySpec, PipelineSpec, Stats};
+use expressway_engine::{WorkflowType, compile_text};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn produce(brokers: &str, topic: &str, payload: &str, n: usize) {
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
+    for i in 0..n {
+        let key = i.to_string();
+        let mut record = BaseRecord::to(topic).payload(payload).key(&key);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(5));
+                    record = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+}
+
+/// Consume every record of `input` and produce it to `output`: the floor
+/// any Kafka-to-Kafka processor stands on.
+fn passthrough(brokers: &str, input: &str, output: &str, n: usize) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("passthrough-{input}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[input]).expect("subscribe");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut started = None;
+    let mut seen = 0;
+    while seen < n {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
+        started.get_or_insert_with(Instant::now);
+        let payload = m.payload().unwrap_or_default();
+        let mut record = BaseRecord::<(), [u8]>::to(output).payload(payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::ZERO);
+                    record = back;
+                }
+            }
+        }
+        seen += 1;
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    n as f64 / started.map_or(1.0, |s| s.elapsed().as_secs_f64())
+}
+
+fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize) -> f64 {
+    let program = compile_text(machine, WorkflowType::Express).expect("machine compiles");
+    let spec = PipelineSpec {
+        name: "bench".into(),
+        program: Arc::new(program),
+        state_machine_name: "bench".into(),
+        express: true,
+        key: KeySpec::None,
+        shards: 2,
+        max_in_flight_per_shard: 16 * 1024,
+        max_payload_bytes: 256 * 1024,
+        drain_timeout: Duration::from_secs(10),
+        commit_interval: Duration::from_secs(1),
+        log_level: ExecutionLogLevel::Off,
+        log_execution_data: false,
+    };
+    let props = BTreeMap::new();
+    let topics = [input.to_string()];
+    let group = format!("expressway-{input}");
+    let source = KafkaSource::open(&KafkaSourceConfig {
+        brokers,
+        group: &group,
+        topics: &topics,
+        instance_id: None,
+        properties: &props,
+    })
+    .expect("source");
+    let sink = KafkaSink::open(brokers, output, Duration::from_millis(5), &props).expect("sink");
+    let stats = Arc::new(Stats::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
+    let runner = std::thread::spawn(move || {
+        runtime::run(spec, Box::new(source), Box::new(sink), Box::new(NullSink), Arc::new(NoDedup), stats2, shutdown2)
+    });
+    let mut started = None;
+    loop {
+        let done = stats.succeeded.load(Ordering::Relaxed) as usize;
+        if done > 0 {
+            started.get_or_insert_with(Instant::now);
+        }
+        if done >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Stopping drains: the last results are flushed (acknowledged by the
+    // broker) before `run` returns, and that time counts.
+    shutdown.store(true, Ordering::Relaxed);
+    let _ = runner.join();
+    let elapsed = started.map_or(1.0, |s: Instant| s.elapsed().as_secs_f64());
+    n as f64 / elapsed
+}
+
+struct NoDedup;
+impl expressway_engine::runtime::DedupStore for NoDedup {
+    fn begin(&self, _: &str) -> bool {
+        true
+    }
+    fn complete(&self, _: &str) {}
+}
+
+fn main() {
+    let brokers = std::env::var("KAFKA_BROKERS").expect("KAFKA_BROKERS (deploy/dev/services.sh start)");
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("machines");
+    let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    for name in ["pass-chain", "iot-fanout"] {
+        let machine = std::fs::read_to_string(root.join(format!("{name}.asl.json"))).expect("machine");
+        let input = std::fs::read_to_string(root.join(format!("{name}.input.json"))).expect("input");
+        let input = input.trim();
+        let t = format!("bench-{name}-{tag}");
+        for topic in [&t, &format!("{t}-pass"), &format!("{t}-out")] {
+            ensure_topic(&brokers, topic, 4).expect("topic");
+        }
+        produce(&brokers, &t, input, n);
+        let raw = passthrough(&brokers, &t, &format!("{t}-pass"), n);
+        let ours = expressway(&brokers, &machine, &t, &format!("{t}-out"), n);
+        println!(
+            "{name}: {n} records; passthrough {raw:.0}/s; expressway {ours:.0} executions/s ({:.2}x the passthrough)",
+            ours / raw
+        );
+    }
+}
