@@ -261,10 +261,22 @@ impl Drop for KafkaSource {
     }
 }
 
-/// Delivery failures seen since the last flush.
+/// Messages not yet confirmed by the broker, and failures.
+#[derive(Default)]
+struct DeliveryState {
+    undelivered: BTreeSet<u64>,
+    failed: Vec<String>,
+}
+
 #[derive(Default)]
 struct Deliveries {
-    failed: Mutex<Vec<String>>,
+    state: Mutex<DeliveryState>,
+}
+
+impl Deliveries {
+    fn lock(&self) -> MutexGuard<'_, DeliveryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct SinkContext {
@@ -274,11 +286,18 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            metrics::counter!("expressway_kafka_produce_errors_total").increment(1);
-            self.deliveries.failed.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+    /// The message's sequence number.
+    type DeliveryOpaque = Box<u64>;
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: Box<u64>) {
+        let mut state = self.deliveries.lock();
+        match result {
+            Ok(_) => {
+                state.undelivered.remove(&seq);
+            }
+            Err((e, _)) => {
+                metrics::counter!("expressway_kafka_produce_errors_total").increment(1);
+                state.failed.push(e.to_string());
+            }
         }
     }
 }
@@ -287,6 +306,8 @@ pub struct KafkaSink {
     producer: BaseProducer<SinkContext>,
     topic: String,
     deliveries: Arc<Deliveries>,
+    /// Sequence number of the next message written.
+    next: u64,
 }
 
 impl KafkaSink {
@@ -303,7 +324,6 @@ impl KafkaSink {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", linger.as_millis().to_string())
-            .set("socket.nagle.disable", "true")
             .set_log_level(RDKafkaLogLevel::Warning);
         for (k, v) in properties {
             config.set(k, v);
@@ -312,13 +332,27 @@ impl KafkaSink {
         let producer = config
             .create_with_context(SinkContext { deliveries: deliveries.clone() })
             .map_err(|e| format!("creating the Kafka producer: {e}"))?;
-        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries })
+        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0 })
+    }
+
+    fn check_failures(&self) -> std::io::Result<()> {
+        let state = self.deliveries.lock();
+        match state.failed.first() {
+            None => Ok(()),
+            Some(first) => {
+                Err(std::io::Error::other(format!("{} kafka deliveries failed: {first}", state.failed.len())))
+            }
+        }
     }
 }
 
 impl Sink for KafkaSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(line);
+        let seq = self.next;
+        self.next += 1;
+        self.deliveries.lock().undelivered.insert(seq);
+        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(seq)).payload(line);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -334,11 +368,20 @@ impl Sink for KafkaSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.producer.flush(Duration::from_secs(30)).map_err(|e| std::io::Error::other(format!("kafka flush: {e}")))?;
-        let failed = std::mem::take(&mut *self.deliveries.failed.lock().unwrap_or_else(|p| p.into_inner()));
-        match failed.first() {
-            None => Ok(()),
-            Some(first) => Err(std::io::Error::other(format!("{} kafka deliveries failed: {first}", failed.len()))),
-        }
+        self.check_failures()
+    }
+
+    /// A batch's ticket: the number of messages written by its end.
+    fn end_batch(&mut self) -> std::io::Result<u64> {
+        self.producer.poll(Duration::ZERO);
+        Ok(self.next)
+    }
+
+    /// Every message below the first unconfirmed one is in Kafka.
+    fn durable(&mut self, wait: Duration) -> std::io::Result<u64> {
+        self.producer.poll(wait);
+        self.check_failures()?;
+        Ok(self.deliveries.lock().undelivered.first().copied().unwrap_or(self.next))
     }
 }
 

@@ -145,6 +145,16 @@ pub trait Sink: Send {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()>;
     /// Make everything written so far durable.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// End a batch; returns its ticket. Synchronous sinks flush here (and
+    /// every ticket is then durable); pipelined ones start making it durable.
+    fn end_batch(&mut self) -> std::io::Result<u64> {
+        self.flush().map(|()| 0)
+    }
+    /// The highest ticket whose batch (and every earlier one) is durable,
+    /// waiting up to `wait` for progress.
+    fn durable(&mut self, _wait: Duration) -> std::io::Result<u64> {
+        Ok(u64::MAX)
+    }
 }
 
 /// Idempotency keys of executions in flight or completed.
@@ -593,8 +603,10 @@ fn dead_letter(spec: &PipelineSpec, record: &Record, error: &str, cause: &str, i
     Output::DeadLetter(line)
 }
 
-/// Writes results and dead letters in arrival order, flushes in batches,
-/// and only then marks keys complete and acknowledges records.
+/// Writes results and dead letters in arrival order, in batches; once a
+/// batch is durable in both sinks, marks its keys complete and acknowledges
+/// its records. A pipelined sink (Kafka) makes batches durable while the
+/// next ones are written; others are durable when `end_batch` returns.
 fn sink_loop(
     rx: Receiver<Done>,
     mut sink: Box<dyn Sink>,
@@ -605,49 +617,91 @@ fn sink_loop(
     pipeline: &str,
 ) {
     const BATCH: usize = 16 * 1024;
+    /// Batches written but not yet durable, at most.
+    const PENDING: usize = 8;
+    struct Pending {
+        done: Vec<Done>,
+        sink_ticket: u64,
+        dead_ticket: u64,
+    }
     let dead_letters = metrics::counter!(metric::DEAD_LETTERS, "pipeline" => pipeline.to_string());
     let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
-    let mut batch: Vec<Done> = Vec::with_capacity(BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(d) => batch.push(d),
-                Err(_) => break,
+    let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        // Take a batch: wait for one only when nothing is pending.
+        let mut batch: Vec<Done> = Vec::new();
+        if open {
+            let first = if pending.is_empty() {
+                rx.recv().ok()
+            } else {
+                match rx.recv_timeout(Duration::from_millis(1)) {
+                    Ok(d) => Some(d),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        None
+                    }
+                }
+            };
+            match first {
+                Some(d) => batch.push(d),
+                None if pending.is_empty() => open = false,
+                None => {}
             }
-        }
-        let written = (|| -> std::io::Result<()> {
-            for d in &batch {
-                match &d.output {
-                    Output::Result(line) => sink.write(line)?,
-                    Output::DeadLetter(line) => dead.write(line)?,
-                    Output::Skip => {}
+            while !batch.is_empty() && batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(d) => batch.push(d),
+                    Err(_) => break,
                 }
             }
-            sink.flush()?;
-            dead.flush()
-        })();
-        if let Err(e) = written {
-            sink_errors.increment(1);
-            // Nothing of this batch is acknowledged: it is re-delivered.
-            let _ = acks.send(Err(e.to_string()));
-            return;
         }
-        // A dead-lettered execution is complete too: a redelivery must not
-        // run it (and dead-letter it) again.
-        let keys: Vec<&str> = batch.iter().filter_map(|d| d.dedup_key.as_deref()).collect();
-        if !keys.is_empty() {
-            dedup.complete_many(&keys);
-        }
-        let mut ids = Vec::with_capacity(batch.len());
-        for d in batch.drain(..) {
-            if let Output::DeadLetter(_) = d.output {
-                stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                dead_letters.increment(1);
+        let step = (|| -> std::io::Result<()> {
+            if !batch.is_empty() {
+                for d in &batch {
+                    match &d.output {
+                        Output::Result(line) => sink.write(line)?,
+                        Output::DeadLetter(line) => dead.write(line)?,
+                        Output::Skip => {}
+                    }
+                }
+                let sink_ticket = sink.end_batch()?;
+                let dead_ticket = dead.end_batch()?;
+                pending.push_back(Pending { done: std::mem::take(&mut batch), sink_ticket, dead_ticket });
             }
-            ids.push(d.id);
-        }
-        if acks.send(Ok(ids)).is_err() {
+            // Block for durability only when the pipeline is full or ending.
+            let wait = if pending.len() >= PENDING || (!open && !pending.is_empty()) {
+                Duration::from_millis(10)
+            } else {
+                Duration::ZERO
+            };
+            let (s, d) = (sink.durable(wait)?, dead.durable(Duration::ZERO)?);
+            while pending.front().is_some_and(|p| p.sink_ticket <= s && p.dead_ticket <= d) {
+                let Some(p) = pending.pop_front() else { break };
+                // A dead-lettered execution is complete too: a redelivery
+                // must not run it (and dead-letter it) again.
+                let keys: Vec<&str> = p.done.iter().filter_map(|d| d.dedup_key.as_deref()).collect();
+                if !keys.is_empty() {
+                    dedup.complete_many(&keys);
+                }
+                let mut ids = Vec::with_capacity(p.done.len());
+                for d in p.done {
+                    if let Output::DeadLetter(_) = d.output {
+                        stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                        dead_letters.increment(1);
+                    }
+                    ids.push(d.id);
+                }
+                if acks.send(Ok(ids)).is_err() {
+                    return Err(std::io::Error::other("the source loop stopped"));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = step {
+            sink_errors.increment(1);
+            // Nothing not yet acknowledged is: it is re-delivered.
+            let _ = acks.send(Err(e.to_string()));
             return;
         }
     }
