@@ -101,16 +101,33 @@ impl Tracker {
 }
 
 /// Sees rebalances: a revoked partition's watermark is committed before it
-/// goes to another member.
+/// goes to another member. Reads librdkafka's statistics for the lag.
 struct SourceContext {
     tracker: Arc<Mutex<Tracker>>,
+    /// Total consumer lag (records) at the last statistics report.
+    lag: Arc<std::sync::atomic::AtomicI64>,
 }
 
 fn lock(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
     t.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut total = 0;
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                total += p.consumer_lag;
+                metrics::gauge!("expressway_kafka_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                    .set(p.consumer_lag as f64);
+            }
+        }
+        self.lag.store(total, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -158,6 +175,7 @@ pub struct KafkaSourceConfig<'a> {
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     tracker: Arc<Mutex<Tracker>>,
+    lag: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl KafkaSource {
@@ -171,6 +189,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "5000")
             .set_log_level(RDKafkaLogLevel::Warning);
         if let Some(id) = c.instance_id {
             config.set("group.instance.id", id);
@@ -179,12 +198,13 @@ impl KafkaSource {
             config.set(k, v);
         }
         let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let lag = Arc::new(std::sync::atomic::AtomicI64::new(-1));
         let consumer: BaseConsumer<SourceContext> = config
-            .create_with_context(SourceContext { tracker: tracker.clone() })
+            .create_with_context(SourceContext { tracker: tracker.clone(), lag: lag.clone() })
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
-        Ok(KafkaSource { consumer, tracker })
+        Ok(KafkaSource { consumer, tracker, lag })
     }
 }
 
@@ -247,7 +267,8 @@ impl Source for KafkaSource {
     }
 
     fn lag(&self) -> Option<(u64, &'static str)> {
-        None
+        let lag = self.lag.load(std::sync::atomic::Ordering::Relaxed);
+        (lag >= 0).then_some((lag as u64, "records"))
     }
 }
 
