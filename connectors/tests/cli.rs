@@ -1,6 +1,7 @@
 //! The `expressway` binary's contract: one JSON object on stdout and the
 //! documented exit codes (0 succeeded, 1 failed or timed out, 2 invalid).
 
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
@@ -115,4 +116,34 @@ fn validate_disassembles_the_program() {
         .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("choose") && text.contains("map") && text.contains("goto"), "{text}");
+}
+
+/// The Kubernetes manifest's pipeline is a valid configuration.
+#[test]
+fn the_kubernetes_manifest_holds_a_valid_pipeline() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/expressway.yaml");
+    let text = std::fs::read_to_string(path).expect("manifest");
+    let config_map: serde_norway::Value = serde_norway::Deserializer::from_str(&text)
+        .next()
+        .map(|d| serde_norway::Value::deserialize(d).expect("the first document parses"))
+        .expect("a first document");
+    let data = &config_map["data"];
+    let dir = std::env::temp_dir().join(format!("expressway-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let machine = dir.join("iot-fanout.asl.json");
+    std::fs::write(&machine, data["iot-fanout.asl.json"].as_str().expect("machine")).expect("write");
+    let pipeline = data["pipeline.yaml"]
+        .as_str()
+        .expect("pipeline")
+        .replace("/etc/expressway/iot-fanout.asl.json", machine.to_str().expect("utf-8"));
+    let cfg = dir.join("pipeline.yaml");
+    std::fs::write(&cfg, pipeline).expect("write");
+    let out = bin()
+        .args(["validate", "--config", cfg.to_str().expect("utf-8")])
+        .env("KAFKA_BROKERS", "kafka:9092")
+        .env("REDIS_URL", "redis://redis:6379/")
+        .env("POD_NAME", "expressway-0")
+        .output()
+        .expect("validate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -75,6 +75,35 @@ fn start(cfg: &std::path::Path) -> std::process::Child {
         .expect("start expressway run")
 }
 
+/// Fresh input and output topics (4 partitions), a group name and a work
+/// directory for one test.
+struct Setup {
+    brokers: String,
+    tag: String,
+    input: String,
+    output: String,
+    group: String,
+    dir: PathBuf,
+}
+
+fn setup(name: &str) -> Setup {
+    let brokers = brokers();
+    let tag = unique();
+    let (input, output, group) = (format!("{name}-in-{tag}"), format!("{name}-out-{tag}"), format!("{name}-{tag}"));
+    for t in [&input, &output] {
+        ensure_topic(&brokers, t, 4).expect("create topic");
+    }
+    let dir = std::env::temp_dir().join(format!("expressway-kafka-{name}-{tag}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    Setup { brokers, tag, input, output, group, dir }
+}
+
+/// `n` fan-out inputs, device ids `sensor-0` to `sensor-{n-1}`.
+fn readings(n: usize) -> impl Iterator<Item = String> {
+    let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
+    (0..n).map(move |i| template.replace("sensor-0042", &format!("sensor-{i}")))
+}
+
 fn device(result: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(result).expect("results are JSON");
     v["deviceId"].as_str().expect("deviceId").to_string()
@@ -136,8 +165,7 @@ fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_ea
     for t in [&input, &output, &dead] {
         ensure_topic(&brokers, t, 4).expect("create topic");
     }
-    let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
-    produce(&brokers, &input, (0..N).map(|i| template.replace("sensor-0042", &format!("sensor-{i}"))));
+    produce(&brokers, &input, readings(N));
 
     let dir = std::env::temp_dir().join(format!("expressway-kafka-{tag}"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -210,17 +238,9 @@ runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}
 #[test]
 fn kill_9_mid_stream_then_restart_loses_nothing_and_redis_skips_completed_reruns() {
     const N: usize = 40_000;
-    let brokers = brokers();
-    let tag = unique();
-    let (input, output, group) = (format!("crash-in-{tag}"), format!("crash-out-{tag}"), format!("crash-{tag}"));
-    for t in [&input, &output] {
-        ensure_topic(&brokers, t, 4).expect("create topic");
-    }
-    let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
-    produce(&brokers, &input, (0..N).map(|i| template.replace("sensor-0042", &format!("sensor-{i}"))));
+    let Setup { brokers, tag, input, output, group, dir } = setup("crash");
+    produce(&brokers, &input, readings(N));
     let redis = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run deploy/dev/test.sh");
-    let dir = std::env::temp_dir().join(format!("expressway-kafka-crash-{tag}"));
-    std::fs::create_dir_all(&dir).expect("dir");
     let dedup = format!(
         "    idempotency: {{ key: \"$.deviceId\" }}\n    dedup: {{ type: redis, url: \"{redis}\", ttl: 10m, key_prefix: \"crash-{tag}:\" }}\n"
     );
@@ -250,21 +270,13 @@ fn kill_9_mid_stream_then_restart_loses_nothing_and_redis_skips_completed_reruns
 #[test]
 fn a_member_stopped_with_sigterm_hands_its_partitions_over_without_loss() {
     const N: usize = 40_000;
-    let brokers = brokers();
-    let tag = unique();
-    let (input, output, group) = (format!("reb-in-{tag}"), format!("reb-out-{tag}"), format!("reb-{tag}"));
-    for t in [&input, &output] {
-        ensure_topic(&brokers, t, 4).expect("create topic");
-    }
-    let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
-    let dir = std::env::temp_dir().join(format!("expressway-kafka-rebalance-{tag}"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let Setup { brokers, input, output, group, dir, .. } = setup("rebalance");
     let cfg = pipeline(&dir, &brokers, &group, &input, &output, "");
     let a = start(&cfg);
     let b = start(&cfg);
     // Both members join before the data arrives, then half of it is done.
     std::thread::sleep(Duration::from_secs(8));
-    produce(&brokers, &input, (0..N).map(|i| template.replace("sensor-0042", &format!("sensor-{i}"))));
+    produce(&brokers, &input, readings(N));
     let (_, seen) = consume_distinct(&brokers, &output, N / 4, Duration::from_secs(120));
     assert!(seen.len() >= N / 4);
     let stopped_at = Instant::now();

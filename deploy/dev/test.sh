@@ -47,7 +47,7 @@ fi
 # The suite ran (and held its floor) in `cargo test`; show its table.
 if [ -d ../shared/jsonata-suite ]; then
   echo "== JSONata test suite, per group (floor enforced in engine/tests/jsonata_suite.rs)"
-  cargo test --release --locked -p expressway-engine --test jsonata_suite -q -- --nocapture 2>/dev/null \
+  cargo test --release --locked --workspace --test jsonata_suite -q -- --nocapture 2>/dev/null \
     | grep -E "^(JSONata suite|  [a-z])"
 else
   echo "== JSONata test suite SKIPPED: ../shared/jsonata-suite does not exist here (it does in CI)"

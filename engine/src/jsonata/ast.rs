@@ -136,6 +136,18 @@ impl Node {
     fn is_path(&self) -> bool {
         matches!(self.kind, Kind::Path(_))
     }
+
+    /// A path step with nothing attached: no predicate, stage, grouping or binding.
+    pub fn is_plain_step(&self) -> bool {
+        self.stages.is_empty()
+            && self.predicate.is_empty()
+            && self.group.is_none()
+            && !self.keep_array
+            && !self.tuple
+            && !self.cons_array
+            && self.focus.is_none()
+            && self.index.is_none()
+    }
 }
 
 struct Slot {

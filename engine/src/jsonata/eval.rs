@@ -391,17 +391,7 @@ impl<'a> Evaluator<'a> {
     /// sequences the general algorithm needs; `None` where it does not apply
     /// (an array on the way, predicates, bindings…).
     fn object_walk(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> Result<Option<V>, Error> {
-        let plain = |s: &Node| {
-            s.stages.is_empty()
-                && s.predicate.is_empty()
-                && s.group.is_none()
-                && !s.keep_array
-                && !s.tuple
-                && !s.cons_array
-                && s.focus.is_none()
-                && s.index.is_none()
-        };
-        if node.keep_singleton_array || node.group.is_some() || node.tuple || !steps.iter().all(plain) {
+        if node.keep_singleton_array || node.group.is_some() || node.tuple || !steps.iter().all(Node::is_plain_step) {
             return Ok(None);
         }
         let Some((first, rest)) = steps.split_first() else { return Ok(None) };
@@ -831,15 +821,7 @@ impl<'a> Evaluator<'a> {
                 let key = match key {
                     V::Undef => continue,
                     V::Str(s) => s,
-                    other => {
-                        return Err(Error::eval(
-                            "T1003",
-                            format!(
-                                "Key in object structure must evaluate to a string; got: {}",
-                                functions::string(&other)?
-                            ),
-                        ));
-                    }
+                    other => return Err(key_not_a_string(&other)),
                 };
                 match groups.get_mut(&key) {
                     Some(entry) => {
@@ -893,15 +875,7 @@ impl<'a> Evaluator<'a> {
                     }
                     keys.push((s, index));
                 }
-                other => {
-                    return Err(Error::eval(
-                        "T1003",
-                        format!(
-                            "Key in object structure must evaluate to a string; got: {}",
-                            functions::string(&other)?
-                        ),
-                    ));
-                }
+                other => return Err(key_not_a_string(&other)),
             }
         }
         let mut result: Obj = Vec::with_capacity(keys.len());
@@ -1144,6 +1118,11 @@ impl<'a> Evaluator<'a> {
         }
         Ok(rebuild(&copy, &edits))
     }
+}
+
+fn key_not_a_string(key: &V) -> Error {
+    let shown = functions::string(key).unwrap_or_default();
+    Error::eval("T1003", format!("Key in object structure must evaluate to a string; got: {shown}"))
 }
 
 fn tuple_items(v: &V) -> Vec<Rc<Obj>> {

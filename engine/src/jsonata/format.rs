@@ -291,6 +291,16 @@ fn to_letters(mut n: u64, a: u8) -> String {
     letters.iter().rev().collect()
 }
 
+fn sequence_unsupported(f: &IntegerFormat) -> Error {
+    Error::eval(
+        "D3130",
+        format!(
+            "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
+            f.token
+        ),
+    )
+}
+
 fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     let negative = value < 0.0;
     let n = value.abs() as u64;
@@ -348,15 +358,7 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
             }
             out
         }
-        Primary::Sequence => {
-            return Err(Error::eval(
-                "D3130",
-                format!(
-                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
-                    f.token
-                ),
-            ));
-        }
+        Primary::Sequence => return Err(sequence_unsupported(f)),
     };
     if negative {
         s.insert(0, '-');
@@ -481,15 +483,7 @@ fn integer_regex(f: &IntegerFormat) -> Result<String, Error> {
             }
             r
         }
-        Primary::Sequence => {
-            return Err(Error::eval(
-                "D3130",
-                format!(
-                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
-                    f.token
-                ),
-            ));
-        }
+        Primary::Sequence => return Err(sequence_unsupported(f)),
     })
 }
 
@@ -517,15 +511,7 @@ fn parse_integer_with(text: &str, f: &IntegerFormat) -> Result<Option<f64>, Erro
             let lead: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
             lead.parse::<f64>().ok()
         }
-        Primary::Sequence => {
-            return Err(Error::eval(
-                "D3130",
-                format!(
-                    "Formatting or parsing an integer as a sequence starting with {} is not supported by this implementation",
-                    f.token
-                ),
-            ));
-        }
+        Primary::Sequence => return Err(sequence_unsupported(f)),
     })
 }
 

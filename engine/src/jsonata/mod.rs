@@ -131,20 +131,10 @@ impl Expression {
     /// and the names; callers may then read it without evaluating.
     pub fn as_variable_path(&self) -> Option<(&str, Vec<Arc<str>>)> {
         let ast::Kind::Path(steps) = &self.root.kind else { return None };
-        let plain = |s: &ast::Node| {
-            s.stages.is_empty()
-                && s.predicate.is_empty()
-                && s.group.is_none()
-                && !s.keep_array
-                && !s.tuple
-                && !s.cons_array
-                && s.focus.is_none()
-                && s.index.is_none()
-        };
         if self.root.keep_singleton_array || self.root.group.is_some() || !self.root.predicate.is_empty() {
             return None;
         }
-        if !steps.iter().all(plain) {
+        if !steps.iter().all(ast::Node::is_plain_step) {
             return None;
         }
         let (first, rest) = steps.split_first()?;
