@@ -37,7 +37,7 @@ impl Source for MemorySource {
                 let id = self.next + i;
                 let mut payload = format!("{{\"seq\":{id},").into_bytes();
                 payload.extend_from_slice(&self.payload[1..]);
-                Record { id, partition: (id % 64) as u32, payload, coordinates: String::new() }
+                Record { id, partition: (id % 64) as u32, payload, coordinates: String::new(), key: None }
             })
             .collect();
         self.next += n;

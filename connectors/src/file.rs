@@ -97,6 +97,7 @@ impl Source for FileSource {
                 partition,
                 payload: body.to_vec(),
                 coordinates: format!("file:{}:offset={start}", self.path.display()),
+                key: None,
             });
         }
         Ok(if !records.is_empty() {

@@ -244,6 +244,7 @@ impl Source for KafkaSource {
                 partition: partition_key(topic, partition),
                 payload: m.payload().unwrap_or_default().to_vec(),
                 coordinates: format!("kafka:{topic}:{partition}:offset={offset}"),
+                key: m.key().map(<[u8]>::to_vec),
             });
         }
         metrics::counter!("expressway_kafka_records_consumed_total").increment(records.len() as u64);
@@ -369,11 +370,20 @@ impl KafkaSink {
 
 impl Sink for KafkaSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.write_keyed(None, line)
+    }
+
+    /// The result keeps its input's key, so it lands in the matching
+    /// partition of the output topic.
+    fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
         let seq = self.next;
         self.next += 1;
         self.deliveries.lock().undelivered.insert(seq);
         let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
             BaseRecord::with_opaque_to(&self.topic, Box::new(seq)).payload(line);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

@@ -46,6 +46,7 @@ impl Source for StdinSource {
                         partition: (self.line_no % 64) as u32,
                         payload: line,
                         coordinates: format!("stdin:line={}", self.line_no),
+                        key: None,
                     });
                 }
                 Err(TryRecvError::Empty) => break,

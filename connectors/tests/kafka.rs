@@ -26,11 +26,12 @@ fn unique() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
-fn produce(brokers: &str, topic: &str, payloads: impl Iterator<Item = String>) {
+/// Produce `(key, payload)` messages.
+fn produce(brokers: &str, topic: &str, messages: impl Iterator<Item = (String, String)>) {
     let producer: BaseProducer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
-    for p in payloads {
-        let mut record = BaseRecord::<(), String>::to(topic).payload(&p);
+    for (k, p) in messages {
+        let mut record = BaseRecord::<String, String>::to(topic).key(&k).payload(&p);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -98,10 +99,10 @@ fn setup(name: &str) -> Setup {
     Setup { brokers, tag, input, output, group, dir }
 }
 
-/// `n` fan-out inputs, device ids `sensor-0` to `sensor-{n-1}`.
-fn readings(n: usize) -> impl Iterator<Item = String> {
+/// `n` fan-out inputs, device ids `sensor-0` to `sensor-{n-1}`, keyed by them.
+fn readings(n: usize) -> impl Iterator<Item = (String, String)> {
     let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
-    (0..n).map(move |i| template.replace("sensor-0042", &format!("sensor-{i}")))
+    (0..n).map(move |i| (format!("sensor-{i}"), template.replace("sensor-0042", &format!("sensor-{i}"))))
 }
 
 fn device(result: &[u8]) -> String {
@@ -135,8 +136,8 @@ fn consume_distinct(brokers: &str, topic: &str, want: usize, deadline: Duration)
     (total, seen)
 }
 
-/// Read `topic` until `want` messages arrived or `deadline` passed.
-fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<Vec<u8>> {
+/// Read `topic` until `want` messages arrived or `deadline` passed: keys and payloads.
+fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(Vec<u8>, Vec<u8>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{}", unique()))
@@ -149,7 +150,7 @@ fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<V
     let mut out = Vec::new();
     while out.len() < want && start.elapsed() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(m.payload().unwrap_or_default().to_vec());
+            out.push((m.key().unwrap_or_default().to_vec(), m.payload().unwrap_or_default().to_vec()));
         }
     }
     out
@@ -204,10 +205,12 @@ runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}
     assert_eq!(results.len(), N, "one result per input ({stderr})");
     let devices: HashSet<String> = results
         .iter()
-        .map(|r| {
+        .map(|(key, r)| {
             let v: serde_json::Value = serde_json::from_slice(r).expect("results are JSON");
             assert_eq!(v["classified"].as_array().map(Vec::len), Some(10), "{v}");
-            v["deviceId"].as_str().expect("deviceId").to_string()
+            let device = v["deviceId"].as_str().expect("deviceId").to_string();
+            assert_eq!(key.as_slice(), device.as_bytes(), "the result keeps its input's key");
+            device
         })
         .collect();
     assert_eq!(devices.len(), N, "every input has exactly one result");

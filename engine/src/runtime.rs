@@ -106,6 +106,8 @@ pub struct Record {
     pub payload: Vec<u8>,
     /// Where the record came from, for dead letters (`file:in.jsonl:offset=42`).
     pub coordinates: String,
+    /// The record's key (a Kafka message key), carried to its result.
+    pub key: Option<Vec<u8>>,
 }
 
 pub enum Polled {
@@ -143,6 +145,10 @@ pub trait Source: Send {
 /// Where results and dead letters go: one JSON document a call.
 pub trait Sink: Send {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()>;
+    /// Write with the input record's key; sinks without keys ignore it.
+    fn write_keyed(&mut self, _key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
+        self.write(line)
+    }
     /// Make everything written so far durable.
     fn flush(&mut self) -> std::io::Result<()>;
     /// End a batch; returns its ticket. Synchronous sinks flush here (and
@@ -252,6 +258,8 @@ struct Done {
     id: RecordId,
     dedup_key: Option<String>,
     output: Output,
+    /// The input record's key, written with the result or dead letter.
+    key: Option<Vec<u8>>,
 }
 
 enum Output {
@@ -432,7 +440,7 @@ fn shard_loop(
     for record in rx {
         seq += 1;
         let (dedup_key, output) = process(spec, &record, &mut scratch, dedup, stats, &m, &base_info, &opts, shard, seq);
-        if done.send(Done { id: record.id, dedup_key, output }).is_err() {
+        if done.send(Done { id: record.id, dedup_key, output, key: record.key }).is_err() {
             return;
         }
     }
@@ -659,9 +667,10 @@ fn sink_loop(
         let step = (|| -> std::io::Result<()> {
             if !batch.is_empty() {
                 for d in &batch {
+                    let key = d.key.as_deref();
                     match &d.output {
-                        Output::Result(line) => sink.write(line)?,
-                        Output::DeadLetter(line) => dead.write(line)?,
+                        Output::Result(line) => sink.write_keyed(key, line)?,
+                        Output::DeadLetter(line) => dead.write_keyed(key, line)?,
                         Output::Skip => {}
                     }
                 }
