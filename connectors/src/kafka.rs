@@ -283,10 +283,11 @@ impl Drop for KafkaSource {
     }
 }
 
-/// Messages not yet confirmed by the broker, and failures.
+/// Messages not yet confirmed by the broker (with when they were
+/// written), and failures.
 #[derive(Default)]
 struct DeliveryState {
-    undelivered: BTreeSet<u64>,
+    undelivered: BTreeMap<u64, std::time::Instant>,
     failed: Vec<String>,
 }
 
@@ -303,6 +304,7 @@ impl Deliveries {
 
 struct SinkContext {
     deliveries: Arc<Deliveries>,
+    latency: metrics::Histogram,
 }
 
 impl ClientContext for SinkContext {}
@@ -314,7 +316,9 @@ impl ProducerContext for SinkContext {
         let mut state = self.deliveries.lock();
         match result {
             Ok(_) => {
-                state.undelivered.remove(&seq);
+                if let Some(written) = state.undelivered.remove(&seq) {
+                    self.latency.record(written.elapsed().as_secs_f64());
+                }
             }
             Err((e, _)) => {
                 metrics::counter!("expressway_kafka_produce_errors_total").increment(1);
@@ -351,8 +355,9 @@ impl KafkaSink {
             config.set(k, v);
         }
         let deliveries = Arc::new(Deliveries::default());
+        let latency = metrics::histogram!("expressway_kafka_produce_latency_seconds", "topic" => topic.to_string());
         let producer = config
-            .create_with_context(SinkContext { deliveries: deliveries.clone() })
+            .create_with_context(SinkContext { deliveries: deliveries.clone(), latency })
             .map_err(|e| format!("creating the Kafka producer: {e}"))?;
         Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0 })
     }
@@ -378,7 +383,7 @@ impl Sink for KafkaSink {
     fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
         let seq = self.next;
         self.next += 1;
-        self.deliveries.lock().undelivered.insert(seq);
+        self.deliveries.lock().undelivered.insert(seq, std::time::Instant::now());
         let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
             BaseRecord::with_opaque_to(&self.topic, Box::new(seq)).payload(line);
         if let Some(key) = key {
@@ -412,7 +417,7 @@ impl Sink for KafkaSink {
     fn durable(&mut self, wait: Duration) -> std::io::Result<u64> {
         self.producer.poll(wait);
         self.check_failures()?;
-        Ok(self.deliveries.lock().undelivered.first().copied().unwrap_or(self.next))
+        Ok(self.deliveries.lock().undelivered.keys().next().copied().unwrap_or(self.next))
     }
 }
 
