@@ -64,7 +64,14 @@ start() {
 stop() {
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   if [ -f "$STATE/tansu.pid" ]; then
-    kill -- "-$(cat "$STATE/tansu.pid")" 2>/dev/null || kill "$(cat "$STATE/tansu.pid")" 2>/dev/null || true
+    pid=$(cat "$STATE/tansu.pid")
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    # Wait until it is gone, so a following start does not find its port.
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$STATE/tansu.pid"
   fi
   rm -f "$ENV_FILE"
