@@ -432,8 +432,16 @@ pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> KafkaResult<
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
     let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let fut = admin.create_topics([&topic], &opts);
-    let _ = block_on(fut);
+    for result in block_on(admin.create_topics([&topic], &opts))? {
+        match result {
+            Ok(_) => {}
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                tracing::warn!(topic = %name, error = %code, "creating the topic failed");
+                return Err(rdkafka::error::KafkaError::AdminOp(code));
+            }
+        }
+    }
     Ok(())
 }
 

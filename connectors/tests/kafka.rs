@@ -110,8 +110,8 @@ fn device(result: &[u8]) -> String {
     v["deviceId"].as_str().expect("deviceId").to_string()
 }
 
-/// Read `topic` until `want` distinct devices have a result, or `deadline`.
-fn consume_distinct(brokers: &str, topic: &str, want: usize, deadline: Duration) -> (usize, HashSet<String>) {
+/// A consumer of `topic` from its start, in a group of its own.
+fn reader(brokers: &str, topic: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{}", unique()))
@@ -120,6 +120,12 @@ fn consume_distinct(brokers: &str, topic: &str, want: usize, deadline: Duration)
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// Read `topic` until `want` distinct devices have a result, or `deadline`.
+fn consume_distinct(brokers: &str, topic: &str, want: usize, deadline: Duration) -> (usize, HashSet<String>) {
+    let consumer = reader(brokers, topic);
     let start = Instant::now();
     let (mut total, mut seen) = (0, HashSet::new());
     while seen.len() < want && start.elapsed() < deadline {
@@ -138,14 +144,7 @@ fn consume_distinct(brokers: &str, topic: &str, want: usize, deadline: Duration)
 
 /// Read `topic` until `want` messages arrived or `deadline` passed: keys and payloads.
 fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("reader-{}", unique()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = reader(brokers, topic);
     let start = Instant::now();
     let mut out = Vec::new();
     while out.len() < want && start.elapsed() < deadline {

@@ -1290,17 +1290,13 @@ pub fn to_millis(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R 
     }
 }
 
-fn escape_literal(s: &str) -> String {
-    regex::escape(s)
-}
-
 fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Error> {
     let parts = analyse_datetime_picture(picture)?;
     let mut regex = String::from("(?i)^");
     let mut markers: Vec<&Marker> = Vec::new();
     for part in &parts {
         match part {
-            PicturePart::Literal(s) => regex.push_str(&escape_literal(s)),
+            PicturePart::Literal(s) => regex.push_str(&regex::escape(s)),
             PicturePart::Marker(m) => {
                 let r = if m.component == 'Z' || m.component == 'z' {
                     let sep = m.integer.as_ref().and_then(|f| f.regular.as_ref().map(|r| r.0.clone()));

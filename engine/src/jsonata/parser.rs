@@ -100,27 +100,9 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn after(&self, t: &Tok) -> bool {
-        // Is an operand expected after token `t`?
-        !matches!(
-            t,
-            Tok::Op(")")
-                | Tok::Op("]")
-                | Tok::Op("}")
-                | Tok::Name(_)
-                | Tok::Var(_)
-                | Tok::Str(_)
-                | Tok::Num(_)
-                | Tok::Bool(_)
-                | Tok::Null
-                | Tok::Regex(..)
-        ) && !matches!(t, Tok::Op("*") | Tok::Op("%") | Tok::Op("**"))
-            || matches!(t, Tok::Op("and") | Tok::Op("or") | Tok::Op("in"))
-    }
-
     fn next(&mut self) -> Result<Token, Error> {
         let t = self.tok.clone();
-        let operand = self.after(&t.tok);
+        let operand = operand_follows(&t.tok);
         self.advance(operand)?;
         Ok(t)
     }
@@ -393,6 +375,22 @@ impl Parser<'_> {
         self.expect("}")?;
         Ok(Raw { kind: RawKind::Lambda(params, signature, Box::new(body)), pos, keep_array: false })
     }
+}
+
+/// Is an operand expected after token `t`? Not after one that ends an
+/// operand (a literal, a name, a closing bracket, `*`, `**`, `%`).
+fn operand_follows(t: &Tok) -> bool {
+    !matches!(
+        t,
+        Tok::Op(")" | "]" | "}" | "*" | "**" | "%")
+            | Tok::Name(_)
+            | Tok::Var(_)
+            | Tok::Str(_)
+            | Tok::Num(_)
+            | Tok::Bool(_)
+            | Tok::Null
+            | Tok::Regex(..)
+    )
 }
 
 /// `[]` marks the innermost step of a predicate chain.
