@@ -2,17 +2,26 @@
 # End-to-end runtime benchmark: file source -> executor -> null sink, the
 # reference machines with 1 and 2 shards (or the shard counts given).
 #   benches/e2e.sh [SHARDS...]        e.g. benches/e2e.sh 1 2 4 8 16
+# EXPRESSWAY_BIN runs a prebuilt binary (the multi-core machine has no
+# toolchain); A_RECORDS and B_RECORDS size the inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin expressway >/dev/null
-BIN=$PWD/target/release/expressway
-WORK=$PWD/target/e2e-bench
+BIN=${EXPRESSWAY_BIN:-}
+if [ -z "$BIN" ]; then
+  cargo build --release --bin expressway >/dev/null
+  BIN=$PWD/target/release/expressway
+fi
+WORK=${WORK:-$PWD/target/e2e-bench}
+A_RECORDS=${A_RECORDS:-2000000}
+B_RECORDS=${B_RECORDS:-400000}
 mkdir -p "$WORK"
-[ -s "$WORK/a.jsonl" ] || python3 -c "
-line = open('benches/machines/pass-chain.input.json').read().strip()
-open('$WORK/a.jsonl', 'w').write((line + '\n') * 2_000_000)
-line = open('benches/machines/iot-fanout.input.json').read().strip()
-open('$WORK/b.jsonl', 'w').write((line + '\n') * 400_000)"
+python3 -c "
+import os
+for f, name, n in (('a', 'pass-chain', $A_RECORDS), ('b', 'iot-fanout', $B_RECORDS)):
+    path = '$WORK/%s.jsonl' % f
+    line = open('benches/machines/%s.input.json' % name).read().strip() + '\n'
+    if not os.path.exists(path) or os.path.getsize(path) != len(line) * n:
+        open(path, 'w').write(line * n)"
 shards=("$@")
 [ ${#shards[@]} -gt 0 ] || shards=(1 2)
 for machine in a:pass-chain b:iot-fanout; do

@@ -85,6 +85,7 @@ fn pipeline(c: &mut Criterion) {
                         commit_interval: Duration::from_secs(1),
                         log_level: runtime::ExecutionLogLevel::Off,
                         log_execution_data: false,
+                        tasks: std::sync::Arc::new(expressway_engine::tasks::NoTaskService),
                     };
                     let source = Box::new(MemorySource { payload: input.clone(), next: 0 });
                     let stats = Arc::new(Stats::default());

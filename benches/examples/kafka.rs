@@ -7,7 +7,9 @@
 //! copies of the machine's input, then times (from the first record to the
 //! last result acknowledged by the broker) a passthrough that consumes and
 //! re-produces every record, and `expressway`'s runtime with the Kafka source
-//! and sink running the machine on 2 shards.
+//! and sink running the machine on 2 shards. `SHARDS` and `PARTITIONS` change
+//! the shard and partition counts (the multi-core runs), `MACHINES` the
+//! folder the reference machines are read from.
 
 use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic};
 use expressway_connectors::stdio::NullSink;
@@ -91,13 +93,14 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
         state_machine_name: "bench".into(),
         express: true,
         key: KeySpec::None,
-        shards: 2,
+        shards: env_count("SHARDS", 2),
         max_in_flight_per_shard: 16 * 1024,
         max_payload_bytes: 256 * 1024,
         drain_timeout: Duration::from_secs(10),
         commit_interval: Duration::from_secs(1),
         log_level: ExecutionLogLevel::Off,
         log_execution_data: false,
+        tasks: std::sync::Arc::new(expressway_engine::tasks::NoTaskService),
     };
     let props = BTreeMap::new();
     let topics = [input.to_string()];
@@ -136,6 +139,10 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     n as f64 / elapsed
 }
 
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 struct NoDedup;
 impl expressway_engine::runtime::DedupStore for NoDedup {
     fn begin(&self, _: &str) -> bool {
@@ -147,7 +154,10 @@ impl expressway_engine::runtime::DedupStore for NoDedup {
 fn main() {
     let brokers = std::env::var("KAFKA_BROKERS").expect("KAFKA_BROKERS (deploy/dev/services.sh start)");
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("machines");
+    let root = std::env::var_os("MACHINES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("machines"));
+    let partitions = env_count("PARTITIONS", 4) as i32;
     let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     for name in ["pass-chain", "iot-fanout"] {
         let machine = std::fs::read_to_string(root.join(format!("{name}.asl.json"))).expect("machine");
@@ -155,7 +165,7 @@ fn main() {
         let input = input.trim();
         let t = format!("bench-{name}-{tag}");
         for topic in [&t, &format!("{t}-pass"), &format!("{t}-out")] {
-            ensure_topic(&brokers, topic, 4).expect("topic");
+            ensure_topic(&brokers, topic, partitions).expect("topic");
         }
         produce(&brokers, &t, input, n);
         let raw = passthrough(&brokers, &t, &format!("{t}-pass"), n);

@@ -240,6 +240,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 LogLevelConfig::Off => ExecutionLogLevel::Off,
             },
             log_execution_data: p.config.logging.include_execution_data,
+            tasks: Arc::new(expressway_engine::tasks::NoTaskService),
         };
         let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());

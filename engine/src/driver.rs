@@ -75,7 +75,7 @@ pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
 /// Far beyond any real machine's transitions in five minutes.
 pub const DEFAULT_MAX_TRANSITIONS: u64 = 10_000_000;
 
-enum Driven {
+pub(crate) enum Driven {
     Done(Outcome),
     TimedOut,
 }
@@ -89,6 +89,20 @@ pub fn execute(
     opts: &RunOptions,
 ) -> ExecutionResult {
     let start = info.start_time_ms;
+    let (mut frame, mut shared, deadline) = begin(program, info, input, opts);
+    let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
+    finish(driven, &shared, start)
+}
+
+/// A new execution's root frame, its shared state and its deadline (the
+/// Express cap or the machine's own `TimeoutSeconds`, whichever is sooner).
+pub(crate) fn begin(
+    program: &Program,
+    info: Arc<ExecutionInfo>,
+    input: Value,
+    opts: &RunOptions,
+) -> (Frame, Shared, Option<i64>) {
+    let start = info.start_time_ms;
     let mut deadline = opts.max_duration_ms.map(|d| start + d);
     if let Some(t) = program.machines[0].timeout_seconds {
         let d = start + t as i64 * 1000;
@@ -96,10 +110,13 @@ pub fn execute(
     }
     // `$$.Execution.Input` is the only reader of the original input.
     let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
-    let mut shared = Shared::new(info, shared_input, opts.seed);
-    let mut frame = Frame::new(program, 0, input, Value::empty_object());
-    let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
-    let duration_ms = shared.now_ms - start;
+    let shared = Shared::new(info, shared_input, opts.seed);
+    let frame = Frame::new(program, 0, input, Value::empty_object());
+    (frame, shared, deadline)
+}
+
+pub(crate) fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult {
+    let duration_ms = shared.now_ms - start_ms;
     let entered_by_type = shared.entered_by_type;
     match driven {
         Driven::Done(Outcome::Succeeded(v)) => ExecutionResult {

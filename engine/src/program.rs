@@ -392,6 +392,12 @@ fn runs_inline(m: &StateMachine) -> bool {
 impl Program {
     /// Structural checks that every compiled program must pass: every
     /// operand indexes its pool, every state's code ends in a transition.
+    /// Whether an execution can wait on something outside the VM (a task, a
+    /// Wait state, a retry's back-off) and so must be driven in real time.
+    pub fn suspends(&self) -> bool {
+        !self.tasks.is_empty() || !self.waits.is_empty() || !self.retriers.is_empty()
+    }
+
     pub fn verify(&self) -> Result<(), String> {
         let n = |pool: usize, i: u32, what: &str| -> Result<(), String> {
             if (i as usize) < pool { Ok(()) } else { Err(format!("{what} index {i} out of range ({pool})")) }

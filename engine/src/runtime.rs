@@ -17,15 +17,17 @@
 //! source loop admits at most `max_in_flight` unacknowledged records per
 //! shard, so memory stays flat under any backlog.
 
-use crate::driver::{NoTasks, RunOptions, Status};
+use crate::driver::{ExecutionResult, NoTasks, RunOptions, Status};
 use crate::jsonpath::JsonPath;
+use crate::live::{self, Live, Reactor, Timers};
 use crate::program::Program;
+use crate::tasks::TaskService;
 use crate::value::{self, Object, Value};
-use crate::vm::ExecutionInfo;
+use crate::vm::{ExecutionInfo, Resume};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Metric names, mirroring CloudWatch's AWS/States where one exists. Labels
 /// are bounded: the pipeline, an ASL error name — never an execution id.
@@ -217,6 +219,8 @@ pub struct PipelineSpec {
     pub commit_interval: Duration,
     pub log_level: ExecutionLogLevel,
     pub log_execution_data: bool,
+    /// Performs the machine's Task states.
+    pub tasks: Arc<dyn TaskService>,
 }
 
 /// Counters a run reports; shared with whoever prints or exports them.
@@ -415,6 +419,15 @@ fn source_loop(
     }
 }
 
+/// A record whose execution has started: what finishing it needs.
+struct Started {
+    record: Record,
+    dedup_key: Option<String>,
+    input: Value,
+    name: String,
+    began: Instant,
+}
+
 fn shard_loop(
     spec: &PipelineSpec,
     shard: usize,
@@ -435,30 +448,139 @@ fn shard_loop(
         ..RunOptions::default()
     };
     let m = ShardMetrics::new(&spec.name);
+    let timers = Timers::default();
+    let live = Live {
+        program: &spec.program,
+        tasks: spec.tasks.as_ref(),
+        timers: &timers,
+        max_transitions: opts.max_transitions,
+    };
+    // Machines without tasks, waits or retries never wait on anything: they
+    // run to their end inline, on the virtual clock, with no future at all.
+    let suspends = spec.program.suspends();
+    let mut reactor: Reactor<'_, Started> = Reactor::new();
     let mut seq: u64 = 0;
     let mut scratch = Vec::with_capacity(4096);
-    for record in rx {
+    let finish = |(result, started): (ExecutionResult, Started)| {
+        let output = conclude(spec, stats, &m, &started, &result);
+        let Started { record, dedup_key, .. } = started;
+        done.send(Done { id: record.id, dedup_key, output, key: record.key }).is_ok()
+    };
+    let mut open = true;
+    while open || !reactor.is_empty() {
+        let record = if reactor.is_empty() {
+            match rx.recv() {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    open = false;
+                    None
+                }
+            }
+        } else {
+            timers.fire_due();
+            let mut woken = Vec::new();
+            while let Ok(slot) = reactor.woken.try_recv() {
+                woken.push(slot);
+            }
+            for slot in woken {
+                if let Some(finished) = reactor.poll(slot)
+                    && !finish(finished)
+                {
+                    return;
+                }
+            }
+            let wait =
+                timers.next().map_or(IDLE_POLL, |at| at.saturating_duration_since(Instant::now()).min(IDLE_POLL));
+            if open {
+                crossbeam_channel::select! {
+                    recv(rx) -> r => match r {
+                        Ok(r) => Some(r),
+                        Err(_) => { open = false; None }
+                    },
+                    recv(reactor.woken) -> slot => {
+                        if let Ok(slot) = slot && let Some(finished) = reactor.poll(slot) && !finish(finished) {
+                            return;
+                        }
+                        None
+                    },
+                    default(wait) => None,
+                }
+            } else {
+                if let Ok(slot) = reactor.woken.recv_timeout(wait)
+                    && let Some(finished) = reactor.poll(slot)
+                    && !finish(finished)
+                {
+                    return;
+                }
+                None
+            }
+        };
+        let Some(record) = record else { continue };
         seq += 1;
-        let (dedup_key, output) = process(spec, &record, &mut scratch, dedup, stats, &m, &base_info, &opts, shard, seq);
-        if done.send(Done { id: record.id, dedup_key, output, key: record.key }).is_err() {
+        let started = match prepare(spec, record, &mut scratch, dedup, stats, &m, shard, seq) {
+            Admitted::Run(started) => started,
+            Admitted::Settled(record, output) => {
+                if done.send(Done { id: record.id, dedup_key: None, output, key: record.key }).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let info = Arc::new(ExecutionInfo {
+            execution_id: execution_id(spec, &started.name),
+            execution_name: started.name.clone(),
+            start_time_ms: live::wall_ms(),
+            ..base_info.clone()
+        });
+        let finished = if suspends {
+            let (mut frame, mut shared, deadline) =
+                crate::driver::begin(&spec.program, info, started.input.clone(), &opts);
+            let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
+            let execution = Box::pin(live::execute(&live, frame, shared, first, deadline));
+            reactor.spawn(execution, started)
+        } else {
+            let result = crate::driver::execute(&spec.program, info, started.input.clone(), &mut NoTasks, &opts);
+            Some((result, started))
+        };
+        if let Some(finished) = finished
+            && !finish(finished)
+        {
             return;
         }
     }
 }
 
+/// How long a shard with parked executions waits for a record or a wake
+/// before it checks its timers again.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+fn execution_id(spec: &PipelineSpec, name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name)
+    }
+}
+
+/// A record after its checks: an execution to run, or settled without one
+/// (a dead letter, or a duplicate to skip).
+enum Admitted {
+    Run(Started),
+    Settled(Record, Output),
+}
+
+/// Check, parse, key and dedup a record.
 #[allow(clippy::too_many_arguments)]
-fn process(
+fn prepare(
     spec: &PipelineSpec,
-    record: &Record,
+    record: Record,
     scratch: &mut Vec<u8>,
     dedup: &dyn DedupStore,
     stats: &Stats,
     m: &ShardMetrics,
-    base_info: &ExecutionInfo,
-    opts: &RunOptions,
     shard: usize,
     seq: u64,
-) -> (Option<String>, Output) {
+) -> Admitted {
     if record.payload.len() > spec.max_payload_bytes {
         stats.oversized.fetch_add(1, Ordering::Relaxed);
         m.malformed.increment(1);
@@ -467,7 +589,8 @@ fn process(
             record.payload.len(),
             spec.max_payload_bytes
         );
-        return (None, dead_letter(spec, record, "States.DataLimitExceeded", &cause, None));
+        let output = dead_letter(spec, &record.coordinates, &record.payload, "States.DataLimitExceeded", &cause, None);
+        return Admitted::Settled(record, output);
     }
     // simd-json parses in place; a reused scratch copy keeps the record's own
     // bytes intact for a dead letter without an allocation per record.
@@ -478,16 +601,10 @@ fn process(
         Err(e) => {
             stats.malformed.fetch_add(1, Ordering::Relaxed);
             m.malformed.increment(1);
-            return (
-                None,
-                dead_letter(
-                    spec,
-                    record,
-                    "Expressway.MalformedRecord",
-                    &format!("the record is not valid JSON: {e}"),
-                    None,
-                ),
-            );
+            let cause = format!("the record is not valid JSON: {e}");
+            let output =
+                dead_letter(spec, &record.coordinates, &record.payload, "Expressway.MalformedRecord", &cause, None);
+            return Admitted::Settled(record, output);
         }
     };
     let key = match &spec.key {
@@ -499,7 +616,9 @@ fn process(
             _ => {
                 let cause =
                     format!("the idempotency key '{p}' is missing from the record or is not a string or number");
-                return (None, dead_letter(spec, record, "Expressway.MissingIdempotencyKey", &cause, Some(&input)));
+                let error = "Expressway.MissingIdempotencyKey";
+                let output = dead_letter(spec, &record.coordinates, &record.payload, error, &cause, Some(&input));
+                return Admitted::Settled(record, output);
             }
         },
     };
@@ -508,31 +627,32 @@ fn process(
     {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
         m.dedup_hits.increment(1);
-        return (None, Output::Skip);
+        return Admitted::Settled(record, Output::Skip);
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     // Names are only read through `$$` and execution logs: don't format two
     // strings per record for machines that use neither.
     let named = spec.program.uses_context || spec.log_level != ExecutionLogLevel::Off;
     let name = if named { format!("{}-{shard}-{seq}", spec.name) } else { String::new() };
-    let execution_id = if named {
-        format!("arn:aws:states:local:000000000000:express:{}:{name}", spec.state_machine_name)
-    } else {
-        String::new()
-    };
-    let info_name = name.clone();
-    let info = Arc::new(ExecutionInfo { execution_id, execution_name: name, start_time_ms: now, ..base_info.clone() });
     stats.executions.fetch_add(1, Ordering::Relaxed);
     m.started.increment(1);
-    let began = Instant::now();
-    let result = crate::driver::execute(&spec.program, info, input.clone(), &mut NoTasks, opts);
-    m.duration.record(began.elapsed().as_secs_f64());
+    Admitted::Run(Started { record, dedup_key: key, input, name, began: Instant::now() })
+}
+
+/// Count a finished execution and render what it writes.
+fn conclude(
+    spec: &PipelineSpec,
+    stats: &Stats,
+    m: &ShardMetrics,
+    started: &Started,
+    result: &ExecutionResult,
+) -> Output {
+    m.duration.record(started.began.elapsed().as_secs_f64());
     for (counter, n) in m.entered.iter().zip(result.entered_by_type) {
         if n > 0 {
             counter.increment(n as u64);
         }
     }
-    log_execution(spec, &info_name, &record.coordinates, &result, &input);
+    log_execution(spec, &started.name, &started.record.coordinates, result, &started.input);
     match result.status {
         Status::Succeeded => {
             stats.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -542,7 +662,7 @@ fn process(
                 Some(o) => o.write_json(&mut line),
                 None => line.extend_from_slice(b"null"),
             }
-            (key, Output::Result(line))
+            Output::Result(line)
         }
         status => {
             if status == Status::TimedOut {
@@ -556,7 +676,7 @@ fn process(
             }
             let error = result.error.as_deref().unwrap_or("");
             let cause = result.cause.as_deref().unwrap_or("");
-            (key, dead_letter(spec, record, error, cause, Some(&input)))
+            dead_letter(spec, &started.record.coordinates, &started.record.payload, error, cause, Some(&started.input))
         }
     }
 }
@@ -594,16 +714,23 @@ fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &crate::drive
 }
 
 /// A dead letter carries everything needed to replay or diagnose a record.
-fn dead_letter(spec: &PipelineSpec, record: &Record, error: &str, cause: &str, input: Option<&Value>) -> Output {
+fn dead_letter(
+    spec: &PipelineSpec,
+    coordinates: &str,
+    payload: &[u8],
+    error: &str,
+    cause: &str,
+    input: Option<&Value>,
+) -> Output {
     let mut o = Object::with_capacity(6);
     o.insert("pipeline", Value::from(spec.name.as_str()));
     o.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
-    o.insert("source", Value::from(record.coordinates.as_str()));
+    o.insert("source", Value::from(coordinates));
     o.insert("error", Value::from(error));
     o.insert("cause", Value::from(cause));
     let input = match input {
         Some(v) => v.clone(),
-        None => Value::from(String::from_utf8_lossy(&record.payload).into_owned()),
+        None => Value::from(String::from_utf8_lossy(payload).into_owned()),
     };
     o.insert("input", input);
     let mut line = Vec::with_capacity(256);

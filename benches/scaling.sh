@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Multi-core scaling, for a many-core machine with no Rust toolchain: runs
+# prebuilt binaries from BINS (expressway, the `kafka` bench example and the
+# tansu broker from `deploy/dev/services.sh install`, each optionally .gz).
+#   benches/scaling.sh BINS [SHARDS...]
+# 1. `expressway bench`, one thread, both reference machines;
+# 2. the file-source runtime (benches/e2e.sh) at each shard count;
+# 3. Kafka -> Expressway -> Kafka against the raw passthrough, on a local
+#    tansu broker, at each shard count with 16 partitions.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BINS=$(cd "${1:?folder with expressway, kafka and tansu}" && pwd)
+shift
+shards=("$@")
+[ ${#shards[@]} -gt 0 ] || shards=(1 2 4 8 16)
+work=$(mktemp -d)
+for f in "$BINS"/*.gz; do [ -e "$f" ] && gunzip -c "$f" > "$work/$(basename "$f" .gz)"; done
+for f in "$BINS"/*; do case $f in *.gz) ;; *) cp "$f" "$work/" ;; esac; done
+chmod +x "$work"/*
+echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
+
+echo "== expressway bench (one thread)"
+for m in pass-chain iot-fanout; do
+  printf '%-11s ' "$m"
+  "$work/expressway" bench --definition "benches/machines/$m.asl.json" --input "benches/machines/$m.input.json" 2>&1 | tail -1
+done
+
+echo "== file source -> runtime -> null sink"
+EXPRESSWAY_BIN="$work/expressway" WORK="$work/e2e" A_RECORDS=${A_RECORDS:-8000000} B_RECORDS=${B_RECORDS:-2000000} \
+  benches/e2e.sh "${shards[@]}"
+
+echo "== Kafka -> Expressway -> Kafka (tansu, memory storage, same machine)"
+setsid "$work/tansu" broker --listener-url tcp://127.0.0.1:9392 --advertised-listener-url tcp://127.0.0.1:9392 \
+  --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
+sleep 1
+for n in "${shards[@]}"; do
+  [ "$n" -ge 2 ] || continue
+  echo "-- shards=$n partitions=16"
+  KAFKA_BROKERS=127.0.0.1:9392 SHARDS=$n PARTITIONS=16 MACHINES="$PWD/benches/machines" \
+    timeout 120 "$work/kafka" "${KAFKA_RECORDS:-400000}" 2>&1 | grep -v '^%'
+done
+pkill -f "$work/tansu" || true

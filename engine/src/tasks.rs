@@ -1,0 +1,197 @@
+//! The runtime's door to Task states. A [`TaskService`] starts a call and
+//! answers it later, from any thread, through a [`TaskReply`]; the shard that
+//! started it meanwhile runs other executions. The engine owns no async
+//! runtime and knows no AWS service: connectors implement the trait (Lambda,
+//! SQS, …) on whatever runtime they like.
+
+use crate::errors::ErrorName;
+use crate::vm::{TaskCall, TaskOutcome};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Performs Task states for the runtime, keyed by their Resource ARN.
+pub trait TaskService: Send + Sync {
+    /// Whether `resource` can be invoked. Checked for every Task state when a
+    /// pipeline starts, so an unsupported or unconfigured resource stops it
+    /// with a message naming the resource instead of failing each execution.
+    fn check(&self, resource: &str) -> Result<(), String>;
+
+    /// Start `call`. `reply` is answered exactly once; dropping it unanswered
+    /// fails the task (`States.TaskFailed`) rather than hanging the execution.
+    fn start(&self, call: TaskCall, reply: TaskReply);
+}
+
+/// Every Task state's resource that `service` refuses, with its reason,
+/// once per resource.
+pub fn check_resources(program: &crate::Program, service: &dyn TaskService) -> Result<(), Vec<String>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let problems: Vec<String> = program
+        .tasks
+        .iter()
+        .filter(|t| seen.insert(t.resource.as_str()))
+        .filter_map(|t| service.check(&t.resource).err())
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// For pipelines without a task service: every resource is refused.
+pub struct NoTaskService;
+
+impl TaskService for NoTaskService {
+    fn check(&self, resource: &str) -> Result<(), String> {
+        Err(format!("no task service is configured for resource '{resource}'"))
+    }
+
+    fn start(&self, call: TaskCall, reply: TaskReply) {
+        reply.send(TaskOutcome::Failed {
+            error: ErrorName::TaskFailed.as_str().into(),
+            cause: Some(format!("no task service is configured for resource '{}'", call.resource)),
+        });
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    outcome: Option<TaskOutcome>,
+    waker: Option<Waker>,
+}
+
+/// The answering half of a started task.
+pub struct TaskReply(Option<Arc<Mutex<Slot>>>);
+
+impl TaskReply {
+    pub fn send(mut self, outcome: TaskOutcome) {
+        if let Some(slot) = self.0.take() {
+            fill(&slot, outcome);
+        }
+    }
+}
+
+impl Drop for TaskReply {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            let cause = "the task service dropped the call without an answer".to_string();
+            fill(&slot, TaskOutcome::Failed { error: ErrorName::TaskFailed.as_str().into(), cause: Some(cause) });
+        }
+    }
+}
+
+fn fill(slot: &Mutex<Slot>, outcome: TaskOutcome) {
+    let waker = {
+        let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+        s.outcome = Some(outcome);
+        s.waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// The waiting half: resolves to the task's outcome.
+pub(crate) struct TaskWait(Arc<Mutex<Slot>>);
+
+impl Future for TaskWait {
+    type Output = TaskOutcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutcome> {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match s.outcome.take() {
+            Some(o) => Poll::Ready(o),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+pub(crate) fn channel() -> (TaskReply, TaskWait) {
+    let slot = Arc::new(Mutex::new(Slot::default()));
+    (TaskReply(Some(slot.clone())), TaskWait(slot))
+}
+
+/// Runs a [`TaskService`] call to its end on the calling thread, for the
+/// one-shot synchronous driver (`expressway exec`).
+pub struct Blocking<'a>(pub &'a dyn TaskService);
+
+impl crate::driver::TaskInvoker for Blocking<'_> {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        let (reply, wait) = channel();
+        self.0.start(call.clone(), reply);
+        let thread = std::thread::current();
+        let waker = Waker::from(Arc::new(Unpark(thread)));
+        let mut cx = Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            match wait.as_mut().poll(&mut cx) {
+                Poll::Ready(o) => return o,
+                Poll::Pending => std::thread::park(),
+            }
+        }
+    }
+}
+
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::TaskInvoker;
+    use crate::value::Value;
+
+    fn call() -> TaskCall {
+        TaskCall {
+            state_name: "T".into(),
+            resource: "arn:aws:lambda:us-east-1:1:function:f".into(),
+            input: Value::Null,
+            timeout_seconds: None,
+            heartbeat_seconds: None,
+        }
+    }
+
+    struct Threaded;
+    impl TaskService for Threaded {
+        fn check(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn start(&self, call: TaskCall, reply: TaskReply) {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                reply.send(TaskOutcome::Succeeded(Value::from(call.resource.as_str())))
+            });
+        }
+    }
+
+    struct Dropping;
+    impl TaskService for Dropping {
+        fn check(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn start(&self, _: TaskCall, _: TaskReply) {}
+    }
+
+    #[test]
+    fn an_answer_from_another_thread_reaches_the_waiter() {
+        let out = Blocking(&Threaded).invoke(&call());
+        assert_eq!(out, TaskOutcome::Succeeded(Value::from("arn:aws:lambda:us-east-1:1:function:f")));
+    }
+
+    #[test]
+    fn a_dropped_reply_fails_the_task_instead_of_hanging() {
+        match Blocking(&Dropping).invoke(&call()) {
+            TaskOutcome::Failed { error, cause } => {
+                assert_eq!(error, "States.TaskFailed");
+                assert!(cause.unwrap_or_default().contains("dropped"));
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+}
