@@ -20,6 +20,31 @@ pub struct Config {
     /// Prometheus metrics plus `/healthz` and `/readyz`; off when absent.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// AWS clients (SQS, Lambda, DynamoDB): what is absent comes from the
+    /// SDK's own chain (`AWS_REGION`, `AWS_ENDPOINT_URL[_SQS|_LAMBDA|…]`,
+    /// credentials from the environment, profile, web identity or IMDS).
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    #[serde(default)]
+    pub region: Option<String>,
+    /// One endpoint for every service (an emulator such as ministack).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Per-service endpoints, by SDK service id (`sqs`, `lambda`, `dynamodb`).
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, String>,
+    /// Concurrent task calls (Lambda, SQS, DynamoDB) per process.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
+}
+
+fn default_max_concurrent_calls() -> usize {
+    1024
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -109,6 +134,33 @@ pub enum SourceConfig {
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
     },
+    /// Messages of an SQS queue (long polling); a message is deleted only
+    /// once its result or dead letter is written. FIFO queues run one
+    /// message per `MessageGroupId` at a time, in order.
+    Sqs {
+        queue_url: String,
+        /// Concurrent `ReceiveMessage` long polls.
+        #[serde(default = "default_pollers")]
+        pollers: usize,
+        /// The queue's visibility timeout; messages still running at half of
+        /// it have it extended.
+        #[serde(default = "default_visibility", deserialize_with = "human_duration")]
+        visibility_timeout: Duration,
+        #[serde(default = "default_wait_time", deserialize_with = "human_duration")]
+        wait_time: Duration,
+    },
+}
+
+fn default_pollers() -> usize {
+    4
+}
+
+fn default_visibility() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_wait_time() -> Duration {
+    Duration::from_secs(20)
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -130,6 +182,14 @@ pub enum SinkConfig {
         linger: Duration,
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
+    },
+    /// An SQS queue, through `SendMessageBatch`; a record counts as written
+    /// once SQS accepted it.
+    Sqs {
+        queue_url: String,
+        /// FIFO queues: `$.path` into the result for its `MessageGroupId`.
+        #[serde(default)]
+        message_group_id: Option<String>,
     },
 }
 
@@ -163,6 +223,19 @@ pub enum DedupConfig {
         #[serde(default = "default_prefix")]
         key_prefix: String,
     },
+    /// Keys in a DynamoDB table (partition key `pk`, string), written with a
+    /// conditional `PutItem` and an expiry attribute for the table's TTL.
+    Dynamodb {
+        table: String,
+        #[serde(default = "default_ttl", deserialize_with = "human_duration")]
+        ttl: Duration,
+        #[serde(default = "default_ttl_attribute")]
+        ttl_attribute: String,
+    },
+}
+
+fn default_ttl_attribute() -> String {
+    "expires_at".into()
 }
 
 fn default_prefix() -> String {

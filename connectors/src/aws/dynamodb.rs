@@ -1,0 +1,319 @@
+//! DynamoDB: the `arn:aws:states:::dynamodb:putItem|getItem|updateItem|
+//! deleteItem` tasks (parameters and results in DynamoDB's attribute-value
+//! JSON, as on AWS) and the dedup store (a conditional `PutItem`).
+
+use super::Aws;
+use super::errors::{DYNAMODB, describe, failure};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use base64::Engine as _;
+use expressway_engine::runtime::DedupStore;
+use expressway_engine::{TaskOutcome, Value};
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    PutItem,
+    GetItem,
+    UpdateItem,
+    DeleteItem,
+}
+
+impl Operation {
+    pub fn parse(name: &str) -> Option<Operation> {
+        Some(match name {
+            "putItem" => Operation::PutItem,
+            "getItem" => Operation::GetItem,
+            "updateItem" => Operation::UpdateItem,
+            "deleteItem" => Operation::DeleteItem,
+            _ => return None,
+        })
+    }
+}
+
+fn bad(message: String) -> TaskOutcome {
+    TaskOutcome::Failed { error: "States.Runtime".into(), cause: Some(message) }
+}
+
+pub async fn call(client: &Client, op: Operation, params: &Value) -> TaskOutcome {
+    let params = Json::from(params);
+    let Some(table) = params.get("TableName").and_then(Json::as_str) else {
+        return bad("The DynamoDB parameters must contain a string 'TableName'".into());
+    };
+    let item = |field: &str| match params.get(field) {
+        None => Ok(None),
+        Some(v) => to_item(v).map(Some).map_err(|e| bad(format!("{field}: {e}"))),
+    };
+    let names: Option<HashMap<String, String>> = params
+        .get("ExpressionAttributeNames")
+        .and_then(Json::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect());
+    let values = match item("ExpressionAttributeValues") {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let text = |field: &str| params.get(field).and_then(Json::as_str).map(str::to_string);
+    let return_values = text("ReturnValues").map(|r| ReturnValue::from(r.as_str()));
+    let result: Result<Json, TaskOutcome> = match op {
+        Operation::PutItem => {
+            let item = match item("Item") {
+                Ok(i) => i,
+                Err(e) => return e,
+            };
+            client
+                .put_item()
+                .table_name(table)
+                .set_item(item)
+                .set_condition_expression(text("ConditionExpression"))
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .set_return_values(return_values)
+                .send()
+                .await
+                .map(|o| with_attributes(o.attributes(), o.request_id()))
+                .map_err(|e| failure(DYNAMODB, &e))
+        }
+        Operation::GetItem => {
+            let key = match item("Key") {
+                Ok(k) => k,
+                Err(e) => return e,
+            };
+            client
+                .get_item()
+                .table_name(table)
+                .set_key(key)
+                .set_projection_expression(text("ProjectionExpression"))
+                .set_consistent_read(params.get("ConsistentRead").and_then(Json::as_bool))
+                .set_expression_attribute_names(names)
+                .send()
+                .await
+                .map(|o| {
+                    let mut out = metadata(o.request_id());
+                    if let (Some(map), Some(item)) = (out.as_object_mut(), o.item()) {
+                        map.insert("Item".into(), from_item(item));
+                    }
+                    out
+                })
+                .map_err(|e| failure(DYNAMODB, &e))
+        }
+        Operation::UpdateItem => {
+            let key = match item("Key") {
+                Ok(k) => k,
+                Err(e) => return e,
+            };
+            client
+                .update_item()
+                .table_name(table)
+                .set_key(key)
+                .set_update_expression(text("UpdateExpression"))
+                .set_condition_expression(text("ConditionExpression"))
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .set_return_values(return_values)
+                .send()
+                .await
+                .map(|o| with_attributes(o.attributes(), o.request_id()))
+                .map_err(|e| failure(DYNAMODB, &e))
+        }
+        Operation::DeleteItem => {
+            let key = match item("Key") {
+                Ok(k) => k,
+                Err(e) => return e,
+            };
+            client
+                .delete_item()
+                .table_name(table)
+                .set_key(key)
+                .set_condition_expression(text("ConditionExpression"))
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .set_return_values(return_values)
+                .send()
+                .await
+                .map(|o| with_attributes(o.attributes(), o.request_id()))
+                .map_err(|e| failure(DYNAMODB, &e))
+        }
+    };
+    match result {
+        Ok(json) => TaskOutcome::Succeeded(Value::from(json)),
+        Err(failed) => failed,
+    }
+}
+
+fn metadata(request_id: Option<&str>) -> Json {
+    let id = request_id.unwrap_or_default();
+    json!({
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": { "x-amzn-RequestId": [id], "Content-Type": ["application/x-amz-json-1.0"] },
+            "HttpHeaders": { "x-amzn-RequestId": id, "Content-Type": "application/x-amz-json-1.0" },
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": { "RequestId": id },
+    })
+}
+
+fn with_attributes(attributes: Option<&Item>, request_id: Option<&str>) -> Json {
+    let mut out = metadata(request_id);
+    if let (Some(map), Some(a)) = (out.as_object_mut(), attributes) {
+        map.insert("Attributes".into(), from_item(a));
+    }
+    out
+}
+
+/// `{"id": {"S": "a"}, "n": {"N": "1"}}` → SDK attribute values.
+pub fn to_item(v: &Json) -> Result<Item, String> {
+    let map = v.as_object().ok_or("expected an object of attribute values")?;
+    map.iter().map(|(k, v)| Ok((k.clone(), to_attribute(v).map_err(|e| format!("'{k}': {e}"))?))).collect()
+}
+
+fn to_attribute(v: &Json) -> Result<AttributeValue, String> {
+    let map = v.as_object().filter(|m| m.len() == 1).ok_or("an attribute value is an object with one type key")?;
+    let Some((kind, inner)) = map.iter().next() else { return Err("empty attribute value".into()) };
+    let text = |x: &Json| x.as_str().map(str::to_string).ok_or(format!("'{kind}' expects a string"));
+    let texts = |x: &Json| -> Result<Vec<String>, String> {
+        x.as_array().ok_or(format!("'{kind}' expects an array"))?.iter().map(text).collect()
+    };
+    let blob = |s: String| {
+        base64::engine::general_purpose::STANDARD.decode(s).map(Blob::new).map_err(|e| format!("'{kind}': {e}"))
+    };
+    Ok(match kind.as_str() {
+        "S" => AttributeValue::S(text(inner)?),
+        "N" => AttributeValue::N(match inner {
+            Json::Number(n) => n.to_string(),
+            other => text(other)?,
+        }),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("'BOOL' expects a boolean")?),
+        "NULL" => AttributeValue::Null(inner.as_bool().unwrap_or(true)),
+        "B" => AttributeValue::B(blob(text(inner)?)?),
+        "SS" => AttributeValue::Ss(texts(inner)?),
+        "NS" => AttributeValue::Ns(texts(inner)?),
+        "BS" => AttributeValue::Bs(texts(inner)?.into_iter().map(blob).collect::<Result<_, _>>()?),
+        "L" => AttributeValue::L(
+            inner.as_array().ok_or("'L' expects an array")?.iter().map(to_attribute).collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(to_item(inner)?),
+        other => return Err(format!("unknown attribute type '{other}'")),
+    })
+}
+
+pub fn from_item(item: &Item) -> Json {
+    Json::Object(item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect::<Map<_, _>>())
+}
+
+fn from_attribute(v: &AttributeValue) -> Json {
+    let b64 = |b: &Blob| Json::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref()));
+    match v {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(b) => json!({ "NULL": b }),
+        AttributeValue::B(b) => json!({ "B": b64(b) }),
+        AttributeValue::Ss(s) => json!({ "SS": s }),
+        AttributeValue::Ns(n) => json!({ "NS": n }),
+        AttributeValue::Bs(bs) => json!({ "BS": bs.iter().map(b64).collect::<Vec<_>>() }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(from_attribute).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => json!({ "M": from_item(m) }),
+        _ => Json::Null,
+    }
+}
+
+/// Idempotency keys in a DynamoDB table with a string partition key `pk`.
+/// `begin` claims a key with a conditional put (status `running`, expiring
+/// after the TTL so a crashed claim does not block its redelivery forever);
+/// `complete` marks it `done`. Shared by every replica.
+pub struct DynamoDedup {
+    aws: Arc<Aws>,
+    client: Client,
+    table: String,
+    ttl: Duration,
+    ttl_attribute: String,
+    prefix: String,
+}
+
+/// How long a running claim holds before a redelivery may take it over: a
+/// crashed execution must not block its own redelivery for the whole TTL.
+const CLAIM_SECONDS: u64 = 360;
+
+impl DynamoDedup {
+    pub fn open(aws: Arc<Aws>, table: &str, ttl: Duration, ttl_attribute: &str, prefix: &str) -> Result<Self, String> {
+        let client = aws.dynamodb();
+        aws.handle()
+            .block_on(client.describe_table().table_name(table).send())
+            .map_err(|e| format!("DynamoDB table {table}: {}", describe(DYNAMODB, &e).1))?;
+        Ok(DynamoDedup {
+            aws,
+            client,
+            table: table.into(),
+            ttl,
+            ttl_attribute: ttl_attribute.into(),
+            prefix: prefix.into(),
+        })
+    }
+
+    fn now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+}
+
+impl DedupStore for DynamoDedup {
+    fn begin(&self, key: &str) -> bool {
+        let now = Self::now();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("{}{key}", self.prefix)))
+            .item("status", AttributeValue::S("running".into()))
+            .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
+            // Free, or a running claim that expired (its runner crashed).
+            .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#t", &self.ttl_attribute)
+            .expression_attribute_values(":running", AttributeValue::S("running".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send();
+        match self.aws.handle().block_on(put) {
+            Ok(_) => true,
+            Err(e) => {
+                let (error, cause) = describe(DYNAMODB, &e);
+                if error == "DynamoDB.ConditionalCheckFailedException" {
+                    false
+                } else {
+                    // Unreachable store: run it anyway (at-least-once), and say so.
+                    tracing::warn!(table = %self.table, %cause, "dedup store unavailable; running the record");
+                    true
+                }
+            }
+        }
+    }
+
+    fn complete(&self, key: &str) {
+        self.complete_many(&[key]);
+    }
+
+    fn complete_many(&self, keys: &[&str]) {
+        let expires = (Self::now() + self.ttl.as_secs()).to_string();
+        let puts = keys.iter().map(|k| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(format!("{}{k}", self.prefix)))
+                .item("status", AttributeValue::S("done".into()))
+                .item(&self.ttl_attribute, AttributeValue::N(expires.clone()))
+                .send()
+        });
+        let results = self.aws.handle().block_on(futures_util::future::join_all(puts));
+        for r in results {
+            if let Err(e) = r {
+                tracing::warn!(table = %self.table, cause = %describe(DYNAMODB, &e).1, "marking a key complete failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! AWS: the SDK configuration every client shares, the Task integrations
+//! (Lambda, SQS, DynamoDB), the SQS source and sink and the DynamoDB dedup
+//! store. Calls run on one tokio runtime owned here; the engine sees only
+//! its synchronous traits.
+
+pub mod dynamodb;
+pub mod errors;
+pub mod lambda;
+pub mod sqs;
+pub mod tasks;
+
+use expressway_config::pipeline::AwsConfig;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The SDK configuration (default chain plus the config file's overrides)
+/// and the runtime AWS calls run on.
+pub struct Aws {
+    runtime: tokio::runtime::Runtime,
+    config: aws_config::SdkConfig,
+    endpoints: BTreeMap<String, String>,
+    pub max_concurrent_calls: usize,
+}
+
+impl Aws {
+    pub fn new(settings: &AwsConfig) -> Result<Arc<Aws>, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("aws")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the AWS runtime: {e}"))?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = runtime.block_on(loader.load());
+        if config.region().is_none() {
+            return Err("no AWS region: set aws.region in the config or AWS_REGION".into());
+        }
+        Ok(Arc::new(Aws {
+            runtime,
+            config,
+            endpoints: settings.endpoints.clone(),
+            max_concurrent_calls: settings.max_concurrent_calls.max(1),
+        }))
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
+    }
+
+    pub fn region(&self) -> String {
+        self.config.region().map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.config);
+        if let Some(url) = self.endpoints.get("sqs") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sqs::Client::from_conf(b.build())
+    }
+
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let mut b = aws_sdk_lambda::config::Builder::from(&self.config);
+        if let Some(url) = self.endpoints.get("lambda") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_lambda::Client::from_conf(b.build())
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config);
+        if let Some(url) = self.endpoints.get("dynamodb") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_dynamodb::Client::from_conf(b.build())
+    }
+}

@@ -1,0 +1,159 @@
+//! The engine's `TaskService` over AWS: Resource ARNs parsed once into an
+//! [`Integration`], calls run on the AWS runtime under a concurrency cap,
+//! and per-integration metrics in the spirit of CloudWatch's
+//! `LambdaFunction*` and `ServiceIntegration*` families.
+
+use super::Aws;
+use super::dynamodb::{self, Operation};
+use super::{lambda, sqs};
+use expressway_engine::tasks::{TaskReply, TaskService};
+use expressway_engine::{TaskCall, TaskOutcome};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+pub mod metric {
+    pub const SCHEDULED: &str = "expressway_task_calls_total";
+    pub const SUCCEEDED: &str = "expressway_task_calls_succeeded_total";
+    pub const FAILED: &str = "expressway_task_calls_failed_total";
+    pub const DURATION: &str = "expressway_task_call_duration_seconds";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integration {
+    /// `arn:aws:lambda:…:function:name[:qualifier]`
+    LambdaFunction(String),
+    /// `arn:aws:states:::lambda:invoke`
+    LambdaInvoke,
+    /// `arn:aws:states:::sqs:sendMessage`
+    SqsSendMessage,
+    /// `arn:aws:states:::dynamodb:<operation>`
+    DynamoDb(Operation),
+}
+
+impl Integration {
+    pub fn parse(resource: &str) -> Result<Integration, String> {
+        let unsupported = |why: &str| Err(format!("Task resource '{resource}' is not supported: {why}"));
+        if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
+            let (service, action) = rest.split_once(':').unwrap_or((rest, ""));
+            if action.ends_with(".sync") || action.ends_with(".waitForTaskToken") {
+                return unsupported("Express workflows support only request-response integrations");
+            }
+            return match (service, action) {
+                ("lambda", "invoke") => Ok(Integration::LambdaInvoke),
+                ("sqs", "sendMessage") => Ok(Integration::SqsSendMessage),
+                ("dynamodb", op) => match Operation::parse(op) {
+                    Some(op) => Ok(Integration::DynamoDb(op)),
+                    None => unsupported("the DynamoDB actions are putItem, getItem, updateItem and deleteItem"),
+                },
+                ("sns", _) | ("http", _) => unsupported("this integration is not implemented yet"),
+                _ => unsupported("no such integration in Expressway"),
+            };
+        }
+        let parts: Vec<&str> = resource.split(':').collect();
+        if parts.len() >= 7 && parts[..3] == ["arn", "aws", "lambda"] && parts[5] == "function" {
+            return Ok(Integration::LambdaFunction(resource.to_string()));
+        }
+        if parts.len() >= 6 && parts[2] == "states" && parts[5] == "activity" {
+            return unsupported("activities need a worker polling for them, which Express workflows do not have");
+        }
+        unsupported("expected a Lambda function ARN or arn:aws:states:::<service>:<action>")
+    }
+
+    /// A bounded metric label.
+    fn label(&self) -> &'static str {
+        match self {
+            Integration::LambdaFunction(_) => "lambda:function",
+            Integration::LambdaInvoke => "lambda:invoke",
+            Integration::SqsSendMessage => "sqs:sendMessage",
+            Integration::DynamoDb(Operation::PutItem) => "dynamodb:putItem",
+            Integration::DynamoDb(Operation::GetItem) => "dynamodb:getItem",
+            Integration::DynamoDb(Operation::UpdateItem) => "dynamodb:updateItem",
+            Integration::DynamoDb(Operation::DeleteItem) => "dynamodb:deleteItem",
+        }
+    }
+}
+
+struct Clients {
+    lambda: aws_sdk_lambda::Client,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub struct AwsTasks {
+    aws: Arc<Aws>,
+    clients: Arc<Clients>,
+    limit: Arc<Semaphore>,
+}
+
+impl AwsTasks {
+    pub fn new(aws: Arc<Aws>) -> AwsTasks {
+        let clients = Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), dynamodb: aws.dynamodb() });
+        let limit = Arc::new(Semaphore::new(aws.max_concurrent_calls));
+        AwsTasks { aws, clients, limit }
+    }
+}
+
+impl TaskService for AwsTasks {
+    fn check(&self, resource: &str) -> Result<(), String> {
+        Integration::parse(resource).map(|_| ())
+    }
+
+    fn start(&self, call: TaskCall, reply: TaskReply) {
+        let integration = match Integration::parse(&call.resource) {
+            Ok(i) => i,
+            Err(cause) => {
+                return reply.send(TaskOutcome::Failed { error: "States.Runtime".into(), cause: Some(cause) });
+            }
+        };
+        let (clients, limit) = (self.clients.clone(), self.limit.clone());
+        self.aws.handle().spawn(async move {
+            let label = integration.label();
+            metrics::counter!(metric::SCHEDULED, "integration" => label).increment(1);
+            let _permit = limit.acquire().await;
+            let began = Instant::now();
+            let outcome = match &integration {
+                Integration::LambdaFunction(arn) => lambda::invoke_function(&clients.lambda, arn, &call.input).await,
+                Integration::LambdaInvoke => lambda::invoke(&clients.lambda, &call.input).await,
+                Integration::SqsSendMessage => sqs::send_message(&clients.sqs, &call.input).await,
+                Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
+            };
+            metrics::histogram!(metric::DURATION, "integration" => label).record(began.elapsed().as_secs_f64());
+            match &outcome {
+                TaskOutcome::Failed { error, .. } => {
+                    metrics::counter!(metric::FAILED, "integration" => label, "error" => error.clone()).increment(1)
+                }
+                _ => metrics::counter!(metric::SUCCEEDED, "integration" => label).increment(1),
+            }
+            reply.send(outcome);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_parse_into_integrations_or_a_diagnostic_naming_them() {
+        let f = "arn:aws:lambda:us-east-1:123456789012:function:reserve:live";
+        assert_eq!(Integration::parse(f), Ok(Integration::LambdaFunction(f.into())));
+        assert_eq!(Integration::parse("arn:aws:states:::lambda:invoke"), Ok(Integration::LambdaInvoke));
+        assert_eq!(Integration::parse("arn:aws:states:::sqs:sendMessage"), Ok(Integration::SqsSendMessage));
+        assert_eq!(
+            Integration::parse("arn:aws:states:::dynamodb:updateItem"),
+            Ok(Integration::DynamoDb(Operation::UpdateItem))
+        );
+        for (resource, why) in [
+            ("arn:aws:states:::lambda:invoke.waitForTaskToken", "request-response"),
+            ("arn:aws:states:::dynamodb:scan", "putItem, getItem"),
+            ("arn:aws:states:::sns:publish", "not implemented yet"),
+            ("arn:aws:states:us-east-1:1:activity:a", "activities"),
+            ("arn:aws:states:::glue:startJobRun", "no such integration"),
+            ("not-an-arn", "expected a Lambda function ARN"),
+        ] {
+            let e = Integration::parse(resource).unwrap_err();
+            assert!(e.contains(resource) && e.contains(why), "{e}");
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! SQS, Lambda and DynamoDB end to end against ministack, which
+//! `deploy/dev/services.sh` installs and starts (CI runs it). Lambda
+//! functions run for real: `tests/lambda/bootstrap` behind the Runtime API.
+
+use aws_sdk_dynamodb::types::ScalarAttributeType;
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime as LambdaRuntime};
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000)
+}
+
+/// Clients for setting up and checking, and where the functions log calls.
+struct Aws {
+    rt: tokio::runtime::Runtime,
+    sqs: aws_sdk_sqs::Client,
+    lambda: aws_sdk_lambda::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    call_log: PathBuf,
+}
+
+fn aws() -> &'static Aws {
+    static AWS: OnceLock<Aws> = OnceLock::new();
+    AWS.get_or_init(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .expect("AWS_ENDPOINT_URL is not set: run deploy/dev/test.sh, which starts ministack and sets it");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let config = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load());
+        let dir = std::env::temp_dir().join(format!("expressway-aws-{}", unique()));
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let aws = Aws {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            rt,
+            call_log: dir.join("calls.log"),
+        };
+        aws.deploy_functions();
+        aws
+    })
+}
+
+impl Aws {
+    fn queue(&self, name: &str) -> String {
+        let fifo = name.ends_with(".fifo");
+        let mut create = self.sqs.create_queue().queue_name(name);
+        if fifo {
+            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        let out = self.rt.block_on(create.send()).expect("CreateQueue");
+        out.queue_url().expect("queue url").to_string()
+    }
+
+    fn send(&self, url: &str, bodies: &[(String, Option<String>)]) {
+        for (i, (body, group)) in bodies.iter().enumerate() {
+            let mut send = self.sqs.send_message().queue_url(url).message_body(body);
+            if let Some(g) = group {
+                send = send.message_group_id(g).message_deduplication_id(format!("{g}-{i}-{}", unique()));
+            }
+            self.rt.block_on(send.send()).expect("SendMessage");
+        }
+    }
+
+    /// Receive and delete until `n` messages arrived or `timeout` passed.
+    fn drain(&self, url: &str, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n && Instant::now() < deadline {
+            let got = self
+                .rt
+                .block_on(
+                    self.sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send(),
+                )
+                .expect("ReceiveMessage");
+            for m in got.messages() {
+                let body = m.body().unwrap_or_default();
+                out.push(serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")));
+                if let Some(r) = m.receipt_handle() {
+                    self.rt
+                        .block_on(self.sqs.delete_message().queue_url(url).receipt_handle(r).send())
+                        .expect("Delete");
+                }
+            }
+        }
+        out
+    }
+
+    fn table(&self, name: &str) {
+        let create = self
+            .dynamodb
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
+            .billing_mode(BillingMode::PayPerRequest);
+        self.rt.block_on(create.send()).expect("CreateTable");
+    }
+
+    /// One zip (the bootstrap), one function per behaviour (its Handler).
+    fn deploy_functions(&self) {
+        let zip = std::env::temp_dir().join(format!("expressway-fn-{}.zip", unique()));
+        let bootstrap = repo().join("connectors/tests/lambda/bootstrap");
+        let status = Command::new("python3")
+            .args(["-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\ni = zipfile.ZipInfo('bootstrap')\ni.external_attr = 0o755 << 16\nz.writestr(i, open(sys.argv[2], 'rb').read())\nz.close()"])
+            .arg(&zip)
+            .arg(&bootstrap)
+            .status()
+            .expect("python3");
+        assert!(status.success(), "zipping the bootstrap failed");
+        let code = std::fs::read(&zip).expect("zip");
+        let functions = [
+            ("echo", "echo"),
+            ("flaky", "flaky"),
+            ("always-fails", "fail"),
+            ("slow", "slow"),
+            ("reserve-inventory", "reserve"),
+            ("charge-payment", "charge"),
+            ("create-shipment", "ship"),
+            ("refund-payment", "refund"),
+            ("release-inventory", "release"),
+        ];
+        for (name, handler) in functions {
+            let _ = self.rt.block_on(self.lambda.delete_function().function_name(name).send());
+            let env = Environment::builder().variables("CALL_LOG", self.call_log.to_string_lossy()).build();
+            let create = self
+                .lambda
+                .create_function()
+                .function_name(name)
+                .runtime(LambdaRuntime::Providedal2023)
+                .role("arn:aws:iam::000000000000:role/lambda")
+                .handler(handler)
+                .timeout(30)
+                .environment(env)
+                .code(FunctionCode::builder().zip_file(Blob::new(code.clone())).build());
+            self.rt.block_on(create.send()).unwrap_or_else(|e| panic!("CreateFunction {name}: {e:?}"));
+        }
+    }
+
+    /// Calls logged by the functions for events whose id contains `tag`.
+    fn calls(&self, tag: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.call_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(tag))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn config(dir: &Path, machine: &Path, body: &str) -> PathBuf {
+    let cfg = dir.join(format!("pipeline-{}.yaml", unique()));
+    let text = format!(
+        "pipelines:\n  - name: aws-test\n    state_machine: {}\n{body}runtime: {{ shards: 2, max_in_flight_per_shard: 64, drain_timeout: 20s }}\n",
+        machine.display()
+    );
+    std::fs::write(&cfg, text).expect("config");
+    cfg
+}
+
+fn start(cfg: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start expressway run")
+}
+
+/// SIGTERM, wait, and return what it printed on standard error.
+fn stop(mut child: Child) -> String {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+fn work_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("expressway-aws-test-{}", unique()));
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+fn machine(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("machine.asl.json");
+    std::fs::write(&p, text).expect("machine");
+    p
+}
+
+#[test]
+fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
+    let aws = aws();
+    let run = unique();
+    let (input, output, dead, audit) = (
+        aws.queue(&format!("in-{run}")),
+        aws.queue(&format!("out-{run}")),
+        aws.queue(&format!("dead-{run}")),
+        aws.queue(&format!("audit-{run}")),
+    );
+    let table = format!("orders-{run}");
+    aws.table(&table);
+    let dir = work_dir();
+    let definition = r#"{
+      "StartAt": "Route",
+      "States": {
+        "Route": {"Type": "Choice", "Choices": [{"Variable": "$.poison", "IsPresent": true, "Next": "AlwaysFails"}], "Default": "Enrich"},
+        "AlwaysFails": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:always-fails",
+          "Catch": [{"ErrorEquals": ["FulfillmentError"], "ResultPath": "$.caught", "Next": "Routed"}], "End": true},
+        "Routed": {"Type": "Pass", "End": true},
+        "Enrich": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.enriched", "Next": "Flaky"},
+        "Flaky": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+          "Parameters": {"FunctionName": "flaky", "Payload": {"id.$": "$.id"}},
+          "ResultSelector": {"attempts.$": "$.Payload.attempts", "status.$": "$.StatusCode"},
+          "ResultPath": "$.flaky",
+          "Retry": [{"ErrorEquals": ["FlakyError"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1}],
+          "Next": "Store"},
+        "Store": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+          "Parameters": {"TableName": "TABLE", "Item": {"pk": {"S.$": "$.id"}, "attempts": {"N.$": "States.Format('{}', $.flaky.attempts)"}}},
+          "ResultPath": null, "Next": "Notify"},
+        "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+          "Parameters": {"QueueUrl": "AUDIT", "MessageBody": {"stored.$": "$.id"}},
+          "ResultSelector": {"id.$": "$.MessageId"}, "ResultPath": "$.sent", "End": true}
+      }
+    }"#
+    .replace("TABLE", &table)
+    .replace("AUDIT", &audit);
+    let machine = machine(&dir, &definition);
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
+        ),
+    );
+    let mut messages: Vec<(String, Option<String>)> =
+        (0..6).map(|i| (format!(r#"{{"id":"{run}-ok-{i}"}}"#), None)).collect();
+    messages.extend((0..2).map(|i| (format!(r#"{{"id":"{run}-poison-{i}","poison":true}}"#), None)));
+    messages.push(("not json".to_string(), None));
+    aws.send(&input, &messages);
+    let child = start(&cfg);
+    let results = aws.drain(&output, 8, Duration::from_secs(90));
+    let dead_letters = aws.drain(&dead, 1, Duration::from_secs(20));
+    let log = stop(child);
+    assert_eq!(results.len(), 8, "results: {results:?}\n{log}");
+    let mut ok = 0;
+    for r in &results {
+        let id = r["id"].as_str().unwrap_or_default();
+        if id.contains("poison") {
+            assert_eq!(r["caught"]["Error"], "FulfillmentError", "{r}");
+            let cause: serde_json::Value =
+                serde_json::from_str(r["caught"]["Cause"].as_str().unwrap_or("{}")).unwrap_or_default();
+            assert_eq!(cause["errorMessage"], "this function always fails", "{r}");
+        } else {
+            ok += 1;
+            assert_eq!(r["enriched"]["echo"]["id"], id, "{r}");
+            // Failed twice with FlakyError, retried, succeeded the third time.
+            assert_eq!(r["flaky"], serde_json::json!({"attempts": 3, "status": 200}), "{r}");
+            assert!(r["sent"]["id"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+            let item = aws
+                .rt
+                .block_on(aws.dynamodb.get_item().table_name(&table).key("pk", AttributeValue::S(id.into())).send())
+                .expect("GetItem");
+            assert_eq!(item.item().and_then(|i| i.get("attempts")), Some(&AttributeValue::N("3".into())), "{id}");
+        }
+    }
+    assert_eq!(ok, 6);
+    assert_eq!(aws.calls(&format!("{run}-ok")).iter().filter(|l| l.starts_with("flaky ")).count(), 18);
+    let audit_messages = aws.drain(&audit, 6, Duration::from_secs(20));
+    assert_eq!(audit_messages.len(), 6, "{audit_messages:?}");
+    assert_eq!(dead_letters.len(), 1, "{dead_letters:?}");
+    assert_eq!(dead_letters[0]["error"], "Expressway.MalformedRecord");
+    assert_eq!(dead_letters[0]["input"], "not json");
+    // Everything completed was deleted: nothing comes back.
+    assert!(aws.drain(&input, 1, Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn the_order_saga_compensates_exactly_the_steps_before_a_failure() {
+    let aws = aws();
+    let run = unique();
+    let (input, output, dead) =
+        (aws.queue(&format!("orders-{run}")), aws.queue(&format!("placed-{run}")), aws.queue(&format!("failed-{run}")));
+    let dir = work_dir();
+    let machine = repo().join("config/examples/machines/order-saga.asl.json");
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
+        ),
+    );
+    let orders = [("placed", ""), ("no-stock", "reserve"), ("declined", "charge"), ("no-courier", "ship")];
+    let bodies: Vec<(String, Option<String>)> =
+        orders.iter().map(|(name, fail)| (format!(r#"{{"id":"{run}-{name}","fail":"{fail}"}}"#), None)).collect();
+    aws.send(&input, &bodies);
+    let child = start(&cfg);
+    let placed = aws.drain(&output, 1, Duration::from_secs(90));
+    let failed = aws.drain(&dead, 3, Duration::from_secs(90));
+    let log = stop(child);
+    assert_eq!(placed.len(), 1, "{placed:?}\n{log}");
+    assert_eq!(placed[0]["shipment"]["status"], 200);
+    assert_eq!(placed[0]["shipment"]["shipment"]["step"], "ship");
+    assert_eq!(failed.len(), 3, "{failed:?}\n{log}");
+    for f in &failed {
+        assert_eq!(f["error"], "OrderFailed", "{f}");
+    }
+    let steps = |name: &str| -> Vec<String> {
+        aws.calls(&format!("{run}-{name}"))
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(steps("placed"), ["reserve", "charge", "ship"]);
+    assert_eq!(steps("no-stock"), ["reserve"]);
+    assert_eq!(steps("declined"), ["reserve", "charge", "release"]);
+    assert_eq!(steps("no-courier"), ["reserve", "charge", "ship", "refund", "release"]);
+}
+
+#[test]
+fn a_fifo_queue_keeps_order_within_each_group() {
+    let aws = aws();
+    let run = unique();
+    let (input, output, dead) = (
+        aws.queue(&format!("fifo-in-{run}.fifo")),
+        aws.queue(&format!("fifo-out-{run}.fifo")),
+        aws.queue(&format!("fifo-dead-{run}")),
+    );
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.echo", "End": true}}}"#,
+    );
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\", message_group_id: \"$.group\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
+        ),
+    );
+    let mut bodies = Vec::new();
+    for seq in 0..6 {
+        for group in ["a", "b", "c"] {
+            bodies.push((
+                format!(r#"{{"id":"{run}-{group}{seq}","group":"{group}","seq":{seq}}}"#),
+                Some(group.to_string()),
+            ));
+        }
+    }
+    aws.send(&input, &bodies);
+    let child = start(&cfg);
+    let results = aws.drain(&output, 18, Duration::from_secs(90));
+    let log = stop(child);
+    assert_eq!(results.len(), 18, "{results:?}\n{log}");
+    let mut by_group: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in &results {
+        by_group
+            .entry(r["group"].as_str().unwrap_or_default().into())
+            .or_default()
+            .push(r["seq"].as_i64().unwrap_or(-1));
+    }
+    for group in ["a", "b", "c"] {
+        assert_eq!(by_group[group], (0..6).collect::<Vec<_>>(), "group {group}");
+    }
+    // The functions saw each group's messages in order too.
+    for group in ["a", "b", "c"] {
+        let seen: Vec<String> = aws.calls(&format!("{run}-{group}")).iter().map(|l| l.to_string()).collect();
+        let expected: Vec<String> = (0..6).map(|s| format!("echo {run}-{group}{s}")).collect();
+        assert_eq!(seen, expected);
+    }
+}
+
+#[test]
+fn a_message_outliving_its_visibility_timeout_runs_once() {
+    let aws = aws();
+    let run = unique();
+    let (input, output, dead) = (
+        aws.queue(&format!("slow-in-{run}")),
+        aws.queue(&format!("slow-out-{run}")),
+        aws.queue(&format!("slow-dead-{run}")),
+    );
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Slow", "States": {"Slow": {"Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:slow", "ResultPath": "$.slow", "End": true}}}"#,
+    );
+    // Visibility 2 s, executions 5 s: only the extension keeps them hidden.
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s, visibility_timeout: 2s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
+        ),
+    );
+    let bodies: Vec<(String, Option<String>)> =
+        (0..3).map(|i| (format!(r#"{{"id":"{run}-{i}","sleep":5}}"#), None)).collect();
+    aws.send(&input, &bodies);
+    let child = start(&cfg);
+    let results = aws.drain(&output, 3, Duration::from_secs(60));
+    // Give a wrongly re-shown message time to be received and run again.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = stop(child);
+    assert_eq!(results.len(), 3, "{results:?}\n{log}");
+    assert_eq!(aws.calls(&run).len(), 3, "each message ran once: {:?}", aws.calls(&run));
+    assert!(log.contains("3 executions") && log.contains("0 duplicates skipped"), "{log}");
+}
+
+#[test]
+fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
+    let aws = aws();
+    let run = unique();
+    let (input, output, dead) =
+        (aws.queue(&format!("dd-in-{run}")), aws.queue(&format!("dd-out-{run}")), aws.queue(&format!("dd-dead-{run}")));
+    let table = format!("dedup-{run}");
+    aws.table(&table);
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.echo", "End": true}}}"#,
+    );
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
+        ),
+    );
+    let order = format!(r#"{{"orderId":"{run}-1","id":"{run}-1"}}"#);
+    aws.send(&input, &[(order.clone(), None)]);
+    let first = start(&cfg);
+    assert_eq!(aws.drain(&output, 1, Duration::from_secs(60)).len(), 1);
+    let first_log = stop(first);
+    // The producer sends it again (a redelivery); a new process sees it.
+    aws.send(&input, &[(order, None)]);
+    let second = start(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let depth = aws
+            .rt
+            .block_on(
+                aws.sqs
+                    .get_queue_attributes()
+                    .queue_url(&input)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send(),
+            )
+            .expect("attributes");
+        let attrs = depth.attributes().cloned().unwrap_or_default();
+        let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+        if n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            == 0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let second_log = stop(second);
+    assert!(aws.drain(&output, 1, Duration::from_secs(3)).is_empty(), "the redelivery ran again\n{second_log}");
+    assert!(second_log.contains("1 duplicates skipped"), "{first_log}\n{second_log}");
+    assert_eq!(aws.calls(&format!("{run}-1")).len(), 1);
+}
+
+#[test]
+fn an_unsupported_resource_fails_validation_naming_it() {
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Publish", "States": {"Publish": {"Type": "Task",
+            "Resource": "arn:aws:states:::glue:startJobRun", "End": true}}}"#,
+    );
+    let cfg = config(
+        &dir,
+        &machine,
+        "    source: { type: stdin }\n    sink: { type: stdout }\n    dead_letter: { type: stdout }\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args(["validate", "--config", cfg.to_str().expect("utf-8")])
+        .output()
+        .expect("validate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("arn:aws:states:::glue:startJobRun") && text.contains("not supported"), "{text}");
+}
