@@ -27,7 +27,7 @@ pub struct Config {
     pub aws: AwsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     #[serde(default)]
@@ -45,6 +45,17 @@ pub struct AwsConfig {
 
 fn default_max_concurrent_calls() -> usize {
     1024
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            region: None,
+            endpoint_url: None,
+            endpoints: Default::default(),
+            max_concurrent_calls: default_max_concurrent_calls(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -180,6 +191,10 @@ pub enum SinkConfig {
         topic: String,
         #[serde(default = "default_linger", deserialize_with = "human_duration")]
         linger: Duration,
+        /// `$.path` into the result for the message key; absent: the input
+        /// record's key.
+        #[serde(default)]
+        key: Option<String>,
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
     },
@@ -530,6 +545,51 @@ runtime: { shards: 2, drain_timeout: 5s }
             c.pipelines[0].source,
             SourceConfig::File { path: "other.jsonl".into(), follow: false, checkpoint: None }
         );
+    }
+
+    #[test]
+    fn aws_sources_sinks_and_dedup_parse_with_their_defaults() {
+        let text = r#"
+pipelines:
+  - name: orders
+    state_machine: m.asl.json
+    source: { type: sqs, queue_url: "${Q:http://127.0.0.1:4566/000000000000/orders}" }
+    sink: { type: sqs, queue_url: "http://x/out.fifo", message_group_id: $.deviceId }
+    dead_letter: { type: null }
+    dedup: { type: dynamodb, table: keys }
+"#;
+        let c = Config::from_yaml(text, &|_| None).unwrap();
+        let p = &c.pipelines[0];
+        assert_eq!(
+            p.source,
+            SourceConfig::Sqs {
+                queue_url: "http://127.0.0.1:4566/000000000000/orders".into(),
+                pollers: 4,
+                visibility_timeout: Duration::from_secs(30),
+                wait_time: Duration::from_secs(20),
+            }
+        );
+        assert_eq!(
+            p.sink,
+            SinkConfig::Sqs { queue_url: "http://x/out.fifo".into(), message_group_id: Some("$.deviceId".into()) }
+        );
+        assert_eq!(
+            p.dedup,
+            DedupConfig::Dynamodb {
+                table: "keys".into(),
+                ttl: Duration::from_secs(600),
+                ttl_attribute: "expires_at".into()
+            }
+        );
+        assert_eq!(c.aws.max_concurrent_calls, 1024, "absent aws section: the defaults, not zero");
+        let c = Config::from_yaml(
+            &format!("{text}aws: {{ region: eu-west-1, endpoints: {{ sqs: http://q }} }}\n"),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.aws.endpoints.get("sqs").map(String::as_str), Some("http://q"));
+        assert_eq!(c.aws.max_concurrent_calls, 1024);
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! `enable.auto.offset.store=false`. Each assigned partition keeps the
 //! offsets of its records in flight; its low watermark is the first offset
 //! not yet complete (or the next to read). `commit` commits those
-//! watermarks; a revoked partition's is committed on revoke, and everything
-//! on close. A restart or a new owner resumes at the watermark: nothing is
-//! skipped, only the in-flight window can run twice.
+//! watermarks; a revoked partition is first drained — its records in flight
+//! finish, up to [`REVOKE_DRAIN`] — then its watermark is committed, and
+//! everything on close. Completions reach the partition state straight from
+//! the sink writer (the completion hook), so a drain can wait inside the
+//! rebalance callback. A restart or a new owner resumes at the watermark:
+//! nothing is skipped, only the in-flight window can run twice.
 //!
 //! Sink: an idempotent producer (`acks=all`); `flush` returns only when
 //! every record written so far is acknowledged by the broker, so the runtime
@@ -20,8 +23,23 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a revoked partition's records in flight may take to finish
+/// before its watermark is committed anyway (they then run again on the new
+/// owner). Well below the default 45 s session timeout.
+pub const REVOKE_DRAIN: Duration = Duration::from_secs(10);
+
+/// A record id: the partition's slot, the slot's assignment epoch (a slot
+/// reused by a later assignment never takes a stale completion), the offset.
+fn record_id(slot: u16, epoch: u8, offset: i64) -> RecordId {
+    ((slot as u64 & 0xFFF) << 52) | ((epoch as u64) << 44) | (offset as u64 & 0xFFF_FFFF_FFFF)
+}
+
+fn split_id(id: RecordId) -> (usize, u8, i64) {
+    ((id >> 52) as usize, (id >> 44) as u8, (id & 0xFFF_FFFF_FFFF) as i64)
+}
 
 /// librdkafka properties the runtime sets itself and a user may not override.
 const OWNED_CONSUMER_KEYS: &[&str] = &[
@@ -48,6 +66,7 @@ fn refuse_owned(properties: &BTreeMap<String, String>, owned: &[&str]) -> Result
 struct PartitionState {
     in_flight: BTreeSet<i64>,
     next: i64,
+    epoch: u8,
 }
 
 impl PartitionState {
@@ -61,6 +80,8 @@ struct Tracker {
     /// Assigned partitions by (topic, partition), with their slot.
     slots: HashMap<(String, i32), u16>,
     states: Vec<Option<((String, i32), PartitionState)>>,
+    /// The epoch each slot was last assigned with.
+    epochs: Vec<u8>,
     /// Watermarks of revoked partitions, to commit once.
     revoked: Vec<((String, i32), i64)>,
 }
@@ -74,10 +95,13 @@ impl Tracker {
             Some(free) => free,
             None => {
                 self.states.push(None);
+                self.epochs.push(0);
                 self.states.len() - 1
             }
         };
-        self.states[slot] = Some(((topic.to_string(), partition), PartitionState::default()));
+        self.epochs[slot] = self.epochs[slot].wrapping_add(1);
+        let state = PartitionState { epoch: self.epochs[slot], ..PartitionState::default() };
+        self.states[slot] = Some(((topic.to_string(), partition), state));
         self.slots.insert((topic.to_string(), partition), slot as u16);
         slot as u16
     }
@@ -93,6 +117,25 @@ impl Tracker {
         }
     }
 
+    /// A record's result is durable: it no longer holds its partition back.
+    fn complete(&mut self, id: RecordId) {
+        let (slot, epoch, offset) = split_id(id);
+        // A partition revoked since has already committed its watermark, and
+        // a slot assigned again since belongs to another partition.
+        if let Some(Some((_, state))) = self.states.get_mut(slot)
+            && state.epoch == epoch
+        {
+            state.in_flight.remove(&offset);
+        }
+    }
+
+    fn in_flight(&self, topic: &str, partition: i32) -> usize {
+        match self.slots.get(&(topic.to_string(), partition)) {
+            Some(&slot) => self.states[slot as usize].as_ref().map_or(0, |(_, s)| s.in_flight.len()),
+            None => 0,
+        }
+    }
+
     fn watermarks(&mut self) -> Vec<((String, i32), i64)> {
         let mut out = std::mem::take(&mut self.revoked);
         out.extend(self.states.iter().flatten().filter(|(_, s)| s.next > 0).map(|(k, s)| (k.clone(), s.watermark())));
@@ -100,10 +143,18 @@ impl Tracker {
     }
 }
 
-/// Sees rebalances: a revoked partition's watermark is committed before it
-/// goes to another member. Reads librdkafka's statistics for the lag.
+/// The partition states and a signal for each completion.
+#[derive(Default)]
+struct Progress {
+    tracker: Mutex<Tracker>,
+    completed: Condvar,
+}
+
+/// Sees rebalances: a revoked partition is drained and its watermark
+/// committed before it goes to another member. Reads librdkafka's
+/// statistics for the lag.
 struct SourceContext {
-    tracker: Arc<Mutex<Tracker>>,
+    progress: Arc<Progress>,
     /// Total consumer lag (records) at the last statistics report.
     lag: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -132,7 +183,27 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let mut tracker = lock(&self.tracker);
+            let deadline = Instant::now() + REVOKE_DRAIN;
+            let mut tracker = lock(&self.progress.tracker);
+            loop {
+                let left: usize = tpl.elements().iter().map(|e| tracker.in_flight(e.topic(), e.partition())).sum();
+                let now = Instant::now();
+                if left == 0 {
+                    break;
+                }
+                if now >= deadline {
+                    tracing::warn!(
+                        records = left,
+                        "revoked partitions not drained in time; they run again on their new owner"
+                    );
+                    metrics::counter!("expressway_kafka_revoke_drain_timeouts_total").increment(1);
+                    break;
+                }
+                tracker = match self.progress.completed.wait_timeout(tracker, deadline - now) {
+                    Ok((t, _)) => t,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
             for e in tpl.elements() {
                 tracker.revoke(e.topic(), e.partition());
             }
@@ -174,7 +245,7 @@ pub struct KafkaSourceConfig<'a> {
 
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
-    tracker: Arc<Mutex<Tracker>>,
+    progress: Arc<Progress>,
     lag: Arc<std::sync::atomic::AtomicI64>,
 }
 
@@ -197,14 +268,14 @@ impl KafkaSource {
         for (k, v) in c.properties {
             config.set(k, v);
         }
-        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let progress = Arc::new(Progress::default());
         let lag = Arc::new(std::sync::atomic::AtomicI64::new(-1));
         let consumer: BaseConsumer<SourceContext> = config
-            .create_with_context(SourceContext { tracker: tracker.clone(), lag: lag.clone() })
+            .create_with_context(SourceContext { progress: progress.clone(), lag: lag.clone() })
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
-        Ok(KafkaSource { consumer, tracker, lag })
+        Ok(KafkaSource { consumer, progress, lag })
     }
 }
 
@@ -232,15 +303,17 @@ impl Source for KafkaSource {
                 }
             };
             let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-            let mut tracker = lock(&self.tracker);
+            let mut tracker = lock(&self.progress.tracker);
             let slot = tracker.slot(topic, partition);
+            let mut epoch = 0;
             if let Some((_, state)) = tracker.states[slot as usize].as_mut() {
                 state.in_flight.insert(offset);
                 state.next = offset + 1;
+                epoch = state.epoch;
             }
             drop(tracker);
             records.push(Record {
-                id: ((slot as u64) << 48) | (offset as u64 & 0xFFFF_FFFF_FFFF),
+                id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
                 payload: m.payload().unwrap_or_default().to_vec(),
                 coordinates: format!("kafka:{topic}:{partition}:offset={offset}"),
@@ -251,18 +324,21 @@ impl Source for KafkaSource {
         Ok(if records.is_empty() { Polled::Idle } else { Polled::Records(records) })
     }
 
-    fn complete(&mut self, id: RecordId) {
-        let slot = (id >> 48) as usize;
-        let offset = (id & 0xFFFF_FFFF_FFFF) as i64;
-        let mut tracker = lock(&self.tracker);
-        // A partition revoked since has already committed its watermark.
-        if let Some(Some((_, state))) = tracker.states.get_mut(slot) {
-            state.in_flight.remove(&offset);
-        }
+    /// Already done by the completion hook, from the sink writer.
+    fn complete(&mut self, _id: RecordId) {}
+
+    fn completion_hook(&self) -> Option<expressway_engine::runtime::CompletionHook> {
+        let progress = self.progress.clone();
+        Some(Arc::new(move |ids: &[RecordId]| {
+            let mut tracker = lock(&progress.tracker);
+            ids.iter().for_each(|id| tracker.complete(*id));
+            drop(tracker);
+            progress.completed.notify_all();
+        }))
     }
 
     fn commit(&mut self) -> Result<(), SourceError> {
-        let marks = lock(&self.tracker).watermarks();
+        let marks = lock(&self.progress.tracker).watermarks();
         commit_marks(&self.consumer, &marks, CommitMode::Async);
         Ok(())
     }
@@ -277,7 +353,7 @@ impl Drop for KafkaSource {
     fn drop(&mut self) {
         // Commit what is complete, then leave the group at once so the
         // partitions move without waiting for the session timeout.
-        let marks = lock(&self.tracker).watermarks();
+        let marks = lock(&self.progress.tracker).watermarks();
         commit_marks(&self.consumer, &marks, CommitMode::Sync);
         self.consumer.unsubscribe();
     }
@@ -334,6 +410,8 @@ pub struct KafkaSink {
     deliveries: Arc<Deliveries>,
     /// Sequence number of the next message written.
     next: u64,
+    /// The message key from the result; else the input record's key.
+    key_path: Option<crate::result_key::ResultKey>,
 }
 
 impl KafkaSink {
@@ -359,7 +437,14 @@ impl KafkaSink {
         let producer = config
             .create_with_context(SinkContext { deliveries: deliveries.clone(), latency })
             .map_err(|e| format!("creating the Kafka producer: {e}"))?;
-        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0 })
+        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0, key_path: None })
+    }
+
+    /// Key each message by a value of its result (`$.deviceId`) instead of
+    /// the input record's key; a result without it keeps the record's key.
+    pub fn with_key_path(mut self, path: &str) -> Result<KafkaSink, String> {
+        self.key_path = Some(crate::result_key::ResultKey::parse(path, "key")?);
+        Ok(self)
     }
 
     fn check_failures(&self) -> std::io::Result<()> {
@@ -381,6 +466,8 @@ impl Sink for KafkaSink {
     /// The result keeps its input's key, so it lands in the matching
     /// partition of the output topic.
     fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
+        let picked = self.key_path.as_ref().and_then(|p| p.pick(line));
+        let key = picked.as_deref().map(str::as_bytes).or(key);
         let seq = self.next;
         self.next += 1;
         self.deliveries.lock().undelivered.insert(seq, std::time::Instant::now());
@@ -456,5 +543,37 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
             return v;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_completion_for_a_revoked_partition_never_touches_the_slots_next_owner() {
+        let mut t = Tracker::default();
+        let slot = t.slot("a", 0);
+        let epoch = t.states[slot as usize].as_ref().map(|(_, s)| s.epoch).unwrap_or_default();
+        if let Some((_, s)) = t.states[slot as usize].as_mut() {
+            s.in_flight.insert(7);
+            s.next = 8;
+        }
+        let stale = record_id(slot, epoch, 7);
+        t.revoke("a", 0);
+        assert_eq!(t.watermarks(), vec![(("a".to_string(), 0), 7)]);
+        // Partition b takes the same slot and reads its own offset 7.
+        let reused = t.slot("b", 3);
+        assert_eq!(reused, slot);
+        if let Some((_, s)) = t.states[reused as usize].as_mut() {
+            s.in_flight.insert(7);
+            s.next = 8;
+        }
+        t.complete(stale);
+        assert_eq!(t.in_flight("b", 3), 1, "a's late completion must not complete b's offset 7");
+        let fresh = record_id(reused, t.states[reused as usize].as_ref().map(|(_, s)| s.epoch).unwrap_or_default(), 7);
+        t.complete(fresh);
+        assert_eq!(t.in_flight("b", 3), 0);
+        assert_eq!(split_id(record_id(4095, 255, (1 << 44) - 1)), (4095, 255, (1 << 44) - 1));
     }
 }

@@ -15,4 +15,5 @@ pub mod http;
 pub mod kafka;
 pub mod mock;
 pub mod redis_dedup;
+pub mod result_key;
 pub mod stdio;

@@ -184,8 +184,12 @@ fn open_sink(c: &SinkConfig, aws: &mut AwsOnDemand) -> Result<Box<dyn Sink>, Str
         }
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::Null => Box::new(NullSink),
-        SinkConfig::Kafka { brokers, topic, linger, properties } => {
-            Box::new(expressway_connectors::kafka::KafkaSink::open(brokers, topic, *linger, properties)?)
+        SinkConfig::Kafka { brokers, topic, linger, key, properties } => {
+            let sink = expressway_connectors::kafka::KafkaSink::open(brokers, topic, *linger, properties)?;
+            Box::new(match key {
+                Some(path) => sink.with_key_path(path)?,
+                None => sink,
+            })
         }
     })
 }

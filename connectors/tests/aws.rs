@@ -490,6 +490,78 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
 }
 
 #[test]
+fn sns_publish_reaches_a_subscribed_queue() {
+    let aws = aws();
+    let run = unique();
+    let sns =
+        aws_sdk_sns::Client::new(&aws.rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load()));
+    let topic = aws
+        .rt
+        .block_on(sns.create_topic().name(format!("alerts-{run}")).send())
+        .expect("CreateTopic")
+        .topic_arn()
+        .unwrap_or_default()
+        .to_string();
+    let queue = aws.queue(&format!("alerts-{run}"));
+    let queue_arn = aws
+        .rt
+        .block_on(aws.sqs.get_queue_attributes().queue_url(&queue).attribute_names(QueueAttributeName::QueueArn).send())
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    aws.rt.block_on(sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send()).expect("Subscribe");
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        &r#"{"StartAt": "Alert", "States": {"Alert": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {"TopicArn": "TOPIC", "Message": {"device.$": "$.device", "reading.$": "$.reading"}, "Subject": "hot"},
+            "ResultSelector": {"messageId.$": "$.MessageId", "requestId.$": "$.SdkResponseMetadata.RequestId"}, "End": true}}}"#
+            .replace("TOPIC", &topic),
+    );
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        format!("{{\"device\":\"{run}-a\",\"reading\":91}}\n{{\"device\":\"{run}-b\",\"reading\":95}}\n"),
+    )
+    .expect("input");
+    let results = dir.join("results.jsonl");
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "    source: {{ type: file, path: {} }}\n    sink: {{ type: file, path: {} }}\n    dead_letter: {{ type: stdout }}\n",
+            input.display(),
+            results.display()
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args(["run", "--config", cfg.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    let text = std::fs::read_to_string(&results).unwrap_or_default();
+    assert_eq!(text.lines().count(), 2, "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert!(r["messageId"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+    }
+    let delivered = aws.drain(&queue, 2, Duration::from_secs(20));
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    let mut devices: Vec<String> = delivered
+        .iter()
+        .map(|envelope| {
+            // SNS → SQS wraps the message in its envelope unless raw delivery is on.
+            let message =
+                envelope.get("Message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or(envelope.to_string());
+            let m: serde_json::Value = serde_json::from_str(&message).expect("the published JSON");
+            m["device"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    devices.sort();
+    assert_eq!(devices, [format!("{run}-a"), format!("{run}-b")]);
+}
+
+#[test]
 fn an_unsupported_resource_fails_validation_naming_it() {
     let dir = work_dir();
     let machine = machine(

@@ -142,7 +142,16 @@ pub trait Source: Send {
     fn lag(&self) -> Option<(u64, &'static str)> {
         None
     }
+    /// For sources that must see completions while their own thread is
+    /// blocked (a Kafka rebalance callback draining revoked partitions).
+    fn completion_hook(&self) -> Option<CompletionHook> {
+        None
+    }
 }
+
+/// Called from the sink writer with the ids of records whose results are
+/// durable, before they are acknowledged to the source loop.
+pub type CompletionHook = Arc<dyn Fn(&[RecordId]) + Send + Sync>;
 
 /// Where results and dead letters go: one JSON document a call.
 pub trait Sink: Send {
@@ -303,10 +312,11 @@ pub fn run(
     drop(done_tx);
     {
         let (dedup, stats, name) = (dedup.clone(), stats.clone(), spec.name.clone());
+        let hook = source.completion_hook();
         handles.push(
             std::thread::Builder::new()
                 .name("sink-writer".into())
-                .spawn(move || sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, &name)),
+                .spawn(move || sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, hook, &name)),
         );
     }
 
@@ -742,6 +752,7 @@ fn dead_letter(
 /// batch is durable in both sinks, marks its keys complete and acknowledges
 /// its records. A pipelined sink (Kafka) makes batches durable while the
 /// next ones are written; others are durable when `end_batch` returns.
+#[allow(clippy::too_many_arguments)]
 fn sink_loop(
     rx: Receiver<Done>,
     mut sink: Box<dyn Sink>,
@@ -749,6 +760,7 @@ fn sink_loop(
     dedup: &dyn DedupStore,
     stats: &Stats,
     acks: Sender<Result<Vec<RecordId>, String>>,
+    hook: Option<CompletionHook>,
     pipeline: &str,
 ) {
     const BATCH: usize = 16 * 1024;
@@ -827,6 +839,9 @@ fn sink_loop(
                         dead_letters.increment(1);
                     }
                     ids.push(d.id);
+                }
+                if let Some(hook) = &hook {
+                    hook(&ids);
                 }
                 if acks.send(Ok(ids)).is_err() {
                     return Err(std::io::Error::other("the source loop stopped"));

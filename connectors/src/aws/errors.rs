@@ -10,7 +10,7 @@ use expressway_engine::TaskOutcome;
 /// How one service's errors are named.
 #[derive(Clone, Copy)]
 pub struct ServiceNames {
-    /// The ASL error prefix (`Lambda`, `SQS`, `DynamoDB`).
+    /// The ASL error prefix (`Lambda`, `SQS`, `SNS`, `DynamoDB`).
     pub prefix: &'static str,
     /// The name in causes (`AWSLambda`, `AmazonSQS`, `AmazonDynamoDBv2`).
     pub service: &'static str,
@@ -20,6 +20,7 @@ pub struct ServiceNames {
 
 pub const LAMBDA: ServiceNames = ServiceNames { prefix: "Lambda", service: "AWSLambda", unknown: "AWSLambdaException" };
 pub const SQS: ServiceNames = ServiceNames { prefix: "SQS", service: "AmazonSQS", unknown: "AmazonSQSException" };
+pub const SNS: ServiceNames = ServiceNames { prefix: "SNS", service: "AmazonSNS", unknown: "AmazonSNSException" };
 pub const DYNAMODB: ServiceNames =
     ServiceNames { prefix: "DynamoDB", service: "AmazonDynamoDBv2", unknown: "AmazonDynamoDBException" };
 

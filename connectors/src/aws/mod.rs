@@ -1,11 +1,12 @@
 //! AWS: the SDK configuration every client shares, the Task integrations
-//! (Lambda, SQS, DynamoDB), the SQS source and sink and the DynamoDB dedup
+//! (Lambda, SQS, SNS, DynamoDB), the SQS source and sink and the DynamoDB dedup
 //! store. Calls run on one tokio runtime owned here; the engine sees only
 //! its synchronous traits.
 
 pub mod dynamodb;
 pub mod errors;
 pub mod lambda;
+pub mod sns;
 pub mod sqs;
 pub mod tasks;
 
@@ -71,6 +72,14 @@ impl Aws {
             b = b.endpoint_url(url);
         }
         aws_sdk_lambda::Client::from_conf(b.build())
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        let mut b = aws_sdk_sns::config::Builder::from(&self.config);
+        if let Some(url) = self.endpoints.get("sns") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sns::Client::from_conf(b.build())
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

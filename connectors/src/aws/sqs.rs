@@ -5,6 +5,7 @@
 
 use super::Aws;
 use super::errors::{SQS, describe, failure};
+use crate::result_key::ResultKey;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::types::{
@@ -12,7 +13,6 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use dashmap::DashMap;
-use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
 use expressway_engine::{TaskOutcome, Value};
 use serde_json::json;
@@ -401,7 +401,7 @@ pub struct SqsSink {
     client: Client,
     queue_url: String,
     fifo: bool,
-    group_path: Option<JsonPath>,
+    group_path: Option<ResultKey>,
     buffer: Vec<Outgoing>,
     sent: metrics::Counter,
 }
@@ -413,9 +413,7 @@ struct Outgoing {
 
 impl SqsSink {
     pub fn open(aws: Arc<Aws>, queue_url: &str, message_group_id: Option<&str>) -> Result<SqsSink, String> {
-        let group_path = message_group_id
-            .map(|p| JsonPath::parse(p).map_err(|e| format!("message_group_id '{p}': {e}")))
-            .transpose()?;
+        let group_path = message_group_id.map(|p| ResultKey::parse(p, "message_group_id")).transpose()?;
         let name = queue_url.rsplit('/').next().unwrap_or_default().to_string();
         Ok(SqsSink {
             client: aws.sqs(),
@@ -485,12 +483,7 @@ impl Sink for SqsSink {
         let group = if !self.fifo {
             None
         } else if let Some(path) = &self.group_path {
-            let value = expressway_engine::value::from_slice(line).map_err(|e| std::io::Error::other(e.to_string()))?;
-            match path.select(&value) {
-                Ok(Value::String(s)) => Some(s.to_string()),
-                Ok(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_json()),
-                _ => None,
-            }
+            path.pick(line)
         } else {
             key.map(|k| String::from_utf8_lossy(k).into_owned())
         };

@@ -5,7 +5,7 @@
 
 use super::Aws;
 use super::dynamodb::{self, Operation};
-use super::{lambda, sqs};
+use super::{lambda, sns, sqs};
 use expressway_engine::tasks::{TaskReply, TaskService};
 use expressway_engine::{TaskCall, TaskOutcome};
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub enum Integration {
     LambdaInvoke,
     /// `arn:aws:states:::sqs:sendMessage`
     SqsSendMessage,
+    /// `arn:aws:states:::sns:publish`
+    SnsPublish,
     /// `arn:aws:states:::dynamodb:<operation>`
     DynamoDb(Operation),
 }
@@ -42,11 +44,12 @@ impl Integration {
             return match (service, action) {
                 ("lambda", "invoke") => Ok(Integration::LambdaInvoke),
                 ("sqs", "sendMessage") => Ok(Integration::SqsSendMessage),
+                ("sns", "publish") => Ok(Integration::SnsPublish),
                 ("dynamodb", op) => match Operation::parse(op) {
                     Some(op) => Ok(Integration::DynamoDb(op)),
                     None => unsupported("the DynamoDB actions are putItem, getItem, updateItem and deleteItem"),
                 },
-                ("sns", _) | ("http", _) => unsupported("this integration is not implemented yet"),
+                ("http", "invoke") => unsupported("HTTP Task states are not implemented yet"),
                 _ => unsupported("no such integration in Expressway"),
             };
         }
@@ -66,6 +69,7 @@ impl Integration {
             Integration::LambdaFunction(_) => "lambda:function",
             Integration::LambdaInvoke => "lambda:invoke",
             Integration::SqsSendMessage => "sqs:sendMessage",
+            Integration::SnsPublish => "sns:publish",
             Integration::DynamoDb(Operation::PutItem) => "dynamodb:putItem",
             Integration::DynamoDb(Operation::GetItem) => "dynamodb:getItem",
             Integration::DynamoDb(Operation::UpdateItem) => "dynamodb:updateItem",
@@ -77,6 +81,7 @@ impl Integration {
 struct Clients {
     lambda: aws_sdk_lambda::Client,
     sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
     dynamodb: aws_sdk_dynamodb::Client,
 }
 
@@ -88,7 +93,8 @@ pub struct AwsTasks {
 
 impl AwsTasks {
     pub fn new(aws: Arc<Aws>) -> AwsTasks {
-        let clients = Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), dynamodb: aws.dynamodb() });
+        let clients =
+            Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), sns: aws.sns(), dynamodb: aws.dynamodb() });
         let limit = Arc::new(Semaphore::new(aws.max_concurrent_calls));
         AwsTasks { aws, clients, limit }
     }
@@ -116,6 +122,7 @@ impl TaskService for AwsTasks {
                 Integration::LambdaFunction(arn) => lambda::invoke_function(&clients.lambda, arn, &call.input).await,
                 Integration::LambdaInvoke => lambda::invoke(&clients.lambda, &call.input).await,
                 Integration::SqsSendMessage => sqs::send_message(&clients.sqs, &call.input).await,
+                Integration::SnsPublish => sns::publish(&clients.sns, &call.input).await,
                 Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
             };
             metrics::histogram!(metric::DURATION, "integration" => label).record(began.elapsed().as_secs_f64());
@@ -140,6 +147,7 @@ mod tests {
         assert_eq!(Integration::parse(f), Ok(Integration::LambdaFunction(f.into())));
         assert_eq!(Integration::parse("arn:aws:states:::lambda:invoke"), Ok(Integration::LambdaInvoke));
         assert_eq!(Integration::parse("arn:aws:states:::sqs:sendMessage"), Ok(Integration::SqsSendMessage));
+        assert_eq!(Integration::parse("arn:aws:states:::sns:publish"), Ok(Integration::SnsPublish));
         assert_eq!(
             Integration::parse("arn:aws:states:::dynamodb:updateItem"),
             Ok(Integration::DynamoDb(Operation::UpdateItem))
@@ -147,7 +155,7 @@ mod tests {
         for (resource, why) in [
             ("arn:aws:states:::lambda:invoke.waitForTaskToken", "request-response"),
             ("arn:aws:states:::dynamodb:scan", "putItem, getItem"),
-            ("arn:aws:states:::sns:publish", "not implemented yet"),
+            ("arn:aws:states:::http:invoke", "not implemented yet"),
             ("arn:aws:states:us-east-1:1:activity:a", "activities"),
             ("arn:aws:states:::glue:startJobRun", "no such integration"),
             ("not-an-arn", "expected a Lambda function ARN"),

@@ -1,0 +1,66 @@
+//! `arn:aws:states:::sns:publish`: `TopicArn` (or `TargetArn`,
+//! `PhoneNumber`), `Message` (JSON is sent as its text), `Subject`,
+//! `MessageStructure`, `MessageAttributes`, `MessageGroupId`,
+//! `MessageDeduplicationId`; the result is AWS's `{MessageId, …}`.
+
+use super::errors::{SNS, failure};
+use aws_sdk_sns::Client;
+use aws_sdk_sns::operation::RequestId;
+use aws_sdk_sns::types::MessageAttributeValue;
+use expressway_engine::{TaskOutcome, Value};
+use serde_json::json;
+
+pub async fn publish(client: &Client, params: &Value) -> TaskOutcome {
+    let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
+    let message = match params.get("Message") {
+        Some(Value::String(s)) => s.to_string(),
+        Some(other) => other.to_json(),
+        None => {
+            return TaskOutcome::Failed {
+                error: "States.Runtime".into(),
+                cause: Some("The sns:publish parameters must contain 'Message'".into()),
+            };
+        }
+    };
+    let mut call = client
+        .publish()
+        .message(message)
+        .set_topic_arn(text("TopicArn"))
+        .set_target_arn(text("TargetArn"))
+        .set_phone_number(text("PhoneNumber"))
+        .set_subject(text("Subject"))
+        .set_message_structure(text("MessageStructure"))
+        .set_message_group_id(text("MessageGroupId"))
+        .set_message_deduplication_id(text("MessageDeduplicationId"));
+    if let Some(Value::Object(attrs)) = params.get("MessageAttributes") {
+        for (name, a) in attrs.iter() {
+            let mut b = MessageAttributeValue::builder()
+                .data_type(a.get("DataType").and_then(Value::as_str).unwrap_or("String"));
+            if let Some(s) = a.get("StringValue").and_then(Value::as_str) {
+                b = b.string_value(s);
+            }
+            if let Ok(v) = b.build() {
+                call = call.message_attributes(name.to_string(), v);
+            }
+        }
+    }
+    match call.send().await {
+        Ok(out) => {
+            let request_id = out.request_id().unwrap_or_default().to_string();
+            let mut result = json!({
+                "MessageId": out.message_id(),
+                "SdkHttpMetadata": {
+                    "AllHttpHeaders": { "x-amzn-RequestId": [request_id], "Content-Type": ["text/xml"] },
+                    "HttpHeaders": { "x-amzn-RequestId": request_id, "Content-Type": "text/xml" },
+                    "HttpStatusCode": 200,
+                },
+                "SdkResponseMetadata": { "RequestId": request_id },
+            });
+            if let (Some(map), Some(seq)) = (result.as_object_mut(), out.sequence_number()) {
+                map.insert("SequenceNumber".into(), json!(seq));
+            }
+            TaskOutcome::Succeeded(Value::from(result))
+        }
+        Err(e) => failure(SNS, &e),
+    }
+}
