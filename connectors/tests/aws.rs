@@ -166,6 +166,34 @@ impl Aws {
     }
 }
 
+/// A test's input, output and dead-letter queues.
+struct Queues {
+    input: String,
+    output: String,
+    dead: String,
+}
+
+fn queues(aws: &Aws, prefix: &str, run: &str, fifo: bool) -> Queues {
+    let suffix = if fifo { ".fifo" } else { "" };
+    Queues {
+        input: aws.queue(&format!("{prefix}-in-{run}{suffix}")),
+        output: aws.queue(&format!("{prefix}-out-{run}{suffix}")),
+        dead: aws.queue(&format!("{prefix}-dead-{run}")),
+    }
+}
+
+/// The pipeline's source, sink and dead-letter lines; `source` and `sink`
+/// add fields to theirs.
+fn sqs_lines(q: &Queues, source: &str, sink: &str) -> String {
+    format!(
+        "    source: {{ type: sqs, queue_url: \"{}\", wait_time: 1s{source} }}\n    sink: {{ type: sqs, queue_url: \"{}\"{sink} }}\n    dead_letter: {{ type: sqs, queue_url: \"{}\" }}\n",
+        q.input, q.output, q.dead
+    )
+}
+
+const ECHO_MACHINE: &str = r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
+    "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.echo", "End": true}}}"#;
+
 fn config(dir: &Path, machine: &Path, body: &str) -> PathBuf {
     let cfg = dir.join(format!("pipeline-{}.yaml", unique()));
     let text = format!(
@@ -216,12 +244,8 @@ fn machine(dir: &Path, text: &str) -> PathBuf {
 fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
     let aws = aws();
     let run = unique();
-    let (input, output, dead, audit) = (
-        aws.queue(&format!("in-{run}")),
-        aws.queue(&format!("out-{run}")),
-        aws.queue(&format!("dead-{run}")),
-        aws.queue(&format!("audit-{run}")),
-    );
+    let q = queues(aws, "tasks", &run, false);
+    let audit = aws.queue(&format!("audit-{run}"));
     let table = format!("orders-{run}");
     aws.table(&table);
     let dir = work_dir();
@@ -250,21 +274,15 @@ fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
     .replace("TABLE", &table)
     .replace("AUDIT", &audit);
     let machine = machine(&dir, &definition);
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
-        ),
-    );
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
     let mut messages: Vec<(String, Option<String>)> =
         (0..6).map(|i| (format!(r#"{{"id":"{run}-ok-{i}"}}"#), None)).collect();
     messages.extend((0..2).map(|i| (format!(r#"{{"id":"{run}-poison-{i}","poison":true}}"#), None)));
     messages.push(("not json".to_string(), None));
-    aws.send(&input, &messages);
+    aws.send(&q.input, &messages);
     let child = start(&cfg);
-    let results = aws.drain(&output, 8, Duration::from_secs(90));
-    let dead_letters = aws.drain(&dead, 1, Duration::from_secs(20));
+    let results = aws.drain(&q.output, 8, Duration::from_secs(90));
+    let dead_letters = aws.drain(&q.dead, 1, Duration::from_secs(20));
     let log = stop(child);
     assert_eq!(results.len(), 8, "results: {results:?}\n{log}");
     let mut ok = 0;
@@ -296,31 +314,24 @@ fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
     assert_eq!(dead_letters[0]["error"], "Expressway.MalformedRecord");
     assert_eq!(dead_letters[0]["input"], "not json");
     // Everything completed was deleted: nothing comes back.
-    assert!(aws.drain(&input, 1, Duration::from_secs(2)).is_empty());
+    assert!(aws.drain(&q.input, 1, Duration::from_secs(2)).is_empty());
 }
 
 #[test]
 fn the_order_saga_compensates_exactly_the_steps_before_a_failure() {
     let aws = aws();
     let run = unique();
-    let (input, output, dead) =
-        (aws.queue(&format!("orders-{run}")), aws.queue(&format!("placed-{run}")), aws.queue(&format!("failed-{run}")));
+    let q = queues(aws, "orders", &run, false);
     let dir = work_dir();
     let machine = repo().join("config/examples/machines/order-saga.asl.json");
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
-        ),
-    );
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
     let orders = [("placed", ""), ("no-stock", "reserve"), ("declined", "charge"), ("no-courier", "ship")];
     let bodies: Vec<(String, Option<String>)> =
         orders.iter().map(|(name, fail)| (format!(r#"{{"id":"{run}-{name}","fail":"{fail}"}}"#), None)).collect();
-    aws.send(&input, &bodies);
+    aws.send(&q.input, &bodies);
     let child = start(&cfg);
-    let placed = aws.drain(&output, 1, Duration::from_secs(90));
-    let failed = aws.drain(&dead, 3, Duration::from_secs(90));
+    let placed = aws.drain(&q.output, 1, Duration::from_secs(90));
+    let failed = aws.drain(&q.dead, 3, Duration::from_secs(90));
     let log = stop(child);
     assert_eq!(placed.len(), 1, "{placed:?}\n{log}");
     assert_eq!(placed[0]["shipment"]["status"], 200);
@@ -345,24 +356,10 @@ fn the_order_saga_compensates_exactly_the_steps_before_a_failure() {
 fn a_fifo_queue_keeps_order_within_each_group() {
     let aws = aws();
     let run = unique();
-    let (input, output, dead) = (
-        aws.queue(&format!("fifo-in-{run}.fifo")),
-        aws.queue(&format!("fifo-out-{run}.fifo")),
-        aws.queue(&format!("fifo-dead-{run}")),
-    );
+    let q = queues(aws, "fifo", &run, true);
     let dir = work_dir();
-    let machine = machine(
-        &dir,
-        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
-            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.echo", "End": true}}}"#,
-    );
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\", message_group_id: \"$.group\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
-        ),
-    );
+    let machine = machine(&dir, ECHO_MACHINE);
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ", message_group_id: \"$.group\""));
     let mut bodies = Vec::new();
     for seq in 0..6 {
         for group in ["a", "b", "c"] {
@@ -372,9 +369,9 @@ fn a_fifo_queue_keeps_order_within_each_group() {
             ));
         }
     }
-    aws.send(&input, &bodies);
+    aws.send(&q.input, &bodies);
     let child = start(&cfg);
-    let results = aws.drain(&output, 18, Duration::from_secs(90));
+    let results = aws.drain(&q.output, 18, Duration::from_secs(90));
     let log = stop(child);
     assert_eq!(results.len(), 18, "{results:?}\n{log}");
     let mut by_group: HashMap<String, Vec<i64>> = HashMap::new();
@@ -399,11 +396,7 @@ fn a_fifo_queue_keeps_order_within_each_group() {
 fn a_message_outliving_its_visibility_timeout_runs_once() {
     let aws = aws();
     let run = unique();
-    let (input, output, dead) = (
-        aws.queue(&format!("slow-in-{run}")),
-        aws.queue(&format!("slow-out-{run}")),
-        aws.queue(&format!("slow-dead-{run}")),
-    );
+    let q = queues(aws, "slow", &run, false);
     let dir = work_dir();
     let machine = machine(
         &dir,
@@ -411,18 +404,12 @@ fn a_message_outliving_its_visibility_timeout_runs_once() {
             "Resource": "arn:aws:lambda:us-east-1:000000000000:function:slow", "ResultPath": "$.slow", "End": true}}}"#,
     );
     // Visibility 2 s, executions 5 s: only the extension keeps them hidden.
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s, visibility_timeout: 2s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n"
-        ),
-    );
+    let cfg = config(&dir, &machine, &sqs_lines(&q, ", visibility_timeout: 2s", ""));
     let bodies: Vec<(String, Option<String>)> =
         (0..3).map(|i| (format!(r#"{{"id":"{run}-{i}","sleep":5}}"#), None)).collect();
-    aws.send(&input, &bodies);
+    aws.send(&q.input, &bodies);
     let child = start(&cfg);
-    let results = aws.drain(&output, 3, Duration::from_secs(60));
+    let results = aws.drain(&q.output, 3, Duration::from_secs(60));
     // Give a wrongly re-shown message time to be received and run again.
     std::thread::sleep(Duration::from_secs(3));
     let log = stop(child);
@@ -435,30 +422,26 @@ fn a_message_outliving_its_visibility_timeout_runs_once() {
 fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     let aws = aws();
     let run = unique();
-    let (input, output, dead) =
-        (aws.queue(&format!("dd-in-{run}")), aws.queue(&format!("dd-out-{run}")), aws.queue(&format!("dd-dead-{run}")));
+    let q = queues(aws, "dd", &run, false);
     let table = format!("dedup-{run}");
     aws.table(&table);
     let dir = work_dir();
-    let machine = machine(
-        &dir,
-        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
-            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "ResultPath": "$.echo", "End": true}}}"#,
-    );
+    let machine = machine(&dir, ECHO_MACHINE);
+    let lines = sqs_lines(&q, "", "");
     let cfg = config(
         &dir,
         &machine,
         &format!(
-            "    source: {{ type: sqs, queue_url: \"{input}\", wait_time: 1s }}\n    sink: {{ type: sqs, queue_url: \"{output}\" }}\n    dead_letter: {{ type: sqs, queue_url: \"{dead}\" }}\n    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
+            "{lines}    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
         ),
     );
     let order = format!(r#"{{"orderId":"{run}-1","id":"{run}-1"}}"#);
-    aws.send(&input, &[(order.clone(), None)]);
+    aws.send(&q.input, &[(order.clone(), None)]);
     let first = start(&cfg);
-    assert_eq!(aws.drain(&output, 1, Duration::from_secs(60)).len(), 1);
+    assert_eq!(aws.drain(&q.output, 1, Duration::from_secs(60)).len(), 1);
     let first_log = stop(first);
     // The producer sends it again (a redelivery); a new process sees it.
-    aws.send(&input, &[(order, None)]);
+    aws.send(&q.input, &[(order, None)]);
     let second = start(&cfg);
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -467,7 +450,7 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
             .block_on(
                 aws.sqs
                     .get_queue_attributes()
-                    .queue_url(&input)
+                    .queue_url(&q.input)
                     .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
                     .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
                     .send(),
@@ -484,7 +467,7 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let second_log = stop(second);
-    assert!(aws.drain(&output, 1, Duration::from_secs(3)).is_empty(), "the redelivery ran again\n{second_log}");
+    assert!(aws.drain(&q.output, 1, Duration::from_secs(3)).is_empty(), "the redelivery ran again\n{second_log}");
     assert!(second_log.contains("1 duplicates skipped"), "{first_log}\n{second_log}");
     assert_eq!(aws.calls(&format!("{run}-1")).len(), 1);
 }

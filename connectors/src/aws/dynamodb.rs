@@ -4,6 +4,7 @@
 
 use super::Aws;
 use super::errors::{DYNAMODB, describe, failure};
+use super::response::with_metadata;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -55,91 +56,67 @@ pub async fn call(client: &Client, op: Operation, params: &Value) -> TaskOutcome
         .get("ExpressionAttributeNames")
         .and_then(Json::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect());
-    let values = match item("ExpressionAttributeValues") {
-        Ok(v) => v,
-        Err(e) => return e,
+    let (values, key, new_item) = match (item("ExpressionAttributeValues"), item("Key"), item("Item")) {
+        (Ok(v), Ok(k), Ok(i)) => (v, k, i),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
     };
     let text = |field: &str| params.get(field).and_then(Json::as_str).map(str::to_string);
     let return_values = text("ReturnValues").map(|r| ReturnValue::from(r.as_str()));
     let result: Result<Json, TaskOutcome> = match op {
-        Operation::PutItem => {
-            let item = match item("Item") {
-                Ok(i) => i,
-                Err(e) => return e,
-            };
-            client
-                .put_item()
-                .table_name(table)
-                .set_item(item)
-                .set_condition_expression(text("ConditionExpression"))
-                .set_expression_attribute_names(names)
-                .set_expression_attribute_values(values)
-                .set_return_values(return_values)
-                .send()
-                .await
-                .map(|o| with_attributes(o.attributes(), o.request_id()))
-                .map_err(|e| failure(DYNAMODB, &e))
-        }
-        Operation::GetItem => {
-            let key = match item("Key") {
-                Ok(k) => k,
-                Err(e) => return e,
-            };
-            client
-                .get_item()
-                .table_name(table)
-                .set_key(key)
-                .set_projection_expression(text("ProjectionExpression"))
-                .set_consistent_read(params.get("ConsistentRead").and_then(Json::as_bool))
-                .set_expression_attribute_names(names)
-                .send()
-                .await
-                .map(|o| {
-                    let mut out = metadata(o.request_id());
-                    if let (Some(map), Some(item)) = (out.as_object_mut(), o.item()) {
-                        map.insert("Item".into(), from_item(item));
-                    }
-                    out
-                })
-                .map_err(|e| failure(DYNAMODB, &e))
-        }
-        Operation::UpdateItem => {
-            let key = match item("Key") {
-                Ok(k) => k,
-                Err(e) => return e,
-            };
-            client
-                .update_item()
-                .table_name(table)
-                .set_key(key)
-                .set_update_expression(text("UpdateExpression"))
-                .set_condition_expression(text("ConditionExpression"))
-                .set_expression_attribute_names(names)
-                .set_expression_attribute_values(values)
-                .set_return_values(return_values)
-                .send()
-                .await
-                .map(|o| with_attributes(o.attributes(), o.request_id()))
-                .map_err(|e| failure(DYNAMODB, &e))
-        }
-        Operation::DeleteItem => {
-            let key = match item("Key") {
-                Ok(k) => k,
-                Err(e) => return e,
-            };
-            client
-                .delete_item()
-                .table_name(table)
-                .set_key(key)
-                .set_condition_expression(text("ConditionExpression"))
-                .set_expression_attribute_names(names)
-                .set_expression_attribute_values(values)
-                .set_return_values(return_values)
-                .send()
-                .await
-                .map(|o| with_attributes(o.attributes(), o.request_id()))
-                .map_err(|e| failure(DYNAMODB, &e))
-        }
+        Operation::PutItem => client
+            .put_item()
+            .table_name(table)
+            .set_item(new_item)
+            .set_condition_expression(text("ConditionExpression"))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_values(return_values)
+            .send()
+            .await
+            .map(|o| with_attributes(o.attributes(), o.request_id()))
+            .map_err(|e| failure(DYNAMODB, &e)),
+        Operation::GetItem => client
+            .get_item()
+            .table_name(table)
+            .set_key(key)
+            .set_projection_expression(text("ProjectionExpression"))
+            .set_consistent_read(params.get("ConsistentRead").and_then(Json::as_bool))
+            .set_expression_attribute_names(names)
+            .send()
+            .await
+            .map(|o| {
+                let mut out = metadata(o.request_id());
+                if let (Some(map), Some(item)) = (out.as_object_mut(), o.item()) {
+                    map.insert("Item".into(), from_item(item));
+                }
+                out
+            })
+            .map_err(|e| failure(DYNAMODB, &e)),
+        Operation::UpdateItem => client
+            .update_item()
+            .table_name(table)
+            .set_key(key)
+            .set_update_expression(text("UpdateExpression"))
+            .set_condition_expression(text("ConditionExpression"))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_values(return_values)
+            .send()
+            .await
+            .map(|o| with_attributes(o.attributes(), o.request_id()))
+            .map_err(|e| failure(DYNAMODB, &e)),
+        Operation::DeleteItem => client
+            .delete_item()
+            .table_name(table)
+            .set_key(key)
+            .set_condition_expression(text("ConditionExpression"))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_values(return_values)
+            .send()
+            .await
+            .map(|o| with_attributes(o.attributes(), o.request_id()))
+            .map_err(|e| failure(DYNAMODB, &e)),
     };
     match result {
         Ok(json) => TaskOutcome::Succeeded(Value::from(json)),
@@ -148,15 +125,7 @@ pub async fn call(client: &Client, op: Operation, params: &Value) -> TaskOutcome
 }
 
 fn metadata(request_id: Option<&str>) -> Json {
-    let id = request_id.unwrap_or_default();
-    json!({
-        "SdkHttpMetadata": {
-            "AllHttpHeaders": { "x-amzn-RequestId": [id], "Content-Type": ["application/x-amz-json-1.0"] },
-            "HttpHeaders": { "x-amzn-RequestId": id, "Content-Type": "application/x-amz-json-1.0" },
-            "HttpStatusCode": 200,
-        },
-        "SdkResponseMetadata": { "RequestId": id },
-    })
+    Json::Object(with_metadata(request_id.unwrap_or_default(), "application/x-amz-json-1.0"))
 }
 
 fn with_attributes(attributes: Option<&Item>, request_id: Option<&str>) -> Json {

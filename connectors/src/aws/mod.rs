@@ -6,6 +6,7 @@
 pub mod dynamodb;
 pub mod errors;
 pub mod lambda;
+pub mod response;
 pub mod sns;
 pub mod sqs;
 pub mod tasks;

@@ -4,6 +4,7 @@
 //! `MessageDeduplicationId`; the result is AWS's `{MessageId, …}`.
 
 use super::errors::{SNS, failure};
+use super::response::with_metadata;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::operation::RequestId;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -46,20 +47,12 @@ pub async fn publish(client: &Client, params: &Value) -> TaskOutcome {
     }
     match call.send().await {
         Ok(out) => {
-            let request_id = out.request_id().unwrap_or_default().to_string();
-            let mut result = json!({
-                "MessageId": out.message_id(),
-                "SdkHttpMetadata": {
-                    "AllHttpHeaders": { "x-amzn-RequestId": [request_id], "Content-Type": ["text/xml"] },
-                    "HttpHeaders": { "x-amzn-RequestId": request_id, "Content-Type": "text/xml" },
-                    "HttpStatusCode": 200,
-                },
-                "SdkResponseMetadata": { "RequestId": request_id },
-            });
-            if let (Some(map), Some(seq)) = (result.as_object_mut(), out.sequence_number()) {
-                map.insert("SequenceNumber".into(), json!(seq));
+            let mut result = with_metadata(out.request_id().unwrap_or_default(), "text/xml");
+            result.insert("MessageId".into(), json!(out.message_id()));
+            if let Some(seq) = out.sequence_number() {
+                result.insert("SequenceNumber".into(), json!(seq));
             }
-            TaskOutcome::Succeeded(Value::from(result))
+            TaskOutcome::Succeeded(Value::from(serde_json::Value::Object(result)))
         }
         Err(e) => failure(SNS, &e),
     }

@@ -5,6 +5,7 @@
 
 use super::Aws;
 use super::errors::{SQS, describe, failure};
+use super::response::with_metadata;
 use crate::result_key::ResultKey;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::operation::RequestId;
@@ -565,26 +566,16 @@ pub async fn send_message(client: &Client, params: &Value) -> TaskOutcome {
     }
     match call.send().await {
         Ok(out) => {
-            let request_id = out.request_id().unwrap_or_default().to_string();
-            let mut result = json!({
-                "MD5OfMessageBody": out.md5_of_message_body(),
-                "MessageId": out.message_id(),
-                "SdkHttpMetadata": {
-                    "AllHttpHeaders": { "x-amzn-RequestId": [request_id], "Content-Type": ["text/xml"] },
-                    "HttpHeaders": { "x-amzn-RequestId": request_id, "Content-Type": "text/xml" },
-                    "HttpStatusCode": 200,
-                },
-                "SdkResponseMetadata": { "RequestId": request_id },
-            });
-            if let Some(map) = result.as_object_mut() {
-                if let Some(md5) = out.md5_of_message_attributes() {
-                    map.insert("MD5OfMessageAttributes".into(), json!(md5));
-                }
-                if let Some(seq) = out.sequence_number() {
-                    map.insert("SequenceNumber".into(), json!(seq));
-                }
+            let mut result = with_metadata(out.request_id().unwrap_or_default(), "text/xml");
+            result.insert("MD5OfMessageBody".into(), json!(out.md5_of_message_body()));
+            result.insert("MessageId".into(), json!(out.message_id()));
+            if let Some(md5) = out.md5_of_message_attributes() {
+                result.insert("MD5OfMessageAttributes".into(), json!(md5));
             }
-            TaskOutcome::Succeeded(Value::from(result))
+            if let Some(seq) = out.sequence_number() {
+                result.insert("SequenceNumber".into(), json!(seq));
+            }
+            TaskOutcome::Succeeded(Value::from(serde_json::Value::Object(result)))
         }
         Err(e) => failure(SQS, &e),
     }
