@@ -536,11 +536,19 @@ impl std::error::Error for ParseError {}
 /// buffer, which is why it needs it mutable), then build a [`Value`] from
 /// its tape: the fastest way in from bytes, the runtime's hot path.
 pub fn from_slice_mut(bytes: &mut [u8]) -> Result<Value, ParseError> {
-    let tape = simd_json::to_tape(bytes).map_err(|e| ParseError(e.to_string()))?;
-    let mut keys = KeyCache::default();
-    let nodes = &tape.0;
-    let (v, _) = from_tape(nodes, 0, &mut keys);
-    Ok(v)
+    thread_local! {
+        /// The parser's scratch (aligned input copy, string and index
+        /// buffers), kept per thread: a record's parse allocates only its tape.
+        static BUFFERS: std::cell::RefCell<Option<simd_json::Buffers>> = const { std::cell::RefCell::new(None) };
+    }
+    BUFFERS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let buffers = slot.get_or_insert_with(|| simd_json::Buffers::new(bytes.len().max(4096)));
+        let tape = simd_json::to_tape_with_buffers(bytes, buffers).map_err(|e| ParseError(e.to_string()))?;
+        let mut keys = KeyCache::default();
+        let (v, _) = from_tape(&tape.0, 0, &mut keys);
+        Ok(v)
+    })
 }
 
 /// Build the value starting at `nodes[i]`; returns it and the index after it.
