@@ -96,6 +96,10 @@ enum Command {
         real_time: bool,
         #[arg(long = "type", value_enum)]
         workflow_type: Option<TypeArg>,
+        /// Perform Task states against AWS (Lambda, SQS, SNS, DynamoDB) with the
+        /// SDK's default configuration: AWS_REGION, credentials, AWS_ENDPOINT_URL.
+        #[arg(long, conflicts_with = "mocks")]
+        aws: bool,
     },
     /// Run the pipelines of a configuration until their sources end or
     /// SIGTERM/SIGINT, then print a summary on standard error.
@@ -145,11 +149,22 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Exec { definition, input, mocks, test_case, state_machine, context, real_time, workflow_type } => {
+        Command::Exec {
+            definition,
+            input,
+            mocks,
+            test_case,
+            state_machine,
+            context,
+            real_time,
+            workflow_type,
+            aws,
+        } => {
+            let tasks = if aws { TaskSource::Aws } else { TaskSource::Mocks(mocks.as_deref()) };
             cmd_exec(
                 &definition,
                 &input,
-                mocks.as_deref(),
+                tasks,
                 test_case.as_deref(),
                 state_machine.as_deref(),
                 context.as_deref(),
@@ -251,11 +266,18 @@ fn load_invoker(
     }
 }
 
+/// Who answers an `exec`'s Task states.
+enum TaskSource<'a> {
+    /// Recorded answers (or none: every task fails naming its resource).
+    Mocks(Option<&'a Path>),
+    Aws,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn cmd_exec(
     definition: &Path,
     input: &Path,
-    mocks: Option<&Path>,
+    tasks: TaskSource,
     test_case: Option<&str>,
     state_machine: Option<&str>,
     context: Option<&Path>,
@@ -275,7 +297,27 @@ fn cmd_exec(
         }
     };
     let input = read_json(input)?;
-    let mut invoker = load_invoker(mocks, test_case, state_machine.or(ctx.state_machine_name.as_deref()))?;
+    let aws_tasks = match tasks {
+        TaskSource::Aws => {
+            let aws = expressway_connectors::aws::Aws::new(&expressway_config::pipeline::AwsConfig::default())?;
+            let service = expressway_connectors::aws::tasks::AwsTasks::new(aws);
+            if let Err(problems) = expressway_engine::tasks::check_resources(&program, &service) {
+                for p in problems {
+                    eprintln!("error: {p}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+            Some(service)
+        }
+        TaskSource::Mocks(_) => None,
+    };
+    let mut invoker: Box<dyn TaskInvoker + '_> = match (&aws_tasks, tasks) {
+        (Some(service), _) => Box::new(expressway_engine::tasks::Blocking(service)),
+        (None, TaskSource::Mocks(mocks)) => {
+            load_invoker(mocks, test_case, state_machine.or(ctx.state_machine_name.as_deref()))?
+        }
+        (None, TaskSource::Aws) => Box::new(NoTasks),
+    };
     let info =
         Arc::new(ctx.execution_info(
             now_ms(),

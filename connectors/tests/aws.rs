@@ -545,6 +545,40 @@ fn sns_publish_reaches_a_subscribed_queue() {
 }
 
 #[test]
+fn exec_with_aws_calls_real_functions_and_raises_their_errors() {
+    let aws = aws();
+    let run = unique();
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "echo", "Payload.$": "$"}, "OutputPath": "$.Payload.echo", "Next": "Fail"},
+            "Fail": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:always-fails", "End": true}}}"#,
+    );
+    let input = dir.join("input.json");
+    std::fs::write(&input, format!(r#"{{"id":"{run}-exec"}}"#)).expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(result["status"], "FAILED", "{result}");
+    assert_eq!(result["error"], "FulfillmentError", "{result}");
+    // Both functions really ran, echo first.
+    let calls: Vec<String> = aws.calls(&format!("{run}-exec"));
+    assert_eq!(calls, [format!("echo {run}-exec"), format!("fail {run}-exec")]);
+}
+
+#[test]
 fn an_unsupported_resource_fails_validation_naming_it() {
     let dir = work_dir();
     let machine = machine(
