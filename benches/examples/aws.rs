@@ -6,8 +6,8 @@
 //!    ARN, as most machines call Lambda) against an in-process server that
 //!    speaks Lambda's Invoke API (200 with the request body echoed, as a
 //!    function that returns its event). Memory source → runtime → null sink,
-//!    at several in-flight caps: tasks park, so one shard keeps many calls
-//!    open at once.
+//!    at several in-flight caps (`SHARDS` shards, default 2): tasks park, so
+//!    one shard keeps many calls open at once.
 //! 2. With `AWS_ENDPOINT_URL` set (`deploy/dev/services.sh start`, then
 //!    `set -a; . target/services.env; set +a`): SQS → Expressway (pass-chain)
 //!    → SQS against ministack, and ministack's own send/receive rate for
@@ -153,13 +153,16 @@ fn lambda_tasks(n: usize) {
     let machine = r#"{"StartAt":"Call","States":{"Call":{"Type":"Task",
         "Resource":"arn:aws:lambda:us-east-1:000000000000:function:echo","ResultPath":"$.echo","End":true}}}"#;
     let payload = br#"{"deviceId":"sensor-42","reading":21.5}"#.to_vec();
+    let shards: usize = std::env::var("SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     for in_flight in [64, 256, 1024] {
         let stats = Arc::new(Stats::default());
-        let tasks = Arc::new(AwsTasks::new(aws.clone()));
+        let http = expressway_connectors::aws::http_invoke::HttpInvoker::new(Some(Vec::new()), Duration::from_secs(60))
+            .expect("http");
+        let tasks = Arc::new(AwsTasks::new(aws.clone(), http));
         let source = Replay { payload: payload.clone(), left: n, next: 0 };
         let began = Instant::now();
         runtime::run(
-            spec(machine, 2, in_flight, tasks),
+            spec(machine, shards, in_flight, tasks),
             Box::new(source),
             Box::new(NullSink),
             Box::new(NullSink),
@@ -171,7 +174,7 @@ fn lambda_tasks(n: usize) {
         let secs = began.elapsed().as_secs_f64();
         let ok = stats.succeeded.load(Ordering::Relaxed);
         println!(
-            "lambda task (function ARN), 2 shards, {in_flight} in flight per shard: {ok}/{n} succeeded, {:.0} executions/s",
+            "lambda task (function ARN), {shards} shards, {in_flight} in flight per shard: {ok}/{n} succeeded, {:.0} executions/s",
             ok as f64 / secs
         );
     }

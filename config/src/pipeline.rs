@@ -25,6 +25,30 @@ pub struct Config {
     /// credentials from the environment, profile, web identity or IMDS).
     #[serde(default)]
     pub aws: AwsConfig,
+    /// `arn:aws:states:::http:invoke` tasks.
+    #[serde(default)]
+    pub http: HttpTasksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTasksConfig {
+    /// URL prefixes HTTP tasks may call (`https://api.example.com/`); none
+    /// by default, so a machine cannot reach an arbitrary host.
+    #[serde(default)]
+    pub allowed_endpoints: Vec<String>,
+    #[serde(default = "default_http_timeout", deserialize_with = "human_duration")]
+    pub timeout: Duration,
+}
+
+fn default_http_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for HttpTasksConfig {
+    fn default() -> Self {
+        HttpTasksConfig { allowed_endpoints: Vec::new(), timeout: default_http_timeout() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -300,7 +300,10 @@ fn cmd_exec(
     let aws_tasks = match tasks {
         TaskSource::Aws => {
             let aws = expressway_connectors::aws::Aws::new(&expressway_config::pipeline::AwsConfig::default())?;
-            let service = expressway_connectors::aws::tasks::AwsTasks::new(aws);
+            // Run by hand against one's own machine: any HTTP endpoint may be called.
+            let http =
+                expressway_connectors::aws::http_invoke::HttpInvoker::new(None, std::time::Duration::from_secs(60))?;
+            let service = expressway_connectors::aws::tasks::AwsTasks::new(aws, http);
             if let Err(problems) = expressway_engine::tasks::check_resources(&program, &service) {
                 for p in problems {
                     eprintln!("error: {p}");

@@ -6,6 +6,7 @@ use expressway_config::pipeline::{DedupConfig, LogLevelConfig, SinkConfig, Sourc
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::dynamodb::DynamoDedup;
+use expressway_connectors::aws::http_invoke::HttpInvoker;
 use expressway_connectors::aws::sqs::{SqsSink, SqsSource, SqsSourceConfig};
 use expressway_connectors::aws::tasks::{AwsTasks, Integration};
 use expressway_connectors::dedup::MemoryDedup;
@@ -278,7 +279,8 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         let tasks: Arc<dyn expressway_engine::tasks::TaskService> = if p.program.tasks.is_empty() {
             Arc::new(expressway_engine::tasks::NoTaskService)
         } else {
-            Arc::new(AwsTasks::new(aws.get()?))
+            let http = HttpInvoker::new(Some(config.http.allowed_endpoints.clone()), config.http.timeout)?;
+            Arc::new(AwsTasks::new(aws.get()?, http))
         };
         let spec = PipelineSpec {
             name: p.name.clone(),

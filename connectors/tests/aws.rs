@@ -578,6 +578,106 @@ fn exec_with_aws_calls_real_functions_and_raises_their_errors() {
     assert_eq!(calls, [format!("echo {run}-exec"), format!("fail {run}-exec")]);
 }
 
+/// A small HTTP API on a free port: `/missing` answers 404, anything else
+/// echoes the request as JSON. Returns the server and its base URL.
+fn echo_api() -> (Child, String) {
+    let script = r#"
+import http.server, json, urllib.parse
+class H(http.server.BaseHTTPRequestHandler):
+    def handle_any(self):
+        u = urllib.parse.urlparse(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        if u.path == "/missing":
+            status, out = 404, {"message": "no such thing"}
+        else:
+            status, out = 200, {"method": self.command, "path": u.path, "query": urllib.parse.parse_qs(u.query),
+                                "body": body, "auth": self.headers.get("Authorization"), "type": self.headers.get("Content-Type")}
+        data = json.dumps(out).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    do_GET = do_POST = handle_any
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = Command::new("python3").args(["-c", script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut port = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            port.push(byte[0] as char);
+        }
+    }
+    (child, format!("http://127.0.0.1:{}", port.trim()))
+}
+
+#[test]
+fn http_tasks_call_allowed_endpoints_with_aws_result_shape_and_errors() {
+    let (mut server, base) = echo_api();
+    let run = unique();
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        &r#"{"StartAt": "Post", "States": {
+          "Post": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": "BASE/orders", "Method": "POST", "Headers": {"Authorization": "Bearer t0k"},
+              "QueryParameters": {"dry": "true"}, "RequestBody": {"id.$": "$.id"}},
+            "ResultSelector": {"status.$": "$.StatusCode", "text.$": "$.StatusText", "echo.$": "$.ResponseBody"},
+            "ResultPath": "$.post", "Next": "Missing"},
+          "Missing": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": "BASE/missing", "Method": "GET"},
+            "Catch": [{"ErrorEquals": ["States.Http.StatusCode.404"], "ResultPath": "$.missing", "Next": "Outside"}], "End": true},
+          "Outside": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": "http://127.0.0.2:9/x", "Method": "GET"},
+            "Catch": [{"ErrorEquals": ["States.Permissions"], "ResultPath": "$.outside", "Next": "Done"}], "End": true},
+          "Done": {"Type": "Succeed"}}}"#
+            .replace("BASE", &base),
+    );
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, format!("{{\"id\":\"{run}\"}}\n")).expect("input");
+    let results = dir.join("results.jsonl");
+    let cfg = dir.join("http.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pipelines:\n  - name: http\n    state_machine: {}\n    source: {{ type: file, path: {} }}\n    sink: {{ type: file, path: {} }}\n    dead_letter: {{ type: stdout }}\nhttp: {{ allowed_endpoints: [\"{base}/\"], timeout: 10s }}\n",
+            machine.display(),
+            input.display(),
+            results.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args(["run", "--config", cfg.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    let _ = server.kill();
+    let text = std::fs::read_to_string(&results).unwrap_or_default();
+    let r: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!("{e}: {text}\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert_eq!(r["post"]["status"], 200, "{r}");
+    assert_eq!(r["post"]["text"], "OK", "{r}");
+    let echo = &r["post"]["echo"];
+    assert_eq!(echo["method"], "POST", "{r}");
+    assert_eq!(echo["path"], "/orders", "{r}");
+    assert_eq!(echo["query"], serde_json::json!({"dry": ["true"]}), "{r}");
+    assert_eq!(echo["body"], format!(r#"{{"id":"{run}"}}"#), "{r}");
+    assert_eq!(echo["auth"], "Bearer t0k", "{r}");
+    assert_eq!(echo["type"], "application/json", "{r}");
+    assert_eq!(r["missing"]["Error"], "States.Http.StatusCode.404", "{r}");
+    let cause: serde_json::Value =
+        serde_json::from_str(r["missing"]["Cause"].as_str().unwrap_or("{}")).expect("cause is JSON");
+    assert_eq!(cause["StatusCode"], 404, "{cause}");
+    assert_eq!(cause["ResponseBody"]["message"], "no such thing", "{cause}");
+    assert_eq!(r["outside"]["Error"], "States.Permissions", "{r}");
+}
+
 #[test]
 fn an_unsupported_resource_fails_validation_naming_it() {
     let dir = work_dir();

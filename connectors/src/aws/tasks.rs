@@ -5,6 +5,7 @@
 
 use super::Aws;
 use super::dynamodb::{self, Operation};
+use super::http_invoke::HttpInvoker;
 use super::{lambda, sns, sqs};
 use expressway_engine::tasks::{TaskReply, TaskService};
 use expressway_engine::{TaskCall, TaskOutcome};
@@ -29,6 +30,8 @@ pub enum Integration {
     SqsSendMessage,
     /// `arn:aws:states:::sns:publish`
     SnsPublish,
+    /// `arn:aws:states:::http:invoke`
+    HttpInvoke,
     /// `arn:aws:states:::dynamodb:<operation>`
     DynamoDb(Operation),
 }
@@ -49,7 +52,7 @@ impl Integration {
                     Some(op) => Ok(Integration::DynamoDb(op)),
                     None => unsupported("the DynamoDB actions are putItem, getItem, updateItem and deleteItem"),
                 },
-                ("http", "invoke") => unsupported("HTTP Task states are not implemented yet"),
+                ("http", "invoke") => Ok(Integration::HttpInvoke),
                 _ => unsupported("no such integration in Expressway"),
             };
         }
@@ -70,6 +73,7 @@ impl Integration {
             Integration::LambdaInvoke => "lambda:invoke",
             Integration::SqsSendMessage => "sqs:sendMessage",
             Integration::SnsPublish => "sns:publish",
+            Integration::HttpInvoke => "http:invoke",
             Integration::DynamoDb(Operation::PutItem) => "dynamodb:putItem",
             Integration::DynamoDb(Operation::GetItem) => "dynamodb:getItem",
             Integration::DynamoDb(Operation::UpdateItem) => "dynamodb:updateItem",
@@ -83,6 +87,7 @@ struct Clients {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    http: HttpInvoker,
 }
 
 pub struct AwsTasks {
@@ -92,9 +97,9 @@ pub struct AwsTasks {
 }
 
 impl AwsTasks {
-    pub fn new(aws: Arc<Aws>) -> AwsTasks {
+    pub fn new(aws: Arc<Aws>, http: HttpInvoker) -> AwsTasks {
         let clients =
-            Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), sns: aws.sns(), dynamodb: aws.dynamodb() });
+            Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), sns: aws.sns(), dynamodb: aws.dynamodb(), http });
         let limit = Arc::new(Semaphore::new(aws.max_concurrent_calls));
         AwsTasks { aws, clients, limit }
     }
@@ -123,6 +128,7 @@ impl TaskService for AwsTasks {
                 Integration::LambdaInvoke => lambda::invoke(&clients.lambda, &call.input).await,
                 Integration::SqsSendMessage => sqs::send_message(&clients.sqs, &call.input).await,
                 Integration::SnsPublish => sns::publish(&clients.sns, &call.input).await,
+                Integration::HttpInvoke => clients.http.invoke(&call.input).await,
                 Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
             };
             metrics::histogram!(metric::DURATION, "integration" => label).record(began.elapsed().as_secs_f64());
@@ -148,6 +154,7 @@ mod tests {
         assert_eq!(Integration::parse("arn:aws:states:::lambda:invoke"), Ok(Integration::LambdaInvoke));
         assert_eq!(Integration::parse("arn:aws:states:::sqs:sendMessage"), Ok(Integration::SqsSendMessage));
         assert_eq!(Integration::parse("arn:aws:states:::sns:publish"), Ok(Integration::SnsPublish));
+        assert_eq!(Integration::parse("arn:aws:states:::http:invoke"), Ok(Integration::HttpInvoke));
         assert_eq!(
             Integration::parse("arn:aws:states:::dynamodb:updateItem"),
             Ok(Integration::DynamoDb(Operation::UpdateItem))
@@ -155,7 +162,6 @@ mod tests {
         for (resource, why) in [
             ("arn:aws:states:::lambda:invoke.waitForTaskToken", "request-response"),
             ("arn:aws:states:::dynamodb:scan", "putItem, getItem"),
-            ("arn:aws:states:::http:invoke", "not implemented yet"),
             ("arn:aws:states:us-east-1:1:activity:a", "activities"),
             ("arn:aws:states:::glue:startJobRun", "no such integration"),
             ("not-an-arn", "expected a Lambda function ARN"),

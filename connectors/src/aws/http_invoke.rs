@@ -1,0 +1,164 @@
+//! `arn:aws:states:::http:invoke`: `ApiEndpoint`, `Method`, `Headers`,
+//! `QueryParameters`, `RequestBody` (JSON, or form-encoded with
+//! `Transform.RequestBodyEncoding: URL_ENCODED`). The result is AWS's
+//! `{Headers, ResponseBody, StatusCode, StatusText}`; a status of 400 or
+//! more raises `States.Http.StatusCode.<code>` with that result as the cause,
+//! a connection failure `States.Http.Socket`. Only endpoints under a prefix
+//! the configuration allows are called (`States.Permissions` otherwise).
+//! EventBridge connections (`Authentication.ConnectionArn`) do not exist
+//! here: credentials go in `Headers`.
+
+use bytes::Bytes;
+use expressway_engine::{TaskOutcome, Value};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value as Json, json};
+use std::time::Duration;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+pub struct HttpInvoker {
+    client: Client<Https, Full<Bytes>>,
+    /// URL prefixes that may be called; `None` allows any (`exec --aws`).
+    allowed: Option<Vec<String>>,
+    timeout: Duration,
+}
+
+fn fail(error: &str, cause: String) -> TaskOutcome {
+    TaskOutcome::Failed { error: error.into(), cause: Some(cause) }
+}
+
+impl HttpInvoker {
+    pub fn new(allowed: Option<Vec<String>>, timeout: Duration) -> Result<HttpInvoker, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| format!("loading the system's TLS roots: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(HttpInvoker { client, allowed, timeout })
+    }
+
+    pub async fn invoke(&self, params: &Value) -> TaskOutcome {
+        let params = Json::from(params);
+        let text = |k: &str| params.get(k).and_then(Json::as_str);
+        let (Some(endpoint), Some(method)) = (text("ApiEndpoint"), text("Method")) else {
+            return fail("States.Runtime", "The http:invoke parameters must contain 'ApiEndpoint' and 'Method'".into());
+        };
+        if let Some(allowed) = &self.allowed
+            && !allowed.iter().any(|prefix| endpoint.starts_with(prefix.as_str()))
+        {
+            return fail(
+                "States.Permissions",
+                format!("ApiEndpoint '{endpoint}' is not under any of the configured http.allowed_endpoints"),
+            );
+        }
+        let mut url = endpoint.to_string();
+        if let Some(query) = params.get("QueryParameters").and_then(Json::as_object) {
+            let encoded = form_encode(query);
+            if !encoded.is_empty() {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&encoded);
+            }
+        }
+        let url_encoded =
+            params.pointer("/Transform/RequestBodyEncoding").and_then(Json::as_str) == Some("URL_ENCODED");
+        let (body, content_type) = match params.get("RequestBody") {
+            None => (Vec::new(), None),
+            Some(Json::String(s)) => (s.clone().into_bytes(), None),
+            Some(Json::Object(o)) if url_encoded => {
+                (form_encode(o).into_bytes(), Some("application/x-www-form-urlencoded"))
+            }
+            Some(other) => (other.to_string().into_bytes(), Some("application/json")),
+        };
+        let mut request = hyper::Request::builder().method(method.to_ascii_uppercase().as_str()).uri(&url);
+        let mut has_content_type = false;
+        if let Some(headers) = params.get("Headers").and_then(Json::as_object) {
+            for (name, value) in headers {
+                has_content_type |= name.eq_ignore_ascii_case("content-type");
+                let value = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+                request = request.header(name.as_str(), value);
+            }
+        }
+        if let (Some(ct), false) = (content_type, has_content_type) {
+            request = request.header("content-type", ct);
+        }
+        let request = match request.body(Full::new(Bytes::from(body))) {
+            Ok(r) => r,
+            Err(e) => return fail("States.Runtime", format!("invalid HTTP request to '{url}': {e}")),
+        };
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return fail("States.Http.Socket", format!("calling '{url}': {e}")),
+            Err(_) => {
+                return fail("States.Http.Socket", format!("calling '{url}': no answer within {:?}", self.timeout));
+            }
+        };
+        let status = response.status();
+        let mut headers = Map::new();
+        for (name, value) in response.headers() {
+            let entry = headers.entry(name.as_str().to_string()).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!(value.to_str().unwrap_or_default()));
+            }
+        }
+        let bytes = match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(e)) => return fail("States.Http.Socket", format!("reading the answer of '{url}': {e}")),
+            Err(_) => return fail("States.Http.Socket", format!("reading the answer of '{url}': timed out")),
+        };
+        let body = serde_json::from_slice::<Json>(&bytes)
+            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let result = json!({
+            "Headers": headers,
+            "ResponseBody": body,
+            "StatusCode": status.as_u16(),
+            "StatusText": status.canonical_reason().unwrap_or(""),
+        });
+        if status.as_u16() >= 400 {
+            return fail(&format!("States.Http.StatusCode.{}", status.as_u16()), result.to_string());
+        }
+        TaskOutcome::Succeeded(Value::from(result))
+    }
+}
+
+/// `a=1&b=x%20y`; arrays repeat their key.
+fn form_encode(fields: &Map<String, Json>) -> String {
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        let items: Vec<&Json> = match v {
+            Json::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            let text = item.as_str().map(str::to_string).unwrap_or_else(|| item.to_string());
+            out.push(format!("{}={}", percent(k), percent(&text)));
+        }
+    }
+    out.join("&")
+}
+
+fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_percent_encoded_and_arrays_repeat_their_key() {
+        let v = json!({"q": "a b&c", "n": 3, "tag": ["x", "y"]});
+        assert_eq!(form_encode(v.as_object().unwrap()), "q=a%20b%26c&n=3&tag=x&tag=y");
+    }
+}
