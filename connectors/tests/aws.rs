@@ -267,8 +267,9 @@ fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
           "Parameters": {"TableName": "TABLE", "Item": {"pk": {"S.$": "$.id"}, "attempts": {"N.$": "States.Format('{}', $.flaky.attempts)"}}},
           "ResultPath": null, "Next": "Notify"},
         "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
-          "Parameters": {"QueueUrl": "AUDIT", "MessageBody": {"stored.$": "$.id"}},
-          "ResultSelector": {"id.$": "$.MessageId"}, "ResultPath": "$.sent", "End": true}
+          "Parameters": {"QueueUrl": "AUDIT", "MessageBody": {"stored.$": "$.id"},
+            "MessageAttributes": {"source": {"DataType": "String", "StringValue": "expressway"}}},
+          "ResultSelector": {"id.$": "$.MessageId", "attributes.$": "$.MD5OfMessageAttributes"}, "ResultPath": "$.sent", "End": true}
       }
     }"#
     .replace("TABLE", &table)
@@ -299,6 +300,7 @@ fn sqs_through_lambda_dynamodb_and_sqs_tasks_with_retry_and_catch() {
             // Failed twice with FlakyError, retried, succeeded the third time.
             assert_eq!(r["flaky"], serde_json::json!({"attempts": 3, "status": 200}), "{r}");
             assert!(r["sent"]["id"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+            assert_eq!(r["sent"]["attributes"].as_str().map(str::len), Some(32), "an MD5 of the attributes: {r}");
             let item = aws
                 .rt
                 .block_on(aws.dynamodb.get_item().table_name(&table).key("pk", AttributeValue::S(id.into())).send())

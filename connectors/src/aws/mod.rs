@@ -16,6 +16,20 @@ use expressway_config::pipeline::AwsConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// `MessageAttributes` of an SQS or SNS task as (name, DataType,
+/// StringValue); each service builds its own attribute type from them.
+pub(crate) fn message_attributes(params: &expressway_engine::Value) -> Vec<(String, String, Option<String>)> {
+    use expressway_engine::Value;
+    let Some(Value::Object(attrs)) = params.get("MessageAttributes") else { return Vec::new() };
+    attrs
+        .iter()
+        .map(|(name, a)| {
+            let data_type = a.get("DataType").and_then(Value::as_str).unwrap_or("String").to_string();
+            (name.to_string(), data_type, a.get("StringValue").and_then(Value::as_str).map(str::to_string))
+        })
+        .collect()
+}
+
 /// The SDK configuration (default chain plus the config file's overrides)
 /// and the runtime AWS calls run on.
 pub struct Aws {

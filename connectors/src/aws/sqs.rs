@@ -552,16 +552,9 @@ pub async fn send_message(client: &Client, params: &Value) -> TaskOutcome {
     if let Some(d) = params.get("MessageDeduplicationId").and_then(Value::as_str) {
         call = call.message_deduplication_id(d);
     }
-    if let Some(Value::Object(attrs)) = params.get("MessageAttributes") {
-        for (name, a) in attrs.iter() {
-            let mut b = MessageAttributeValue::builder()
-                .data_type(a.get("DataType").and_then(Value::as_str).unwrap_or("String"));
-            if let Some(s) = a.get("StringValue").and_then(Value::as_str) {
-                b = b.string_value(s);
-            }
-            if let Ok(v) = b.build() {
-                call = call.message_attributes(name.to_string(), v);
-            }
+    for (name, data_type, string_value) in super::message_attributes(params) {
+        if let Ok(v) = MessageAttributeValue::builder().data_type(data_type).set_string_value(string_value).build() {
+            call = call.message_attributes(name, v);
         }
     }
     match call.send().await {
