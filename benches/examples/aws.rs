@@ -17,8 +17,8 @@ use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::sqs::{SqsSink, SqsSource, SqsSourceConfig};
 use expressway_connectors::aws::tasks::AwsTasks;
 use expressway_connectors::stdio::NullSink;
-use expressway_engine::runtime::{self, DedupStore, KeySpec, PipelineSpec, Polled, Record, RecordId, Source};
-use expressway_engine::runtime::{ExecutionLogLevel, SourceError, Stats};
+use expressway_engine::runtime::{self, KeySpec, PipelineSpec, Polled, Record, RecordId, Source};
+use expressway_engine::runtime::{ExecutionLogLevel, NoDedup, SourceError, Stats};
 use expressway_engine::{WorkflowType, compile_text};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -108,14 +108,6 @@ impl Source for Replay {
     fn commit(&mut self) -> Result<(), SourceError> {
         Ok(())
     }
-}
-
-struct NoDedup;
-impl DedupStore for NoDedup {
-    fn begin(&self, _: &str) -> bool {
-        true
-    }
-    fn complete(&self, _: &str) {}
 }
 
 fn spec(

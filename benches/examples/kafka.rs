@@ -13,7 +13,7 @@
 
 use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic};
 use expressway_connectors::stdio::NullSink;
-use expressway_engine::runtime::{self, ExecutionLogLevel, KeySpec, PipelineSpec, Stats};
+use expressway_engine::runtime::{self, ExecutionLogLevel, KeySpec, NoDedup, PipelineSpec, Stats};
 use expressway_engine::{WorkflowType, compile_text};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -141,14 +141,6 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct NoDedup;
-impl expressway_engine::runtime::DedupStore for NoDedup {
-    fn begin(&self, _: &str) -> bool {
-        true
-    }
-    fn complete(&self, _: &str) {}
 }
 
 fn main() {

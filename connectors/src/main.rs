@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 mod run;
 
@@ -208,9 +208,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use expressway_engine::time::now_ms;
 
 fn workflow_of(arg: Option<TypeArg>, ctx: &ExecutionContext) -> Result<WorkflowType, String> {
     Ok(match arg {
@@ -304,7 +302,9 @@ fn cmd_exec(
             let http =
                 expressway_connectors::aws::http_invoke::HttpInvoker::new(None, std::time::Duration::from_secs(60))?;
             let service = expressway_connectors::aws::tasks::AwsTasks::new(aws, http);
-            if let Err(problems) = expressway_engine::tasks::check_resources(&program, &service) {
+            if let Err(problems) = expressway_engine::tasks::check_resources(&program, |r| {
+                expressway_engine::tasks::TaskService::check(&service, r)
+            }) {
                 for p in problems {
                     eprintln!("error: {p}");
                 }

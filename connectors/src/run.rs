@@ -15,6 +15,7 @@ use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::runtime::{self, DedupStore, ExecutionLogLevel, KeySpec, PipelineSpec, Sink, Source, Stats};
+use expressway_engine::tasks::check_resources;
 use expressway_engine::{Program, WorkflowType};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -79,14 +80,9 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 });
             }
         }
-        if let Some(program) = &program {
-            let mut seen = std::collections::BTreeSet::new();
-            for task in program.tasks.iter().filter(|t| seen.insert(t.resource.clone())) {
-                if let Err(message) = Integration::parse(&task.resource) {
-                    problems
-                        .push(ConfigProblem { at: format!("{at}.state_machine {}", machine_path.display()), message });
-                }
-            }
+        let refused = program.as_ref().map(|p| check_resources(p, |r| Integration::parse(r).map(|_| ())));
+        for message in refused.and_then(Result::err).unwrap_or_default() {
+            problems.push(ConfigProblem { at: format!("{at}.state_machine {}", machine_path.display()), message });
         }
         let key = match p.idempotency.key.as_deref() {
             // An SQS message's own id (a FIFO queue's deduplication id) is

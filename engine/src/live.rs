@@ -11,6 +11,7 @@
 use crate::driver::{Driven, ExecutionResult};
 use crate::program::Program;
 use crate::tasks::{self, TaskService};
+use crate::time::now_ms as wall_ms;
 use crate::vm::{Frame, Resume, Shared, Step, TaskCall, TaskOutcome};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use futures_util::StreamExt;
@@ -22,17 +23,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Concurrent iterations of a Map without `MaxConcurrency`, as AWS's inline
 /// Map runs them.
 const UNBOUNDED_FORK_CONCURRENCY: usize = 40;
 
 pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-pub(crate) fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// What every execution of a shard shares.
 pub(crate) struct Live<'a> {

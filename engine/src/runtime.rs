@@ -207,6 +207,17 @@ pub enum ExecutionLogLevel {
     Off,
 }
 
+/// A store that remembers nothing: every record runs (benchmarks, tests,
+/// pipelines without an idempotency key never call it).
+pub struct NoDedup;
+
+impl DedupStore for NoDedup {
+    fn begin(&self, _key: &str) -> bool {
+        true
+    }
+    fn complete(&self, _key: &str) {}
+}
+
 /// How a record's idempotency key is found.
 #[derive(Debug, Clone)]
 pub enum KeySpec {
@@ -539,7 +550,7 @@ fn shard_loop(
         let info = Arc::new(ExecutionInfo {
             execution_id: execution_id(spec, &started.name),
             execution_name: started.name.clone(),
-            start_time_ms: live::wall_ms(),
+            start_time_ms: crate::time::now_ms(),
             ..base_info.clone()
         });
         let finished = if suspends {

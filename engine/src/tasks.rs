@@ -23,15 +23,19 @@ pub trait TaskService: Send + Sync {
     fn start(&self, call: TaskCall, reply: TaskReply);
 }
 
-/// Every Task state's resource that `service` refuses, with its reason,
+/// Every Task state's resource that `check` refuses (a [`TaskService::check`],
+/// or a parse of the resource before any service exists), with its reason,
 /// once per resource.
-pub fn check_resources(program: &crate::Program, service: &dyn TaskService) -> Result<(), Vec<String>> {
+pub fn check_resources(
+    program: &crate::Program,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<(), Vec<String>> {
     let mut seen = std::collections::BTreeSet::new();
     let problems: Vec<String> = program
         .tasks
         .iter()
         .filter(|t| seen.insert(t.resource.as_str()))
-        .filter_map(|t| service.check(&t.resource).err())
+        .filter_map(|t| check(&t.resource).err())
         .collect();
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

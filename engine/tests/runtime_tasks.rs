@@ -8,9 +8,9 @@
 //! tests are about the runtime's mechanics; the real services (Lambda, SQS,
 //! …) are exercised against ministack in `connectors/tests/aws.rs`.
 
-use expressway_engine::runtime::{self, DedupStore, KeySpec, PipelineSpec, Polled, Record, RecordId, Sink, Source};
-use expressway_engine::runtime::{ExecutionLogLevel, SourceError, Stats};
-use expressway_engine::tasks::{TaskReply, TaskService};
+use expressway_engine::runtime::{self, KeySpec, PipelineSpec, Polled, Record, RecordId, Sink, Source};
+use expressway_engine::runtime::{ExecutionLogLevel, NoDedup, SourceError, Stats};
+use expressway_engine::tasks::{NoTaskService, TaskReply, TaskService};
 use expressway_engine::{TaskCall, TaskOutcome, Value, WorkflowType, compile_text};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,14 +60,6 @@ impl Sink for Lines {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-struct NoDedup;
-impl DedupStore for NoDedup {
-    fn begin(&self, _: &str) -> bool {
-        true
-    }
-    fn complete(&self, _: &str) {}
 }
 
 /// Answers each resource by its name, after `delay`, from its own thread:
@@ -279,8 +271,8 @@ fn unsupported_resources_are_named_before_anything_runs() {
         "B":{"Type":"Task","Resource":"arn:aws:states:::unknown:thing","Next":"C"},
         "C":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:echo","End":true}}}"#;
     let program = compile_text(machine, WorkflowType::Express).unwrap();
-    let problems = expressway_engine::tasks::check_resources(&program, Service::new(1, 0).as_ref()).unwrap_err();
+    let problems = expressway_engine::tasks::check_resources(&program, |r| Service::new(1, 0).check(r)).unwrap_err();
     assert_eq!(problems, vec!["resource 'arn:aws:states:::unknown:thing' is not supported".to_string()]);
-    let none = expressway_engine::tasks::check_resources(&program, &expressway_engine::tasks::NoTaskService);
+    let none = expressway_engine::tasks::check_resources(&program, |r| NoTaskService.check(r));
     assert_eq!(none.unwrap_err().len(), 2);
 }
