@@ -480,6 +480,9 @@ fn shard_loop(
     // run to their end inline, on the virtual clock, with no future at all.
     let suspends = spec.program.suspends();
     let mut reactor: Reactor<'_, Started> = Reactor::new();
+    // Its own handle on the wake queue, so a woken slot is polled as it is
+    // taken off the queue (no list of them per turn).
+    let woken = reactor.woken.clone();
     let mut seq: u64 = 0;
     let mut scratch = Vec::with_capacity(4096);
     let finish = |(result, started): (ExecutionResult, Started)| {
@@ -499,11 +502,7 @@ fn shard_loop(
             }
         } else {
             timers.fire_due();
-            let mut woken = Vec::new();
-            while let Ok(slot) = reactor.woken.try_recv() {
-                woken.push(slot);
-            }
-            for slot in woken {
+            while let Ok(slot) = woken.try_recv() {
                 if let Some(finished) = reactor.poll(slot)
                     && !finish(finished)
                 {
@@ -518,7 +517,7 @@ fn shard_loop(
                         Ok(r) => Some(r),
                         Err(_) => { open = false; None }
                     },
-                    recv(reactor.woken) -> slot => {
+                    recv(woken) -> slot => {
                         if let Ok(slot) = slot && let Some(finished) = reactor.poll(slot) && !finish(finished) {
                             return;
                         }
@@ -527,7 +526,7 @@ fn shard_loop(
                     default(wait) => None,
                 }
             } else {
-                if let Ok(slot) = reactor.woken.recv_timeout(wait)
+                if let Ok(slot) = woken.recv_timeout(wait)
                     && let Some(finished) = reactor.poll(slot)
                     && !finish(finished)
                 {
