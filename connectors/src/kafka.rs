@@ -77,8 +77,9 @@ impl PartitionState {
 
 #[derive(Default)]
 struct Tracker {
-    /// Assigned partitions by (topic, partition), with their slot.
-    slots: HashMap<(String, i32), u16>,
+    /// Assigned partitions' slots, by topic then partition (looked up by
+    /// `&str`, with no allocation per record).
+    slots: HashMap<String, HashMap<i32, u16>>,
     states: Vec<Option<((String, i32), PartitionState)>>,
     /// The epoch each slot was last assigned with.
     epochs: Vec<u8>,
@@ -87,9 +88,13 @@ struct Tracker {
 }
 
 impl Tracker {
+    fn find(&self, topic: &str, partition: i32) -> Option<u16> {
+        self.slots.get(topic).and_then(|p| p.get(&partition)).copied()
+    }
+
     fn slot(&mut self, topic: &str, partition: i32) -> u16 {
-        if let Some(s) = self.slots.get(&(topic.to_string(), partition)) {
-            return *s;
+        if let Some(s) = self.find(topic, partition) {
+            return s;
         }
         let slot = match self.states.iter().position(Option::is_none) {
             Some(free) => free,
@@ -102,12 +107,12 @@ impl Tracker {
         self.epochs[slot] = self.epochs[slot].wrapping_add(1);
         let state = PartitionState { epoch: self.epochs[slot], ..PartitionState::default() };
         self.states[slot] = Some(((topic.to_string(), partition), state));
-        self.slots.insert((topic.to_string(), partition), slot as u16);
+        self.slots.entry(topic.to_string()).or_default().insert(partition, slot as u16);
         slot as u16
     }
 
     fn revoke(&mut self, topic: &str, partition: i32) {
-        if let Some(slot) = self.slots.remove(&(topic.to_string(), partition))
+        if let Some(slot) = self.slots.get_mut(topic).and_then(|p| p.remove(&partition))
             && let Some((key, state)) = self.states[slot as usize].take()
         {
             // Only offsets read from this partition are worth committing.
@@ -130,8 +135,8 @@ impl Tracker {
     }
 
     fn in_flight(&self, topic: &str, partition: i32) -> usize {
-        match self.slots.get(&(topic.to_string(), partition)) {
-            Some(&slot) => self.states[slot as usize].as_ref().map_or(0, |(_, s)| s.in_flight.len()),
+        match self.find(topic, partition) {
+            Some(slot) => self.states[slot as usize].as_ref().map_or(0, |(_, s)| s.in_flight.len()),
             None => 0,
         }
     }
@@ -359,12 +364,58 @@ impl Drop for KafkaSource {
     }
 }
 
-/// Messages not yet confirmed by the broker (with when they were
-/// written), and failures.
+/// Deliveries are counted per batch (the runtime's `end_batch`), not
+/// tracked per message: the message's opaque is its batch number, so a
+/// write costs no allocation and no map insert.
 #[derive(Default)]
 struct DeliveryState {
-    undelivered: BTreeMap<u64, std::time::Instant>,
+    /// Open and unconfirmed batches, oldest first; `batches[0]` is number `first`.
+    batches: std::collections::VecDeque<Batch>,
+    first: usize,
     failed: Vec<String>,
+}
+
+struct Batch {
+    /// Sequence number of its first message.
+    start: u64,
+    /// Messages written and not yet confirmed; written ones are added when
+    /// the batch closes, so it may dip below zero before.
+    outstanding: i64,
+    /// When its first message was written (produce latency is measured
+    /// from here).
+    opened: Instant,
+    closed: bool,
+}
+
+impl DeliveryState {
+    /// Open a batch whose first message has sequence number `start`.
+    fn open_batch(&mut self, start: u64) -> usize {
+        self.batches.push_back(Batch { start, outstanding: 0, opened: Instant::now(), closed: false });
+        self.first + self.batches.len() - 1
+    }
+
+    /// The open batch is complete with `written` messages.
+    fn close_batch(&mut self, written: u64) {
+        if let Some(b) = self.batches.back_mut().filter(|b| !b.closed) {
+            b.outstanding += written as i64;
+            b.closed = true;
+        }
+    }
+
+    fn confirmed(&mut self, batch: usize) -> Option<Instant> {
+        let b = self.batches.get_mut(batch.checked_sub(self.first)?)?;
+        b.outstanding -= 1;
+        Some(b.opened)
+    }
+
+    /// Every message below the returned sequence number is in Kafka.
+    fn durable(&mut self, next: u64) -> u64 {
+        while self.batches.front().is_some_and(|b| b.closed && b.outstanding == 0) {
+            self.batches.pop_front();
+            self.first += 1;
+        }
+        self.batches.front().map_or(next, |b| b.start)
+    }
 }
 
 #[derive(Default)]
@@ -386,14 +437,14 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
-    /// The message's sequence number.
-    type DeliveryOpaque = Box<u64>;
-    fn delivery(&self, result: &DeliveryResult<'_>, seq: Box<u64>) {
+    /// The message's batch number.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
         let mut state = self.deliveries.lock();
         match result {
             Ok(_) => {
-                if let Some(written) = state.undelivered.remove(&seq) {
-                    self.latency.record(written.elapsed().as_secs_f64());
+                if let Some(opened) = state.confirmed(batch) {
+                    self.latency.record(opened.elapsed().as_secs_f64());
                 }
             }
             Err((e, _)) => {
@@ -410,6 +461,8 @@ pub struct KafkaSink {
     deliveries: Arc<Deliveries>,
     /// Sequence number of the next message written.
     next: u64,
+    /// The open batch's number and how many messages it has.
+    open: Option<(usize, u64)>,
     /// The message key from the result; else the input record's key.
     key_path: Option<crate::result_key::ResultKey>,
 }
@@ -437,7 +490,7 @@ impl KafkaSink {
         let producer = config
             .create_with_context(SinkContext { deliveries: deliveries.clone(), latency })
             .map_err(|e| format!("creating the Kafka producer: {e}"))?;
-        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0, key_path: None })
+        Ok(KafkaSink { producer, topic: topic.to_string(), deliveries, next: 0, open: None, key_path: None })
     }
 
     /// Key each message by a value of its result (`$.deviceId`) instead of
@@ -468,11 +521,14 @@ impl Sink for KafkaSink {
     fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
         let picked = self.key_path.as_ref().and_then(|p| p.pick(line));
         let key = picked.as_deref().map(str::as_bytes).or(key);
-        let seq = self.next;
+        let batch = match self.open {
+            Some((batch, _)) => batch,
+            None => self.deliveries.lock().open_batch(self.next),
+        };
+        self.open = Some((batch, self.open.map_or(0, |(_, n)| n) + 1));
         self.next += 1;
-        self.deliveries.lock().undelivered.insert(seq, std::time::Instant::now());
-        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(seq)).payload(line);
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&self.topic, batch).payload(line);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -496,6 +552,9 @@ impl Sink for KafkaSink {
 
     /// A batch's ticket: the number of messages written by its end.
     fn end_batch(&mut self) -> std::io::Result<u64> {
+        if let Some((_, written)) = self.open.take() {
+            self.deliveries.lock().close_batch(written);
+        }
         self.producer.poll(Duration::ZERO);
         Ok(self.next)
     }
@@ -504,7 +563,8 @@ impl Sink for KafkaSink {
     fn durable(&mut self, wait: Duration) -> std::io::Result<u64> {
         self.producer.poll(wait);
         self.check_failures()?;
-        Ok(self.deliveries.lock().undelivered.keys().next().copied().unwrap_or(self.next))
+        let next = self.next;
+        Ok(self.deliveries.lock().durable(next))
     }
 }
 
@@ -575,5 +635,29 @@ mod tests {
         t.complete(fresh);
         assert_eq!(t.in_flight("b", 3), 0);
         assert_eq!(split_id(record_id(4095, 255, (1 << 44) - 1)), (4095, 255, (1 << 44) - 1));
+    }
+
+    #[test]
+    fn a_batch_is_durable_only_once_every_message_of_it_and_before_it_is_confirmed() {
+        let mut d = DeliveryState::default();
+        let first = d.open_batch(0);
+        // A confirmation may arrive before its batch is closed.
+        d.confirmed(first);
+        d.close_batch(2);
+        let second = d.open_batch(2);
+        d.close_batch(3);
+        assert_eq!(d.durable(5), 0, "one message of the first batch is unconfirmed");
+        for _ in 0..3 {
+            d.confirmed(second);
+        }
+        assert_eq!(d.durable(5), 0, "the second batch is confirmed but the first is not");
+        d.confirmed(first);
+        assert_eq!(d.durable(5), 5);
+        let third = d.open_batch(5);
+        assert_eq!(d.durable(6), 5, "an open batch is never durable");
+        d.confirmed(third);
+        d.close_batch(1);
+        assert_eq!(d.durable(6), 6);
+        assert!(d.confirmed(first).is_none(), "a stale batch number is ignored");
     }
 }

@@ -6,7 +6,7 @@
 //! Threads and the data between them:
 //!
 //! ```text
-//!  source loop ──(bounded, by partition)──▶ shard 0..N ──(bounded)──▶ sink writer
+//!  source loop ──(batches, by partition)──▶ shard 0..N ──(batches)──▶ sink writer
 //!       ▲                                                                  │
 //!       └──────────── completions (after the sinks are flushed) ───────────┘
 //! ```
@@ -254,6 +254,9 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Records whose result or dead letter is durable and that were handed
+    /// back to the source as complete.
+    pub acknowledged: AtomicU64,
 }
 
 impl Stats {
@@ -293,6 +296,9 @@ enum Output {
     Skip,
 }
 
+/// Batches a channel between two stages holds before its sender blocks.
+const QUEUED_BATCHES: usize = 16;
+
 /// Run a pipeline until its source is finished or `shutdown` is set, then
 /// drain (up to the drain timeout), commit and return.
 pub fn run(
@@ -307,13 +313,16 @@ pub fn run(
     let shards = spec.shards.max(1);
     let cap = spec.max_in_flight_per_shard.max(1);
     let spec = Arc::new(spec);
-    let (done_tx, done_rx) = bounded::<Done>(cap * shards);
+    // Records and results travel in batches: one channel operation (and at
+    // most one wake-up) per batch, not per record. The in-flight cap, not
+    // these bounds, is what limits memory.
+    let (done_tx, done_rx) = bounded::<Vec<Done>>(QUEUED_BATCHES * shards);
     let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
 
     let mut shard_txs = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards + 1);
     for shard in 0..shards {
-        let (tx, rx) = bounded::<Record>(cap);
+        let (tx, rx) = bounded::<Vec<Record>>(QUEUED_BATCHES);
         shard_txs.push(tx);
         let (spec, dedup, stats, done_tx) = (spec.clone(), dedup.clone(), stats.clone(), done_tx.clone());
         handles.push(std::thread::Builder::new().name(format!("shard-{shard}")).spawn(move || {
@@ -355,7 +364,7 @@ pub fn run(
 fn source_loop(
     spec: &PipelineSpec,
     source: &mut dyn Source,
-    shard_txs: &[Sender<Record>],
+    shard_txs: &[Sender<Vec<Record>>],
     ack_rx: &Receiver<Result<Vec<RecordId>, String>>,
     shutdown: &AtomicBool,
     cap: usize,
@@ -421,11 +430,10 @@ fn source_loop(
         }
         match source.poll(cap - in_flight).map_err(RunError::Source)? {
             Polled::Records(records) => {
-                for r in records {
-                    let shard = r.partition as usize % shard_txs.len();
-                    in_flight += 1;
-                    // A full shard queue blocks here: backpressure, not loss.
-                    if shard_txs[shard].send(r).is_err() {
+                in_flight += records.len();
+                // A full shard queue blocks here: backpressure, not loss.
+                for (shard, batch) in route(records, shard_txs.len()).into_iter().enumerate() {
+                    if !batch.is_empty() && shard_txs[shard].send(batch).is_err() {
                         return Err(RunError::Sink("a shard stopped unexpectedly".into()));
                     }
                 }
@@ -440,6 +448,19 @@ fn source_loop(
     }
 }
 
+/// Split a poll's records by shard (a partition always maps to the same
+/// one), keeping their order.
+fn route(records: Vec<Record>, shards: usize) -> Vec<Vec<Record>> {
+    if shards == 1 {
+        return vec![records];
+    }
+    let mut out: Vec<Vec<Record>> = (0..shards).map(|_| Vec::with_capacity(records.len() / shards + 1)).collect();
+    for r in records {
+        out[r.partition as usize % shards].push(r);
+    }
+    out
+}
+
 /// A record whose execution has started: what finishing it needs.
 struct Started {
     record: Record,
@@ -452,8 +473,8 @@ struct Started {
 fn shard_loop(
     spec: &PipelineSpec,
     shard: usize,
-    rx: Receiver<Record>,
-    done: Sender<Done>,
+    rx: Receiver<Vec<Record>>,
+    done: Sender<Vec<Done>>,
     dedup: &dyn DedupStore,
     stats: &Stats,
 ) {
@@ -485,16 +506,23 @@ fn shard_loop(
     let woken = reactor.woken.clone();
     let mut seq: u64 = 0;
     let mut scratch = Vec::with_capacity(4096);
+    // Results of this turn, handed to the sink writer in one send before the
+    // shard waits for anything.
+    let mut finished: Vec<Done> = Vec::new();
     let finish = |(result, started): (ExecutionResult, Started)| {
         let output = conclude(spec, stats, &m, &started, &result);
         let Started { record, dedup_key, .. } = started;
-        done.send(Done { id: record.id, dedup_key, output, key: record.key }).is_ok()
+        Done { id: record.id, dedup_key, output, key: record.key }
     };
+    let hand_over = |finished: &mut Vec<Done>| finished.is_empty() || done.send(std::mem::take(finished)).is_ok();
     let mut open = true;
     while open || !reactor.is_empty() {
-        let record = if reactor.is_empty() {
+        if !hand_over(&mut finished) {
+            return;
+        }
+        let batch = if reactor.is_empty() {
             match rx.recv() {
-                Ok(r) => Some(r),
+                Ok(batch) => Some(batch),
                 Err(_) => {
                     open = false;
                     None
@@ -503,23 +531,24 @@ fn shard_loop(
         } else {
             timers.fire_due();
             while let Ok(slot) = woken.try_recv() {
-                if let Some(finished) = reactor.poll(slot)
-                    && !finish(finished)
-                {
-                    return;
+                if let Some(f) = reactor.poll(slot) {
+                    finished.push(finish(f));
                 }
+            }
+            if !hand_over(&mut finished) {
+                return;
             }
             let wait =
                 timers.next().map_or(IDLE_POLL, |at| at.saturating_duration_since(Instant::now()).min(IDLE_POLL));
             if open {
                 crossbeam_channel::select! {
                     recv(rx) -> r => match r {
-                        Ok(r) => Some(r),
+                        Ok(batch) => Some(batch),
                         Err(_) => { open = false; None }
                     },
                     recv(woken) -> slot => {
-                        if let Ok(slot) = slot && let Some(finished) = reactor.poll(slot) && !finish(finished) {
-                            return;
+                        if let Ok(slot) = slot && let Some(f) = reactor.poll(slot) {
+                            finished.push(finish(f));
                         }
                         None
                     },
@@ -527,47 +556,43 @@ fn shard_loop(
                 }
             } else {
                 if let Ok(slot) = woken.recv_timeout(wait)
-                    && let Some(finished) = reactor.poll(slot)
-                    && !finish(finished)
+                    && let Some(f) = reactor.poll(slot)
                 {
-                    return;
+                    finished.push(finish(f));
                 }
                 None
             }
         };
-        let Some(record) = record else { continue };
-        seq += 1;
-        let started = match prepare(spec, record, &mut scratch, dedup, stats, &m, shard, seq) {
-            Admitted::Run(started) => started,
-            Admitted::Settled(record, output) => {
-                if done.send(Done { id: record.id, dedup_key: None, output, key: record.key }).is_err() {
-                    return;
+        for record in batch.into_iter().flatten() {
+            seq += 1;
+            let started = match prepare(spec, record, &mut scratch, dedup, stats, &m, shard, seq) {
+                Admitted::Run(started) => started,
+                Admitted::Settled(record, output) => {
+                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
+                    continue;
                 }
-                continue;
+            };
+            let info = Arc::new(ExecutionInfo {
+                execution_id: execution_id(spec, &started.name),
+                execution_name: started.name.clone(),
+                start_time_ms: crate::time::now_ms(),
+                ..base_info.clone()
+            });
+            if suspends {
+                let (mut frame, mut shared, deadline) =
+                    crate::driver::begin(&spec.program, info, started.input.clone(), &opts);
+                let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
+                let execution = Box::pin(live::execute(&live, frame, shared, first, deadline));
+                if let Some(f) = reactor.spawn(execution, started) {
+                    finished.push(finish(f));
+                }
+            } else {
+                let result = crate::driver::execute(&spec.program, info, started.input.clone(), &mut NoTasks, &opts);
+                finished.push(finish((result, started)));
             }
-        };
-        let info = Arc::new(ExecutionInfo {
-            execution_id: execution_id(spec, &started.name),
-            execution_name: started.name.clone(),
-            start_time_ms: crate::time::now_ms(),
-            ..base_info.clone()
-        });
-        let finished = if suspends {
-            let (mut frame, mut shared, deadline) =
-                crate::driver::begin(&spec.program, info, started.input.clone(), &opts);
-            let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
-            let execution = Box::pin(live::execute(&live, frame, shared, first, deadline));
-            reactor.spawn(execution, started)
-        } else {
-            let result = crate::driver::execute(&spec.program, info, started.input.clone(), &mut NoTasks, &opts);
-            Some((result, started))
-        };
-        if let Some(finished) = finished
-            && !finish(finished)
-        {
-            return;
         }
     }
+    hand_over(&mut finished);
 }
 
 /// How long a shard with parked executions waits for a record or a wake
@@ -764,7 +789,7 @@ fn dead_letter(
 /// next ones are written; others are durable when `end_batch` returns.
 #[allow(clippy::too_many_arguments)]
 fn sink_loop(
-    rx: Receiver<Done>,
+    rx: Receiver<Vec<Done>>,
     mut sink: Box<dyn Sink>,
     mut dead: Box<dyn Sink>,
     dedup: &dyn DedupStore,
@@ -802,13 +827,13 @@ fn sink_loop(
                 }
             };
             match first {
-                Some(d) => batch.push(d),
+                Some(d) => batch = d,
                 None if pending.is_empty() => open = false,
                 None => {}
             }
             while !batch.is_empty() && batch.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(d) => batch.push(d),
+                    Ok(mut d) => batch.append(&mut d),
                     Err(_) => break,
                 }
             }
@@ -853,6 +878,7 @@ fn sink_loop(
                 if let Some(hook) = &hook {
                     hook(&ids);
                 }
+                stats.acknowledged.fetch_add(ids.len() as u64, Ordering::Relaxed);
                 if acks.send(Ok(ids)).is_err() {
                     return Err(std::io::Error::other("the source loop stopped"));
                 }
