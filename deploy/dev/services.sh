@@ -64,6 +64,11 @@ start() {
     done
   fi
   (echo > "/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+  # The topics of config/examples/kafka-to-kafka.yaml: a consumer group that
+  # subscribes before its topic exists is never assigned it by tansu.
+  for topic in readings readings-classified readings-dead; do
+    "$(tansu_bin)" topic create "$topic" --partitions 4 --broker "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 || true
+  done
   if ! curl -sf "http://127.0.0.1:$AWS_PORT/_ministack/health" >/dev/null; then
     BIND_HOST=127.0.0.1 GATEWAY_PORT=$AWS_PORT setsid "$MINISTACK_VENV/bin/ministack" \
       > "$STATE/ministack.log" 2>&1 < /dev/null &
