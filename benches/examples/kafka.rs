@@ -53,6 +53,7 @@ fn passthrough(brokers: &str, input: &str, output: &str, n: usize) -> f64 {
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("passthrough-{input}"))
         .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", fetch_wait())
         .create()
         .expect("consumer");
     consumer.subscribe(&[input]).expect("subscribe");
@@ -102,7 +103,7 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
         log_execution_data: false,
         tasks: std::sync::Arc::new(expressway_engine::tasks::NoTaskService),
     };
-    let props = BTreeMap::new();
+    let props = BTreeMap::from([("fetch.wait.max.ms".to_string(), fetch_wait())]);
     let topics = [input.to_string()];
     let group = format!("expressway-{input}");
     let source = KafkaSource::open(&KafkaSourceConfig {
@@ -113,7 +114,7 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
         properties: &props,
     })
     .expect("source");
-    let sink = KafkaSink::open(brokers, output, Duration::from_millis(5), &props).expect("sink");
+    let sink = KafkaSink::open(brokers, output, Duration::from_millis(5), &BTreeMap::new()).expect("sink");
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
@@ -137,6 +138,12 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     shutdown.store(true, Ordering::Relaxed);
     let _ = runner.join();
     n as f64 / elapsed
+}
+
+/// How long the broker may hold a fetch with no new data (librdkafka's
+/// default is 500 ms). Both consumers use the same.
+fn fetch_wait() -> String {
+    std::env::var("FETCH_WAIT_MS").unwrap_or_else(|_| "500".into())
 }
 
 fn env_count(name: &str, default: usize) -> usize {
