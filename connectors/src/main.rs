@@ -11,7 +11,6 @@ use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod run;
@@ -20,7 +19,24 @@ mod run;
 /// report allocations per execution. JSON values allocate per node; the
 /// system allocator spent a third of an execution in malloc/free.
 struct CountingAlloc;
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Allocations made by this thread. Per thread, not one shared atomic:
+    /// shards allocate on every core, and a counter they all add to would
+    /// bounce its cache line between them on every allocation. (A `const`
+    /// `Cell` needs no allocation and no destructor, so the allocator may
+    /// touch it.)
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    // `try_with`: a thread being torn down has no counter left.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations_on_this_thread() -> u64 {
+    ALLOCATIONS.try_with(std::cell::Cell::get).unwrap_or(0)
+}
 
 /// mimalloc's natural alignment: smaller alignments take its fast path
 /// (`mi_malloc`) instead of the aligned one the `mimalloc` crate always uses.
@@ -28,7 +44,7 @@ const MI_MAX_ALIGN: usize = 16;
 
 unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         if layout.align() <= MI_MAX_ALIGN {
             // SAFETY: mi_malloc returns memory aligned to at least 16 bytes.
             unsafe { libmimalloc_sys::mi_malloc(layout.size()).cast() }
@@ -42,7 +58,7 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         unsafe { libmimalloc_sys::mi_free(ptr.cast()) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_allocation();
         if layout.align() <= MI_MAX_ALIGN {
             // SAFETY: as in alloc; mi_realloc keeps the natural alignment.
             unsafe { libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast() }
@@ -409,7 +425,7 @@ fn cmd_bench(definition: &Path, input: &Path, mocks: Option<&Path>, seconds: f64
     let first = run_once(&mut out)?;
     eprintln!("status: {first:?}, output bytes: {}", out.len());
     let deadline = Instant::now() + Duration::from_secs_f64(seconds.max(0.1));
-    let allocs_before = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocs_before = allocations_on_this_thread();
     let started = Instant::now();
     let mut n: u64 = 0;
     while Instant::now() < deadline {
@@ -419,7 +435,7 @@ fn cmd_bench(definition: &Path, input: &Path, mocks: Option<&Path>, seconds: f64
         n += 256;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - allocs_before;
+    let allocs = allocations_on_this_thread() - allocs_before;
     println!("executions: {n}");
     println!("allocations/execution: {:.1}", allocs as f64 / n as f64);
     println!("executions/s: {:.0}", n as f64 / elapsed);
