@@ -20,7 +20,8 @@ pub struct StateMachine {
     pub states: Vec<State>,
     pub timeout_seconds: Option<u64>,
     pub query_language: QueryLanguage,
-    /// Some path reads `$$` (set on the top-level machine only).
+    /// Some path reads the execution's part of `$$` — anything but
+    /// `$$.Map.Item…` (set on the top-level machine only).
     pub uses_context: bool,
 }
 

@@ -142,7 +142,8 @@ pub struct Program {
     pub fails: Vec<FailSpec>,
     pub retriers: Vec<Retrier>,
     pub catchers: Vec<CompiledCatcher>,
-    /// The execution input must be kept for `$$.Execution.Input`.
+    /// The execution input must be kept for `$$.Execution.Input`, and
+    /// executions named for `$$.Execution.Name` / `Id`.
     pub uses_context: bool,
 }
 

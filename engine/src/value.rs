@@ -572,7 +572,8 @@ fn from_tape(nodes: &[simd_json::Node<'_>], i: usize, keys: &mut KeyCache) -> (V
             (Value::array(items), j)
         }
         Some(Node::Object { len, .. }) => {
-            let mut o = Object::with_capacity(*len);
+            // The root gets a spare slot: a ResultPath often adds a field to it.
+            let mut o = Object::with_capacity(*len + usize::from(i == 0));
             let mut j = i + 1;
             for _ in 0..*len {
                 let key = match nodes.get(j) {

@@ -136,3 +136,27 @@ fn a_map_processor_with_a_cycle_is_not_run_inline_and_still_ends() {
     assert!(!program.machines[1].runs_inline);
     assert_eq!(output(def, json!([1, 1])), json!([1, 1]));
 }
+
+#[test]
+fn only_the_execution_part_of_the_context_keeps_the_input() {
+    // `$$.Map.Item…` needs no copy of the execution input; `$$.Execution.Input`
+    // inside an iteration still reads the original input, not the state's.
+    let compile = |def: serde_json::Value| {
+        expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).expect("compiles")
+    };
+    let map_item_only = single(json!({
+        "Type": "Map", "ItemSelector": {"v.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true
+    }));
+    assert!(!compile(map_item_only).uses_context);
+    let reads_input = single(json!({
+        "Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.items",
+        "ItemSelector": {"v.$": "$$.Map.Item.Value", "first.$": "$$.Execution.Input.items[0]"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true
+    }));
+    assert!(compile(reads_input.clone()).uses_context);
+    assert_eq!(
+        output(reads_input, json!({"items": [7, 8]})),
+        json!({"items": [{"v": 7, "first": 7}, {"v": 8, "first": 7}]})
+    );
+}
