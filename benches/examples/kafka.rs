@@ -9,7 +9,9 @@
 //! re-produces every record, and `expressway`'s runtime with the Kafka source
 //! and sink running the machine on 2 shards. `SHARDS` and `PARTITIONS` change
 //! the shard and partition counts (the multi-core runs), `MACHINES` the
-//! folder the reference machines are read from.
+//! folder the reference machines are read from, `FETCH_WAIT_MS` both
+//! consumers' `fetch.wait.max.ms`; `ONLY=<machine>` runs one machine and
+//! `SKIP_PASSTHROUGH=1` only Expressway (for profiling one side).
 
 use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic};
 use expressway_connectors::stdio::NullSink;
@@ -158,8 +160,6 @@ fn main() {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("machines"));
     let partitions = env_count("PARTITIONS", 4) as i32;
     let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    // `ONLY=pass-chain` (or iot-fanout) runs one machine; `SKIP_PASSTHROUGH=1`
-    // only Expressway (for profiling one side).
     let only = std::env::var("ONLY").ok();
     let skip_passthrough = std::env::var_os("SKIP_PASSTHROUGH").is_some();
     for name in ["pass-chain", "iot-fanout"].into_iter().filter(|n| only.as_deref().is_none_or(|o| o == *n)) {

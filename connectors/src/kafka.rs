@@ -379,7 +379,7 @@ struct Batch {
     /// Sequence number of its first message.
     start: u64,
     /// Messages written and not yet confirmed; written ones are added when
-    /// the batch closes, so it may dip below zero before.
+    /// the batch closes (`next - start`), so it may dip below zero before.
     outstanding: i64,
     /// When its first message was written (produce latency is measured
     /// from here).
@@ -394,10 +394,10 @@ impl DeliveryState {
         self.first + self.batches.len() - 1
     }
 
-    /// The open batch is complete with `written` messages.
-    fn close_batch(&mut self, written: u64) {
+    /// The open batch ends before sequence number `next`.
+    fn close_batch(&mut self, next: u64) {
         if let Some(b) = self.batches.back_mut().filter(|b| !b.closed) {
-            b.outstanding += written as i64;
+            b.outstanding += next.saturating_sub(b.start) as i64;
             b.closed = true;
         }
     }
@@ -461,8 +461,8 @@ pub struct KafkaSink {
     deliveries: Arc<Deliveries>,
     /// Sequence number of the next message written.
     next: u64,
-    /// The open batch's number and how many messages it has.
-    open: Option<(usize, u64)>,
+    /// The open batch's number.
+    open: Option<usize>,
     /// The message key from the result; else the input record's key.
     key_path: Option<crate::result_key::ResultKey>,
 }
@@ -522,10 +522,9 @@ impl Sink for KafkaSink {
         let picked = self.key_path.as_ref().and_then(|p| p.pick(line));
         let key = picked.as_deref().map(str::as_bytes).or(key);
         let batch = match self.open {
-            Some((batch, _)) => batch,
-            None => self.deliveries.lock().open_batch(self.next),
+            Some(batch) => batch,
+            None => *self.open.insert(self.deliveries.lock().open_batch(self.next)),
         };
-        self.open = Some((batch, self.open.map_or(0, |(_, n)| n) + 1));
         self.next += 1;
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&self.topic, batch).payload(line);
@@ -552,8 +551,8 @@ impl Sink for KafkaSink {
 
     /// A batch's ticket: the number of messages written by its end.
     fn end_batch(&mut self) -> std::io::Result<u64> {
-        if let Some((_, written)) = self.open.take() {
-            self.deliveries.lock().close_batch(written);
+        if self.open.take().is_some() {
+            self.deliveries.lock().close_batch(self.next);
         }
         self.producer.poll(Duration::ZERO);
         Ok(self.next)
@@ -645,7 +644,7 @@ mod tests {
         d.confirmed(first);
         d.close_batch(2);
         let second = d.open_batch(2);
-        d.close_batch(3);
+        d.close_batch(5);
         assert_eq!(d.durable(5), 0, "one message of the first batch is unconfirmed");
         for _ in 0..3 {
             d.confirmed(second);
@@ -656,7 +655,7 @@ mod tests {
         let third = d.open_batch(5);
         assert_eq!(d.durable(6), 5, "an open batch is never durable");
         d.confirmed(third);
-        d.close_batch(1);
+        d.close_batch(6);
         assert_eq!(d.durable(6), 6);
         assert!(d.confirmed(first).is_none(), "a stale batch number is ignored");
     }
