@@ -159,7 +159,7 @@ impl DirectRead {
             ["context", "Map", "Item", "Value", ..] => (DirectRoot::MapValue, 4),
             _ => return None,
         };
-        Some(DirectRead { root, fields: names[skip..].to_vec() })
+        Some(DirectRead { root, fields: names[skip..].iter().map(|n| Key::intern(n)).collect() })
     }
 }
 

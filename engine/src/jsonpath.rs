@@ -6,7 +6,7 @@
 //! an error; an *indefinite* path (wildcard, deep scan, slice, union, filter)
 //! always yields an array, empty when nothing matched.
 
-use crate::value::Value;
+use crate::value::{Key, Value};
 use std::fmt;
 
 /// Where a path starts.
@@ -22,7 +22,8 @@ pub enum Root {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Segment {
-    Field(Box<str>),
+    /// Interned: most payload keys are too, so matching one compares pointers.
+    Field(Key),
     Index(i64),
     Wildcard,
     /// `..name` or `..*`: the following selector applied at every depth.
@@ -36,7 +37,7 @@ pub enum Segment {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionItem {
-    Field(Box<str>),
+    Field(Key),
     Index(i64),
 }
 
@@ -73,6 +74,17 @@ pub struct JsonPath {
     source: Box<str>,
     pub root: Root,
     pub segments: Vec<Segment>,
+    /// Only fields, indexes and `.length()` (decided once, read on every select).
+    definite: bool,
+    map_item: Option<MapItem>,
+}
+
+/// `$$.Map.Item.Index` and `$$.Map.Item.Value`, which the VM answers from the
+/// running iteration without building the context object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MapItem {
+    Index,
+    Value,
 }
 
 /// Why a path failed to parse.
@@ -119,9 +131,31 @@ impl JsonPath {
         self.segments.is_empty()
     }
 
+    fn new(source: &str, root: Root, segments: Vec<Segment>) -> JsonPath {
+        let definite = segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length));
+        let map_item = match (&root, segments.as_slice()) {
+            (Root::Context, [Segment::Field(map), Segment::Field(item), Segment::Field(leaf)])
+                if &**map == "Map" && &**item == "Item" =>
+            {
+                match &**leaf {
+                    "Index" => Some(MapItem::Index),
+                    "Value" => Some(MapItem::Value),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        JsonPath { source: source.into(), root, segments, definite, map_item }
+    }
+
     /// Only fields and indexes: selects at most one value.
     pub fn is_definite(&self) -> bool {
-        self.segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length))
+        self.definite
+    }
+
+    /// Whether this is `$$.Map.Item.Index` or `$$.Map.Item.Value`.
+    pub fn map_item(&self) -> Option<MapItem> {
+        self.map_item
     }
 
     /// A reference path (ResultPath, Choice `Variable`, …) may only name fields
@@ -161,7 +195,7 @@ impl JsonPath {
         let mut cur = root;
         for (n, seg) in self.segments.iter().enumerate() {
             let next = match seg {
-                Segment::Field(name) => cur.as_object().and_then(|o| o.get(name)),
+                Segment::Field(name) => cur.as_object().and_then(|o| o.get_key(name)),
                 Segment::Index(i) => cur.as_array().and_then(|a| index(a, *i)),
                 Segment::Length => {
                     let len = match cur {
@@ -208,7 +242,7 @@ impl JsonPath {
         self.segments
             .iter()
             .map(|s| match s {
-                Segment::Field(f) => Some(RefStep::Field(crate::value::Key::from(&**f))),
+                Segment::Field(f) => Some(RefStep::Field(f.clone())),
                 Segment::Index(i) => Some(RefStep::Index(*i)),
                 _ => None,
             })
@@ -234,7 +268,7 @@ fn index(a: &[Value], i: i64) -> Option<&Value> {
 fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
     match seg {
         Segment::Field(name) => {
-            if let Some(x) = v.as_object().and_then(|o| o.get(name)) {
+            if let Some(x) = v.as_object().and_then(|o| o.get_key(name)) {
                 out.push(x);
             }
         }
@@ -390,7 +424,7 @@ impl Parser<'_> {
             return Err(self.err("a path must start with '$'"));
         };
         let segments = self.segments()?;
-        Ok(JsonPath { source: self.src[start..self.i].into(), root, segments })
+        Ok(JsonPath::new(&self.src[start..self.i], root, segments))
     }
 
     fn ident(&mut self) -> Result<String, PathSyntaxError> {
@@ -421,7 +455,7 @@ impl Parser<'_> {
                         } else if self.peek() == Some(b'[') {
                             self.bracket()?
                         } else {
-                            Segment::Field(self.ident()?.into())
+                            Segment::Field(Key::intern(&self.ident()?))
                         };
                         segs.push(Segment::Descendant(Box::new(inner)));
                     } else if self.eat(b'*') {
@@ -432,7 +466,7 @@ impl Parser<'_> {
                             self.i += 2;
                             segs.push(Segment::Length);
                         } else {
-                            segs.push(Segment::Field(name.into()));
+                            segs.push(Segment::Field(Key::intern(&name)));
                         }
                     }
                 }
@@ -506,11 +540,11 @@ impl Parser<'_> {
                 Segment::Filter(Box::new(f))
             }
             Some(b'\'' | b'"') => {
-                let mut items = vec![UnionItem::Field(self.quoted()?.into())];
+                let mut items = vec![UnionItem::Field(Key::intern(&self.quoted()?))];
                 self.skip_ws();
                 while self.eat(b',') {
                     self.skip_ws();
-                    items.push(UnionItem::Field(self.quoted()?.into()));
+                    items.push(UnionItem::Field(Key::intern(&self.quoted()?)));
                     self.skip_ws();
                 }
                 if items.len() == 1 {
@@ -629,7 +663,7 @@ impl Parser<'_> {
                 self.i += 1;
                 let start = self.i - 1;
                 let segments = self.segments()?;
-                Ok(Operand::Current(JsonPath { source: self.src[start..self.i].into(), root: Root::Input, segments }))
+                Ok(Operand::Current(JsonPath::new(&self.src[start..self.i], Root::Input, segments)))
             }
             Some(b'$') => Ok(Operand::Absolute(self.path()?)),
             Some(b'\'' | b'"') => Ok(Operand::Literal(Value::from(self.quoted()?))),

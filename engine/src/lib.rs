@@ -13,6 +13,7 @@ pub mod intrinsics;
 pub mod json;
 pub mod jsonata;
 pub mod jsonpath;
+pub mod key;
 mod live;
 pub mod program;
 pub mod runtime;

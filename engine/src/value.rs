@@ -15,7 +15,7 @@ use serde_json::Number;
 use std::fmt;
 use std::sync::Arc;
 
-pub type Key = Arc<str>;
+pub use crate::key::Key;
 
 #[derive(Clone, Default)]
 pub enum Value {
@@ -55,6 +55,12 @@ impl Object {
         self.entries.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
     }
 
+    /// [`Object::get`] for a key the program holds: interned keys match by
+    /// pointer, without reading their bytes.
+    pub fn get_key(&self, key: &Key) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         self.entries.iter_mut().find(|(k, _)| &**k == key).map(|(_, v)| v)
     }
@@ -66,7 +72,7 @@ impl Object {
     /// Insert or replace, keeping the key's original position.
     pub fn insert(&mut self, key: impl Into<Key>, value: Value) {
         let key = key.into();
-        match self.get_mut(&key) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v) {
             Some(slot) => *slot = value,
             None => self.entries.push((key, value)),
         }
@@ -278,8 +284,7 @@ impl Value {
                     if i > 0 {
                         out.push(b',');
                     }
-                    write_string(k, out);
-                    out.push(b':');
+                    write_key(k, out);
                     x.write_json(out);
                 }
                 out.push(b'}');
@@ -343,29 +348,58 @@ fn needs_escape(x: u64) -> bool {
     (below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))) != 0
 }
 
+/// Whether `bytes` can be written between quotes as they are (no `"`, `\\`
+/// or control character): true of nearly every key and most values.
+pub(crate) fn is_plain_json(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if needs_escape(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().any(|&b| ESCAPE[b as usize])
+}
+
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
+    if is_plain_json(s.as_bytes()) {
+        write_plain(s.as_bytes(), out);
+    } else {
+        write_escaped(s.as_bytes(), out);
+    }
+}
+
+/// An object key: interned keys know whether they need escaping.
+fn write_key(k: &Key, out: &mut Vec<u8>) {
+    if k.is_plain_json() {
+        write_plain(k.as_bytes(), out);
+        out.push(b':');
+    } else {
+        write_string(k, out);
+        out.push(b':');
+    }
+}
+
+#[inline]
+fn write_plain(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len() + 3);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+#[cold]
+fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip clean 8-byte chunks; most strings have nothing to escape.
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !needs_escape(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate() {
         if ESCAPE[b as usize] {
             out.extend_from_slice(&bytes[start..i]);
             write_escape(b, out);
             start = i + 1;
         }
-        i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -433,7 +467,7 @@ impl From<&serde_json::Value> for Value {
             serde_json::Value::String(s) => Value::String(s.as_str().into()),
             serde_json::Value::Array(a) => Value::array(a.iter().map(Value::from).collect()),
             serde_json::Value::Object(o) => {
-                Value::object(o.iter().map(|(k, v)| (Key::from(k.as_str()), Value::from(v))).collect())
+                Value::object(o.iter().map(|(k, v)| (Key::intern(k), Value::from(v))).collect())
             }
         }
     }
@@ -506,7 +540,7 @@ impl KeyCache {
         if let Some(k) = self.keys.iter().find(|k| &***k == s) {
             return k.clone();
         }
-        let k: Key = s.into();
+        let k = Key::intern(s);
         if self.keys.len() < Self::MAX {
             self.keys.push(k.clone());
         }
@@ -578,7 +612,7 @@ fn from_tape(nodes: &[simd_json::Node<'_>], i: usize, keys: &mut KeyCache) -> (V
             for _ in 0..*len {
                 let key = match nodes.get(j) {
                     Some(Node::String(k)) => keys.get(k),
-                    _ => Key::from(""),
+                    _ => Key::from_static(""),
                 };
                 let (v, next) = from_tape(nodes, j + 1, keys);
                 o.insert(key, v);

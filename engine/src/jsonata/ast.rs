@@ -6,6 +6,7 @@
 use super::Error;
 use super::parser::{Raw, RawKind};
 use super::signature::Signature;
+use crate::value::Key;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -17,8 +18,8 @@ pub struct Node {
     pub cons_array: bool,
     /// This step binds tuples (focus, index or ancestor variables).
     pub tuple: bool,
-    pub focus: Option<Arc<str>>,
-    pub index: Option<Arc<str>>,
+    pub focus: Option<Key>,
+    pub index: Option<Key>,
     /// The `%` slot this step binds its context to.
     pub ancestor: Option<usize>,
     /// Filters on a value that is not a path step.
@@ -30,13 +31,13 @@ pub struct Node {
     pub seeking_parent: Vec<usize>,
     /// The tuple name of a `%` slot: read by a parent node, bound by the
     /// step that is its ancestor.
-    pub label: Option<Arc<str>>,
+    pub label: Option<Key>,
 }
 
 #[derive(Debug)]
 pub enum Stage {
     Filter(Node),
-    Index(Arc<str>),
+    Index(Key),
 }
 
 #[derive(Debug)]
@@ -46,7 +47,7 @@ pub struct Group {
 
 #[derive(Debug)]
 pub struct LambdaDef {
-    pub params: Vec<Arc<str>>,
+    pub params: Vec<Key>,
     pub signature: Option<Signature>,
     pub body: Node,
     /// A tail call wrapped to be trampolined by `apply`.
@@ -83,7 +84,7 @@ pub enum BinOp {
 #[derive(Debug)]
 pub enum Kind {
     Path(Vec<Node>),
-    Name(Arc<str>),
+    Name(Key),
     Str(Arc<str>),
     Num(f64),
     Bool(bool),
@@ -92,7 +93,7 @@ pub enum Kind {
     Wildcard,
     Descendant,
     Parent(usize),
-    Variable(Arc<str>),
+    Variable(Key),
     Placeholder,
     Neg(Box<Node>),
     Array(Vec<Node>),
@@ -101,7 +102,7 @@ pub enum Kind {
     Condition(Box<Node>, Box<Node>, Option<Box<Node>>),
     Coalesce(Box<Node>, Box<Node>),
     Block(Vec<Node>),
-    Bind(Arc<str>, Box<Node>),
+    Bind(Key, Box<Node>),
     Call(Box<Node>, Vec<Node>),
     Partial(Box<Node>, Vec<Node>),
     Lambda(Arc<LambdaDef>),
@@ -166,13 +167,13 @@ pub fn build(raw: Raw) -> Result<Node, Error> {
             "The object representing the 'parent' cannot be derived from this expression",
         ));
     }
-    let labels: Vec<Arc<str>> = b.slots.into_iter().map(|s| Arc::from(s.label.as_str())).collect();
+    let labels: Vec<Key> = b.slots.into_iter().map(|s| Key::intern(&s.label)).collect();
     label(&mut node, &labels);
     Ok(node)
 }
 
 /// Give parent nodes and their ancestor steps the final names of their slots.
-fn label(node: &mut Node, labels: &[Arc<str>]) {
+fn label(node: &mut Node, labels: &[Key]) {
     if let Some(slot) = node.ancestor {
         node.label = labels.get(slot).cloned();
     }
@@ -361,7 +362,7 @@ impl Builder {
                                 "The literal value cannot be used as a step within a path expression",
                             ));
                         }
-                        Kind::Str(s) => step.kind = Kind::Name(s.clone()),
+                        Kind::Str(s) => step.kind = Kind::Name(Key::intern(s)),
                         _ => {}
                     }
                 }
@@ -456,7 +457,7 @@ impl Builder {
                 if keep_array {
                     step.keep_array = true;
                 }
-                step.focus = Some(Arc::from(name.as_str()));
+                step.focus = Some(Key::intern(&name));
                 step.tuple = true;
                 result
             }
@@ -473,9 +474,9 @@ impl Builder {
                 };
                 let step = last_step(&mut result);
                 if step.stages.is_empty() {
-                    step.index = Some(Arc::from(name.as_str()));
+                    step.index = Some(Key::intern(&name));
                 } else {
-                    step.stages.push(Stage::Index(Arc::from(name.as_str())));
+                    step.stages.push(Stage::Index(Key::intern(&name)));
                 }
                 step.tuple = true;
                 result
@@ -516,7 +517,7 @@ impl Builder {
                 let r = self.process(*rhs)?;
                 let mut n = Node::new(Kind::Null, pos);
                 push_ancestry(&mut n, &r);
-                n.kind = Kind::Bind(Arc::from(name.as_str()), Box::new(r));
+                n.kind = Kind::Bind(Key::intern(&name), Box::new(r));
                 n
             }
             RawKind::Neg(e) => {
@@ -563,7 +564,7 @@ impl Builder {
                     None => None,
                 };
                 let def = LambdaDef {
-                    params: params.iter().map(|p| Arc::from(p.as_str())).collect(),
+                    params: params.iter().map(|p| Key::intern(p)).collect(),
                     signature,
                     body: tail_call_optimize(body),
                     thunk: false,
@@ -602,7 +603,7 @@ impl Builder {
                 Node::new(Kind::Transform(Arc::new(TransformDef { pattern, update, delete })), pos)
             }
             RawKind::Name(n) => {
-                let mut result = Node::path(Node::new(Kind::Name(Arc::from(n.as_str())), pos));
+                let mut result = Node::path(Node::new(Kind::Name(Key::intern(&n)), pos));
                 if keep_array {
                     result.keep_singleton_array = true;
                     if let Kind::Path(steps) = &mut result.kind {
@@ -616,7 +617,7 @@ impl Builder {
                 self.slots.push(Slot { label: format!("!{slot}"), level: 1 });
                 Node::new(Kind::Parent(slot), pos)
             }
-            RawKind::Var(v) => Node::new(Kind::Variable(Arc::from(v.as_str())), pos),
+            RawKind::Var(v) => Node::new(Kind::Variable(Key::intern(&v)), pos),
             RawKind::Str(s) => Node::new(Kind::Str(Arc::from(s.as_str())), pos),
             RawKind::Num(v) => Node::new(Kind::Num(v), pos),
             RawKind::Bool(b) => Node::new(Kind::Bool(b), pos),

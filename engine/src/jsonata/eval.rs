@@ -6,7 +6,7 @@ use super::Error;
 use super::ast::{BinOp, Group, Kind, LambdaDef, Node, Stage, TransformDef};
 use super::functions::{self, Builtin};
 use super::value::{Arr, Obj, V, deep_equal, obj_get, obj_set};
-use crate::value::Value;
+use crate::value::{Key, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -47,7 +47,7 @@ impl Func {
 
 #[derive(Default)]
 pub struct Frame {
-    vars: RefCell<Vec<(Arc<str>, V)>>,
+    vars: RefCell<Vec<(Key, V)>>,
     parent: Option<Rc<Frame>>,
 }
 
@@ -62,7 +62,7 @@ impl Frame {
         self.vars.borrow_mut().clear();
     }
 
-    pub fn bind(&self, name: Arc<str>, value: V) {
+    pub fn bind(&self, name: Key, value: V) {
         let mut vars = self.vars.borrow_mut();
         match vars.iter_mut().find(|(k, _)| *k == name) {
             Some(slot) => slot.1 = value,
@@ -458,9 +458,11 @@ impl<'a> Evaluator<'a> {
     /// `{"Map": {"Item": {"Index", "Value"}}}` when only the item is known.
     fn map_item_context(&self) -> V {
         let Some((index, value)) = &self.map_item else { return V::Undef };
-        let item =
-            V::object(vec![(Arc::from("Index"), V::Num(*index as f64)), (Arc::from("Value"), V::from_json(value))]);
-        V::object(vec![(Arc::from("Map"), V::object(vec![(Arc::from("Item"), item)]))])
+        let item = V::object(vec![
+            (Key::from_static("Index"), V::Num(*index as f64)),
+            (Key::from_static("Value"), V::from_json(value)),
+        ]);
+        V::object(vec![(Key::from_static("Map"), V::object(vec![(Key::from_static("Item"), item)]))])
     }
 
     fn states_object(&self) -> V {
@@ -468,11 +470,11 @@ impl<'a> Evaluator<'a> {
         let fields = STATES_FIELDS
             .iter()
             .zip(s.iter())
-            .filter_map(|(k, v)| v.map(|v| (Arc::from(*k), V::from_json(v))))
+            .filter_map(|(k, v)| v.map(|v| (Key::from_static(k), V::from_json(v))))
             .collect::<Vec<_>>();
         let mut fields = fields;
         if s[3].is_none() && self.map_item.is_some() {
-            fields.push((Arc::from("context"), self.map_item_context()));
+            fields.push((Key::from_static("context"), self.map_item_context()));
         }
         V::object(fields)
     }
@@ -554,7 +556,7 @@ impl<'a> Evaluator<'a> {
                         .into_iter()
                         .enumerate()
                         .map(|(i, v)| {
-                            let mut t: Obj = vec![(Arc::from("@"), v)];
+                            let mut t: Obj = vec![(Key::from_static("@"), v)];
                             if let Some(ix) = &step.index {
                                 t.push((ix.clone(), V::Num(i as f64)));
                             }
@@ -569,7 +571,7 @@ impl<'a> Evaluator<'a> {
         }
         let tuples = match tuples {
             Some(t) => t,
-            None => input.to_items().into_iter().map(|v| Rc::new(vec![(Arc::from("@"), v)])).collect(),
+            None => input.to_items().into_iter().map(|v| Rc::new(vec![(Key::from_static("@"), v)])).collect(),
         };
         let ancestor = step.ancestor.and(step.label.clone());
         let mut result: Vec<Rc<Obj>> = Vec::new();
@@ -596,9 +598,9 @@ impl<'a> Evaluator<'a> {
                 } else {
                     if let Some(f) = &step.focus {
                         obj_set(&mut t, f.clone(), item);
-                        obj_set(&mut t, Arc::from("@"), at.clone());
+                        obj_set(&mut t, Key::from_static("@"), at.clone());
                     } else {
-                        obj_set(&mut t, Arc::from("@"), item);
+                        obj_set(&mut t, Key::from_static("@"), item);
                     }
                     if let Some(ix) = &step.index {
                         obj_set(&mut t, ix.clone(), V::Num(bb as f64));
@@ -853,7 +855,7 @@ impl<'a> Evaluator<'a> {
             };
             let value = self.evaluate(&pairs[index].1, &ctx, &env2)?;
             if !value.is_undef() {
-                result.push((key, value));
+                result.push((Key::from(key), value));
             }
         }
         Ok(V::object(result))
@@ -882,7 +884,7 @@ impl<'a> Evaluator<'a> {
         for (key, index) in keys {
             let value = self.evaluate(&pairs[index].1, input, env)?;
             if !value.is_undef() {
-                result.push((key, value));
+                result.push((Key::from(key), value));
             }
         }
         Ok(V::object(result))
@@ -1087,7 +1089,7 @@ impl<'a> Evaluator<'a> {
         }
         let copy = deep_copy(&target);
         let matches = self.evaluate(&def.pattern, &copy, env)?;
-        let mut edits: HashMap<*const Obj, (Vec<Obj>, Vec<Arc<str>>)> = HashMap::new();
+        let mut edits: HashMap<*const Obj, (Vec<Obj>, Vec<Key>)> = HashMap::new();
         for m in matches.to_items() {
             let V::Obj(o) = &m else { continue };
             let update = self.evaluate(&def.update, &m, env)?;
@@ -1112,7 +1114,9 @@ impl<'a> Evaluator<'a> {
                             "The delete clause of the transform expression must evaluate to a string or array of strings",
                         ));
                     }
-                    entry.1.extend(list.into_iter().filter_map(|v| if let V::Str(s) = v { Some(s) } else { None }));
+                    entry.1.extend(
+                        list.into_iter().filter_map(|v| if let V::Str(s) = v { Some(Key::from(s)) } else { None }),
+                    );
                 }
             }
         }
@@ -1163,7 +1167,7 @@ fn deep_copy(v: &V) -> V {
     }
 }
 
-fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Arc<str>>)>) -> V {
+fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Key>)>) -> V {
     match v {
         V::Arr(a) => {
             let arr = Arr {

@@ -7,6 +7,7 @@ use super::eval::{Evaluator, Frame, boolean};
 use super::format;
 use super::signature::Signature;
 use super::value::{Arr, Obj, V, deep_equal, js_number, obj_get, obj_set, stringify};
+use crate::value::Key;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -332,9 +333,9 @@ pub fn regex_match(re: &regex::Regex, s: &str, from: usize) -> V {
     let groups: Vec<V> = (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
     let index = s[..m.start()].encode_utf16().count();
     V::object(vec![
-        (Arc::from("match"), text(m.as_str())),
-        (Arc::from("index"), V::Num(index as f64)),
-        (Arc::from("groups"), V::array(groups)),
+        (Key::from_static("match"), text(m.as_str())),
+        (Key::from_static("index"), V::Num(index as f64)),
+        (Key::from_static("groups"), V::array(groups)),
     ])
 }
 
@@ -368,9 +369,9 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R
                 let groups: Vec<V> =
                     (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                 out.push(V::object(vec![
-                    (Arc::from("match"), text(m.as_str())),
-                    (Arc::from("index"), V::Num(s[..m.start()].encode_utf16().count() as f64)),
-                    (Arc::from("groups"), V::array(groups)),
+                    (Key::from_static("match"), text(m.as_str())),
+                    (Key::from_static("index"), V::Num(s[..m.start()].encode_utf16().count() as f64)),
+                    (Key::from_static("groups"), V::array(groups)),
                 ]));
             }
         }
@@ -383,9 +384,9 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R
                     break;
                 }
                 out.push(V::object(vec![
-                    (Arc::from("match"), obj_get(o, "match").cloned().unwrap_or_default()),
-                    (Arc::from("index"), obj_get(o, "start").cloned().unwrap_or_default()),
-                    (Arc::from("groups"), obj_get(o, "groups").cloned().unwrap_or_default()),
+                    (Key::from_static("match"), obj_get(o, "match").cloned().unwrap_or_default()),
+                    (Key::from_static("index"), obj_get(o, "start").cloned().unwrap_or_default()),
+                    (Key::from_static("groups"), obj_get(o, "groups").cloned().unwrap_or_default()),
                 ]));
                 let Some(next) = obj_get(o, "next").cloned() else { break };
                 result = ev.apply(&next, Vec::new(), input, env)?;
@@ -500,9 +501,9 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R 
                         let groups: Vec<V> =
                             (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                         let mobj = V::object(vec![
-                            (Arc::from("match"), text(m.as_str())),
-                            (Arc::from("index"), V::Num(m.start() as f64)),
-                            (Arc::from("groups"), V::array(groups)),
+                            (Key::from_static("match"), text(m.as_str())),
+                            (Key::from_static("index"), V::Num(m.start() as f64)),
+                            (Key::from_static("groups"), V::array(groups)),
                         ]);
                         match ev.apply(f, vec![mobj], input, env)? {
                             V::Str(r) => out.push_str(&r),
@@ -837,7 +838,7 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let f = arg(args, 1);
     let mut out: Obj = Vec::new();
     for (k, v) in o.iter() {
-        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(k.clone()), arg(args, 0).clone()]), input, env)?;
+        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(&**k)), arg(args, 0).clone()]), input, env)?;
         if boolean(&r) == Some(true) {
             out.push((k.clone(), v.clone()));
         }
@@ -846,7 +847,7 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
 }
 
 fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
-    let mut out: Vec<Arc<str>> = Vec::new();
+    let mut out: Vec<Key> = Vec::new();
     let mut add = |o: &Obj| {
         for (k, _) in o.iter() {
             if !out.contains(k) {
@@ -863,7 +864,7 @@ fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
         }),
         _ => {}
     }
-    Ok(V::seq(out.into_iter().map(V::Str).collect()))
+    Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&*k))).collect()))
 }
 
 fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
@@ -942,7 +943,7 @@ fn each(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let f = arg(args, 1);
     let mut out = Vec::new();
     for (k, v) in o.iter() {
-        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(k.clone()), arg(args, 0).clone()]), input, env)?;
+        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(&**k)), arg(args, 0).clone()]), input, env)?;
         if !r.is_undef() {
             out.push(r);
         }

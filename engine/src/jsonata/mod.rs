@@ -14,7 +14,7 @@ mod parser;
 mod signature;
 mod value;
 
-use crate::value::Value;
+use crate::value::{Key, Value};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl Expression {
 
     /// For `$name.a.b` — a variable then plain field names — the variable
     /// and the names; callers may then read it without evaluating.
-    pub fn as_variable_path(&self) -> Option<(&str, Vec<Arc<str>>)> {
+    pub fn as_variable_path(&self) -> Option<(&str, Vec<Key>)> {
         let ast::Kind::Path(steps) = &self.root.kind else { return None };
         if self.root.keep_singleton_array || self.root.group.is_some() || !self.root.predicate.is_empty() {
             return None;
@@ -170,7 +170,7 @@ impl Expression {
         };
         ev.root_input = input.clone();
         for (name, value) in env.bindings {
-            root.bind(Arc::from(*name), V::from_json(value));
+            root.bind(Key::intern(name), V::from_json(value));
         }
         let result = ev.evaluate(&self.root, &input, &root);
         root.clear();

@@ -6,7 +6,7 @@
 //! [`V`] mirrors that, so the evaluator can follow jsonata-js step by step;
 //! [`V::from_json`] and [`V::to_json`] cross to the engine's [`Value`].
 
-use crate::value::{Object, Value};
+use crate::value::{Key, Object, Value};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -45,13 +45,13 @@ pub struct Arr {
     pub tuple_stream: bool,
 }
 
-pub type Obj = Vec<(Arc<str>, V)>;
+pub type Obj = Vec<(Key, V)>;
 
 pub fn obj_get<'a>(o: &'a Obj, key: &str) -> Option<&'a V> {
     o.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
 }
 
-pub fn obj_set(o: &mut Obj, key: Arc<str>, value: V) {
+pub fn obj_set(o: &mut Obj, key: Key, value: V) {
     match o.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
         None => o.push((key, value)),

@@ -3,7 +3,7 @@
 
 use super::{Code, Validator, ptr};
 use crate::asl::{CountField, JsonataField, Rule, Seconds, Template, Tolerance, WaitFor};
-use crate::value::Value as RtValue;
+use crate::value::{Key, Value as RtValue};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ impl Validator {
             Value::Object(o) => {
                 let fields: Vec<_> = o
                     .iter()
-                    .map(|(k, x)| (k.as_str().into(), self.jtemplate(x, &ptr(at, k), &format!("{field}/{k}"))))
+                    .map(|(k, x)| (Key::intern(k), self.jtemplate(x, &ptr(at, k), &format!("{field}/{k}"))))
                     .collect();
                 if fields.iter().all(|(_, t)| matches!(t, Template::Const(_))) {
                     Template::Const(RtValue::from(v))

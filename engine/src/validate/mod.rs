@@ -4,7 +4,7 @@
 use crate::asl::*;
 use crate::intrinsics::{self, Call};
 use crate::jsonpath::{JsonPath, Root};
-use crate::value::Value as RtValue;
+use crate::value::{Key, Value as RtValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -506,14 +506,14 @@ impl Validator {
                     let kp = ptr(at, k);
                     let t = if let Some(stripped) = k.strip_suffix(".$") {
                         let t = self.dynamic(x, &kp, k);
-                        fields.push((stripped.into(), t));
+                        fields.push((Key::intern(stripped), t));
                         all_const = false;
                         continue;
                     } else {
                         self.template(x, &kp)
                     };
                     all_const &= matches!(t, Template::Const(_));
-                    fields.push((k.as_str().into(), t));
+                    fields.push((Key::intern(k), t));
                 }
                 if all_const { Template::Const(RtValue::from(v)) } else { Template::Object(fields) }
             }

@@ -305,18 +305,11 @@ impl Scope<'_> {
     /// Resolve a `$$` path, building only the part of the context object
     /// the path's first field names (the whole object only for `$$`).
     fn select_context(&self, path: &JsonPath) -> Result<Value, PathMiss> {
-        use crate::jsonpath::Segment;
-        if let (Some((index, value)), [Segment::Field(map), Segment::Field(item), Segment::Field(leaf), rest @ ..]) =
-            (self.map_item, path.segments.as_slice())
-            && &**map == "Map"
-            && &**item == "Item"
-            && rest.is_empty()
-        {
-            match &**leaf {
-                "Value" => return Ok(value.clone()),
-                "Index" => return Ok(Value::from(index)),
-                _ => {}
-            }
+        use crate::jsonpath::MapItem;
+        match (self.map_item, path.map_item()) {
+            (Some((_, value)), Some(MapItem::Value)) => return Ok(value.clone()),
+            (Some((index, _)), Some(MapItem::Index)) => return Ok(Value::from(index)),
+            _ => {}
         }
         path.select(&self.context())
     }
