@@ -386,6 +386,11 @@ impl CallParser<'_> {
 /// What an intrinsic needs from the VM besides its arguments.
 pub trait IntrinsicEnv {
     fn resolve(&self, path: &JsonPath) -> Result<Value, String>;
+    /// [`IntrinsicEnv::resolve`] without copying where the value can be
+    /// borrowed (a `States.Format` argument is only read).
+    fn resolve_borrowed(&self, path: &JsonPath) -> Result<std::borrow::Cow<'_, Value>, String> {
+        self.resolve(path).map(std::borrow::Cow::Owned)
+    }
     fn uuid(&mut self) -> String;
     fn random(&mut self) -> u64;
 }
@@ -610,11 +615,11 @@ fn format_into(
                     bad(Func::Format, "the number of arguments does not match the number of placeholders")
                 })?;
                 let v = match arg {
-                    Arg::Literal(v) => v.clone(),
-                    Arg::Path(p) => env.resolve(p)?,
-                    Arg::Call(c) => eval(c, env)?,
+                    Arg::Literal(v) => std::borrow::Cow::Borrowed(v),
+                    Arg::Path(p) => env.resolve_borrowed(p)?,
+                    Arg::Call(c) => std::borrow::Cow::Owned(eval(c, env)?),
                 };
-                match &v {
+                match v.as_ref() {
                     Value::String(s) => out.push_str(s),
                     other => java_to_string(other, out),
                 }
@@ -672,9 +677,13 @@ fn java_to_string(v: &Value, out: &mut String) {
             out.push(']');
         }
         Value::String(s) => out.push_str(s),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => out.push_str(itoa::Buffer::new().format(u)),
+            (None, Some(i)) => out.push_str(itoa::Buffer::new().format(i)),
+            _ => {
+                let _ = write!(out, "{n}");
+            }
+        },
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
     }

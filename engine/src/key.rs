@@ -37,7 +37,8 @@ pub const MAX_INTERNED_LEN: usize = 128;
 
 const SHARED: usize = 1 << (usize::BITS - 1);
 const INTERNED: usize = 1 << (usize::BITS - 2);
-/// An interned key that JSON writes without escaping (checked once, when interned).
+/// An interned key that JSON writes without escaping (checked once, when
+/// interned); its text sits inside a `"key":` copy, which the writer emits whole.
 const PLAIN: usize = 1 << (usize::BITS - 3);
 const TAGS: usize = SHARED | INTERNED | PLAIN;
 
@@ -92,9 +93,15 @@ impl Key {
         self.tagged_len & INTERNED != 0
     }
 
-    /// Known to need no escaping in JSON (false means "unknown").
-    pub fn is_plain_json(&self) -> bool {
-        self.tagged_len & PLAIN != 0
+    /// `"key":` as a JSON object member starts, for interned keys that need
+    /// no escaping (`None` means "write it the long way").
+    pub fn json_member(&self) -> Option<&'static [u8]> {
+        if self.tagged_len & PLAIN == 0 {
+            return None;
+        }
+        // SAFETY: a plain interned key's text was leaked inside a `"key":`
+        // copy (see `interned`): one byte before it, two after it, forever.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().sub(1), self.len() + 3) })
     }
 
     fn len(&self) -> usize {
@@ -268,7 +275,13 @@ fn interned(s: &str) -> Option<&'static str> {
         let fixed = match table.keys.get(s) {
             Some(fixed) => *fixed,
             None if table.keys.len() < MAX_INTERNED => {
-                let fixed: &'static str = Box::leak(Box::from(s));
+                let fixed: &'static str = if crate::value::is_plain_json(s.as_bytes()) {
+                    // Framed for `json_member`; the key is the text inside.
+                    let framed: &'static str = Box::leak(format!("\"{s}\":").into_boxed_str());
+                    &framed[1..1 + s.len()]
+                } else {
+                    Box::leak(Box::from(s))
+                };
                 table.keys.insert(fixed);
                 fixed
             }
@@ -323,9 +336,11 @@ mod tests {
         assert!(Key::intern(&long).is_shared());
         assert_eq!(&*Key::intern(&long), long);
         assert!(Key::intern("").is_interned());
-        assert!(Key::intern("plain").is_plain_json());
-        assert!(!Key::intern("quote\"d").is_plain_json());
-        assert!(!Key::from("plain").is_plain_json(), "unknown for keys not interned");
+        assert_eq!(Key::intern("plain").json_member(), Some(&b"\"plain\":"[..]));
+        assert_eq!(Key::intern("").json_member(), Some(&b"\"\":"[..]));
+        assert_eq!(Key::intern("quote\"d").json_member(), None);
+        assert_eq!(&*Key::intern("quote\"d"), "quote\"d");
+        assert_eq!(Key::from("plain").json_member(), None, "unknown for keys not interned");
         assert_eq!(&*Key::intern(""), "");
     }
 

@@ -372,9 +372,8 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 
 /// An object key: interned keys know whether they need escaping.
 fn write_key(k: &Key, out: &mut Vec<u8>) {
-    if k.is_plain_json() {
-        write_plain(k.as_bytes(), out);
-        out.push(b':');
+    if let Some(member) = k.json_member() {
+        out.extend_from_slice(member);
     } else {
         write_string(k, out);
         out.push(b':');

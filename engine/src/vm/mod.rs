@@ -417,6 +417,9 @@ impl IntrinsicEnv for CallEnv<'_, '_> {
     fn resolve(&self, path: &JsonPath) -> Result<Value, String> {
         self.scope.select(path, self.data).map_err(|m| path_miss_detail(path, &m))
     }
+    fn resolve_borrowed(&self, path: &JsonPath) -> Result<std::borrow::Cow<'_, Value>, String> {
+        self.scope.select_cow(path, self.data).map_err(|m| path_miss_detail(path, &m))
+    }
     fn uuid(&mut self) -> String {
         let (a, b) = (self.scope.shared.next_random(), self.scope.shared.next_random());
         intrinsics::uuid_v4(a, b)
