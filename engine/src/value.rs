@@ -57,6 +57,7 @@ impl Object {
 
     /// [`Object::get`] for a key the program holds: interned keys match by
     /// pointer, without reading their bytes.
+    #[inline]
     pub fn get_key(&self, key: &Key) -> Option<&Value> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
@@ -70,6 +71,7 @@ impl Object {
     }
 
     /// Insert or replace, keeping the key's original position.
+    #[inline]
     pub fn insert(&mut self, key: impl Into<Key>, value: Value) {
         let key = key.into();
         match self.entries.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v) {
