@@ -400,22 +400,24 @@ fn word_value(word: &str) -> Option<u64> {
 
 fn words_to_number(text: &str) -> Option<f64> {
     let normalized = text.replace(", ", " ").replace(" and ", " ");
-    let mut segs: Vec<u64> = vec![0];
+    // JavaScript numbers, as jsonata-js computes: "a trillion trillion" must
+    // not overflow (a u64 did).
+    let mut segs: Vec<f64> = vec![0.0];
     for part in normalized.split([' ', '-']).filter(|p| !p.is_empty()) {
-        let value = word_value(part)?;
-        if value < 100 {
-            let mut top = segs.pop().unwrap_or(0);
-            if top >= 1000 {
+        let value = word_value(part)? as f64;
+        if value < 100.0 {
+            let mut top = segs.pop().unwrap_or(0.0);
+            if top >= 1000.0 {
                 segs.push(top);
-                top = 0;
+                top = 0.0;
             }
             segs.push(top + value);
         } else {
-            let top = segs.pop().unwrap_or(0);
+            let top = segs.pop().unwrap_or(0.0);
             segs.push(top * value);
         }
     }
-    Some(segs.iter().sum::<u64>() as f64)
+    Some(segs.iter().sum::<f64>())
 }
 
 fn roman_to_number(roman: &str) -> f64 {
@@ -1456,4 +1458,17 @@ fn parse_datetime(text: &str, picture: &str, now: i64) -> Result<Option<i64>, Er
     let tz = comps.get(&'Z').or_else(|| comps.get(&'z')).copied().unwrap_or(0);
     millis -= tz * 60_000;
     Ok(Some(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words_to_number;
+
+    #[test]
+    fn number_words_beyond_u64_compute_in_doubles_as_javascript_does() {
+        assert_eq!(words_to_number("ten billion trillion trillion trillion"), Some(1e46));
+        assert_eq!(words_to_number("one thousand trillion"), Some(1e15));
+        assert_eq!(words_to_number("one hundred and twenty-three"), Some(123.0));
+        assert_eq!(words_to_number("eleventy"), None);
+    }
 }
