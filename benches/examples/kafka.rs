@@ -13,7 +13,7 @@
 //! consumers' `fetch.wait.max.ms`; `ONLY=<machine>` runs one machine and
 //! `SKIP_PASSTHROUGH=1` only Expressway (for profiling one side).
 
-use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic};
+use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic, send_when_queued};
 use expressway_connectors::stdio::NullSink;
 use expressway_engine::runtime::{self, ExecutionLogLevel, KeySpec, NoDedup, PipelineSpec, Stats};
 use expressway_engine::{WorkflowType, compile_text};
@@ -34,16 +34,7 @@ fn produce(brokers: &str, topic: &str, payload: &str, n: usize) {
         ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
     for i in 0..n {
         let key = i.to_string();
-        let mut record = BaseRecord::to(topic).payload(payload).key(&key);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(5));
-                    record = back;
-                }
-            }
-        }
+        send_when_queued(&producer, BaseRecord::to(topic).payload(payload).key(&key)).expect("produce");
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
 }
@@ -72,16 +63,9 @@ fn passthrough(brokers: &str, input: &str, output: &str, n: usize) -> f64 {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
         started.get_or_insert_with(Instant::now);
         let payload = m.payload().unwrap_or_default();
-        let mut record = BaseRecord::<(), [u8]>::to(output).payload(payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::ZERO);
-                    record = back;
-                }
-            }
-        }
+        // Queue-full waits as Expressway's Kafka sink does, so both sides
+        // pay the same for a full local queue.
+        send_when_queued(&producer, BaseRecord::<(), [u8]>::to(output).payload(payload)).expect("produce");
         seen += 1;
     }
     producer.flush(Duration::from_secs(120)).expect("flush");

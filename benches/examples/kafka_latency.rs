@@ -15,7 +15,7 @@
 //! memory (current and peak). Both reference machines copy their input into
 //! their output, so the stamp comes back with the result.
 
-use expressway_connectors::kafka::ensure_topic;
+use expressway_connectors::kafka::{ensure_topic, send_when_queued};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -59,16 +59,7 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 }
 
 fn send(producer: &BaseProducer, topic: &str, payload: &str) {
-    let mut record = BaseRecord::<(), str>::to(topic).payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((_, back)) => {
-                producer.poll(Duration::from_millis(1));
-                record = back;
-            }
-        }
-    }
+    send_when_queued(producer, BaseRecord::<(), str>::to(topic).payload(payload)).expect("produce");
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {

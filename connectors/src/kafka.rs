@@ -19,8 +19,8 @@ use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceE
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::message::{Message, ToBytes};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Partitioner, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -531,17 +531,7 @@ impl Sink for KafkaSink {
         if let Some(key) = key {
             record = record.key(key);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((e, back)) if is_queue_full(&e) => {
-                    // The local queue is full: serve deliveries, then retry.
-                    self.producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((e, _)) => return Err(std::io::Error::other(format!("kafka produce: {e}"))),
-            }
-        }
+        send_when_queued(&self.producer, record).map_err(|e| std::io::Error::other(format!("kafka produce: {e}")))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -564,6 +554,30 @@ impl Sink for KafkaSink {
         self.check_failures()?;
         let next = self.next;
         Ok(self.deliveries.lock().durable(next))
+    }
+}
+
+/// Send `record`; while the producer's local queue is full, serve delivery
+/// reports and try again. Any other error is returned.
+pub fn send_when_queued<K, P, C, Part>(
+    producer: &BaseProducer<C, Part>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) -> KafkaResult<()>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+    Part: Partitioner,
+    C: ProducerContext<Part>,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, back)) if is_queue_full(&e) => {
+                producer.poll(Duration::from_millis(10));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 }
 

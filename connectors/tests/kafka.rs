@@ -1,7 +1,7 @@
 //! Kafka end to end against a real Kafka-protocol broker (tansu, which
 //! `deploy/dev/services.sh` installs and starts; CI runs it).
 
-use expressway_connectors::kafka::ensure_topic;
+use expressway_connectors::kafka::{ensure_topic, send_when_queued};
 use rdkafka::Offset;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -31,16 +31,7 @@ fn produce(brokers: &str, topic: &str, messages: impl Iterator<Item = (String, S
     let producer: BaseProducer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
     for (k, p) in messages {
-        let mut record = BaseRecord::<String, String>::to(topic).key(&k).payload(&p);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-            }
-        }
+        send_when_queued(&producer, BaseRecord::<String, String>::to(topic).key(&k).payload(&p)).expect("produce");
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
 }

@@ -158,6 +158,13 @@ impl JsonPath {
         self.map_item
     }
 
+    /// Whether this path reads the execution's part of the context object
+    /// (its input, name, id, start time…): `$$.Map…` reads only the current
+    /// Map item, which needs neither a copy of the input nor a name.
+    pub fn reads_execution_context(&self) -> bool {
+        self.root == Root::Context && !matches!(self.segments.first(), Some(Segment::Field(f)) if &**f == "Map")
+    }
+
     /// A reference path (ResultPath, Choice `Variable`, …) may only name fields
     /// and indexes.
     pub fn is_reference(&self) -> bool {

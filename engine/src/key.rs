@@ -20,9 +20,10 @@
 //! when their pointers are: comparing keys of parsed objects and templates
 //! (the common case) reads no bytes.
 
+use foldhash::fast::FixedState;
 use std::borrow::Borrow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
@@ -58,12 +59,9 @@ impl Key {
     /// shared one.
     pub fn intern(s: &str) -> Key {
         match interned(s) {
-            Some(fixed) => {
+            Some((fixed, tags)) => {
                 let mut key = Key::from_static(fixed);
-                key.tagged_len |= INTERNED;
-                if crate::value::is_plain_json(fixed.as_bytes()) {
-                    key.tagged_len |= PLAIN;
-                }
+                key.tagged_len |= tags;
                 key
             }
             None => Key::shared(Arc::from(s)),
@@ -229,70 +227,92 @@ impl From<Arc<str>> for Key {
 }
 
 impl From<&Key> for Arc<str> {
+    /// Another count of a shared key; a copy of an interned one.
     fn from(k: &Key) -> Arc<str> {
-        Arc::from(k.as_str())
+        if k.is_shared() {
+            // SAFETY: `raw()` came from `Arc::into_raw` and this key holds a
+            // count; the new count is handed to the returned `Arc`.
+            unsafe {
+                Arc::increment_strong_count(k.raw());
+                Arc::from_raw(k.raw())
+            }
+        } else {
+            Arc::from(k.as_str())
+        }
     }
 }
 
-type FastSet = HashSet<&'static str, foldhash::fast::FixedState>;
+/// Interned texts, each with the tag bits its keys carry: [`INTERNED`], and
+/// [`PLAIN`] when the text was leaked inside a `"key":` copy — decided once,
+/// when the text enters the table.
+type Interned = HashMap<&'static str, usize, FixedState>;
 
-struct Table {
-    keys: FastSet,
+const fn no_keys() -> Interned {
+    Interned::with_hasher(FixedState::with_seed(0))
 }
 
-static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+static TABLE: Mutex<Interned> = Mutex::new(no_keys());
 /// Set once the table is full; then each thread's copy is complete and the
 /// table need not be asked again.
 static FULL: AtomicBool = AtomicBool::new(false);
 
-thread_local! {
-    /// This thread's view of the table, so that interning a known key takes
-    /// no lock. `complete` once it holds the whole (full) table.
-    static LOCAL: RefCell<(FastSet, bool)> = RefCell::new((FastSet::default(), false));
+/// One thread's view of the table, so that interning a known key takes no lock.
+struct Seen {
+    keys: Interned,
+    /// It holds the whole table, which is full: a key not here is not interned.
+    complete: bool,
 }
 
-/// The interned copy of `s`, interning it if the table has room.
-fn interned(s: &str) -> Option<&'static str> {
+thread_local! {
+    static SEEN: RefCell<Seen> = const { RefCell::new(Seen { keys: no_keys(), complete: false }) };
+}
+
+/// The interned copy of `s` and its tags, interning it if the table has room.
+fn interned(s: &str) -> Option<(&'static str, usize)> {
     if s.len() > MAX_INTERNED_LEN {
         return None;
     }
-    LOCAL.with(|local| {
-        let mut local = local.borrow_mut();
-        if let Some(fixed) = local.0.get(s) {
-            return Some(*fixed);
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some((fixed, tags)) = seen.keys.get_key_value(s) {
+            return Some((*fixed, *tags));
         }
-        if local.1 {
+        if seen.complete {
             return None;
         }
         let full = FULL.load(Ordering::Acquire);
-        let mut guard = TABLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let table = guard.get_or_insert_with(|| Table { keys: FastSet::default() });
+        let mut table = TABLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if full {
-            local.0.extend(table.keys.iter().copied());
-            local.1 = true;
-            return local.0.get(s).copied();
+            seen.keys.extend(table.iter().map(|(k, t)| (*k, *t)));
+            seen.complete = true;
+            return seen.keys.get_key_value(s).map(|(k, t)| (*k, *t));
         }
-        let fixed = match table.keys.get(s) {
-            Some(fixed) => *fixed,
-            None if table.keys.len() < MAX_INTERNED => {
-                let fixed: &'static str = if crate::value::is_plain_json(s.as_bytes()) {
-                    // Framed for `json_member`; the key is the text inside.
-                    let framed: &'static str = Box::leak(format!("\"{s}\":").into_boxed_str());
-                    &framed[1..1 + s.len()]
-                } else {
-                    Box::leak(Box::from(s))
-                };
-                table.keys.insert(fixed);
-                fixed
+        let entry = match table.get_key_value(s) {
+            Some((fixed, tags)) => (*fixed, *tags),
+            None if table.len() < MAX_INTERNED => {
+                let entry = leak(s);
+                table.insert(entry.0, entry.1);
+                entry
             }
             None => {
                 FULL.store(true, Ordering::Release);
                 return None;
             }
         };
-        local.0.insert(fixed);
-        Some(fixed)
+        seen.keys.insert(entry.0, entry.1);
+        Some(entry)
     })
+}
+
+/// The table's copy of `s` and its tags. Text that JSON writes as it is gets
+/// framed as `"key":` for [`Key::json_member`]; the key is the text inside.
+fn leak(s: &str) -> (&'static str, usize) {
+    if crate::value::is_plain_json(s.as_bytes()) {
+        let framed: &'static str = Box::leak(format!("\"{s}\":").into_boxed_str());
+        (&framed[1..1 + s.len()], INTERNED | PLAIN)
+    } else {
+        (Box::leak(Box::from(s)), INTERNED)
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +348,13 @@ mod tests {
         drop(copies);
         drop(key);
         assert_eq!(Arc::strong_count(&text), 1);
+        let key = Key::from(text.clone());
+        let back: Arc<str> = Arc::from(&key);
+        assert!(Arc::ptr_eq(&back, &text), "a shared key converts back without copying");
+        assert_eq!(Arc::strong_count(&text), 3);
+        drop((key, back));
+        assert_eq!(Arc::strong_count(&text), 1);
+        assert_eq!(&*Arc::<str>::from(&Key::intern("reading")), "reading");
     }
 
     #[test]

@@ -384,7 +384,7 @@ fn write_key(k: &Key, out: &mut Vec<u8>) {
 
 #[inline]
 fn write_plain(bytes: &[u8], out: &mut Vec<u8>) {
-    out.reserve(bytes.len() + 3);
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
     out.extend_from_slice(bytes);
     out.push(b'"');
@@ -526,9 +526,11 @@ impl Serialize for Value {
     }
 }
 
-/// Object keys seen so far in one document. Payloads repeat their keys
-/// (an array of readings has the same few in every element), so most keys
-/// after the first element are a refcount instead of an allocation.
+/// Object keys seen so far in one document. Payloads repeat their keys (an
+/// array of readings has the same few in every element): a short scan here
+/// is cheaper than the interner's thread-local lookup, and keys the table
+/// will not take (long ones, or any once it is full) are still allocated once
+/// per document, not once per occurrence.
 #[derive(Default)]
 struct KeyCache {
     keys: Vec<Key>,

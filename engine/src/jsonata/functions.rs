@@ -838,7 +838,7 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let f = arg(args, 1);
     let mut out: Obj = Vec::new();
     for (k, v) in o.iter() {
-        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(&**k)), arg(args, 0).clone()]), input, env)?;
+        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(k)), arg(args, 0).clone()]), input, env)?;
         if boolean(&r) == Some(true) {
             out.push((k.clone(), v.clone()));
         }
@@ -864,7 +864,7 @@ fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
         }),
         _ => {}
     }
-    Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&*k))).collect()))
+    Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&k))).collect()))
 }
 
 fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
@@ -943,7 +943,7 @@ fn each(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     let f = arg(args, 1);
     let mut out = Vec::new();
     for (k, v) in o.iter() {
-        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(&**k)), arg(args, 0).clone()]), input, env)?;
+        let r = ev.apply(f, hof_args(f, [v.clone(), V::Str(Arc::from(k)), arg(args, 0).clone()]), input, env)?;
         if !r.is_undef() {
             out.push(r);
         }

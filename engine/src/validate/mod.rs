@@ -431,7 +431,7 @@ impl Validator {
         };
         match JsonPath::parse(s) {
             Ok(p) => {
-                self.uses_context |= reads_execution_context(&p);
+                self.uses_context |= p.reads_execution_context();
                 Some(p)
             }
             Err(e) => {
@@ -542,7 +542,7 @@ impl Validator {
         if intrinsics::looks_like_call(s) {
             match Call::parse(s) {
                 Ok(c) => {
-                    self.uses_context |= c.paths().iter().any(|p| reads_execution_context(p));
+                    self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
                     Template::Call(c)
                 }
                 Err(e) => {
@@ -820,7 +820,7 @@ impl Validator {
             (None, Some(v)) => match v.as_str() {
                 Some(s) if intrinsics::looks_like_call(s) => match Call::parse(s) {
                     Ok(c) => {
-                        self.uses_context |= c.paths().iter().any(|p| reads_execution_context(p));
+                        self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
                         FailField::Call(c)
                     }
                     Err(e) => {
@@ -1428,11 +1428,4 @@ fn glob(s: &str) -> Vec<GlobPart> {
         parts.push(GlobPart::Literal(lit));
     }
     parts
-}
-
-/// Whether a path reads the execution's part of the context object (its
-/// input, name, id, start time…): `$$.Map.Item…` only reads the current
-/// Map item, which needs neither a copy of the input nor a name.
-fn reads_execution_context(p: &JsonPath) -> bool {
-    p.root == Root::Context && !matches!(p.segments.first(), Some(crate::jsonpath::Segment::Field(f)) if &**f == "Map")
 }
