@@ -7,7 +7,7 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use expressway_engine::driver::{NoTasks, RunOptions};
+use expressway_engine::driver::{Offline, RunOptions};
 use expressway_engine::{ExecutionInfo, WorkflowType};
 use std::hint::black_box;
 use std::path::Path;
@@ -32,7 +32,7 @@ fn machines(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let value = expressway_engine::value::from_slice(black_box(&input)).expect("json");
-                let r = expressway_engine::execute(&program, info.clone(), value, &mut NoTasks, &opts);
+                let r = expressway_engine::execute(&program, info.clone(), value, &mut Offline, &opts);
                 out.clear();
                 if let Some(o) = &r.output {
                     o.write_json(&mut out);

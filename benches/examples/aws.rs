@@ -17,9 +17,9 @@ use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::sqs::{SqsSink, SqsSource, SqsSourceConfig};
 use expressway_connectors::aws::tasks::AwsTasks;
 use expressway_connectors::stdio::NullSink;
-use expressway_engine::runtime::{self, KeySpec, PipelineSpec, Polled, Record, RecordId, Source};
-use expressway_engine::runtime::{ExecutionLogLevel, NoDedup, SourceError, Stats};
 use expressway_engine::{WorkflowType, compile_text};
+use expressway_runtime::testing::Replay;
+use expressway_runtime::{NoDedup, PipelineSpec, Stats};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -77,59 +77,18 @@ fn connection(stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-struct Replay {
-    payload: Vec<u8>,
-    left: usize,
-    next: u64,
-}
-
-impl Source for Replay {
-    fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
-        if self.left == 0 {
-            return Ok(Polled::Finished);
-        }
-        let n = max.min(self.left).min(1024);
-        let records = (0..n)
-            .map(|_| {
-                self.next += 1;
-                Record {
-                    id: self.next,
-                    partition: self.next as u32,
-                    payload: self.payload.clone(),
-                    coordinates: String::new(),
-                    key: None,
-                }
-            })
-            .collect();
-        self.left -= n;
-        Ok(Polled::Records(records))
-    }
-    fn complete(&mut self, _: RecordId) {}
-    fn commit(&mut self) -> Result<(), SourceError> {
-        Ok(())
-    }
-}
-
 fn spec(
     machine: &str,
     shards: usize,
     in_flight: usize,
-    tasks: Arc<dyn expressway_engine::tasks::TaskService>,
+    tasks: Arc<dyn expressway_runtime::tasks::TaskService>,
 ) -> PipelineSpec {
     PipelineSpec {
-        name: "bench".into(),
-        program: Arc::new(compile_text(machine, WorkflowType::Express).expect("machine compiles")),
-        state_machine_name: "bench".into(),
-        express: true,
-        key: KeySpec::None,
         shards,
         max_in_flight_per_shard: in_flight,
-        max_payload_bytes: 256 * 1024,
         drain_timeout: Duration::from_secs(30),
-        commit_interval: Duration::from_secs(1),
-        log_level: ExecutionLogLevel::Off,
-        log_execution_data: false,
         tasks,
+        ..PipelineSpec::new("bench", Arc::new(compile_text(machine, WorkflowType::Express).expect("machine compiles")))
     }
 }
 
@@ -151,9 +110,10 @@ fn lambda_tasks(n: usize) {
         let http = expressway_connectors::aws::http_invoke::HttpInvoker::new(Some(Vec::new()), Duration::from_secs(60))
             .expect("http");
         let tasks = Arc::new(AwsTasks::new(aws.clone(), http));
-        let source = Replay { payload: payload.clone(), left: n, next: 0 };
+        let record = payload.clone();
+        let source = Replay::new(n as u64, move |_| record.clone());
         let began = Instant::now();
-        runtime::run(
+        expressway_runtime::run(
             spec(machine, shards, in_flight, tasks),
             Box::new(source),
             Box::new(NullSink),
@@ -195,9 +155,9 @@ fn sqs_to_sqs(n: usize) {
     let began = Instant::now();
     let mut filler = SqsSink::open(aws.clone(), &input, None).expect("sink");
     for _ in 0..n {
-        expressway_engine::runtime::Sink::write(&mut filler, body.as_bytes()).expect("write");
+        expressway_runtime::Sink::write(&mut filler, body.as_bytes()).expect("write");
     }
-    expressway_engine::runtime::Sink::flush(&mut filler).expect("flush");
+    expressway_runtime::Sink::flush(&mut filler).expect("flush");
     println!("ministack SendMessageBatch: {:.0} messages/s", n as f64 / began.elapsed().as_secs_f64());
     let machine =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/machines/pass-chain.asl.json")).expect("machine");
@@ -216,10 +176,18 @@ fn sqs_to_sqs(n: usize) {
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
-    let tasks: Arc<dyn expressway_engine::tasks::TaskService> = Arc::new(expressway_engine::tasks::NoTaskService);
+    let tasks: Arc<dyn expressway_runtime::tasks::TaskService> = Arc::new(expressway_runtime::tasks::NoTaskService);
     let pipeline = spec(&machine, 2, 1024, tasks);
     let runner = std::thread::spawn(move || {
-        runtime::run(pipeline, Box::new(source), Box::new(sink), Box::new(dead), Arc::new(NoDedup), stats2, shutdown2)
+        expressway_runtime::run(
+            pipeline,
+            Box::new(source),
+            Box::new(sink),
+            Box::new(dead),
+            Arc::new(NoDedup),
+            stats2,
+            shutdown2,
+        )
     });
     let began = Instant::now();
     while (stats.succeeded.load(Ordering::Relaxed) as usize) < n && began.elapsed() < Duration::from_secs(300) {

@@ -15,8 +15,8 @@
 
 use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic, send_when_queued};
 use expressway_connectors::stdio::NullSink;
-use expressway_engine::runtime::{self, ExecutionLogLevel, KeySpec, NoDedup, PipelineSpec, Stats};
 use expressway_engine::{WorkflowType, compile_text};
+use expressway_runtime::{NoDedup, PipelineSpec, Stats};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -75,19 +75,10 @@ fn passthrough(brokers: &str, input: &str, output: &str, n: usize) -> f64 {
 fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize) -> f64 {
     let program = compile_text(machine, WorkflowType::Express).expect("machine compiles");
     let spec = PipelineSpec {
-        name: "bench".into(),
-        program: Arc::new(program),
-        state_machine_name: "bench".into(),
-        express: true,
-        key: KeySpec::None,
         shards: env_count("SHARDS", 2),
         max_in_flight_per_shard: 16 * 1024,
-        max_payload_bytes: 256 * 1024,
         drain_timeout: Duration::from_secs(10),
-        commit_interval: Duration::from_secs(1),
-        log_level: ExecutionLogLevel::Off,
-        log_execution_data: false,
-        tasks: std::sync::Arc::new(expressway_engine::tasks::NoTaskService),
+        ..PipelineSpec::new("bench", Arc::new(program))
     };
     let props = BTreeMap::from([("fetch.wait.max.ms".to_string(), fetch_wait())]);
     let topics = [input.to_string()];
@@ -105,7 +96,15 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
     let runner = std::thread::spawn(move || {
-        runtime::run(spec, Box::new(source), Box::new(sink), Box::new(NullSink), Arc::new(NoDedup), stats2, shutdown2)
+        expressway_runtime::run(
+            spec,
+            Box::new(source),
+            Box::new(sink),
+            Box::new(NullSink),
+            Arc::new(NoDedup),
+            stats2,
+            shutdown2,
+        )
     });
     let mut started = None;
     // Timed like the passthrough: from the first record to the last result

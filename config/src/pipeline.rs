@@ -7,6 +7,7 @@
 //! `${VAR}` / `${VAR:default}` are replaced from the environment before
 //! parsing. [`Config::problems`] reports every problem at once.
 
+use expressway_runtime::ExecutionLogLevel;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -114,20 +115,10 @@ pub struct Pipeline {
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     #[serde(default)]
-    pub level: LogLevelConfig,
+    pub level: ExecutionLogLevel,
     /// Put execution input, output, error cause in the log lines.
     #[serde(default)]
     pub include_execution_data: bool,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum LogLevelConfig {
-    All,
-    Error,
-    Fatal,
-    #[default]
-    Off,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]

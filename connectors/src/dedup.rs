@@ -2,7 +2,7 @@
 //! idempotency keys with a time to live and a hard bound on its size.
 
 use dashmap::DashMap;
-use expressway_engine::runtime::DedupStore;
+use expressway_runtime::DedupStore;
 use std::time::{Duration, Instant};
 
 /// When a key was claimed or completed; both keep twins out for the TTL.

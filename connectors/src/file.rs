@@ -7,7 +7,7 @@
 //! — a restart re-reads from the first incomplete line: nothing is skipped,
 //! and only the in-flight window can run twice.
 
-use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -132,9 +132,9 @@ impl Source for FileSource {
         Ok(())
     }
 
-    fn lag(&self) -> Option<(u64, &'static str)> {
+    fn lag(&self) -> Option<Lag> {
         let len = self.reader.get_ref().metadata().ok()?.len();
-        Some((len.saturating_sub(self.position), "bytes"))
+        Some(Lag::Bytes(len.saturating_sub(self.position)))
     }
 }
 

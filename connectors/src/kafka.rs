@@ -15,7 +15,7 @@
 //! every record written so far is acknowledged by the broker, so the runtime
 //! acknowledges a source record only after its result is in Kafka.
 
-use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
@@ -332,7 +332,7 @@ impl Source for KafkaSource {
     /// Already done by the completion hook, from the sink writer.
     fn complete(&mut self, _id: RecordId) {}
 
-    fn completion_hook(&self) -> Option<expressway_engine::runtime::CompletionHook> {
+    fn completion_hook(&self) -> Option<expressway_runtime::CompletionHook> {
         let progress = self.progress.clone();
         Some(Arc::new(move |ids: &[RecordId]| {
             let mut tracker = lock(&progress.tracker);
@@ -348,9 +348,9 @@ impl Source for KafkaSource {
         Ok(())
     }
 
-    fn lag(&self) -> Option<(u64, &'static str)> {
+    fn lag(&self) -> Option<Lag> {
         let lag = self.lag.load(std::sync::atomic::Ordering::Relaxed);
-        (lag >= 0).then_some((lag as u64, "records"))
+        (lag >= 0).then_some(Lag::Records(lag as u64))
     }
 }
 

@@ -1,12 +1,13 @@
-//! Implementations of the engine's traits: the embedded sources and sinks
+//! Implementations of the runtime's traits: the embedded sources and sinks
 //! (`file`, `stdin`, `stdout`, `null`), Kafka (`kafka`), AWS (`aws`: the SQS
-//! source and sink, the Lambda / SQS / DynamoDB task integrations and the
-//! DynamoDB dedup store), the `memory` and `redis` dedup stores, and task
-//! invokers that answer from recorded mocks (a conformance case's `mocks`,
-//! AWS Step Functions Local's `MockConfigFile.json`).
+//! source and sink, the Lambda / SQS / SNS / DynamoDB / HTTP task
+//! integrations and the DynamoDB dedup store), the `memory` and `redis` dedup
+//! stores, the metrics server (`http`), and the driver's effects that answer
+//! from recorded mocks (a conformance case's `mocks`, AWS Step Functions
+//! Local's `MockConfigFile.json`).
 //!
-//! The `expressway` binary (`src/main.rs`) is the only place that names
-//! both the engine and a connector.
+//! The `expressway` binary (`connectors/expressway/`) is the only place that
+//! wires the engine, the runtime and these together.
 
 pub mod aws;
 pub mod dedup;

@@ -1,7 +1,8 @@
-//! Mock task invokers. These are test doubles by design: they replay what a
+//! Recorded task answers, as the in-process driver's `Effects`. These are
+//! test doubles by design: they replay what a
 //! real service answered, so a machine can be run without AWS.
 
-use expressway_engine::{TaskCall, TaskInvoker, TaskOutcome, Value};
+use expressway_engine::{Effects, TaskCall, TaskOutcome, Value};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -115,7 +116,7 @@ fn same_input(recorded: &Value, actual: &Value) -> bool {
             .is_some_and(|parsed| &parsed == actual)
 }
 
-impl TaskInvoker for RecordedMocks {
+impl Effects for RecordedMocks {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         let candidates: Vec<usize> =
             (0..self.entries.len()).filter(|&i| !self.used[i] && self.entries[i].state == *call.state_name).collect();
@@ -205,7 +206,7 @@ impl MockConfig {
     }
 }
 
-impl TaskInvoker for MockConfig {
+impl Effects for MockConfig {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         let n = self.calls.entry(call.state_name.to_string()).or_insert(0);
         let attempt = *n;

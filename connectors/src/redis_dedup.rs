@@ -8,7 +8,7 @@
 //! keys are authoritative.
 
 use dashmap::DashSet;
-use expressway_engine::runtime::DedupStore;
+use expressway_runtime::DedupStore;
 use redis::Commands;
 use std::sync::Mutex;
 use std::time::Duration;

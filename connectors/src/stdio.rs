@@ -1,7 +1,7 @@
 //! `stdin` source, and `stdout` and `null` sinks.
 
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
-use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
 use std::io::{BufRead, Write};
 
 /// JSON lines from standard input. A reader thread does the blocking reads,

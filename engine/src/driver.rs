@@ -1,7 +1,8 @@
-//! A synchronous driver that performs the VM's effects in-process: tasks
-//! through a [`TaskInvoker`], timers on a virtual clock (or the real one),
-//! forks by driving each child frame in turn. `expressway exec`, `bench` and
-//! the tests use it; the sharded runtime drives the same VM asynchronously.
+//! A synchronous driver that performs the VM's effects in-process: tasks and
+//! timers through [`Effects`] (time is virtual unless the effects sleep),
+//! forks by driving each child frame in turn. `expressway exec`, `bench`, the
+//! conformance runner and the tests use it; the runtime's shards drive the
+//! same VM asynchronously and use [`begin`] and [`finish`] from here.
 
 use crate::errors::ErrorName;
 use crate::program::Program;
@@ -9,20 +10,36 @@ use crate::value::Value;
 use crate::vm::{ExecutionInfo, Frame, Outcome, Raised, Resume, Shared, Step, TaskCall, TaskOutcome};
 use std::sync::Arc;
 
-/// Performs Task states, keyed by the Resource ARN.
-pub trait TaskInvoker {
+/// What the in-process driver asks of the outside world: perform a Task
+/// state (keyed by its Resource ARN), and let time pass.
+pub trait Effects {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome;
+
+    /// `millis` of a Wait state or retry back-off pass. The virtual clock has
+    /// already moved; effects that run in real time sleep here.
+    fn sleep(&mut self, _millis: u64) {}
 }
 
-/// Fails every task with a diagnostic naming the resource; for machines
-/// that have no Task states (or runs that must not reach one).
-pub struct NoTasks;
+impl<E: Effects + ?Sized> Effects for Box<E> {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        (**self).invoke(call)
+    }
 
-impl TaskInvoker for NoTasks {
+    fn sleep(&mut self, millis: u64) {
+        (**self).sleep(millis)
+    }
+}
+
+/// Performs nothing: every task fails with a diagnostic naming its
+/// resource, and time is virtual. For machines without Task states (or runs
+/// that must not reach one).
+pub struct Offline;
+
+impl Effects for Offline {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         TaskOutcome::Failed {
             error: ErrorName::TaskFailed.as_str().into(),
-            cause: Some(format!("no task invoker is configured for resource '{}'", call.resource)),
+            cause: Some(format!("no task service is configured for resource '{}'", call.resource)),
         }
     }
 }
@@ -50,8 +67,6 @@ pub struct ExecutionResult {
 pub struct RunOptions {
     /// Express workflows stop after five minutes.
     pub max_duration_ms: Option<i64>,
-    /// Sleep for real instead of advancing a virtual clock.
-    pub real_time: bool,
     pub seed: u64,
     /// State transitions after which the execution is stopped as timed out:
     /// on the virtual clock a loop of Pass/Choice states takes no time, so
@@ -63,7 +78,6 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             max_duration_ms: Some(EXPRESS_MAX_DURATION_MS),
-            real_time: false,
             seed: 0x5eed,
             max_transitions: Some(DEFAULT_MAX_TRANSITIONS),
         }
@@ -75,7 +89,8 @@ pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
 /// Far beyond any real machine's transitions in five minutes.
 pub const DEFAULT_MAX_TRANSITIONS: u64 = 10_000_000;
 
-pub(crate) enum Driven {
+/// How driving a frame ended, before it becomes an [`ExecutionResult`].
+pub enum Driven {
     Done(Outcome),
     TimedOut,
 }
@@ -85,18 +100,18 @@ pub fn execute(
     program: &Program,
     info: Arc<ExecutionInfo>,
     input: Value,
-    invoker: &mut dyn TaskInvoker,
+    effects: &mut dyn Effects,
     opts: &RunOptions,
 ) -> ExecutionResult {
     let start = info.start_time_ms;
     let (mut frame, mut shared, deadline) = begin(program, info, input, opts);
-    let driven = drive(program, &mut frame, &mut shared, invoker, opts, deadline);
+    let driven = drive(program, &mut frame, &mut shared, effects, opts, deadline);
     finish(driven, &shared, start)
 }
 
 /// A new execution's root frame, its shared state and its deadline (the
 /// Express cap or the machine's own `TimeoutSeconds`, whichever is sooner).
-pub(crate) fn begin(
+pub fn begin(
     program: &Program,
     info: Arc<ExecutionInfo>,
     input: Value,
@@ -115,7 +130,7 @@ pub(crate) fn begin(
     (frame, shared, deadline)
 }
 
-pub(crate) fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult {
+pub fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult {
     let duration_ms = shared.now_ms - start_ms;
     let entered_by_type = shared.entered_by_type;
     match driven {
@@ -145,7 +160,7 @@ fn drive(
     program: &Program,
     frame: &mut Frame,
     shared: &mut Shared,
-    invoker: &mut dyn TaskInvoker,
+    effects: &mut dyn Effects,
     opts: &RunOptions,
     deadline: Option<i64>,
 ) -> Driven {
@@ -153,7 +168,7 @@ fn drive(
     loop {
         match program.resume(frame, shared, event) {
             Step::Done(outcome) => return Driven::Done(outcome),
-            Step::Invoke(call) => event = Resume::Task(invoker.invoke(&call)),
+            Step::Invoke(call) => event = Resume::Task(effects.invoke(&call)),
             Step::Sleep { millis } => {
                 if opts.max_transitions.is_some_and(|m| shared.transitions >= m) {
                     return Driven::TimedOut;
@@ -162,8 +177,8 @@ fn drive(
                     shared.now_ms = deadline.unwrap_or(shared.now_ms);
                     return Driven::TimedOut;
                 }
-                if opts.real_time && millis > 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(millis as u64));
+                if millis > 0 {
+                    effects.sleep(millis as u64);
                 }
                 shared.now_ms += millis;
                 event = Resume::Timer;
@@ -180,7 +195,7 @@ fn drive(
                     }
                     shared.events += 1; // IterationStarted
                     let mut child = Frame::new(program, machine, input, fork.vars.clone());
-                    match drive(program, &mut child, shared, invoker, opts, deadline) {
+                    match drive(program, &mut child, shared, effects, opts, deadline) {
                         Driven::Done(o) => results.push(o),
                         Driven::TimedOut => return Driven::TimedOut,
                     }

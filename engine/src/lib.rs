@@ -3,8 +3,9 @@
 //! It parses and validates ASL ([`validate`]) into a typed model ([`asl`]),
 //! compiles it into a bytecode [`program::Program`], and runs executions on a
 //! pure, synchronous VM ([`vm`]) that returns effects instead of doing I/O.
-//! It knows nothing of Kafka, SQS, Lambda or HTTP: tasks are performed by
-//! whoever implements [`driver::TaskInvoker`] (or drives the VM itself).
+//! It knows nothing of threads, clocks, Kafka, SQS, Lambda or HTTP: tasks and
+//! time are performed by whoever implements [`driver::Effects`], or by a
+//! driver of its own (the `expressway-runtime` crate's shards).
 
 pub mod asl;
 pub mod driver;
@@ -14,16 +15,13 @@ pub mod json;
 pub mod jsonata;
 pub mod jsonpath;
 pub mod key;
-mod live;
 pub mod program;
-pub mod runtime;
-pub mod tasks;
 pub mod time;
 pub mod validate;
 pub mod value;
 pub mod vm;
 
-pub use driver::{ExecutionResult, RunOptions, Status, TaskInvoker, execute};
+pub use driver::{Effects, ExecutionResult, RunOptions, Status, execute};
 pub use program::Program;
 pub use validate::{Diagnostic, WorkflowType};
 pub use value::Value;

@@ -14,11 +14,6 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
 }
 
 /// Milliseconds since the Unix epoch → AWS's rendering.
-/// Milliseconds since the epoch on the wall clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 pub fn format_millis(ms: i64) -> String {
     match Utc.timestamp_millis_opt(ms).single() {
         Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),

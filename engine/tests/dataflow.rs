@@ -18,7 +18,7 @@ fn input_path_parameters_result_path_output_path_in_order() {
         "OutputPath": "$.taskresult",
         "End": true
     }));
-    let mut inv = FnInvoker {
+    let mut inv = FnTasks {
         f: |c: &expressway_engine::TaskCall| {
             expressway_engine::TaskOutcome::Succeeded(json!({"Payload": c.input.clone(), "StatusCode": 200}).into())
         },
@@ -95,7 +95,7 @@ fn intrinsics_in_parameters() {
 fn oversized_task_result_raises_data_limit_exceeded() {
     let def = single(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true}));
     let big = "x".repeat(300 * 1024);
-    let mut inv = FnInvoker {
+    let mut inv = FnTasks {
         f: move |_: &expressway_engine::TaskCall| expressway_engine::TaskOutcome::Succeeded(json!(big.clone()).into()),
         calls: vec![],
     };

@@ -25,7 +25,7 @@ fn task(retry: Value) -> Value {
 
 #[test]
 fn retry_backs_off_exponentially_on_the_virtual_clock() {
-    let mut inv = FnInvoker { f: failing_n_times(3), calls: vec![] };
+    let mut inv = FnTasks { f: failing_n_times(3), calls: vec![] };
     let r = run_with(
         task(json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3}])),
         json!({}),
@@ -38,7 +38,7 @@ fn retry_backs_off_exponentially_on_the_virtual_clock() {
 
 #[test]
 fn max_delay_caps_the_backoff() {
-    let mut inv = FnInvoker { f: failing_n_times(3), calls: vec![] };
+    let mut inv = FnTasks { f: failing_n_times(3), calls: vec![] };
     let retry = json!([{"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 5, "MaxDelaySeconds": 5}]);
     let r = run_with(task(retry), json!({}), &mut inv);
     assert_eq!(r.duration_ms, 2000 + 5000 + 5000);
@@ -46,7 +46,7 @@ fn max_delay_caps_the_backoff() {
 
 #[test]
 fn full_jitter_never_exceeds_the_backoff() {
-    let mut inv = FnInvoker { f: failing_n_times(2), calls: vec![] };
+    let mut inv = FnTasks { f: failing_n_times(2), calls: vec![] };
     let retry =
         json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 2, "JitterStrategy": "FULL"}]);
     let r = run_with(task(retry), json!({}), &mut inv);
@@ -56,7 +56,7 @@ fn full_jitter_never_exceeds_the_backoff() {
 
 #[test]
 fn max_attempts_zero_never_retries_and_exhaustion_fails_with_the_last_error() {
-    let mut inv = FnInvoker { f: failing_n_times(10), calls: vec![] };
+    let mut inv = FnTasks { f: failing_n_times(10), calls: vec![] };
     let r = run_with(task(json!([{"ErrorEquals": ["States.ALL"], "MaxAttempts": 0}])), json!({}), &mut inv);
     assert_eq!(inv.calls.len(), 1);
     assert_eq!((r.error.as_deref(), r.cause.as_deref()), (Some("Lambda.ServiceException"), Some("boom")));
@@ -71,7 +71,7 @@ fn catch_routes_with_error_output_under_result_path() {
         "Wrong": {"Type": "Fail", "Error": "Wrong"},
         "Handled": {"Type": "Pass", "End": true}
     }});
-    let mut inv = FnInvoker { f: failing_n_times(10), calls: vec![] };
+    let mut inv = FnTasks { f: failing_n_times(10), calls: vec![] };
     let r = run_with(def, json!({"in": 1}), &mut inv);
     assert_eq!(r.output, Some(json!({"in": 1, "err": {"Error": "Lambda.ServiceException", "Cause": "boom"}})));
 }
@@ -83,7 +83,7 @@ fn task_failed_does_not_match_timeouts() {
               "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "H"}], "End": true},
         "H": {"Type": "Succeed"}
     }});
-    let mut inv = FnInvoker {
+    let mut inv = FnTasks {
         f: |c: &TaskCall| {
             assert_eq!(c.timeout_seconds, Some(5));
             TaskOutcome::TimedOut
@@ -139,7 +139,7 @@ fn machine_timeout_seconds_applies_without_the_express_cap() {
         &program,
         info(),
         json!({}).into(),
-        &mut expressway_engine::driver::NoTasks,
+        &mut expressway_engine::driver::Offline,
         &opts,
     ));
     assert_eq!(r.status, Status::TimedOut);
@@ -159,7 +159,7 @@ fn a_pass_loop_is_stopped_by_the_transition_budget() {
         &program,
         info(),
         json!({}).into(),
-        &mut expressway_engine::driver::NoTasks,
+        &mut expressway_engine::driver::Offline,
         &opts,
     ));
     assert_eq!(r.status, Status::TimedOut);

@@ -37,7 +37,7 @@ fn task_arguments_and_output_see_input_and_result() {
     let def = machine(json!({"S": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true,
         "Arguments": {"doubled": "{% $states.input.n * 2 %}"},
         "Output": {"in": "{% $states.input.n %}", "got": "{% $states.result.doubled %}"}}}));
-    let mut inv = FnInvoker { f: echo_task(), calls: vec![] };
+    let mut inv = FnTasks { f: echo_task(), calls: vec![] };
     let r = run_with(def, json!({"n": 21}), &mut inv);
     assert_eq!(inv.calls[0].input, json!({"doubled": 42}).into());
     assert_eq!(r.output, Some(json!({"in": 21, "got": 42})));
@@ -46,7 +46,7 @@ fn task_arguments_and_output_see_input_and_result() {
 #[test]
 fn task_output_defaults_to_the_result() {
     let def = machine(json!({"S": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true}}));
-    let mut inv = FnInvoker { f: |_: &TaskCall| TaskOutcome::Succeeded(json!({"r": 1}).into()), calls: vec![] };
+    let mut inv = FnTasks { f: |_: &TaskCall| TaskOutcome::Succeeded(json!({"r": 1}).into()), calls: vec![] };
     assert_eq!(run_with(def, json!({"ignored": true}), &mut inv).output, Some(json!({"r": 1})));
 }
 
@@ -144,7 +144,7 @@ fn catch_output_and_assign_see_the_error_output() {
                          "Output": {"cause": "{% $states.errorOutput.Cause %}", "in": "{% $states.input.k %}"}}]},
         "H": {"Type": "Pass", "Output": {"err": "{% $err %}", "got": "{% $states.input %}"}, "End": true}
     }));
-    let mut inv = FnInvoker {
+    let mut inv = FnTasks {
         f: |_: &TaskCall| TaskOutcome::Failed { error: "Boom".into(), cause: Some("why".into()) },
         calls: vec![],
     };
@@ -205,7 +205,7 @@ fn query_evaluation_errors_can_be_caught_and_retried() {
               "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "Done", "Output": "caught"}]},
         "Done": {"Type": "Succeed"}
     }));
-    let mut inv = FnInvoker { f: echo_task(), calls: vec![] };
+    let mut inv = FnTasks { f: echo_task(), calls: vec![] };
     assert_eq!(run_with(def, json!({}), &mut inv).output, Some(json!("caught")));
 }
 

@@ -91,7 +91,7 @@ fn parallel_runs_branches_in_order_and_retries_as_a_whole() {
         "End": true
     }));
     let mut first = true;
-    let mut inv = FnInvoker {
+    let mut inv = FnTasks {
         f: move |_: &TaskCall| {
             if std::mem::take(&mut first) {
                 TaskOutcome::Failed { error: "Flaky".into(), cause: None }
@@ -112,8 +112,8 @@ fn maps_with_tasks_fork_to_the_driver_and_agree_with_inline_maps() {
         single(json!({"Type": "Map", "ItemSelector": {"v.$": "$$.Map.Item.Value"},
             "ItemProcessor": {"StartAt": "I", "States": {"I": inner}}, "End": true}))
     };
-    // A Task inside: iterations are forked out and answered by the invoker.
-    let mut inv = FnInvoker { f: |c: &TaskCall| TaskOutcome::Succeeded(c.input.clone()), calls: vec![] };
+    // A Task inside: iterations are forked out and answered by the test's effects.
+    let mut inv = FnTasks { f: |c: &TaskCall| TaskOutcome::Succeeded(c.input.clone()), calls: vec![] };
     let forked = run_with(
         with(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true})),
         json!([1, 2, 3]),

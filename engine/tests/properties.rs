@@ -1,7 +1,7 @@
 //! Property tests: random machines never panic the validator or compiler,
 //! every compiled program passes the verifier, and running one never panics.
 
-use expressway_engine::driver::{NoTasks, RunOptions};
+use expressway_engine::driver::{Offline, RunOptions};
 use expressway_engine::{ExecutionInfo, WorkflowType};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -67,7 +67,7 @@ proptest! {
             // Pass/Choice loops take no virtual time: the transition budget ends them.
             let info = Arc::new(ExecutionInfo::default());
             let opts = RunOptions { max_duration_ms: Some(60_000), max_transitions: Some(10_000), ..RunOptions::default() };
-            let _ = expressway_engine::execute(&program, info, inp.into(), &mut NoTasks, &opts);
+            let _ = expressway_engine::execute(&program, info, inp.into(), &mut Offline, &opts);
         }
     }
 

@@ -61,7 +61,7 @@ fn catch_assigns_from_the_error_output() {
         "H": {"Type": "Pass", "Parameters": {"err.$": "$err"}, "End": true}
     }});
     let mut inv =
-        FnInvoker { f: |_: &TaskCall| TaskOutcome::Failed { error: "Boom".into(), cause: None }, calls: vec![] };
+        FnTasks { f: |_: &TaskCall| TaskOutcome::Failed { error: "Boom".into(), cause: None }, calls: vec![] };
     let r = run_with(def, json!({}), &mut inv);
     assert_eq!(r.output, Some(json!({"err": "Boom"})));
 }

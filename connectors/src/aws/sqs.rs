@@ -14,8 +14,8 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use dashmap::DashMap;
-use expressway_engine::runtime::{Polled, Record, RecordId, Sink, Source, SourceError};
 use expressway_engine::{TaskOutcome, Value};
+use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -193,8 +193,8 @@ impl Source for SqsSource {
         Ok(())
     }
 
-    fn lag(&self) -> Option<(u64, &'static str)> {
-        Some((self.lag.load(Ordering::Relaxed), "records"))
+    fn lag(&self) -> Option<Lag> {
+        Some(Lag::Records(self.lag.load(Ordering::Relaxed)))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
-use expressway_engine::driver::{NoTasks, RunOptions};
-use expressway_engine::{ExecutionInfo, Status, TaskCall, TaskInvoker, TaskOutcome, WorkflowType};
+use expressway_engine::driver::{Offline, RunOptions};
+use expressway_engine::{Effects, ExecutionInfo, Status, TaskCall, TaskOutcome, WorkflowType};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -21,12 +21,12 @@ pub fn info() -> Arc<ExecutionInfo> {
 }
 
 /// Answers tasks from a closure; records every call.
-pub struct FnInvoker<F: FnMut(&TaskCall) -> TaskOutcome> {
+pub struct FnTasks<F: FnMut(&TaskCall) -> TaskOutcome> {
     pub f: F,
     pub calls: Vec<TaskCall>,
 }
 
-impl<F: FnMut(&TaskCall) -> TaskOutcome> TaskInvoker for FnInvoker<F> {
+impl<F: FnMut(&TaskCall) -> TaskOutcome> Effects for FnTasks<F> {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         self.calls.push(call.clone());
         (self.f)(call)
@@ -54,13 +54,13 @@ pub fn res(r: expressway_engine::ExecutionResult) -> Res {
 }
 
 pub fn run(def: Value, input: Value) -> Res {
-    run_with(def, input, &mut NoTasks)
+    run_with(def, input, &mut Offline)
 }
 
-pub fn run_with(def: Value, input: Value, invoker: &mut dyn TaskInvoker) -> Res {
+pub fn run_with(def: Value, input: Value, effects: &mut dyn Effects) -> Res {
     let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap_or_else(|d| panic!("invalid: {d:?}"));
     program.verify().expect("compiled program verifies");
-    res(expressway_engine::execute(&program, info(), input.into(), invoker, &RunOptions::default()))
+    res(expressway_engine::execute(&program, info(), input.into(), effects, &RunOptions::default()))
 }
 
 pub fn output(def: Value, input: Value) -> Value {

@@ -20,7 +20,7 @@ fn temp(name: &str, v: &Value) -> PathBuf {
 }
 
 fn machines() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/machines")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/machines")
 }
 
 fn run(args: &[&str]) -> (i32, Value) {
@@ -121,7 +121,7 @@ fn validate_disassembles_the_program() {
 /// The Kubernetes manifest's pipeline is a valid configuration.
 #[test]
 fn the_kubernetes_manifest_holds_a_valid_pipeline() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/expressway.yaml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s/expressway.yaml");
     let text = std::fs::read_to_string(path).expect("manifest");
     let config_map: serde_norway::Value = serde_norway::Deserializer::from_str(&text)
         .next()

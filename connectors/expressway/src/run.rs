@@ -2,7 +2,7 @@
 //! for pipelines — config in, sources, sinks and dedup stores built, the
 //! engine's executor started for each pipeline.
 
-use expressway_config::pipeline::{DedupConfig, LogLevelConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
+use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::dynamodb::DynamoDedup;
@@ -14,9 +14,9 @@ use expressway_connectors::file::{FileSink, FileSource};
 use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
 use expressway_engine::jsonpath::JsonPath;
-use expressway_engine::runtime::{self, DedupStore, ExecutionLogLevel, KeySpec, PipelineSpec, Sink, Source, Stats};
-use expressway_engine::tasks::check_resources;
 use expressway_engine::{Program, WorkflowType};
+use expressway_runtime::tasks::{NoTaskService, TaskService, check_resources};
+use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats, SystemClock};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -213,7 +213,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
             .map_err(|e| format!("installing the metrics recorder: {e}"))?;
-        runtime::metric::describe();
+        expressway_runtime::metrics::metric::describe();
         let bound = expressway_connectors::http::serve(&m.address, handle, ready.clone())
             .map_err(|e| format!("listening on {}: {e}", m.address))?;
         eprintln!("metrics on http://{bound}/metrics");
@@ -272,8 +272,8 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                 Arc::new(DynamoDedup::open(aws.get()?, table, ttl, ttl_attribute, &format!("{}:", p.name))?)
             }
         };
-        let tasks: Arc<dyn expressway_engine::tasks::TaskService> = if p.program.tasks.is_empty() {
-            Arc::new(expressway_engine::tasks::NoTaskService)
+        let tasks: Arc<dyn TaskService> = if p.program.tasks.is_empty() {
+            Arc::new(NoTaskService)
         } else {
             let http = HttpInvoker::new(Some(config.http.allowed_endpoints.clone()), config.http.timeout)?;
             Arc::new(AwsTasks::new(aws.get()?, http))
@@ -289,20 +289,16 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             max_payload_bytes: config.runtime.max_payload_bytes,
             drain_timeout: config.runtime.drain_timeout,
             commit_interval: config.runtime.commit_interval,
-            log_level: match p.config.logging.level {
-                LogLevelConfig::All => ExecutionLogLevel::All,
-                LogLevelConfig::Error => ExecutionLogLevel::Error,
-                LogLevelConfig::Fatal => ExecutionLogLevel::Fatal,
-                LogLevelConfig::Off => ExecutionLogLevel::Off,
-            },
+            log_level: p.config.logging.level,
             log_execution_data: p.config.logging.include_execution_data,
             tasks,
+            clock: Arc::new(SystemClock),
         };
         let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipeline-{}", p.name))
-            .spawn(move || runtime::run(spec, source, sink, dead, dedup, stats2, shutdown2))
+            .spawn(move || expressway_runtime::run(spec, source, sink, dead, dedup, stats2, shutdown2))
             .map_err(|e| e.to_string())?;
         runs.push((p.name, stats, handle));
     }

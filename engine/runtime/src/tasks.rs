@@ -4,8 +4,10 @@
 //! runtime and knows no AWS service: connectors implement the trait (Lambda,
 //! SQS, …) on whatever runtime they like.
 
-use crate::errors::ErrorName;
-use crate::vm::{TaskCall, TaskOutcome};
+use expressway_engine::Program;
+use expressway_engine::driver::Effects;
+use expressway_engine::errors::ErrorName;
+use expressway_engine::vm::{TaskCall, TaskOutcome};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -26,10 +28,7 @@ pub trait TaskService: Send + Sync {
 /// Every Task state's resource that `check` refuses (a [`TaskService::check`],
 /// or a parse of the resource before any service exists), with its reason,
 /// once per resource.
-pub fn check_resources(
-    program: &crate::Program,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<(), Vec<String>> {
+pub fn check_resources(program: &Program, check: impl Fn(&str) -> Result<(), String>) -> Result<(), Vec<String>> {
     let mut seen = std::collections::BTreeSet::new();
     let problems: Vec<String> = program
         .tasks
@@ -94,7 +93,7 @@ fn fill(slot: &Mutex<Slot>, outcome: TaskOutcome) {
 }
 
 /// The waiting half: resolves to the task's outcome.
-pub(crate) struct TaskWait(Arc<Mutex<Slot>>);
+pub struct TaskWait(Arc<Mutex<Slot>>);
 
 impl Future for TaskWait {
     type Output = TaskOutcome;
@@ -120,7 +119,7 @@ pub(crate) fn channel() -> (TaskReply, TaskWait) {
 /// one-shot synchronous driver (`expressway exec`).
 pub struct Blocking<'a>(pub &'a dyn TaskService);
 
-impl crate::driver::TaskInvoker for Blocking<'_> {
+impl Effects for Blocking<'_> {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         let (reply, wait) = channel();
         self.0.start(call.clone(), reply);
@@ -145,11 +144,24 @@ impl std::task::Wake for Unpark {
     }
 }
 
+/// Other effects, but Wait states and retry back-offs sleep for real
+/// (`expressway exec --real-time`).
+pub struct RealTime<E>(pub E);
+
+impl<E: Effects> Effects for RealTime<E> {
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        self.0.invoke(call)
+    }
+
+    fn sleep(&mut self, millis: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(millis));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::TaskInvoker;
-    use crate::value::Value;
+    use expressway_engine::value::Value;
 
     fn call() -> TaskCall {
         TaskCall {

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn unique() -> String {
@@ -118,7 +118,7 @@ impl Aws {
     /// One zip (the bootstrap), one function per behaviour (its Handler).
     fn deploy_functions(&self) {
         let zip = std::env::temp_dir().join(format!("expressway-fn-{}.zip", unique()));
-        let bootstrap = repo().join("connectors/tests/lambda/bootstrap");
+        let bootstrap = repo().join("connectors/expressway/tests/lambda/bootstrap");
         let status = Command::new("python3")
             .args(["-c", "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\ni = zipfile.ZipInfo('bootstrap')\ni.external_attr = 0o755 << 16\nz.writestr(i, open(sys.argv[2], 'rb').read())\nz.close()"])
             .arg(&zip)

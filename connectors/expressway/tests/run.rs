@@ -12,7 +12,7 @@ fn bin() -> Command {
 }
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn temp_dir(name: &str) -> PathBuf {

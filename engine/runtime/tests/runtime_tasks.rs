@@ -3,64 +3,19 @@
 //! synchronous driver, Map iterations run concurrently, and the results
 //! match the synchronous driver's for the same answers.
 //!
-//! The task service here is a test double of the engine's own
+//! The task service here is a test double of the runtime's own
 //! `TaskService` trait (answers from other threads after a delay): these
 //! tests are about the runtime's mechanics; the real services (Lambda, SQS,
-//! …) are exercised against ministack in `connectors/tests/aws.rs`.
+//! …) are exercised against ministack in `connectors/expressway/tests/aws.rs`.
 
-use expressway_engine::runtime::{self, KeySpec, PipelineSpec, Polled, Record, RecordId, Sink, Source};
-use expressway_engine::runtime::{ExecutionLogLevel, NoDedup, SourceError, Stats};
-use expressway_engine::tasks::{NoTaskService, TaskReply, TaskService};
 use expressway_engine::{TaskCall, TaskOutcome, Value, WorkflowType, compile_text};
+use expressway_runtime::tasks::{NoTaskService, TaskReply, TaskService};
+use expressway_runtime::testing::{MemorySink, records_of};
+use expressway_runtime::{Clock, ManualClock, NoDedup, PipelineSpec, RecordId, Stats, SystemClock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Records {
-    payloads: Vec<String>,
-    next: usize,
-    completed: Arc<Mutex<Vec<RecordId>>>,
-}
-
-impl Source for Records {
-    fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
-        if self.next >= self.payloads.len() {
-            return Ok(Polled::Finished);
-        }
-        let end = (self.next + max).min(self.payloads.len());
-        let records = (self.next..end)
-            .map(|i| Record {
-                id: i as RecordId,
-                partition: i as u32,
-                payload: self.payloads[i].clone().into_bytes(),
-                coordinates: format!("test:{i}"),
-                key: None,
-            })
-            .collect();
-        self.next = end;
-        Ok(Polled::Records(records))
-    }
-    fn complete(&mut self, id: RecordId) {
-        self.completed.lock().unwrap().push(id);
-    }
-    fn commit(&mut self) -> Result<(), SourceError> {
-        Ok(())
-    }
-}
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Sink for Lines {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap().push(String::from_utf8_lossy(line).into_owned());
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Answers each resource by its name, after `delay`, from its own thread:
 /// `…:echo` returns the input, `…:flaky` fails the first `fail_times` calls
@@ -123,26 +78,28 @@ fn run(
     service: Arc<Service>,
     shards: usize,
 ) -> (Vec<Value>, Vec<Value>, Vec<RecordId>) {
+    run_on(machine, inputs, service, shards, Arc::new(SystemClock))
+}
+
+fn run_on(
+    machine: &str,
+    inputs: Vec<String>,
+    service: Arc<Service>,
+    shards: usize,
+    clock: Arc<dyn Clock>,
+) -> (Vec<Value>, Vec<Value>, Vec<RecordId>) {
     let program = compile_text(machine, WorkflowType::Express).unwrap_or_else(|d| panic!("{d:?}"));
     let spec = PipelineSpec {
-        name: "t".into(),
-        program: Arc::new(program),
-        state_machine_name: "t".into(),
-        express: true,
-        key: KeySpec::None,
         shards,
-        max_in_flight_per_shard: 1024,
-        max_payload_bytes: 256 * 1024,
-        drain_timeout: Duration::from_secs(30),
         commit_interval: Duration::from_millis(100),
-        log_level: ExecutionLogLevel::Off,
-        log_execution_data: false,
         tasks: service,
+        clock,
+        ..PipelineSpec::new("t", Arc::new(program))
     };
-    let completed = Arc::new(Mutex::new(Vec::new()));
-    let source = Records { payloads: inputs, next: 0, completed: completed.clone() };
-    let (results, dead) = (Lines::default(), Lines::default());
-    runtime::run(
+    let source = records_of(inputs);
+    let completed = source.completed();
+    let (results, dead) = (MemorySink::default(), MemorySink::default());
+    expressway_runtime::run(
         spec,
         Box::new(source),
         Box::new(results.clone()),
@@ -152,8 +109,7 @@ fn run(
         Arc::new(AtomicBool::new(false)),
     )
     .expect("run");
-    let parse =
-        |l: &Lines| l.0.lock().unwrap().iter().map(|s| expressway_engine::value::from_str(s).unwrap()).collect();
+    let parse = |l: &MemorySink| l.lines().iter().map(|s| expressway_engine::value::from_str(s).unwrap()).collect();
     let ids = completed.lock().unwrap().clone();
     (parse(&results), parse(&dead), ids)
 }
@@ -251,17 +207,32 @@ fn map_iterations_call_their_tasks_concurrently_and_keep_their_order() {
 }
 
 #[test]
-fn a_wait_state_waits_on_the_wall_clock() {
-    let machine = r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"Next":"Now"},
+fn a_wait_state_waits_on_the_shards_clock() {
+    let machine = r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":120,"Next":"Now"},
         "Now":{"Type":"Pass","Parameters":{"entered.$":"$$.State.EnteredTime","started.$":"$$.Execution.StartTime"},"End":true}}}"#;
-    let (results, dead, _) = run(machine, inputs(2), Service::new(1, 0), 1);
+    // Two minutes' Wait on a clock the test moves (a second every 5 ms, never
+    // past the Express five-minute limit): nothing sleeps for the Wait.
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mover = {
+        let clock = clock.clone();
+        std::thread::spawn(move || {
+            for _ in 0..250 {
+                std::thread::sleep(Duration::from_millis(5));
+                clock.advance(Duration::from_secs(1));
+            }
+        })
+    };
+    let (results, dead, _) = run_on(machine, inputs(2), Service::new(1, 0), 1, clock.clone());
+    mover.join().expect("clock mover");
     assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(results.len(), 2);
     for r in results {
         let millis = |k: &str| {
             let s = r.get(k).and_then(|v| v.as_str().map(str::to_string)).expect("a timestamp");
             chrono::DateTime::parse_from_rfc3339(&s).expect("RFC 3339").timestamp_millis()
         };
-        assert!(millis("entered") - millis("started") >= 1000, "{}", r.to_json());
+        assert!(millis("entered") - millis("started") >= 120_000, "{}", r.to_json());
+        assert!(millis("started") >= 1_700_000_000_000, "{}", r.to_json());
     }
 }
 
@@ -271,8 +242,8 @@ fn unsupported_resources_are_named_before_anything_runs() {
         "B":{"Type":"Task","Resource":"arn:aws:states:::unknown:thing","Next":"C"},
         "C":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:echo","End":true}}}"#;
     let program = compile_text(machine, WorkflowType::Express).unwrap();
-    let problems = expressway_engine::tasks::check_resources(&program, |r| Service::new(1, 0).check(r)).unwrap_err();
+    let problems = expressway_runtime::tasks::check_resources(&program, |r| Service::new(1, 0).check(r)).unwrap_err();
     assert_eq!(problems, vec!["resource 'arn:aws:states:::unknown:thing' is not supported".to_string()]);
-    let none = expressway_engine::tasks::check_resources(&program, |r| NoTaskService.check(r));
+    let none = expressway_runtime::tasks::check_resources(&program, |r| NoTaskService.check(r));
     assert_eq!(none.unwrap_err().len(), 2);
 }

@@ -1,0 +1,60 @@
+//! What the subcommands share: reading files, the workflow type, and the
+//! JSON an execution's result or an invalid definition is printed as.
+
+use crate::cli::TypeArg;
+use expressway_config::ExecutionContext;
+use expressway_engine::{ExecutionResult, Status, WorkflowType};
+use serde_json::{Map, Value, json};
+use std::io::Read;
+use std::path::Path;
+
+pub fn read_text(path: &Path) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("reading standard input: {e}"))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+pub fn read_json(path: &Path) -> Result<Value, String> {
+    let text = read_text(path)?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+}
+
+pub fn workflow_of(arg: Option<TypeArg>, ctx: &ExecutionContext) -> Result<WorkflowType, String> {
+    Ok(match arg {
+        Some(TypeArg::Express) => WorkflowType::Express,
+        Some(TypeArg::Standard) => WorkflowType::Standard,
+        None => ctx.workflow_type().map_err(|e| e.to_string())?.unwrap_or(WorkflowType::Express),
+    })
+}
+
+pub fn invalid_definition_json(diags: &[expressway_engine::Diagnostic]) -> Value {
+    let cause = diags
+        .iter()
+        .map(|d| format!("{} at {}: {}", d.code.as_str(), d.pointer, d.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    json!({"status": "INVALID_DEFINITION", "error": "States.InvalidDefinition", "cause": cause, "diagnostics": diags})
+}
+
+pub fn result_json(r: &ExecutionResult) -> Value {
+    let mut m = Map::new();
+    let status = match r.status {
+        Status::Succeeded => "SUCCEEDED",
+        Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED_OUT",
+    };
+    m.insert("status".into(), json!(status));
+    if let Some(o) = &r.output {
+        m.insert("output".into(), Value::from(o));
+    }
+    if let Some(e) = &r.error {
+        m.insert("error".into(), json!(e));
+    }
+    if let Some(c) = &r.cause {
+        m.insert("cause".into(), json!(c));
+    }
+    Value::Object(m)
+}

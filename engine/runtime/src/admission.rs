@@ -1,0 +1,96 @@
+//! Record admission: size check, parse, idempotency key and dedup claim,
+//! before an execution starts.
+
+use crate::api::{DedupStore, Record};
+use crate::executor::Output;
+use crate::metrics::ShardMetrics;
+use crate::outcome::dead_letter;
+use crate::spec::{ExecutionLogLevel, KeySpec, PipelineSpec, Stats};
+use expressway_engine::value::{self, Value};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// A record after its checks: an execution to run, or settled without one
+/// (a dead letter, or a duplicate to skip).
+pub(crate) enum Admitted {
+    Run(Started),
+    Settled(Record, Output),
+}
+
+/// Check, parse, key and dedup a record.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare(
+    spec: &PipelineSpec,
+    record: Record,
+    scratch: &mut Vec<u8>,
+    dedup: &dyn DedupStore,
+    stats: &Stats,
+    m: &ShardMetrics,
+    shard: usize,
+    seq: u64,
+) -> Admitted {
+    if record.payload.len() > spec.max_payload_bytes {
+        stats.oversized.fetch_add(1, Ordering::Relaxed);
+        m.malformed.increment(1);
+        let cause = format!(
+            "The input of {} bytes exceeds the maximum of {} bytes for an execution input",
+            record.payload.len(),
+            spec.max_payload_bytes
+        );
+        let output = dead_letter(spec, &record.coordinates, &record.payload, "States.DataLimitExceeded", &cause, None);
+        return Admitted::Settled(record, output);
+    }
+    // simd-json parses in place; a reused scratch copy keeps the record's own
+    // bytes intact for a dead letter without an allocation per record.
+    scratch.clear();
+    scratch.extend_from_slice(&record.payload);
+    let input = match value::from_slice_mut(scratch) {
+        Ok(v) => v,
+        Err(e) => {
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
+            m.malformed.increment(1);
+            let cause = format!("the record is not valid JSON: {e}");
+            let output =
+                dead_letter(spec, &record.coordinates, &record.payload, "Expressway.MalformedRecord", &cause, None);
+            return Admitted::Settled(record, output);
+        }
+    };
+    let key = match &spec.key {
+        KeySpec::None => None,
+        KeySpec::SourceId => Some(record.coordinates.clone()),
+        KeySpec::Path(p) => match p.select(&input) {
+            Ok(Value::String(s)) => Some(s.to_string()),
+            Ok(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_json()),
+            _ => {
+                let cause =
+                    format!("the idempotency key '{p}' is missing from the record or is not a string or number");
+                let error = "Expressway.MissingIdempotencyKey";
+                let output = dead_letter(spec, &record.coordinates, &record.payload, error, &cause, Some(&input));
+                return Admitted::Settled(record, output);
+            }
+        },
+    };
+    if let Some(k) = &key
+        && !dedup.begin(k)
+    {
+        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        m.dedup_hits.increment(1);
+        return Admitted::Settled(record, Output::Skip);
+    }
+    // Names are only read through `$$` and execution logs: don't format two
+    // strings per record for machines that use neither.
+    let named = spec.program.uses_context || spec.log_level != ExecutionLogLevel::Off;
+    let name = if named { format!("{}-{shard}-{seq}", spec.name) } else { String::new() };
+    stats.executions.fetch_add(1, Ordering::Relaxed);
+    m.started.increment(1);
+    Admitted::Run(Started { record, dedup_key: key, input, name, began: spec.clock.now() })
+}
+
+/// A record whose execution has started: what finishing it needs.
+pub(crate) struct Started {
+    pub record: Record,
+    pub dedup_key: Option<String>,
+    pub input: Value,
+    pub name: String,
+    pub began: Instant,
+}

@@ -1,0 +1,120 @@
+//! What the outside implements: where records come from ([`Source`]), where
+//! results and dead letters go ([`Sink`]) and which idempotency keys were
+//! seen ([`DedupStore`]). Task states have their own door, [`crate::tasks`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opaque to the executor: the source's own handle on a record.
+pub type RecordId = u64;
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: RecordId,
+    /// Records of one partition are started in order on one shard.
+    pub partition: u32,
+    pub payload: Vec<u8>,
+    /// Where the record came from, for dead letters (`file:in.jsonl:offset=42`).
+    pub coordinates: String,
+    /// The record's key (a Kafka message key), carried to its result.
+    pub key: Option<Vec<u8>>,
+}
+
+pub enum Polled {
+    Records(Vec<Record>),
+    /// Nothing now; poll again later.
+    Idle,
+    /// The source is exhausted (a file read to its end without `follow`).
+    Finished,
+}
+
+#[derive(Debug)]
+pub struct SourceError(pub String);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where records come from. Called from one thread only.
+pub trait Source: Send {
+    fn poll(&mut self, max: usize) -> Result<Polled, SourceError>;
+    /// The record's result or dead letter is durably written.
+    fn complete(&mut self, id: RecordId);
+    /// Persist progress up to the low watermark of completed records, so a
+    /// restart re-delivers whatever was not complete and skips nothing.
+    fn commit(&mut self) -> Result<(), SourceError>;
+    /// How far behind the source's end the reader is.
+    fn lag(&self) -> Option<Lag> {
+        None
+    }
+    /// For sources that must see completions while their own thread is
+    /// blocked (a Kafka rebalance callback draining revoked partitions).
+    fn completion_hook(&self) -> Option<CompletionHook> {
+        None
+    }
+}
+
+/// How far a source's reader is behind its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Bytes of a file not yet read.
+    Bytes(u64),
+    /// Records of a partitioned log (or messages of a queue) not yet read.
+    Records(u64),
+}
+
+/// Called from the sink writer with the ids of records whose results are
+/// durable, before they are acknowledged to the source loop.
+pub type CompletionHook = Arc<dyn Fn(&[RecordId]) + Send + Sync>;
+
+/// Where results and dead letters go: one JSON document a call.
+pub trait Sink: Send {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<()>;
+    /// Write with the input record's key; sinks without keys ignore it.
+    fn write_keyed(&mut self, _key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
+        self.write(line)
+    }
+    /// Make everything written so far durable.
+    fn flush(&mut self) -> std::io::Result<()>;
+    /// End a batch; returns its ticket. Synchronous sinks flush here (and
+    /// every ticket is then durable); pipelined ones start making it durable.
+    fn end_batch(&mut self) -> std::io::Result<u64> {
+        self.flush().map(|()| 0)
+    }
+    /// The highest ticket whose batch (and every earlier one) is durable,
+    /// waiting up to `wait` for progress.
+    fn durable(&mut self, _wait: Duration) -> std::io::Result<u64> {
+        Ok(u64::MAX)
+    }
+}
+
+/// Idempotency keys of executions in flight or completed.
+///
+/// `begin` claims a key: `false` means it is complete or already running,
+/// and the record is acknowledged without running. Skipping a twin that is
+/// still in flight is safe for at-least-once: the twin holds the source's
+/// watermark at or below its own position until its result is written, so
+/// a crash re-delivers it.
+pub trait DedupStore: Send + Sync {
+    fn begin(&self, key: &str) -> bool;
+    /// The execution's result or dead letter is durably written.
+    fn complete(&self, key: &str);
+    /// Several at once (a flushed sink batch); stores that talk to a server
+    /// send them in one round trip.
+    fn complete_many(&self, keys: &[&str]) {
+        keys.iter().for_each(|k| self.complete(k));
+    }
+}
+
+/// A store that remembers nothing: every record runs (benchmarks, tests,
+/// pipelines without an idempotency key never call it).
+pub struct NoDedup;
+
+impl DedupStore for NoDedup {
+    fn begin(&self, _key: &str) -> bool {
+        true
+    }
+    fn complete(&self, _key: &str) {}
+}

@@ -1,0 +1,104 @@
+//! The sharded, at-least-once executor: records in from a [`Source`],
+//! executions on shard threads, results and dead letters out through
+//! [`Sink`]s, and a record acknowledged only once what it produced is
+//! durably written.
+//!
+//! Threads and the data between them:
+//!
+//! ```text
+//!  source loop ──(batches, by partition)──▶ shard 0..N ──(batches)──▶ sink writer
+//!       ▲                                                                  │
+//!       └──────────── acknowledgements (after the sinks are durable) ──────┘
+//! ```
+//!
+//! A partition always goes to the same shard and shards own their work; what
+//! they share is the dedup store (concurrent by contract) and relaxed
+//! counters. The source loop admits at most `max_in_flight` unacknowledged
+//! records per shard, so memory stays flat under any backlog.
+
+use crate::api::{DedupStore, Record, RecordId, Sink, Source};
+use crate::spec::{PipelineSpec, RunError, Stats};
+use crate::{shard, sink_loop, source_loop};
+use crossbeam_channel::{bounded, unbounded};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// What a shard hands the sink writer for one record.
+pub(crate) struct Done {
+    pub id: RecordId,
+    pub dedup_key: Option<String>,
+    pub output: Output,
+    /// The input record's key, written with the result or dead letter.
+    pub key: Option<Vec<u8>>,
+}
+
+pub(crate) enum Output {
+    Result(Vec<u8>),
+    DeadLetter(Vec<u8>),
+    /// A duplicate: nothing to write, but it completes in order with the rest.
+    Skip,
+}
+
+/// Batches a channel between two stages holds before its sender blocks.
+const QUEUED_BATCHES: usize = 16;
+
+/// Run a pipeline until its source is finished or `shutdown` is set, then
+/// drain (up to the drain timeout), commit and return.
+pub fn run(
+    spec: PipelineSpec,
+    mut source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    dead_letter: Box<dyn Sink>,
+    dedup: Arc<dyn DedupStore>,
+    stats: Arc<Stats>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), RunError> {
+    let shards = spec.shards.max(1);
+    let cap = spec.max_in_flight_per_shard.max(1);
+    let spec = Arc::new(spec);
+    // Records and results travel in batches: one channel operation (and at
+    // most one wake-up) per batch, not per record. The in-flight cap, not
+    // these bounds, is what limits memory. Acknowledgements need no bound of
+    // their own: they are at most the records in flight.
+    let (done_tx, done_rx) = bounded::<Vec<Done>>(QUEUED_BATCHES * shards);
+    let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
+
+    let mut shard_txs = Vec::with_capacity(shards);
+    let mut handles = Vec::with_capacity(shards + 1);
+    for shard in 0..shards {
+        let (tx, rx) = bounded::<Vec<Record>>(QUEUED_BATCHES);
+        shard_txs.push(tx);
+        let (spec, dedup, stats, done_tx) = (spec.clone(), dedup.clone(), stats.clone(), done_tx.clone());
+        handles.push(std::thread::Builder::new().name(format!("shard-{shard}")).spawn(move || {
+            shard::shard_loop(&spec, shard, rx, done_tx, dedup.as_ref(), &stats);
+        }));
+    }
+    drop(done_tx);
+    {
+        let (dedup, stats, name) = (dedup.clone(), stats.clone(), spec.name.clone());
+        let hook = source.completion_hook();
+        handles.push(std::thread::Builder::new().name("sink-writer".into()).spawn(move || {
+            sink_loop::sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, hook, &name)
+        }));
+    }
+
+    let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards);
+    drop(shard_txs);
+    // Shards and the sink writer end once their inputs close; what they
+    // completed is acknowledged below before the final commit.
+    for h in handles.into_iter().flatten() {
+        let _ = h.join();
+    }
+    let mut sink_error = None;
+    while let Ok(batch) = ack_rx.try_recv() {
+        match batch {
+            Ok(ids) => ids.into_iter().for_each(|id| source.complete(id)),
+            Err(e) => sink_error = Some(e),
+        }
+    }
+    source.commit().map_err(RunError::Source)?;
+    if let Some(e) = sink_error {
+        return Err(RunError::Sink(e));
+    }
+    result
+}

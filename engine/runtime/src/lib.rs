@@ -1,0 +1,34 @@
+//! The runtime that drives Expressway's pure engine on threads and real time.
+//!
+//! - [`api`]: what sources, sinks and dedup stores implement; [`tasks`]: the
+//!   door Task states go through ([`tasks::TaskService`]).
+//! - [`executor::run`]: one pipeline — a source loop, shard threads, a sink
+//!   writer ([`source_loop`], [`shard`], [`sink_loop`]), records admitted in
+//!   [`admission`] and finished in [`outcome`], counted in [`metrics`].
+//! - [`live`], [`reactor`], [`timers`]: executions parked on a shard while
+//!   they wait for a task or a timer, on the shard's [`clock::Clock`].
+//!
+//! It knows no Kafka, SQS, AWS or HTTP: connectors implement its traits, and
+//! the `expressway` binary wires them.
+
+mod admission;
+pub mod api;
+pub mod clock;
+pub mod executor;
+mod live;
+pub mod metrics;
+mod outcome;
+mod reactor;
+mod shard;
+mod sink_loop;
+mod source_loop;
+pub mod spec;
+pub mod tasks;
+pub mod testing;
+mod timers;
+
+pub use api::{CompletionHook, DedupStore, Lag, NoDedup, Polled, Record, RecordId, Sink, Source, SourceError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use executor::run;
+pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RunError, Stats};
+pub use tasks::{NoTaskService, TaskReply, TaskService};

@@ -1,0 +1,146 @@
+//! Real-time driving for the runtime's shards. An execution that reaches a
+//! Task, a Wait or a retry back-off becomes a future parked in its shard's
+//! [`crate::reactor::Reactor`]: the shard runs other records meanwhile, and a
+//! task's answer (from any thread) or a due timer wakes it. Map and Parallel
+//! children run concurrently, as on AWS. Everything here lives on one shard
+//! thread, so the per-execution state is a `RefCell`, not a lock.
+//!
+//! Time is the shard's [`Clock`] (the wall clock in production):
+//! `$$.State.EnteredTime`, Wait timestamps and the execution's deadline all
+//! read it, as they do on AWS.
+
+use crate::clock::Clock;
+use crate::tasks::{self, TaskService};
+use crate::timers::{Sleep, Timers};
+use expressway_engine::driver::{self, Driven, ExecutionResult};
+use expressway_engine::program::Program;
+use expressway_engine::vm::{Frame, Resume, Shared, Step, TaskCall, TaskOutcome};
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Concurrent iterations of a Map without `MaxConcurrency`, as AWS's inline
+/// Map runs them.
+const UNBOUNDED_FORK_CONCURRENCY: usize = 40;
+
+pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What every execution of a shard shares.
+pub(crate) struct Live<'a> {
+    pub program: &'a Program,
+    pub tasks: &'a dyn TaskService,
+    pub timers: &'a Timers,
+    pub clock: &'a dyn Clock,
+    pub max_transitions: Option<u64>,
+}
+
+/// Drive one execution from its first step to its end.
+pub(crate) async fn execute(
+    live: &Live<'_>,
+    mut frame: Frame,
+    shared: Shared,
+    first: Step,
+    deadline_ms: Option<i64>,
+) -> ExecutionResult {
+    let start = shared.info.start_time_ms;
+    let shared = RefCell::new(shared);
+    let driven = drive(live, &mut frame, &shared, first, deadline_ms).await;
+    driver::finish(driven, &shared.into_inner(), start)
+}
+
+fn drive<'f, 'l: 'f>(
+    live: &'f Live<'l>,
+    frame: &'f mut Frame,
+    shared: &'f RefCell<Shared>,
+    first: Step,
+    deadline_ms: Option<i64>,
+) -> Boxed<'f, Driven> {
+    Box::pin(async move {
+        let mut step = first;
+        loop {
+            let event = match step {
+                Step::Done(outcome) => return Driven::Done(outcome),
+                Step::Invoke(call) => match invoke(live, call, deadline_ms).await {
+                    Some(outcome) => Resume::Task(outcome),
+                    None => return timed_out(shared, deadline_ms),
+                },
+                Step::Sleep { millis } => {
+                    if live.max_transitions.is_some_and(|m| shared.borrow().transitions >= m) {
+                        return Driven::TimedOut;
+                    }
+                    let now = live.clock.wall_ms();
+                    if deadline_ms.is_some_and(|d| now + millis > d) {
+                        return timed_out(shared, deadline_ms);
+                    }
+                    if millis > 0 {
+                        Sleep::new(live.timers, live.clock.now() + Duration::from_millis(millis as u64)).await;
+                    }
+                    Resume::Timer
+                }
+                Step::Fork(fork) => {
+                    let limit = match fork.max_concurrency {
+                        0 => UNBOUNDED_FORK_CONCURRENCY,
+                        n => n,
+                    };
+                    let vars = fork.vars;
+                    let children = fork.children.into_iter().map(|(machine, input)| {
+                        let vars = vars.clone();
+                        async move {
+                            let mut child = Frame::new(live.program, machine, input, vars);
+                            let first = {
+                                let mut s = shared.borrow_mut();
+                                s.events += 1; // IterationStarted
+                                live.program.resume(&mut child, &mut s, Resume::Start)
+                            };
+                            let driven = drive(live, &mut child, shared, first, deadline_ms).await;
+                            shared.borrow_mut().events += 1; // IterationSucceeded/Failed
+                            driven
+                        }
+                    });
+                    let results: Vec<Driven> = futures_util::stream::iter(children).buffered(limit).collect().await;
+                    let mut outcomes = Vec::with_capacity(results.len());
+                    for driven in results {
+                        match driven {
+                            Driven::Done(o) => outcomes.push(o),
+                            Driven::TimedOut => return Driven::TimedOut,
+                        }
+                    }
+                    Resume::Forked(outcomes)
+                }
+            };
+            let mut s = shared.borrow_mut();
+            s.now_ms = s.now_ms.max(live.clock.wall_ms());
+            step = live.program.resume(frame, &mut s, event);
+        }
+    })
+}
+
+fn timed_out(shared: &RefCell<Shared>, deadline_ms: Option<i64>) -> Driven {
+    if let Some(d) = deadline_ms {
+        shared.borrow_mut().now_ms = d;
+    }
+    Driven::TimedOut
+}
+
+/// A task's outcome, `TimedOut` past its `TimeoutSeconds`; `None` when the
+/// execution's own deadline passes first.
+async fn invoke(live: &Live<'_>, call: TaskCall, deadline_ms: Option<i64>) -> Option<TaskOutcome> {
+    let now = live.clock.now();
+    let task_limit = call.timeout_seconds.map(|s| now + Duration::from_secs(s));
+    let execution_limit = deadline_ms.map(|d| now + Duration::from_millis((d - live.clock.wall_ms()).max(0) as u64));
+    let (reply, wait) = tasks::channel();
+    live.tasks.start(call, reply);
+    let limit = match (task_limit, execution_limit) {
+        (Some(t), Some(e)) => Some(t.min(e)),
+        (t, e) => t.or(e),
+    };
+    let Some(at) = limit else { return Some(wait.await) };
+    match select(wait, Sleep::new(live.timers, at)).await {
+        Either::Left((outcome, _)) => Some(outcome),
+        Either::Right(_) if execution_limit == Some(at) => None,
+        Either::Right(_) => Some(TaskOutcome::TimedOut),
+    }
+}

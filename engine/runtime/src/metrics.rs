@@ -1,0 +1,73 @@
+//! The executor's metric names and the per-shard handles resolved from them.
+//! It reports through the `metrics` facade only; the binary decides whether
+//! a Prometheus recorder exists.
+
+use expressway_engine::program::STATE_TYPES;
+
+/// Metric names, mirroring CloudWatch's AWS/States where one exists. Labels
+/// are bounded: the pipeline, an ASL error name — never an execution id.
+pub mod metric {
+    pub const STARTED: &str = "expressway_executions_started_total";
+    pub const SUCCEEDED: &str = "expressway_executions_succeeded_total";
+    pub const FAILED: &str = "expressway_executions_failed_total";
+    pub const TIMED_OUT: &str = "expressway_executions_timed_out_total";
+    pub const THROTTLED: &str = "expressway_executions_throttled_total";
+    pub const DURATION: &str = "expressway_execution_duration_seconds";
+    pub const DEDUP_HITS: &str = "expressway_dedup_hits_total";
+    pub const DEAD_LETTERS: &str = "expressway_dead_letters_total";
+    pub const MALFORMED: &str = "expressway_malformed_records_total";
+    pub const IN_FLIGHT: &str = "expressway_records_in_flight";
+    pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
+    pub const COMMITS: &str = "expressway_source_commits_total";
+    pub const TRANSITIONS: &str = "expressway_state_transitions_total";
+    pub const LAG_BYTES: &str = "expressway_source_lag_bytes";
+    pub const LAG_RECORDS: &str = "expressway_source_lag_records";
+
+    /// Register descriptions once, for the exporter's HELP lines.
+    pub fn describe() {
+        use metrics::{describe_counter, describe_gauge, describe_histogram};
+        describe_counter!(STARTED, "Executions started");
+        describe_counter!(SUCCEEDED, "Executions that succeeded");
+        describe_counter!(FAILED, "Executions that failed, by ASL error name");
+        describe_counter!(TIMED_OUT, "Executions that timed out");
+        describe_counter!(THROTTLED, "Records held back because the in-flight cap was reached");
+        describe_histogram!(DURATION, metrics::Unit::Seconds, "Wall-clock time of an execution");
+        describe_counter!(DEDUP_HITS, "Records skipped because their idempotency key was running or complete");
+        describe_counter!(DEAD_LETTERS, "Records written to the dead-letter sink");
+        describe_counter!(MALFORMED, "Records that were not JSON or were too large");
+        describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
+        describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
+        describe_counter!(COMMITS, "Source progress commits");
+        describe_counter!(TRANSITIONS, "States entered, by state type");
+        describe_gauge!(LAG_BYTES, metrics::Unit::Bytes, "Bytes of input not yet read (file sources)");
+        describe_gauge!(LAG_RECORDS, "Records not yet read (partitioned sources)");
+    }
+}
+
+/// Per-shard metric handles, resolved once so the per-record cost is an
+/// atomic add.
+pub(crate) struct ShardMetrics {
+    pub started: metrics::Counter,
+    pub succeeded: metrics::Counter,
+    pub timed_out: metrics::Counter,
+    pub duration: metrics::Histogram,
+    pub dedup_hits: metrics::Counter,
+    pub malformed: metrics::Counter,
+    pub entered: [metrics::Counter; 8],
+}
+
+impl ShardMetrics {
+    pub(crate) fn new(pipeline: &str) -> ShardMetrics {
+        let p = pipeline.to_string();
+        ShardMetrics {
+            started: metrics::counter!(metric::STARTED, "pipeline" => p.clone()),
+            succeeded: metrics::counter!(metric::SUCCEEDED, "pipeline" => p.clone()),
+            timed_out: metrics::counter!(metric::TIMED_OUT, "pipeline" => p.clone()),
+            duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
+            dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
+            malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
+            entered: STATE_TYPES
+                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t)),
+        }
+    }
+}

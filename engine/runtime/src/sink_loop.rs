@@ -1,0 +1,122 @@
+//! The sink writer: one thread that writes every shard's results and dead
+//! letters, makes them durable, marks their idempotency keys complete and
+//! only then acknowledges their records to the source loop.
+
+use crate::api::{CompletionHook, DedupStore, RecordId, Sink};
+use crate::executor::{Done, Output};
+use crate::metrics::metric;
+use crate::spec::Stats;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Writes results and dead letters in arrival order, in batches; once a
+/// batch is durable in both sinks, marks its keys complete and acknowledges
+/// its records. A pipelined sink (Kafka) makes batches durable while the
+/// next ones are written; others are durable when `end_batch` returns.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sink_loop(
+    rx: Receiver<Vec<Done>>,
+    mut sink: Box<dyn Sink>,
+    mut dead: Box<dyn Sink>,
+    dedup: &dyn DedupStore,
+    stats: &Stats,
+    acks: Sender<Result<Vec<RecordId>, String>>,
+    hook: Option<CompletionHook>,
+    pipeline: &str,
+) {
+    const BATCH: usize = 16 * 1024;
+    /// Batches written but not yet durable, at most.
+    const PENDING: usize = 8;
+    struct Pending {
+        done: Vec<Done>,
+        sink_ticket: u64,
+        dead_ticket: u64,
+    }
+    let dead_letters = metrics::counter!(metric::DEAD_LETTERS, "pipeline" => pipeline.to_string());
+    let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
+    let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        // Take a batch: wait for one only when nothing is pending.
+        let mut batch: Vec<Done> = Vec::new();
+        if open {
+            let first = if pending.is_empty() {
+                rx.recv().ok()
+            } else {
+                match rx.recv_timeout(Duration::from_millis(1)) {
+                    Ok(d) => Some(d),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        None
+                    }
+                }
+            };
+            match first {
+                Some(d) => batch = d,
+                None if pending.is_empty() => open = false,
+                None => {}
+            }
+            while !batch.is_empty() && batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(mut d) => batch.append(&mut d),
+                    Err(_) => break,
+                }
+            }
+        }
+        let step = (|| -> std::io::Result<()> {
+            if !batch.is_empty() {
+                for d in &batch {
+                    let key = d.key.as_deref();
+                    match &d.output {
+                        Output::Result(line) => sink.write_keyed(key, line)?,
+                        Output::DeadLetter(line) => dead.write_keyed(key, line)?,
+                        Output::Skip => {}
+                    }
+                }
+                let sink_ticket = sink.end_batch()?;
+                let dead_ticket = dead.end_batch()?;
+                pending.push_back(Pending { done: std::mem::take(&mut batch), sink_ticket, dead_ticket });
+            }
+            // Block for durability only when the pipeline is full or ending.
+            let wait = if pending.len() >= PENDING || (!open && !pending.is_empty()) {
+                Duration::from_millis(10)
+            } else {
+                Duration::ZERO
+            };
+            let (s, d) = (sink.durable(wait)?, dead.durable(Duration::ZERO)?);
+            while pending.front().is_some_and(|p| p.sink_ticket <= s && p.dead_ticket <= d) {
+                let Some(p) = pending.pop_front() else { break };
+                // A dead-lettered execution is complete too: a redelivery
+                // must not run it (and dead-letter it) again.
+                let keys: Vec<&str> = p.done.iter().filter_map(|d| d.dedup_key.as_deref()).collect();
+                if !keys.is_empty() {
+                    dedup.complete_many(&keys);
+                }
+                let mut ids = Vec::with_capacity(p.done.len());
+                for d in p.done {
+                    if let Output::DeadLetter(_) = d.output {
+                        stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                        dead_letters.increment(1);
+                    }
+                    ids.push(d.id);
+                }
+                if let Some(hook) = &hook {
+                    hook(&ids);
+                }
+                stats.acknowledged.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                if acks.send(Ok(ids)).is_err() {
+                    return Err(std::io::Error::other("the source loop stopped"));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = step {
+            sink_errors.increment(1);
+            // Nothing not yet acknowledged is: it is re-delivered.
+            let _ = acks.send(Err(e.to_string()));
+            return;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! What a pipeline is made of (its [`PipelineSpec`]), what it reports
+//! ([`Stats`]) and how it can fail ([`RunError`]).
+
+use crate::api::SourceError;
+use crate::clock::Clock;
+use crate::tasks::TaskService;
+use expressway_engine::jsonpath::JsonPath;
+use expressway_engine::program::Program;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Which executions are logged (as an Express workflow's CloudWatch logging).
+/// Events go through `tracing`, target `expressway::execution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ExecutionLogLevel {
+    /// Every execution, when it ends.
+    All,
+    /// Executions that failed or timed out.
+    Error,
+    /// Executions that failed or timed out (no state-level events exist yet to
+    /// tell ERROR from FATAL).
+    Fatal,
+    #[default]
+    Off,
+}
+
+/// How a record's idempotency key is found.
+#[derive(Debug, Clone)]
+pub enum KeySpec {
+    None,
+    Path(JsonPath),
+    SourceId,
+}
+
+pub struct PipelineSpec {
+    pub name: String,
+    pub program: Arc<Program>,
+    pub state_machine_name: String,
+    pub express: bool,
+    pub key: KeySpec,
+    pub shards: usize,
+    pub max_in_flight_per_shard: usize,
+    pub max_payload_bytes: usize,
+    pub drain_timeout: Duration,
+    pub commit_interval: Duration,
+    pub log_level: ExecutionLogLevel,
+    pub log_execution_data: bool,
+    /// Performs the machine's Task states.
+    pub tasks: Arc<dyn TaskService>,
+    /// Time for the shards' timers and the executions' timestamps.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl PipelineSpec {
+    /// A pipeline of `program` with the runtime's defaults: one shard, 1,024
+    /// records in flight, AWS's 256 KiB input limit, no idempotency key, no
+    /// task service, the system clock. Set other fields with `..`.
+    pub fn new(name: &str, program: Arc<Program>) -> PipelineSpec {
+        PipelineSpec {
+            name: name.into(),
+            program,
+            state_machine_name: name.into(),
+            express: true,
+            key: KeySpec::None,
+            shards: 1,
+            max_in_flight_per_shard: 1024,
+            max_payload_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
+            drain_timeout: Duration::from_secs(25),
+            commit_interval: Duration::from_secs(1),
+            log_level: ExecutionLogLevel::Off,
+            log_execution_data: false,
+            tasks: Arc::new(crate::tasks::NoTaskService),
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
+}
+
+/// Counters a run reports; shared with whoever prints or exports them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub executions: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub malformed: AtomicU64,
+    pub oversized: AtomicU64,
+    pub dead_letters: AtomicU64,
+    /// Records whose result or dead letter is durable and that were handed
+    /// back to the source as complete.
+    pub acknowledged: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Source(SourceError),
+    Sink(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Source(e) => write!(f, "source: {e}"),
+            RunError::Sink(e) => write!(f, "sink: {e}"),
+        }
+    }
+}
