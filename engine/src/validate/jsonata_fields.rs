@@ -1,5 +1,4 @@
-//! The fields of JSONata states: any JSON value in which a string
-//! `"{% … %}"` is a JSONata expression, parsed here once.
+//! The fields of JSONata states: JSON values in which a `"{% … %}"` string is an expression, parsed once.
 
 use super::{Code, Validator, ptr};
 use crate::asl::{CountField, JsonataField, Rule, Seconds, Template, Tolerance, WaitFor};
