@@ -91,8 +91,8 @@ impl ShardMetrics {
             duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
             dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
             malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
-            entered: crate::program::STATE_TYPES
-                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t)),
+            entered: crate::asl::StateType::ALL
+                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t.as_str())),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::asl::{
     ChoiceOp, CountField, FailField, GlobPart, ItemBatcher, MapMode, Operand, ResultPath, Retrier, Rule, Seconds,
-    Template, Tolerance, WaitFor,
+    StateType, Template, Tolerance, WaitFor,
 };
 use crate::errors::{self, ErrorName};
 use crate::intrinsics::{self, Call, IntrinsicEnv};
@@ -48,7 +48,7 @@ pub struct Shared {
     pub events: u64,
     /// State transitions made so far, all frames together.
     pub transitions: u64,
-    /// States entered, by [`crate::program::STATE_TYPES`] index.
+    /// States entered, by [`StateType::index`].
     pub entered_by_type: [u32; 8],
 }
 
@@ -332,7 +332,7 @@ impl Scope<'_> {
         let mut state = Map::new();
         state.insert("Name", Value::from(st.name.to_string()));
         state.insert("EnteredTime", Value::from(crate::time::format_millis(self.entered_ms)));
-        if matches!(st.type_name, "Task" | "Map" | "Parallel") {
+        if matches!(st.state_type, StateType::Task | StateType::Map | StateType::Parallel) {
             state.insert("RetryCount", Value::from(self.retry_count));
         }
         let mut ctx = Map::new();
@@ -498,7 +498,7 @@ impl Program {
         frame.state = state;
         frame.pc = info.entry as usize;
         shared.events += 1;
-        shared.entered_by_type[info.type_index as usize] += 1;
+        shared.entered_by_type[info.state_type.index()] += 1;
         frame.entered_event = shared.events;
         frame.entered_ms = shared.now_ms;
         frame.retry_count = 0;
@@ -536,7 +536,7 @@ impl Program {
     /// state's entry, stable across the state's retries.
     fn task_token(&self, state: StateId, entered_event: u64, shared: &Shared) -> Option<String> {
         let info = &self.states[state as usize];
-        if info.type_name != "Task" {
+        if info.state_type != StateType::Task {
             return None;
         }
         let is_callback = self.code[info.entry as usize..]
@@ -917,8 +917,8 @@ impl Program {
         let mut chosen = None;
         {
             let mut scope = self.scope(frame, shared);
-            for (rule, next, assign, output) in &table.branches {
-                let verdict = match rule {
+            for branch in &table.branches {
+                let verdict = match &branch.rule {
                     Rule::Condition(t) => {
                         scope.condition(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
                     }
@@ -927,7 +927,7 @@ impl Program {
                 };
                 match verdict {
                     Ok(true) => {
-                        chosen = Some((*next, *assign, output.or(table.default_output)));
+                        chosen = Some((branch.next, branch.assign, branch.output.or(table.default_output)));
                         break;
                     }
                     Ok(false) => {}
