@@ -208,17 +208,79 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    pub fn type_name(&self) -> &'static str {
+    pub fn state_type(&self) -> StateType {
         match self {
-            StateKind::Pass { .. } => "Pass",
-            StateKind::Task(_) => "Task",
-            StateKind::Choice { .. } => "Choice",
-            StateKind::Wait(_) => "Wait",
-            StateKind::Succeed => "Succeed",
-            StateKind::Fail { .. } => "Fail",
-            StateKind::Parallel { .. } => "Parallel",
-            StateKind::Map(_) => "Map",
+            StateKind::Pass { .. } => StateType::Pass,
+            StateKind::Task(_) => StateType::Task,
+            StateKind::Choice { .. } => StateType::Choice,
+            StateKind::Wait(_) => StateType::Wait,
+            StateKind::Succeed => StateType::Succeed,
+            StateKind::Fail { .. } => StateType::Fail,
+            StateKind::Parallel { .. } => StateType::Parallel,
+            StateKind::Map(_) => StateType::Map,
         }
+    }
+}
+
+/// A state's `Type`. The discriminants are fixed: per-type counters are
+/// arrays indexed by [`StateType::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateType {
+    Pass = 0,
+    Task = 1,
+    Choice = 2,
+    Wait = 3,
+    Succeed = 4,
+    Fail = 5,
+    Parallel = 6,
+    Map = 7,
+}
+
+impl StateType {
+    /// Every state type, in [`StateType::index`] order.
+    pub const ALL: [StateType; 8] = [
+        StateType::Pass,
+        StateType::Task,
+        StateType::Choice,
+        StateType::Wait,
+        StateType::Succeed,
+        StateType::Fail,
+        StateType::Parallel,
+        StateType::Map,
+    ];
+
+    /// The `Type` field's value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StateType::Pass => "Pass",
+            StateType::Task => "Task",
+            StateType::Choice => "Choice",
+            StateType::Wait => "Wait",
+            StateType::Succeed => "Succeed",
+            StateType::Fail => "Fail",
+            StateType::Parallel => "Parallel",
+            StateType::Map => "Map",
+        }
+    }
+
+    /// Position in [`StateType::ALL`], for per-type counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+// `ALL` lists the types in discriminant order.
+const _: () = {
+    let mut i = 0;
+    while i < StateType::ALL.len() {
+        assert!(StateType::ALL[i].index() == i);
+        i += 1;
+    }
+};
+
+impl std::fmt::Display for StateType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

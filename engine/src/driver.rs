@@ -59,7 +59,7 @@ pub struct ExecutionResult {
     pub cause: Option<String>,
     /// Virtual time the execution took.
     pub duration_ms: i64,
-    /// States entered, by [`crate::program::STATE_TYPES`] index.
+    /// States entered, by [`crate::asl::StateType::index`].
     pub entered_by_type: [u32; 8],
 }
 

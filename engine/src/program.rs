@@ -7,8 +7,8 @@
 //! InputPath → Parameters → (work) → ResultSelector → ResultPath → OutputPath.
 
 use crate::asl::{
-    self, Catcher, ChoiceBranch, FailField, MapState, Retrier, Rule, StateKind, StateMachine, Task, Template,
-    Transition, WaitFor,
+    self, Catcher, ChoiceBranch, FailField, MapState, Retrier, Rule, StateKind, StateMachine, StateType, Task,
+    Template, Transition, WaitFor,
 };
 use crate::jsonpath::{JsonPath, RefStep};
 use crate::value::Value;
@@ -61,15 +61,10 @@ pub enum Op {
     Fail(u32),
 }
 
-/// State types in a fixed order, for per-type counters.
-pub const STATE_TYPES: [&str; 8] = ["Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"];
-
 #[derive(Debug, Clone)]
 pub struct StateInfo {
     pub name: Box<str>,
-    pub type_name: &'static str,
-    /// Index of `type_name` in [`STATE_TYPES`].
-    pub type_index: u8,
+    pub state_type: StateType,
     pub machine: MachineId,
     pub entry: u32,
     pub retry: Range<u32>,
@@ -102,10 +97,22 @@ pub struct CompiledCatcher {
     pub output: Option<u32>,
 }
 
+/// One rule of a Choice state and where it leads.
+#[derive(Debug, Clone)]
+pub struct CompiledChoiceBranch {
+    pub rule: Rule,
+    /// The state the rule's `Next` names.
+    pub next: StateId,
+    /// Template index of the rule's `Assign`.
+    pub assign: Option<u32>,
+    /// Template index of the rule's JSONata `Output`.
+    pub output: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ChoiceTable {
-    /// Rule, target, and the template indexes of the rule's `Assign` and `Output`.
-    pub branches: Vec<(Rule, StateId, Option<u32>, Option<u32>)>,
+    /// The rules, in the order they are tried.
+    pub branches: Vec<CompiledChoiceBranch>,
     pub default: Option<StateId>,
     /// The state's own `Assign`, used when the Default is taken.
     pub default_assign: Option<u32>,
@@ -174,8 +181,7 @@ impl Compiler {
         for s in &m.states {
             self.p.states.push(StateInfo {
                 name: s.name.as_str().into(),
-                type_name: s.kind.type_name(),
-                type_index: STATE_TYPES.iter().position(|t| *t == s.kind.type_name()).unwrap_or(0) as u8,
+                state_type: s.kind.state_type(),
                 machine: id,
                 entry: 0,
                 retry: 0..0,
@@ -272,7 +278,7 @@ impl Compiler {
                 for ChoiceBranch { rule, next, assign, output } in choices {
                     let assign = assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
                     let output = output.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
-                    branches.push((rule.clone(), resolve(next), assign, output));
+                    branches.push(CompiledChoiceBranch { rule: rule.clone(), next: resolve(next), assign, output });
                 }
                 let default_assign = s.assign.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
                 let default_output = s.output.as_ref().map(|t| Self::push(&mut self.p.templates, t.clone()));
@@ -391,14 +397,14 @@ fn runs_inline(m: &StateMachine) -> bool {
 }
 
 impl Program {
-    /// Structural checks that every compiled program must pass: every
-    /// operand indexes its pool, every state's code ends in a transition.
     /// Whether an execution can wait on something outside the VM (a task, a
     /// Wait state, a retry's back-off) and so must be driven in real time.
     pub fn suspends(&self) -> bool {
         !self.tasks.is_empty() || !self.waits.is_empty() || !self.retriers.is_empty()
     }
 
+    /// Structural checks that every compiled program must pass: every
+    /// operand indexes its pool, every state's code ends in a transition.
     pub fn verify(&self) -> Result<(), String> {
         let n = |pool: usize, i: u32, what: &str| -> Result<(), String> {
             if (i as usize) < pool { Ok(()) } else { Err(format!("{what} index {i} out of range ({pool})")) }
@@ -439,9 +445,9 @@ impl Program {
             n(self.states.len(), c.next, "catch target")?;
         }
         for t in &self.choices {
-            for (_, s, a, o) in &t.branches {
-                n(self.states.len(), *s, "choice target")?;
-                for t in a.iter().chain(o) {
+            for b in &t.branches {
+                n(self.states.len(), b.next, "choice target")?;
+                for t in b.assign.iter().chain(&b.output) {
                     n(self.templates.len(), *t, "choice template")?;
                 }
             }
@@ -465,7 +471,7 @@ impl Program {
             let _ = writeln!(
                 out,
                 "\n@{sid} {} '{}' (machine {}, retry {:?}, catch {:?}{})",
-                s.type_name,
+                s.state_type,
                 s.name,
                 s.machine,
                 s.retry,
@@ -503,7 +509,7 @@ impl Program {
             Op::DiscardOutput => "discard_output".into(),
             Op::Choose(i) => {
                 let t = &self.choices[i as usize];
-                let targets: Vec<String> = t.branches.iter().map(|(_, s, _, _)| format!("@{s}")).collect();
+                let targets: Vec<String> = t.branches.iter().map(|b| format!("@{}", b.next)).collect();
                 format!("choose        [{}] default={:?}", targets.join(", "), t.default)
             }
             Op::GotoChosen => "goto_chosen".into(),

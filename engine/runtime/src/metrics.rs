@@ -2,7 +2,7 @@
 //! It reports through the `metrics` facade only; the binary decides whether
 //! a Prometheus recorder exists.
 
-use expressway_engine::program::STATE_TYPES;
+use expressway_engine::asl::StateType;
 
 /// Metric names, mirroring CloudWatch's AWS/States where one exists. Labels
 /// are bounded: the pipeline, an ASL error name — never an execution id.
@@ -66,8 +66,8 @@ impl ShardMetrics {
             duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
             dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
             malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
-            entered: STATE_TYPES
-                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t)),
+            entered: StateType::ALL
+                .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t.as_str())),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub enum Func {
     Lambda {
         def: Arc<LambdaDef>,
-        env: Rc<Frame>,
+        env: Rc<Scope>,
         input: V,
     },
     Builtin(&'static Builtin),
@@ -27,7 +27,7 @@ pub enum Func {
     Regex(Arc<regex::Regex>),
     Transform {
         def: Arc<TransformDef>,
-        env: Rc<Frame>,
+        env: Rc<Scope>,
     },
     /// `f ~> g` on two functions: `g(f(x))`.
     Chain(V, V),
@@ -45,13 +45,15 @@ impl Func {
     }
 }
 
+/// A scope of variables (jsonata-js's environment): the names bound in a
+/// block, a lambda call or a tuple step, and the scope it sits in.
 #[derive(Default)]
-pub struct Frame {
+pub struct Scope {
     vars: RefCell<Vec<(Key, V)>>,
-    parent: Option<Rc<Frame>>,
+    parent: Option<Rc<Scope>>,
 }
 
-impl Frame {
+impl Scope {
     pub fn lookup(&self, name: &str) -> Option<V> {
         if let Some((_, v)) = self.vars.borrow().iter().rev().find(|(k, _)| &**k == name) {
             return Some(v.clone());
@@ -86,12 +88,12 @@ pub struct Evaluator<'a> {
     depth: usize,
     steps: u64,
     limits: Limits,
-    /// Every frame made, so closures that capture their own frame (a cycle
+    /// Every scope made, so closures that capture their own scope (a cycle
     /// of `Rc`s) can be broken when the evaluation ends.
-    frames: Vec<Rc<Frame>>,
+    scopes: Vec<Rc<Scope>>,
     pub now_millis: i64,
     pub rng: u64,
-    /// Variables consulted after the frames (see [`super::Environment`]).
+    /// Variables consulted after the scopes (see [`super::Environment`]).
     pub globals: Option<&'a Value>,
     /// `$states`: input, result, errorOutput, context — borrowed: no
     /// reference counts change per evaluation.
@@ -106,7 +108,7 @@ const STATES_FIELDS: [&str; 4] = ["input", "result", "errorOutput", "context"];
 
 impl Drop for Evaluator<'_> {
     fn drop(&mut self) {
-        for f in &self.frames {
+        for f in &self.scopes {
             f.vars.borrow_mut().clear();
         }
     }
@@ -148,7 +150,7 @@ impl<'a> Evaluator<'a> {
             depth: 0,
             steps: 0,
             limits,
-            frames: Vec::new(),
+            scopes: Vec::new(),
             now_millis,
             rng: seed | 1,
             globals: None,
@@ -158,19 +160,19 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    pub fn frame(&mut self, parent: Option<Rc<Frame>>) -> Rc<Frame> {
-        let f = Rc::new(Frame { vars: RefCell::new(Vec::new()), parent });
-        self.frames.push(f.clone());
+    pub fn scope(&mut self, parent: Option<Rc<Scope>>) -> Rc<Scope> {
+        let f = Rc::new(Scope { vars: RefCell::new(Vec::new()), parent });
+        self.scopes.push(f.clone());
         f
     }
 
-    fn frame_from_tuple(&mut self, env: &Rc<Frame>, tuple: &Obj) -> Rc<Frame> {
-        let f = self.frame(Some(env.clone()));
+    fn scope_from_tuple(&mut self, env: &Rc<Scope>, tuple: &Obj) -> Rc<Scope> {
+        let f = self.scope(Some(env.clone()));
         *f.vars.borrow_mut() = tuple.clone();
         f
     }
 
-    pub fn evaluate(&mut self, node: &Node, input: &V, env: &Rc<Frame>) -> R {
+    pub fn evaluate(&mut self, node: &Node, input: &V, env: &Rc<Scope>) -> R {
         self.depth += 1;
         self.steps += 1;
         if self.depth > self.limits.max_depth {
@@ -189,7 +191,7 @@ impl<'a> Evaluator<'a> {
         result.map_err(|e| e.at(node.pos))
     }
 
-    fn evaluate_inner(&mut self, node: &Node, input: &V, env: &Rc<Frame>) -> R {
+    fn evaluate_inner(&mut self, node: &Node, input: &V, env: &Rc<Scope>) -> R {
         let mut result = match &node.kind {
             Kind::Path(steps) => self.path(node, steps, input, env)?,
             Kind::Binary(op, l, r) => self.binary(*op, l, r, input, env)?,
@@ -254,10 +256,10 @@ impl<'a> Evaluator<'a> {
                 v => v,
             },
             Kind::Block(items) => {
-                let frame = self.frame(Some(env.clone()));
+                let scope = self.scope(Some(env.clone()));
                 let mut last = V::Undef;
                 for item in items {
-                    last = self.evaluate(item, input, &frame)?;
+                    last = self.evaluate(item, input, &scope)?;
                 }
                 last
             }
@@ -324,7 +326,7 @@ impl<'a> Evaluator<'a> {
         Ok(result)
     }
 
-    fn path(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> R {
+    fn path(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Scope>) -> R {
         if let Some(v) = self.object_walk(node, steps, input, env)? {
             return Ok(v);
         }
@@ -390,7 +392,7 @@ impl<'a> Evaluator<'a> {
     /// names, through objects only. Walks them without building the
     /// sequences the general algorithm needs; `None` where it does not apply
     /// (an array on the way, predicates, bindings…).
-    fn object_walk(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Frame>) -> Result<Option<V>, Error> {
+    fn object_walk(&mut self, node: &Node, steps: &[Node], input: &V, env: &Rc<Scope>) -> Result<Option<V>, Error> {
         if node.keep_singleton_array || node.group.is_some() || node.tuple || !steps.iter().all(Node::is_plain_step) {
             return Ok(None);
         }
@@ -479,7 +481,7 @@ impl<'a> Evaluator<'a> {
         V::object(fields)
     }
 
-    fn step(&mut self, step: &Node, input: &V, env: &Rc<Frame>, last: bool) -> R {
+    fn step(&mut self, step: &Node, input: &V, env: &Rc<Scope>, last: bool) -> R {
         if let Kind::Sort(terms) = &step.kind {
             let mut result = self.sort(terms, input, env)?;
             result = self.stages(&step.stages, result, env)?;
@@ -512,7 +514,7 @@ impl<'a> Evaluator<'a> {
         Ok(seq_of(out, false))
     }
 
-    fn stages(&mut self, stages: &[Stage], mut input: V, env: &Rc<Frame>) -> R {
+    fn stages(&mut self, stages: &[Stage], mut input: V, env: &Rc<Scope>) -> R {
         for stage in stages {
             match stage {
                 Stage::Filter(p) => input = self.filter(p, &input, env)?,
@@ -544,7 +546,7 @@ impl<'a> Evaluator<'a> {
         step: &Node,
         input: &V,
         tuples: Option<Vec<Rc<Obj>>>,
-        env: &Rc<Frame>,
+        env: &Rc<Scope>,
     ) -> Result<Vec<Rc<Obj>>, Error> {
         if let Kind::Sort(terms) = &step.kind {
             let sorted = match tuples {
@@ -576,7 +578,7 @@ impl<'a> Evaluator<'a> {
         let ancestor = step.ancestor.and(step.label.clone());
         let mut result: Vec<Rc<Obj>> = Vec::new();
         for tuple in &tuples {
-            let step_env = self.frame_from_tuple(env, tuple);
+            let step_env = self.scope_from_tuple(env, tuple);
             let at = tuple_at(tuple);
             let res = self.evaluate(step, &at, &step_env)?;
             if res.is_undef() {
@@ -616,7 +618,7 @@ impl<'a> Evaluator<'a> {
         Ok(tuple_items(&staged))
     }
 
-    pub fn filter(&mut self, predicate: &Node, input: &V, env: &Rc<Frame>) -> R {
+    pub fn filter(&mut self, predicate: &Node, input: &V, env: &Rc<Scope>) -> R {
         let tuple_stream = matches!(input, V::Arr(a) if a.tuple_stream);
         let items = input.to_items();
         let mut results = Vec::new();
@@ -642,7 +644,7 @@ impl<'a> Evaluator<'a> {
         for (index, item) in items.iter().enumerate() {
             let res = if tuple_stream {
                 let V::Tuple(t) = item else { continue };
-                let env2 = self.frame_from_tuple(env, t);
+                let env2 = self.scope_from_tuple(env, t);
                 self.evaluate(predicate, &tuple_at(t), &env2)?
             } else {
                 self.evaluate(predicate, item, env)?
@@ -676,7 +678,7 @@ impl<'a> Evaluator<'a> {
         Ok(seq_of(results, tuple_stream))
     }
 
-    fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
+    fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Scope>) -> R {
         if op == BinOp::Concat {
             // `a & b & c` into one buffer, not a string per `&`.
             let mut out = String::new();
@@ -773,7 +775,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn concat_into(&mut self, n: &Node, input: &V, env: &Rc<Frame>, out: &mut String) -> Result<(), Error> {
+    fn concat_into(&mut self, n: &Node, input: &V, env: &Rc<Scope>, out: &mut String) -> Result<(), Error> {
         if let Kind::Binary(BinOp::Concat, l, r) = &n.kind
             && n.predicate.is_empty()
             && n.group.is_none()
@@ -790,15 +792,15 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Object constructor and group-by: `{key: value}` over each input item.
-    fn group(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+    fn group(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Scope>) -> R {
         self.group_pairs(pairs, input, env)
     }
 
-    fn group_by(&mut self, g: &Group, input: &V, env: &Rc<Frame>) -> R {
+    fn group_by(&mut self, g: &Group, input: &V, env: &Rc<Scope>) -> R {
         self.group_pairs(&g.pairs, input, env)
     }
 
-    fn group_pairs(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+    fn group_pairs(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Scope>) -> R {
         let reduce = matches!(input, V::Arr(a) if a.tuple_stream);
         if !reduce && !input.is_array_like() {
             return self.object_of_one(pairs, input, env);
@@ -815,7 +817,7 @@ impl<'a> Evaluator<'a> {
         let mut groups: HashMap<Arc<str>, (V, usize)> = HashMap::new();
         for item in &items {
             let (ctx, env2) = match (reduce, item) {
-                (true, V::Tuple(t)) => (tuple_at(t), self.frame_from_tuple(env, t)),
+                (true, V::Tuple(t)) => (tuple_at(t), self.scope_from_tuple(env, t)),
                 _ => (item.clone(), env.clone()),
             };
             for (index, (k, _)) in pairs.iter().enumerate() {
@@ -849,7 +851,7 @@ impl<'a> Evaluator<'a> {
                 let mut t = reduce_tuples(&data);
                 let at = obj_get(&t, "@").cloned().unwrap_or_default();
                 t.retain(|(k, _)| &**k != "@");
-                (at, self.frame_from_tuple(env, &t))
+                (at, self.scope_from_tuple(env, &t))
             } else {
                 (data, env.clone())
             };
@@ -863,7 +865,7 @@ impl<'a> Evaluator<'a> {
 
     /// An object constructor over one input item (the usual `{…}`): keys and
     /// values in order, without the grouping machinery.
-    fn object_of_one(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Frame>) -> R {
+    fn object_of_one(&mut self, pairs: &[(Node, Node)], input: &V, env: &Rc<Scope>) -> R {
         let mut keys: Vec<(Arc<str>, usize)> = Vec::with_capacity(pairs.len());
         for (index, (k, _)) in pairs.iter().enumerate() {
             match self.evaluate(k, input, env)? {
@@ -890,7 +892,7 @@ impl<'a> Evaluator<'a> {
         Ok(V::object(result))
     }
 
-    pub fn sort(&mut self, terms: &[(Node, bool)], input: &V, env: &Rc<Frame>) -> R {
+    pub fn sort(&mut self, terms: &[(Node, bool)], input: &V, env: &Rc<Scope>) -> R {
         let is_tuple = matches!(input, V::Arr(a) if a.tuple_stream);
         let items = input.to_items();
         // Evaluate the keys once per item, then sort stably on them.
@@ -900,7 +902,7 @@ impl<'a> Evaluator<'a> {
             for (term, _) in terms {
                 let k = match (&item, is_tuple) {
                     (V::Tuple(t), true) => {
-                        let env2 = self.frame_from_tuple(env, t);
+                        let env2 = self.scope_from_tuple(env, t);
                         self.evaluate(term, &tuple_at(t), &env2)?
                     }
                     _ => self.evaluate(term, &item, env)?,
@@ -949,7 +951,7 @@ impl<'a> Evaluator<'a> {
         Ok(seq_of(keyed.into_iter().map(|(_, v)| v).collect(), is_tuple))
     }
 
-    fn call(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Frame>, context: Option<V>) -> R {
+    fn call(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Scope>, context: Option<V>) -> R {
         let f = self.evaluate(proc, input, env)?;
         if f.is_undef()
             && let Kind::Path(steps) = &proc.kind
@@ -968,7 +970,7 @@ impl<'a> Evaluator<'a> {
         self.apply(&f, values, input, env)
     }
 
-    fn partial(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Frame>) -> R {
+    fn partial(&mut self, proc: &Node, args: &[Node], input: &V, env: &Rc<Scope>) -> R {
         let mut values = Vec::with_capacity(args.len());
         for a in args {
             values.push(if matches!(a.kind, Kind::Placeholder) { None } else { Some(self.evaluate(a, input, env)?) });
@@ -989,7 +991,7 @@ impl<'a> Evaluator<'a> {
         Ok(V::Func(Rc::new(Func::Partial { target: f, args: values })))
     }
 
-    fn apply_operator(&mut self, l: &Node, r: &Node, input: &V, env: &Rc<Frame>) -> R {
+    fn apply_operator(&mut self, l: &Node, r: &Node, input: &V, env: &Rc<Scope>) -> R {
         let lhs = self.evaluate(l, input, env)?;
         if let Kind::Call(proc, args) = &r.kind {
             let result = self.call(proc, args, input, env, Some(lhs))?;
@@ -1015,7 +1017,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Call a function value, trampolining tail calls.
-    pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Frame>) -> R {
+    pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Scope>) -> R {
         let mut result = self.apply_inner(f, args, input, env)?;
         while let V::Func(func) = &result {
             let Func::Lambda { def, env: lenv, input: linput } = &**func else { break };
@@ -1034,7 +1036,7 @@ impl<'a> Evaluator<'a> {
         Ok(result)
     }
 
-    fn apply_inner(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Frame>) -> R {
+    fn apply_inner(&mut self, f: &V, args: Vec<V>, input: &V, env: &Rc<Scope>) -> R {
         let V::Func(func) = f else {
             return Err(Error::eval("T1006", "Attempted to invoke a non-function"));
         };
@@ -1044,11 +1046,11 @@ impl<'a> Evaluator<'a> {
                     Some(sig) => sig.validate(&args, input)?,
                     None => args,
                 };
-                let frame = self.frame(Some(lenv.clone()));
+                let scope = self.scope(Some(lenv.clone()));
                 for (i, p) in def.params.iter().enumerate() {
-                    frame.bind(p.clone(), args.get(i).cloned().unwrap_or_default());
+                    scope.bind(p.clone(), args.get(i).cloned().unwrap_or_default());
                 }
-                self.evaluate(&def.body, linput, &frame)
+                self.evaluate(&def.body, linput, &scope)
             }
             Func::Builtin(b) => {
                 // Built-in functions look inside their arguments: expand
@@ -1079,7 +1081,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `| pattern | update, delete |` on a copy of `target`.
-    fn transform(&mut self, def: &TransformDef, target: V, env: &Rc<Frame>) -> R {
+    fn transform(&mut self, def: &TransformDef, target: V, env: &Rc<Scope>) -> R {
         if target.is_undef() {
             return Ok(V::Undef);
         }

@@ -3,7 +3,7 @@
 //! languages as jsonata-js implements them (`datetime.js`, `functions.js`).
 
 use super::Error;
-use super::eval::{Evaluator, Frame};
+use super::eval::{Evaluator, Scope};
 use super::functions::round_half_even;
 use super::value::{V, obj_get};
 use std::rc::Rc;
@@ -366,7 +366,7 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     Ok(s)
 }
 
-pub fn format_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+pub fn format_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let f = analyse_integer_picture(arg(args, 1).as_str().unwrap_or(""))?;
     Ok(V::Str(Arc::from(format_integer_with(n.floor(), &f)?)))
@@ -517,7 +517,7 @@ fn parse_integer_with(text: &str, f: &IntegerFormat) -> Result<Option<f64>, Erro
     })
 }
 
-pub fn parse_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+pub fn parse_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let f = analyse_integer_picture(arg(args, 1).as_str().unwrap_or(""))?;
     integer_regex(&f)?;
@@ -567,7 +567,7 @@ struct Pic {
     picture: String,
 }
 
-pub fn format_number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+pub fn format_number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(value) = arg(args, 0).num() else { return Ok(V::Undef) };
     let picture = arg(args, 1).as_str().unwrap_or("").to_string();
     let opts = match arg(args, 2) {
@@ -1249,7 +1249,7 @@ fn format_component(date: &DateParts, m: &Marker, off_h: i64, off_m: i64) -> Res
     }
 }
 
-pub fn from_millis(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+pub fn from_millis(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(ms) = arg(args, 0).num() else { return Ok(V::Undef) };
     let picture = arg(args, 1).as_str();
     let tz = arg(args, 2).as_str();
@@ -1281,7 +1281,7 @@ fn parse_iso8601(s: &str) -> Option<i64> {
     Some(ms)
 }
 
-pub fn to_millis(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+pub fn to_millis(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     match arg(args, 1).as_str() {
         None => match parse_iso8601(s) {

@@ -3,7 +3,7 @@
 //! Each is registered with its signature; arguments arrive validated.
 
 use super::Error;
-use super::eval::{Evaluator, Frame, boolean};
+use super::eval::{Evaluator, Scope, boolean};
 use super::format;
 use super::signature::Signature;
 use super::value::{Arr, Obj, V, deep_equal, js_number, obj_get, obj_set, stringify};
@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 type R = Result<V, Error>;
-type Imp = for<'e> fn(&mut Evaluator<'e>, &[V], &V, &Rc<Frame>) -> R;
+type Imp = for<'e> fn(&mut Evaluator<'e>, &[V], &V, &Rc<Scope>) -> R;
 
 pub struct Builtin {
     pub name: &'static str,
@@ -182,7 +182,7 @@ pub fn append(a: V, b: V) -> V {
     }
 }
 
-fn sum(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn sum(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -190,21 +190,21 @@ fn sum(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Num(numbers(a).iter().sum()))
 }
 
-fn count(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn count(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Num(arg(args, 0).to_items().len() as f64))
 }
 
-fn max(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn max(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let ns = numbers(arg(args, 0));
     Ok(ns.into_iter().reduce(f64::max).map_or(V::Undef, V::Num))
 }
 
-fn min(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn min(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let ns = numbers(arg(args, 0));
     Ok(ns.into_iter().reduce(f64::min).map_or(V::Undef, V::Num))
 }
 
-fn average(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn average(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let ns = numbers(arg(args, 0));
     if ns.is_empty() {
         return Ok(V::Undef);
@@ -212,7 +212,7 @@ fn average(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Num(ns.iter().sum::<f64>() / ns.len() as f64))
 }
 
-fn string_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn string_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let v = arg(args, 0);
     if v.is_undef() {
         return Ok(V::Undef);
@@ -232,7 +232,7 @@ fn js_slice(len: usize, start: f64, end: Option<f64>) -> (usize, usize) {
     (s as usize, (e.max(s)) as usize)
 }
 
-fn substring(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn substring(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let chars: Vec<char> = s.chars().collect();
     let len = chars.len() as f64;
@@ -253,7 +253,7 @@ fn substring(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(text(chars[a..b].iter().collect::<String>()))
 }
 
-fn substring_before(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn substring_before(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (V::Str(s), V::Str(c)) = (arg(args, 0), arg(args, 1)) else { return Ok(arg(args, 0).clone()) };
     Ok(match s.find(&**c) {
         Some(i) => text(&s[..i]),
@@ -261,7 +261,7 @@ fn substring_before(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> 
     })
 }
 
-fn substring_after(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn substring_after(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (V::Str(s), V::Str(c)) = (arg(args, 0), arg(args, 1)) else { return Ok(arg(args, 0).clone()) };
     Ok(match s.find(&**c) {
         Some(i) => text(&s[i + c.len()..]),
@@ -269,28 +269,28 @@ fn substring_after(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R
     })
 }
 
-fn lowercase(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn lowercase(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(match arg(args, 0) {
         V::Str(s) => text(s.to_lowercase()),
         _ => V::Undef,
     })
 }
 
-fn uppercase(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn uppercase(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(match arg(args, 0) {
         V::Str(s) => text(s.to_uppercase()),
         _ => V::Undef,
     })
 }
 
-fn length(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn length(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(match arg(args, 0) {
         V::Str(s) => V::Num(s.chars().count() as f64),
         _ => V::Undef,
     })
 }
 
-fn trim(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn trim(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let mut out = String::with_capacity(s.len());
     let mut in_space = false;
@@ -310,7 +310,7 @@ fn trim(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(text(out))
 }
 
-fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let width = arg(args, 1).num().unwrap_or(0.0).trunc();
     let ch = match arg(args, 2) {
@@ -353,7 +353,7 @@ fn limit_of(v: &V) -> Option<usize> {
     v.num().map(|n| n.max(0.0) as usize)
 }
 
-fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     if let Some(n) = arg(args, 2).num()
         && n < 0.0
@@ -396,7 +396,7 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R
     Ok(V::seq(out))
 }
 
-fn contains(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn contains(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(V::Bool(match arg(args, 1) {
         V::Undef => return Ok(V::Undef),
@@ -452,7 +452,7 @@ fn expand(template: &str, caps: &regex::Captures) -> String {
     out
 }
 
-fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     if matches!(arg(args, 1), V::Str(p) if p.is_empty()) {
         return Err(Error::eval("D3010", "Second argument of replace function cannot be an empty string"));
@@ -524,7 +524,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R 
     }
 }
 
-fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     if let Some(n) = arg(args, 2).num()
         && n < 0.0
@@ -543,7 +543,7 @@ fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::array(parts.into_iter().take(limit).map(text).collect()))
 }
 
-fn join(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn join(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -553,7 +553,7 @@ fn join(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(text(parts.join(&sep)))
 }
 
-fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let radix = arg(args, 1).num().unwrap_or(10.0);
     if !(2.0..=36.0).contains(&radix) {
@@ -579,7 +579,7 @@ fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(text(digits.iter().rev().collect::<String>()))
 }
 
-fn number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(match arg(args, 0) {
         V::Undef => V::Undef,
         V::Num(n) => V::Num(*n),
@@ -635,11 +635,11 @@ fn parse_number(s: &str) -> Option<f64> {
     s.parse().ok().filter(|n: &f64| n.is_finite())
 }
 
-fn floor(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn floor(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(arg(args, 0).num().map_or(V::Undef, |n| V::Num(n.floor())))
 }
 
-fn ceil(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn ceil(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(arg(args, 0).num().map_or(V::Undef, |n| V::Num(n.ceil())))
 }
 
@@ -664,17 +664,17 @@ pub fn round_half_even(n: f64, precision: i32) -> f64 {
     if out == 0.0 { 0.0 } else { out }
 }
 
-fn round(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn round(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let precision = arg(args, 1).num().unwrap_or(0.0) as i32;
     Ok(V::Num(round_half_even(n, precision)))
 }
 
-fn abs(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn abs(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(arg(args, 0).num().map_or(V::Undef, |n| V::Num(n.abs())))
 }
 
-fn sqrt(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn sqrt(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     if n < 0.0 {
         return Err(Error::eval(
@@ -685,7 +685,7 @@ fn sqrt(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Num(n.sqrt()))
 }
 
-fn power(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn power(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (Some(b), Some(e)) = (arg(args, 0).num(), arg(args, 1).num()) else { return Ok(V::Undef) };
     let r = b.powf(e);
     if !r.is_finite() {
@@ -711,7 +711,7 @@ pub fn next_random(ev: &mut Evaluator) -> f64 {
     (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn random(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn random(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     if let Some(seed) = arg(args, 0).num() {
         // Step Functions' `$random(seed)`: the same seed gives the same number.
         let mut scratch = Evaluator::new(Default::default(), 0, (seed.to_bits() ^ 0x9E37_79B9_7F4A_7C15) | 1);
@@ -720,11 +720,11 @@ fn random(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Num(next_random(ev)))
 }
 
-fn boolean_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn boolean_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(boolean(arg(args, 0)).map_or(V::Undef, V::Bool))
 }
 
-fn not(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn not(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(boolean(arg(args, 0)).map_or(V::Undef, |b| V::Bool(!b)))
 }
 
@@ -737,7 +737,7 @@ fn hof_args(f: &V, items: [V; 3]) -> Vec<V> {
     items.into_iter().take(arity.max(1)).collect()
 }
 
-fn map(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn map(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -754,7 +754,7 @@ fn map(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(V::seq(out))
 }
 
-fn filter(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn filter(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -770,7 +770,7 @@ fn filter(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(V::seq(out))
 }
 
-fn single(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn single(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -799,7 +799,7 @@ fn single(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     })
 }
 
-fn reduce(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn reduce(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -833,7 +833,7 @@ fn reduce(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(acc)
 }
 
-fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Obj(o) = arg(args, 0) else { return Ok(V::Undef) };
     let f = arg(args, 1);
     let mut out: Obj = Vec::new();
@@ -846,7 +846,7 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(if out.is_empty() { V::Undef } else { V::object(out) })
 }
 
-fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let mut out: Vec<Key> = Vec::new();
     let mut add = |o: &Obj| {
         for (k, _) in o.iter() {
@@ -867,12 +867,12 @@ fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&k))).collect()))
 }
 
-fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let key = arg(args, 1).as_str().unwrap_or("");
     Ok(super::eval::lookup(arg(args, 0), key))
 }
 
-fn append_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn append_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (a, b) = (arg(args, 0).clone(), arg(args, 1).clone());
     if a.is_undef() || b.is_undef() {
         return Ok(append(a, b));
@@ -882,11 +882,11 @@ fn append_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::array(items))
 }
 
-fn exists(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn exists(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Bool(!arg(args, 0).is_undef()))
 }
 
-fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     fn go(v: &V, out: &mut Vec<V>) -> bool {
         match &*v.norm() {
             V::Arr(a) => {
@@ -912,7 +912,7 @@ fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::seq(out))
 }
 
-fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -928,7 +928,7 @@ fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::object(out))
 }
 
-fn reverse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn reverse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -938,7 +938,7 @@ fn reverse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::array(items))
 }
 
-fn each(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn each(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Obj(o) = arg(args, 0) else { return Ok(V::Undef) };
     let f = arg(args, 1);
     let mut out = Vec::new();
@@ -951,12 +951,12 @@ fn each(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(V::seq(out))
 }
 
-fn error(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn error(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let msg = arg(args, 0).as_str().unwrap_or("$error() function evaluated").to_string();
     Err(Error::eval("D3137", msg))
 }
 
-fn assert(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn assert(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     if !matches!(arg(args, 0), V::Bool(true)) {
         let msg = arg(args, 1).as_str().unwrap_or("$assert() statement failed").to_string();
         return Err(Error::eval("D3141", msg));
@@ -964,7 +964,7 @@ fn assert(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Undef)
 }
 
-fn type_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn type_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let v = arg(args, 0);
     if v.is_undef() {
         return Ok(V::Undef);
@@ -995,7 +995,7 @@ fn merge_sort(items: Vec<V>, after: &mut dyn FnMut(&V, &V) -> Result<bool, Error
     Ok(out)
 }
 
-fn sort(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn sort(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -1030,7 +1030,7 @@ fn sort(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
     Ok(V::array(sorted))
 }
 
-fn shuffle(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn shuffle(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
@@ -1043,7 +1043,7 @@ fn shuffle(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::array(items))
 }
 
-fn distinct(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn distinct(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     let V::Arr(arr) = a else { return Ok(a.clone()) };
     let mut out: Vec<V> = Vec::new();
@@ -1055,13 +1055,13 @@ fn distinct(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::Arr(Rc::new(Arr { items: out, sequence: arr.sequence, ..Arr::default() })))
 }
 
-fn base64_encode(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn base64_encode(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     use base64::Engine as _;
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(text(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())))
 }
 
-fn base64_decode(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn base64_decode(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     use base64::Engine as _;
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let bytes = base64::engine::general_purpose::STANDARD
@@ -1082,12 +1082,12 @@ fn percent_encode(s: &str, keep: &str) -> String {
     out
 }
 
-fn encode_url_component(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn encode_url_component(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(text(percent_encode(s, "-_.!~*'()")))
 }
 
-fn encode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn encode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(text(percent_encode(s, "-_.!~*'();/?:@&=+$,#")))
 }
@@ -1116,17 +1116,17 @@ fn percent_decode(s: &str, keep: &str) -> Result<String, Error> {
     String::from_utf8(out).map_err(|_| Error::eval("D3140", format!("Malformed URL passed to decode: {s}")))
 }
 
-fn decode_url_component(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn decode_url_component(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(text(percent_decode(s, "")?))
 }
 
-fn decode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn decode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     Ok(text(percent_decode(s, ";/?:@&=+$,#")?))
 }
 
-fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
     let expr = super::Expression::parse(src).map_err(|e| {
         Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message))
@@ -1137,28 +1137,28 @@ fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R 
     })
 }
 
-fn clone(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn clone(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(arg(args, 0).clone())
 }
 
-fn now(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Frame>) -> R {
+fn now(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let ms = V::Num(ev.now_millis as f64);
     let mut call = vec![ms];
     call.extend(args.iter().cloned());
     format::from_millis(ev, &call, input, env)
 }
 
-fn millis(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn millis(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Num(ev.now_millis as f64))
 }
 
-fn zip(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn zip(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let lists: Vec<Vec<V>> = args.iter().map(V::to_items).collect();
     let n = lists.iter().map(Vec::len).min().unwrap_or(0);
     Ok(V::array((0..n).map(|i| V::array(lists.iter().map(|l| l[i].clone()).collect())).collect()))
 }
 
-fn partition(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn partition(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let items = arg(args, 0).to_items();
     let size = arg(args, 1).num().unwrap_or(0.0);
     if size < 1.0 || size.fract() != 0.0 {
@@ -1170,7 +1170,7 @@ fn partition(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::array(items.chunks(size as usize).map(|c| V::array(c.to_vec())).collect()))
 }
 
-fn range(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn range(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (Some(start), Some(end)) = (arg(args, 0).num(), arg(args, 1).num()) else { return Ok(V::Undef) };
     let step = arg(args, 2).num().unwrap_or(1.0);
     if step == 0.0 {
@@ -1189,7 +1189,7 @@ fn range(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(V::seq(out))
 }
 
-fn hash(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn hash(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let algorithm = arg(args, 1).as_str().unwrap_or("SHA-256");
     match crate::intrinsics::hash(algorithm, s.as_bytes()) {
@@ -1198,7 +1198,7 @@ fn hash(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
     }
 }
 
-fn uuid(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn uuid(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Scope>) -> R {
     let hi = (next_random(ev) * (1u64 << 53) as f64) as u64;
     let lo = (next_random(ev) * (1u64 << 53) as f64) as u64;
     let mut bytes = [0u8; 16];
@@ -1210,7 +1210,7 @@ fn uuid(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Frame>) -> R {
     Ok(text(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])))
 }
 
-fn parse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Frame>) -> R {
+fn parse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let value = crate::value::from_str(s).map_err(|e| {
         Error::eval("States.QueryEvaluationError", format!("$parse: the string is not valid JSON: {e}"))

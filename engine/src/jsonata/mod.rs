@@ -156,9 +156,9 @@ impl Expression {
             ev.states = Some([Some(s.input), s.result, s.error_output, s.context]);
             ev.map_item = s.map_item;
         }
-        // The root frame is not registered with the evaluator: it is
+        // The root scope is not registered with the evaluator: it is
         // cleared here, which breaks any closure cycle through it.
-        let root = Rc::new(eval::Frame::default());
+        let root = Rc::new(eval::Scope::default());
         let input = match input {
             None => V::Undef,
             Some(v @ Value::Array(_)) => {

@@ -1,7 +1,9 @@
-//! JSONata in the VM: the `$states` binding, AWS's error texts, and the
-//! fields whose values must have a given type (Items, Condition, counts).
+//! JSONata queries in the VM: the `$states` binding, the evaluation budget,
+//! AWS's error texts, and the fields whose values must have a given type
+//! (Items, Condition, counts).
 
-use super::{Frame, Program, Raised, Scope, Shared};
+use super::raised::query_error;
+use super::{Frame, Program, Raised, Resolver, Shared};
 use crate::asl::{ContextUse, DirectRead, DirectRoot, JsonataField, Template};
 use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits, States};
@@ -20,13 +22,6 @@ pub(super) enum Role {
     Result,
     /// In a Catch: `$states.errorOutput`.
     ErrorOutput,
-}
-
-pub(super) fn query_error(state: &str, entered: u64, detail: impl std::fmt::Display) -> Raised {
-    Raised::new(
-        ErrorName::QueryEvaluationError.as_str(),
-        format!("An error occurred while executing the state '{state}' (entered at the event id #{entered}). {detail}"),
-    )
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -54,7 +49,7 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
     (ErrorName::QueryEvaluationError, detail)
 }
 
-impl Scope<'_> {
+impl Resolver<'_> {
     /// A direct read (`$states.input.a.b`): `None` where it meets an
     /// array, which JSONata would map over — the evaluator then decides.
     fn direct_read(&self, d: &DirectRead, data: &Value) -> Option<Option<Value>> {
@@ -152,7 +147,7 @@ impl Program {
     }
 
     fn jsonata_value(&self, frame: &Frame, shared: &mut Shared, t: &Template) -> Result<Value, Raised> {
-        self.scope(frame, shared).eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
+        self.resolver(frame, shared).eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
     }
 
     fn typed<T>(&self, frame: &Frame, t: &Template, v: &Value, expected: &str, ok: Option<T>) -> Result<T, Raised> {

@@ -1,0 +1,186 @@
+//! Choice states: the rules tried in order, the branch taken and its
+//! `Assign` and `Output`.
+
+use super::raised::runtime;
+use super::{Frame, Raised, Resolver, Shared};
+use crate::asl::{ChoiceOp, GlobPart, Operand, Rule};
+use crate::errors::ErrorName;
+use crate::program::Program;
+use crate::value::Value;
+
+impl Program {
+    pub(super) fn choose(&self, frame: &mut Frame, shared: &mut Shared, c: u32) -> Result<(), Raised> {
+        let table = &self.choices[c as usize];
+        let mut chosen = None;
+        {
+            let mut resolver = self.resolver(frame, shared);
+            for branch in &table.branches {
+                let verdict = match &branch.rule {
+                    Rule::Condition(t) => {
+                        resolver.condition(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))
+                    }
+                    rule => eval_rule(rule, &resolver, frame.acc())
+                        .map_err(|detail| runtime(self.state_name(frame), frame.entered_event, detail)),
+                };
+                match verdict {
+                    Ok(true) => {
+                        chosen = Some((branch.next, branch.assign, branch.output.or(table.default_output)));
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let (next, assign, output) = match (chosen, table.default) {
+            (Some(c), _) => c,
+            (None, Some(d)) => (d, table.default_assign, table.default_output),
+            (None, None) => {
+                return Err(Raised::new(
+                    ErrorName::NoChoiceMatched.as_str(),
+                    format!("No Matches! at state '{}'", self.state_name(frame)),
+                ));
+            }
+        };
+        frame.chosen = next;
+        if let Some(t) = assign {
+            self.assign(frame, shared, t)?;
+        }
+        if let Some(t) = output {
+            let v = self
+                .resolver(frame, shared)
+                .eval_template(&self.templates[t as usize], frame.acc())
+                .map_err(|(n, d)| self.template_error(frame, n, d))?;
+            frame.set_acc(v);
+        }
+        Ok(())
+    }
+}
+
+fn eval_rule(rule: &Rule, resolver: &Resolver<'_>, data: &Value) -> Result<bool, String> {
+    match rule {
+        Rule::Condition(_) => Err("a JSONata Condition cannot be nested in a JSONPath rule".into()),
+        Rule::And(rs) => {
+            for r in rs {
+                if !eval_rule(r, resolver, data)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Rule::Or(rs) => {
+            for r in rs {
+                if eval_rule(r, resolver, data)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Rule::Not(r) => Ok(!eval_rule(r, resolver, data)?),
+        Rule::Test { variable, op, operand } => {
+            let value = resolver.select_cow(variable, data);
+            if *op == ChoiceOp::IsPresent {
+                let present = match value.as_deref() {
+                    Ok(Value::Array(a)) if !variable.is_definite() => !a.is_empty(),
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                return Ok(Some(present) == operand_bool(operand));
+            }
+            let value = value.map_err(|_| {
+                format!("Invalid path '{variable}': The choice state's condition path references an invalid value.")
+            })?;
+            let expected = match operand {
+                Operand::Path(p) => {
+                    let v = resolver.select(p, data).map_err(|_| {
+                        format!("Invalid path '{p}': The choice state's condition path references an invalid value.")
+                    })?;
+                    return Ok(test(*op, &value, &Operand::Value(v)));
+                }
+                other => other,
+            };
+            Ok(test(*op, &value, expected))
+        }
+    }
+}
+
+fn operand_bool(o: &Operand) -> Option<bool> {
+    match o {
+        Operand::Value(Value::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+fn test(op: ChoiceOp, v: &Value, operand: &Operand) -> bool {
+    use ChoiceOp::*;
+    use std::cmp::Ordering::*;
+    let ord_ok = |o: std::cmp::Ordering| match op {
+        StringEquals | NumericEquals | TimestampEquals => o == Equal,
+        StringLessThan | NumericLessThan | TimestampLessThan => o == Less,
+        StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => o == Greater,
+        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => o != Greater,
+        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => o != Less,
+        _ => false,
+    };
+    match op {
+        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
+            match (v, operand) {
+                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(a.cmp(b)),
+                _ => false,
+            }
+        }
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            match (v, operand) {
+                (Value::Number(a), Operand::Value(Value::Number(b))) => {
+                    a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)).is_some_and(ord_ok)
+                }
+                _ => false,
+            }
+        }
+        TimestampEquals
+        | TimestampLessThan
+        | TimestampGreaterThan
+        | TimestampLessThanEquals
+        | TimestampGreaterThanEquals => {
+            let Some(a) = v.as_str().and_then(crate::time::parse_timestamp) else {
+                return false;
+            };
+            let b = match operand {
+                Operand::Timestamp(t) => *t,
+                Operand::Value(Value::String(s)) => match crate::time::parse_timestamp(s) {
+                    Some(t) => t,
+                    None => return false,
+                },
+                _ => return false,
+            };
+            ord_ok(a.cmp(&b))
+        }
+        BooleanEquals => match (v, operand) {
+            (Value::Bool(a), Operand::Value(Value::Bool(b))) => a == b,
+            _ => false,
+        },
+        StringMatches => match (v, operand) {
+            (Value::String(s), Operand::Pattern(p)) => glob_match(p, s),
+            _ => false,
+        },
+        IsNull => Some(v.is_null()) == operand_bool(operand),
+        IsNumeric => Some(v.is_number()) == operand_bool(operand),
+        IsString => Some(v.is_string()) == operand_bool(operand),
+        IsBoolean => Some(v.is_boolean()) == operand_bool(operand),
+        IsTimestamp => Some(v.as_str().and_then(crate::time::parse_timestamp).is_some()) == operand_bool(operand),
+        IsPresent => true,
+    }
+}
+
+fn glob_match(parts: &[GlobPart], s: &str) -> bool {
+    match parts.split_first() {
+        None => s.is_empty(),
+        Some((GlobPart::Literal(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| glob_match(rest, r)),
+        Some((GlobPart::Star, rest)) => {
+            if rest.is_empty() {
+                return true;
+            }
+            s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).any(|i| glob_match(rest, &s[i..]))
+        }
+    }
+}

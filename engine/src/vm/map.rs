@@ -1,0 +1,257 @@
+//! Map states (items, ItemSelector, ItemBatcher, the tolerated failure
+//! threshold; iterations run inline or forked out) and the collection of
+//! fork results, Map's and Parallel's.
+
+use super::raised::{path_miss_detail, query_error, runtime};
+use super::{Fork, Frame, MAX_PAYLOAD_BYTES, Outcome, Raised, Resume, Shared, Step, Waiting};
+use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
+use crate::errors::ErrorName;
+use crate::program::{MachineId, Op, Program};
+use crate::value::{Object as Map, Value};
+
+/// How a Map state got going.
+pub(super) enum MapStart {
+    /// Children to run outside: the frame waits for their results.
+    Forked(Step),
+    /// Iterations ran inline; the frame has moved on, or this step ends it.
+    Finished(Option<Step>),
+}
+
+impl Program {
+    pub(super) fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<MapStart, Raised> {
+        let spec = &self.maps[m as usize];
+        let map = &spec.state;
+        if map.item_reader.is_some() {
+            return Err(Raised::new(
+                ErrorName::ItemReaderFailed.as_str(),
+                "ItemReader is not supported by this engine yet: items must come from the state input (ItemsPath)",
+            ));
+        }
+        let name = self.state_name(frame).to_string();
+        let entered = frame.entered_event;
+        let max_concurrency = match &map.max_concurrency {
+            Some(f) => self.count_field(frame, shared, f, "MaxConcurrencyPath")? as usize,
+            None => 0,
+        };
+        frame.tolerance = self.tolerance(frame, shared, map)?;
+
+        let items_value = match (&map.items_path, &map.items) {
+            (_, Some(t)) => std::borrow::Cow::Owned(self.jsonata_items(frame, shared, t)?),
+            (None, None) => std::borrow::Cow::Borrowed(frame.acc()),
+            (Some(p), None) => self
+                .resolver(frame, shared)
+                .select_cow(p, frame.acc())
+                .map_err(|m| runtime(&name, entered, path_miss_detail(p, &m)))?,
+        };
+        let Value::Array(items) = items_value.as_ref() else {
+            if map.jsonata {
+                return Err(query_error(
+                    &name,
+                    entered,
+                    format!("Map state input must be an array but was: {items_value}"),
+                ));
+            }
+            let path = map.items_path.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "$".into());
+            return Err(runtime(
+                &name,
+                entered,
+                format!("Invalid path '{path}': The ItemsPath must reference a JSON array, got {items_value}"),
+            ));
+        };
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let v = match &map.item_selector {
+                None => item.clone(),
+                Some(t) => {
+                    let mut resolver = self.resolver(frame, shared);
+                    resolver.map_item = Some((i, item));
+                    resolver.eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))?
+                }
+            };
+            inputs.push(v);
+        }
+        if let Some(b) = &map.batcher {
+            inputs = self.batch(frame, shared, b, inputs)?;
+        }
+        shared.events += 1; // MapStateStarted
+        if self.machines[spec.processor as usize].runs_inline {
+            let results = self.run_inline(frame, shared, spec.processor, inputs);
+            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results)));
+        }
+        let children = inputs.into_iter().map(|v| (spec.processor, v)).collect();
+        frame.waiting = Waiting::Op;
+        Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
+    }
+
+    /// The tolerated failure threshold (percentage, count) a Distributed
+    /// Map keeps until its results come; an Inline Map has none (its
+    /// fields are still read, and can fail).
+    fn tolerance(&self, frame: &Frame, shared: &mut Shared, map: &MapState) -> Result<Option<(f64, f64)>, Raised> {
+        let name = self.state_name(frame);
+        let entered = frame.entered_event;
+        let pct = match &map.tolerated_failure_percentage {
+            None => 0.0,
+            Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Expr(t)) => self.jsonata_number(frame, shared, t, "ToleratedFailurePercentage")?,
+            Some(Tolerance::Path(p)) => {
+                let v = self.read_path(frame, shared, p)?;
+                let f = v.as_f64().ok_or_else(|| {
+                    runtime(
+                        name,
+                        entered,
+                        format!(
+                            "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                        ),
+                    )
+                })?;
+                if !(0.0..=100.0).contains(&f) {
+                    return Err(runtime(name, entered, "ToleratedFailurePercentage must be between 0 and 100."));
+                }
+                f
+            }
+        };
+        let count = match &map.tolerated_failure_count {
+            None => 0.0,
+            Some(Tolerance::Fixed(f)) => *f,
+            Some(Tolerance::Expr(t)) => self.jsonata_count(frame, shared, t, "ToleratedFailureCount")? as f64,
+            Some(Tolerance::Path(p)) => {
+                let v = self.read_path(frame, shared, p)?;
+                let n = match &v {
+                    Value::Number(n) => n.as_i64().ok_or(()),
+                    _ => Err(()),
+                }
+                .map_err(|_| {
+                    runtime(
+                        name,
+                        entered,
+                        format!(
+                            "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
+                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                        ),
+                    )
+                })?;
+                if n < 0 {
+                    return Err(runtime(name, entered, "ToleratedFailureCount cannot be negative."));
+                }
+                n as f64
+            }
+        };
+        Ok(if map.mode == MapMode::Distributed { Some((pct, count)) } else { None })
+    }
+
+    /// Run each iteration of an inline processor (see
+    /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order.
+    fn run_inline(&self, frame: &Frame, shared: &mut Shared, processor: MachineId, inputs: Vec<Value>) -> Vec<Outcome> {
+        let mut results = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            shared.events += 1; // IterationStarted
+            let mut child = Frame::new(self, processor, input, frame.vars.clone());
+            let mut event = Resume::Start;
+            let outcome = loop {
+                match self.resume(&mut child, shared, event) {
+                    Step::Done(o) => break o,
+                    // Only the step budget pauses an inline machine, and
+                    // an acyclic one ends: carry on.
+                    _ => event = Resume::Timer,
+                }
+            };
+            shared.events += 1; // IterationSucceeded/Failed
+            results.push(outcome);
+        }
+        results
+    }
+
+    fn batch(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        b: &ItemBatcher,
+        items: Vec<Value>,
+    ) -> Result<Vec<Value>, Raised> {
+        let max_items = match &b.max_items {
+            Some(f) => self.count_field(frame, shared, f, "MaxItemsPerBatchPath")? as usize,
+            None => usize::MAX,
+        }
+        .max(1);
+        let max_bytes = match &b.max_bytes {
+            Some(f) => self.count_field(frame, shared, f, "MaxInputBytesPerBatchPath")? as usize,
+            None => MAX_PAYLOAD_BYTES,
+        };
+        let batch_input = match &b.batch_input {
+            Some(t) => {
+                let mut resolver = self.resolver(frame, shared);
+                Some(resolver.eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))?)
+            }
+            None => None,
+        };
+        let mut batches = Vec::new();
+        let mut current: Vec<Value> = Vec::new();
+        let mut bytes = 0usize;
+        for item in items {
+            let size = serde_json::to_string(&item).map(|s| s.len()).unwrap_or(0);
+            if !current.is_empty() && (current.len() >= max_items || bytes + size > max_bytes) {
+                batches.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += size;
+            current.push(item);
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        Ok(batches
+            .into_iter()
+            .map(|items| {
+                let mut m = Map::new();
+                if let Some(bi) = &batch_input {
+                    m.insert("BatchInput", bi.clone());
+                }
+                m.insert("Items", Value::array(items));
+                Value::object(m)
+            })
+            .collect())
+    }
+
+    pub(super) fn collect_fork(&self, frame: &mut Frame, shared: &mut Shared, results: Vec<Outcome>) -> Option<Step> {
+        let total = results.len();
+        let failures = results.iter().filter(|r| matches!(r, Outcome::Failed(_))).count();
+        let is_map = matches!(self.code.get(frame.pc), Some(Op::Map(_)));
+        if failures > 0 {
+            let first_failure = results.iter().find_map(|r| match r {
+                Outcome::Failed(e) => Some(e.clone()),
+                _ => None,
+            });
+            let err = match (is_map, frame.tolerance) {
+                (true, Some((pct, count))) => {
+                    let tolerated =
+                        (failures as f64) <= count || (total > 0 && (failures as f64 * 100.0 / total as f64) <= pct);
+                    if tolerated {
+                        None
+                    } else {
+                        Some(Raised::new(
+                            ErrorName::ExceedToleratedFailureThreshold.as_str(),
+                            "The specified tolerated failure threshold was exceeded",
+                        ))
+                    }
+                }
+                _ => first_failure,
+            };
+            if let Some(err) = err {
+                shared.events += 1; // MapStateFailed / ParallelStateFailed
+                return self.raise(frame, shared, err);
+            }
+        }
+        shared.events += 1; // MapStateSucceeded / ParallelStateSucceeded
+        let out: Vec<Value> = results
+            .into_iter()
+            .map(|r| match r {
+                Outcome::Succeeded(v) => v,
+                Outcome::Failed(e) => e.to_error_output(),
+            })
+            .collect();
+        frame.set_acc(Value::array(out));
+        frame.pc += 1;
+        None
+    }
+}

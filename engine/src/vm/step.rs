@@ -1,0 +1,53 @@
+//! What a frame and its driver exchange: the [`Step`] a frame stops at and
+//! the [`Resume`] event that carries it on.
+
+use super::Raised;
+use crate::program::MachineId;
+use crate::value::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    Failed(Raised),
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskCall {
+    pub state_name: Box<str>,
+    pub resource: String,
+    pub input: Value,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOutcome {
+    Succeeded(Value),
+    Failed { error: String, cause: Option<String> },
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fork {
+    pub children: Vec<(MachineId, Value)>,
+    pub max_concurrency: usize,
+    /// The forking frame's workflow variables: children read them, and what
+    /// they assign stays in their own scope.
+    pub vars: Value,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Invoke(TaskCall),
+    Sleep { millis: i64 },
+    Fork(Fork),
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone)]
+pub enum Resume {
+    Start,
+    Task(TaskOutcome),
+    Timer,
+    Forked(Vec<Outcome>),
+}
