@@ -57,6 +57,7 @@ unsafe impl Sync for Key {}
 impl Key {
     /// An interned key when the table has (or has room for) `s`, else a
     /// shared one.
+    #[inline]
     pub fn intern(s: &str) -> Key {
         match interned(s) {
             Some((fixed, tags)) => {
@@ -268,6 +269,7 @@ thread_local! {
 }
 
 /// The interned copy of `s` and its tags, interning it if the table has room.
+#[inline]
 fn interned(s: &str) -> Option<(&'static str, usize)> {
     if s.len() > MAX_INTERNED_LEN {
         return None;
