@@ -2,6 +2,8 @@
 //! ([`pipeline`]) and the execution context of `expressway exec`
 //! ([`context`]). Plain data and its validation; nothing here runs.
 
+#![forbid(unsafe_code)]
+
 pub mod context;
 pub mod pipeline;
 

@@ -7,6 +7,7 @@
 //! `${VAR}` / `${VAR:default}` are replaced from the environment before
 //! parsing. [`Config::problems`] reports every problem at once.
 
+use expressway_engine::WorkflowType;
 use expressway_runtime::ExecutionLogLevel;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
@@ -97,7 +98,7 @@ pub struct Pipeline {
     /// Path of the ASL definition, relative to the config file.
     pub state_machine: PathBuf,
     #[serde(default)]
-    pub workflow_type: WorkflowTypeConfig,
+    pub workflow_type: WorkflowType,
     pub source: SourceConfig,
     pub sink: SinkConfig,
     /// Where failed, timed-out and malformed records go, with error and cause.
@@ -119,15 +120,6 @@ pub struct LoggingConfig {
     /// Put execution input, output, error cause in the log lines.
     #[serde(default)]
     pub include_execution_data: bool,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-pub enum WorkflowTypeConfig {
-    #[default]
-    #[serde(rename = "EXPRESS")]
-    Express,
-    #[serde(rename = "STANDARD")]
-    Standard,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -333,7 +325,7 @@ fn default_commit_interval() -> Duration {
 }
 
 fn default_max_payload() -> usize {
-    256 * 1024
+    expressway_engine::vm::MAX_PAYLOAD_BYTES
 }
 
 fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -9,6 +9,8 @@
 //! The `expressway` binary (`connectors/expressway/`) is the only place that
 //! wires the engine, the runtime and these together.
 
+#![forbid(unsafe_code)]
+
 pub mod aws;
 pub mod dedup;
 pub mod file;

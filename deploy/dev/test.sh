@@ -16,6 +16,9 @@ echo "== test servers (Redis, a Kafka-protocol broker)"
 set -a; . target/services.env; set +a
 trap './deploy/dev/services.sh stop' EXIT
 
+echo "== the engine's dependencies (pure: no threads, clocks, channels, networking, logging, metrics)"
+./deploy/dev/engine-purity.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

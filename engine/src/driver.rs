@@ -84,6 +84,15 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// The defaults for `workflow`: Express executions stop after five
+    /// minutes, Standard ones have no cap of their own.
+    pub fn for_workflow(workflow: crate::WorkflowType) -> RunOptions {
+        let express = workflow == crate::WorkflowType::Express;
+        RunOptions { max_duration_ms: express.then_some(EXPRESS_MAX_DURATION_MS), ..RunOptions::default() }
+    }
+}
+
 pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
 
 /// Far beyond any real machine's transitions in five minutes.

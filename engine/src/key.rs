@@ -52,6 +52,8 @@ pub struct Key {
 
 // SAFETY: a key is either a `&'static str` or an `Arc<str>`, both Send and Sync.
 unsafe impl Send for Key {}
+// SAFETY: as for `Send`: shared access only reads the text or moves an
+// `Arc`'s atomic count.
 unsafe impl Sync for Key {}
 
 impl Key {

@@ -398,7 +398,8 @@ fn runs_inline(m: &StateMachine) -> bool {
 
 impl Program {
     /// Whether an execution can wait on something outside the VM (a task, a
-    /// Wait state, a retry's back-off) and so must be driven in real time.
+    /// Wait state, a retry's back-off), so a real-time driver must be able to
+    /// park it.
     pub fn suspends(&self) -> bool {
         !self.tasks.is_empty() || !self.waits.is_empty() || !self.retriers.is_empty()
     }

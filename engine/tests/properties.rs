@@ -60,14 +60,19 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn compile_never_panics_and_programs_verify(def in machine(), inp in input()) {
+    fn compile_never_panics_programs_verify_and_executions_repeat(def in machine(), inp in input()) {
         if let Ok(program) = expressway_engine::compile(&def, WorkflowType::Express) {
             prop_assert!(program.verify().is_ok(), "{:?}", program.verify());
             let _ = program.disassemble();
             // Pass/Choice loops take no virtual time: the transition budget ends them.
             let info = Arc::new(ExecutionInfo::default());
             let opts = RunOptions { max_duration_ms: Some(60_000), max_transitions: Some(10_000), ..RunOptions::default() };
-            let _ = expressway_engine::execute(&program, info, inp.into(), &mut Offline, &opts);
+            let input: expressway_engine::Value = inp.into();
+            let first = expressway_engine::execute(&program, info.clone(), input.clone(), &mut Offline, &opts);
+            // The VM has no clock or randomness of its own: the same inputs
+            // give the same execution.
+            let again = expressway_engine::execute(&program, info, input, &mut Offline, &opts);
+            prop_assert_eq!(first, again);
         }
     }
 

@@ -71,11 +71,7 @@ fn run_case(case: &Value) -> Value {
         None => Box::new(Offline),
     };
     let info: ExecutionInfo = ctx.execution_info(wall_ms(), "conformance");
-    let opts = RunOptions {
-        max_duration_ms: (workflow == WorkflowType::Express)
-            .then_some(expressway_engine::driver::EXPRESS_MAX_DURATION_MS),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::for_workflow(workflow);
     let input = case.get("input").cloned().unwrap_or(Value::Null);
     result_json(&expressway_engine::execute(&program, Arc::new(info), input.into(), effects.as_mut(), &opts))
 }

@@ -6,7 +6,7 @@ use crate::common::{invalid_definition_json, read_json, read_text, result_json, 
 use expressway_config::ExecutionContext;
 use expressway_connectors::mock::{MockConfig, RecordedMocks};
 use expressway_engine::driver::{Offline, RunOptions};
-use expressway_engine::{Effects, Status, WorkflowType};
+use expressway_engine::{Effects, Status};
 use expressway_runtime::clock::wall_ms;
 use expressway_runtime::tasks::{Blocking, RealTime, TaskService, check_resources};
 use std::path::Path;
@@ -78,22 +78,19 @@ pub fn cmd_exec(
         }
         TaskSource::Mocks(_) => None,
     };
-    let answers: Box<dyn Effects + '_> = match (&aws_tasks, tasks) {
-        (Some(service), _) => Box::new(Blocking(service)),
-        (None, TaskSource::Mocks(mocks)) => {
-            load_mocks(mocks, test_case, state_machine.or(ctx.state_machine_name.as_deref()))?
-        }
-        (None, TaskSource::Aws) => Box::new(Offline),
+    let mocks = match tasks {
+        TaskSource::Mocks(mocks) => mocks,
+        TaskSource::Aws => None,
     };
-    let info = Arc::new(ctx.execution_info(
-        wall_ms(),
-        &expressway_engine::intrinsics::uuid_v4(wall_ms() as u64, std::process::id() as u64),
-    ));
-    let opts = RunOptions {
-        max_duration_ms: (workflow == WorkflowType::Express)
-            .then_some(expressway_engine::driver::EXPRESS_MAX_DURATION_MS),
-        ..RunOptions::default()
+    let answers: Box<dyn Effects + '_> = match &aws_tasks {
+        Some(service) => Box::new(Blocking(service)),
+        None => load_mocks(mocks, test_case, state_machine.or(ctx.state_machine_name.as_deref()))?,
     };
+    let started = wall_ms();
+    let info = Arc::new(
+        ctx.execution_info(started, &expressway_engine::intrinsics::uuid_v4(started as u64, std::process::id() as u64)),
+    );
+    let opts = RunOptions::for_workflow(workflow);
     let mut effects: Box<dyn Effects + '_> = if real_time { Box::new(RealTime(answers)) } else { answers };
     let result = expressway_engine::execute(&program, info, input.into(), effects.as_mut(), &opts);
     println!("{}", result_json(&result));

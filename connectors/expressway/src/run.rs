@@ -2,7 +2,7 @@
 //! for pipelines — config in, sources, sinks and dedup stores built, the
 //! engine's executor started for each pipeline.
 
-use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig, WorkflowTypeConfig};
+use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig};
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::dynamodb::DynamoDedup;
@@ -46,10 +46,7 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
     for (i, p) in config.pipelines.iter().enumerate() {
         let at = format!("pipelines[{i}] ({})", p.name);
         let machine_path = resolve(&base, &p.state_machine);
-        let workflow = match p.workflow_type {
-            WorkflowTypeConfig::Express => WorkflowType::Express,
-            WorkflowTypeConfig::Standard => WorkflowType::Standard,
-        };
+        let workflow = p.workflow_type;
         let program = match std::fs::read_to_string(&machine_path) {
             Err(e) => {
                 problems.push(ConfigProblem {
@@ -129,7 +126,7 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 name: p.name.clone(),
                 program: Arc::new(program),
                 machine_name,
-                express: p.workflow_type == WorkflowTypeConfig::Express,
+                express: p.workflow_type == WorkflowType::Express,
                 key,
                 config,
             });

@@ -13,8 +13,8 @@
 //!
 //! A partition always goes to the same shard and shards own their work; what
 //! they share is the dedup store (concurrent by contract) and relaxed
-//! counters. The source loop admits at most `max_in_flight` unacknowledged
-//! records per shard, so memory stays flat under any backlog.
+//! counters. The source loop admits at most `max_in_flight_per_shard` ×
+//! shards unacknowledged records, so memory stays flat under any backlog.
 
 use crate::api::{DedupStore, Record, RecordId, Sink, Source};
 use crate::spec::{PipelineSpec, RunError, Stats};

@@ -1,15 +1,20 @@
-//! The runtime that drives Expressway's pure engine on threads and real time.
+//! The runtime that drives Expressway's pure engine on threads, in time read
+//! from its [`clock::Clock`].
 //!
 //! - [`api`]: what sources, sinks and dedup stores implement; [`tasks`]: the
 //!   door Task states go through ([`tasks::TaskService`]).
 //! - [`executor::run`]: one pipeline — a source loop, shard threads, a sink
 //!   writer ([`source_loop`], [`shard`], [`sink_loop`]), records admitted in
 //!   [`admission`] and finished in [`outcome`], counted in [`metrics`].
-//! - [`live`], [`reactor`], [`timers`]: executions parked on a shard while
-//!   they wait for a task or a timer, on the shard's [`clock::Clock`].
+//! - [`spec`]: what a pipeline is made of and what it reports.
+//! - `live`, `reactor`, `timers`: executions parked on a shard while they
+//!   wait for a task or a timer, on the shard's [`clock::Clock`].
+//! - [`testing`]: a source and a sink in memory for tests and benchmarks.
 //!
 //! It knows no Kafka, SQS, AWS or HTTP: connectors implement its traits, and
 //! the `expressway` binary wires them.
+
+#![forbid(unsafe_code)]
 
 mod admission;
 pub mod api;

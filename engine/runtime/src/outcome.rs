@@ -17,7 +17,7 @@ pub(crate) fn conclude(
     started: &Started,
     result: &ExecutionResult,
 ) -> Output {
-    m.duration.record(started.began.elapsed().as_secs_f64());
+    m.duration.record(spec.clock.now().saturating_duration_since(started.began).as_secs_f64());
     for (counter, n) in m.entered.iter().zip(result.entered_by_type) {
         if n > 0 {
             counter.increment(n as u64);

@@ -12,6 +12,7 @@ use crate::reactor::Reactor;
 use crate::spec::{PipelineSpec, Stats};
 use crate::timers::Timers;
 use crossbeam_channel::{Receiver, Sender};
+use expressway_engine::WorkflowType;
 use expressway_engine::driver::{self, ExecutionResult, Offline, RunOptions};
 use expressway_engine::vm::{ExecutionInfo, Resume};
 use std::sync::Arc;
@@ -32,10 +33,7 @@ pub(crate) fn shard_loop(
         express: spec.express,
         ..ExecutionInfo::default()
     };
-    let opts = RunOptions {
-        max_duration_ms: spec.express.then_some(driver::EXPRESS_MAX_DURATION_MS),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::for_workflow(if spec.express { WorkflowType::Express } else { WorkflowType::Standard });
     let m = ShardMetrics::new(&spec.name);
     let timers = Timers::new(spec.clock.clone());
     let live = Live {

@@ -1,6 +1,6 @@
 //! The runtime's door to Task states. A [`TaskService`] starts a call and
 //! answers it later, from any thread, through a [`TaskReply`]; the shard that
-//! started it meanwhile runs other executions. The engine owns no async
+//! started it meanwhile runs other executions. The runtime owns no async
 //! runtime and knows no AWS service: connectors implement the trait (Lambda,
 //! SQS, …) on whatever runtime they like.
 

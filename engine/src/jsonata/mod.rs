@@ -1,9 +1,10 @@
 //! JSONata, the query language of `"QueryLanguage": "JSONata"` states.
 //!
-//! An expression is parsed once ([`Expression::parse`], at compile time)
-//! into a tree that [`eval::Evaluator`] walks. Evaluation is bounded: a depth
-//! and a step budget turn a runaway expression into an error instead of a
-//! hung shard or a blown stack.
+//! An expression is parsed once ([`Expression::parse`], at compile time;
+//! `$eval` parses at run time, as the language defines it) into a tree that
+//! [`eval::Evaluator`] walks. Evaluation has a depth and a step budget that
+//! turn a runaway expression into an error instead of a hung shard; the
+//! parser has no depth bound yet (the hardening issue adds it).
 
 mod ast;
 mod eval;

@@ -29,7 +29,8 @@ pub use diagnostic::{Code, Diagnostic};
 
 /// Which workflow type the definition is created as; Express forbids the
 /// `.sync` and `.waitForTaskToken` integration patterns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum WorkflowType {
     #[default]
     Express,

@@ -18,7 +18,7 @@ impl Program {
     pub(super) fn raise(&self, frame: &mut Frame, shared: &mut Shared, err: Raised) -> Option<Step> {
         let info = &self.states[frame.state as usize];
         let name = err.name().to_string();
-        let recoverable = !matches!(name.as_str(), "States.Runtime");
+        let recoverable = name != errors::ErrorName::Runtime.as_str();
         if recoverable {
             let retriers = &self.retriers[info.retry.start as usize..info.retry.end as usize];
             if let Some(i) = retriers.iter().position(|r| errors::matches(&r.error_equals, &name)) {
