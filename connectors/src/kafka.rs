@@ -11,9 +11,12 @@
 //! rebalance callback. A restart or a new owner resumes at the watermark:
 //! nothing is skipped, only the in-flight window can run twice.
 //!
-//! Sink: an idempotent producer (`acks=all`); `flush` returns only when
-//! every record written so far is acknowledged by the broker, so the runtime
-//! acknowledges a source record only after its result is in Kafka.
+//! Sink: an idempotent producer (`acks=all`) and pipelined: `end_batch`
+//! closes a batch and returns its ticket, delivery callbacks count its
+//! messages down, and `durable` reports the last batch the broker confirmed
+//! whole, so the runtime acknowledges a source record only after its result
+//! is in Kafka while later batches are already being written. `flush` waits
+//! for every message written so far.
 
 use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};

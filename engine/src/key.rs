@@ -15,7 +15,9 @@
 //! always did and never grow memory without bound.
 //!
 //! A key is two words, as `Arc<str>` is: a pointer and a length whose top
-//! two bits say which kind it is (a `str` is never longer than `isize::MAX`).
+//! three bits are tags — shared, interned, and plain (an interned key JSON
+//! writes without escaping). No allocation comes near 2^61 bytes on a 64-bit
+//! target (address spaces are at most 57 bits), so a length never reaches them.
 //! The table holds one copy per text, so two interned keys are equal exactly
 //! when their pointers are: comparing keys of parsed objects and templates
 //! (the common case) reads no bytes.
@@ -46,7 +48,8 @@ const TAGS: usize = SHARED | INTERNED | PLAIN;
 pub struct Key {
     ptr: NonNull<u8>,
     /// The length in bytes, with [`SHARED`] set when `ptr` came from
-    /// `Arc::<str>::into_raw`, [`INTERNED`] when it is the table's copy.
+    /// `Arc::<str>::into_raw`, [`INTERNED`] when it is the table's copy, and
+    /// [`PLAIN`] too when that copy needs no escaping.
     tagged_len: usize,
 }
 
