@@ -58,12 +58,13 @@ pub(crate) fn prepare(
     let key = match &spec.key {
         KeySpec::None => None,
         KeySpec::SourceId => Some(record.coordinates.clone()),
+        // The key is the selected value's JSON text, so values of different
+        // types never share a key (`1` and `"1"`, `true` and `"true"`). A null
+        // is no key: records without one would all be one record.
         KeySpec::Path(p) => match p.select(&input) {
-            Ok(Value::String(s)) => Some(s.to_string()),
-            Ok(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_json()),
+            Ok(v) if !matches!(v, Value::Null) => Some(v.to_json()),
             _ => {
-                let cause =
-                    format!("the idempotency key '{p}' is missing from the record or is not a string or number");
+                let cause = format!("the idempotency key '{p}' is missing from the record or is null");
                 let error = "Expressway.MissingIdempotencyKey";
                 let output = dead_letter(spec, &record.coordinates, &record.payload, error, &cause, Some(&input));
                 return Admitted::Settled(record, output);
