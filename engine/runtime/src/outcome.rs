@@ -5,6 +5,8 @@ use crate::admission::Started;
 use crate::executor::Output;
 use crate::metrics::{ShardMetrics, metric};
 use crate::spec::{ExecutionLogLevel, PipelineSpec, Stats};
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use expressway_engine::driver::{ExecutionResult, Status};
 use expressway_engine::value::{Object, Value};
 use std::sync::atomic::Ordering;
@@ -99,11 +101,13 @@ pub(crate) fn dead_letter(
     o.insert("source", Value::from(coordinates));
     o.insert("error", Value::from(error));
     o.insert("cause", Value::from(cause));
-    let input = match input {
-        Some(v) => v.clone(),
-        None => Value::from(String::from_utf8_lossy(payload).into_owned()),
+    match (input, std::str::from_utf8(payload)) {
+        (Some(v), _) => o.insert("input", v.clone()),
+        (None, Ok(text)) => o.insert("input", Value::from(text)),
+        // Text would replace the bytes that are not UTF-8: keep them all, so
+        // the record can be replayed exactly.
+        (None, Err(_)) => o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(payload))),
     };
-    o.insert("input", input);
     let mut line = Vec::with_capacity(256);
     Value::object(o).write_json(&mut line);
     Output::DeadLetter(line)
