@@ -142,6 +142,7 @@ impl Source for FileSource {
 /// acknowledged.
 pub struct FileSink {
     out: std::io::BufWriter<File>,
+    path: PathBuf,
 }
 
 impl FileSink {
@@ -151,7 +152,12 @@ impl FileSink {
         }
         repair_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(FileSink { out: std::io::BufWriter::with_capacity(256 * 1024, file) })
+        Ok(FileSink { out: std::io::BufWriter::with_capacity(256 * 1024, file), path: path.to_path_buf() })
+    }
+
+    /// An I/O error that says which file it happened to.
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display()))
     }
 }
 
@@ -187,19 +193,28 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
 
 impl Sink for FileSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(line)?;
-        self.out.write_all(b"\n")
+        self.out.write_all(line).and_then(|()| self.out.write_all(b"\n")).map_err(|e| self.named(e))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.out.flush().and_then(|()| self.out.get_ref().sync_data()).map_err(|e| self.named(e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_reported_with_the_sinks_path() {
+        // /dev/full accepts the open and fails every write that reaches it.
+        let mut sink = FileSink::open(Path::new("/dev/full")).expect("open /dev/full");
+        sink.write(b"{}").expect("buffered");
+        let e = sink.flush().expect_err("the disk is full");
+        assert_eq!(e.raw_os_error(), None, "the error is wrapped with the path");
+        assert!(e.to_string().starts_with("writing /dev/full: "), "{e}");
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("expressway-file-{name}-{}", std::process::id()));

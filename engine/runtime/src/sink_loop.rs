@@ -10,6 +10,16 @@ use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// An error of the results sink, saying so.
+fn results(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("results: {e}"))
+}
+
+/// An error of the dead-letter sink, saying so.
+fn dead_letters_sink(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("dead letters: {e}"))
+}
+
 /// Writes results and dead letters in arrival order, in batches; once a
 /// batch is durable in both sinks, marks its keys complete and acknowledges
 /// its records. A pipelined sink (Kafka) makes batches durable while the
@@ -70,13 +80,13 @@ pub(crate) fn sink_loop(
                 for d in &batch {
                     let key = d.key.as_deref();
                     match &d.output {
-                        Output::Result(line) => sink.write_keyed(key, line)?,
-                        Output::DeadLetter(line) => dead.write_keyed(key, line)?,
+                        Output::Result(line) => sink.write_keyed(key, line).map_err(results)?,
+                        Output::DeadLetter(line) => dead.write_keyed(key, line).map_err(dead_letters_sink)?,
                         Output::Skip => {}
                     }
                 }
-                let sink_ticket = sink.end_batch()?;
-                let dead_ticket = dead.end_batch()?;
+                let sink_ticket = sink.end_batch().map_err(results)?;
+                let dead_ticket = dead.end_batch().map_err(dead_letters_sink)?;
                 pending.push_back(Pending { done: std::mem::take(&mut batch), sink_ticket, dead_ticket });
             }
             // Block for durability only when the pipeline is full or ending.
@@ -85,7 +95,8 @@ pub(crate) fn sink_loop(
             } else {
                 Duration::ZERO
             };
-            let (s, d) = (sink.durable(wait)?, dead.durable(Duration::ZERO)?);
+            let (s, d) =
+                (sink.durable(wait).map_err(results)?, dead.durable(Duration::ZERO).map_err(dead_letters_sink)?);
             while pending.front().is_some_and(|p| p.sink_ticket <= s && p.dead_ticket <= d) {
                 let Some(p) = pending.pop_front() else { break };
                 // A dead-lettered execution is complete too: a redelivery
