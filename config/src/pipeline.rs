@@ -4,8 +4,9 @@
 //!
 //! One YAML file; unknown fields are errors; closed sets are tagged enums
 //! (`type: file`); defaults live in code; durations are human (`"10m"`);
-//! `${VAR}` / `${VAR:default}` are replaced from the environment before
-//! parsing. [`Config::problems`] reports every problem at once.
+//! `${VAR}` / `${VAR:default}` in string values are replaced from the
+//! environment after parsing, so a variable only ever yields that one
+//! scalar. [`Config::problems`] reports every problem at once.
 
 use expressway_engine::WorkflowType;
 use expressway_runtime::ExecutionLogLevel;
@@ -65,7 +66,7 @@ pub struct AwsConfig {
     #[serde(default)]
     pub endpoints: std::collections::BTreeMap<String, String>,
     /// Concurrent task calls (Lambda, SQS, DynamoDB) per process.
-    #[serde(default = "default_max_concurrent_calls")]
+    #[serde(default = "default_max_concurrent_calls", deserialize_with = "scalar")]
     pub max_concurrent_calls: usize,
 }
 
@@ -118,7 +119,7 @@ pub struct LoggingConfig {
     #[serde(default)]
     pub level: ExecutionLogLevel,
     /// Put execution input, output, error cause in the log lines.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar")]
     pub include_execution_data: bool,
 }
 
@@ -130,7 +131,7 @@ pub enum SourceConfig {
     File {
         path: PathBuf,
         /// Keep reading as the file grows.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "scalar")]
         follow: bool,
         /// Defaults to `<path>.checkpoint`.
         #[serde(default)]
@@ -158,7 +159,7 @@ pub enum SourceConfig {
     Sqs {
         queue_url: String,
         /// Concurrent `ReceiveMessage` long polls.
-        #[serde(default = "default_pollers")]
+        #[serde(default = "default_pollers", deserialize_with = "scalar")]
         pollers: usize,
         /// The queue's visibility timeout; messages still running at half of
         /// it have it extended.
@@ -234,7 +235,7 @@ pub enum DedupConfig {
     Memory {
         #[serde(default = "default_ttl", deserialize_with = "human_duration")]
         ttl: Duration,
-        #[serde(default = "default_capacity")]
+        #[serde(default = "default_capacity", deserialize_with = "scalar")]
         capacity: usize,
     },
     /// Completed keys in Redis: shared by replicas, kept across restarts.
@@ -282,17 +283,17 @@ fn default_capacity() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Executor shards; 0 means one per core.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar")]
     pub shards: usize,
     /// Executions admitted but not yet acknowledged, per shard; bounds memory
     /// under a backlog.
-    #[serde(default = "default_in_flight")]
+    #[serde(default = "default_in_flight", deserialize_with = "scalar")]
     pub max_in_flight_per_shard: usize,
     /// How long SIGTERM/SIGINT waits for in-flight records before exiting.
     #[serde(default = "default_drain", deserialize_with = "human_duration")]
     pub drain_timeout: Duration,
     /// Payloads above this size go to the dead-letter sink (AWS: 256 KiB).
-    #[serde(default = "default_max_payload")]
+    #[serde(default = "default_max_payload", deserialize_with = "scalar")]
     pub max_payload_bytes: usize,
     /// How often sources persist their progress. What completed since the
     /// last commit runs again after a crash: this bounds the re-run window.
@@ -333,6 +334,43 @@ fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error>
     humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("invalid duration '{text}': {e}")))
 }
 
+/// A number or a bool, written as one (`shards: 4`) or as the string a
+/// `${VAR}` substitution leaves (`shards: ${SHARDS:2}`, `"${SHARDS}"`): a
+/// substituted value is always a string scalar, never re-typed by YAML.
+fn scalar<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    struct Written<T>(std::marker::PhantomData<T>);
+    impl<T: std::str::FromStr> serde::de::Visitor<'_> for Written<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a {} (or a string holding one)", std::any::type_name::<T>())
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+            text.parse().map_err(|e| E::custom(format!("'{text}' is not a valid {}: {e}", std::any::type_name::<T>())))
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_any(Written(std::marker::PhantomData))
+}
+
 /// One thing wrong with a configuration, located by pipeline and field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigProblem {
@@ -347,7 +385,7 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 impl Config {
-    /// Interpolate `${VAR:default}` from `env`, then parse.
+    /// Parse, then substitute `${VAR:default}` from `env` in string values.
     pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigProblem> {
         Config::from_yaml_with_overrides(text, env, &[])
     }
@@ -362,14 +400,17 @@ impl Config {
         overrides: &[(String, String)],
     ) -> Result<Config, ConfigProblem> {
         let problem = |message: String| ConfigProblem { at: "config".into(), message };
-        let expanded = interpolate(text, env)?;
-        let mut doc: serde_norway::Value = serde_norway::from_str(&expanded).map_err(|e| problem(e.to_string()))?;
+        let mut doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| problem(e.to_string()))?;
+        substitute(&mut doc, "", env)?;
         for (name, value) in overrides {
             let Some(path) = name.strip_prefix(ENV_PREFIX) else { continue };
             apply_override(&mut doc, path, value).map_err(|m| ConfigProblem { at: name.clone(), message: m })?;
         }
         null_type_is_a_name(&mut doc);
-        serde_norway::from_value(doc).map_err(|e| problem(e.to_string()))
+        // Through text again so that a type error names its field
+        // (`runtime.shards: ...`); strings are quoted, so this adds nothing.
+        let text = serde_norway::to_string(&doc).map_err(|e| problem(e.to_string()))?;
+        serde_norway::from_str(&text).map_err(|e| problem(e.to_string()))
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigProblem> {
@@ -490,18 +531,57 @@ fn apply_override(doc: &mut serde_norway::Value, path: &str, value: &str) -> Res
     Ok(())
 }
 
-/// Replace `${VAR}` and `${VAR:default}`; an unset variable without a
-/// default is an error naming it.
-pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigProblem> {
+/// Substitute `${VAR}` / `${VAR:default}` inside the parsed document's
+/// string scalars, never in its text: a value can only ever become (part
+/// of) the one scalar it is written in, so it cannot add keys, list entries
+/// or sections, anchors, aliases or tags, and a `${VAR}` in a comment is
+/// never seen. Map keys are not substituted (none of the shipped
+/// configurations uses a variable in a key). The result stays a string
+/// scalar, never re-typed as YAML would (`"4"`, not `4`; `"[a, b]"`, not a
+/// list): number and bool fields take such strings ([`scalar`]).
+fn substitute(
+    v: &mut serde_norway::Value,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigProblem> {
+    use serde_norway::Value as Y;
+    match v {
+        Y::String(s) if s.contains("${") => {
+            *s = interpolate(s, at, env)?;
+        }
+        Y::Mapping(map) => {
+            for (k, x) in map.iter_mut() {
+                let key = match k {
+                    Y::String(k) => k.clone(),
+                    other => serde_norway::to_string(other).unwrap_or_default().trim_end().to_string(),
+                };
+                let child = if at.is_empty() { key } else { format!("{at}.{key}") };
+                substitute(x, &child, env)?;
+            }
+        }
+        Y::Sequence(items) => {
+            for (i, x) in items.iter_mut().enumerate() {
+                substitute(x, &format!("{at}[{i}]"), env)?;
+            }
+        }
+        Y::Tagged(t) => substitute(&mut t.value, at, env)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replace `${VAR}` and `${VAR:default}` in one scalar; an unset variable
+/// without a default is an error naming it and the field (`at`).
+pub fn interpolate(text: &str, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigProblem> {
+    let at = if at.is_empty() { "config" } else { at };
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| ConfigProblem {
-            at: "config".into(),
-            message: "unterminated '${' in the configuration".into(),
-        })?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| ConfigProblem { at: at.into(), message: "unterminated '${' in the value".into() })?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(':') {
             Some((n, d)) => (n, Some(d)),
@@ -511,7 +591,7 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             Some(v) => out.push_str(&v),
             None => {
                 return Err(ConfigProblem {
-                    at: "config".into(),
+                    at: at.into(),
                     message: format!("environment variable '{name}' is not set and has no default"),
                 });
             }
@@ -645,8 +725,146 @@ pipelines:
 
     #[test]
     fn missing_variable_is_named() {
-        let err = interpolate("a: ${NOPE}", &|_| None).unwrap_err();
-        assert!(err.message.contains("NOPE"));
-        assert_eq!(interpolate("${A}-${B:x}", &|k| (k == "A").then(|| "1".into())).unwrap(), "1-x");
+        let err = interpolate("${NOPE}", "x.y", &|_| None).unwrap_err();
+        assert!(err.message.contains("NOPE") && err.at == "x.y", "{err}");
+        assert_eq!(interpolate("${A}-${B:x}", "a", &|k| (k == "A").then(|| "1".into())).unwrap(), "1-x");
+        let err = Config::from_yaml(&MINIMAL.replace("dead.jsonl", "\"${EXPRESSWAY_TEST_UNSET_DL}\""), &|_| None)
+            .unwrap_err();
+        assert!(err.message.contains("EXPRESSWAY_TEST_UNSET_DL"), "{err}");
+        assert_eq!(err.at, "pipelines[0].dead_letter.path");
+    }
+
+    /// An environment of its own for each test: no process-wide `set_var`.
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: std::collections::HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn values_cannot_inject_structure() {
+        let text = "a: ${V}\nb: x-${V}-y\nc: \"${V}\"\nlist: [\"${V}\", z]\nseq:\n  - ${V}\nanchor: &an 1\n";
+        for injected in [
+            "x\n  extra: 1",
+            "x\nextra: 1",
+            "[a, b]",
+            "{a: 1}",
+            "*an",
+            "!!int 5",
+            "&b 1",
+            "- a\n- b",
+            "x # c",
+            "---\nq: 1",
+        ] {
+            let e = env(&[("V", injected)]);
+            let mut doc: serde_norway::Value = serde_norway::from_str(text).unwrap();
+            substitute(&mut doc, "", &e).unwrap();
+            let expected: serde_norway::Value = serde_norway::from_str(&format!(
+                "a: {0}\nb: {1}\nc: {0}\nlist: [{0}, z]\nseq:\n  - {0}\nanchor: 1\n",
+                serde_json::to_string(injected).unwrap(),
+                serde_json::to_string(&format!("x-{injected}-y")).unwrap(),
+            ))
+            .unwrap();
+            assert_eq!(doc, expected, "injecting {injected:?}");
+        }
+    }
+
+    #[test]
+    fn injection_into_a_config_fails_on_the_field_not_in_a_new_key() {
+        let text = MINIMAL.replace(
+            "runtime: { shards: 2, drain_timeout: 5s }",
+            "runtime:\n  shards: ${EXPRESSWAY_TEST_SHARDS_INJ}\n",
+        );
+        for injected in ["4\n  bogus: 1", "4\nbogus: 1", "[4, 5]", "{a: 1}", "!!int 4", "*a"] {
+            let err = Config::from_yaml(&text, &env(&[("EXPRESSWAY_TEST_SHARDS_INJ", injected)])).unwrap_err();
+            assert!(err.message.contains("runtime.shards"), "{injected:?}: {err}");
+            assert!(err.message.contains(&format!("'{injected}' is not a valid usize")), "{injected:?}: {err}");
+            assert!(!err.message.contains("unknown field"), "{err}");
+        }
+        // A path takes the literal text, new lines and all.
+        let c = Config::from_yaml(MINIMAL, &env(&[("DATA", "in.jsonl\n    follow: true")])).unwrap();
+        assert_eq!(
+            c.pipelines[0].source,
+            SourceConfig::File { path: "in.jsonl\n    follow: true".into(), follow: false, checkpoint: None }
+        );
+    }
+
+    #[test]
+    fn references_in_comments_are_ignored() {
+        let text = format!("# set ${{EXPRESSWAY_TEST_IN_COMMENT}} to taste\n{MINIMAL}  # ${{ALSO_UNSET}}\n");
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        assert_eq!(c.runtime.shards, 2);
+        let text = MINIMAL.replace(
+            "runtime: { shards: 2, drain_timeout: 5s }",
+            "runtime:\n  shards: 2 # or ${EXPRESSWAY_TEST_COMMENTED}\n",
+        );
+        assert_eq!(Config::from_yaml(&text, &|_| None).unwrap().runtime.shards, 2);
+    }
+
+    #[test]
+    fn numbers_bools_and_defaults_come_through_whole_references() {
+        let text = MINIMAL
+            .replace("runtime: { shards: 2, drain_timeout: 5s }", "runtime:\n  shards: ${EXPRESSWAY_TEST_SHARDS:2}\n")
+            .replacen("type: file, path:", "type: file, follow: \"${EXPRESSWAY_TEST_FOLLOW:false}\", path:", 1)
+            .replace("ttl: 90s", "ttl: \"${EXPRESSWAY_TEST_TTL:90s}\", capacity: \"${EXPRESSWAY_TEST_CAP:5}\"");
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        assert_eq!(c.runtime.shards, 2);
+        assert_eq!(c.pipelines[0].dedup, DedupConfig::Memory { ttl: Duration::from_secs(90), capacity: 5 });
+        let e = env(&[
+            ("EXPRESSWAY_TEST_SHARDS", "4"),
+            ("EXPRESSWAY_TEST_FOLLOW", "true"),
+            ("EXPRESSWAY_TEST_TTL", "2m"),
+            ("EXPRESSWAY_TEST_CAP", "7"),
+        ]);
+        let c = Config::from_yaml(&text, &e).unwrap();
+        assert_eq!(c.runtime.shards, 4);
+        assert_eq!(c.pipelines[0].dedup, DedupConfig::Memory { ttl: Duration::from_secs(120), capacity: 7 });
+        assert!(matches!(c.pipelines[0].source, SourceConfig::File { follow: true, .. }));
+        let err = Config::from_yaml(&text, &env(&[("EXPRESSWAY_TEST_SHARDS", "four")])).unwrap_err();
+        assert!(err.message.contains("shards"), "{err}");
+    }
+
+    #[test]
+    fn quoted_and_embedded_references_stay_strings() {
+        let text = r#"
+a: "${EXPRESSWAY_TEST_N}"
+b: '${EXPRESSWAY_TEST_N}'
+c: redis://${EXPRESSWAY_TEST_HOST:localhost}:6379/
+d: ${EXPRESSWAY_TEST_N}
+e: { k: "${EXPRESSWAY_TEST_N}" }
+f: ${EXPRESSWAY_TEST_HOST:h}/${EXPRESSWAY_TEST_N}
+"#;
+        let mut doc: serde_norway::Value = serde_norway::from_str(text).unwrap();
+        let e = env(&[("EXPRESSWAY_TEST_N", "65536")]);
+        substitute(&mut doc, "", &e).unwrap();
+        let expected: serde_norway::Value = serde_norway::from_str(
+            "{a: '65536', b: '65536', c: 'redis://localhost:6379/', d: '65536', e: { k: '65536' }, f: h/65536}",
+        )
+        .unwrap();
+        assert_eq!(doc, expected);
+    }
+
+    #[test]
+    fn every_example_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let c = Config::from_yaml(&text, &|_| None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(c.problems().is_empty(), "{}: {:?}", path.display(), c.problems());
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "found {n} examples");
+        // The Kubernetes ConfigMap's pipeline, with the pod's environment.
+        let k8s = std::fs::read_to_string(dir.join("../../deploy/k8s/expressway.yaml")).unwrap();
+        let map: serde_norway::Value = serde_norway::from_str(k8s.split("\n---\n").next().unwrap()).unwrap();
+        let text = map["data"]["pipeline.yaml"].as_str().expect("the ConfigMap holds pipeline.yaml");
+        let e = env(&[("KAFKA_BROKERS", "kafka:9092"), ("POD_NAME", "expressway-0"), ("REDIS_URL", "redis://r:6379/")]);
+        let c = Config::from_yaml(text, &e).unwrap();
+        assert_eq!(c.pipelines.len(), 1);
+        assert!(Config::from_yaml(text, &|_| None).unwrap_err().message.contains("KAFKA_BROKERS"));
     }
 }
