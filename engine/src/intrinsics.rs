@@ -174,7 +174,7 @@ pub fn looks_like_call(s: &str) -> bool {
 
 impl Call {
     pub fn parse(src: &str) -> Result<Call, PathSyntaxError> {
-        let mut p = CallParser { s: src, i: 0 };
+        let mut p = CallParser { s: src, i: 0, depth: 0 };
         let call = p.call()?;
         p.ws();
         if p.i != src.len() {
@@ -197,9 +197,16 @@ impl Call {
     }
 }
 
+/// The deepest nesting of calls in calls the parser accepts: parsing,
+/// evaluating and dropping a call all recurse, and a stack overflow cannot
+/// be caught. Real definitions nest a handful deep.
+pub const MAX_NESTING: usize = 100;
+
 struct CallParser<'a> {
     s: &'a str,
     i: usize,
+    /// Calls being parsed, the one at hand included.
+    depth: usize,
 }
 
 impl CallParser<'_> {
@@ -218,6 +225,16 @@ impl CallParser<'_> {
     }
 
     fn call(&mut self) -> Result<Call, PathSyntaxError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err(&format!("intrinsic functions nested more than {MAX_NESTING} deep")));
+        }
+        self.depth += 1;
+        let call = self.call_inner();
+        self.depth -= 1;
+        call
+    }
+
+    fn call_inner(&mut self) -> Result<Call, PathSyntaxError> {
         self.ws();
         let name_len =
             self.rest().find(|c: char| !(c.is_ascii_alphanumeric() || c == '.')).unwrap_or(self.rest().len());

@@ -4,7 +4,8 @@
 //! `$eval` parses at run time, as the language defines it) into a tree that
 //! [`eval::Evaluator`] walks. Evaluation has a depth and a step budget that
 //! turn a runaway expression into an error instead of a hung shard; the
-//! parser has no depth bound yet (the hardening issue adds it).
+//! parser bounds nesting ([`MAX_NESTING`]) so that no pass over a deep
+//! expression can overflow the stack.
 
 mod ast;
 mod eval;
@@ -21,6 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use eval::Limits;
+pub use parser::MAX_NESTING;
 use value::{Arr, V};
 
 /// A JSONata error: its code (`T2001`, `D3137`, …) as jsonata-js reports it.

@@ -10,6 +10,68 @@ pub struct Raw {
     pub pos: usize,
     /// Set by an empty predicate `[]`: keep a singleton result as an array.
     pub keep_array: bool,
+    /// Levels of the tree below and including this node (a leaf is 1).
+    pub height: u32,
+}
+
+/// The deepest nesting the parser accepts, both as recursion of the parser
+/// itself and as height of the tree it builds (`a + b + c …` nests on the
+/// left without recursing). Every later pass over the tree recurses (the
+/// path pass, labelling, dropping, evaluation), so without a bound a deep
+/// expression — a definition's, or one `$eval` reads from a record —
+/// would overflow the thread's stack, which Rust cannot catch. The path
+/// pass is the greediest: about 4 KiB a level in a release build, so 200
+/// levels take under 1 MiB of a shard thread's 2 MiB. (The evaluator's
+/// own budget, [`super::Limits`], counts calls, not nesting.)
+pub const MAX_NESTING: u32 = 200;
+
+fn too_deep(pos: usize) -> Error {
+    Error::syntax(
+        "U1001",
+        pos,
+        format!("Stack overflow error: the expression is nested more than {MAX_NESTING} levels deep"),
+    )
+}
+
+impl Raw {
+    /// A node over `kind`'s children, refused when the tree grows too high.
+    fn new(kind: RawKind, pos: usize) -> Result<Raw, Error> {
+        let height = 1 + child_height(&kind);
+        if height > MAX_NESTING {
+            return Err(too_deep(pos));
+        }
+        Ok(Raw { kind, pos, keep_array: false, height })
+    }
+}
+
+/// The height of the highest child.
+fn child_height(kind: &RawKind) -> u32 {
+    let h = |r: &Raw| r.height;
+    let most = |rs: &[Raw]| rs.iter().map(h).max().unwrap_or(0);
+    let pairs = |ps: &[(Raw, Raw)]| ps.iter().map(|(k, v)| k.height.max(v.height)).max().unwrap_or(0);
+    match kind {
+        RawKind::Name(_)
+        | RawKind::Var(_)
+        | RawKind::Str(_)
+        | RawKind::Num(_)
+        | RawKind::Bool(_)
+        | RawKind::Null
+        | RawKind::Regex(..)
+        | RawKind::Wildcard
+        | RawKind::Descendant
+        | RawKind::Parent
+        | RawKind::Placeholder => 0,
+        RawKind::Neg(e) | RawKind::Focus(e, _) | RawKind::Index(e, _) | RawKind::Bind(_, e) => e.height,
+        RawKind::Lambda(_, _, e) => e.height,
+        RawKind::Array(items) | RawKind::Block(items) => most(items),
+        RawKind::Object(ps) => pairs(ps),
+        RawKind::Binary(_, l, r) | RawKind::Apply(l, r) | RawKind::Coalesce(l, r) => l.height.max(r.height),
+        RawKind::Group(l, ps) => l.height.max(pairs(ps)),
+        RawKind::Sort(l, terms) => l.height.max(terms.iter().map(|(t, _)| t.height).max().unwrap_or(0)),
+        RawKind::Condition(c, t, e) => c.height.max(t.height).max(e.as_ref().map_or(0, |e| e.height)),
+        RawKind::Call(p, args) => p.height.max(most(args)),
+        RawKind::Transform(p, u, d) => p.height.max(u.height).max(d.as_ref().map_or(0, |d| d.height)),
+    }
 }
 
 #[derive(Debug)]
@@ -44,7 +106,7 @@ pub enum RawKind {
 }
 
 pub fn parse(src: &str) -> Result<Raw, Error> {
-    let mut p = Parser { lexer: Lexer::new(src), tok: Token { tok: Tok::End, pos: 0 } };
+    let mut p = Parser { lexer: Lexer::new(src), tok: Token { tok: Tok::End, pos: 0 }, depth: 0 };
     p.advance(true)?;
     let expr = p.expression(0)?;
     if p.tok.tok != Tok::End {
@@ -56,6 +118,8 @@ pub fn parse(src: &str) -> Result<Raw, Error> {
 struct Parser<'a> {
     lexer: Lexer<'a>,
     tok: Token,
+    /// Calls of [`Parser::expression`] in progress.
+    depth: u32,
 }
 
 fn describe(t: &Tok) -> String {
@@ -121,6 +185,16 @@ impl Parser<'_> {
     }
 
     fn expression(&mut self, rbp: u8) -> Result<Raw, Error> {
+        if self.depth >= MAX_NESTING {
+            return Err(too_deep(self.tok.pos));
+        }
+        self.depth += 1;
+        let result = self.expression_inner(rbp);
+        self.depth -= 1;
+        result
+    }
+
+    fn expression_inner(&mut self, rbp: u8) -> Result<Raw, Error> {
         let t = self.next()?;
         let mut left = self.nud(t)?;
         while rbp < lbp(&self.tok.tok) {
@@ -132,7 +206,7 @@ impl Parser<'_> {
 
     fn nud(&mut self, t: Token) -> Result<Raw, Error> {
         let pos = t.pos;
-        let raw = |kind| Ok(Raw { kind, pos, keep_array: false });
+        let raw = |kind| Raw::new(kind, pos);
         match t.tok {
             Tok::Name(n) => raw(RawKind::Name(n)),
             Tok::Var(v) => raw(RawKind::Var(v)),
@@ -172,11 +246,7 @@ impl Parser<'_> {
                             let p = self.tok.pos;
                             self.advance(true)?;
                             let rhs = self.expression(0)?;
-                            item = Raw {
-                                kind: RawKind::Binary("..", Box::new(item), Box::new(rhs)),
-                                pos: p,
-                                keep_array: false,
-                            };
+                            item = Raw::new(RawKind::Binary("..", Box::new(item), Box::new(rhs)), p)?;
                         }
                         items.push(item);
                         if self.tok.tok != Tok::Op(",") {
@@ -317,7 +387,7 @@ impl Parser<'_> {
             }
             _ => return Err(Error::syntax("S0201", pos, format!("Syntax error: {op}")).with_token(op.to_string())),
         };
-        Ok(Raw { kind, pos, keep_array: false })
+        Raw::new(kind, pos)
     }
 
     fn call(&mut self, left: Raw, pos: usize) -> Result<Raw, Error> {
@@ -332,7 +402,7 @@ impl Parser<'_> {
         self.expect(")")?;
         let is_lambda = matches!(&left.kind, RawKind::Name(n) if n == "function" || n == "λ");
         if !is_lambda {
-            return Ok(Raw { kind: RawKind::Call(Box::new(left), args), pos, keep_array: false });
+            return Raw::new(RawKind::Call(Box::new(left), args), pos);
         }
         let mut params = Vec::new();
         for a in args {
@@ -373,7 +443,7 @@ impl Parser<'_> {
         self.expect("{")?;
         let body = self.expression(0)?;
         self.expect("}")?;
-        Ok(Raw { kind: RawKind::Lambda(params, signature, Box::new(body)), pos, keep_array: false })
+        Raw::new(RawKind::Lambda(params, signature, Box::new(body)), pos)
     }
 }
 
@@ -434,5 +504,5 @@ fn copy(raw: &Raw) -> Raw {
         RawKind::Lambda(ps, s, body) => RawKind::Lambda(ps.clone(), s.clone(), b(body)),
         RawKind::Transform(p, u, d) => RawKind::Transform(b(p), b(u), d.as_ref().map(|d| b(d))),
     };
-    Raw { kind, pos: raw.pos, keep_array: raw.keep_array }
+    Raw { kind, pos: raw.pos, keep_array: raw.keep_array, height: raw.height }
 }
