@@ -1,7 +1,9 @@
 //! A source and a sink in memory, shared by the executor's tests, the
 //! benchmarks and the load examples, so none of them writes its own.
 
-use crate::api::{Polled, Record, RecordId, Sink, Source, SourceError};
+use crate::api::{DedupStore, Polled, Record, RecordId, Sink, Source, SourceError};
+use crate::spec::{PipelineSpec, RunError, Stats};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// Yields `count` records made by `payload(seq)`, the `seq`th on partition
@@ -86,4 +88,31 @@ impl Sink for MemorySink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// What a pipeline run to its end in memory wrote and counted.
+pub struct Ran {
+    pub results: Vec<String>,
+    pub dead_letters: Vec<String>,
+    pub stats: Arc<Stats>,
+}
+
+/// Run `spec` over `source` until the source is finished, into memory sinks.
+pub fn run_to_end(
+    spec: PipelineSpec,
+    source: impl Source + 'static,
+    dedup: Arc<dyn DedupStore>,
+) -> Result<Ran, RunError> {
+    let (results, dead_letters) = (MemorySink::default(), MemorySink::default());
+    let stats = Arc::new(Stats::default());
+    crate::run(
+        spec,
+        Box::new(source),
+        Box::new(results.clone()),
+        Box::new(dead_letters.clone()),
+        dedup,
+        stats.clone(),
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    Ok(Ran { results: results.lines(), dead_letters: dead_letters.lines(), stats })
 }

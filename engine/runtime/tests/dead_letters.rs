@@ -4,10 +4,9 @@
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use expressway_engine::{WorkflowType, compile_text};
-use expressway_runtime::testing::{MemorySink, Replay};
-use expressway_runtime::{NoDedup, PipelineSpec, Stats};
+use expressway_runtime::testing::{Replay, run_to_end};
+use expressway_runtime::{NoDedup, PipelineSpec};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 #[test]
 fn malformed_records_keep_their_exact_bytes() {
@@ -19,19 +18,9 @@ fn malformed_records_keep_their_exact_bytes() {
         let records = records.clone();
         Replay::new(records.len() as u64, move |seq| records[seq as usize].clone()).partitions(1)
     };
-    let (results, dead) = (MemorySink::default(), MemorySink::default());
-    expressway_runtime::run(
-        PipelineSpec::new("t", Arc::new(program)),
-        Box::new(source),
-        Box::new(results.clone()),
-        Box::new(dead.clone()),
-        Arc::new(NoDedup),
-        Arc::new(Stats::default()),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .expect("run");
-    assert_eq!(results.lines(), vec![r#"{"ok":1}"#.to_string()]);
-    let dead: Vec<serde_json::Value> = dead.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ran = run_to_end(PipelineSpec::new("t", Arc::new(program)), source, Arc::new(NoDedup)).expect("run");
+    assert_eq!(ran.results, vec![r#"{"ok":1}"#.to_string()]);
+    let dead: Vec<serde_json::Value> = ran.dead_letters.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0]["error"], "Expressway.MalformedRecord");
     assert_eq!(dead[0]["input"], "{\"not json");

@@ -6,10 +6,9 @@
 
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Value, WorkflowType, compile_text};
-use expressway_runtime::testing::{MemorySink, records_of};
+use expressway_runtime::testing::{records_of, run_to_end};
 use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, Stats};
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -55,20 +54,10 @@ fn keys_of_every_json_type_are_distinct_and_repeats_are_skipped() {
     // One partition: records run in order, so the second of each pair is the
     // one skipped.
     let source = records_of(payloads).partitions(1);
-    let (results, dead) = (MemorySink::default(), MemorySink::default());
-    let stats = Arc::new(Stats::default());
-    expressway_runtime::run(
-        spec,
-        Box::new(source),
-        Box::new(results.clone()),
-        Box::new(dead.clone()),
-        Arc::new(Seen::default()),
-        stats.clone(),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .expect("run");
-    let ran: Vec<String> = results
-        .lines()
+    let ran = run_to_end(spec, source, Arc::new(Seen::default())).expect("run");
+    let (stats, dead) = (ran.stats, ran.dead_letters);
+    let ran: Vec<String> = ran
+        .results
         .iter()
         .map(|l| expressway_engine::value::from_str(l).unwrap().get("id").unwrap().to_json())
         .collect();
@@ -79,7 +68,6 @@ fn keys_of_every_json_type_are_distinct_and_repeats_are_skipped() {
             .collect::<Vec<_>>()
     );
     assert_eq!(Stats::get(&stats.duplicates), ids.len() as u64);
-    let dead = dead.lines();
     assert_eq!(dead.len(), 3, "{dead:?}");
     assert!(dead.iter().all(|d| d.contains("Expressway.MissingIdempotencyKey")), "{dead:?}");
 }

@@ -10,10 +10,10 @@
 
 use expressway_engine::{TaskCall, TaskOutcome, Value, WorkflowType, compile_text};
 use expressway_runtime::tasks::{NoTaskService, TaskReply, TaskService};
-use expressway_runtime::testing::{MemorySink, records_of};
-use expressway_runtime::{Clock, ManualClock, NoDedup, PipelineSpec, RecordId, Stats, SystemClock};
+use expressway_runtime::testing::{records_of, run_to_end};
+use expressway_runtime::{Clock, ManualClock, NoDedup, PipelineSpec, RecordId, SystemClock};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,20 +98,10 @@ fn run_on(
     };
     let source = records_of(inputs);
     let completed = source.completed();
-    let (results, dead) = (MemorySink::default(), MemorySink::default());
-    expressway_runtime::run(
-        spec,
-        Box::new(source),
-        Box::new(results.clone()),
-        Box::new(dead.clone()),
-        Arc::new(NoDedup),
-        Arc::new(Stats::default()),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .expect("run");
-    let parse = |l: &MemorySink| l.lines().iter().map(|s| expressway_engine::value::from_str(s).unwrap()).collect();
+    let ran = run_to_end(spec, source, Arc::new(NoDedup)).expect("run");
+    let parse = |l: &[String]| l.iter().map(|s| expressway_engine::value::from_str(s).unwrap()).collect();
     let ids = completed.lock().unwrap().clone();
-    (parse(&results), parse(&dead), ids)
+    (parse(&ran.results), parse(&ran.dead_letters), ids)
 }
 
 fn inputs(n: usize) -> Vec<String> {
