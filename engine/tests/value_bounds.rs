@@ -132,7 +132,7 @@ fn payloads_and_definitions_nested_too_deep_are_refused_when_read() {
             expressway_engine::json::parse_strict(&nest(1_000_000)).is_err(),
         )
     });
-    assert!(at && over && huge && def);
+    assert_eq!((at, over, huge, def), (true, true, true, true));
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn jsonata_functions_refuse_huge_results_before_allocating_them() {
 #[test]
 fn jsonata_arithmetic_out_of_range_is_d1001() {
     assert_eq!(jsonata_code("1/(10e300 * 10e100)"), "D1001");
-    assert_eq!(jsonata_code("$string(1/0)"), "D1001");
+    assert_eq!(jsonata_code("$string({'inf': 1/0})"), "D1001");
     assert_eq!(output(jsonata_state("10e300 * 10"), json!({})), json!(1e302));
 }
 
