@@ -427,7 +427,36 @@ pub fn eval(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
             Arg::Call(c) => eval(c, env)?,
         });
     }
-    apply(call.func, args, env)
+    let v = apply(call.func, args, env)?;
+    // Nested calls build on each other's results: each must be a payload
+    // in its own right, so none can grow past one.
+    bounded(call.func, v)
+}
+
+/// `v`, if it keeps the payload bounds ([`crate::bounds`]).
+fn bounded(func: Func, v: Value) -> Result<Value, Failure> {
+    match crate::bounds::check(&v) {
+        Ok(_) => Ok(v),
+        Err(crate::bounds::Exceeded::Size) => Err(bad(
+            func,
+            &format!("the result exceeds the maximum payload size of {} bytes", crate::bounds::MAX_PAYLOAD_BYTES),
+        )),
+        Err(crate::bounds::Exceeded::Depth) => Err(bad(
+            func,
+            &format!("the result is nested deeper than the maximum of {} levels", crate::bounds::MAX_DEPTH),
+        )),
+    }
+}
+
+/// Fail before a `States.Format` result grows past the payload limit.
+fn format_fits(out: &str) -> Result<(), Failure> {
+    if out.len() > crate::bounds::MAX_PAYLOAD_BYTES {
+        return Err(bad(
+            Func::Format,
+            &format!("the result exceeds the maximum payload size of {} bytes", crate::bounds::MAX_PAYLOAD_BYTES),
+        ));
+    }
+    Ok(())
 }
 
 fn bad(func: Func, what: &str) -> Failure {
@@ -506,7 +535,10 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
                 if out.len() > 1000 {
                     return Err(bad(func, "the range exceeds 1000 items"));
                 }
-                i += step;
+                match i.checked_add(step) {
+                    Some(next) => i = next,
+                    None => break,
+                }
             }
             Value::array(out)
         }
@@ -576,7 +608,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             if end <= start {
                 return Err(bad(func, "the end must be greater than the start"));
             }
-            let span = (end - start) as u64;
+            let span = end.checked_sub(start).ok_or_else(|| bad(func, "the range is too large"))? as u64;
             let r = match args.get(2) {
                 Some(seed) => {
                     let mut s = as_int(func, seed)? as u64;
@@ -586,7 +618,11 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             };
             Value::from(start + (r % span) as i64)
         }
-        Func::MathAdd => Value::from(java_round(&args[0], func)? + java_round(&args[1], func)?),
+        Func::MathAdd => Value::from(
+            java_round(&args[0], func)?
+                .checked_add(java_round(&args[1], func)?)
+                .ok_or_else(|| bad(func, "the sum is out of range"))?,
+        ),
         Func::StringSplit => {
             let s = as_str(func, &args[0])?;
             let delims = as_str(func, &args[1])?;
@@ -640,6 +676,9 @@ fn format_into(
                     Value::String(s) => out.push_str(s),
                     other => java_to_string(other, out),
                 }
+                // Each argument is a bounded payload: checked once per
+                // argument, the text is never more than twice the limit.
+                format_fits(out)?;
             }
         }
     }
@@ -657,11 +696,14 @@ fn format_template(template: &str, args: &[Value]) -> Result<Value, Failure> {
     for part in &parts {
         match part {
             FormatPart::Text(t) => out.push_str(t),
-            FormatPart::Placeholder => match next.next() {
-                Some(Value::String(s)) => out.push_str(s),
-                Some(other) => java_to_string(other, &mut out),
-                None => {}
-            },
+            FormatPart::Placeholder => {
+                match next.next() {
+                    Some(Value::String(s)) => out.push_str(s),
+                    Some(other) => java_to_string(other, &mut out),
+                    None => {}
+                }
+                format_fits(&out)?;
+            }
         }
     }
     Ok(Value::from(out))

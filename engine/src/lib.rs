@@ -8,6 +8,7 @@
 //! driver of its own (the `expressway-runtime` crate's shards).
 
 pub mod asl;
+pub mod bounds;
 pub mod driver;
 pub mod errors;
 pub mod intrinsics;

@@ -580,7 +580,10 @@ pub fn from_slice_mut(bytes: &mut [u8]) -> Result<Value, ParseError> {
     }
     BUFFERS.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let buffers = slot.get_or_insert_with(|| simd_json::Buffers::new(bytes.len().max(4096)));
+        // The parser refuses input nested deeper than the engine's bound,
+        // so building the value below recurses at most that deep.
+        let buffers = slot
+            .get_or_insert_with(|| simd_json::Buffers::with_max_depth(bytes.len().max(4096), crate::bounds::MAX_DEPTH));
         let tape = simd_json::to_tape_with_buffers(bytes, buffers).map_err(|e| ParseError(e.to_string()))?;
         let mut keys = KeyCache::default();
         let (v, _) = from_tape(&tape.0, 0, &mut keys);

@@ -206,6 +206,7 @@ impl<'a> Evaluator<'a> {
                 let mut out = Vec::new();
                 for item in items {
                     let v = self.evaluate(item, input, env)?;
+                    functions::items_fit(out.len() + v.item_count().unwrap_or(1))?;
                     match v {
                         V::Undef => {}
                         V::Arr(a) if !matches!(item.kind, Kind::Array(_)) => out.extend(a.items.iter().cloned()),
@@ -217,7 +218,7 @@ impl<'a> Evaluator<'a> {
                 }
                 let arr = Arr::plain(out);
                 arr.cons.set(node.cons_array);
-                V::Arr(Rc::new(arr))
+                functions::depth_fits(V::Arr(Rc::new(arr)))?
             }
             Kind::Object(pairs) => self.group(pairs, input, env)?,
             Kind::Name(n) => lookup(input, n),
@@ -684,6 +685,7 @@ impl<'a> Evaluator<'a> {
             let mut out = String::new();
             self.concat_into(l, input, env, &mut out)?;
             self.concat_into(r, input, env, &mut out)?;
+            functions::string_fits(out.len())?;
             return Ok(V::Str(Arc::from(out)));
         }
         let lhs = self.evaluate(l, input, env)?;
@@ -737,6 +739,7 @@ impl<'a> Evaluator<'a> {
             BinOp::Concat => {
                 let a = if lhs.is_undef() { String::new() } else { functions::string(&lhs)? };
                 let b = if rhs.is_undef() { String::new() } else { functions::string(&rhs)? };
+                functions::string_fits(a.len() + b.len())?;
                 Ok(V::Str(Arc::from(a + &b)))
             }
             BinOp::Range => {
@@ -785,8 +788,15 @@ impl<'a> Evaluator<'a> {
         }
         match self.evaluate(n, input, env)? {
             V::Undef => {}
-            V::Str(s) => out.push_str(&s),
-            v => out.push_str(&functions::string(&v)?),
+            V::Str(s) => {
+                functions::string_fits(out.len() + s.len())?;
+                out.push_str(&s)
+            }
+            v => {
+                let s = functions::string(&v)?;
+                functions::string_fits(out.len() + s.len())?;
+                out.push_str(&s)
+            }
         }
         Ok(())
     }
@@ -835,7 +845,7 @@ impl<'a> Evaluator<'a> {
                                 format!("Multiple key definitions evaluate to same key: {key}"),
                             ));
                         }
-                        entry.0 = functions::append(std::mem::take(&mut entry.0), item.clone());
+                        entry.0 = functions::append(std::mem::take(&mut entry.0), item.clone())?;
                     }
                     None => {
                         order.push(key.clone());
@@ -860,7 +870,7 @@ impl<'a> Evaluator<'a> {
                 result.push((Key::from(key), value));
             }
         }
-        Ok(V::object(result))
+        functions::depth_fits(V::object(result))
     }
 
     /// An object constructor over one input item (the usual `{…}`): keys and
@@ -889,7 +899,7 @@ impl<'a> Evaluator<'a> {
                 result.push((Key::from(key), value));
             }
         }
-        Ok(V::object(result))
+        functions::depth_fits(V::object(result))
     }
 
     pub fn sort(&mut self, terms: &[(Node, bool)], input: &V, env: &Rc<Scope>) -> R {
@@ -1057,7 +1067,18 @@ impl<'a> Evaluator<'a> {
                 // lazily converted ones a level.
                 let args: Vec<V> = args.into_iter().map(V::into_norm).collect();
                 let args = b.signature.validate(&args, input)?;
-                (b.imp)(self, &args, input, env)
+                let result = (b.imp)(self, &args, input, env)?;
+                // Whatever a function built: one that grew its result from
+                // its inputs ($string, $uppercase, $zip…) is refused here.
+                match &result {
+                    V::Str(s) => functions::string_fits(s.len())?,
+                    V::Arr(a) => functions::items_fit(a.items.len())?,
+                    _ => {}
+                }
+                match result {
+                    V::Arr(_) | V::Obj(_) => functions::depth_fits(result),
+                    other => Ok(other),
+                }
             }
             Func::Partial { target, args: bound } => {
                 let mut supplied = args.into_iter();
@@ -1148,7 +1169,8 @@ fn reduce_tuples(data: &V) -> Obj {
                 }
                 for (k, v) in t.iter() {
                     let prev = obj_get(&out, k).cloned().unwrap_or_default();
-                    obj_set(&mut out, k.clone(), functions::append(prev, v.clone()));
+                    // At most one item per tuple of a bounded stream: within MAX_ITEMS.
+                    obj_set(&mut out, k.clone(), functions::append(prev, v.clone()).unwrap_or_default());
                 }
             }
             out

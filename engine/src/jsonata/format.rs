@@ -4,6 +4,7 @@
 
 use super::Error;
 use super::eval::{Evaluator, Scope};
+use super::functions::MAX_STRING_BYTES;
 use super::functions::round_half_even;
 use super::value::{V, obj_get};
 use std::rc::Rc;
@@ -1056,7 +1057,11 @@ fn analyse_datetime_picture(picture: &str) -> Result<Vec<PicturePart>, Error> {
                 Some(comma) => (&marker[component.len_utf8()..comma], Some(&marker[comma + 1..])),
                 None => (&marker[component.len_utf8().min(marker.len())..], None),
             };
-            let parse_width = |w: &str| -> Option<usize> { if w == "*" { None } else { w.parse().ok() } };
+            // A width past the payload limit could never be output: clamped,
+            // it cannot make a huge allocation, and the result is refused.
+            let parse_width = |w: &str| -> Option<usize> {
+                if w == "*" { None } else { w.parse::<usize>().ok().map(|n| n.min(MAX_STRING_BYTES + 1)) }
+            };
             let (width_min, width_max) = match width {
                 Some(w) => match w.find('-') {
                     Some(d) => (parse_width(&w[..d]), parse_width(&w[d + 1..])),

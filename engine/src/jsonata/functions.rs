@@ -169,17 +169,18 @@ fn has_infinity(v: &V) -> bool {
 }
 
 /// `fn.append`: concatenate, making arrays of single values.
-pub fn append(a: V, b: V) -> V {
-    match (a, b) {
+pub fn append(a: V, b: V) -> Result<V, Error> {
+    Ok(match (a, b) {
         (V::Undef, b) => b,
         (a, V::Undef) => a,
         (a, b) => {
             let sequence = a.is_sequence();
             let mut items = a.to_items();
+            items_fit(items.len() + b.item_count().unwrap_or(1))?;
             items.extend(b.to_items());
             V::Arr(Rc::new(Arr { items, sequence, ..Arr::default() }))
         }
-    }
+    })
 }
 
 fn sum(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
@@ -310,6 +311,70 @@ fn trim(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(text(out))
 }
 
+/// The longest string JSONata may build: nothing longer can be a payload.
+/// jsonata-js has no such bound (JavaScript throws a RangeError near 2^29
+/// characters); it keeps one expression from asking for gigabytes.
+pub const MAX_STRING_BYTES: usize = crate::bounds::MAX_PAYLOAD_BYTES;
+
+/// The most items a sequence or array may hold: jsonata-js's bound on a
+/// range (`D2014`), applied to every array an expression builds.
+pub const MAX_ITEMS: usize = 10_000_000;
+
+/// Our code for a value past those bounds (jsonata-js's `U` codes are its
+/// own limits, `U1001` the stack).
+pub const TOO_LARGE: &str = "U1002";
+
+/// Fail unless a string of `len` bytes may be built.
+pub fn string_fits(len: usize) -> Result<(), Error> {
+    if len > MAX_STRING_BYTES {
+        return Err(Error::eval(
+            TOO_LARGE,
+            format!("The string would be longer than the payload limit of {MAX_STRING_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// `v`, unless it nests deeper than the engine's bound: checked where
+/// objects and arrays are built, so that no value deeper than that exists
+/// for a recursive helper (`$string`, `=`, drop) to overflow the stack on.
+pub fn depth_fits(v: V) -> Result<V, Error> {
+    if within_depth(&v, crate::bounds::MAX_DEPTH) {
+        return Ok(v);
+    }
+    Err(Error::eval(
+        TOO_LARGE,
+        format!("The value would be nested deeper than the maximum of {} levels", crate::bounds::MAX_DEPTH),
+    ))
+}
+
+/// Does `v` nest at most `levels` deep? Recurses at most that far.
+fn within_depth(v: &V, levels: usize) -> bool {
+    match v {
+        V::Arr(a) => levels > 0 && a.items.iter().all(|x| within_depth(x, levels - 1)),
+        V::Obj(o) | V::Tuple(o) => levels > 0 && o.iter().all(|(_, x)| within_depth(x, levels - 1)),
+        V::Json(j) => json_within_depth(j, levels),
+        _ => true,
+    }
+}
+
+fn json_within_depth(v: &crate::value::Value, levels: usize) -> bool {
+    use crate::value::Value;
+    match v {
+        Value::Array(a) => levels > 0 && a.iter().all(|x| json_within_depth(x, levels - 1)),
+        Value::Object(o) => levels > 0 && o.values().all(|x| json_within_depth(x, levels - 1)),
+        _ => true,
+    }
+}
+
+/// Fail unless an array of `n` items may be built.
+pub fn items_fit(n: usize) -> Result<(), Error> {
+    if n > MAX_ITEMS {
+        return Err(Error::eval(TOO_LARGE, format!("The array would hold more than {MAX_ITEMS} items")));
+    }
+    Ok(())
+}
+
 fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let width = arg(args, 1).num().unwrap_or(0.0).trunc();
@@ -322,6 +387,8 @@ fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     if pad_len <= 0.0 {
         return Ok(V::Str(s.clone()));
     }
+    // Checked before the padding is made: the width is the caller's.
+    string_fits((s.len() as f64 + pad_len * ch.len() as f64).min(usize::MAX as f64) as usize)?;
     let padding: String = ch.chars().cycle().take(pad_len as usize).collect();
     Ok(text(if width > 0.0 { format!("{s}{padding}") } else { format!("{padding}{s}") }))
 }
@@ -475,6 +542,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
             while n < limit {
                 let Some(i) = rest.find(&**pattern) else { break };
                 out.push_str(&rest[..i]);
+                string_fits(out.len() + r.len())?;
                 out.push_str(r);
                 rest = &rest[i + pattern.len()..];
                 n += 1;
@@ -516,6 +584,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                         }
                     }
                 }
+                string_fits(out.len())?;
                 last = m.end();
             }
             out.push_str(&s[last..]);
@@ -550,6 +619,8 @@ fn join(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     }
     let sep = arg(args, 1).as_str().unwrap_or("").to_string();
     let parts: Vec<String> = a.to_items().iter().map(|v| v.as_str().unwrap_or("").to_string()).collect();
+    let seps = sep.len().saturating_mul(parts.len().saturating_sub(1));
+    string_fits(parts.iter().map(String::len).sum::<usize>().saturating_add(seps))?;
     Ok(text(parts.join(&sep)))
 }
 
@@ -875,8 +946,9 @@ fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
 fn append_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (a, b) = (arg(args, 0).clone(), arg(args, 1).clone());
     if a.is_undef() || b.is_undef() {
-        return Ok(append(a, b));
+        return append(a, b);
     }
+    items_fit(a.item_count().unwrap_or(1) + b.item_count().unwrap_or(1))?;
     let mut items = a.to_items();
     items.extend(b.to_items());
     Ok(V::array(items))

@@ -182,7 +182,12 @@ impl Expression {
             V::Arr(a) if a.sequence && a.items.len() == 1 && !a.keep_singleton.get() => a.items[0].clone(),
             v => v,
         };
-        Ok(result.to_json())
+        result.to_json_within(crate::bounds::MAX_DEPTH).map_err(|_| {
+            Error::eval(
+                functions::TOO_LARGE,
+                format!("The result is nested deeper than the maximum of {} levels", crate::bounds::MAX_DEPTH),
+            )
+        })
     }
 }
 

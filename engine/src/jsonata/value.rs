@@ -4,7 +4,7 @@
 //! `null`, every number is an `f64`, arrays carry flags (is this a sequence?
 //! keep it as an array when it holds one item?) and functions are values.
 //! [`V`] mirrors that, so the evaluator can follow jsonata-js step by step;
-//! [`V::from_json`] and [`V::to_json`] cross to the engine's [`Value`].
+//! [`V::from_json`] and [`V::to_json_within`] cross to the engine's [`Value`].
 
 use crate::value::{Key, Object, Value};
 use std::borrow::Cow;
@@ -163,18 +163,27 @@ impl V {
 
     /// The JSON this value stands for; `None` for `undefined`. Functions
     /// become `""` as `$string` renders them (JSON has no functions).
-    pub fn to_json(&self) -> Option<Value> {
-        Some(match self {
-            V::Undef => return None,
+    /// The engine value of one at most `levels` deep; `Err` for a deeper
+    /// one (an expression can build one in a loop), before recursing past it.
+    pub fn to_json_within(&self, levels: usize) -> Result<Option<Value>, Depth> {
+        Ok(Some(match self {
+            V::Undef => return Ok(None),
             V::Null => Value::Null,
             V::Bool(b) => Value::Bool(*b),
             V::Num(n) => number_value(*n),
             V::Str(s) => Value::String(s.clone()),
-            V::Arr(a) => Value::array(a.items.iter().filter_map(V::to_json).collect()),
+            V::Arr(_) | V::Obj(_) | V::Tuple(_) if levels == 0 => return Err(Depth),
+            V::Arr(a) => {
+                let mut out = Vec::with_capacity(a.items.len());
+                for item in &a.items {
+                    out.extend(item.to_json_within(levels - 1)?);
+                }
+                Value::array(out)
+            }
             V::Obj(o) | V::Tuple(o) => {
                 let mut out = Object::with_capacity(o.len());
                 for (k, v) in o.iter() {
-                    if let Some(v) = v.to_json() {
+                    if let Some(v) = v.to_json_within(levels - 1)? {
                         out.push_unique(k.clone(), v);
                     }
                 }
@@ -182,9 +191,13 @@ impl V {
             }
             V::Func(_) => Value::string(""),
             V::Json(v) => v.clone(),
-        })
+        }))
     }
 }
+
+/// A value nested deeper than it may be.
+#[derive(Debug, Default)]
+pub struct Depth;
 
 /// A JSON number for an `f64`, integral values as integers (`1`, not `1.0`),
 /// which is how JavaScript writes them.

@@ -2,7 +2,7 @@
 //! threshold; iterations run inline or forked out) and the collection of
 //! fork results, Map's and Parallel's.
 
-use super::raised::{path_miss_detail, query_error, runtime};
+use super::raised::{check_built, path_miss_detail, query_error, runtime};
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
 use crate::errors::ErrorName;
@@ -250,7 +250,11 @@ impl Program {
                 Outcome::Failed(e) => e.to_error_output(),
             })
             .collect();
-        frame.set_acc(Value::array(out));
+        let out = Value::array(out);
+        if let Err((name, cause)) = check_built(self.state_name(frame), &out) {
+            return self.raise(frame, shared, Raised::new(name.as_str(), cause));
+        }
+        frame.set_acc(out);
         frame.pc += 1;
         None
     }

@@ -33,11 +33,10 @@ pub use step::{Fork, Outcome, Resume, Step, TaskCall, TaskOutcome};
 
 use map::MapStart;
 use query::Role;
-use raised::{path_miss_detail, runtime};
+use raised::{check_built, data_limit_cause, path_miss_detail, runtime};
 use resolve::Resolver;
 
-/// AWS's payload limit: 256 KiB of UTF-8.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+pub use crate::bounds::MAX_PAYLOAD_BYTES;
 
 /// Per-execution state shared by all of its frames: the clock, the random
 /// source, the history-event counter and the immutable context.
@@ -201,22 +200,19 @@ impl Program {
                 };
                 shared.events += 2; // TaskStarted + TaskSucceeded/Failed/TimedOut
                 match outcome {
-                    TaskOutcome::Succeeded(v) => {
-                        if payload_too_large(&v) {
-                            let raised = Raised::new(
-                                ErrorName::DataLimitExceeded.as_str(),
-                                format!(
-                                    "The state/task '{resource}' returned a result with a size exceeding the maximum number of bytes service limit."
-                                ),
-                            );
-                            if let Some(step) = self.raise(frame, shared, raised) {
-                                return step;
-                            }
-                        } else {
+                    TaskOutcome::Succeeded(v) => match crate::bounds::check(&v) {
+                        Ok(_) => {
                             frame.set_acc(v);
                             frame.pc += 1;
                         }
-                    }
+                        Err(e) => {
+                            let raised =
+                                Raised::new(ErrorName::DataLimitExceeded.as_str(), data_limit_cause(resource, e));
+                            if let Some(step) = self.raise(frame, shared, raised) {
+                                return step;
+                            }
+                        }
+                    },
                     TaskOutcome::Failed { error, cause } => {
                         if let Some(step) = self.raise(frame, shared, Raised { error: Some(error), cause }) {
                             return step;
@@ -354,17 +350,23 @@ impl Program {
                 Op::ResultPath(r) => {
                     let (path, steps) = &self.result_paths[r as usize];
                     let result = frame.take_acc();
-                    // What follows ResultPath (OutputPath, the transition) can
-                    // only fail with States.Runtime, which no Catch sees: the
-                    // input is not needed again unless this write fails.
-                    let mut out = std::mem::take(&mut frame.input);
+                    // The result is bounded; with the input it joins it may
+                    // not be. Where the two may be over, write into a copy,
+                    // so that the input stays for Retry and Catch.
+                    let fits = steps.is_empty() || write_fits(&frame.input, steps, &result);
+                    let mut out = if fits { std::mem::take(&mut frame.input) } else { frame.input.clone() };
                     match write_path(&mut out, steps, result) {
-                        Ok(()) => {
-                            frame.set_acc(out);
-                            Ok(())
-                        }
+                        Ok(()) => match if fits { Ok(()) } else { check_built(self.state_name(frame), &out) } {
+                            Ok(()) => {
+                                frame.set_acc(out);
+                                Ok(())
+                            }
+                            Err((name, cause)) => Err(Raised::new(name.as_str(), cause)),
+                        },
                         Err(()) => {
-                            frame.input = out;
+                            if fits {
+                                frame.input = out;
+                            }
                             Err(Raised::new(
                                 ErrorName::ResultPathMatchFailure.as_str(),
                                 format!("Unable to apply ResultPath '{path}' to input '{}'", frame.input),
@@ -460,23 +462,20 @@ impl Program {
     }
 }
 
-/// Is `v` over [`MAX_PAYLOAD_BYTES`] as JSON? Counts the bytes as they are
-/// written, without keeping them, and stops at the limit.
-fn payload_too_large(v: &Value) -> bool {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            if self.0 > MAX_PAYLOAD_BYTES {
-                return Err(std::io::Error::other("limit"));
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    serde_json::to_writer(&mut Counter(0), v).is_err()
+/// Does writing `value` at `steps` inside `root` surely keep the payload
+/// bounds? The output is at most both texts and the objects the steps
+/// create, and nests at most as deep as the deeper of the two.
+fn write_fits(root: &Value, steps: &[RefStep], value: &Value) -> bool {
+    use crate::bounds::{self, MAX_DEPTH, MAX_PAYLOAD_BYTES};
+    let (Ok(r), Ok(v)) = (bounds::check(root), bounds::check(value)) else { return false };
+    let created: usize = steps
+        .iter()
+        .map(|s| match s {
+            RefStep::Field(f) => bounds::string_len(f) + 4,
+            RefStep::Index(_) => 0,
+        })
+        .sum();
+    r.bytes + v.bytes + created <= MAX_PAYLOAD_BYTES && r.depth.max(steps.len() + v.depth) <= MAX_DEPTH
 }
 
 /// Write `value` at `steps` inside `root`, creating objects on the way.

@@ -1,6 +1,7 @@
 //! Errors raised inside the VM, and the texts AWS gives them.
 
 use super::{Frame, Program};
+use crate::bounds::{self, Exceeded};
 use crate::errors::ErrorName;
 use crate::jsonpath::{JsonPath, PathMiss};
 use crate::value::{Object as Map, Value};
@@ -57,6 +58,30 @@ pub(super) fn path_miss_detail(path: &JsonPath, miss: &PathMiss) -> String {
         format!("Invalid path '{path}' : No results for path: {}", miss.rendered)
     } else {
         format!("Invalid path '{path}' : Missing property in path {}", miss.rendered)
+    }
+}
+
+/// `Ok` if a value the state `state` built keeps the payload bounds
+/// ([`crate::bounds`]); else the `States.DataLimitExceeded` it raises.
+pub(super) fn check_built(state: &str, v: &Value) -> Result<(), (ErrorName, String)> {
+    match bounds::check(v) {
+        Ok(_) => Ok(()),
+        Err(e) => Err((ErrorName::DataLimitExceeded, data_limit_cause(state, e))),
+    }
+}
+
+/// AWS's cause for a result over the payload limit; ours for one nested
+/// too deep, worded alike.
+#[cold]
+pub(super) fn data_limit_cause(state: &str, e: Exceeded) -> String {
+    match e {
+        Exceeded::Size => format!(
+            "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+        Exceeded::Depth => format!(
+            "The state/task '{state}' returned a result nested deeper than the maximum of {} levels.",
+            bounds::MAX_DEPTH
+        ),
     }
 }
 

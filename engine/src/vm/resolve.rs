@@ -1,6 +1,6 @@
 //! Resolving paths, payload templates and intrinsic calls within one state.
 
-use super::raised::{missing_field, path_miss_detail};
+use super::raised::{check_built, missing_field, path_miss_detail};
 use super::{Frame, Role, Shared};
 use crate::asl::Template;
 use crate::errors::ErrorName;
@@ -49,7 +49,17 @@ impl Resolver<'_> {
         }
     }
 
+    /// Build a template's value; one that breaks the payload bounds fails
+    /// the state (a constant or a selected value cannot have grown).
     pub(super) fn eval_template(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
+        let v = self.build(t, data)?;
+        if !matches!(t, Template::Const(_) | Template::Path(_)) {
+            check_built(&self.program.states[self.frame_state as usize].name, &v)?;
+        }
+        Ok(v)
+    }
+
+    fn build(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
         match t {
             Template::Const(v) => Ok(v.clone()),
             Template::Object(fields) => {
@@ -63,13 +73,13 @@ impl Resolver<'_> {
                             Err(_) => return Err(missing_field(p, k, data)),
                         },
                         Template::Call(c) => out.push_unique(k.clone(), self.eval_call(c, data)?),
-                        other => out.push_unique(k.clone(), self.eval_template(other, data)?),
+                        other => out.push_unique(k.clone(), self.build(other, data)?),
                     }
                 }
                 Ok(Value::object(out))
             }
             Template::Array(items) => {
-                items.iter().map(|it| self.eval_template(it, data)).collect::<Result<Vec<_>, _>>().map(Value::array)
+                items.iter().map(|it| self.build(it, data)).collect::<Result<Vec<_>, _>>().map(Value::array)
             }
             Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
             Template::Call(c) => self.eval_call(c, data),

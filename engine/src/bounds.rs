@@ -1,0 +1,172 @@
+//! The bounds every value an execution builds must keep: AWS's payload
+//! limit on its JSON text, and a nesting depth that no recursive pass over
+//! a value (write, compare, drop, path scan) can overflow a shard thread's
+//! 2 MiB stack with.
+//!
+//! A value within both can be measured, written, compared and dropped
+//! recursively; [`check`] itself recurses at most [`MAX_DEPTH`] levels and
+//! visits at most one node per byte of the limit, however much of the value
+//! is shared (a value built by doubling is a small graph but a huge text).
+
+use crate::value::{Value, is_plain_json};
+
+/// AWS's payload limit: 256 KiB of UTF-8 JSON text.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// The deepest nesting of arrays and objects a value may have (`[]` is 1,
+/// `[[1]]` 2). AWS states none; this one leaves every recursive pass over
+/// a value ample room on a 2 MiB stack (see `tests/value_bounds.rs`).
+pub const MAX_DEPTH: usize = 512;
+
+/// Which bound a value broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exceeded {
+    /// Its JSON text is longer than [`MAX_PAYLOAD_BYTES`].
+    Size,
+    /// It nests deeper than [`MAX_DEPTH`].
+    Depth,
+}
+
+/// What [`check`] found of a value within the bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    /// The length of its compact JSON text (as `Value::to_json` writes it).
+    pub bytes: usize,
+    /// Its nesting depth: 0 for a scalar, 1 for `[]`.
+    pub depth: usize,
+}
+
+/// Measure `v`, or say which bound it breaks; stops as soon as one is.
+pub fn check(v: &Value) -> Result<Measure, Exceeded> {
+    let mut left = MAX_PAYLOAD_BYTES;
+    let depth = walk(v, 0, &mut left)?;
+    Ok(Measure { bytes: MAX_PAYLOAD_BYTES - left, depth })
+}
+
+/// Is `v` within both bounds?
+pub fn within(v: &Value) -> bool {
+    check(v).is_ok()
+}
+
+#[inline]
+fn take(left: &mut usize, n: usize) -> Result<usize, Exceeded> {
+    *left = left.checked_sub(n).ok_or(Exceeded::Size)?;
+    Ok(0)
+}
+
+/// Count `v` (at nesting `depth`) against `left`; returns its own depth.
+fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
+    match v {
+        Value::Null => take(left, 4),
+        Value::Bool(true) => take(left, 4),
+        Value::Bool(false) => take(left, 5),
+        Value::Number(n) => take(left, number_len(n)),
+        Value::String(s) => take(left, string_len(s)),
+        Value::Array(a) => {
+            if depth >= MAX_DEPTH {
+                return Err(Exceeded::Depth);
+            }
+            // Brackets, and a comma between items.
+            take(left, 2 + a.len().saturating_sub(1))?;
+            let mut inner = 0;
+            for x in a.iter() {
+                inner = inner.max(walk(x, depth + 1, left)?);
+            }
+            Ok(inner + 1)
+        }
+        Value::Object(o) => {
+            if depth >= MAX_DEPTH {
+                return Err(Exceeded::Depth);
+            }
+            take(left, 2 + o.len().saturating_sub(1))?;
+            let mut inner = 0;
+            for (k, x) in o.iter() {
+                // `"key":`: interned keys know their framed length.
+                take(left, k.json_member().map_or_else(|| string_len(k) + 1, <[u8]>::len))?;
+                inner = inner.max(walk(x, depth + 1, left)?);
+            }
+            Ok(inner + 1)
+        }
+    }
+}
+
+fn number_len(n: &serde_json::Number) -> usize {
+    if let Some(u) = n.as_u64() {
+        itoa::Buffer::new().format(u).len()
+    } else if let Some(i) = n.as_i64() {
+        itoa::Buffer::new().format(i).len()
+    } else {
+        // Floats are rare: count what the writer would write.
+        struct Count(usize);
+        impl std::fmt::Write for Count {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0 += s.len();
+                Ok(())
+            }
+        }
+        let mut c = Count(0);
+        let _ = std::fmt::write(&mut c, format_args!("{n}"));
+        c.0
+    }
+}
+
+/// A string's length in JSON, quotes and escapes included.
+pub fn string_len(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    if is_plain_json(bytes) {
+        return bytes.len() + 2;
+    }
+    bytes.len()
+        + 2
+        + bytes
+            .iter()
+            .map(|&b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                c if c < 0x20 => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::from_str;
+
+    #[test]
+    fn measures_exactly_what_the_writer_writes() {
+        for text in [
+            r#"{"b":1,"a":[true,null,"x",1.5,-3,18446744073709551615],"c":{"z":{},"y":[]}}"#,
+            r#"["quote \" backslash \\ nl \n \u0007 é ☃",1e-7,1.0e20,{"k\"ey":false}]"#,
+            r#"[]"#,
+            r#""s""#,
+            r#"0"#,
+        ] {
+            let v = from_str(text).unwrap();
+            assert_eq!(check(&v).map(|m| m.bytes), Ok(v.to_json().len()), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_value_over_the_payload_limit_or_nested_too_deep() {
+        let at_limit = Value::from("x".repeat(MAX_PAYLOAD_BYTES - 2));
+        assert_eq!(check(&at_limit), Ok(Measure { bytes: MAX_PAYLOAD_BYTES, depth: 0 }));
+        assert_eq!(check(&Value::from("x".repeat(MAX_PAYLOAD_BYTES - 1))), Err(Exceeded::Size));
+        let mut v = Value::Null;
+        for _ in 0..MAX_DEPTH {
+            v = Value::array(vec![v]);
+        }
+        assert_eq!(check(&v).map(|m| m.depth), Ok(MAX_DEPTH));
+        assert_eq!(check(&Value::array(vec![v])), Err(Exceeded::Depth));
+    }
+
+    #[test]
+    fn a_doubled_value_is_refused_without_walking_all_of_it() {
+        // 2^60 leaves as text; a few nodes in memory.
+        let mut v = Value::from("abcdefgh");
+        for _ in 0..60 {
+            v = Value::array(vec![v.clone(), v]);
+        }
+        assert_eq!(check(&v), Err(Exceeded::Size));
+    }
+}

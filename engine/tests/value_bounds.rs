@@ -1,0 +1,247 @@
+//! Every value an execution builds keeps AWS's 256 KiB payload limit and a
+//! nesting depth of `bounds::MAX_DEPTH`; every function that builds a string
+//! or an array refuses a huge one before allocating it. Each hostile input
+//! fails with its documented error, and a neighbouring normal input still
+//! works. Tests that could overflow run on a 2 MiB stack, a shard's.
+
+mod support;
+use expressway_engine::bounds::MAX_DEPTH;
+use expressway_engine::jsonata::{Environment, Expression};
+use expressway_engine::{Status, TaskOutcome, value};
+use serde_json::{Value, json};
+use support::*;
+
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().unwrap()
+}
+
+/// A machine that applies `state` (which must go to "Loop") `n` times.
+fn looping(state: Value, n: u64) -> Value {
+    let mut state = state;
+    state["Next"] = json!("Loop");
+    json!({"StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Result": 0, "ResultPath": "$.i", "Next": "Loop"},
+        "Loop": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": n, "Next": "Done"}],
+                 "Default": "Grow"},
+        "Grow": state,
+        "Done": {"Type": "Succeed"}}})
+}
+
+fn failed_with(r: &Res, error: &str) -> String {
+    assert_eq!(r.status, Status::Failed, "{r:?}");
+    assert_eq!(r.error.as_deref(), Some(error), "{:?}", r.cause);
+    r.cause.clone().unwrap_or_default()
+}
+
+#[test]
+fn a_pass_loop_nesting_its_input_fails_at_the_depth_bound_without_overflowing() {
+    // Each turn wraps the input one level deeper: tiny in bytes.
+    let grow = json!({"Type": "Pass", "Parameters": {"a.$": "$", "i.$": "States.MathAdd($.i, 1)"}});
+    let (deep, shallow) =
+        on_small_stack(move || (run(looping(grow.clone(), 100_000), json!({})), run(looping(grow, 10), json!({}))));
+    let cause = failed_with(&deep, "States.DataLimitExceeded");
+    assert!(
+        cause.contains("'Grow'") && cause.contains(&format!("nested deeper than the maximum of {MAX_DEPTH} levels")),
+        "{cause}"
+    );
+    assert_eq!(shallow.status, Status::Succeeded, "{shallow:?}");
+}
+
+#[test]
+fn a_template_doubling_its_input_fails_at_the_payload_limit() {
+    let grow = json!({"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$", "i.$": "States.MathAdd($.i, 1)"}});
+    let r = run(looping(grow.clone(), 1_000), json!({"s": "x".repeat(1000)}));
+    let cause = failed_with(&r, "States.DataLimitExceeded");
+    assert_eq!(
+        cause,
+        "The state/task 'Grow' returned a result with a size exceeding the maximum number of bytes service limit."
+    );
+    assert_eq!(run(looping(grow, 3), json!({"s": "x".repeat(1000)})).status, Status::Succeeded);
+}
+
+#[test]
+fn a_jsonata_assign_doubling_a_variable_fails_at_the_payload_limit() {
+    let def = |n: u64| {
+        json!({"QueryLanguage": "JSONata", "StartAt": "Init", "States": {
+            "Init": {"Type": "Pass", "Assign": {"v": "{% $pad('', 1000, 'x') %}", "i": 0}, "Next": "Loop"},
+            "Loop": {"Type": "Choice", "Choices": [{"Condition": format!("{{% $i >= {n} %}}"), "Next": "Done"}],
+                     "Default": "Grow"},
+            "Grow": {"Type": "Pass", "Assign": {"v": "{% {'a': $v, 'b': $v} %}", "i": "{% $i + 1 %}"}, "Next": "Loop"},
+            "Done": {"Type": "Pass", "Output": "{% $i %}", "End": true}}})
+    };
+    let cause = failed_with(&run(def(1_000), json!({})), "States.DataLimitExceeded");
+    assert!(cause.contains("'Grow'"), "{cause}");
+    assert_eq!(output(def(3), json!({})), json!(3));
+}
+
+#[test]
+fn a_result_path_that_takes_the_input_over_the_limit_fails_and_catch_sees_the_input() {
+    let big = "y".repeat(150 * 1024);
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "ResultPath": "$.r",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Caught"}], "End": true},
+        "Caught": {"Type": "Pass", "End": true}}});
+    let answer = Value::String(big.clone());
+    let mut tasks = FnTasks { f: move |_: &_| TaskOutcome::Succeeded((&answer).into()), calls: Vec::new() };
+    let out = run_with(def.clone(), json!({"keep": big.clone()}), &mut tasks);
+    assert_eq!(out.status, Status::Succeeded, "{out:?}");
+    let out = out.output.unwrap();
+    assert_eq!(out["err"]["Error"], json!("States.DataLimitExceeded"));
+    assert_eq!(out["keep"].as_str().map(str::len), Some(big.len()), "the state's input is kept for Catch");
+    assert!(out.get("r").is_none());
+    // A small input takes the same result.
+    let answer = Value::String(big.clone());
+    let mut tasks = FnTasks { f: move |_: &_| TaskOutcome::Succeeded((&answer).into()), calls: Vec::new() };
+    let ok = run_with(def, json!({"keep": "k"}), &mut tasks);
+    assert_eq!(ok.output.unwrap()["r"].as_str().map(str::len), Some(big.len()));
+}
+
+#[test]
+fn map_results_over_the_limit_fail_the_map() {
+    let def = |n: usize| {
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"s.$": "$.s", "t.$": "$.s"}, "End": true}}},
+            "End": true}}})
+        .pipe(|d| (d, json!({"items": vec![json!({"s": "z".repeat(60 * 1024)}); n]})))
+    };
+    let (d, input) = def(3);
+    let cause = failed_with(&run(d, input), "States.DataLimitExceeded");
+    assert!(cause.contains("'M'"), "{cause}");
+    let (d, input) = def(1);
+    assert_eq!(run(d, input).status, Status::Succeeded);
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl Pipe for Value {}
+
+fn nest(n: usize) -> String {
+    "[".repeat(n) + &"]".repeat(n)
+}
+
+#[test]
+fn payloads_and_definitions_nested_too_deep_are_refused_when_read() {
+    let (at, over, huge, def) = on_small_stack(|| {
+        (
+            value::from_str(&nest(MAX_DEPTH)).is_ok(),
+            value::from_str(&nest(MAX_DEPTH + 1)).is_err(),
+            value::from_str(&nest(1_000_000)).is_err(),
+            expressway_engine::json::parse_strict(&nest(1_000_000)).is_err(),
+        )
+    });
+    assert_eq!((at, over, huge, def), (true, true, true, true));
+}
+
+#[test]
+fn a_task_result_nested_too_deep_is_refused() {
+    let mut deep = Value::Null;
+    for _ in 0..MAX_DEPTH + 1 {
+        deep = json!([deep]);
+    }
+    let def = single(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true}));
+    let answer: value::Value = (&deep).into();
+    let mut tasks = FnTasks { f: move |_: &_| TaskOutcome::Succeeded(answer.clone()), calls: Vec::new() };
+    let r = run_with(def, json!({}), &mut tasks);
+    failed_with(&r, "States.DataLimitExceeded");
+}
+
+fn jsonata_state(expr: &str) -> Value {
+    json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
+        "S": {"Type": "Pass", "Output": format!("{{% {expr} %}}"), "End": true}}})
+}
+
+/// The JSONata error code a state's failure cites.
+fn jsonata_code(expr: &str) -> String {
+    let r = run(jsonata_state(expr), json!({}));
+    let cause = failed_with(&r, "States.QueryEvaluationError");
+    let after = cause.split("threw an error during evaluation. ").nth(1).unwrap_or(&cause);
+    after.split(':').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn jsonata_functions_refuse_huge_results_before_allocating_them() {
+    let hostile = [
+        ("$pad('x', 1e15)", "U1002"),
+        ("$pad('x', -1e12, 'ab')", "U1002"),
+        ("[1..100000000000]", "D2014"),
+        ("$count([1..100000000000])", "D2014"),
+        ("($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $f('ab', 64))", "U1002"),
+        ("$join([1..40].$pad('', 10000, 'j'))", "U1002"),
+        ("$replace($pad('', 1000, 'a'), 'a', $pad('', 1000, 'b'))", "U1002"),
+        ("$reduce([1..40], function($a, $b){ $append($a, $a) }, [1])", "U1002"),
+        ("$reduce([1..40], function($a, $b){ [$a, $a] }, [1])", "U1002"),
+        ("$fromMillis(0, '[Y,1000000000]')", "U1002"),
+        ("$string([1..60000].{'k': $pad('', 10, 'v')})", "U1002"),
+    ];
+    for (expr, code) in hostile {
+        assert_eq!(jsonata_code(expr), code, "{expr}");
+    }
+    let fine = [
+        ("$pad('x', 3)", json!("x  ")),
+        ("$count([1..1000000])", json!(1_000_000)),
+        ("$length($join([1..10].$pad('', 1000, 'j')))", json!(10_000)),
+        ("$formatInteger(7, '000')", json!("007")),
+        ("$fromMillis(0, '[Y,4]')", json!("1970")),
+        ("$count($reduce([1..10], function($a, $b){ $append($a, $a) }, [1]))", json!(1024)),
+    ];
+    for (expr, want) in fine {
+        assert_eq!(output(jsonata_state(expr), json!({})), want, "{expr}");
+    }
+}
+
+#[test]
+fn jsonata_arithmetic_out_of_range_is_d1001() {
+    assert_eq!(jsonata_code("1/(10e300 * 10e100)"), "D1001");
+    assert_eq!(jsonata_code("$string({'inf': 1/0})"), "D1001");
+    assert_eq!(output(jsonata_state("10e300 * 10"), json!({})), json!(1e302));
+}
+
+#[test]
+fn a_jsonata_value_built_deeper_than_the_bound_fails_without_overflowing() {
+    let r = on_small_stack(|| {
+        // A tail call: the evaluator's depth stays flat while the value deepens.
+        let deep = "($f := function($n, $acc){ $n = 0 ? $acc : $f($n - 1, {'a': $acc}) }; $f(20000, 1))";
+        let shallow = "($f := function($n, $acc){ $n = 0 ? $acc : $f($n - 1, {'a': $acc}) }; $f(3, 1))";
+        (jsonata_code(deep), output(jsonata_state(shallow), json!({})))
+    });
+    assert_eq!(r.0, "U1002");
+    assert_eq!(r.1, json!({"a": {"a": {"a": 1}}}));
+}
+
+#[test]
+fn deep_jsonata_recursion_is_u1001_on_a_shard_stack() {
+    let (in_state, default_limits, shallow) = on_small_stack(|| {
+        let expr = "($f := function($n){ $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100000))";
+        let in_state = jsonata_code(expr);
+        let default_limits = match Expression::parse(expr).unwrap().evaluate(None, Environment::default()) {
+            Err(e) => e.code.to_string(),
+            Ok(v) => format!("{v:?}"),
+        };
+        let shallow = output(jsonata_state("($f := function($n){ $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100))"), json!({}));
+        (in_state, default_limits, shallow)
+    });
+    assert_eq!(in_state, "U1001");
+    assert_eq!(default_limits, "U1001");
+    assert_eq!(shallow, json!(100));
+}
+
+#[test]
+fn intrinsics_refuse_huge_results_and_overflowing_sums() {
+    let param = |call: &str| single(json!({"Type": "Pass", "Parameters": {"x.$": call}, "End": true}));
+    let big = json!({"s": "q".repeat(100 * 1024)});
+    for call in [
+        "States.Format('{}{}{}', $.s, $.s, $.s)",
+        "States.Array($.s, $.s, $.s)",
+        "States.ArrayRange(0, 100000000000, 1)",
+        "States.MathAdd(9223372036854775807, 1)",
+        "States.JsonToString(States.Array($.s, $.s, $.s))",
+    ] {
+        let r = run(param(call), big.clone());
+        failed_with(&r, "States.IntrinsicFailure");
+    }
+    assert_eq!(output(param("States.MathAdd(2147483647, 1)"), json!({})), json!({"x": 2147483648i64}));
+    assert_eq!(output(param("States.Format('{}{}', $.s, $.s)"), json!({"s": "ab"})), json!({"x": "abab"}));
+}
