@@ -91,6 +91,11 @@ pub fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
 }
 
+/// `kill -9` a process group (quietly: it may be gone already).
+fn kill_group(leader: u32) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{leader}")]).stderr(Stdio::null()).status();
+}
+
 /// The binary of a dev server, as `deploy/dev/services.sh path` finds it; a
 /// missing one fails the test (CI installs them all).
 pub fn server_binary(name: &str) -> PathBuf {
@@ -166,7 +171,7 @@ impl Server {
     /// `kill -9` the whole group: a crash, nothing saved.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+            kill_group(child.id());
             let _ = child.wait();
         }
     }
@@ -179,14 +184,14 @@ impl Server {
             let start = Instant::now();
             while !matches!(child.try_wait(), Ok(Some(_))) {
                 if start.elapsed() > Duration::from_secs(60) {
-                    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+                    kill_group(child.id());
                     let _ = child.wait();
                     panic!("{} did not stop within a minute of SIGTERM", self.name);
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             // Its workers, if any are left.
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+            kill_group(child.id());
         }
     }
 
@@ -216,6 +221,7 @@ pub fn redis(dir: &Path) -> Server {
 /// A ministack of the test's own. With `persist`, SQS and S3 state is kept
 /// in `dir` across a graceful stop (`PERSIST_STATE=1`, `S3_PERSIST=1`).
 pub fn ministack(dir: &Path, persist: bool) -> Server {
+    std::fs::create_dir_all(dir).expect("ministack dir");
     let port = free_port();
     let mut cmd = Command::new(server_binary("ministack"));
     cmd.env("BIND_HOST", "127.0.0.1")
@@ -226,6 +232,23 @@ pub fn ministack(dir: &Path, persist: bool) -> Server {
         .env("PERSIST_STATE", if persist { "1" } else { "0" })
         .env("S3_PERSIST", if persist { "1" } else { "0" });
     Server::start("ministack", port, cmd, dir.join("ministack.log"), |p| http_ok(p, "/_ministack/health"))
+}
+
+/// A tansu broker of the test's own, in memory (nothing survives a restart).
+pub fn tansu_in_memory(dir: &Path) -> Server {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new(server_binary("tansu"));
+    cmd.args([
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]);
+    Server::start("tansu", port, cmd, dir.join("tansu.log"), tcp_open)
 }
 
 /// A tansu broker of the test's own whose topics, offsets and records live
