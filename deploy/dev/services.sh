@@ -3,6 +3,8 @@
 # no Docker engine. Endpoints are written to target/services.env, which
 # deploy/dev/test.sh sources.
 #   deploy/dev/services.sh install|start|stop
+#   deploy/dev/services.sh path redis|tansu|ministack   (where a server's binary is;
+#     the chaos tests start their own instances of them on their own ports)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STATE=$PWD/target/services
@@ -117,9 +119,26 @@ stop() {
   rm -f "$ENV_FILE"
 }
 
+# The binary of one server, or a failure naming what is missing.
+path() {
+  local bin
+  case "${1:-}" in
+    redis) bin=$(command -v redis-server || true) ;;
+    tansu) bin=$(tansu_bin 2>/dev/null || true) ;;
+    ministack) bin=$MINISTACK_VENV/bin/ministack ;;
+    *) echo "usage: $0 path redis|tansu|ministack" >&2; exit 2 ;;
+  esac
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "$1 is not installed (looked for '${bin}'): run $0 install" >&2
+    exit 1
+  fi
+  echo "$bin"
+}
+
 case "${1:-}" in
   install) install ;;
+  path) path "${2:-}" ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|path NAME" >&2; exit 2 ;;
 esac
