@@ -293,6 +293,8 @@ pub struct RuntimeConfig {
     #[serde(default = "default_drain", deserialize_with = "human_duration")]
     pub drain_timeout: Duration,
     /// Payloads above this size go to the dead-letter sink (AWS: 256 KiB).
+    /// File and stdin sources skip longer lines unread (in bounded chunks),
+    /// so one huge line costs no more memory than this.
     #[serde(default = "default_max_payload", deserialize_with = "scalar")]
     pub max_payload_bytes: usize,
     /// How often sources persist their progress. What completed since the

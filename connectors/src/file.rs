@@ -7,10 +7,11 @@
 //! — a restart re-reads from the first incomplete line: nothing is skipped,
 //! and only the in-flight window can run twice.
 
+use crate::lines::{Line, read_line};
 use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Lines are spread over this many partitions (line number modulo), so a
@@ -27,6 +28,9 @@ pub struct FileSource {
     line_no: u64,
     in_flight: BTreeSet<u64>,
     committed: u64,
+    /// Longer lines are skipped unread and dead-lettered by their size.
+    max_record_bytes: usize,
+    line: Vec<u8>,
 }
 
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> SourceError {
@@ -35,6 +39,8 @@ fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> SourceError {
 
 impl FileSource {
     /// Open `path` and resume from `checkpoint` (default `<path>.checkpoint`).
+    /// A checkpoint past the end of the file (a file truncated or replaced
+    /// since) is an error: silently reading nothing would skip its records.
     pub fn open(path: &Path, follow: bool, checkpoint: Option<&Path>) -> Result<FileSource, SourceError> {
         let checkpoint = checkpoint.map(Path::to_path_buf).unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();
@@ -47,6 +53,15 @@ impl FileSource {
             Err(e) => return Err(err(&checkpoint, "reading", e)),
         };
         let mut file = File::open(path).map_err(|e| err(path, "opening", e))?;
+        let len = file.metadata().map_err(|e| err(path, "reading the length of", e))?.len();
+        if start > len {
+            return Err(SourceError(format!(
+                "the checkpoint {} is at byte {start}, past the end of {} ({len} bytes): the file was truncated or \
+                 replaced since; remove the checkpoint (or run with --from-start) to read it from its start",
+                checkpoint.display(),
+                path.display()
+            )));
+        }
         file.seek(SeekFrom::Start(start)).map_err(|e| err(path, "seeking in", e))?;
         Ok(FileSource {
             path: path.to_path_buf(),
@@ -57,7 +72,16 @@ impl FileSource {
             line_no: 0,
             in_flight: BTreeSet::new(),
             committed: start,
+            max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
+            line: Vec::new(),
         })
+    }
+
+    /// Lines longer than `max` bytes become `States.DataLimitExceeded` dead
+    /// letters without being read into memory (default: AWS's 256 KiB).
+    pub fn max_record_bytes(mut self, max: usize) -> FileSource {
+        self.max_record_bytes = max;
+        self
     }
 
     /// The offset a restart would resume from.
@@ -69,35 +93,34 @@ impl FileSource {
 impl Source for FileSource {
     fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
         let mut records = Vec::with_capacity(max.min(1024));
-        let mut line = Vec::new();
         while records.len() < max.min(1024) {
-            line.clear();
-            let n = self.reader.read_until(b'\n', &mut line).map_err(|e| err(&self.path, "reading", e))?;
-            if n == 0 {
+            let line = read_line(&mut self.reader, &mut self.line, self.max_record_bytes)
+                .map_err(|e| err(&self.path, "reading", e))?;
+            if line == Line::End {
                 break;
             }
-            let complete = line.last() == Some(&b'\n');
-            if !complete && self.follow {
+            if !line.complete() && self.follow {
                 // A line still being written: read it again once it is whole.
                 self.reader.seek(SeekFrom::Start(self.position)).map_err(|e| err(&self.path, "seeking in", e))?;
                 break;
             }
             let start = self.position;
-            self.position += n as u64;
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
-            if body.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+            self.position += line.consumed();
+            let oversized = match line {
+                Line::Oversized { size, .. } => Some(size),
+                _ if self.line.iter().all(u8::is_ascii_whitespace) => continue,
+                _ => None,
+            };
             self.in_flight.insert(start);
             let partition = (self.line_no % PARTITIONS as u64) as u32;
             self.line_no += 1;
             records.push(Record {
                 id: start,
                 partition,
-                payload: body.to_vec(),
+                payload: self.line.clone(),
                 coordinates: format!("file:{}:offset={start}", self.path.display()),
                 key: None,
+                oversized,
             });
         }
         Ok(if !records.is_empty() {
@@ -248,6 +271,93 @@ mod tests {
             vec![b"{\"a\":2}".to_vec(), b"{\"a\":3}".to_vec()]
         );
         assert!(matches!(again.poll(10).unwrap(), Polled::Finished));
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_skipped_unread_and_the_next_lines_go_on() {
+        let d = temp_dir("oversized");
+        let input = d.join("in.jsonl");
+        let long = format!("{{\"blob\": \"{}\"}}", "y".repeat(100_000));
+        std::fs::write(&input, format!("{{\"a\":1}}\n{long}\n{{\"a\":2}}\n")).unwrap();
+        let mut s = FileSource::open(&input, false, None).unwrap().max_record_bytes(1_000);
+        let rs = records(s.poll(10).unwrap());
+        let summary: Vec<(u64, usize, Option<u64>)> = rs.iter().map(|r| (r.id, r.payload.len(), r.oversized)).collect();
+        assert_eq!(summary, vec![(0, 7, None), (8, 0, Some(long.len() as u64)), (8 + long.len() as u64 + 1, 7, None)]);
+        assert!(s.line.capacity() < 64 * 1024 * 2, "the long line was never held whole: {}", s.line.capacity());
+        rs.iter().for_each(|r| s.complete(r.id));
+        assert_eq!(
+            s.watermark(),
+            std::fs::metadata(&input).unwrap().len(),
+            "the skipped line is passed by the checkpoint"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_past_the_end_of_its_file_is_an_error_naming_both() {
+        let d = temp_dir("past-end");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"a\":1}\n").unwrap();
+        std::fs::write(d.join("in.jsonl.checkpoint"), "500\n").unwrap();
+        let e = FileSource::open(&input, false, None).err().expect("refused").to_string();
+        assert!(e.contains("in.jsonl.checkpoint") && e.contains("byte 500") && e.contains("(8 bytes)"), "{e}");
+        std::fs::write(d.join("in.jsonl.checkpoint"), "8\n").unwrap();
+        let mut at_end = FileSource::open(&input, false, None).expect("a checkpoint at the end is fine");
+        assert!(matches!(at_end.poll(10).unwrap(), Polled::Finished));
+    }
+
+    /// The drain deadline abandons a record parked on a long Wait: the
+    /// checkpoint stops at its line, so a restart runs it again, while the
+    /// lines before it are committed.
+    #[test]
+    fn a_record_abandoned_at_the_drain_deadline_is_not_committed() {
+        use expressway_runtime::testing::MemorySink;
+        use expressway_runtime::{ManualClock, NoDedup, PipelineSpec, Stats};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let d = temp_dir("drain");
+        let input = d.join("in.jsonl");
+        let lines = ["{\"slow\":false}\n", "{\"slow\":true}\n", "{\"slow\":false}\n"];
+        std::fs::write(&input, lines.concat()).unwrap();
+        let machine = r#"{"StartAt":"Slow?","States":{
+          "Slow?":{"Type":"Choice","Choices":[{"Variable":"$.slow","BooleanEquals":true,"Next":"Hour"}],"Default":"Done"},
+          "Hour":{"Type":"Wait","Seconds":3600,"Next":"Done"},
+          "Done":{"Type":"Pass","End":true}}}"#;
+        let program = expressway_engine::compile_text(machine, expressway_engine::WorkflowType::Standard).unwrap();
+        let spec = PipelineSpec {
+            express: false,
+            shards: 1,
+            drain_timeout: std::time::Duration::from_millis(300),
+            clock: Arc::new(ManualClock::new(0)),
+            ..PipelineSpec::new("drain", Arc::new(program))
+        };
+        let source = FileSource::open(&input, true, None).unwrap();
+        let (stats, shutdown) = (Arc::new(Stats::default()), Arc::new(AtomicBool::new(false)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let (stats, shutdown) = (stats.clone(), shutdown.clone());
+            let results = Box::new(MemorySink::default());
+            std::thread::spawn(move || {
+                let run = expressway_runtime::run(
+                    spec,
+                    Box::new(source),
+                    results,
+                    Box::new(MemorySink::default()),
+                    Arc::new(NoDedup),
+                    stats,
+                    shutdown,
+                );
+                let _ = tx.send(run);
+            });
+        }
+        while Stats::get(&stats.acknowledged) < 2 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        shutdown.store(true, Ordering::Relaxed);
+        // A bound only so that a hang fails instead of waiting out the hour.
+        rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the drain ended").expect("a clean stop");
+        let checkpoint = std::fs::read_to_string(d.join("in.jsonl.checkpoint")).unwrap();
+        assert_eq!(checkpoint.trim(), lines[0].len().to_string(), "the checkpoint stops at the abandoned line");
+        assert_eq!(Stats::get(&stats.abandoned), 1);
     }
 
     #[test]

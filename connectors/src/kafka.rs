@@ -326,6 +326,7 @@ impl Source for KafkaSource {
                 payload: m.payload().unwrap_or_default().to_vec(),
                 coordinates: format!("kafka:{topic}:{partition}:offset={offset}"),
                 key: m.key().map(<[u8]>::to_vec),
+                oversized: None,
             });
         }
         metrics::counter!("expressway_kafka_records_consumed_total").increment(records.len() as u64);

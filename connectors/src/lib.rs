@@ -16,6 +16,7 @@ pub mod dedup;
 pub mod file;
 pub mod http;
 pub mod kafka;
+pub mod lines;
 pub mod mock;
 pub mod redis_dedup;
 pub mod result_key;

@@ -12,6 +12,7 @@ use crate::asl::{
 };
 use crate::jsonpath::{JsonPath, RefStep};
 use crate::value::Value;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -190,14 +191,17 @@ impl Compiler {
                 has_result: matches!(s.kind, StateKind::Task(_) | StateKind::Map(_) | StateKind::Parallel { .. }),
             });
         }
-        let resolve = move |name: &str| -> StateId { base + m.index_of(name).unwrap_or(0) as StateId };
+        // One map per machine: resolving each transition by a scan of the
+        // states would make compiling quadratic in their number.
+        let index: HashMap<&str, usize> = m.states.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let resolve = |name: &str| -> StateId { base + index.get(name).copied().unwrap_or(0) as StateId };
         let start = resolve(&m.start_at);
         self.p.machines[id as usize].start = start;
         for (i, s) in m.states.iter().enumerate() {
             let sid = base + i as StateId;
             self.state(sid, s, &resolve);
         }
-        self.p.machines[id as usize].runs_inline = runs_inline(m);
+        self.p.machines[id as usize].runs_inline = runs_inline(m, &index);
         id
     }
 
@@ -354,7 +358,7 @@ impl Compiler {
 }
 
 /// See [`MachineInfo::runs_inline`].
-fn runs_inline(m: &StateMachine) -> bool {
+fn runs_inline(m: &StateMachine, index: &HashMap<&str, usize>) -> bool {
     let simple = m.states.iter().all(|s| {
         matches!(
             s.kind,
@@ -368,32 +372,41 @@ fn runs_inline(m: &StateMachine) -> bool {
     let targets = |s: &asl::State| -> Vec<usize> {
         let mut t = Vec::new();
         if let Transition::Next(n) = &s.transition {
-            t.extend(m.index_of(n));
+            t.extend(index.get(n.as_str()).copied());
         }
         if let StateKind::Choice { choices, default } = &s.kind {
-            t.extend(choices.iter().filter_map(|c| m.index_of(&c.next)));
-            t.extend(default.as_deref().and_then(|d| m.index_of(d)));
+            t.extend(choices.iter().filter_map(|c| index.get(c.next.as_str()).copied()));
+            t.extend(default.as_deref().and_then(|d| index.get(d).copied()));
         }
         t
     };
-    // 0 unvisited, 1 on the stack, 2 done.
-    fn visit(i: usize, m: &StateMachine, marks: &mut [u8], targets: &dyn Fn(&asl::State) -> Vec<usize>) -> bool {
-        match marks[i] {
-            1 => return false,
-            2 => return true,
-            _ => {}
+    // Depth-first with an explicit stack (a chain of 20,000 Pass states must
+    // not recurse 20,000 deep): 0 unvisited, 1 on the path, 2 done.
+    let mut marks = vec![0u8; m.states.len()];
+    for root in 0..m.states.len() {
+        if marks[root] != 0 {
+            continue;
         }
-        marks[i] = 1;
-        for j in targets(&m.states[i]) {
-            if !visit(j, m, marks, targets) {
-                return false;
+        marks[root] = 1;
+        let mut path: Vec<(usize, Vec<usize>)> = vec![(root, targets(&m.states[root]))];
+        while let Some((node, pending)) = path.last_mut() {
+            match pending.pop() {
+                Some(next) => match marks[next] {
+                    1 => return false,
+                    2 => {}
+                    _ => {
+                        marks[next] = 1;
+                        path.push((next, targets(&m.states[next])));
+                    }
+                },
+                None => {
+                    marks[*node] = 2;
+                    path.pop();
+                }
             }
         }
-        marks[i] = 2;
-        true
     }
-    let mut marks = vec![0u8; m.states.len()];
-    (0..m.states.len()).all(|i| visit(i, m, &mut marks, &targets))
+    true
 }
 
 impl Program {

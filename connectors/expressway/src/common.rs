@@ -4,6 +4,7 @@
 use crate::cli::TypeArg;
 use expressway_config::ExecutionContext;
 use expressway_engine::{ExecutionResult, Status, WorkflowType};
+use expressway_runtime::input::{self, Rejected};
 use serde_json::{Map, Value, json};
 use std::io::Read;
 use std::path::Path;
@@ -15,6 +16,34 @@ pub fn read_text(path: &Path) -> Result<String, String> {
         return Ok(s);
     }
     std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// An execution input read from `path` (`-`: standard input) as `run` reads
+/// a record: at most `max` bytes, the same JSON reader, the same errors
+/// (`expressway_runtime::input`). A larger input is never read whole.
+pub fn read_input(path: &Path, max: usize) -> Result<Result<expressway_engine::value::Value, Rejected>, String> {
+    let named = |e: std::io::Error| {
+        if path.as_os_str() == "-" {
+            format!("reading standard input: {e}")
+        } else {
+            format!("reading {}: {e}", path.display())
+        }
+    };
+    let mut bytes = Vec::new();
+    let size = if path.as_os_str() == "-" {
+        let mut stdin = std::io::stdin().lock();
+        (&mut stdin).take(max as u64 + 1).read_to_end(&mut bytes).map_err(named)?;
+        // Count the rest without keeping it.
+        bytes.len() as u64 + std::io::copy(&mut stdin, &mut std::io::sink()).map_err(named)?
+    } else {
+        let mut file = std::fs::File::open(path).map_err(named)?;
+        (&mut file).take(max as u64 + 1).read_to_end(&mut bytes).map_err(named)?;
+        file.metadata().map_err(named)?.len().max(bytes.len() as u64)
+    };
+    if size > max as u64 {
+        return Ok(Err(input::too_large(size, max)));
+    }
+    Ok(input::parse(&bytes, max, &mut Vec::new()))
 }
 
 pub fn read_json(path: &Path) -> Result<Value, String> {

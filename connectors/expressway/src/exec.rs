@@ -2,7 +2,7 @@
 //! states answered by recorded mocks or performed against AWS.
 
 use crate::cli::TypeArg;
-use crate::common::{invalid_definition_json, read_json, read_text, result_json, workflow_of};
+use crate::common::{invalid_definition_json, read_input, read_json, read_text, result_json, workflow_of};
 use expressway_config::ExecutionContext;
 use expressway_connectors::mock::{MockConfig, RecordedMocks};
 use expressway_engine::driver::{Offline, RunOptions};
@@ -60,7 +60,11 @@ pub fn cmd_exec(
             return Ok(ExitCode::from(2));
         }
     };
-    let input = read_json(input)?;
+    let input = match read_input(input, expressway_engine::vm::MAX_PAYLOAD_BYTES)? {
+        Ok(value) => value,
+        // The error and cause `run` gives the same record in its dead letter.
+        Err(rejected) => return Err(format!("the input is rejected: {}: {}", rejected.error, rejected.cause)),
+    };
     let aws_tasks = match tasks {
         TaskSource::Aws => {
             let aws = expressway_connectors::aws::Aws::new(&expressway_config::pipeline::AwsConfig::default())?;
@@ -92,7 +96,7 @@ pub fn cmd_exec(
     );
     let opts = RunOptions::for_workflow(workflow);
     let mut effects: Box<dyn Effects + '_> = if real_time { Box::new(RealTime(answers)) } else { answers };
-    let result = expressway_engine::execute(&program, info, input.into(), effects.as_mut(), &opts);
+    let result = expressway_engine::execute(&program, info, input, effects.as_mut(), &opts);
     println!("{}", result_json(&result));
     Ok(if result.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

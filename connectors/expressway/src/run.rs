@@ -68,7 +68,7 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 }
             },
         };
-        if let SourceConfig::File { path: src, .. } = &p.source {
+        if let SourceConfig::File { path: src, checkpoint, .. } = &p.source {
             let src = resolve(&base, src);
             if !src.exists() {
                 problems.push(ConfigProblem {
@@ -76,6 +76,8 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                     message: format!("{} does not exist", src.display()),
                 });
             }
+            let checkpoint = checkpoint.as_ref().map(|c| resolve(&base, c));
+            problems.extend(files_shared_with_sinks(&at, &src, checkpoint.as_deref(), p, &base));
         }
         let refused = program.as_ref().map(|p| check_resources(p, |r| Integration::parse(r).map(|_| ())));
         for message in refused.and_then(Result::err).unwrap_or_default() {
@@ -133,6 +135,52 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
         }
     }
     if problems.is_empty() { Ok((config, prepared)) } else { Err(problems) }
+}
+
+/// A file source must not read a file its own pipeline writes: its results
+/// would become its input, without end. Compared canonicalised, so
+/// `./in.jsonl` and `in.jsonl` (or a symbolic link) are the same file.
+fn files_shared_with_sinks(
+    at: &str,
+    source: &Path,
+    checkpoint: Option<&Path>,
+    p: &expressway_config::pipeline::Pipeline,
+    base: &Path,
+) -> Vec<ConfigProblem> {
+    let sinks = [("sink", &p.sink), ("dead_letter", &p.dead_letter)];
+    let mut problems = Vec::new();
+    for (field, sink) in sinks {
+        let SinkConfig::File { path } = sink else { continue };
+        let sink_path = canonical(&resolve(base, path));
+        let mut clash = |what: &str, read: &Path| {
+            if canonical(read) == sink_path {
+                problems.push(ConfigProblem {
+                    at: format!("{at}.{field}.path"),
+                    message: format!(
+                        "{} is also this pipeline's {what}: a pipeline must not write the file it reads",
+                        sink_path.display()
+                    ),
+                });
+            }
+        };
+        clash("source file", source);
+        if let Some(c) = checkpoint {
+            clash("source checkpoint", c);
+        }
+    }
+    problems
+}
+
+/// The path with symbolic links and `.`/`..` resolved, as far as it exists:
+/// a sink's file may not exist yet, but its directory usually does.
+fn canonical(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent().map(Path::canonicalize), p.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => p.to_path_buf(),
+    }
 }
 
 pub fn cmd_validate_config(path: &Path) -> Result<ExitCode, String> {
@@ -204,6 +252,7 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .try_init();
+    quiet_repeated_panics();
     let shutdown = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(m) = &config.metrics {
@@ -236,9 +285,10 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
                     });
                     let _ = std::fs::remove_file(cp);
                 }
-                Box::new(FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?)
+                let source = FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?;
+                Box::new(source.max_record_bytes(config.runtime.max_payload_bytes))
             }
-            SourceConfig::Stdin => Box::new(StdinSource::spawn()),
+            SourceConfig::Stdin => Box::new(StdinSource::spawn(config.runtime.max_payload_bytes)),
             SourceConfig::Sqs { queue_url, pollers, visibility_timeout, wait_time } => Box::new(SqsSource::open(
                 aws.get()?,
                 &SqsSourceConfig {
@@ -317,7 +367,8 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         let g = Stats::get;
         eprintln!(
             "pipeline {name}: {} executions ({} succeeded, {} failed, {} timed out), {} duplicates skipped, \
-             {} malformed, {} oversized, {} dead letters, {:.0} exec/s",
+             {} malformed, {} oversized, {} dead letters, {} internal errors, {} abandoned at the drain deadline, \
+             {:.0} exec/s",
             g(&stats.executions),
             g(&stats.succeeded),
             g(&stats.failed),
@@ -326,6 +377,8 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             g(&stats.malformed),
             g(&stats.oversized),
             g(&stats.dead_letters),
+            g(&stats.internal_errors),
+            g(&stats.abandoned),
             g(&stats.executions) as f64 / secs
         );
         if let Err(e) = outcome {
@@ -334,4 +387,29 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Panics the shards catch are dead-lettered and counted
+/// (`expressway_internal_errors_total`); the default hook would still print
+/// each one to standard error, so a stream of bad records would flood it.
+/// Print the first few in full, then say that the rest are only counted;
+/// a panic anywhere else is always printed.
+fn quiet_repeated_panics() {
+    const PRINTED: u64 = 10;
+    static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !std::thread::current().name().is_some_and(|n| n.starts_with("shard-")) {
+            return default(info);
+        }
+        let n = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < PRINTED {
+            default(info);
+        } else if n == PRINTED {
+            eprintln!(
+                "further panics are not printed: their records are dead-lettered as Expressway.InternalError and \
+                 counted in expressway_internal_errors_total"
+            );
+        }
+    }));
 }

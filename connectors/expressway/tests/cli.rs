@@ -147,3 +147,63 @@ fn the_kubernetes_manifest_holds_a_valid_pipeline() {
         .expect("validate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Validation and compilation stay linear in the number of states (a
+/// transition is resolved through a map, not a scan of the states) and never
+/// recurse per state: huge definitions validate, here and on a test thread's
+/// 2 MiB stack. Nothing is timed; the before/after measure is in the commit
+/// that fixed the quadratic lookup.
+#[test]
+fn validate_takes_huge_and_deep_definitions() {
+    let n = 20_000;
+    let mut chain = serde_json::Map::new();
+    for i in 0..n {
+        let next = if i + 1 < n {
+            json!({"Type": "Pass", "Next": format!("S{}", i + 1)})
+        } else {
+            json!({"Type": "Pass", "End": true})
+        };
+        chain.insert(format!("S{i}"), next);
+    }
+    let chain = json!({"StartAt": "S0", "States": chain});
+    let mut choice = serde_json::Map::new();
+    let branches: Vec<Value> =
+        (0..n).map(|i| json!({"Variable": "$.x", "NumericEquals": i, "Next": format!("T{i}")})).collect();
+    choice.insert("C".into(), json!({"Type": "Choice", "Choices": branches, "Default": "T0"}));
+    for i in 0..n {
+        choice.insert(format!("T{i}"), json!({"Type": "Succeed"}));
+    }
+    let choice = json!({"StartAt": "C", "States": choice});
+    // Each Parallel is four levels of JSON; the definition reader's nesting
+    // limit (128) allows 31 of them around a Pass.
+    let nested = |depth: usize| {
+        let mut m = json!({"StartAt": "L", "States": {"L": {"Type": "Pass", "End": true}}});
+        for i in 0..depth {
+            m = json!({"StartAt": format!("P{i}"), "States": {format!("P{i}"): {"Type": "Parallel", "Branches": [m], "End": true}}});
+        }
+        m
+    };
+    for (name, definition, states) in [("chain", &chain, n), ("choice", &choice, n + 1), ("parallel", &nested(31), 32)]
+    {
+        let path = temp(&format!("huge-{name}.json"), definition);
+        let out = bin().args(["validate", path.to_str().unwrap()]).output().expect("validate");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {text}");
+        assert!(text.contains(&format!("valid ({states} states")), "{name}: {text}");
+    }
+    let too_deep = temp("huge-parallel-too-deep.json", &nested(32));
+    let (code, out) = run(&["validate", too_deep.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 2);
+    assert!(out["diagnostics"][0]["message"].as_str().unwrap_or("").contains("recursion limit exceeded"), "{out}");
+    // In process, on a thread with the test harness's default stack.
+    let text = chain.to_string();
+    let compiled = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            expressway_engine::compile_text(&text, expressway_engine::WorkflowType::Express).map(|p| p.states.len())
+        })
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(compiled.ok(), Some(n));
+}

@@ -358,3 +358,94 @@ fn execution_logging_follows_the_level() {
         );
     }
 }
+
+/// `exec` and `run` read a record through the same function: the same bad
+/// record gets the same error and cause from both.
+#[test]
+fn exec_and_run_reject_a_bad_record_with_the_same_error() {
+    let dir = temp_dir("same-error");
+    let big = format!("{{\"id\": \"big\", \"blob\": \"{}\"}}", "y".repeat(300 * 1024)).into_bytes();
+    let records: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", b"{\"id\": \"t\", ".to_vec()),
+        ("latin1", b"{\"id\": \"caf\xe9\"}".to_vec()),
+        ("oversized", big),
+    ];
+    let mut input = Vec::new();
+    for (_, r) in &records {
+        input.extend_from_slice(r);
+        input.push(b'\n');
+    }
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let cfg = write_config(&dir, ECHO, false, "");
+    let run = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().expect("run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // The shards finish in any order: a dead letter is found by its line's offset.
+    let mut dead = lines(&dir.join("dead.jsonl"));
+    let offset = |d: &serde_json::Value| d["source"].as_str().and_then(|s| s.rsplit('=').next()?.parse::<u64>().ok());
+    dead.sort_by_key(offset);
+    assert_eq!(dead.len(), records.len());
+    for ((name, record), letter) in records.iter().zip(&dead) {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, record).unwrap();
+        let definition = dir.join("machine.asl.json");
+        let exec = bin()
+            .args(["exec", "--definition", definition.to_str().unwrap(), "--input", path.to_str().unwrap()])
+            .output()
+            .expect("exec");
+        let stderr = String::from_utf8_lossy(&exec.stderr);
+        let (error, cause) = (letter["error"].as_str().unwrap(), letter["cause"].as_str().unwrap());
+        assert_eq!(exec.status.code(), Some(3), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{error}: {cause}")), "{name}: exec said {stderr}, run said {letter}");
+    }
+    assert_eq!(
+        dead.iter().map(|d| d["error"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["Expressway.MalformedRecord", "Expressway.MalformedRecord", "States.DataLimitExceeded"]
+    );
+    assert!(dead[1]["cause"].as_str().unwrap().contains("not UTF-8"), "{}", dead[1]);
+    assert!(dead[2].get("input").is_none(), "an oversized line is never read whole: {}", dead[2]);
+}
+
+/// A pipeline that would read its own output is refused by `validate` and
+/// by `run`, however the path is spelled.
+#[test]
+fn a_sink_writing_the_source_file_is_refused() {
+    let dir = temp_dir("own-output");
+    std::fs::write(dir.join("machine.asl.json"), ECHO).unwrap();
+    std::fs::write(dir.join("input.jsonl"), "{\"id\": \"a\"}\n").unwrap();
+    let cfg = dir.join("loop.yaml");
+    std::fs::write(
+        &cfg,
+        "pipelines:\n  - name: loop\n    state_machine: machine.asl.json\n    source: { type: file, path: input.jsonl }\n    sink: { type: file, path: ./sub/../input.jsonl }\n    dead_letter: { type: null }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let validate = bin().args(["validate", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&validate.stdout);
+    assert_eq!(validate.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("pipelines[0] (loop).sink.path") && text.contains("must not write the file it reads"),
+        "{text}"
+    );
+    let run = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{text}");
+    assert!(text.contains("must not write the file it reads"), "{text}");
+    assert_eq!(std::fs::read_to_string(dir.join("input.jsonl")).unwrap(), "{\"id\": \"a\"}\n", "nothing was written");
+}
+
+/// A checkpoint past the end of its file (the file was truncated or
+/// replaced) stops the run with both named, instead of reading nothing.
+#[test]
+fn a_checkpoint_past_the_end_of_the_input_stops_the_run() {
+    let dir = temp_dir("stale-checkpoint");
+    write_input(&dir, 3);
+    std::fs::write(dir.join("input.jsonl.checkpoint"), "1000000\n").unwrap();
+    let cfg = write_config(&dir, ECHO, false, "");
+    let run = bin().args(["run", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{text}");
+    assert!(
+        text.contains("input.jsonl.checkpoint") && text.contains("byte 1000000") && text.contains("past the end"),
+        "{text}"
+    );
+}

@@ -274,6 +274,7 @@ impl Poller {
                     payload: m.body.unwrap_or_default().into_bytes(),
                     coordinates: format!("sqs:{}:{identity}", self.queue_name),
                     key: group.as_ref().map(|g| g.clone().into_bytes()),
+                    oversized: None,
                 };
                 if tx.send(Received { record, group }).await.is_err() {
                     return;

@@ -3,25 +3,33 @@
 
 use crate::api::{DedupStore, Record};
 use crate::executor::Output;
+use crate::input;
 use crate::metrics::ShardMetrics;
 use crate::outcome::dead_letter;
 use crate::spec::{ExecutionLogLevel, KeySpec, PipelineSpec, Stats};
-use expressway_engine::value::{self, Value};
+use expressway_engine::value::Value;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// A record after its checks: an execution to run, or settled without one
 /// (a dead letter, or a duplicate to skip).
 pub(crate) enum Admitted {
-    Run(Started),
-    Settled(Record, Output),
+    Run(Admission),
+    Settled(Output),
+}
+
+/// What an admitted record starts its execution with.
+pub(crate) struct Admission {
+    pub dedup_key: Option<String>,
+    pub input: Value,
+    pub name: String,
 }
 
 /// Check, parse, key and dedup a record.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prepare(
     spec: &PipelineSpec,
-    record: Record,
+    record: &Record,
     scratch: &mut Vec<u8>,
     dedup: &dyn DedupStore,
     stats: &Stats,
@@ -29,30 +37,20 @@ pub(crate) fn prepare(
     shard: usize,
     seq: u64,
 ) -> Admitted {
-    if record.payload.len() > spec.max_payload_bytes {
-        stats.oversized.fetch_add(1, Ordering::Relaxed);
-        m.malformed.increment(1);
-        let cause = format!(
-            "The input of {} bytes exceeds the maximum of {} bytes for an execution input",
-            record.payload.len(),
-            spec.max_payload_bytes
-        );
-        let output = dead_letter(spec, &record.coordinates, &record.payload, "States.DataLimitExceeded", &cause, None);
-        return Admitted::Settled(record, output);
-    }
-    // simd-json parses in place; a reused scratch copy keeps the record's own
-    // bytes intact for a dead letter without an allocation per record.
-    scratch.clear();
-    scratch.extend_from_slice(&record.payload);
-    let input = match value::from_slice_mut(scratch) {
+    // A source that dropped an oversized payload unread still reports its size.
+    let parsed = match record.oversized {
+        Some(size) => Err(input::too_large(size, spec.max_payload_bytes)),
+        None => input::parse(&record.payload, spec.max_payload_bytes, scratch),
+    };
+    let input = match parsed {
         Ok(v) => v,
-        Err(e) => {
-            stats.malformed.fetch_add(1, Ordering::Relaxed);
+        Err(rejected) => {
+            let counter = if rejected.oversized { &stats.oversized } else { &stats.malformed };
+            counter.fetch_add(1, Ordering::Relaxed);
             m.malformed.increment(1);
-            let cause = format!("the record is not valid JSON: {e}");
-            let output =
-                dead_letter(spec, &record.coordinates, &record.payload, "Expressway.MalformedRecord", &cause, None);
-            return Admitted::Settled(record, output);
+            let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+            let output = dead_letter(spec, &record.coordinates, payload, rejected.error, &rejected.cause, None);
+            return Admitted::Settled(output);
         }
     };
     let key = match &spec.key {
@@ -66,8 +64,8 @@ pub(crate) fn prepare(
             _ => {
                 let cause = format!("the idempotency key '{p}' is missing from the record or is null");
                 let error = "Expressway.MissingIdempotencyKey";
-                let output = dead_letter(spec, &record.coordinates, &record.payload, error, &cause, Some(&input));
-                return Admitted::Settled(record, output);
+                let output = dead_letter(spec, &record.coordinates, None, error, &cause, Some(&input));
+                return Admitted::Settled(output);
             }
         },
     };
@@ -76,7 +74,7 @@ pub(crate) fn prepare(
     {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
         m.dedup_hits.increment(1);
-        return Admitted::Settled(record, Output::Skip);
+        return Admitted::Settled(Output::Skip);
     }
     // Names are only read through `$$` and execution logs: don't format two
     // strings per record for machines that use neither.
@@ -84,7 +82,7 @@ pub(crate) fn prepare(
     let name = if named { format!("{}-{shard}-{seq}", spec.name) } else { String::new() };
     stats.executions.fetch_add(1, Ordering::Relaxed);
     m.started.increment(1);
-    Admitted::Run(Started { record, dedup_key: key, input, name, began: spec.clock.now() })
+    Admitted::Run(Admission { dedup_key: key, input, name })
 }
 
 /// A record whose execution has started: what finishing it needs.

@@ -18,6 +18,10 @@ pub struct Record {
     pub coordinates: String,
     /// The record's key (a Kafka message key), carried to its result.
     pub key: Option<Vec<u8>>,
+    /// The size of a payload the source did not read because it was larger
+    /// than the input limit (`payload` is then empty): the record becomes a
+    /// `States.DataLimitExceeded` dead letter without ever being in memory.
+    pub oversized: Option<u64>,
 }
 
 pub enum Polled {

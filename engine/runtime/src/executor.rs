@@ -21,7 +21,7 @@ use crate::spec::{PipelineSpec, RunError, Stats};
 use crate::{shard, sink_loop, source_loop};
 use crossbeam_channel::{bounded, unbounded};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a shard hands the sink writer for one record.
 pub(crate) struct Done {
@@ -43,7 +43,10 @@ pub(crate) enum Output {
 const QUEUED_BATCHES: usize = 16;
 
 /// Run a pipeline until its source is finished or `shutdown` is set, then
-/// drain (up to the drain timeout), commit and return.
+/// drain, commit and return. After `shutdown` the whole drain is bounded by
+/// the drain timeout (plus the sink writer's grace): executions still parked
+/// then (a long Wait, a slow task) are abandoned, and only what finished
+/// before is acknowledged and committed.
 pub fn run(
     spec: PipelineSpec,
     mut source: Box<dyn Source>,
@@ -62,6 +65,9 @@ pub fn run(
     // their own: they are at most the records in flight.
     let (done_tx, done_rx) = bounded::<Vec<Done>>(QUEUED_BATCHES * shards);
     let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
+    // Set once the source loop is done (drained, past the drain deadline, or
+    // failed): shards then drop what is still parked instead of running it.
+    let abandon = Arc::new(AtomicBool::new(false));
 
     let mut shard_txs = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards + 1);
@@ -69,23 +75,28 @@ pub fn run(
         let (tx, rx) = bounded::<Vec<Record>>(QUEUED_BATCHES);
         shard_txs.push(tx);
         let (spec, dedup, stats, done_tx) = (spec.clone(), dedup.clone(), stats.clone(), done_tx.clone());
+        let abandon = abandon.clone();
         handles.push(std::thread::Builder::new().name(format!("shard-{shard}")).spawn(move || {
-            shard::shard_loop(&spec, shard, rx, done_tx, dedup.as_ref(), &stats);
+            shard::shard_loop(&spec, shard, rx, done_tx, dedup.as_ref(), &stats, &abandon);
         }));
     }
     drop(done_tx);
     {
-        let (dedup, stats, name) = (dedup.clone(), stats.clone(), spec.name.clone());
+        let (dedup, stats, name, abandon) = (dedup.clone(), stats.clone(), spec.name.clone(), abandon.clone());
         let hook = source.completion_hook();
         handles.push(std::thread::Builder::new().name("sink-writer".into()).spawn(move || {
-            sink_loop::sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, hook, &name)
+            sink_loop::sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, hook, &name, &abandon)
         }));
     }
 
     let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards);
+    // In flight now means past the drain deadline (or a failed source or
+    // sink): whatever is still parked is abandoned, not waited for.
+    abandon.store(true, Ordering::Relaxed);
     drop(shard_txs);
     // Shards and the sink writer end once their inputs close; what they
-    // completed is acknowledged below before the final commit.
+    // completed is acknowledged below before the final commit, and nothing
+    // else is: an abandoned record runs again after a restart.
     for h in handles.into_iter().flatten() {
         let _ = h.join();
     }

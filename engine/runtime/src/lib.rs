@@ -5,7 +5,9 @@
 //!   door Task states go through ([`tasks::TaskService`]).
 //! - [`executor::run`]: one pipeline — a source loop, shard threads, a sink
 //!   writer ([`source_loop`], [`shard`], [`sink_loop`]), records admitted in
-//!   [`admission`] and finished in [`outcome`], counted in [`metrics`].
+//!   [`admission`] (through [`input`], which `exec` shares) and finished in
+//!   [`outcome`], counted in [`metrics`]; a panic in one execution is caught
+//!   (`panics`) and dead-letters that record only.
 //! - [`spec`]: what a pipeline is made of and what it reports.
 //! - `live`, `reactor`, `timers`: executions parked on a shard while they
 //!   wait for a task or a timer, on the shard's [`clock::Clock`].
@@ -20,9 +22,11 @@ mod admission;
 pub mod api;
 pub mod clock;
 pub mod executor;
+pub mod input;
 mod live;
 pub mod metrics;
 mod outcome;
+mod panics;
 mod reactor;
 mod shard;
 mod sink_loop;

@@ -22,6 +22,8 @@ pub mod metric {
     pub const TRANSITIONS: &str = "expressway_state_transitions_total";
     pub const LAG_BYTES: &str = "expressway_source_lag_bytes";
     pub const LAG_RECORDS: &str = "expressway_source_lag_records";
+    pub const INTERNAL_ERRORS: &str = "expressway_internal_errors_total";
+    pub const ABANDONED: &str = "expressway_executions_abandoned_total";
 
     /// Register descriptions once, for the exporter's HELP lines.
     pub fn describe() {
@@ -41,6 +43,11 @@ pub mod metric {
         describe_counter!(TRANSITIONS, "States entered, by state type");
         describe_gauge!(LAG_BYTES, metrics::Unit::Bytes, "Bytes of input not yet read (file sources)");
         describe_gauge!(LAG_RECORDS, "Records not yet read (partitioned sources)");
+        describe_counter!(INTERNAL_ERRORS, "Executions ended by a panic (dead-lettered as Expressway.InternalError)");
+        describe_counter!(
+            ABANDONED,
+            "Executions still running at the drain deadline, left to run again after a restart"
+        );
     }
 }
 
@@ -53,6 +60,7 @@ pub(crate) struct ShardMetrics {
     pub duration: metrics::Histogram,
     pub dedup_hits: metrics::Counter,
     pub malformed: metrics::Counter,
+    pub internal_errors: metrics::Counter,
     pub entered: [metrics::Counter; 8],
 }
 
@@ -66,6 +74,7 @@ impl ShardMetrics {
             duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
             dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
             malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
+            internal_errors: metrics::counter!(metric::INTERNAL_ERRORS, "pipeline" => p.clone()),
             entered: StateType::ALL
                 .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t.as_str())),
         }

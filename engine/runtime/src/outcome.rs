@@ -49,7 +49,7 @@ pub(crate) fn conclude(
             }
             let error = result.error.as_deref().unwrap_or("");
             let cause = result.cause.as_deref().unwrap_or("");
-            dead_letter(spec, &started.record.coordinates, &started.record.payload, error, cause, Some(&started.input))
+            dead_letter(spec, &started.record.coordinates, None, error, cause, Some(&started.input))
         }
     }
 }
@@ -90,7 +90,7 @@ fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &ExecutionRes
 pub(crate) fn dead_letter(
     spec: &PipelineSpec,
     coordinates: &str,
-    payload: &[u8],
+    payload: Option<&[u8]>,
     error: &str,
     cause: &str,
     input: Option<&Value>,
@@ -101,12 +101,14 @@ pub(crate) fn dead_letter(
     o.insert("source", Value::from(coordinates));
     o.insert("error", Value::from(error));
     o.insert("cause", Value::from(cause));
-    match (input, std::str::from_utf8(payload)) {
+    match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {
         (Some(v), _) => o.insert("input", v.clone()),
-        (None, Ok(text)) => o.insert("input", Value::from(text)),
+        (None, Some((_, Ok(text)))) => o.insert("input", Value::from(text)),
         // Text would replace the bytes that are not UTF-8: keep them all, so
         // the record can be replayed exactly.
-        (None, Err(_)) => o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(payload))),
+        (None, Some((bytes, Err(_)))) => o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(bytes))),
+        // The source never read it (too large): its coordinates find it.
+        (None, None) => {}
     };
     let mut line = Vec::with_capacity(256);
     Value::object(o).write_json(&mut line);

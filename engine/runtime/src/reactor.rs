@@ -1,8 +1,10 @@
 //! A shard's parked executions: a slab of futures, one waker per slot that
 //! queues the slot when woken, and the queue the shard polls. No async
-//! runtime: the shard thread is the executor.
+//! runtime: the shard thread is the executor. A poll that panics ends that
+//! execution alone, with the panic's message ([`crate::panics`]).
 
 use crate::live::Boxed;
+use crate::panics::{Panicked, isolate};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use expressway_engine::driver::ExecutionResult;
 use std::sync::Arc;
@@ -23,6 +25,9 @@ impl std::task::Wake for SlotWaker {
         let _ = self.queue.send(self.slot);
     }
 }
+
+/// An execution's end: its result, or the panic that ended it.
+pub(crate) type Ended = Result<ExecutionResult, Panicked>;
 
 /// The executions a shard has parked, each with what the shard needs to
 /// finish it (`T`), and the queue of those woken since.
@@ -46,7 +51,7 @@ impl<'a, T> Reactor<'a, T> {
     }
 
     /// Poll `execution` once; park it unless it is already done.
-    pub fn spawn(&mut self, mut execution: Boxed<'a, ExecutionResult>, meta: T) -> Option<(ExecutionResult, T)> {
+    pub fn spawn(&mut self, mut execution: Boxed<'a, ExecutionResult>, meta: T) -> Option<(Ended, T)> {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -57,31 +62,59 @@ impl<'a, T> Reactor<'a, T> {
             }
         };
         let mut cx = Context::from_waker(&self.wakers[slot]);
-        match execution.as_mut().poll(&mut cx) {
-            Poll::Ready(result) => {
-                self.free.push(slot);
-                Some((result, meta))
-            }
-            Poll::Pending => {
+        match isolate(|| execution.as_mut().poll(&mut cx)) {
+            Ok(Poll::Pending) => {
                 self.slots[slot] = Some((execution, meta));
                 self.parked += 1;
                 None
+            }
+            Ok(Poll::Ready(result)) => {
+                self.free.push(slot);
+                Some((Ok(result), meta))
+            }
+            Err(panicked) => {
+                discard(execution);
+                self.free.push(slot);
+                Some((Err(panicked), meta))
             }
         }
     }
 
     /// Poll a woken slot; a stale or repeated wake finds nothing to do.
-    pub fn poll(&mut self, slot: usize) -> Option<(ExecutionResult, T)> {
+    pub fn poll(&mut self, slot: usize) -> Option<(Ended, T)> {
         let (execution, _) = self.slots.get_mut(slot)?.as_mut()?;
         let mut cx = Context::from_waker(&self.wakers[slot]);
-        match execution.as_mut().poll(&mut cx) {
-            Poll::Pending => None,
-            Poll::Ready(result) => {
-                let (_, meta) = self.slots[slot].take()?;
-                self.free.push(slot);
-                self.parked -= 1;
-                Some((result, meta))
-            }
+        let ended = match isolate(|| execution.as_mut().poll(&mut cx)) {
+            Ok(Poll::Pending) => return None,
+            Ok(Poll::Ready(result)) => Ok(result),
+            Err(panicked) => Err(panicked),
+        };
+        let (execution, meta) = self.slots[slot].take()?;
+        if ended.is_err() {
+            discard(execution);
         }
+        self.free.push(slot);
+        self.parked -= 1;
+        Some((ended, meta))
     }
+}
+
+impl<T> Reactor<'_, T> {
+    /// Drop every parked execution (the drain deadline passed); returns how
+    /// many there were. Their records are never acknowledged.
+    pub fn abandon(&mut self) -> usize {
+        let abandoned = self.parked;
+        for (execution, meta) in self.slots.drain(..).flatten() {
+            discard(execution);
+            drop(meta);
+        }
+        self.parked = 0;
+        abandoned
+    }
+}
+
+/// Drop an execution whose poll panicked: its state may be half updated, so
+/// its destructors may panic too, and that must not end the shard either.
+fn discard(execution: Boxed<'_, ExecutionResult>) {
+    let _ = isolate(move || drop(execution));
 }

@@ -1,21 +1,26 @@
 //! A shard's thread: admits its records, runs executions that need nothing
 //! from outside inline, parks the others in its reactor and hands finished
-//! ones to the sink writer, a batch per turn.
+//! ones to the sink writer, a batch per turn. A panic in one record's work
+//! dead-letters that record (`Expressway.InternalError`); past the drain
+//! deadline the shard drops what is still parked, unacknowledged.
 
-use crate::admission::{Admitted, Started, prepare};
+use crate::admission::{Admission, Admitted, Started, prepare};
 use crate::api::{DedupStore, Record};
-use crate::executor::Done;
-use crate::live::{self, Live};
-use crate::metrics::ShardMetrics;
-use crate::outcome::conclude;
-use crate::reactor::Reactor;
+use crate::executor::{Done, Output};
+use crate::live::{self, Boxed, Live};
+use crate::metrics::{ShardMetrics, metric};
+use crate::outcome::{conclude, dead_letter};
+use crate::panics::{INTERNAL_ERROR, Panicked, isolate};
+use crate::reactor::{Ended, Reactor};
 use crate::spec::{PipelineSpec, Stats};
 use crate::timers::Timers;
 use crossbeam_channel::{Receiver, Sender};
 use expressway_engine::WorkflowType;
 use expressway_engine::driver::{self, ExecutionResult, Offline, RunOptions};
+use expressway_engine::value::Value;
 use expressway_engine::vm::{ExecutionInfo, Resume};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub(crate) fn shard_loop(
@@ -25,6 +30,7 @@ pub(crate) fn shard_loop(
     done: Sender<Vec<Done>>,
     dedup: &dyn DedupStore,
     stats: &Stats,
+    abandon: &AtomicBool,
 ) {
     let base_info = ExecutionInfo {
         state_machine_name: spec.state_machine_name.as_str().into(),
@@ -55,8 +61,13 @@ pub(crate) fn shard_loop(
     // Results of this turn, handed to the sink writer in one send before the
     // shard waits for anything.
     let mut finished: Vec<Done> = Vec::new();
-    let finish = |(result, started): (ExecutionResult, Started)| {
-        let output = conclude(spec, stats, &m, &started, &result);
+    let finish = |(ended, started): (Ended, Started)| {
+        let output = match ended.and_then(|result| isolate(|| conclude(spec, stats, &m, &started, &result))) {
+            Ok(output) => output,
+            Err(panicked) => {
+                internal_error(spec, stats, &m, &started.record.coordinates, None, Some(&started.input), &panicked)
+            }
+        };
         let Started { record, dedup_key, .. } = started;
         Done { id: record.id, dedup_key, output, key: record.key }
     };
@@ -65,6 +76,9 @@ pub(crate) fn shard_loop(
     while open || !reactor.is_empty() {
         if !hand_over(&mut finished) {
             return;
+        }
+        if abandon.load(Ordering::Relaxed) {
+            break;
         }
         let batch = if reactor.is_empty() {
             match rx.recv() {
@@ -110,14 +124,27 @@ pub(crate) fn shard_loop(
             }
         };
         for record in batch.into_iter().flatten() {
+            // Past the drain deadline a record is not started: unacknowledged,
+            // it is delivered again after a restart.
+            if abandon.load(Ordering::Relaxed) {
+                break;
+            }
             seq += 1;
-            let started = match prepare(spec, record, &mut scratch, dedup, stats, &m, shard, seq) {
-                Admitted::Run(started) => started,
-                Admitted::Settled(record, output) => {
+            let admission = match isolate(|| prepare(spec, &record, &mut scratch, dedup, stats, &m, shard, seq)) {
+                Ok(Admitted::Run(admission)) => admission,
+                Ok(Admitted::Settled(output)) => {
+                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
+                    continue;
+                }
+                Err(panicked) => {
+                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+                    let output = internal_error(spec, stats, &m, &record.coordinates, payload, None, &panicked);
                     finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
                     continue;
                 }
             };
+            let Admission { dedup_key, input, name } = admission;
+            let started = Started { record, dedup_key, input, name, began: spec.clock.now() };
             let info = Arc::new(ExecutionInfo {
                 execution_id: execution_id(spec, &started.name),
                 execution_name: started.name.clone(),
@@ -125,20 +152,56 @@ pub(crate) fn shard_loop(
                 ..base_info.clone()
             });
             if suspends {
-                let (mut frame, mut shared, deadline) =
-                    driver::begin(&spec.program, info, started.input.clone(), &opts);
-                let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
-                let execution = Box::pin(live::execute(&live, frame, shared, first, deadline));
-                if let Some(f) = reactor.spawn(execution, started) {
-                    finished.push(finish(f));
+                let execution = isolate(|| -> Boxed<'_, ExecutionResult> {
+                    let (mut frame, mut shared, deadline) =
+                        driver::begin(&spec.program, info, started.input.clone(), &opts);
+                    let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
+                    Box::pin(live::execute(&live, frame, shared, first, deadline))
+                });
+                match execution {
+                    Ok(execution) => {
+                        if let Some(f) = reactor.spawn(execution, started) {
+                            finished.push(finish(f));
+                        }
+                    }
+                    Err(panicked) => finished.push(finish((Err(panicked), started))),
                 }
             } else {
-                let result = driver::execute(&spec.program, info, started.input.clone(), &mut Offline, &opts);
+                let result =
+                    isolate(|| driver::execute(&spec.program, info, started.input.clone(), &mut Offline, &opts));
                 finished.push(finish((result, started)));
             }
         }
     }
+    let abandoned = reactor.abandon();
+    if abandoned > 0 {
+        stats.abandoned.fetch_add(abandoned as u64, Ordering::Relaxed);
+        metrics::counter!(metric::ABANDONED, "pipeline" => spec.name.clone()).increment(abandoned as u64);
+        tracing::warn!(
+            pipeline = %spec.name,
+            shard,
+            abandoned,
+            "drain timeout: executions still running are abandoned unacknowledged and will run again after a restart"
+        );
+    }
     hand_over(&mut finished);
+}
+
+/// Count an execution ended by a panic and render its dead letter.
+fn internal_error(
+    spec: &PipelineSpec,
+    stats: &Stats,
+    m: &ShardMetrics,
+    coordinates: &str,
+    payload: Option<&[u8]>,
+    input: Option<&Value>,
+    panicked: &Panicked,
+) -> Output {
+    stats.internal_errors.fetch_add(1, Ordering::Relaxed);
+    m.internal_errors.increment(1);
+    let cause = panicked.cause();
+    tracing::error!(pipeline = %spec.name, source = coordinates, cause, "an execution panicked; it is dead-lettered");
+    dead_letter(spec, coordinates, payload, INTERNAL_ERROR, &cause, input)
 }
 
 /// How long a shard with parked executions waits for a record or a wake

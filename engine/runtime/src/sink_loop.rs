@@ -7,8 +7,12 @@ use crate::executor::{Done, Output};
 use crate::metrics::metric;
 use crate::spec::Stats;
 use crossbeam_channel::{Receiver, Sender};
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the sink writer still works after the drain deadline, to make
+/// durable what the shards finished by then.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// An error of the results sink, saying so.
 fn results(e: std::io::Error) -> std::io::Error {
@@ -34,6 +38,7 @@ pub(crate) fn sink_loop(
     acks: Sender<Result<Vec<RecordId>, String>>,
     hook: Option<CompletionHook>,
     pipeline: &str,
+    abandon: &AtomicBool,
 ) {
     const BATCH: usize = 16 * 1024;
     /// Batches written but not yet durable, at most.
@@ -47,7 +52,19 @@ pub(crate) fn sink_loop(
     let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
     let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
     let mut open = true;
+    let mut abandoned_at: Option<Instant> = None;
     while open || !pending.is_empty() {
+        // Past the drain deadline, a sink that cannot make its last batches
+        // durable within the grace must not hold the process: they stay
+        // unacknowledged and are produced again after a restart.
+        if abandon.load(Ordering::Relaxed) && abandoned_at.get_or_insert_with(Instant::now).elapsed() > DRAIN_GRACE {
+            tracing::warn!(
+                pipeline,
+                batches = pending.len(),
+                "drain timeout: batches not yet durable are not acknowledged"
+            );
+            return;
+        }
         // Take a batch: wait for one only when nothing is pending.
         let mut batch: Vec<Done> = Vec::new();
         if open {

@@ -43,6 +43,9 @@ pub struct PipelineSpec {
     pub shards: usize,
     pub max_in_flight_per_shard: usize,
     pub max_payload_bytes: usize,
+    /// From a shutdown request to the end of the run, at most (plus the sink
+    /// writer's grace to make durable what finished by then): executions
+    /// still parked then are abandoned and not acknowledged.
     pub drain_timeout: Duration,
     pub commit_interval: Duration,
     pub log_level: ExecutionLogLevel,
@@ -88,6 +91,11 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Executions ended by a panic (each also a dead letter).
+    pub internal_errors: AtomicU64,
+    /// Executions still parked when the drain deadline passed: dropped
+    /// unacknowledged, so they run again after a restart.
+    pub abandoned: AtomicU64,
     /// Records whose result or dead letter is durable and that were handed
     /// back to the source as complete.
     pub acknowledged: AtomicU64,

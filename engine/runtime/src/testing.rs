@@ -54,6 +54,7 @@ impl<F: FnMut(u64) -> Vec<u8> + Send> Source for Replay<F> {
                 payload: (self.payload)(id),
                 coordinates: format!("memory:{id}"),
                 key: None,
+                oversized: None,
             })
             .collect();
         self.next += n;

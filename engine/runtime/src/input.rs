@@ -1,0 +1,72 @@
+//! How a record's bytes become an execution's input: the size limit and the
+//! JSON reader. `expressway run` (through [`crate::admission`]) and
+//! `expressway exec` both go through [`parse`], so one bad record gets the
+//! same error and cause whichever way it is run.
+
+use expressway_engine::value::{self, Value};
+
+/// Why a record cannot start an execution: the error and cause its dead
+/// letter (or `exec`'s message) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub error: &'static str,
+    pub cause: String,
+    /// Too large, rather than unreadable.
+    pub oversized: bool,
+}
+
+/// The error name of a record larger than the input limit (AWS's).
+pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+/// The error name of a record that is not JSON text.
+pub const MALFORMED_RECORD: &str = "Expressway.MalformedRecord";
+
+/// A record of `size` bytes when at most `max` are accepted.
+pub fn too_large(size: u64, max: usize) -> Rejected {
+    Rejected {
+        error: DATA_LIMIT_EXCEEDED,
+        cause: format!("The input of {size} bytes exceeds the maximum of {max} bytes for an execution input"),
+        oversized: true,
+    }
+}
+
+/// Check `payload` against `max` bytes and parse it. `scratch` is reused
+/// between calls: simd-json parses in place, and a copy keeps `payload`
+/// intact for a dead letter without an allocation per record.
+pub fn parse(payload: &[u8], max: usize, scratch: &mut Vec<u8>) -> Result<Value, Rejected> {
+    if payload.len() > max {
+        return Err(too_large(payload.len() as u64, max));
+    }
+    scratch.clear();
+    scratch.extend_from_slice(payload);
+    value::from_slice_mut(scratch).map_err(|e| {
+        // simd-json checks UTF-8 as it parses; only on its error path is it
+        // worth a second pass to say which of the two was wrong.
+        let cause = match std::str::from_utf8(payload) {
+            Err(bad) => format!("the input is not UTF-8 text: invalid byte at offset {}", bad.valid_up_to()),
+            Ok(_) => format!("the input is not valid JSON: {e}"),
+        };
+        Rejected { error: MALFORMED_RECORD, cause, oversized: false }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_parsed_and_everything_else_is_named() {
+        let mut scratch = Vec::new();
+        assert_eq!(parse(br#"{"a": [1, "x"]}"#, 100, &mut scratch).map(|v| v.to_json()), Ok(r#"{"a":[1,"x"]}"#.into()));
+        let bad = parse(b"{\"a\": ", 100, &mut scratch).expect_err("truncated");
+        assert_eq!(bad.error, MALFORMED_RECORD);
+        assert!(bad.cause.starts_with("the input is not valid JSON: "), "{}", bad.cause);
+        let latin1 = parse(b"\"caf\xe9\"", 100, &mut scratch).expect_err("not UTF-8");
+        assert_eq!(
+            (latin1.error, latin1.cause.as_str()),
+            (MALFORMED_RECORD, "the input is not UTF-8 text: invalid byte at offset 4")
+        );
+        let big = parse(&[b' '; 101], 100, &mut scratch).expect_err("too large");
+        assert_eq!(big, too_large(101, 100));
+        assert!(big.oversized && big.cause.contains("101 bytes exceeds the maximum of 100"), "{}", big.cause);
+    }
+}
