@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
+pub mod endpoint;
 pub mod pipeline;
 
 pub use context::{ContextError, ExecutionContext};
+pub use endpoint::AllowedEndpoint;
 pub use pipeline::{Config, ConfigProblem};

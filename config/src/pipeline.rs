@@ -36,8 +36,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpTasksConfig {
-    /// URL prefixes HTTP tasks may call (`https://api.example.com/`); none
-    /// by default, so a machine cannot reach an arbitrary host.
+    /// URLs HTTP tasks may call, each allowing its origin and the paths at
+    /// or under its own (see [`crate::endpoint`]); none by default, so a
+    /// machine cannot reach an arbitrary host.
     #[serde(default)]
     pub allowed_endpoints: Vec<String>,
     #[serde(default = "default_http_timeout", deserialize_with = "human_duration")]
@@ -471,6 +472,11 @@ impl Config {
                 message: format!("'{}' is not a host:port socket address", m.address),
             });
         }
+        for (i, entry) in self.http.allowed_endpoints.iter().enumerate() {
+            if let Err(message) = crate::endpoint::AllowedEndpoint::parse(entry) {
+                out.push(ConfigProblem { at: format!("http.allowed_endpoints[{i}]"), message });
+            }
+        }
         let stdin_sources = self.pipelines.iter().filter(|p| p.source == SourceConfig::Stdin).count();
         if stdin_sources > 1 {
             out.push(ConfigProblem {
@@ -701,6 +707,19 @@ pipelines:
         let c = Config::from_yaml(&text, &|_| None).unwrap();
         let problems = c.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn bad_allowed_endpoints_are_problems_naming_the_entry() {
+        let text = format!(
+            "{MINIMAL}http: {{ allowed_endpoints: [\"https://api.example.com/v1\", \"https://u:p@api.example.com/\", \"https://api.example.com/?k=1\"] }}\n"
+        );
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        let problems = c.problems();
+        let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(at, ["http.allowed_endpoints[1]", "http.allowed_endpoints[2]"], "{problems:?}");
+        assert!(problems[0].message.contains("user information"), "{problems:?}");
+        assert!(problems[1].message.contains("query"), "{problems:?}");
     }
 
     #[test]

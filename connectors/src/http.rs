@@ -1,12 +1,17 @@
 //! The operational endpoints: `/metrics` (Prometheus text), `/healthz`
 //! (the process is up) and `/readyz` (every pipeline has its source open and
-//! its dedup store reachable, and the process is not draining). A tiny
-//! blocking server on its own thread: scrapes are rare and small, so it
-//! needs no async runtime.
+//! its dedup store reachable, and the process is not draining). `GET` and
+//! `HEAD` only; request bodies are never read. Served by
+//! [`crate::http_server::serve_bounded`] on a one-thread tokio runtime of its
+//! own, so a stuck pipeline or a slow client cannot delay a probe.
 
+use crate::http_server::{Limits, serve_bounded};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,31 +21,58 @@ pub fn serve(
     metrics: PrometheusHandle,
     ready: Arc<AtomicBool>,
 ) -> std::io::Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind(address)?;
+    serve_with_limits(address, Limits::default(), metrics, ready)
+}
+
+pub fn serve_with_limits(
+    address: &str,
+    limits: Limits,
+    metrics: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind(address)?;
+    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("http".into()).spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = respond(stream, &metrics, &ready);
-        }
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return tracing::error!(error = %e, "serving the metrics endpoint"),
+            };
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let response = respond(request.method(), request.uri().path(), &metrics, &ready);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            serve_bounded(listener, limits, service).await;
+        })
     })?;
     Ok(local)
 }
 
-fn respond(mut stream: TcpStream, metrics: &PrometheusHandle, ready: &AtomicBool) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    let mut request_line = String::new();
-    BufReader::new(&stream).read_line(&mut request_line)?;
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, content_type, body) = match path {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-        "/readyz" if ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".to_string()),
-        "/readyz" => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
-        _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+fn respond(method: &Method, path: &str, metrics: &PrometheusHandle, ready: &AtomicBool) -> Response<Full<Bytes>> {
+    let page = match path {
+        "/metrics" | "/healthz" | "/readyz" => path,
+        _ => return text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n".into());
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match page {
+        "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/readyz" if !ready.load(Ordering::Relaxed) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into())
+        }
+        "/readyz" => text(StatusCode::OK, "text/plain", "ready\n".into()),
+        _ => text(StatusCode::OK, "text/plain", "ok\n".into()),
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }

@@ -2,7 +2,8 @@
 //! (`file`, `stdin`, `stdout`, `null`), Kafka (`kafka`), AWS (`aws`: the SQS
 //! source and sink, the Lambda / SQS / SNS / DynamoDB / HTTP task
 //! integrations and the DynamoDB dedup store), the `memory` and `redis` dedup
-//! stores, the metrics server (`http`), and the driver's effects that answer
+//! stores, the metrics server (`http`, on the bounded HTTP/1.1 serving of
+//! `http_server`), and the driver's effects that answer
 //! from recorded mocks (a conformance case's `mocks`, AWS Step Functions
 //! Local's `MockConfigFile.json`).
 //!
@@ -15,6 +16,7 @@ pub mod aws;
 pub mod dedup;
 pub mod file;
 pub mod http;
+pub mod http_server;
 pub mod kafka;
 pub mod lines;
 pub mod mock;

@@ -3,14 +3,19 @@
 //! `Transform.RequestBodyEncoding: URL_ENCODED`). The result is AWS's
 //! `{Headers, ResponseBody, StatusCode, StatusText}`; a status of 400 or
 //! more raises `States.Http.StatusCode.<code>` with that result as the cause,
-//! a connection failure `States.Http.Socket`. Only endpoints under a prefix
-//! the configuration allows are called (`States.Permissions` otherwise).
+//! a connection failure or timeout `States.Http.Socket`, a response body over
+//! 256 KiB `States.DataLimitExceeded` (read no further). Only endpoints an
+//! `http.allowed_endpoints` entry allows are called (`States.Permissions`
+//! otherwise); methods and headers AWS refuses fail with `States.Runtime`
+//! ([`super::http_rules`]). Redirects are answers, never followed.
 //! EventBridge connections (`Authentication.ConnectionArn`) do not exist
 //! here: credentials go in `Headers`.
 
+use super::http_rules::{METHODS, header_is_refused, parse_endpoint};
 use bytes::Bytes;
+use expressway_config::AllowedEndpoint;
 use expressway_engine::{TaskOutcome, Value};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -19,10 +24,13 @@ use std::time::Duration;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// The most response body a task reads: AWS's payload limit.
+pub const MAX_RESPONSE_BODY_BYTES: usize = 256 * 1024;
+
 pub struct HttpInvoker {
     client: Client<Https, Full<Bytes>>,
-    /// URL prefixes that may be called; `None` allows any (`exec --aws`).
-    allowed: Option<Vec<String>>,
+    /// Entries an endpoint must match; `None` allows any (`exec --aws`).
+    allowed: Option<Vec<AllowedEndpoint>>,
     timeout: Duration,
 }
 
@@ -31,13 +39,25 @@ fn fail(error: &str, cause: String) -> TaskOutcome {
 }
 
 impl HttpInvoker {
+    /// `allowed` holds `http.allowed_endpoints` entries, already checked by
+    /// the configuration's problems; one that does not parse is an error.
     pub fn new(allowed: Option<Vec<String>>, timeout: Duration) -> Result<HttpInvoker, String> {
+        let allowed = match allowed {
+            None => None,
+            Some(entries) => Some(
+                entries
+                    .iter()
+                    .map(|e| AllowedEndpoint::parse(e).map_err(|m| format!("http.allowed_endpoints: {m}")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(|e| format!("loading the system's TLS roots: {e}"))?
             .https_or_http()
             .enable_http1()
             .build();
+        // The legacy client follows no redirects: a 3xx is the task's result.
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(HttpInvoker { client, allowed, timeout })
     }
@@ -48,20 +68,33 @@ impl HttpInvoker {
         let (Some(endpoint), Some(method)) = (text("ApiEndpoint"), text("Method")) else {
             return fail("States.Runtime", "The http:invoke parameters must contain 'ApiEndpoint' and 'Method'".into());
         };
+        let method = method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return fail(
+                "States.Runtime",
+                format!("Method '{method}' is not supported by HTTP tasks; use one of {}", METHODS.join(", ")),
+            );
+        }
+        let mut url = match parse_endpoint(endpoint) {
+            Ok(url) => url,
+            Err(cause) => return fail("States.Runtime", cause),
+        };
         if let Some(allowed) = &self.allowed
-            && !allowed.iter().any(|prefix| endpoint.starts_with(prefix.as_str()))
+            && !allowed.iter().any(|entry| entry.allows(&url))
         {
             return fail(
                 "States.Permissions",
-                format!("ApiEndpoint '{endpoint}' is not under any of the configured http.allowed_endpoints"),
+                format!("ApiEndpoint '{endpoint}' is not allowed by any of the configured http.allowed_endpoints"),
             );
         }
-        let mut url = endpoint.to_string();
         if let Some(query) = params.get("QueryParameters").and_then(Json::as_object) {
             let encoded = form_encode(query);
             if !encoded.is_empty() {
-                url.push(if url.contains('?') { '&' } else { '?' });
-                url.push_str(&encoded);
+                let joined = match url.query() {
+                    Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
+                    _ => encoded,
+                };
+                url.set_query(Some(&joined));
             }
         }
         let url_encoded =
@@ -74,10 +107,13 @@ impl HttpInvoker {
             }
             Some(other) => (other.to_string().into_bytes(), Some("application/json")),
         };
-        let mut request = hyper::Request::builder().method(method.to_ascii_uppercase().as_str()).uri(&url);
+        let mut request = hyper::Request::builder().method(method.as_str()).uri(url.as_str());
         let mut has_content_type = false;
         if let Some(headers) = params.get("Headers").and_then(Json::as_object) {
             for (name, value) in headers {
+                if header_is_refused(name) {
+                    return fail("States.Runtime", format!("The header '{name}' is not allowed in an HTTP task"));
+                }
                 has_content_type |= name.eq_ignore_ascii_case("content-type");
                 let value = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
                 request = request.header(name.as_str(), value);
@@ -90,12 +126,17 @@ impl HttpInvoker {
             Ok(r) => r,
             Err(e) => return fail("States.Runtime", format!("invalid HTTP request to '{url}': {e}")),
         };
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return fail("States.Http.Socket", format!("calling '{url}': {e}")),
-            Err(_) => {
-                return fail("States.Http.Socket", format!("calling '{url}': no answer within {:?}", self.timeout));
-            }
+        match tokio::time::timeout(self.timeout, self.exchange(request, &url)).await {
+            Ok(outcome) => outcome,
+            Err(_) => fail("States.Http.Socket", format!("calling '{url}': no answer within {:?}", self.timeout)),
+        }
+    }
+
+    /// Send, then read at most [`MAX_RESPONSE_BODY_BYTES`] of the answer.
+    async fn exchange(&self, request: hyper::Request<Full<Bytes>>, url: &url::Url) -> TaskOutcome {
+        let response = match self.client.request(request).await {
+            Ok(r) => r,
+            Err(e) => return fail("States.Http.Socket", format!("calling '{url}': {e}")),
         };
         let status = response.status();
         let mut headers = Map::new();
@@ -105,10 +146,20 @@ impl HttpInvoker {
                 list.push(json!(value.to_str().unwrap_or_default()));
             }
         }
-        let bytes = match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
-            Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(e)) => return fail("States.Http.Socket", format!("reading the answer of '{url}': {e}")),
-            Err(_) => return fail("States.Http.Socket", format!("reading the answer of '{url}': timed out")),
+        let too_large = || {
+            fail(
+                "States.DataLimitExceeded",
+                format!("the response body of '{url}' is larger than {MAX_RESPONSE_BODY_BYTES} bytes"),
+            )
+        };
+        let declared = response.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+        if declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_RESPONSE_BODY_BYTES as u64) {
+            return too_large();
+        }
+        let bytes = match Limited::new(response.into_body(), MAX_RESPONSE_BODY_BYTES).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
+            Err(e) => return fail("States.Http.Socket", format!("reading the answer of '{url}': {e}")),
         };
         let body = serde_json::from_slice::<Json>(&bytes)
             .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()));

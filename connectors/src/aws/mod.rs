@@ -6,6 +6,7 @@
 pub mod dynamodb;
 pub mod errors;
 pub mod http_invoke;
+pub mod http_rules;
 pub mod lambda;
 pub mod response;
 pub mod sns;
