@@ -297,7 +297,15 @@ fn metrics_health_and_readiness_are_served() {
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(&addr).is_ok() {
             let (code, body) = http_get(&addr, "/metrics");
-            if code == 200 && body.contains("expressway_executions_succeeded_total{pipeline=\"test\"} 1000") {
+            // The dead letter and the duplicate may come after the last success.
+            let done = [
+                "expressway_executions_succeeded_total{pipeline=\"test\"} 1000",
+                "expressway_dead_letters_total{pipeline=\"test\"} 1",
+                "expressway_dedup_hits_total{pipeline=\"test\"} 1",
+            ]
+            .iter()
+            .all(|m| body.contains(m));
+            if code == 200 && done {
                 scraped = body;
                 break;
             }
