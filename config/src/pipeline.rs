@@ -291,6 +291,10 @@ pub struct RuntimeConfig {
     #[serde(default = "default_in_flight", deserialize_with = "scalar")]
     pub max_in_flight_per_shard: usize,
     /// How long SIGTERM/SIGINT waits for in-flight records before exiting.
+    /// It bounds the whole drain: executions still running then (a long
+    /// Wait, a slow task) are abandoned unacknowledged and run again after a
+    /// restart; the sink writer gets two more seconds to make durable what
+    /// finished before.
     #[serde(default = "default_drain", deserialize_with = "human_duration")]
     pub drain_timeout: Duration,
     /// Payloads above this size go to the dead-letter sink (AWS: 256 KiB).

@@ -38,7 +38,13 @@ pub fn read_input(path: &Path, max: usize) -> Result<Result<expressway_engine::v
     } else {
         let mut file = std::fs::File::open(path).map_err(named)?;
         (&mut file).take(max as u64 + 1).read_to_end(&mut bytes).map_err(named)?;
-        file.metadata().map_err(named)?.len().max(bytes.len() as u64)
+        let meta = file.metadata().map_err(named)?;
+        if meta.is_file() {
+            meta.len().max(bytes.len() as u64)
+        } else {
+            // A pipe or a device has no length: count the rest as it comes.
+            bytes.len() as u64 + std::io::copy(&mut file, &mut std::io::sink()).map_err(named)?
+        }
     };
     if size > max as u64 {
         return Ok(Err(input::too_large(size, max)));
