@@ -50,7 +50,7 @@ build() {
     flags+=" -Cllvm-args=-sanitizer-coverage-stack-depth --cfg fuzzing -Clink-dead-code -Cdebug-assertions"
     flags+=" -Zsanitizer=address"
     (cd "$FUZZ" && RUSTFLAGS="$flags ${RUSTFLAGS:-}" CARGO_FUZZ=1 \
-        cargo +nightly build --release --config profile.release.debug=true --target "$TRIPLE" --bins ${OFFLINE---offline})
+        cargo +nightly build --release --target "$TRIPLE" --bins --locked ${OFFLINE---offline})
 }
 
 seed() {
@@ -137,6 +137,15 @@ case ${1:-} in
         "$BIN/$t" -merge=1 -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
             "$FUZZ/seeds/$t.new" "$FUZZ/corpus/$t" "$FUZZ/seeds/$t"
         rm -rf "$FUZZ/seeds/$t" && mv "$FUZZ/seeds/$t.new" "$FUZZ/seeds/$t"
+        # Committed seeds stay small: drop the largest until under budget.
+        budget=${SEED_BUDGET:-250000}
+        total=$(find "$FUZZ/seeds/$t" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+        while ((total > budget)); do
+            largest=$(find "$FUZZ/seeds/$t" -type f -printf '%s %p\n' | sort -n | tail -1)
+            rm "${largest#* }"
+            total=$((total - ${largest%% *}))
+        done
+        echo "$t: $(find "$FUZZ/seeds/$t" -type f | wc -l) seeds, $total bytes"
         ;;
     *)
         sed -n '2,15p' "$0"

@@ -6,6 +6,18 @@
 use expressway_engine::value;
 use libfuzzer_sys::fuzz_target;
 
+/// `-0` is the integer 0 to the reader (as to Jackson, which AWS uses) and
+/// the float -0.0 to serde_json: a known difference, not a finding.
+fn without_negative_zero(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Number(n) if n.as_f64() == Some(0.0) && n.as_f64().is_some_and(f64::is_sign_negative) => J::from(0),
+        J::Array(items) => J::Array(items.iter().map(without_negative_zero).collect()),
+        J::Object(map) => J::Object(map.iter().map(|(k, v)| (k.clone(), without_negative_zero(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let ours = value::from_slice(data);
     let reference = serde_json::from_slice::<serde_json::Value>(data);
@@ -13,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         (Ok(v), Ok(r)) => {
             // serde_json without arbitrary_precision rounds big numbers the
             // same way (to f64), so the values compare equal.
-            assert_eq!(serde_json::Value::from(v), *r, "reader and serde_json disagree");
+            assert_eq!(serde_json::Value::from(v), without_negative_zero(r), "reader and serde_json disagree");
         }
         // Nesting past serde_json's 128 levels: depth limits on values are
         // their own piece of work, not this target's to report.
