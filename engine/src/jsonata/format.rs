@@ -509,7 +509,16 @@ fn parse_integer_with(text: &str, f: &IntegerFormat) -> Result<Option<f64>, Erro
                 }
             }
             if f.zero != 0x30 {
-                digits = digits.chars().map(|c| char::from_u32(c as u32 - f.zero + 0x30).unwrap_or(c)).collect();
+                // Digits of the picture's family become ASCII ones; anything
+                // else (an ASCII digit included) ends the number, as the
+                // code-unit shift of jsonata-js makes it a non-digit.
+                digits = digits
+                    .chars()
+                    .map(|c| match (c as u32).checked_sub(f.zero) {
+                        Some(d @ 0..=9) => char::from(b'0' + d as u8),
+                        _ => '_',
+                    })
+                    .collect();
             }
             let lead: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
             lead.parse::<f64>().ok()

@@ -175,8 +175,15 @@ pub fn append(a: V, b: V) -> Result<V, Error> {
         (a, V::Undef) => a,
         (a, b) => {
             let sequence = a.is_sequence();
-            let mut items = a.to_items();
-            items_fit(items.len() + b.item_count().unwrap_or(1))?;
+            let extra = b.item_count().unwrap_or(1);
+            // An array no one else holds gives up its items instead of
+            // copying them: group-by appends item after item to one group,
+            // which copying made quadratic.
+            let mut items = match a {
+                V::Arr(arr) => Rc::try_unwrap(arr).map_or_else(|shared| shared.items.clone(), |owned| owned.items),
+                a => a.to_items(),
+            };
+            items_fit(items.len() + extra)?;
             items.extend(b.to_items());
             V::Arr(Rc::new(Arr { items, sequence, ..Arr::default() }))
         }
