@@ -6,7 +6,7 @@
 #   benches/fuzz.sh seed               fill engine/fuzz/corpus/<target> from ../shared and config/examples
 #   benches/fuzz.sh run TARGET SECS    fuzz one target; keeps going after a finding until SECS are up
 #   benches/fuzz.sh all SECS           each target in turn for SECS
-#   benches/fuzz.sh ci [SECS]          build, then each target SECS (default 30) from the committed seeds
+#   benches/fuzz.sh ci [SECS]          build, replay the regressions, then each target SECS (default 30) from the committed seeds
 #   benches/fuzz.sh minimize TARGET    merge corpus/<TARGET> into a minimal seeds/<TARGET>
 #   benches/fuzz.sh replay [TARGET]    run engine/fuzz/regressions/<target>/* once each; lists what still fails
 #
@@ -94,6 +94,21 @@ fuzz() {
     echo "$target: findings: $(find "$art" -type f | wc -l) in $art"
 }
 
+replay() {
+    for t in ${1:-${TARGETS[@]}}; do
+        for f in "$FUZZ/regressions/$t"/*; do
+            [[ -f $f ]] || continue
+            if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:detect_leaks=0} "$BIN/$t" \
+                -rss_limit_mb=2048 -timeout=10 "$f" >/dev/null 2>&1; then
+                echo "pass $t/${f##*/}"
+            else
+                FINDINGS=$((FINDINGS + 1))
+                echo "FAIL $t/${f##*/}"
+            fi
+        done
+    done
+}
+
 FINDINGS=0
 case ${1:-} in
     build) build ;;
@@ -107,6 +122,8 @@ case ${1:-} in
         ;;
     ci)
         build
+        # Every input that once crashed, first: a fixed bug must stay fixed.
+        replay ""
         for t in "${TARGETS[@]}"; do
             # A scratch corpus: CI must not write into the committed seeds.
             scratch=$(mktemp -d)
@@ -117,18 +134,7 @@ case ${1:-} in
         ((FINDINGS == 0))
         ;;
     replay)
-        for t in ${2:-${TARGETS[@]}}; do
-            for f in "$FUZZ/regressions/$t"/*; do
-                [[ -f $f ]] || continue
-                if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:detect_leaks=0} "$BIN/$t" \
-                    -rss_limit_mb=2048 -timeout=10 "$f" >/dev/null 2>&1; then
-                    echo "pass $t/${f##*/}"
-                else
-                    FINDINGS=$((FINDINGS + 1))
-                    echo "FAIL $t/${f##*/}"
-                fi
-            done
-        done
+        replay "${2:-}"
         ((FINDINGS == 0))
         ;;
     minimize)

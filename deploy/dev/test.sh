@@ -28,6 +28,9 @@ cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (release; also builds target/release/expressway)"
 cargo test --release --workspace --locked
 
+echo "== fuzz slice (libFuzzer on nightly: every saved crash replayed, then each target 20 s from the committed seeds)"
+OFFLINE= ./benches/fuzz.sh ci 20
+
 BIN=target/release/expressway
 echo "== validate the reference machines"
 for m in benches/machines/*.asl.json; do
