@@ -254,7 +254,7 @@ fn an_http_task_answered_with_1_5_gb_is_dead_lettered() {
 
 #[test]
 fn a_kafka_pipeline_dead_letters_each_hostile_record_and_runs_the_good_ones() {
-    use expressway_connectors::kafka::{ensure_topic, send_when_queued};
+    use expressway_connectors::kafka::send_when_queued;
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
@@ -266,9 +266,9 @@ fn a_kafka_pipeline_dead_letters_each_hostile_record_and_runs_the_good_ones() {
     let tag = unique();
     let (input, output, dead) = (format!("poison-in-{tag}"), format!("poison-out-{tag}"), format!("poison-dead-{tag}"));
     // One partition: offsets follow the order of production.
-    ensure_topic(&brokers, &input, 1).expect("topic");
+    create_topic(&brokers, &input, 1);
     for t in [&output, &dead] {
-        ensure_topic(&brokers, t, 1).expect("topic");
+        create_topic(&brokers, t, 1);
     }
     let hostile: Vec<(&str, Vec<u8>)> = vec![
         ("deep-json", deep_brackets(100_000)),

@@ -364,3 +364,21 @@ impl Drop for Run {
         }
     }
 }
+
+/// Create a topic, retrying while a just-started broker still refuses admin
+/// requests (tansu on `s3://` storage answers "unknown broker error" until
+/// its storage is ready). Panics with the last error after a minute.
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    let mut last = String::new();
+    let created = wait_for(Duration::from_secs(60), || {
+        match expressway_connectors::kafka::ensure_topic(brokers, topic, partitions) {
+            Ok(()) => true,
+            Err(e) => {
+                last = e.to_string();
+                std::thread::sleep(Duration::from_millis(400));
+                false
+            }
+        }
+    });
+    assert!(created, "creating topic {topic} on {brokers}: {last}");
+}
