@@ -267,7 +267,10 @@ pub fn tansu_on_s3(dir: &Path, s3: &Server, bucket: &str) -> Server {
     let mut cmd = Command::new(server_binary("tansu"));
     cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
         .args(["--storage-engine", &format!("s3://{bucket}/")])
+        // Both names: the object store reads AWS_ENDPOINT_URL too, and the
+        // suite's environment points that one at the shared emulator.
         .env("AWS_ENDPOINT", format!("http://127.0.0.1:{}", s3.port))
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", s3.port))
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
