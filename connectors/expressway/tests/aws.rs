@@ -8,7 +8,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime as LambdaRuntime};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -228,6 +228,17 @@ fn stop(mut child: Child) -> String {
     err
 }
 
+/// The metrics page at `addr`, empty while nothing answers there.
+fn scrape(addr: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut text = String::new();
+    if write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_ok() {
+        let _ = s.read_to_string(&mut text);
+    }
+    text
+}
+
 fn work_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("expressway-aws-test-{}", unique()));
     std::fs::create_dir_all(&d).expect("dir");
@@ -442,30 +453,18 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     let first = start(&cfg);
     assert_eq!(aws.drain(&q.output, 1, Duration::from_secs(60)).len(), 1);
     let first_log = stop(first);
-    // The producer sends it again (a redelivery); a new process sees it.
+    // The producer sends it again (a redelivery); a new process sees it. Its
+    // metrics say when the record was judged (the queue's depth can read 0
+    // while the message is in the new process's hands).
     aws.send(&q.input, &[(order, None)]);
-    let second = start(&cfg);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let depth = aws
-            .rt
-            .block_on(
-                aws.sqs
-                    .get_queue_attributes()
-                    .queue_url(&q.input)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .send(),
-            )
-            .expect("attributes");
-        let attrs = depth.attributes().cloned().unwrap_or_default();
-        let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        if n(QueueAttributeName::ApproximateNumberOfMessages)
-            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            == 0
-        {
-            break;
-        }
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
+    let second_cfg = dir.join("pipeline-second.yaml");
+    let text = std::fs::read_to_string(&cfg).expect("config") + &format!("metrics: {{ address: \"{metrics}\" }}\n");
+    std::fs::write(&second_cfg, text).expect("config");
+    let second = start(&second_cfg);
+    let judged = "expressway_dedup_hits_total{pipeline=\"aws-test\"} 1";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !scrape(&metrics.to_string()).contains(judged) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let second_log = stop(second);
