@@ -1,9 +1,10 @@
 //! Configuration of Expressway: the pipeline YAML of `expressway run`
 //! ([`pipeline`]) and the execution context of `expressway exec`
-//! ([`context`]). Plain data and its validation; nothing here runs.
+//! ([`context`]) and the Step Functions API server ([`api`]). Plain data and its validation; nothing here runs.
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod context;
 pub mod endpoint;
 pub mod pipeline;

@@ -17,7 +17,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// None is fine when `api` is set (`expressway serve`).
+    #[serde(default)]
     pub pipelines: Vec<Pipeline>,
+    /// The Step Functions API; off when absent.
+    #[serde(default)]
+    pub api: Option<crate::api::ApiConfig>,
     #[serde(default)]
     pub runtime: RuntimeConfig,
     /// Prometheus metrics plus `/healthz` and `/readyz`; off when absent.
@@ -336,7 +341,7 @@ fn default_max_payload() -> usize {
     expressway_engine::vm::MAX_PAYLOAD_BYTES
 }
 
-fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("invalid duration '{text}': {e}")))
 }
@@ -344,7 +349,7 @@ fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error>
 /// A number or a bool, written as one (`shards: 4`) or as the string a
 /// `${VAR}` substitution leaves (`shards: ${SHARDS:2}`, `"${SHARDS}"`): a
 /// substituted value is always a string scalar, never re-typed by YAML.
-fn scalar<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn scalar<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: std::str::FromStr,
@@ -431,8 +436,14 @@ impl Config {
     /// each state machine).
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut out = Vec::new();
-        if self.pipelines.is_empty() {
-            out.push(ConfigProblem { at: "pipelines".into(), message: "at least one pipeline is needed".into() });
+        if self.pipelines.is_empty() && self.api.is_none() {
+            out.push(ConfigProblem {
+                at: "pipelines".into(),
+                message: "at least one pipeline (or an `api:` section) is needed".into(),
+            });
+        }
+        if let Some(api) = &self.api {
+            out.extend(api.problems());
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {

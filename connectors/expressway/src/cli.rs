@@ -57,6 +57,16 @@ pub enum Command {
         #[arg(long)]
         from_start: bool,
     },
+    /// Serve the AWS Step Functions API (and run the configuration's
+    /// pipelines, if it has any) until SIGTERM/SIGINT.
+    Serve {
+        /// A configuration with an `api:` section, pipelines, or both.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen here instead (default 127.0.0.1:8083, or the file's `api.address`).
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Validate a definition (or with --config, a whole configuration) and
     /// print every problem.
     Validate {

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             )
         }
         Command::Run { config, from_start } => run::cmd_run(&config, from_start),
+        Command::Serve { config, address } => run::cmd_serve(config.as_deref(), address.as_deref()),
         Command::Validate { config: Some(config), .. } => run::cmd_validate_config(&config),
         Command::Validate { definition: Some(definition), config: None, json, disassemble, workflow_type } => {
             validate::cmd_validate(&definition, json, disassemble, workflow_type)

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 /// A pipeline whose state machine compiled, with paths resolved.
 struct Prepared {
+    definition: String,
     name: String,
     program: Arc<Program>,
     machine_name: String,
@@ -39,7 +40,16 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 
 /// Load, check and compile everything; every problem at once.
 fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
-    let config = Config::load(path).map_err(|e| vec![e])?;
+    prepare_with(path, false)
+}
+
+/// As [`prepare`]; `api_implied` when the command serves the API anyway, so
+/// a file without pipelines or `api:` is still a configuration.
+fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
+    let mut config = Config::load(path).map_err(|e| vec![e])?;
+    if api_implied && config.api.is_none() {
+        config.api = Some(Default::default());
+    }
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut problems = config.problems();
     let mut prepared = Vec::new();
@@ -47,6 +57,7 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
         let at = format!("pipelines[{i}] ({})", p.name);
         let machine_path = resolve(&base, &p.state_machine);
         let workflow = p.workflow_type;
+        let mut definition = String::new();
         let program = match std::fs::read_to_string(&machine_path) {
             Err(e) => {
                 problems.push(ConfigProblem {
@@ -56,7 +67,10 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 None
             }
             Ok(text) => match expressway_engine::compile_text(&text, workflow) {
-                Ok(program) => Some(program),
+                Ok(program) => {
+                    definition = text;
+                    Some(program)
+                }
                 Err(diags) => {
                     for d in diags {
                         problems.push(ConfigProblem {
@@ -125,6 +139,7 @@ fn prepare(path: &Path) -> Result<(Config, Vec<Prepared>), Vec<ConfigProblem>> {
                 }
             }
             prepared.push(Prepared {
+                definition,
                 name: p.name.clone(),
                 program: Arc::new(program),
                 machine_name,
@@ -237,7 +252,35 @@ fn open_sink(c: &SinkConfig, aws: &mut AwsOnDemand) -> Result<Box<dyn Sink>, Str
 }
 
 pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
-    let (config, prepared) = match prepare(path) {
+    run_config(prepare(path), from_start)
+}
+
+/// `expressway serve [--config F]`: the configuration's pipelines (if any)
+/// and the Step Functions API, with its defaults when the file has no `api:`.
+pub fn cmd_serve(path: Option<&Path>, address: Option<&str>) -> Result<ExitCode, String> {
+    let prepared = match path {
+        Some(p) => prepare_with(p, true),
+        None => Ok((Config::from_yaml("api: {}\n", &|_| None).map_err(|e| e.to_string())?, Vec::new())),
+    };
+    let prepared = prepared.map(|(mut config, p)| {
+        let api = config.api.get_or_insert_with(Default::default);
+        if let Some(a) = address {
+            api.address = a.to_string();
+        }
+        (config, p)
+    });
+    run_config(prepared, false)
+}
+
+fn run_config(
+    prepared: Result<(Config, Vec<Prepared>), Vec<ConfigProblem>>,
+    from_start: bool,
+) -> Result<ExitCode, String> {
+    let (config, prepared) = match prepared.and_then(|(config, p)| {
+        // Checked again: `serve` may have added or changed the API section.
+        let problems: Vec<ConfigProblem> = config.api.iter().flat_map(|a| a.problems()).collect();
+        if problems.is_empty() { Ok((config, p)) } else { Err(problems) }
+    }) {
         Ok(x) => x,
         Err(problems) => {
             for p in &problems {
@@ -264,6 +307,10 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             .map_err(|e| format!("listening on {}: {e}", m.address))?;
         eprintln!("metrics on http://{bound}/metrics");
     }
+    let api = match &config.api {
+        Some(api_config) => Some(start_api(api_config, &config, &prepared)?),
+        None => None,
+    };
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| format!("installing signal handler: {e}"))?;
     }
@@ -360,6 +407,12 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
         watch_ready.store(false, std::sync::atomic::Ordering::Relaxed);
     });
     tracing::info!(pipelines = runs.len(), shards, "running");
+    if runs.is_empty() {
+        // Only the API: serve until asked to stop.
+        while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
     let mut failed = false;
     for (name, stats, handle) in runs {
         let outcome = handle.join().map_err(|_| format!("pipeline {name} panicked"))?;
@@ -386,7 +439,44 @@ pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
             failed = true;
         }
     }
+    if let Some(api) = api {
+        // Executions the API still runs get what is left of the drain time.
+        if let Ok(api) = Arc::try_unwrap(api) {
+            api.shutdown(config.runtime.drain_timeout.min(std::time::Duration::from_secs(5)));
+        }
+    }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The Step Functions API: the pipelines' machines under their pipeline
+/// names, tasks performed by the same AWS clients as the pipelines'.
+fn start_api(
+    api_config: &expressway_config::api::ApiConfig,
+    config: &Config,
+    prepared: &[Prepared],
+) -> Result<Arc<expressway_api::Api>, String> {
+    let configured = prepared
+        .iter()
+        .map(|p| expressway_api::ConfiguredMachine {
+            name: p.name.clone(),
+            definition: p.definition.clone(),
+            program: p.program.clone(),
+            express: p.express,
+        })
+        .collect();
+    let (aws_config, http_config) = (config.aws.clone(), config.http.clone());
+    let make_tasks: expressway_api::TasksFactory = Box::new(move || {
+        let aws = Aws::new(&aws_config)?;
+        let http = HttpInvoker::new(Some(http_config.allowed_endpoints.clone()), http_config.timeout)?;
+        Ok(Arc::new(AwsTasks::new(aws, http)) as Arc<dyn TaskService>)
+    });
+    let api = Arc::new(expressway_api::Api::new(api_config, configured, make_tasks)?);
+    expressway_api::server::describe_metrics();
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let bound = expressway_api::server::serve(api.clone(), api_config, workers)
+        .map_err(|e| format!("listening on {}: {e}", api_config.address))?;
+    eprintln!("Step Functions API on http://{bound}");
+    Ok(api)
 }
 
 /// Panics the shards catch are dead-lettered and counted

@@ -8,6 +8,8 @@
 //!   [`admission`] (through [`input`], which `exec` shares) and finished in
 //!   [`outcome`], counted in [`metrics`]; a panic in one execution is caught
 //!   (`panics`) and dead-letters that record only.
+//! - [`pool`]: executions submitted one at a time (the Step Functions API),
+//!   each with its own program, on threads of their own.
 //! - [`spec`]: what a pipeline is made of and what it reports.
 //! - `live`, `reactor`, `timers`: executions parked on a shard while they
 //!   wait for a task or a timer, on the shard's [`clock::Clock`].
@@ -27,6 +29,7 @@ mod live;
 pub mod metrics;
 mod outcome;
 mod panics;
+pub mod pool;
 mod reactor;
 mod shard;
 mod sink_loop;

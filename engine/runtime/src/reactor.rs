@@ -100,6 +100,17 @@ impl<'a, T> Reactor<'a, T> {
 }
 
 impl<T> Reactor<'_, T> {
+    /// Drop every parked execution and give back what each was parked with.
+    pub fn drain(&mut self) -> Vec<T> {
+        self.parked = 0;
+        self.free.clear();
+        let metas = self.slots.drain(..).flatten().map(|(execution, meta)| {
+            discard(execution);
+            meta
+        });
+        metas.collect()
+    }
+
     /// Drop every parked execution (the drain deadline passed); returns how
     /// many there were. Their records are never acknowledged.
     pub fn abandon(&mut self) -> usize {

@@ -1,0 +1,135 @@
+//! The `api:` section: the Step Functions API server (`expressway serve`,
+//! or beside the pipelines of `expressway run`).
+
+use crate::pipeline::{ConfigProblem, human_duration, scalar};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `host:port`; loopback unless the operator binds elsewhere.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Where state machines created through the API are kept across
+    /// restarts; in memory only when absent.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// The region and account in the ARNs the API hands out.
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// When set, every request must be SigV4-signed with this key; when
+    /// absent any key is accepted, and only on a loopback address.
+    #[serde(default)]
+    pub credentials: Option<ApiCredentials>,
+    /// A Step Functions Local `MockConfigFile.json`: an execution started on
+    /// `stateMachineArn#TestCaseName` answers its tasks from that test case.
+    #[serde(default)]
+    pub mock_config: Option<PathBuf>,
+    /// Finished executions kept for Describe/List/GetExecutionHistory (AWS
+    /// keeps none for Express): the most recent ones, at most this many …
+    #[serde(default = "default_kept", deserialize_with = "scalar")]
+    pub executions_kept: usize,
+    /// … and at most this many bytes of their inputs and outputs.
+    #[serde(default = "default_kept_bytes", deserialize_with = "scalar")]
+    pub executions_kept_bytes: usize,
+    /// Threads running executions that wait (tasks, Wait states, retries).
+    #[serde(default = "default_threads", deserialize_with = "scalar")]
+    pub threads: usize,
+    /// Connections served at once; more are closed when accepted.
+    #[serde(default = "default_connections", deserialize_with = "scalar")]
+    pub max_connections: usize,
+    /// How long a connection may stay idle between requests.
+    #[serde(default = "default_idle", deserialize_with = "human_duration")]
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+fn default_address() -> String {
+    "127.0.0.1:8083".into()
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_account() -> String {
+    "123456789012".into()
+}
+fn default_kept() -> usize {
+    10_000
+}
+fn default_kept_bytes() -> usize {
+    64 << 20
+}
+fn default_threads() -> usize {
+    2
+}
+fn default_connections() -> usize {
+    10_240
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            address: default_address(),
+            state_dir: None,
+            region: default_region(),
+            account: default_account(),
+            credentials: None,
+            mock_config: None,
+            executions_kept: default_kept(),
+            executions_kept_bytes: default_kept_bytes(),
+            threads: default_threads(),
+            max_connections: default_connections(),
+            idle_timeout: default_idle(),
+        }
+    }
+}
+
+impl ApiConfig {
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let problem = |at: &str, message: String| ConfigProblem { at: format!("api.{at}"), message };
+        match self.address.parse::<std::net::SocketAddr>() {
+            Err(_) => out.push(problem("address", format!("'{}' is not a host:port socket address", self.address))),
+            Ok(a) if !a.ip().is_loopback() && self.credentials.is_none() => out.push(problem(
+                "credentials",
+                format!(
+                    "the API listens on {a}, beyond loopback: set api.credentials so requests must be signed \
+                     with that key"
+                ),
+            )),
+            Ok(_) => {}
+        }
+        if self.region.is_empty()
+            || !self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            out.push(problem("region", format!("'{}' is not a region name", self.region)));
+        }
+        if self.account.len() != 12 || !self.account.chars().all(|c| c.is_ascii_digit()) {
+            out.push(problem("account", format!("'{}' is not a 12-digit account id", self.account)));
+        }
+        if let Some(c) = &self.credentials
+            && (c.access_key_id.is_empty() || c.secret_access_key.is_empty())
+        {
+            out.push(problem("credentials", "access_key_id and secret_access_key must not be empty".into()));
+        }
+        for (at, n) in [("threads", self.threads), ("max_connections", self.max_connections)] {
+            if n == 0 {
+                out.push(problem(at, "must be at least 1".into()));
+            }
+        }
+        out
+    }
+}

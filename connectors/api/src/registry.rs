@@ -1,0 +1,366 @@
+//! State machines, their versions and aliases, and their tags: what
+//! Create/Describe/Update/Delete/Publish act on. Kept in memory, and in
+//! `state_dir` (rewritten atomically after each change) when one is set. The
+//! machines of the configuration's pipelines are registered too, read-only.
+
+use crate::arn::{MachineRef, Partition, Qualifier};
+use crate::wire::{ApiError, ErrorKind};
+use expressway_engine::{Program, WorkflowType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// AWS's limit on a definition: 1 MiB of characters.
+pub const MAX_DEFINITION_CHARS: usize = 1 << 20;
+/// Tags per resource (AWS: 50).
+pub const MAX_TAGS: usize = 50;
+/// State machines this process keeps (AWS's default quota: 10,000).
+pub const MAX_MACHINES: usize = 10_000;
+/// Versions per state machine (AWS: 1,000) and aliases (AWS: 100).
+pub const MAX_VERSIONS: usize = 1000;
+pub const MAX_ALIASES: usize = 100;
+
+/// One definition as written, and compiled.
+#[derive(Clone)]
+pub struct Revision {
+    pub definition: Arc<str>,
+    pub program: Arc<Program>,
+    pub revision_id: String,
+    pub role_arn: String,
+}
+
+#[derive(Clone)]
+pub struct Version {
+    pub revision: Revision,
+    pub description: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+pub struct Route {
+    pub version: u64,
+    pub weight: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Alias {
+    pub description: Option<String>,
+    pub routes: Vec<Route>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct Machine {
+    pub name: String,
+    pub express: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub latest: Revision,
+    pub description: Option<String>,
+    pub logging: serde_json::Value,
+    pub tracing: serde_json::Value,
+    pub tags: BTreeMap<String, String>,
+    pub versions: BTreeMap<u64, Version>,
+    pub next_version: u64,
+    pub aliases: BTreeMap<String, Alias>,
+    /// A pipeline's machine from the configuration: not changed through the API.
+    pub from_config: bool,
+}
+
+/// What an execution runs: the machine and, when named, its version or alias.
+#[derive(Clone)]
+pub struct Resolved {
+    pub name: String,
+    pub express: bool,
+    pub machine_arn: String,
+    pub version_arn: Option<String>,
+    pub alias_arn: Option<String>,
+    pub revision: Revision,
+    pub test_case: Option<String>,
+}
+
+pub fn compile(definition: &str, express: bool) -> Result<Program, ApiError> {
+    let workflow = if express { WorkflowType::Express } else { WorkflowType::Standard };
+    expressway_engine::compile_text(definition, workflow).map_err(|diags| {
+        let listed: Vec<String> = diags
+            .iter()
+            .map(|d| format!("{}: {} at {}", aws_code(d), d.message, pointer_or_root(&d.pointer)))
+            .collect();
+        ApiError::new(
+            ErrorKind::InvalidDefinition,
+            format!("Invalid State Machine Definition: '{}'", listed.join(", ")),
+        )
+    })
+}
+
+/// The code AWS gives a problem of this kind: a missing transition target
+/// and text that is not JSON have their own; every other problem is a
+/// schema failure.
+pub fn aws_code(d: &expressway_engine::Diagnostic) -> &'static str {
+    use expressway_engine::validate::Code;
+    match d.code {
+        Code::MissingState => "MISSING_TRANSITION_TARGET",
+        Code::BadValue if d.pointer.is_empty() && d.message.contains("not valid JSON") => "INVALID_JSON_DESCRIPTION",
+        Code::DuplicateKey => "INVALID_JSON_DESCRIPTION",
+        _ => "SCHEMA_VALIDATION_FAILED",
+    }
+}
+
+/// AWS locates problems with a JSON Pointer; the root is `/`.
+pub fn pointer_or_root(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
+}
+
+/// A revision id, unique within this process and across its restarts.
+pub fn revision_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let now = expressway_runtime::clock::wall_ms() as u64;
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    expressway_engine::intrinsics::uuid_v4(now ^ (n << 40), n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+pub struct Registry {
+    pub partition: Partition,
+    machines: BTreeMap<String, Machine>,
+    state_dir: Option<PathBuf>,
+}
+
+impl Registry {
+    pub fn new(partition: Partition, state_dir: Option<PathBuf>) -> Registry {
+        Registry { partition, machines: BTreeMap::new(), state_dir }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Machine> {
+        self.machines.get(name)
+    }
+
+    pub fn machines(&self) -> impl Iterator<Item = &Machine> {
+        self.machines.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.machines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.machines.is_empty()
+    }
+
+    pub fn insert(&mut self, machine: Machine) {
+        self.machines.insert(machine.name.clone(), machine);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Machine> {
+        self.machines.remove(name)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Machine> {
+        self.machines.get_mut(name)
+    }
+
+    pub fn does_not_exist(&self, arn: &str) -> ApiError {
+        ApiError::new(ErrorKind::StateMachineDoesNotExist, format!("State Machine Does Not Exist: '{arn}'"))
+    }
+
+    /// The machine, version or alias an ARN names, ready to run. An alias
+    /// picks one of its versions by weight with `pick` in 0..100.
+    pub fn resolve(&self, arn: &str, pick: u32) -> Result<Resolved, ApiError> {
+        let MachineRef { name, qualifier, test_case } = self.partition.parse_machine(arn)?;
+        let bare = arn.split('#').next().unwrap_or(arn);
+        let m = self.machines.get(&name).ok_or_else(|| self.does_not_exist(bare))?;
+        let machine_arn = self.partition.machine(&name);
+        let (revision, version_arn, alias_arn) = match qualifier {
+            Qualifier::Latest => (m.latest.clone(), None, None),
+            Qualifier::Version(v) => {
+                let version = m.versions.get(&v).ok_or_else(|| self.does_not_exist(bare))?;
+                (version.revision.clone(), Some(self.partition.version(&name, v)), None)
+            }
+            Qualifier::Alias(a) => {
+                let alias = m.aliases.get(&a).ok_or_else(|| {
+                    ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{bare}'"))
+                })?;
+                let mut left = pick % 100;
+                let route = alias
+                    .routes
+                    .iter()
+                    .find(|r| {
+                        let hit = left < r.weight;
+                        left = left.saturating_sub(r.weight);
+                        hit
+                    })
+                    .or(alias.routes.first())
+                    .ok_or_else(|| self.does_not_exist(bare))?;
+                let version = m.versions.get(&route.version).ok_or_else(|| self.does_not_exist(bare))?;
+                (
+                    version.revision.clone(),
+                    Some(self.partition.version(&name, route.version)),
+                    Some(self.partition.alias(&name, &a)),
+                )
+            }
+        };
+        Ok(Resolved { name, express: m.express, machine_arn, version_arn, alias_arn, revision, test_case })
+    }
+
+    /// Write every machine made through the API to `state_dir`, atomically
+    /// (a temporary file renamed over the old one).
+    pub fn save(&self) -> Result<(), ApiError> {
+        let Some(dir) = &self.state_dir else { return Ok(()) };
+        let saved: Vec<Saved> = self.machines.values().filter(|m| !m.from_config).map(Saved::from).collect();
+        let text = serde_json::to_vec_pretty(&saved).map_err(internal)?;
+        std::fs::create_dir_all(dir).map_err(internal)?;
+        let tmp = dir.join("state-machines.json.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(internal)?;
+            f.write_all(&text).map_err(internal)?;
+            f.sync_all().map_err(internal)?;
+        }
+        std::fs::rename(&tmp, dir.join("state-machines.json")).map_err(internal)
+    }
+
+    /// Read back what [`Registry::save`] wrote; a machine whose definition no
+    /// longer compiles is reported and skipped.
+    pub fn load(&mut self) -> Result<usize, String> {
+        let Some(dir) = &self.state_dir else { return Ok(0) };
+        let path = dir.join("state-machines.json");
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let saved: Vec<Saved> = serde_json::from_slice(&text)
+            .map_err(|e| format!("{} is not what Expressway wrote: {e}", path.display()))?;
+        let mut n = 0;
+        for s in saved {
+            let name = s.name.clone();
+            match s.into_machine() {
+                Ok(m) => {
+                    self.machines.insert(m.name.clone(), m);
+                    n += 1;
+                }
+                Err(e) => {
+                    tracing::error!(state_machine = %name, error = %e.message, "a saved state machine no longer compiles; skipped")
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::InternalFailure, format!("saving the state machines: {e}"))
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedRevision {
+    definition: String,
+    revision_id: String,
+    role_arn: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedVersion {
+    number: u64,
+    revision: SavedRevision,
+    description: Option<String>,
+    created_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    name: String,
+    express: bool,
+    created_ms: i64,
+    updated_ms: i64,
+    latest: SavedRevision,
+    description: Option<String>,
+    logging: serde_json::Value,
+    tracing: serde_json::Value,
+    tags: BTreeMap<String, String>,
+    versions: Vec<SavedVersion>,
+    next_version: u64,
+    aliases: BTreeMap<String, Alias>,
+}
+
+impl SavedRevision {
+    fn of(r: &Revision) -> SavedRevision {
+        SavedRevision {
+            definition: r.definition.to_string(),
+            revision_id: r.revision_id.clone(),
+            role_arn: r.role_arn.clone(),
+        }
+    }
+
+    fn revision(self, express: bool) -> Result<Revision, ApiError> {
+        let program = Arc::new(compile(&self.definition, express)?);
+        Ok(Revision {
+            definition: self.definition.into(),
+            program,
+            revision_id: self.revision_id,
+            role_arn: self.role_arn,
+        })
+    }
+}
+
+impl From<&Machine> for Saved {
+    fn from(m: &Machine) -> Saved {
+        Saved {
+            name: m.name.clone(),
+            express: m.express,
+            created_ms: m.created_ms,
+            updated_ms: m.updated_ms,
+            latest: SavedRevision::of(&m.latest),
+            description: m.description.clone(),
+            logging: m.logging.clone(),
+            tracing: m.tracing.clone(),
+            tags: m.tags.clone(),
+            versions: m
+                .versions
+                .iter()
+                .map(|(n, v)| SavedVersion {
+                    number: *n,
+                    revision: SavedRevision::of(&v.revision),
+                    description: v.description.clone(),
+                    created_ms: v.created_ms,
+                })
+                .collect(),
+            next_version: m.next_version,
+            aliases: m.aliases.clone(),
+        }
+    }
+}
+
+impl Saved {
+    fn into_machine(self) -> Result<Machine, ApiError> {
+        let express = self.express;
+        let mut versions = BTreeMap::new();
+        for v in self.versions {
+            versions.insert(
+                v.number,
+                Version {
+                    revision: v.revision.revision(express)?,
+                    description: v.description,
+                    created_ms: v.created_ms,
+                },
+            );
+        }
+        Ok(Machine {
+            name: self.name,
+            express,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            latest: self.latest.revision(express)?,
+            description: self.description,
+            logging: self.logging,
+            tracing: self.tracing,
+            tags: self.tags,
+            versions,
+            next_version: self.next_version,
+            aliases: self.aliases,
+            from_config: false,
+        })
+    }
+}

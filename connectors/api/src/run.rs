@@ -1,0 +1,347 @@
+//! Execution operations: StartSyncExecution, StartExecution,
+//! DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution.
+//!
+//! Every execution runs with Express semantics (in memory, at least once);
+//! a STANDARD machine gets Standard's limits and its name rules, but its
+//! executions do not survive a restart.
+
+use crate::Api;
+use crate::arn::check_name;
+use crate::executions::{Ending, Execution, Status, Store};
+use crate::registry::Resolved;
+use crate::wire::{ApiError, ErrorKind, Fields, Reply, page, timestamp};
+use expressway_connectors::mock::MockConfig;
+use expressway_engine::driver::{Offline, RunOptions};
+use expressway_engine::value::Value as EngineValue;
+use expressway_engine::vm::ExecutionInfo;
+use expressway_engine::{ExecutionResult, WorkflowType};
+use expressway_runtime::clock::wall_ms;
+use expressway_runtime::pool::{AbortHandle, Finished, Submission};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// AWS's limit on an execution's input, in bytes of UTF-8.
+const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// The error an execution ended by a bug in Expressway carries.
+const INTERNAL_ERROR: &str = "Expressway.InternalError";
+
+fn input_of(f: &Fields) -> Result<(String, EngineValue), ApiError> {
+    let text = f.opt_str("input")?.unwrap_or("{}");
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(ApiError::validation(
+            "input",
+            "'<sensitive>'",
+            &format!("Member must have length less than or equal to {MAX_INPUT_BYTES}"),
+        ));
+    }
+    match expressway_runtime::input::parse(text.as_bytes(), MAX_INPUT_BYTES, &mut Vec::new()) {
+        Ok(v) => Ok((text.to_string(), v)),
+        Err(rejected) => Err(ApiError::new(
+            ErrorKind::InvalidExecutionInput,
+            format!("Invalid State Machine Execution Input: '{}'", rejected.cause),
+        )),
+    }
+}
+
+fn trace_header(f: &Fields) -> Result<Option<String>, ApiError> {
+    let t = f.opt_str("traceHeader")?;
+    if t.is_some_and(|t| t.len() > 256) {
+        return Err(ApiError::validation(
+            "traceHeader",
+            "'<sensitive>'",
+            "Member must have length less than or equal to 256",
+        ));
+    }
+    Ok(t.map(str::to_string))
+}
+
+impl Api {
+    fn new_execution(&self, r: &Resolved, f: &Fields, input: String) -> Result<Execution, ApiError> {
+        let name = match f.opt_str("name")? {
+            Some(n) => {
+                check_name(n, 80)?;
+                n.to_string()
+            }
+            None => self.uuid(),
+        };
+        let id = if r.express { self.uuid() } else { String::new() };
+        Ok(Execution {
+            arn: self.partition.execution(r.express, &r.name, &name, &id),
+            name,
+            machine_arn: r.machine_arn.clone(),
+            version_arn: r.version_arn.clone(),
+            alias_arn: r.alias_arn.clone(),
+            express: r.express,
+            role_arn: r.revision.role_arn.clone(),
+            input,
+            start_ms: wall_ms(),
+            trace_header: trace_header(f)?,
+            ending: Default::default(),
+            abort: Default::default(),
+        })
+    }
+
+    fn info(&self, r: &Resolved, e: &Execution) -> Arc<ExecutionInfo> {
+        Arc::new(ExecutionInfo {
+            execution_id: e.arn.clone(),
+            execution_name: e.name.clone(),
+            state_machine_id: e.version_arn.as_deref().unwrap_or(&e.machine_arn).into(),
+            state_machine_name: r.name.as_str().into(),
+            role_arn: r.revision.role_arn.as_str().into(),
+            start_time_ms: e.start_ms,
+            express: r.express,
+        })
+    }
+
+    /// Run `e` to its end: from a MockConfigFile test case, inline when the
+    /// machine never waits, else on the runtime's pool.
+    async fn run(self: &Arc<Self>, r: &Resolved, e: &Arc<Execution>, input: EngineValue) -> Ending {
+        let workflow = if r.express { WorkflowType::Express } else { WorkflowType::Standard };
+        let opts = RunOptions::for_workflow(workflow);
+        let info = self.info(r, e);
+        let program = r.revision.program.clone();
+        let finished = if let Some(tc) = &r.test_case {
+            match self.mocks(&r.name, tc) {
+                Ok(mut mocks) => caught(|| expressway_engine::execute(&program, info, input, &mut mocks, &opts)),
+                Err(cause) => Finished::Ran(failed("States.Runtime", cause)),
+            }
+        } else if !program.suspends() {
+            caught(|| expressway_engine::execute(&program, info, input, &mut Offline, &opts))
+        } else {
+            let tasks = match self.tasks() {
+                Ok(t) => t,
+                Err(cause) => return ending(Finished::Ran(failed("States.Runtime", cause))),
+            };
+            let (handle, registration) = AbortHandle::new_pair();
+            *e.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let submission = Submission {
+                program,
+                info,
+                input,
+                workflow,
+                tasks,
+                abort: Some(registration),
+                done: Box::new(move |finished| {
+                    let _ = tx.send(finished);
+                }),
+            };
+            match self.pool.submit(submission) {
+                Ok(()) => rx.await.unwrap_or(Finished::Abandoned),
+                Err(_) => {
+                    Finished::Ran(failed("Expressway.Throttled", "too many executions are running; retry later".into()))
+                }
+            }
+        };
+        ending(finished)
+    }
+
+    fn keep(&self, e: Arc<Execution>) {
+        self.executions().add(e);
+    }
+}
+
+fn caught(f: impl FnOnce() -> ExecutionResult) -> Finished {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Finished::Ran(r),
+        Err(p) => Finished::Panicked(
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn failed(error: &str, cause: String) -> ExecutionResult {
+    ExecutionResult {
+        status: expressway_engine::Status::Failed,
+        output: None,
+        error: Some(error.into()),
+        cause: Some(cause),
+        duration_ms: 0,
+        entered_by_type: [0; 8],
+    }
+}
+
+fn ending(finished: Finished) -> Ending {
+    let stop_ms = wall_ms();
+    let (status, output, error, cause) = match finished {
+        Finished::Ran(r) => {
+            let status = match r.status {
+                expressway_engine::Status::Succeeded => Status::Succeeded,
+                expressway_engine::Status::Failed => Status::Failed,
+                expressway_engine::Status::TimedOut => Status::TimedOut,
+            };
+            (status, r.output.map(|o| o.to_json()), r.error, r.cause)
+        }
+        Finished::Aborted => (Status::Aborted, None, None, None),
+        Finished::Panicked(m) => (
+            Status::Failed,
+            None,
+            Some(INTERNAL_ERROR.into()),
+            Some(format!("the execution was stopped by an internal error (a panic: {m}); this is a bug in Expressway")),
+        ),
+        Finished::Abandoned => {
+            (Status::Aborted, None, Some("Expressway.Shutdown".into()), Some("the server stopped while it ran".into()))
+        }
+    };
+    Ending { status, output, error, cause, stop_ms }
+}
+
+pub async fn start_sync(api: &Arc<Api>, f: Fields<'_>) -> Reply {
+    let arn = f.str("stateMachineArn")?;
+    let r = api.read_registry().resolve(arn, api.pick())?;
+    if !r.express {
+        return Err(ApiError::new(
+            ErrorKind::StateMachineTypeNotSupported,
+            "This operation is not supported by this type of state machine",
+        ));
+    }
+    let (text, input) = input_of(&f)?;
+    let e = Arc::new(api.new_execution(&r, &f, text)?);
+    let end = api.run(&r, &e, input).await;
+    e.end(end);
+    let mut out = e.describe();
+    let ending = e.ending().map_or(0, |x| x.stop_ms);
+    // Express bills by 100 ms and 64 MB.
+    let billed = ((ending - e.start_ms).max(0) + 99) / 100 * 100;
+    out["billingDetails"] = json!({"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": billed.max(100)});
+    if let Value::Object(m) = &mut out {
+        m.remove("stateMachineVersionArn");
+        m.remove("stateMachineAliasArn");
+    }
+    api.keep(e);
+    Ok(out)
+}
+
+pub async fn start(api: &Arc<Api>, f: Fields<'_>) -> Reply {
+    let arn = f.str("stateMachineArn")?;
+    let r = api.read_registry().resolve(arn, api.pick())?;
+    let (text, input) = input_of(&f)?;
+    let e = Arc::new(api.new_execution(&r, &f, text)?);
+    if !r.express {
+        // Names are unique per STANDARD machine: the same name and input
+        // while it runs is the same execution; anything else is refused.
+        let mut store = api.executions();
+        if let Some(existing) = store.get(&e.arn) {
+            if existing.ending().is_none() && existing.input == e.input {
+                return Ok(json!({"executionArn": existing.arn, "startDate": timestamp(existing.start_ms)}));
+            }
+            return Err(ApiError::new(
+                ErrorKind::ExecutionAlreadyExists,
+                format!("Execution Already Exists: '{}'", e.arn),
+            ));
+        }
+        store.add(e.clone());
+    } else {
+        api.keep(e.clone());
+    }
+    let out = json!({"executionArn": e.arn, "startDate": timestamp(e.start_ms)});
+    let api = api.clone();
+    tokio::spawn(async move {
+        let end = api.run(&r, &e, input).await;
+        let grew = end.output.as_ref().map_or(0, String::len);
+        if e.end(end) {
+            api.executions().grew(grew);
+        }
+    });
+    Ok(out)
+}
+
+fn execution(api: &Api, f: &Fields) -> Result<Arc<Execution>, ApiError> {
+    let arn = f.str("executionArn")?;
+    api.partition.parse_execution(arn)?;
+    api.executions().get(arn).ok_or_else(|| Store::not_found(arn))
+}
+
+pub fn describe(api: &Api, f: Fields) -> Reply {
+    Ok(execution(api, &f)?.describe())
+}
+
+pub fn stop(api: &Api, f: Fields) -> Reply {
+    let e = execution(api, &f)?;
+    let error = f.opt_str("error")?.map(str::to_string);
+    let cause = f.opt_str("cause")?.map(str::to_string);
+    let now = wall_ms();
+    if e.end(Ending { status: Status::Aborted, output: None, error, cause, stop_ms: now })
+        && let Some(h) = e.abort.lock().unwrap_or_else(|p| p.into_inner()).take()
+    {
+        h.abort();
+    }
+    Ok(json!({"stopDate": timestamp(e.ending().map_or(now, |x| x.stop_ms))}))
+}
+
+pub fn list(api: &Api, f: Fields) -> Reply {
+    let arn = f.str("stateMachineArn")?;
+    let r = api.read_registry().resolve(arn, 0)?;
+    let filter = match f.opt_str("statusFilter")? {
+        None => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::validation(
+                "statusFilter",
+                &format!("'{s}'"),
+                "Member must satisfy enum value set: [SUCCEEDED, TIMED_OUT, PENDING_REDRIVE, ABORTED, FAILED, RUNNING]",
+            )
+        })?),
+    };
+    let max = f.max_results(100)?;
+    let qualified = arn.split('#').next().unwrap_or(arn);
+    let all: Vec<Value> = api
+        .executions()
+        .of_machine(&r.machine_arn)
+        .into_iter()
+        .filter(|e| {
+            qualified == r.machine_arn
+                || e.version_arn.as_deref() == Some(qualified)
+                || e.alias_arn.as_deref() == Some(qualified)
+        })
+        .filter(|e| filter.is_none_or(|s| e.ending().map_or(Status::Running, |x| x.status) == s))
+        .map(|e| Value::Object(e.summary()))
+        .collect();
+    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
+    let mut out = json!({"executions": items});
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+pub fn history(api: &Api, f: Fields) -> Reply {
+    let e = execution(api, &f)?;
+    let mut events = e.history();
+    if f.opt_bool("reverseOrder")?.unwrap_or(false) {
+        events.reverse();
+    }
+    if f.opt_bool("includeExecutionData")? == Some(false) {
+        for ev in &mut events {
+            if let Some(m) = ev.as_object_mut() {
+                for (_, details) in m.iter_mut().filter(|(k, _)| k.ends_with("EventDetails")) {
+                    if let Some(d) = details.as_object_mut() {
+                        d.remove("input");
+                        d.remove("output");
+                    }
+                }
+            }
+        }
+    }
+    let max = f.max_results(100)?;
+    let (items, next) = page(&events, f.opt_str("nextToken")?, max)?;
+    let mut out = json!({"events": items});
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+impl Api {
+    fn mocks(&self, machine: &str, test_case: &str) -> Result<MockConfig, String> {
+        let Some(file) = &self.mock_config else {
+            return Err(format!(
+                "the execution names test case '{test_case}', but the API has no mock_config (a MockConfigFile.json)"
+            ));
+        };
+        MockConfig::from_json(file, Some(machine), test_case).map_err(|e| e.to_string())
+    }
+}

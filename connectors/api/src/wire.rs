@@ -1,0 +1,189 @@
+//! The AWS JSON 1.0 protocol as Step Functions speaks it: `POST /` with
+//! `X-Amz-Target: AWSStepFunctions.<Operation>`, a JSON object in and out,
+//! and errors as `{"__type": "…#<Name>", "message": …}` with status 400, which
+//! every SDK turns into its exception of that name.
+
+use serde_json::{Map, Value, json};
+
+/// Step Functions' error shapes (the `__type` after `#`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidDefinition,
+    InvalidArn,
+    InvalidName,
+    InvalidExecutionInput,
+    InvalidToken,
+    InvalidLoggingConfiguration,
+    StateMachineDoesNotExist,
+    StateMachineAlreadyExists,
+    StateMachineDeleting,
+    StateMachineTypeNotSupported,
+    ExecutionDoesNotExist,
+    ExecutionAlreadyExists,
+    ExecutionLimitExceeded,
+    ResourceNotFound,
+    ConflictException,
+    ServiceQuotaExceededException,
+    TooManyTags,
+    ValidationException,
+    UnknownOperationException,
+    SerializationException,
+    MissingAuthenticationToken,
+    UnrecognizedClientException,
+    InvalidSignatureException,
+    ThrottlingException,
+    RequestEntityTooLarge,
+    InternalFailure,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            InvalidDefinition => "InvalidDefinition",
+            InvalidArn => "InvalidArn",
+            InvalidName => "InvalidName",
+            InvalidExecutionInput => "InvalidExecutionInput",
+            InvalidToken => "InvalidToken",
+            InvalidLoggingConfiguration => "InvalidLoggingConfiguration",
+            StateMachineDoesNotExist => "StateMachineDoesNotExist",
+            StateMachineAlreadyExists => "StateMachineAlreadyExists",
+            StateMachineDeleting => "StateMachineDeleting",
+            StateMachineTypeNotSupported => "StateMachineTypeNotSupported",
+            ExecutionDoesNotExist => "ExecutionDoesNotExist",
+            ExecutionAlreadyExists => "ExecutionAlreadyExists",
+            ExecutionLimitExceeded => "ExecutionLimitExceeded",
+            ResourceNotFound => "ResourceNotFound",
+            ConflictException => "ConflictException",
+            ServiceQuotaExceededException => "ServiceQuotaExceededException",
+            TooManyTags => "TooManyTags",
+            ValidationException => "ValidationException",
+            UnknownOperationException => "UnknownOperationException",
+            SerializationException => "SerializationException",
+            MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            UnrecognizedClientException => "UnrecognizedClientException",
+            InvalidSignatureException => "InvalidSignatureException",
+            ThrottlingException => "ThrottlingException",
+            RequestEntityTooLarge => "RequestEntityTooLargeException",
+            InternalFailure => "InternalFailure",
+        }
+    }
+
+    /// The HTTP status AWS answers the error with.
+    pub fn status(self) -> u16 {
+        use ErrorKind::*;
+        match self {
+            MissingAuthenticationToken | UnrecognizedClientException | InvalidSignatureException => 403,
+            RequestEntityTooLarge => 413,
+            InternalFailure => 500,
+            _ => 400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError { kind, message: message.into() }
+    }
+
+    /// AWS's wording for a request field that breaks its constraint.
+    pub fn validation(field: &str, value: &str, constraint: &str) -> ApiError {
+        ApiError::new(
+            ErrorKind::ValidationException,
+            format!(
+                "1 validation error detected: Value {value} at '{field}' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    }
+
+    pub fn missing(field: &str) -> ApiError {
+        ApiError::validation(field, "null", "Member must not be null")
+    }
+
+    pub fn body(&self) -> Value {
+        json!({
+            "__type": format!("com.amazonaws.swf.service.v2.model#{}", self.kind.as_str()),
+            "message": self.message,
+        })
+    }
+}
+
+pub type Reply = Result<Value, ApiError>;
+
+/// A request's fields, read with AWS's errors for missing or mistyped ones.
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::new(
+                ErrorKind::SerializationException,
+                format!("Start of structure or map found where not expected ({name} must be a string)"),
+            )),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, ApiError> {
+        self.opt_str(name)?.ok_or_else(|| ApiError::missing(name))
+    }
+
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::new(ErrorKind::SerializationException, format!("{name} must be a boolean"))),
+        }
+    }
+
+    /// `maxResults`: 0 means the default; AWS allows up to 1000.
+    pub fn max_results(&self, default: usize) -> Result<usize, ApiError> {
+        match self.0.get("maxResults") {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(0) => Ok(default),
+                Some(n @ 1..=1000) => Ok(n as usize),
+                _ => Err(ApiError::validation(
+                    "maxResults",
+                    &n.to_string(),
+                    "Member must have value less than or equal to 1000",
+                )),
+            },
+            Some(_) => Err(ApiError::new(ErrorKind::SerializationException, "maxResults must be a number")),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+}
+
+/// Epoch seconds with milliseconds, as Step Functions' timestamps.
+pub fn timestamp(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+/// A page of `items` after `token` (an offset we handed out), and the next token.
+pub fn page<T: Clone>(items: &[T], token: Option<&str>, max: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
+    use base64::Engine;
+    let start = match token {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| ApiError::new(ErrorKind::InvalidToken, format!("Invalid Token: '{t}'")))?,
+    };
+    let end = (start + max).min(items.len());
+    let next = (end < items.len()).then(|| base64::engine::general_purpose::STANDARD.encode(format!("offset:{end}")));
+    Ok((items[start..end].to_vec(), next))
+}
