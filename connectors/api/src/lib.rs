@@ -2,7 +2,7 @@
 //! stepfunctions`, boto3 and the SDKs drive it: state machines with their
 //! versions, aliases and tags ([`machines`], kept in [`registry`]),
 //! executions ([`run`], kept in [`executions`]), definition validation
-//! ([`validate`]), on the AWS JSON 1.0 protocol ([`wire`]) served by
+//! ([`validate`]), one state on its own ([`test_state`]), on the AWS JSON 1.0 protocol ([`wire`]) served by
 //! [`server`], with SigV4 checked by [`auth`] when credentials are set.
 //!
 //! Executions that never wait run inline on the request's thread;
@@ -17,6 +17,7 @@ pub mod machines;
 pub mod registry;
 pub mod run;
 pub mod server;
+pub mod test_state;
 pub mod validate;
 pub mod wire;
 
@@ -170,6 +171,7 @@ impl Api {
             "GetExecutionHistory" => run::history(api, f),
             "StopExecution" => run::stop(api, f),
             "ValidateStateMachineDefinition" => validate::validate_definition(f),
+            "TestState" => test_state::test_state(self, f).await,
             known if KNOWN_UNSUPPORTED.contains(&known) => Err(ApiError::new(
                 ErrorKind::UnknownOperationException,
                 format!(
@@ -201,7 +203,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "ListMapRuns",
     "UpdateMapRun",
     "RedriveExecution",
-    "TestState",
 ];
 
 /// The operations an API request may name, for bounded metric labels.
@@ -230,4 +231,5 @@ pub const OPERATIONS: &[&str] = &[
     "GetExecutionHistory",
     "StopExecution",
     "ValidateStateMachineDefinition",
+    "TestState",
 ];

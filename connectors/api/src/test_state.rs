@@ -1,0 +1,224 @@
+//! TestState: one state run on its own with a given input, as the console's
+//! "Test state" does. The state becomes a machine of its own: its
+//! transitions lead to stub states that record which state would come next
+//! (and whether a Catch led there); its Retry becomes a first catcher leading
+//! to a stub of its own (AWS does not retry in TestState: it reports such an
+//! error as `RETRIABLE`), and a `mock`
+//! answers its task. Without a mock a task calls the configured services.
+
+use crate::Api;
+use crate::registry::compile;
+use crate::wire::{ApiError, ErrorKind, Fields, Reply};
+use expressway_engine::driver::{Offline, RunOptions};
+use expressway_engine::vm::ExecutionInfo;
+use expressway_engine::{Effects, ExecutionResult, TaskCall, TaskOutcome, WorkflowType};
+use expressway_runtime::clock::wall_ms;
+use expressway_runtime::tasks::Blocking;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The field a stub's output is marked with.
+const MARK: &str = "__expressway_test_state";
+
+/// A stub standing for the state `target` the tested state moves to: its
+/// output is the tested state's output, marked with where it went.
+fn stub(target: &str, caught: bool) -> Value {
+    json!({
+        "Type": "Pass",
+        "Parameters": {MARK: {"next": target, "caught": caught}, "output.$": "$"},
+        "End": true,
+    })
+}
+
+fn stub_name(target: &str, caught: bool) -> String {
+    format!("{MARK}:{}:{target}", if caught { "caught" } else { "next" })
+}
+
+/// The tested state with its transitions pointed at stubs, and the stubs.
+fn isolate(state: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    let mut state = state.clone();
+    let mut stubs = Map::new();
+    let mut redirect = |target: &Value, caught: bool| -> Value {
+        let Some(t) = target.as_str() else { return target.clone() };
+        let name = stub_name(t, caught);
+        stubs.insert(name.clone(), stub(t, caught));
+        Value::String(name)
+    };
+    if let Some(next) = state.get("Next").cloned() {
+        state.insert("Next".into(), redirect(&next, false));
+    }
+    if let Some(default) = state.get("Default").cloned() {
+        state.insert("Default".into(), redirect(&default, false));
+    }
+    if let Some(Value::Array(choices)) = state.get_mut("Choices") {
+        for choice in choices.iter_mut() {
+            if let Some(next) = choice.get("Next").cloned() {
+                choice["Next"] = redirect(&next, false);
+            }
+        }
+    }
+    if let Some(Value::Array(catchers)) = state.get_mut("Catch") {
+        for catcher in catchers.iter_mut() {
+            if let Some(next) = catcher.get("Next").cloned() {
+                catcher["Next"] = redirect(&next, true);
+            }
+        }
+    }
+    // An error a retrier would retry is RETRIABLE, whatever a catcher says:
+    // a catcher placed first sends it to a stub of its own.
+    let retried: Vec<Value> = state
+        .remove("Retry")
+        .and_then(|r| r.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.get("ErrorEquals").and_then(Value::as_array).cloned())
+        .flatten()
+        .collect();
+    if !retried.is_empty() {
+        let retriable = format!("{MARK}:retriable");
+        stubs.insert(
+            retriable.clone(),
+            json!({"Type": "Pass", "Parameters": {MARK: {"retriable": true}, "output.$": "$"}, "End": true}),
+        );
+        let first = json!({"ErrorEquals": retried, "Next": retriable});
+        let all = retried.iter().any(|e| e == "States.ALL");
+        let mut catchers = vec![first];
+        if !all {
+            catchers.extend(state.get("Catch").and_then(Value::as_array).cloned().unwrap_or_default());
+        }
+        state.insert("Catch".into(), Value::Array(catchers));
+    }
+    (state, stubs)
+}
+
+/// Answers every task with the request's `mock`.
+struct Mock(TaskOutcome);
+
+impl Effects for Mock {
+    fn invoke(&mut self, _: &TaskCall) -> TaskOutcome {
+        self.0.clone()
+    }
+}
+
+fn mock_of(v: &Value) -> Result<TaskOutcome, ApiError> {
+    if let Some(result) = v.get("result").and_then(Value::as_str) {
+        let value = expressway_engine::value::from_str(result).map_err(|e| {
+            ApiError::new(ErrorKind::ValidationException, format!("mock.result is not valid JSON: {e}"))
+        })?;
+        return Ok(TaskOutcome::Succeeded(value));
+    }
+    if let Some(e) = v.get("errorOutput") {
+        return Ok(TaskOutcome::Failed {
+            error: e.get("error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
+            cause: e.get("cause").and_then(Value::as_str).map(str::to_string),
+        });
+    }
+    Err(ApiError::new(ErrorKind::ValidationException, "mock needs result or errorOutput"))
+}
+
+pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
+    let definition = f.str("definition")?;
+    let state: Map<String, Value> = match serde_json::from_str(definition) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidDefinition,
+                "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state definition must be a JSON object at /'",
+            ));
+        }
+    };
+    if f.get("variables").is_some() {
+        return Err(ApiError::new(
+            ErrorKind::ValidationException,
+            "Expressway's TestState does not take variables yet",
+        ));
+    }
+    let level = f.opt_str("inspectionLevel")?.unwrap_or("INFO");
+    if !matches!(level, "INFO" | "DEBUG" | "TRACE") {
+        return Err(ApiError::validation(
+            "inspectionLevel",
+            &format!("'{level}'"),
+            "Member must satisfy enum value set: [INFO, DEBUG, TRACE]",
+        ));
+    }
+    let name = f.opt_str("stateName")?.unwrap_or("TestState").to_string();
+    let input_text = f.opt_str("input")?.unwrap_or("{}").to_string();
+    let input = expressway_runtime::input::parse(input_text.as_bytes(), 256 * 1024, &mut Vec::new()).map_err(|r| {
+        ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
+    })?;
+    let (tested, stubs) = isolate(&state);
+    let mut states = Map::new();
+    states.insert(name.clone(), Value::Object(tested));
+    states.extend(stubs);
+    let machine = json!({"StartAt": name, "States": states});
+    let program = Arc::new(compile(&machine.to_string(), false)?);
+    let mock = f.get("mock").map(mock_of).transpose()?;
+    let info = Arc::new(ExecutionInfo {
+        execution_id: format!(
+            "arn:aws:states:{}:{}:execution:TestState:test",
+            api.partition.region, api.partition.account
+        ),
+        execution_name: "test".into(),
+        state_machine_id: "TestState".into(),
+        state_machine_name: "TestState".into(),
+        role_arn: f.opt_str("roleArn")?.unwrap_or("").into(),
+        start_time_ms: wall_ms(),
+        express: false,
+    });
+    let opts = RunOptions::for_workflow(WorkflowType::Standard);
+    let result: ExecutionResult = match mock {
+        Some(outcome) => expressway_engine::execute(&program, info, input, &mut Mock(outcome), &opts),
+        None if program.tasks.is_empty() => expressway_engine::execute(&program, info, input, &mut Offline, &opts),
+        None => {
+            let tasks = api.tasks().map_err(|e| ApiError::new(ErrorKind::ValidationException, e))?;
+            tokio::task::spawn_blocking(move || {
+                expressway_engine::execute(&program, info, input, &mut Blocking(tasks.as_ref()), &opts)
+            })
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))?
+        }
+    };
+    let mut out = Map::new();
+    match result.status {
+        expressway_engine::Status::Succeeded => {
+            let output = result.output.map(|v| Value::from(&v)).unwrap_or(Value::Null);
+            let marker = output.get(MARK);
+            let moved = marker.and_then(|marker| {
+                Some((marker.get("next")?.clone(), marker.get("caught")?.as_bool()?, output.get("output")?.clone()))
+            });
+            let retried = marker.is_some_and(|m| m.get("retriable").is_some());
+            let error_output = output.get("output").cloned().unwrap_or(Value::Null);
+            match moved {
+                _ if retried => {
+                    out.insert("status".into(), json!("RETRIABLE"));
+                    for (from, to) in [("Error", "error"), ("Cause", "cause")] {
+                        if let Some(v) = error_output.get(from) {
+                            out.insert(to.into(), v.clone());
+                        }
+                    }
+                }
+                Some((next, caught, shown)) => {
+                    out.insert("status".into(), json!(if caught { "CAUGHT_ERROR" } else { "SUCCEEDED" }));
+                    out.insert("nextState".into(), next);
+                    out.insert("output".into(), json!(shown.to_string()));
+                }
+                None => {
+                    out.insert("status".into(), json!("SUCCEEDED"));
+                    out.insert("output".into(), json!(output.to_string()));
+                }
+            }
+        }
+        _ => {
+            let error = result.error.clone().unwrap_or_else(|| "States.Timeout".into());
+            out.insert("status".into(), json!("FAILED"));
+            out.insert("error".into(), json!(error));
+            if let Some(c) = result.cause {
+                out.insert("cause".into(), json!(c));
+            }
+        }
+    }
+    if level != "INFO" {
+        out.insert("inspectionData".into(), json!({"input": input_text}));
+    }
+    Ok(Value::Object(out))
+}

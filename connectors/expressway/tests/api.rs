@@ -1,0 +1,457 @@
+//! The Step Functions API as clients see it: the Rust `aws-sdk-sfn` client,
+//! the AWS CLI and boto3 (`api_clients.py`, run with the pinned clients of
+//! `deploy/dev/services.sh install`), raw HTTP for what no SDK sends
+//! (malformed bodies, unknown targets, oversized requests, slow and idle
+//! connections), restarts with a `state_dir`, and signed requests.
+
+mod support;
+
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_sfn::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_sfn::types::{ExecutionStatus, RoutingConfigurationListItem, StateMachineType, SyncExecutionStatus};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Server, free_port, tcp_open, work_dir};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/expressway-test";
+
+fn machine_arn(name: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}")
+}
+
+/// `expressway serve` with `extra` lines in its `api:` section.
+fn serve(dir: &Path, extra: &str) -> Server {
+    let port = free_port();
+    let config = dir.join(format!("api-{port}.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "api:\n  address: 127.0.0.1:{port}\n  state_dir: {}\n{extra}metrics: {{ address: \"127.0.0.1:{}\" }}\n",
+            dir.join("state").display(),
+            free_port()
+        ),
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
+    command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
+    Server::start("expressway serve", port, command, dir.join(format!("serve-{port}.log")), tcp_open)
+}
+
+/// The SDKs send StartSyncExecution to `sync-<host>` (the API's modeled
+/// host prefix), which does not resolve for `127.0.0.1`; the Rust SDK has no
+/// switch to turn that off (boto3 and the CLI read
+/// `AWS_DISABLE_HOST_PREFIX_INJECTION`), so this interceptor removes it
+/// before the request is signed, as a Rust user of a local endpoint would.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sfn::error::BoxError> {
+        let uri = context.request().uri().replace("://sync-", "://");
+        context.request_mut().set_uri(uri.as_str())?;
+        Ok(())
+    }
+}
+
+fn client(port: u16) -> Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .interceptor(NoHostPrefix)
+        .build();
+    Client::from_conf(config)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+const GREETER: &str = r#"{"StartAt": "Greet", "States": {"Greet": {"Type": "Pass",
+    "Parameters": {"greeting.$": "States.Format('hello {}', $.who)", "machine.$": "$$.StateMachine.Name"}, "End": true}}}"#;
+
+const FAILS: &str =
+    r#"{"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Order.Rejected", "Cause": "out of stock"}}}"#;
+
+const WAITS: &str = r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 600, "End": true}}}"#;
+
+#[test]
+fn the_rust_sdk_creates_runs_and_inspects_state_machines() {
+    let dir = work_dir("api-sdk");
+    let server = serve(&dir, "");
+    let sfn = client(server.port);
+    let rt = runtime();
+    rt.block_on(async {
+        let created = sfn
+            .create_state_machine()
+            .name("greeter")
+            .definition(GREETER)
+            .role_arn(ROLE)
+            .r#type(StateMachineType::Express)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.state_machine_arn(), machine_arn("greeter"));
+
+        let run = sfn
+            .start_sync_execution()
+            .state_machine_arn(machine_arn("greeter"))
+            .input(r#"{"who": "ada"}"#)
+            .send()
+            .await
+            .expect("start sync");
+        assert_eq!(run.status(), &SyncExecutionStatus::Succeeded);
+        let output: serde_json::Value = serde_json::from_str(run.output().expect("output")).expect("json output");
+        assert_eq!(output, serde_json::json!({"greeting": "hello ada", "machine": "greeter"}));
+        assert!(run.execution_arn().starts_with("arn:aws:states:us-east-1:123456789012:express:greeter:"));
+        assert!(run.stop_date().as_secs_f64() >= run.start_date().as_secs_f64());
+        assert_eq!(run.billing_details().map(|b| b.billed_duration_in_milliseconds()), Some(100));
+
+        // A failing machine: the error and cause, as AWS reports them.
+        sfn.create_state_machine()
+            .name("fails")
+            .definition(FAILS)
+            .role_arn(ROLE)
+            .r#type(StateMachineType::Express)
+            .send()
+            .await
+            .expect("create");
+        let failed = sfn.start_sync_execution().state_machine_arn(machine_arn("fails")).send().await.expect("run");
+        assert_eq!(failed.status(), &SyncExecutionStatus::Failed);
+        assert_eq!((failed.error(), failed.cause()), (Some("Order.Rejected"), Some("out of stock")));
+
+        // Errors are the client's typed exceptions.
+        let missing = sfn.describe_state_machine().state_machine_arn(machine_arn("nope")).send().await.unwrap_err();
+        assert!(missing.into_service_error().is_state_machine_does_not_exist());
+        let invalid = sfn
+            .create_state_machine()
+            .name("bad")
+            .definition(r#"{"StartAt": "X", "States": {}}"#)
+            .role_arn(ROLE)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(invalid.is_invalid_definition(), "{invalid:?}");
+        assert!(invalid.to_string().contains("Invalid State Machine Definition"), "{invalid}");
+        let taken =
+            sfn.create_state_machine().name("greeter").definition(FAILS).role_arn(ROLE).send().await.unwrap_err();
+        assert!(taken.into_service_error().is_state_machine_already_exists());
+        let bad_name =
+            sfn.create_state_machine().name("a b").definition(GREETER).role_arn(ROLE).send().await.unwrap_err();
+        assert!(bad_name.into_service_error().is_invalid_name());
+        let bad_input = sfn
+            .start_sync_execution()
+            .state_machine_arn(machine_arn("greeter"))
+            .input("{nope")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(bad_input.into_service_error().is_invalid_execution_input());
+
+        // STANDARD: no StartSyncExecution; names unique per machine; StopExecution aborts.
+        sfn.create_state_machine()
+            .name("napper")
+            .definition(WAITS)
+            .role_arn(ROLE)
+            .send()
+            .await
+            .expect("create standard");
+        let sync_on_standard =
+            sfn.start_sync_execution().state_machine_arn(machine_arn("napper")).send().await.unwrap_err();
+        assert!(sync_on_standard.into_service_error().is_state_machine_type_not_supported());
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine_arn("napper"))
+            .name("nap-1")
+            .input("{}")
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(started.execution_arn(), "arn:aws:states:us-east-1:123456789012:execution:napper:nap-1");
+        let again = sfn
+            .start_execution()
+            .state_machine_arn(machine_arn("napper"))
+            .name("nap-1")
+            .input("{}")
+            .send()
+            .await
+            .expect("idempotent start");
+        assert_eq!(again.execution_arn(), started.execution_arn());
+        let clash = sfn
+            .start_execution()
+            .state_machine_arn(machine_arn("napper"))
+            .name("nap-1")
+            .input(r#"{"other": 1}"#)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(clash.into_service_error().is_execution_already_exists());
+        let running = sfn.describe_execution().execution_arn(started.execution_arn()).send().await.expect("describe");
+        assert_eq!(running.status(), &ExecutionStatus::Running);
+        sfn.stop_execution()
+            .execution_arn(started.execution_arn())
+            .error("Ops.Cancel")
+            .cause("by hand")
+            .send()
+            .await
+            .expect("stop");
+        let stopped = sfn.describe_execution().execution_arn(started.execution_arn()).send().await.expect("describe");
+        assert_eq!(stopped.status(), &ExecutionStatus::Aborted);
+        let history = sfn.get_execution_history().execution_arn(started.execution_arn()).send().await.expect("history");
+        let kinds: Vec<String> = history.events().iter().map(|e| e.r#type().as_str().to_string()).collect();
+        assert_eq!(kinds, ["ExecutionStarted", "ExecutionAborted"]);
+        assert_eq!(history.events()[1].previous_event_id(), 1);
+        let listed = sfn
+            .list_executions()
+            .state_machine_arn(machine_arn("napper"))
+            .status_filter(ExecutionStatus::Aborted)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(listed.executions().len(), 1);
+        let unknown = sfn
+            .describe_execution()
+            .execution_arn("arn:aws:states:us-east-1:123456789012:execution:napper:nope")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(unknown.into_service_error().is_execution_does_not_exist());
+
+        // Versions and aliases: an alias routes executions to its version.
+        let v1 = sfn
+            .publish_state_machine_version()
+            .state_machine_arn(machine_arn("greeter"))
+            .description("first")
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(v1.state_machine_version_arn(), format!("{}:1", machine_arn("greeter")));
+        sfn.update_state_machine()
+            .state_machine_arn(machine_arn("greeter"))
+            .definition(GREETER.replace("hello", "goodbye"))
+            .send()
+            .await
+            .expect("update");
+        let route = RoutingConfigurationListItem::builder()
+            .state_machine_version_arn(v1.state_machine_version_arn())
+            .weight(100)
+            .build()
+            .expect("route");
+        let alias =
+            sfn.create_state_machine_alias().name("live").routing_configuration(route).send().await.expect("alias");
+        let via_alias = sfn
+            .start_sync_execution()
+            .state_machine_arn(alias.state_machine_alias_arn())
+            .input(r#"{"who": "v1"}"#)
+            .send()
+            .await
+            .expect("run alias");
+        assert!(via_alias.output().unwrap_or_default().contains("hello v1"), "{via_alias:?}");
+        let latest = sfn
+            .start_sync_execution()
+            .state_machine_arn(machine_arn("greeter"))
+            .input(r#"{"who": "v2"}"#)
+            .send()
+            .await
+            .expect("run latest");
+        assert!(latest.output().unwrap_or_default().contains("goodbye v2"), "{latest:?}");
+        let version = sfn
+            .describe_state_machine()
+            .state_machine_arn(v1.state_machine_version_arn())
+            .send()
+            .await
+            .expect("describe version");
+        assert!(version.definition().contains("hello"));
+        let in_use = sfn
+            .delete_state_machine_version()
+            .state_machine_version_arn(v1.state_machine_version_arn())
+            .send()
+            .await
+            .unwrap_err();
+        assert!(in_use.into_service_error().is_conflict_exception());
+
+        // Validation without creating anything.
+        let checked = sfn
+            .validate_state_machine_definition()
+            .definition(r#"{"StartAt": "X", "States": {"Y": {"Type": "Succeed"}}}"#)
+            .send()
+            .await
+            .expect("validate");
+        assert_eq!(checked.result().as_str(), "FAIL");
+        assert!(
+            checked
+                .diagnostics()
+                .iter()
+                .any(|d| d.code() == "MISSING_TRANSITION_TARGET" && d.location() == Some("/StartAt")),
+            "{checked:?}"
+        );
+        let ok = sfn.validate_state_machine_definition().definition(GREETER).send().await.expect("validate");
+        assert_eq!(ok.result().as_str(), "OK");
+
+        // Pagination.
+        let page = sfn.list_state_machines().max_results(2).send().await.expect("list");
+        assert_eq!(page.state_machines().len(), 2);
+        let rest =
+            sfn.list_state_machines().next_token(page.next_token().expect("a next page")).send().await.expect("list");
+        assert_eq!(rest.state_machines().len(), 1);
+    });
+
+    // What the API made survives a restart.
+    let mut server = server;
+    server.stop();
+    server.restart();
+    rt.block_on(async {
+        let sfn = client(server.port);
+        let described =
+            sfn.describe_state_machine().state_machine_arn(machine_arn("greeter")).send().await.expect("after restart");
+        assert!(described.definition().contains("goodbye"));
+        let alias = format!("{}:live", machine_arn("greeter"));
+        let run = sfn
+            .start_sync_execution()
+            .state_machine_arn(alias)
+            .input(r#"{"who": "again"}"#)
+            .send()
+            .await
+            .expect("alias after restart");
+        assert!(run.output().unwrap_or_default().contains("hello again"));
+    });
+}
+
+/// One raw HTTP/1.1 exchange: the status and the body.
+fn exchange(port: u16, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let _ = s.write_all(request);
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+fn call(target: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: AWSStepFunctions.{target}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn hostile_requests_get_aws_errors_and_the_server_keeps_serving() {
+    let dir = work_dir("api-hostile");
+    let server = serve(&dir, "  idle_timeout: 2s\n");
+    let port = server.port;
+    let (status, body) = exchange(port, &call("ListStateMachines", "{not json"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("SerializationException"), "{body}");
+    let (status, body) = exchange(port, &call("CreateNonsense", "{}"));
+    assert_eq!(status, 400);
+    assert!(body.contains("UnknownOperationException"), "{body}");
+    let (_, body) = exchange(port, &call("SendTaskSuccess", "{}"));
+    assert!(body.contains("does not implement SendTaskSuccess"), "{body}");
+    let (status, body) = exchange(port, &call("CreateStateMachine", r#"{"name": "x"}"#));
+    assert_eq!(status, 400);
+    assert!(body.contains("ValidationException") && body.contains("'definition'"), "{body}");
+    // A body over the limit is refused without being read whole.
+    let huge = format!("{{\"definition\": \"{}\"}}", "x".repeat(3 << 20));
+    let (status, body) = exchange(port, &call("CreateStateMachine", &huge));
+    assert_eq!(status, 413, "{}", &body[..body.len().min(300)]);
+    // An input over 256 KiB.
+    exchange(
+        port,
+        &call(
+            "CreateStateMachine",
+            &serde_json::json!({"name": "p", "definition": GREETER, "roleArn": ROLE, "type": "EXPRESS"}).to_string(),
+        ),
+    );
+    let big_input =
+        serde_json::json!({"stateMachineArn": machine_arn("p"), "input": format!("\"{}\"", "y".repeat(300_000))})
+            .to_string();
+    let (_, body) = exchange(port, &call("StartSyncExecution", &big_input));
+    assert!(body.contains("ValidationException") && body.contains("262144"), "{}", &body[..body.len().min(300)]);
+
+    // A client that never finishes its request head is cut off at the idle
+    // timeout rather than holding its connection for ever.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").expect("partial head");
+    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let began = Instant::now();
+    let mut sink = Vec::new();
+    let _ = slow.read_to_end(&mut sink);
+    assert!(began.elapsed() < Duration::from_secs(15), "a slow client kept its connection");
+
+    // Ten thousand idle connections do not stop a new client being served.
+    let mut idle = Vec::new();
+    for _ in 0..10_000 {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {} refused: {e}", idle.len()),
+        }
+    }
+    let (status, body) = exchange(port, &call("ListStateMachines", "{}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&machine_arn("p")), "{body}");
+    drop(idle);
+}
+
+fn clients_python() -> PathBuf {
+    let python = support::repo().join("target/services/clients-venv/bin/python");
+    assert!(
+        python.exists(),
+        "the AWS CLI and boto3 are missing: run ./deploy/dev/services.sh install (it pins them in {})",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn the_aws_cli_and_boto3_drive_the_api() {
+    let dir = work_dir("api-clients");
+    let server = serve(&dir, "");
+    let out = Command::new(clients_python())
+        .arg(support::repo().join("connectors/expressway/tests/api_clients.py"))
+        .arg(format!("http://127.0.0.1:{}", server.port))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("run the client script");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}\n{}", server.log_tail());
+    assert!(text.contains("all client checks passed"), "{text}");
+}
+
+#[test]
+fn with_credentials_only_correctly_signed_requests_are_answered() {
+    let dir = work_dir("api-signed");
+    let server = serve(&dir, "  credentials: { access_key_id: AKIDEXPRESSWAY, secret_access_key: s3cret }\n");
+    let out = Command::new(clients_python())
+        .arg(support::repo().join("connectors/expressway/tests/api_clients.py"))
+        .arg(format!("http://127.0.0.1:{}", server.port))
+        .arg("--signed")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("run the client script");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}\n{}", server.log_tail());
+    assert!(text.contains("signature checks passed"), "{text}");
+    // Unsigned: refused.
+    let (status, body) = exchange(server.port, &call("ListStateMachines", "{}"));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("MissingAuthenticationToken"), "{body}");
+}

@@ -1,0 +1,174 @@
+"""The AWS CLI and boto3 against `expressway serve` (run by tests/api.rs).
+
+    python api_clients.py ENDPOINT            any key (the server has no credentials)
+    python api_clients.py ENDPOINT --signed   the server checks AKIDEXPRESSWAY / s3cret
+
+Every call goes through the real clients; each answer is asserted. Both
+clients prefix StartSyncExecution's host with `sync-` unless told not to:
+AWS_DISABLE_HOST_PREFIX_INJECTION=true does that for a local endpoint.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import botocore.exceptions
+
+ENDPOINT = sys.argv[1]
+SIGNED = "--signed" in sys.argv
+ROLE = "arn:aws:iam::123456789012:role/expressway-test"
+PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+DEFINITION = json.dumps({
+    "StartAt": "Double",
+    "States": {
+        "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, $.n)"}, "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 100, "Next": "TooBig"}],
+                  "Default": "Done"},
+        "TooBig": {"Type": "Fail", "Error": "Number.TooBig", "Cause": "over 100"},
+        "Done": {"Type": "Succeed"},
+    },
+})
+os.environ["AWS_DISABLE_HOST_PREFIX_INJECTION"] = "true"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ["AWS_ACCESS_KEY_ID"] = "AKIDEXPRESSWAY" if SIGNED else "anything"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "s3cret" if SIGNED else "anything"
+AWS = os.path.join(os.path.dirname(sys.executable), "aws")
+
+
+def cli(*args, expect_error=None):
+    """`aws stepfunctions ARGS --endpoint-url ENDPOINT`: its JSON answer, or
+    (with expect_error) the error code it printed."""
+    run = subprocess.run([AWS, "stepfunctions", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
+                         capture_output=True, text=True, timeout=60)
+    if expect_error:
+        assert run.returncode != 0, f"{args} should fail with {expect_error}: {run.stdout}"
+        assert f"({expect_error})" in run.stderr, run.stderr
+        return run.stderr
+    assert run.returncode == 0, f"{args}: {run.stderr}"
+    return json.loads(run.stdout) if run.stdout.strip() else {}
+
+
+def boto(access_key=None, secret=None):
+    return boto3.client("stepfunctions", endpoint_url=ENDPOINT, region_name="us-east-1",
+                        aws_access_key_id=access_key or os.environ["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=secret or os.environ["AWS_SECRET_ACCESS_KEY"])
+
+
+def with_the_cli():
+    created = cli("create-state-machine", "--name", "cli-doubler", "--type", "EXPRESS", "--role-arn", ROLE,
+                  "--definition", DEFINITION)
+    arn = created["stateMachineArn"]
+    assert arn == PREFIX + "cli-doubler", created
+    ok = cli("start-sync-execution", "--state-machine-arn", arn, "--input", '{"n": 21}')
+    assert ok["status"] == "SUCCEEDED" and json.loads(ok["output"]) == {"n": 42}, ok
+    failed = cli("start-sync-execution", "--state-machine-arn", arn, "--input", '{"n": 60}')
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", "Number.TooBig", "over 100"), failed
+    started = cli("start-execution", "--state-machine-arn", arn, "--name", "cli-run", "--input", '{"n": 1}')
+    described = cli("describe-execution", "--execution-arn", started["executionArn"])
+    assert described["status"] == "SUCCEEDED" and json.loads(described["output"]) == {"n": 2}, described
+    history = cli("get-execution-history", "--execution-arn", started["executionArn"])
+    assert [e["type"] for e in history["events"]] == ["ExecutionStarted", "ExecutionSucceeded"], history
+    assert history["events"][0]["executionStartedEventDetails"]["input"] == '{"n": 1}', history
+    valid = cli("validate-state-machine-definition", "--definition", DEFINITION)
+    assert valid["result"] == "OK" and valid["diagnostics"] == [], valid
+    invalid = cli("validate-state-machine-definition", "--definition", '{"StartAt": "Nowhere", "States": {}}')
+    assert invalid["result"] == "FAIL" and invalid["diagnostics"], invalid
+    cli("create-state-machine", "--name", "broken", "--role-arn", ROLE, "--definition", "not json",
+        expect_error="InvalidDefinition")
+    cli("describe-state-machine", "--state-machine-arn", PREFIX + "absent", expect_error="StateMachineDoesNotExist")
+    cli("describe-state-machine", "--state-machine-arn", "arn:aws:lambda:x", expect_error="InvalidArn")
+    tested = cli("test-state", "--role-arn", ROLE, "--input", '{"n": 4}', "--definition",
+                 json.dumps({"Type": "Pass", "Parameters": {"m.$": "States.MathAdd($.n, 1)"}, "Next": "Later"}))
+    assert tested["status"] == "SUCCEEDED" and tested["nextState"] == "Later", tested
+    assert json.loads(tested["output"]) == {"m": 5}, tested
+    cli("tag-resource", "--resource-arn", arn, "--tags", "key=team,value=iot")
+    tags = cli("list-tags-for-resource", "--resource-arn", arn)
+    assert tags["tags"] == [{"key": "team", "value": "iot"}], tags
+    cli("delete-state-machine", "--state-machine-arn", arn)
+    cli("describe-state-machine", "--state-machine-arn", arn, expect_error="StateMachineDoesNotExist")
+
+
+def with_boto3():
+    sfn = boto()
+    arn = sfn.create_state_machine(name="boto-doubler", definition=DEFINITION, roleArn=ROLE,
+                                   type="EXPRESS")["stateMachineArn"]
+    run = sfn.start_sync_execution(stateMachineArn=arn, input='{"n": 5}')
+    assert run["status"] == "SUCCEEDED" and json.loads(run["output"]) == {"n": 10}, run
+    assert run["stopDate"] >= run["startDate"]
+    described = sfn.describe_state_machine(stateMachineArn=arn)
+    assert described["type"] == "EXPRESS" and json.loads(described["definition"]) == json.loads(DEFINITION)
+    standard = sfn.create_state_machine(name="boto-standard", definition=DEFINITION, roleArn=ROLE)["stateMachineArn"]
+    try:
+        sfn.start_sync_execution(stateMachineArn=standard, input="{}")
+        raise AssertionError("StartSyncExecution on a STANDARD machine must fail")
+    except sfn.exceptions.StateMachineTypeNotSupported:
+        pass
+    first = sfn.start_execution(stateMachineArn=standard, name="once", input='{"n": 3}')
+    try:
+        sfn.start_execution(stateMachineArn=standard, name="once", input='{"n": 4}')
+        raise AssertionError("a STANDARD execution name is unique")
+    except sfn.exceptions.ExecutionAlreadyExists:
+        pass
+    executions = sfn.list_executions(stateMachineArn=standard)["executions"]
+    assert [e["executionArn"] for e in executions] == [first["executionArn"]], executions
+    for bad, exception in [("{not json", sfn.exceptions.InvalidExecutionInput)]:
+        try:
+            sfn.start_sync_execution(stateMachineArn=arn, input=bad)
+            raise AssertionError("bad input must fail")
+        except exception:
+            pass
+    try:
+        sfn.create_state_machine(name="boto-doubler", definition=DEFINITION.replace("100", "7"), roleArn=ROLE,
+                                 type="EXPRESS")
+        raise AssertionError("a second machine of the same name must fail")
+    except sfn.exceptions.StateMachineAlreadyExists:
+        pass
+    version = sfn.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"]
+    assert version == arn + ":1", version
+    versions = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in versions] == [version]
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "f"},
+            "Retry": [{"ErrorEquals": ["Busy"]}], "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recover"}],
+            "End": True}
+    answered = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input="{}",
+                              mock={"result": '{"Payload": {"ok": true}}'}, inspectionLevel="DEBUG")
+    assert answered["status"] == "SUCCEEDED" and "nextState" not in answered, answered
+    assert json.loads(answered["output"])["Payload"] == {"ok": True}, answered
+    assert json.loads(answered["inspectionData"]["input"]) == {}, answered
+    caught = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input="{}",
+                            mock={"errorOutput": {"error": "Boom", "cause": "bad"}})
+    assert (caught["status"], caught["nextState"]) == ("CAUGHT_ERROR", "Recover"), caught
+    assert json.loads(caught["output"]) == {"Error": "Boom", "Cause": "bad"}, caught
+    retried = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input="{}",
+                             mock={"errorOutput": {"error": "Busy", "cause": "later"}})
+    assert (retried["status"], retried["error"]) == ("RETRIABLE", "Busy"), retried
+    pages = sfn.get_paginator("list_state_machines").paginate(PaginationConfig={"PageSize": 1})
+    names = [m["name"] for page in pages for m in page["stateMachines"]]
+    assert {"boto-doubler", "boto-standard"} <= set(names), names
+
+
+def signature_checks():
+    good = boto()
+    good.list_state_machines()
+    for key, secret, exception in [("AKIDOTHER", "s3cret", "UnrecognizedClientException"),
+                                   ("AKIDEXPRESSWAY", "wrong", "InvalidSignatureException")]:
+        try:
+            boto(key, secret).list_state_machines()
+            raise AssertionError(f"{key}/{secret} must be refused")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == exception, e.response
+    # A signed StartSyncExecution with a body: the payload hash is checked too.
+    arn = good.create_state_machine(name="signed", definition=DEFINITION, roleArn=ROLE, type="EXPRESS")[
+        "stateMachineArn"]
+    assert good.start_sync_execution(stateMachineArn=arn, input='{"n": 1}')["status"] == "SUCCEEDED"
+    cli("list-state-machines")
+    print("signature checks passed")
+
+
+if SIGNED:
+    signature_checks()
+else:
+    with_the_cli()
+    with_boto3()
+    print("all client checks passed")
