@@ -9,6 +9,10 @@ cd "$(dirname "$0")/../.."
 # when conformance improves; CI fails if it ever drops below.
 CASES_FLOOR=698
 VALIDATION_FLOOR=169
+# The same cases through the Step Functions API (boto3 against `expressway
+# serve`): one more than exec, whose context gives Express executions an ARN
+# without AWS's execution-id part.
+API_CASES_FLOOR=699
 
 echo "== test servers (Redis, a Kafka-protocol broker)"
 ./deploy/dev/services.sh install
@@ -46,6 +50,16 @@ if [ -d "$SHARED" ]; then
   "$BIN" conformance "$SHARED/validation_cases.jsonl" --out "$out/validation.jsonl"
   python3 "$SHARED/run.py" --judge "$out/validation.jsonl" --cases "$SHARED/validation_cases.jsonl" --min-strict "$VALIDATION_FLOOR" \
     | grep -E "^(ALL|strict passes|FAIL)"
+  echo "== conformance floor through the Step Functions API (boto3 against expressway serve, MockConfigFile answers)"
+  CLIENTS_PYTHON=target/services/clients-venv/bin/python
+  "$CLIENTS_PYTHON" deploy/dev/conformance-api.py "$SHARED/cases.jsonl" --bin "$BIN" --out "$out/api-cases.jsonl" \
+    --diff "$out/cases.jsonl"
+  python3 "$SHARED/run.py" --judge "$out/api-cases.jsonl" --min-strict "$API_CASES_FLOOR" \
+    | grep -E "^(ALL|kind:|strict passes|FAIL)"
+  "$CLIENTS_PYTHON" deploy/dev/conformance-api.py "$SHARED/validation_cases.jsonl" --bin "$BIN" \
+    --out "$out/api-validation.jsonl" --diff "$out/validation.jsonl"
+  python3 "$SHARED/run.py" --judge "$out/api-validation.jsonl" --cases "$SHARED/validation_cases.jsonl" \
+    --min-strict "$VALIDATION_FLOOR" | grep -E "^(ALL|strict passes|FAIL)"
 else
   echo "== conformance floor SKIPPED: $SHARED does not exist here (it does in CI)"
 fi
