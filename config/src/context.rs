@@ -57,10 +57,17 @@ impl ExecutionContext {
             .unwrap_or_else(|| format!("arn:aws:states:{region}:{account}:stateMachine:{sm_name}"));
         let exec_name = self.execution_name.clone().unwrap_or_else(|| execution_name_fallback.to_string());
         let kind = if self.state_machine_type.as_deref() == Some("STANDARD") { "execution" } else { "express" };
-        let exec_arn = self
+        let mut exec_arn = self
             .execution_arn
             .clone()
             .unwrap_or_else(|| format!("arn:aws:states:{region}:{account}:{kind}:{sm_name}:{exec_name}"));
+        // An Express execution's ARN ends in an id after its name, as AWS
+        // forms it (`…:express:<machine>:<name>:<id>`); one given without it
+        // gets one.
+        if kind == "express" && exec_arn.split(':').count() == 8 && exec_arn.split(':').nth(5) == Some("express") {
+            let seed = exec_name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+            exec_arn = format!("{exec_arn}:{}", expressway_engine::intrinsics::uuid_v4(now_ms as u64, seed));
+        }
         ExecutionInfo {
             execution_id: exec_arn,
             execution_name: exec_name,
@@ -85,8 +92,16 @@ mod tests {
         .unwrap();
         let info = c.execution_info(5, "x");
         assert_eq!(&*info.state_machine_id, "arn:aws:states:eu-west-1:1:stateMachine:m");
-        assert_eq!(info.execution_id, "arn:aws:states:eu-west-1:1:express:m:e");
+        // Express: `…:express:<machine>:<name>:<id>`, as AWS forms it.
+        let (prefix, id) = info.execution_id.rsplit_once(':').unwrap();
+        assert_eq!(prefix, "arn:aws:states:eu-west-1:1:express:m:e");
+        assert_eq!(id.len(), 36, "{id}");
         assert_eq!(info.start_time_ms, 5);
+        let standard = ExecutionContext::from_json(
+            r#"{"account": "1", "region": "eu-west-1", "state_machine_name": "m", "execution_name": "e", "state_machine_type": "STANDARD"}"#,
+        )
+        .unwrap();
+        assert_eq!(standard.execution_info(5, "x").execution_id, "arn:aws:states:eu-west-1:1:execution:m:e");
     }
 
     #[test]

@@ -82,13 +82,18 @@ impl Execution {
         true
     }
 
+    pub fn is_running(&self) -> bool {
+        self.ending.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    /// What keeping it costs, about: its texts.
     fn bytes(&self) -> usize {
-        let ending = self.ending();
-        self.input.len()
-            + self.arn.len() * 2
-            + ending.map_or(0, |e| {
-                e.output.map_or(0, |o| o.len()) + e.cause.map_or(0, |c| c.len()) + e.error.map_or(0, |c| c.len())
-            })
+        let ending = self.ending.lock().unwrap_or_else(|p| p.into_inner());
+        let ended = ending.as_ref().map_or(0, |e| {
+            let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            len(&e.output) + len(&e.error) + len(&e.cause)
+        });
+        self.input.len() + self.arn.len() * 2 + ended
     }
 
     /// DescribeExecution's answer.
@@ -217,7 +222,7 @@ impl Store {
         let mut looked = 0;
         while (self.order.len() > self.max_count || self.bytes > self.max_bytes) && looked < self.order.len() {
             let Some(oldest) = self.order.pop_front() else { break };
-            if oldest.ending().is_none() {
+            if oldest.is_running() {
                 // Running: kept until it ends, whatever the bound.
                 self.order.push_back(oldest);
                 looked += 1;
@@ -240,7 +245,7 @@ impl Store {
 
     pub fn forget_machine(&mut self, machine_arn: &str) {
         let gone: Vec<Arc<Execution>> =
-            self.order.iter().filter(|e| e.machine_arn == machine_arn && e.ending().is_some()).cloned().collect();
+            self.order.iter().filter(|e| e.machine_arn == machine_arn && !e.is_running()).cloned().collect();
         for e in gone {
             self.bytes = self.bytes.saturating_sub(e.bytes());
             self.by_arn.remove(&e.arn);

@@ -164,7 +164,10 @@ impl Api {
             "TagResource" => machines::tag(api, f),
             "UntagResource" => machines::untag(api, f),
             "ListTagsForResource" => machines::list_tags(api, f),
-            "StartSyncExecution" => run::start_sync(self, f).await,
+            "StartSyncExecution" => {
+                let bytes = run::start_sync(self, f).await?;
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))
+            }
             "StartExecution" => run::start(self, f).await,
             "DescribeExecution" => run::describe(api, f),
             "ListExecutions" => run::list(api, f),
@@ -179,6 +182,14 @@ impl Api {
                 ),
             )),
             other => Err(ApiError::new(ErrorKind::UnknownOperationException, format!("Unknown operation {other}"))),
+        }
+    }
+
+    /// Answer one operation as the bytes of its JSON body.
+    pub async fn respond(self: &Arc<Self>, operation: &str, body: &serde_json::Map<String, Value>) -> Result<Vec<u8>, ApiError> {
+        match operation {
+            "StartSyncExecution" => run::start_sync(self, Fields(body)).await,
+            _ => Ok(self.call(operation, body).await?.to_string().into_bytes()),
         }
     }
 

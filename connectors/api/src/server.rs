@@ -93,10 +93,10 @@ async fn handle(
     metrics::counter!(REQUESTS, "operation" => operation, "outcome" => outcome).increment(1);
     metrics::histogram!(DURATION, "operation" => operation).record(began.elapsed().as_secs_f64());
     match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
+        Ok(body) => json_response(StatusCode::OK, body),
         Err(e) => {
             let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut response = json_response(status, &e.body());
+            let mut response = json_response(status, e.body().to_string().into_bytes());
             if let Ok(v) = HeaderValue::from_str(e.kind.as_str()) {
                 response.headers_mut().insert("x-amzn-errortype", v);
             }
@@ -110,7 +110,7 @@ async fn answer(
     credentials: Option<&expressway_config::api::ApiCredentials>,
     request: Request<Incoming>,
     target: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     if request.method() != Method::POST {
         return Err(ApiError::new(
             ErrorKind::UnknownOperationException,
@@ -161,11 +161,11 @@ async fn answer(
             }
         }
     };
-    api.call(target, &fields).await
+    api.respond(target, &fields).await
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
     response

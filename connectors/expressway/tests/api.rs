@@ -455,3 +455,38 @@ fn with_credentials_only_correctly_signed_requests_are_answered() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("MissingAuthenticationToken"), "{body}");
 }
+
+#[test]
+fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
+    let dir = work_dir("api-pipeline");
+    std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
+    std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
+    let port = free_port();
+    let config = dir.join("pipeline.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    workflow_type: EXPRESS\n    \
+             source: {{ type: file, path: in.jsonl, follow: true }}\n    sink: {{ type: file, path: out.jsonl }}\n    \
+             dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
+        ),
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
+    command.args(["run", "--config", config.to_str().expect("utf-8 path")]);
+    let server = Server::start("expressway run", port, command, dir.join("run.log"), tcp_open);
+    let rt = runtime();
+    rt.block_on(async {
+        let sfn = client(server.port);
+        let listed = sfn.list_state_machines().send().await.expect("list");
+        let names: Vec<&str> = listed.state_machines().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["greetings"]);
+        let run = sfn.start_sync_execution().state_machine_arn(machine_arn("greetings")).input(r#"{"who": "api"}"#).send().await.expect("run");
+        let output: serde_json::Value = serde_json::from_str(run.output().expect("output")).expect("json");
+        assert_eq!(output, serde_json::json!({"greeting": "hello api", "machine": "greetings"}));
+        let refused = sfn.delete_state_machine().state_machine_arn(machine_arn("greetings")).send().await.unwrap_err();
+        assert!(refused.into_service_error().to_string().contains("configuration file"));
+    });
+    // The pipeline ran beside the API.
+    assert!(support::wait_for(Duration::from_secs(30), || support::count_lines(&dir.join("out.jsonl")) == 1));
+}
