@@ -1,4 +1,5 @@
-//! The operational endpoints: `/metrics` (Prometheus text), `/healthz`
+//! The operational endpoints: `/metrics` (Prometheus text, with the
+//! standard `process_*` series read from the OS at each scrape), `/healthz`
 //! (the process is up) and `/readyz` (every pipeline has its source open and
 //! its dedup store reachable, and the process is not draining). `GET` and
 //! `HEAD` only; request bodies are never read. Served by
@@ -34,6 +35,8 @@ pub fn serve_with_limits(
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let process = Arc::new(metrics_process::Collector::default());
+    process.describe();
     std::thread::Builder::new().name("http".into()).spawn(move || {
         runtime.block_on(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -41,7 +44,7 @@ pub fn serve_with_limits(
                 Err(e) => return tracing::error!(error = %e, "serving the metrics endpoint"),
             };
             let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let response = respond(request.method(), request.uri().path(), &metrics, &ready);
+                let response = respond(request.method(), request.uri().path(), &metrics, &process, &ready);
                 async move { Ok::<_, Infallible>(response) }
             });
             serve_bounded(listener, limits, service).await;
@@ -50,7 +53,13 @@ pub fn serve_with_limits(
     Ok(local)
 }
 
-fn respond(method: &Method, path: &str, metrics: &PrometheusHandle, ready: &AtomicBool) -> Response<Full<Bytes>> {
+fn respond(
+    method: &Method,
+    path: &str,
+    metrics: &PrometheusHandle,
+    process: &metrics_process::Collector,
+    ready: &AtomicBool,
+) -> Response<Full<Bytes>> {
     let page = match path {
         "/metrics" | "/healthz" | "/readyz" => path,
         _ => return text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
@@ -61,7 +70,11 @@ fn respond(method: &Method, path: &str, metrics: &PrometheusHandle, ready: &Atom
         return response;
     }
     match page {
-        "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/metrics" => {
+            // Read now, so CPU seconds and RSS are as of this scrape.
+            process.collect();
+            text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render())
+        }
         "/readyz" if !ready.load(Ordering::Relaxed) => {
             text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into())
         }

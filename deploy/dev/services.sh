@@ -50,6 +50,8 @@ install() {
     "$CLIENTS_VENV/bin/pip" install -q $CLIENTS_PIP
   fi
   echo "clients: $("$CLIENTS_VENV/bin/aws" --version 2>&1)"
+  # The deployment checkers (helm, promtool, prometheus, checkov, ...).
+  ./deploy/dev/tools.sh install
 }
 
 start() {

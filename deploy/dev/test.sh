@@ -14,7 +14,7 @@ VALIDATION_FLOOR=169
 # without AWS's execution-id part.
 API_CASES_FLOOR=699
 
-echo "== test servers (Redis, a Kafka-protocol broker)"
+echo "== test servers (Redis, a Kafka-protocol broker, an AWS emulator) and the deployment checkers"
 ./deploy/dev/services.sh install
 ./deploy/dev/services.sh start
 set -a; . target/services.env; set +a
@@ -40,6 +40,9 @@ echo "== validate the reference machines"
 for m in benches/machines/*.asl.json; do
   "$BIN" validate "$m"
 done
+
+echo "== deploy/: Helm chart, Prometheus rules and a live Prometheus, Grafana dashboard, container image"
+./deploy/dev/check-deploy.sh
 
 SHARED=../shared/conformance
 if [ -d "$SHARED" ]; then

@@ -3,8 +3,11 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `expressway --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("EXPRESSWAY_GIT_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "expressway", version, about = "Run AWS Step Functions state machines (ASL) at stream speed")]
+#[command(name = "expressway", version = VERSION, about = "Run AWS Step Functions state machines (ASL) at stream speed")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

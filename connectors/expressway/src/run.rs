@@ -251,6 +251,15 @@ fn open_sink(c: &SinkConfig, aws: &mut AwsOnDemand) -> Result<Box<dyn Sink>, Str
     })
 }
 
+/// Histogram buckets of every duration metric (executions, task calls, Kafka
+/// produces), in seconds: histograms, not summaries, so percentiles can be
+/// aggregated over replicas (`histogram_quantile` over `sum by (le)`).
+const DURATION_BUCKETS_SECONDS: [f64; 16] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// `expressway_build_info{version, commit} 1`, for dashboards and rollouts.
+const BUILD_INFO: &str = "expressway_build_info";
+
 pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
     run_config(prepare(path), from_start)
 }
@@ -300,9 +309,13 @@ fn run_config(
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(m) = &config.metrics {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
+            .set_buckets(&DURATION_BUCKETS_SECONDS)
+            .and_then(|b| b.install_recorder())
             .map_err(|e| format!("installing the metrics recorder: {e}"))?;
         expressway_runtime::metrics::metric::describe();
+        metrics::describe_gauge!(BUILD_INFO, "Always 1; the version and git commit of this binary are its labels");
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("EXPRESSWAY_GIT_COMMIT"))
+            .set(1.0);
         let bound = expressway_connectors::http::serve(&m.address, handle, ready.clone())
             .map_err(|e| format!("listening on {}: {e}", m.address))?;
         eprintln!("metrics on http://{bound}/metrics");

@@ -207,3 +207,14 @@ fn validate_takes_huge_and_deep_definitions() {
         .expect("no stack overflow");
     assert_eq!(compiled.ok(), Some(n));
 }
+
+#[test]
+fn version_names_the_git_commit() {
+    let out = bin().arg("--version").output().expect("run expressway --version");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = format!("expressway {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = text.trim().strip_prefix(&expected).and_then(|rest| rest.strip_suffix(')')).unwrap_or("");
+    // This test runs from a git checkout (the container build passes EXPRESSWAY_GIT_COMMIT instead).
+    assert!(commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+}

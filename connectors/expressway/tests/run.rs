@@ -316,7 +316,21 @@ fn metrics_health_and_readiness_are_served() {
     assert!(scraped.contains("expressway_dedup_hits_total{pipeline=\"test\"} 1"), "{scraped}");
     assert!(scraped.contains("expressway_malformed_records_total{pipeline=\"test\"} 1"), "{scraped}");
     assert!(scraped.contains("expressway_dead_letters_total{pipeline=\"test\"} 1"), "{scraped}");
-    assert!(scraped.contains("expressway_execution_duration_seconds"), "{scraped}");
+    assert!(
+        scraped.contains("expressway_execution_duration_seconds_bucket{pipeline=\"test\",le=\"0.001\"}"),
+        "{scraped}"
+    );
+    // The standard process series, read at the scrape, and the build's identity.
+    for series in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(scraped.lines().any(|l| l.starts_with(series)), "no {series}in {scraped}");
+    }
+    let version = format!("expressway_build_info{{version=\"{}\",commit=\"", env!("CARGO_PKG_VERSION"));
+    assert!(scraped.lines().any(|l| l.starts_with(&version) && l.ends_with("\"} 1")), "{scraped}");
     assert!(scraped.contains("expressway_records_in_flight{pipeline=\"test\"}"), "{scraped}");
     assert!(
         scraped.contains("expressway_state_transitions_total{pipeline=\"test\",state_type=\"Pass\"} 1000"),
