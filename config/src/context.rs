@@ -65,7 +65,8 @@ impl ExecutionContext {
         // forms it (`…:express:<machine>:<name>:<id>`); one given without it
         // gets one.
         if kind == "express" && exec_arn.split(':').count() == 8 && exec_arn.split(':').nth(5) == Some("express") {
-            let seed = exec_name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+            let seed =
+                exec_name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
             exec_arn = format!("{exec_arn}:{}", expressway_engine::intrinsics::uuid_v4(now_ms as u64, seed));
         }
         ExecutionInfo {

@@ -186,7 +186,11 @@ impl Api {
     }
 
     /// Answer one operation as the bytes of its JSON body.
-    pub async fn respond(self: &Arc<Self>, operation: &str, body: &serde_json::Map<String, Value>) -> Result<Vec<u8>, ApiError> {
+    pub async fn respond(
+        self: &Arc<Self>,
+        operation: &str,
+        body: &serde_json::Map<String, Value>,
+    ) -> Result<Vec<u8>, ApiError> {
         match operation {
             "StartSyncExecution" => run::start_sync(self, Fields(body)).await,
             _ => Ok(self.call(operation, body).await?.to_string().into_bytes()),

@@ -247,7 +247,8 @@ fn sync_answer(e: &Execution, end: &Ending) -> Vec<u8> {
     }
     // Express bills by 100 ms and 64 MB.
     let billed = (((end.stop_ms - e.start_ms).max(0) + 99) / 100 * 100).max(100);
-    let _ = write!(out, ",\"billingDetails\":{{\"billedMemoryUsedInMB\":64,\"billedDurationInMilliseconds\":{billed}}}}}");
+    let _ =
+        write!(out, ",\"billingDetails\":{{\"billedMemoryUsedInMB\":64,\"billedDurationInMilliseconds\":{billed}}}}}");
     out
 }
 

@@ -481,7 +481,13 @@ fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
         let listed = sfn.list_state_machines().send().await.expect("list");
         let names: Vec<&str> = listed.state_machines().iter().map(|m| m.name()).collect();
         assert_eq!(names, ["greetings"]);
-        let run = sfn.start_sync_execution().state_machine_arn(machine_arn("greetings")).input(r#"{"who": "api"}"#).send().await.expect("run");
+        let run = sfn
+            .start_sync_execution()
+            .state_machine_arn(machine_arn("greetings"))
+            .input(r#"{"who": "api"}"#)
+            .send()
+            .await
+            .expect("run");
         let output: serde_json::Value = serde_json::from_str(run.output().expect("output")).expect("json");
         assert_eq!(output, serde_json::json!({"greeting": "hello api", "machine": "greetings"}));
         let refused = sfn.delete_state_machine().state_machine_arn(machine_arn("greetings")).send().await.unwrap_err();
