@@ -7,7 +7,7 @@ use crate::registry::{
     Alias, MAX_ALIASES, MAX_DEFINITION_CHARS, MAX_MACHINES, MAX_TAGS, MAX_VERSIONS, Machine, Revision, Route, Version,
     compile, revision_id,
 };
-use crate::wire::{ApiError, ErrorKind, Fields, Reply, page, timestamp};
+use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_runtime::clock::wall_ms;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -252,7 +252,6 @@ pub fn describe(api: &Api, f: Fields) -> Reply {
 }
 
 pub fn list(api: &Api, f: Fields) -> Reply {
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let all: Vec<Value> = registry
         .machines()
@@ -265,12 +264,7 @@ pub fn list(api: &Api, f: Fields) -> Reply {
             })
         })
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachines": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachines", &all, &f)
 }
 
 pub fn update(api: &Api, f: Fields) -> Reply {
@@ -396,7 +390,6 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
 pub fn list_versions(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineArn")?;
     let r = api.partition.parse_machine(arn)?;
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let m = registry.get(&r.name).ok_or_else(|| registry.does_not_exist(arn))?;
     let all: Vec<Value> = m
@@ -405,12 +398,7 @@ pub fn list_versions(api: &Api, f: Fields) -> Reply {
         .rev()
         .map(|(n, v)| json!({"stateMachineVersionArn": api.partition.version(&m.name, *n), "creationDate": timestamp(v.created_ms)}))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachineVersions": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachineVersions", &all, &f)
 }
 
 pub fn delete_version(api: &Api, f: Fields) -> Reply {
@@ -573,7 +561,6 @@ pub fn describe_alias(api: &Api, f: Fields) -> Reply {
 pub fn list_aliases(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineArn")?;
     let r = api.partition.parse_machine(arn)?;
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let m = registry.get(&r.name).ok_or_else(|| registry.does_not_exist(arn))?;
     let all: Vec<Value> = m
@@ -581,12 +568,7 @@ pub fn list_aliases(api: &Api, f: Fields) -> Reply {
         .iter()
         .map(|(n, a)| json!({"stateMachineAliasArn": api.partition.alias(&m.name, n), "creationDate": timestamp(a.created_ms)}))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachineAliases": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachineAliases", &all, &f)
 }
 
 pub fn update_alias(api: &Api, f: Fields) -> Reply {

@@ -9,7 +9,7 @@ use crate::Api;
 use crate::arn::check_name;
 use crate::executions::{Ending, Execution, Status, Store};
 use crate::registry::Resolved;
-use crate::wire::{ApiError, ErrorKind, Fields, Reply, page, timestamp};
+use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_connectors::mock::MockConfig;
 use expressway_engine::driver::{Offline, RunOptions};
 use expressway_engine::value::Value as EngineValue;
@@ -322,7 +322,6 @@ pub fn list(api: &Api, f: Fields) -> Reply {
             )
         })?),
     };
-    let max = f.max_results(100)?;
     let qualified = arn.split('#').next().unwrap_or(arn);
     let all: Vec<Value> = api
         .executions()
@@ -336,12 +335,7 @@ pub fn list(api: &Api, f: Fields) -> Reply {
         .filter(|e| filter.is_none_or(|s| e.ending().map_or(Status::Running, |x| x.status) == s))
         .map(|e| Value::Object(e.summary()))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"executions": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("executions", &all, &f)
 }
 
 pub fn history(api: &Api, f: Fields) -> Reply {
@@ -362,13 +356,7 @@ pub fn history(api: &Api, f: Fields) -> Reply {
             }
         }
     }
-    let max = f.max_results(100)?;
-    let (items, next) = page(&events, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"events": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("events", &events, &f)
 }
 
 impl Api {

@@ -170,6 +170,18 @@ pub fn timestamp(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
+/// A List operation's answer: `{key: [page], nextToken?}`, the page read
+/// from the request's `nextToken` and `maxResults` (default 100).
+pub fn paged(key: &str, all: &[Value], f: &Fields) -> Reply {
+    let (items, next) = page(all, f.opt_str("nextToken")?, f.max_results(100)?)?;
+    let mut out = Map::new();
+    out.insert(key.to_string(), Value::Array(items));
+    if let Some(t) = next {
+        out.insert("nextToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
 /// A page of `items` after `token` (an offset we handed out), and the next token.
 pub fn page<T: Clone>(items: &[T], token: Option<&str>, max: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
     use base64::Engine;
