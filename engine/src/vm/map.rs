@@ -45,7 +45,9 @@ impl Program {
         let wants_bounds = inline || map.item_selector.is_some();
         let from_acc =
             map.items.is_none() && map.items_path.as_ref().is_none_or(|p| p.root == Root::Input && p.is_definite());
-        let acc_bound = if from_acc && wants_bounds { frame.measured_acc_bound() } else { frame.acc_bound() };
+        // Measured also for JSONata `Items` and `Output`, which read it as
+        // `$states.input`.
+        let acc_bound = if wants_bounds { frame.measured_acc_bound() } else { frame.acc_bound() };
         let mut items_bound = if from_acc { acc_bound } else { None };
         let items_value = match (&map.items_path, &map.items) {
             (_, Some(t)) => {

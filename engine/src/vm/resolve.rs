@@ -72,8 +72,18 @@ impl Resolver<'_> {
         data: &Value,
         data_bound: Option<Measure>,
     ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
+        match t {
+            // Unchecked, and measured only if a later join needs it.
+            Template::Const(v) => return Ok((v.clone(), bounds::scalar(v))),
+            Template::Path(p) => {
+                let v = self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m)))?;
+                let bound = bounds::scalar(&v).or(self.whole_bound(p, data_bound));
+                return Ok((v, bound));
+            }
+            _ => {}
+        }
         let (v, bound) = self.build(t, data, data_bound)?;
-        if matches!(t, Template::Const(_) | Template::Path(_)) || bound.is_some_and(Measure::fits) {
+        if bound.is_some_and(Measure::fits) {
             return Ok((v, bound));
         }
         let exact = check_built(&self.program.states[self.frame_state as usize].name, &v)?;
@@ -99,7 +109,7 @@ impl Resolver<'_> {
                     let (v, bound) = match ft {
                         Template::Path(p) => match self.select(p, data) {
                             Ok(v) => {
-                                let bound = self.selected_bound(p, &v, data_bound);
+                                let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
                                 (v, bound)
                             }
                             Err(_) => return Err(missing_field(p, k, data)),
@@ -124,7 +134,7 @@ impl Resolver<'_> {
             }
             Template::Path(p) => match self.select(p, data) {
                 Ok(v) => {
-                    let bound = self.selected_bound(p, &v, data_bound);
+                    let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
                     Ok((v, bound))
                 }
                 Err(m) => Err((ErrorName::Runtime, path_miss_detail(p, &m))),
@@ -138,15 +148,14 @@ impl Resolver<'_> {
         }
     }
 
-    /// An upper bound on the measure of `v`, which `p` selected: a definite
-    /// path selects a part of what it reads, no more than all of it.
-    fn selected_bound(&self, p: &JsonPath, v: &Value, data_bound: Option<Measure>) -> Option<Measure> {
-        let whole = match p.root {
+    /// An upper bound on the measure of what `p` selects, where known: a
+    /// definite path selects a part of what it reads, no more than all of it.
+    fn whole_bound(&self, p: &JsonPath, data_bound: Option<Measure>) -> Option<Measure> {
+        match p.root {
             Root::Input if p.is_definite() => data_bound,
             Root::Context if p.map_item() == Some(MapItem::Value) => self.map_item_bound,
             _ => None,
-        };
-        bounds::bound(v, whole)
+        }
     }
 
     pub(super) fn eval_call_measured(
