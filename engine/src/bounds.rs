@@ -36,6 +36,82 @@ pub struct Measure {
     pub depth: usize,
 }
 
+impl Measure {
+    /// `{}`'s.
+    pub const EMPTY_OBJECT: Measure = Measure { bytes: 2, depth: 1 };
+
+    /// Is a value of this measure within both bounds? For an upper bound:
+    /// `true` proves the value is; `false` proves nothing (measure it).
+    pub fn fits(self) -> bool {
+        self.bytes <= MAX_PAYLOAD_BYTES && self.depth <= MAX_DEPTH
+    }
+}
+
+/// The exact measure of a scalar (no walk: a string is scanned once for
+/// escapes); `None` for an array or object.
+pub fn scalar(v: &Value) -> Option<Measure> {
+    let bytes = match v {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => number_len(n),
+        Value::String(s) => string_len(s),
+        Value::Array(_) | Value::Object(_) => return None,
+    };
+    Some(Measure { bytes, depth: 0 })
+}
+
+/// An upper bound on `v`'s measure: exact for a scalar, else `container`
+/// (a bound its caller knows, e.g. that of the value it was selected
+/// from), else measured. `None` where `v` breaks a bound.
+pub fn bound(v: &Value, container: Option<Measure>) -> Option<Measure> {
+    scalar(v).or(container).or_else(|| check(v).ok())
+}
+
+/// Upper bounds on the measure of an array or object being built from
+/// parts whose bounds are known: the sum of its parts and punctuation.
+#[derive(Debug, Clone, Copy)]
+pub struct Sum {
+    bytes: usize,
+    inner_depth: usize,
+    parts: usize,
+}
+
+impl Sum {
+    pub fn new() -> Sum {
+        Sum { bytes: 2, inner_depth: 0, parts: 0 }
+    }
+
+    /// Add an item (`member` = 0) or a member (`member` = the length of
+    /// its `"key":`).
+    pub fn add(&mut self, member: usize, part: Measure) {
+        self.bytes = self.bytes.saturating_add(member + usize::from(self.parts > 0)).saturating_add(part.bytes);
+        self.inner_depth = self.inner_depth.max(part.depth);
+        self.parts += 1;
+    }
+
+    pub fn total(self) -> Measure {
+        Measure { bytes: self.bytes, depth: self.inner_depth + 1 }
+    }
+}
+
+/// `sum` with a part added; `None` once a part's bound is unknown.
+pub fn add_part(sum: Option<Sum>, member: usize, part: Option<Measure>) -> Option<Sum> {
+    let (mut sum, part) = (sum?, part?);
+    sum.add(member, part);
+    Some(sum)
+}
+
+impl Default for Sum {
+    fn default() -> Sum {
+        Sum::new()
+    }
+}
+
+/// The length of an object key's `"key":` as the writer writes it.
+pub fn member_len(k: &crate::value::Key) -> usize {
+    k.json_member().map_or_else(|| string_len(k) + 1, <[u8]>::len)
+}
+
 /// Measure `v`, or say which bound it breaks; stops as soon as one is.
 pub fn check(v: &Value) -> Result<Measure, Exceeded> {
     let mut left = MAX_PAYLOAD_BYTES;
@@ -82,7 +158,7 @@ fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
             let mut inner = 0;
             for (k, x) in o.iter() {
                 // `"key":`: interned keys know their framed length.
-                take(left, k.json_member().map_or_else(|| string_len(k) + 1, <[u8]>::len))?;
+                take(left, member_len(k))?;
                 inner = inner.max(walk(x, depth + 1, left)?);
             }
             Ok(inner + 1)
@@ -90,11 +166,13 @@ fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
     }
 }
 
+/// The length of a number's JSON text: integers by their digit count,
+/// as `itoa` writes them.
 fn number_len(n: &serde_json::Number) -> usize {
     if let Some(u) = n.as_u64() {
-        itoa::Buffer::new().format(u).len()
+        decimal_digits(u)
     } else if let Some(i) = n.as_i64() {
-        itoa::Buffer::new().format(i).len()
+        1 + decimal_digits(i.unsigned_abs())
     } else {
         // Floats are rare: count what the writer would write.
         struct Count(usize);
@@ -108,6 +186,10 @@ fn number_len(n: &serde_json::Number) -> usize {
         let _ = std::fmt::write(&mut c, format_args!("{n}"));
         c.0
     }
+}
+
+fn decimal_digits(u: u64) -> usize {
+    u.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// A string's length in JSON, quotes and escapes included.
@@ -138,6 +220,8 @@ mod tests {
         for text in [
             r#"{"b":1,"a":[true,null,"x",1.5,-3,18446744073709551615],"c":{"z":{},"y":[]}}"#,
             r#"["quote \" backslash \\ nl \n \u0007 é ☃",1e-7,1.0e20,{"k\"ey":false}]"#,
+            r#"[0,9,10,99,100,-1,-9,-10,-99,9223372036854775807,-9223372036854775808,18446744073709551615]"#,
+            r#"[1e300,-0.0,0.1,123456.789,-2.5e-300]"#,
             r#"[]"#,
             r#""s""#,
             r#"0"#,
@@ -145,6 +229,23 @@ mod tests {
             let v = from_str(text).unwrap();
             assert_eq!(check(&v).map(|m| m.bytes), Ok(v.to_json().len()), "{text}");
         }
+    }
+
+    #[test]
+    fn a_sum_of_parts_bounds_the_container_built_of_them() {
+        let v = from_str(r#"{"a":[1,"x"],"bb":{"c":null}}"#).unwrap();
+        let Value::Object(o) = &v else { unreachable!() };
+        let mut sum = Sum::new();
+        for (k, x) in o.iter() {
+            sum.add(member_len(k), check(x).unwrap());
+        }
+        assert_eq!(Ok(sum.total()), check(&v));
+        let mut items = Sum::new();
+        items.add(0, Measure { bytes: 1, depth: 0 });
+        items.add(0, check(&v).unwrap());
+        assert_eq!(items.total(), Measure { bytes: 2 + 1 + 1 + v.to_json().len(), depth: 3 });
+        assert_eq!(bound(&Value::from("é\n"), None), check(&Value::from("é\n")).ok());
+        assert_eq!(bound(&v, Some(Measure { bytes: 99, depth: 9 })), Some(Measure { bytes: 99, depth: 9 }));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! rounding in `MathAdd`, empty strings dropped by `StringSplit`, Java
 //! `Map.toString` rendering of objects in `Format`).
 
+use crate::bounds::Measure;
 use crate::jsonpath::{JsonPath, PathSyntaxError};
 use crate::value::{Object, Value};
 use base64::Engine as _;
@@ -416,8 +417,18 @@ pub trait IntrinsicEnv {
 pub type Failure = String;
 
 pub fn eval(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
+    eval_measured(call, env).map(|(v, _)| v)
+}
+
+/// [`eval`], with the result's measure where it keeps the payload bounds
+/// (its caller need not measure it again).
+pub fn eval_measured(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<(Value, Option<Measure>), Failure> {
     if let Some(parts) = &call.format {
-        return format_parts(parts, &call.args[1..], env);
+        // A string at most the payload limit long (see `format_fits`);
+        // escaped it may be longer, which its caller refuses.
+        let v = format_parts(parts, &call.args[1..], env)?;
+        let m = crate::bounds::scalar(&v).filter(|m| m.fits());
+        return Ok((v, m));
     }
     let mut args = Vec::with_capacity(call.args.len());
     for a in &call.args {
@@ -430,13 +441,13 @@ pub fn eval(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
     let v = apply(call.func, args, env)?;
     // Nested calls build on each other's results: each must be a payload
     // in its own right, so none can grow past one.
-    bounded(call.func, v)
+    bounded(call.func, v).map(|(v, m)| (v, Some(m)))
 }
 
-/// `v`, if it keeps the payload bounds ([`crate::bounds`]).
-fn bounded(func: Func, v: Value) -> Result<Value, Failure> {
+/// `v` and its measure, if it keeps the payload bounds ([`crate::bounds`]).
+fn bounded(func: Func, v: Value) -> Result<(Value, Measure), Failure> {
     match crate::bounds::check(&v) {
-        Ok(_) => Ok(v),
+        Ok(m) => Ok((v, m)),
         Err(crate::bounds::Exceeded::Size) => Err(bad(
             func,
             &format!("the result exceeds the maximum payload size of {} bytes", crate::bounds::MAX_PAYLOAD_BYTES),

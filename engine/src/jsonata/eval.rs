@@ -102,6 +102,8 @@ pub struct Evaluator<'a> {
     pub root_input: V,
     /// `$states.context.Map.Item`: index and value.
     pub map_item: Option<(usize, &'a Value)>,
+    /// What is known of the depth of the engine values it reads.
+    pub json_depth: functions::JsonDepth<'a>,
 }
 
 const STATES_FIELDS: [&str; 4] = ["input", "result", "errorOutput", "context"];
@@ -157,6 +159,7 @@ impl<'a> Evaluator<'a> {
             states: None,
             root_input: V::Undef,
             map_item: None,
+            json_depth: functions::JsonDepth::new(None, None),
         }
     }
 
@@ -218,7 +221,7 @@ impl<'a> Evaluator<'a> {
                 }
                 let arr = Arr::plain(out);
                 arr.cons.set(node.cons_array);
-                functions::depth_fits(V::Arr(Rc::new(arr)))?
+                functions::depth_fits(V::Arr(Rc::new(arr)), &mut self.json_depth)?
             }
             Kind::Object(pairs) => self.group(pairs, input, env)?,
             Kind::Name(n) => lookup(input, n),
@@ -870,7 +873,7 @@ impl<'a> Evaluator<'a> {
                 result.push((Key::from(key), value));
             }
         }
-        functions::depth_fits(V::object(result))
+        functions::depth_fits(V::object(result), &mut self.json_depth)
     }
 
     /// An object constructor over one input item (the usual `{…}`): keys and
@@ -899,7 +902,7 @@ impl<'a> Evaluator<'a> {
                 result.push((Key::from(key), value));
             }
         }
-        functions::depth_fits(V::object(result))
+        functions::depth_fits(V::object(result), &mut self.json_depth)
     }
 
     pub fn sort(&mut self, terms: &[(Node, bool)], input: &V, env: &Rc<Scope>) -> R {
@@ -1076,7 +1079,7 @@ impl<'a> Evaluator<'a> {
                     _ => {}
                 }
                 match result {
-                    V::Arr(_) | V::Obj(_) => functions::depth_fits(result),
+                    V::Arr(_) | V::Obj(_) => functions::depth_fits(result, &mut self.json_depth),
                     other => Ok(other),
                 }
             }

@@ -345,8 +345,8 @@ pub fn string_fits(len: usize) -> Result<(), Error> {
 /// `v`, unless it nests deeper than the engine's bound: checked where
 /// objects and arrays are built, so that no value deeper than that exists
 /// for a recursive helper (`$string`, `=`, drop) to overflow the stack on.
-pub fn depth_fits(v: V) -> Result<V, Error> {
-    if within_depth(&v, crate::bounds::MAX_DEPTH) {
+pub fn depth_fits(v: V, json: &mut JsonDepth<'_>) -> Result<V, Error> {
+    if within_depth(&v, crate::bounds::MAX_DEPTH, json) {
         return Ok(v);
     }
     Err(Error::eval(
@@ -355,12 +355,44 @@ pub fn depth_fits(v: V) -> Result<V, Error> {
     ))
 }
 
+/// What an evaluation knows of the nesting depth of the engine values
+/// (`V::Json`) it holds: with an upper bound on all of them, a value built
+/// of them is checked without walking them again (and again, as each
+/// constructor around them checks its own value).
+pub struct JsonDepth<'a> {
+    bound: Option<usize>,
+    /// Variables, measured only when a bound is first needed.
+    unmeasured: Option<&'a crate::value::Value>,
+}
+
+impl<'a> JsonDepth<'a> {
+    /// `bound`: one on every value the evaluation can read but `variables`
+    /// (`None`: unknown).
+    pub fn new(bound: Option<usize>, variables: Option<&'a crate::value::Value>) -> JsonDepth<'a> {
+        JsonDepth { bound, unmeasured: variables }
+    }
+
+    /// Take in a value the evaluation can now read (a binding, a parsed one).
+    pub fn include(&mut self, v: &crate::value::Value) {
+        if let Some(d) = self.bound {
+            self.bound = crate::bounds::check(v).ok().map(|m| d.max(m.depth));
+        }
+    }
+
+    fn get(&mut self) -> Option<usize> {
+        if let Some(vars) = self.unmeasured.take() {
+            self.include(vars);
+        }
+        self.bound
+    }
+}
+
 /// Does `v` nest at most `levels` deep? Recurses at most that far.
-fn within_depth(v: &V, levels: usize) -> bool {
+fn within_depth(v: &V, levels: usize, json: &mut JsonDepth<'_>) -> bool {
     match v {
-        V::Arr(a) => levels > 0 && a.items.iter().all(|x| within_depth(x, levels - 1)),
-        V::Obj(o) | V::Tuple(o) => levels > 0 && o.iter().all(|(_, x)| within_depth(x, levels - 1)),
-        V::Json(j) => json_within_depth(j, levels),
+        V::Arr(a) => levels > 0 && a.items.iter().all(|x| within_depth(x, levels - 1, json)),
+        V::Obj(o) | V::Tuple(o) => levels > 0 && o.iter().all(|(_, x)| within_depth(x, levels - 1, json)),
+        V::Json(j) => json.get().is_some_and(|d| d <= levels) || json_within_depth(j, levels),
         _ => true,
     }
 }
@@ -1289,10 +1321,11 @@ fn uuid(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(text(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])))
 }
 
-fn parse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn parse(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     let value = crate::value::from_str(s).map_err(|e| {
         Error::eval("States.QueryEvaluationError", format!("$parse: the string is not valid JSON: {e}"))
     })?;
+    ev.json_depth.include(&value);
     Ok(V::from_json(&value))
 }

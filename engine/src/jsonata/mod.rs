@@ -88,6 +88,11 @@ pub struct Environment<'a> {
     /// Seed of `$random()`, `$uuid()` and `$shuffle()`.
     pub seed: u64,
     pub limits: Limits,
+    /// An upper bound on the nesting depth of every value the expression
+    /// can read but `variables` (its input, `$states`, the Map item), where
+    /// the caller knows one: values built of them are then checked against
+    /// the depth bound without walking them (`None`: walk them).
+    pub value_depth: Option<usize>,
 }
 
 impl Default for Environment<'_> {
@@ -99,6 +104,7 @@ impl Default for Environment<'_> {
             now_millis: 0,
             seed: 0x853c_49e6_748f_ea9b,
             limits: Limits::default(),
+            value_depth: None,
         }
     }
 }
@@ -155,6 +161,7 @@ impl Expression {
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
         ev.globals = env.variables;
+        ev.json_depth = functions::JsonDepth::new(env.value_depth, env.variables);
         if let Some(s) = env.states {
             ev.states = Some([Some(s.input), s.result, s.error_output, s.context]);
             ev.map_item = s.map_item;
@@ -173,6 +180,7 @@ impl Expression {
         };
         ev.root_input = input.clone();
         for (name, value) in env.bindings {
+            ev.json_depth.include(value);
             root.bind(Key::intern(name), V::from_json(value));
         }
         let result = ev.evaluate(&self.root, &input, &root);

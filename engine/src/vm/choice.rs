@@ -47,11 +47,11 @@ impl Program {
             self.assign(frame, shared, t)?;
         }
         if let Some(t) = output {
-            let v = self
+            let (v, bound) = self
                 .resolver(frame, shared)
-                .eval_template(&self.templates[t as usize], frame.acc())
+                .eval_template_bounded(&self.templates[t as usize], frame.acc(), frame.acc_bound())
                 .map_err(|(n, d)| self.template_error(frame, n, d))?;
-            frame.set_acc(v);
+            frame.set_acc(v, bound);
         }
         Ok(())
     }

@@ -5,7 +5,9 @@
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
+use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
+use crate::jsonpath::Root;
 use crate::program::{MachineId, Op, Program};
 use crate::value::{Object as Map, Value};
 
@@ -35,8 +37,24 @@ impl Program {
         };
         frame.tolerance = self.tolerance(frame, shared, map)?;
 
+        // Bounds on the iterations' inputs spare measuring them where they
+        // are built on (templates, inline iterations). Items read from the
+        // accumulator by a definite path are parts of it: each is bounded
+        // by it, measured once here if need be.
+        let inline = self.machines[spec.processor as usize].runs_inline;
+        let wants_bounds = inline || map.item_selector.is_some();
+        let from_acc =
+            map.items.is_none() && map.items_path.as_ref().is_none_or(|p| p.root == Root::Input && p.is_definite());
+        // Measured also for JSONata `Items` and `Output`, which read it as
+        // `$states.input`.
+        let acc_bound = if wants_bounds { frame.measured_acc_bound() } else { frame.acc_bound() };
+        let mut items_bound = if from_acc { acc_bound } else { None };
         let items_value = match (&map.items_path, &map.items) {
-            (_, Some(t)) => std::borrow::Cow::Owned(self.jsonata_items(frame, shared, t)?),
+            (_, Some(t)) => {
+                let (items, bound) = self.jsonata_items(frame, shared, t)?;
+                items_bound = bound;
+                std::borrow::Cow::Owned(items)
+            }
             (None, None) => std::borrow::Cow::Borrowed(frame.acc()),
             (Some(p), None) => self
                 .resolver(frame, shared)
@@ -58,27 +76,34 @@ impl Program {
                 format!("Invalid path '{path}': The ItemsPath must reference a JSON array, got {items_value}"),
             ));
         };
+        if inline && map.item_selector.is_none() && items_bound.is_none() {
+            items_bound = bounds::check(items_value.as_ref()).ok();
+        }
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let v = match &map.item_selector {
-                None => item.clone(),
+            let input = match &map.item_selector {
+                None => (item.clone(), bounds::scalar(item).or(items_bound)),
                 Some(t) => {
                     let mut resolver = self.resolver(frame, shared);
                     resolver.map_item = Some((i, item));
-                    resolver.eval_template(t, frame.acc()).map_err(|(n, d)| self.template_error(frame, n, d))?
+                    resolver.map_item_bound = items_bound;
+                    resolver
+                        .eval_template_bounded(t, frame.acc(), acc_bound)
+                        .map_err(|(n, d)| self.template_error(frame, n, d))?
                 }
             };
-            inputs.push(v);
+            inputs.push(input);
         }
         if let Some(b) = &map.batcher {
-            inputs = self.batch(frame, shared, b, inputs)?;
+            let items = inputs.into_iter().map(|(v, _)| v).collect();
+            inputs = self.batch(frame, shared, b, items)?.into_iter().map(|v| (v, None)).collect();
         }
         shared.events += 1; // MapStateStarted
-        if self.machines[spec.processor as usize].runs_inline {
-            let results = self.run_inline(frame, shared, spec.processor, inputs);
-            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results)));
+        if inline {
+            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs);
+            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
         }
-        let children = inputs.into_iter().map(|v| (spec.processor, v)).collect();
+        let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
         Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
     }
@@ -141,12 +166,21 @@ impl Program {
     }
 
     /// Run each iteration of an inline processor (see
-    /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order.
-    fn run_inline(&self, frame: &Frame, shared: &mut Shared, processor: MachineId, inputs: Vec<Value>) -> Vec<Outcome> {
+    /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order:
+    /// their outcomes, and bounds on their outputs.
+    fn run_inline(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        processor: MachineId,
+        inputs: Vec<(Value, Option<Measure>)>,
+    ) -> (Vec<Outcome>, Vec<Option<Measure>>) {
         let mut results = Vec::with_capacity(inputs.len());
-        for input in inputs {
+        let mut bounds = Vec::with_capacity(inputs.len());
+        for (input, bound) in inputs {
             shared.events += 1; // IterationStarted
             let mut child = Frame::new(self, processor, input, frame.vars.clone());
+            child.input_bound = bound;
             let mut event = Resume::Start;
             let outcome = loop {
                 match self.resume(&mut child, shared, event) {
@@ -158,8 +192,9 @@ impl Program {
             };
             shared.events += 1; // IterationSucceeded/Failed
             results.push(outcome);
+            bounds.push(child.output_bound);
         }
-        results
+        (results, bounds)
     }
 
     fn batch(
@@ -213,7 +248,15 @@ impl Program {
             .collect())
     }
 
-    pub(super) fn collect_fork(&self, frame: &mut Frame, shared: &mut Shared, results: Vec<Outcome>) -> Option<Step> {
+    /// Collect fork results into the state's result. `bounds`: what is
+    /// known of the outputs' measures, by child (none for forked ones).
+    pub(super) fn collect_fork(
+        &self,
+        frame: &mut Frame,
+        shared: &mut Shared,
+        results: Vec<Outcome>,
+        bounds: &[Option<Measure>],
+    ) -> Option<Step> {
         let total = results.len();
         let failures = results.iter().filter(|r| matches!(r, Outcome::Failed(_))).count();
         let is_map = matches!(self.code.get(frame.pc), Some(Op::Map(_)));
@@ -243,18 +286,31 @@ impl Program {
             }
         }
         shared.events += 1; // MapStateSucceeded / ParallelStateSucceeded
+        let mut sum = Some(Sum::new());
         let out: Vec<Value> = results
             .into_iter()
-            .map(|r| match r {
-                Outcome::Succeeded(v) => v,
-                Outcome::Failed(e) => e.to_error_output(),
+            .enumerate()
+            .map(|(i, r)| {
+                let v = match r {
+                    Outcome::Succeeded(v) => v,
+                    Outcome::Failed(e) => e.to_error_output(),
+                };
+                let known = bounds.get(i).copied().flatten();
+                sum = crate::bounds::add_part(sum, 0, crate::bounds::bound(&v, known));
+                v
             })
             .collect();
         let out = Value::array(out);
-        if let Err((name, cause)) = check_built(self.state_name(frame), &out) {
-            return self.raise(frame, shared, Raised::new(name.as_str(), cause));
-        }
-        frame.set_acc(out);
+        // The outputs' bounds prove most results within the payload bounds;
+        // one they do not is measured exactly.
+        let bound = match sum.map(Sum::total).filter(|b| b.fits()) {
+            Some(b) => b,
+            None => match check_built(self.state_name(frame), &out) {
+                Ok(m) => m,
+                Err((name, cause)) => return self.raise(frame, shared, Raised::new(name.as_str(), cause)),
+            },
+        };
+        frame.set_acc(out, Some(bound));
         frame.pc += 1;
         None
     }

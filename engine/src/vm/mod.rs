@@ -10,9 +10,10 @@
 //! object `$$`), `fields` (typed run-time fields), `choice` (Choice rules)
 //! and `map` (Map states and fork results).
 
+use crate::bounds::{self, Measure};
 use crate::errors::ErrorName;
 use crate::intrinsics;
-use crate::jsonpath::RefStep;
+use crate::jsonpath::{RefStep, Root};
 use crate::program::{MachineId, Op, Program, StateId};
 use crate::value::Value;
 use std::sync::Arc;
@@ -97,6 +98,14 @@ pub struct Frame {
     acc: Value,
     /// `acc` has not diverged from `input` yet (see [`Frame::acc`]).
     acc_is_input: bool,
+    /// Upper bounds on the measures of `input` and `acc` where known
+    /// (`None`: measure when needed). Carried from where a value is built
+    /// or checked, so that joining two (ResultPath, fork results) adds
+    /// numbers instead of walking both again.
+    input_bound: Option<Measure>,
+    acc_bound: Option<Measure>,
+    /// The bound of the output the frame finished with (`Op::End`).
+    output_bound: Option<Measure>,
     chosen: StateId,
     attempts: Vec<u32>,
     retry_count: u32,
@@ -122,6 +131,9 @@ impl Frame {
             input,
             acc: Value::Null,
             acc_is_input: false,
+            input_bound: None,
+            acc_bound: None,
+            output_bound: None,
             chosen: 0,
             attempts: Vec::new(),
             retry_count: 0,
@@ -141,8 +153,29 @@ impl Frame {
         if self.acc_is_input { &self.input } else { &self.acc }
     }
 
-    fn set_acc(&mut self, v: Value) {
+    /// An upper bound on the accumulator's measure, if known.
+    fn acc_bound(&self) -> Option<Measure> {
+        if self.acc_is_input { self.input_bound } else { self.acc_bound }
+    }
+
+    /// [`Frame::acc_bound`], measuring the accumulator (once) if unknown.
+    fn measured_acc_bound(&mut self) -> Option<Measure> {
+        if let Some(b) = self.acc_bound() {
+            return Some(b);
+        }
+        let b = bounds::check(self.acc()).ok();
+        if self.acc_is_input {
+            self.input_bound = b;
+        } else {
+            self.acc_bound = b;
+        }
+        b
+    }
+
+    /// Replace the accumulator with `v`, whose measure is at most `bound`.
+    fn set_acc(&mut self, v: Value, bound: Option<Measure>) {
         self.acc = v;
+        self.acc_bound = bound;
         self.acc_is_input = false;
     }
 
@@ -164,18 +197,35 @@ impl Frame {
     fn acc_into_input(&mut self) {
         if !self.acc_is_input {
             self.input = std::mem::take(&mut self.acc);
+            self.input_bound = self.acc_bound;
         }
         self.acc_is_input = false;
     }
 
     /// Move the accumulator out; copies only when it is the kept input.
     fn take_acc(&mut self) -> Value {
+        self.take_acc_bounded().0
+    }
+
+    /// [`Frame::take_acc`], with the accumulator's bound.
+    fn take_acc_bounded(&mut self) -> (Value, Option<Measure>) {
         if self.acc_is_input {
             self.acc_is_input = false;
-            self.input.clone()
+            (self.input.clone(), self.input_bound)
         } else {
-            std::mem::take(&mut self.acc)
+            (std::mem::take(&mut self.acc), self.acc_bound.take())
         }
+    }
+
+    /// Replace the input (a Catch's output becomes the next state's).
+    fn set_input(&mut self, v: Value, bound: Option<Measure>) {
+        self.input = v;
+        self.input_bound = bound;
+    }
+
+    /// Move the input out, with its bound.
+    fn take_input(&mut self) -> (Value, Option<Measure>) {
+        (std::mem::take(&mut self.input), self.input_bound.take())
     }
 }
 
@@ -201,8 +251,8 @@ impl Program {
                 shared.events += 2; // TaskStarted + TaskSucceeded/Failed/TimedOut
                 match outcome {
                     TaskOutcome::Succeeded(v) => match crate::bounds::check(&v) {
-                        Ok(_) => {
-                            frame.set_acc(v);
+                        Ok(m) => {
+                            frame.set_acc(v, Some(m));
                             frame.pc += 1;
                         }
                         Err(e) => {
@@ -227,7 +277,7 @@ impl Program {
                 }
             }
             Resume::Forked(results) => {
-                if let Some(step) = self.collect_fork(frame, shared, results) {
+                if let Some(step) = self.collect_fork(frame, shared, results, &[]) {
                     return step;
                 }
             }
@@ -255,9 +305,10 @@ impl Program {
         // instruction replaces the accumulator: no copy on entry.
         if info.keeps_input || !info.retry.is_empty() {
             frame.acc = Value::Null;
+            frame.acc_bound = None;
             frame.acc_is_input = true;
         } else {
-            frame.acc = std::mem::take(&mut frame.input);
+            (frame.acc, frame.acc_bound) = frame.take_input();
             frame.acc_is_input = false;
         }
     }
@@ -276,28 +327,34 @@ impl Program {
                     let resolver = self.resolver(frame, shared);
                     match resolver.select(path, frame.acc()) {
                         Ok(v) => {
-                            frame.set_acc(v);
+                            // A definite path selects a part of the accumulator.
+                            let whole =
+                                if path.root == Root::Input && path.is_definite() { frame.acc_bound() } else { None };
+                            let bound = bounds::scalar(&v).or(whole);
+                            frame.set_acc(v, bound);
                             Ok(())
                         }
                         Err(m) => Err(runtime(self.state_name(frame), frame.entered_event, path_miss_detail(path, &m))),
                     }
                 }
                 Op::DiscardInput | Op::DiscardOutput => {
-                    frame.set_acc(Value::empty_object());
+                    frame.set_acc(Value::empty_object(), Some(Measure::EMPTY_OBJECT));
                     Ok(())
                 }
                 Op::Parameters(t) | Op::ResultSelector(t) => {
                     let mut resolver = self.resolver(frame, shared);
-                    match resolver.eval_template(&self.templates[t as usize], frame.acc()) {
-                        Ok(v) => {
-                            frame.set_acc(v);
+                    match resolver.eval_template_bounded(&self.templates[t as usize], frame.acc(), frame.acc_bound()) {
+                        Ok((v, bound)) => {
+                            frame.set_acc(v, bound);
                             Ok(())
                         }
                         Err((name, detail)) => Err(self.template_error(frame, name, detail)),
                     }
                 }
                 Op::Const(c) => {
-                    frame.set_acc(self.consts[c as usize].clone());
+                    let v = self.consts[c as usize].clone();
+                    let bound = bounds::scalar(&v);
+                    frame.set_acc(v, bound);
                     Ok(())
                 }
                 Op::Invoke(t) => {
@@ -349,23 +406,36 @@ impl Program {
                 }
                 Op::ResultPath(r) => {
                     let (path, steps) = &self.result_paths[r as usize];
-                    let result = frame.take_acc();
+                    let (result, result_bound) = frame.take_acc_bounded();
                     // The result is bounded; with the input it joins it may
                     // not be. Where the two may be over, write into a copy,
                     // so that the input stays for Retry and Catch.
-                    let fits = steps.is_empty() || write_fits(&frame.input, steps, &result);
-                    let mut out = if fits { std::mem::take(&mut frame.input) } else { frame.input.clone() };
+                    let written = if steps.is_empty() {
+                        Some(result_bound)
+                    } else {
+                        let input_bound = frame.input_bound.or_else(|| bounds::check(&frame.input).ok());
+                        let result_bound = result_bound.or_else(|| bounds::check(&result).ok());
+                        input_bound
+                            .zip(result_bound)
+                            .map(|(i, r)| written_bound(i, steps, r))
+                            .filter(|b| b.fits())
+                            .map(Some)
+                    };
+                    let fits = written.is_some();
+                    let mut out = if fits { frame.take_input().0 } else { frame.input.clone() };
                     match write_path(&mut out, steps, result) {
-                        Ok(()) => match if fits { Ok(()) } else { check_built(self.state_name(frame), &out) } {
-                            Ok(()) => {
-                                frame.set_acc(out);
+                        Ok(()) => match written.map_or_else(|| check_built(self.state_name(frame), &out).map(Some), Ok)
+                        {
+                            Ok(bound) => {
+                                frame.set_acc(out, bound);
                                 Ok(())
                             }
                             Err((name, cause)) => Err(Raised::new(name.as_str(), cause)),
                         },
                         Err(()) => {
                             if fits {
-                                frame.input = out;
+                                // With the objects the write made on its way.
+                                frame.set_input(out, None);
                             }
                             Err(Raised::new(
                                 ErrorName::ResultPathMatchFailure.as_str(),
@@ -375,8 +445,8 @@ impl Program {
                     }
                 }
                 Op::DiscardResult => {
-                    let input = std::mem::take(&mut frame.input);
-                    frame.set_acc(input);
+                    let (input, bound) = frame.take_input();
+                    frame.set_acc(input, bound);
                     Ok(())
                 }
                 Op::Choose(c) => self.choose(frame, shared, c),
@@ -384,9 +454,9 @@ impl Program {
                 Op::Output(t) => {
                     let mut resolver = self.resolver(frame, shared);
                     resolver.role = self.result_role(frame);
-                    match resolver.eval_template(&self.templates[t as usize], frame.acc()) {
-                        Ok(v) => {
-                            frame.set_acc(v);
+                    match resolver.eval_template_bounded(&self.templates[t as usize], frame.acc(), frame.acc_bound()) {
+                        Ok((v, bound)) => {
+                            frame.set_acc(v, bound);
                             Ok(())
                         }
                         Err((name, detail)) => Err(self.template_error(frame, name, detail)),
@@ -415,7 +485,9 @@ impl Program {
                 }
                 Op::End => {
                     shared.events += 1; // StateExited
-                    return Step::Done(Outcome::Succeeded(frame.take_acc()));
+                    let (output, bound) = frame.take_acc_bounded();
+                    frame.output_bound = bound;
+                    return Step::Done(Outcome::Succeeded(output));
                 }
                 Op::Fail(f) => {
                     let spec = &self.fails[f as usize];
@@ -462,12 +534,10 @@ impl Program {
     }
 }
 
-/// Does writing `value` at `steps` inside `root` surely keep the payload
-/// bounds? The output is at most both texts and the objects the steps
-/// create, and nests at most as deep as the deeper of the two.
-fn write_fits(root: &Value, steps: &[RefStep], value: &Value) -> bool {
-    use crate::bounds::{self, MAX_DEPTH, MAX_PAYLOAD_BYTES};
-    let (Ok(r), Ok(v)) = (bounds::check(root), bounds::check(value)) else { return false };
+/// An upper bound on the measure of `root` with a value written at
+/// `steps`, from theirs: the output is at most both texts and the objects
+/// the steps create, and nests at most as deep as the deeper of the two.
+fn written_bound(root: Measure, steps: &[RefStep], value: Measure) -> Measure {
     let created: usize = steps
         .iter()
         .map(|s| match s {
@@ -475,7 +545,10 @@ fn write_fits(root: &Value, steps: &[RefStep], value: &Value) -> bool {
             RefStep::Index(_) => 0,
         })
         .sum();
-    r.bytes + v.bytes + created <= MAX_PAYLOAD_BYTES && r.depth.max(steps.len() + v.depth) <= MAX_DEPTH
+    Measure {
+        bytes: root.bytes.saturating_add(value.bytes).saturating_add(created),
+        depth: root.depth.max(steps.len() + value.depth),
+    }
 }
 
 /// Write `value` at `steps` inside `root`, creating objects on the way.

@@ -5,6 +5,7 @@
 use super::raised::query_error;
 use super::{Frame, Program, Raised, Resolver, Shared};
 use crate::asl::{ContextUse, DirectRead, DirectRoot, JsonataField, Template};
+use crate::bounds::Measure;
 use crate::errors::ErrorName;
 use crate::jsonata::{Environment, Limits, States};
 use crate::value::Value;
@@ -76,9 +77,25 @@ impl Resolver<'_> {
         Some(Some(cur.clone()))
     }
 
-    pub(super) fn eval_jsonata(&mut self, j: &JsonataField, data: &Value) -> Result<Value, (ErrorName, String)> {
-        if let Some(found) = j.direct.as_ref().and_then(|d| self.direct_read(d, data)) {
-            return found.ok_or_else(|| {
+    /// Evaluate a JSONata field, given an upper bound on `data`'s measure
+    /// where known; with one on the value's where a direct read took a
+    /// part of a value whose bound is known (`None`: measure it).
+    pub(super) fn eval_jsonata(
+        &mut self,
+        j: &JsonataField,
+        data: &Value,
+        data_bound: Option<Measure>,
+    ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
+        if let Some(d) = &j.direct
+            && let Some(found) = self.direct_read(d, data)
+        {
+            let whole = match d.root {
+                DirectRoot::Input => self.state_input_bound,
+                DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
+                DirectRoot::MapValue => self.map_item_bound,
+                _ => None,
+            };
+            return found.map(|v| (v, whole)).ok_or_else(|| {
                 (
                     ErrorName::QueryEvaluationError,
                     format!(
@@ -100,7 +117,21 @@ impl Resolver<'_> {
             context: context.as_ref(),
             map_item: self.map_item,
         };
+        // The depth of what the expression can read, where known: its
+        // input, `$states` and the Map item (not the context, built here
+        // with the execution's input).
+        let mut value_depth = self.state_input_bound.map(|b| b.depth);
+        if self.role != Role::Input {
+            value_depth = value_depth.zip(data_bound).map(|(d, b)| d.max(b.depth));
+        }
+        if context.is_some() {
+            value_depth = None;
+        }
+        if self.map_item.is_some() {
+            value_depth = value_depth.zip(self.map_item_bound).map(|(d, b)| d.max(b.depth));
+        }
         let env = Environment {
+            value_depth,
             bindings: &[],
             states: Some(states),
             variables: Some(self.vars),
@@ -109,7 +140,7 @@ impl Resolver<'_> {
             limits: LIMITS,
         };
         match j.expr.evaluate(Some(self.state_input), env) {
-            Ok(Some(v)) => Ok(v),
+            Ok(Some(v)) => Ok((v, None)),
             Ok(None) => Err((
                 ErrorName::QueryEvaluationError,
                 format!(
@@ -203,11 +234,20 @@ impl Program {
         }
     }
 
-    /// A Map's JSONata `Items`: must be an array.
-    pub(super) fn jsonata_items(&self, frame: &Frame, shared: &mut Shared, t: &Template) -> Result<Value, Raised> {
-        let v = self.jsonata_value(frame, shared, t)?;
+    /// A Map's JSONata `Items`: must be an array. With a bound on its
+    /// measure, if known.
+    pub(super) fn jsonata_items(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        t: &Template,
+    ) -> Result<(Value, Option<Measure>), Raised> {
+        let (v, bound) = self
+            .resolver(frame, shared)
+            .eval_template_bounded(t, frame.acc(), frame.acc_bound())
+            .map_err(|(n, d)| self.template_error(frame, n, d))?;
         if v.is_array() {
-            return Ok(v);
+            return Ok((v, bound));
         }
         let (n, d) = unexpected(t, "array", &v);
         Err(self.template_error(frame, n, d))

@@ -61,11 +61,11 @@ pub(super) fn path_miss_detail(path: &JsonPath, miss: &PathMiss) -> String {
     }
 }
 
-/// `Ok` if a value the state `state` built keeps the payload bounds
-/// ([`crate::bounds`]); else the `States.DataLimitExceeded` it raises.
-pub(super) fn check_built(state: &str, v: &Value) -> Result<(), (ErrorName, String)> {
+/// The measure of a value the state `state` built, if it keeps the payload
+/// bounds ([`crate::bounds`]); else the `States.DataLimitExceeded` it raises.
+pub(super) fn check_built(state: &str, v: &Value) -> Result<bounds::Measure, (ErrorName, String)> {
     match bounds::check(v) {
-        Ok(_) => Ok(()),
+        Ok(m) => Ok(m),
         Err(e) => Err((ErrorName::DataLimitExceeded, data_limit_cause(state, e))),
     }
 }

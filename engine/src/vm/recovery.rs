@@ -72,7 +72,7 @@ impl Program {
                     }
                 };
                 shared.events += 1; // StateExited
-                frame.input = out;
+                frame.set_input(out, None);
                 self.enter_state(frame, shared, c.next);
                 return None;
             }

@@ -3,9 +3,10 @@
 use super::raised::{check_built, missing_field, path_miss_detail};
 use super::{Frame, Role, Shared};
 use crate::asl::Template;
+use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
 use crate::intrinsics::{self, Call, IntrinsicEnv};
-use crate::jsonpath::{JsonPath, PathMiss, Root};
+use crate::jsonpath::{JsonPath, MapItem, PathMiss, Root};
 use crate::program::{Program, StateId};
 use crate::value::{Object as Map, Value};
 
@@ -18,9 +19,13 @@ pub(super) struct Resolver<'a> {
     pub(super) retry_count: u32,
     pub(super) shared: &'a mut Shared,
     pub(super) map_item: Option<(usize, &'a Value)>,
+    /// An upper bound on the measure of the Map item's value, if known.
+    pub(super) map_item_bound: Option<Measure>,
     pub(super) entered_event: u64,
     /// `$states.input` of JSONata expressions: the state's raw input.
     pub(super) state_input: &'a Value,
+    /// An upper bound on its measure, if known.
+    pub(super) state_input_bound: Option<Measure>,
     /// What the data a JSONata expression gets is to it.
     pub(super) role: Role,
 }
@@ -52,39 +57,114 @@ impl Resolver<'_> {
     /// Build a template's value; one that breaks the payload bounds fails
     /// the state (a constant or a selected value cannot have grown).
     pub(super) fn eval_template(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
-        let v = self.build(t, data)?;
-        if !matches!(t, Template::Const(_) | Template::Path(_)) {
-            check_built(&self.program.states[self.frame_state as usize].name, &v)?;
-        }
-        Ok(v)
+        self.eval_template_bounded(t, data, None).map(|(v, _)| v)
     }
 
-    fn build(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
+    /// [`Resolver::eval_template`], given an upper bound on `data`'s
+    /// measure where one is known; returns one on the value's (`None`:
+    /// unknown, for a constant or selected value, which is not checked).
+    /// The bounds of its parts prove most values within the payload bounds
+    /// without a walk over them; one they do not is measured exactly, so a
+    /// loose bound never fails a state.
+    pub(super) fn eval_template_bounded(
+        &mut self,
+        t: &Template,
+        data: &Value,
+        data_bound: Option<Measure>,
+    ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
         match t {
-            Template::Const(v) => Ok(v.clone()),
+            // Unchecked, and measured only if a later join needs it.
+            Template::Const(v) => return Ok((v.clone(), bounds::scalar(v))),
+            Template::Path(p) => {
+                let v = self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m)))?;
+                let bound = bounds::scalar(&v).or(self.whole_bound(p, data_bound));
+                return Ok((v, bound));
+            }
+            _ => {}
+        }
+        let (v, bound) = self.build(t, data, data_bound)?;
+        if bound.is_some_and(Measure::fits) {
+            return Ok((v, bound));
+        }
+        let exact = check_built(&self.program.states[self.frame_state as usize].name, &v)?;
+        Ok((v, Some(exact)))
+    }
+
+    /// A template's value and an upper bound on its measure (`None` where
+    /// a part's is unknown or over the bounds).
+    fn build(
+        &mut self,
+        t: &Template,
+        data: &Value,
+        data_bound: Option<Measure>,
+    ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
+        match t {
+            Template::Const(v) => Ok((v.clone(), bounds::bound(v, None))),
             Template::Object(fields) => {
                 // One spare slot: a ResultPath often adds a field next.
                 let mut out = Map::with_capacity(fields.len() + 1);
+                let mut sum = Some(Sum::new());
                 for (k, ft) in fields {
                     // Keys are distinct (validated), and shared with the template.
-                    match ft {
+                    let (v, bound) = match ft {
                         Template::Path(p) => match self.select(p, data) {
-                            Ok(v) => out.push_unique(k.clone(), v),
+                            Ok(v) => {
+                                let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
+                                (v, bound)
+                            }
                             Err(_) => return Err(missing_field(p, k, data)),
                         },
-                        Template::Call(c) => out.push_unique(k.clone(), self.eval_call(c, data)?),
-                        other => out.push_unique(k.clone(), self.build(other, data)?),
-                    }
+                        Template::Call(c) => self.eval_call_measured(c, data)?,
+                        other => self.build(other, data, data_bound)?,
+                    };
+                    sum = bounds::add_part(sum, bounds::member_len(k), bound);
+                    out.push_unique(k.clone(), v);
                 }
-                Ok(Value::object(out))
+                Ok((Value::object(out), sum.map(Sum::total)))
             }
             Template::Array(items) => {
-                items.iter().map(|it| self.build(it, data)).collect::<Result<Vec<_>, _>>().map(Value::array)
+                let mut out = Vec::with_capacity(items.len());
+                let mut sum = Some(Sum::new());
+                for it in items {
+                    let (v, bound) = self.build(it, data, data_bound)?;
+                    sum = bounds::add_part(sum, 0, bound);
+                    out.push(v);
+                }
+                Ok((Value::array(out), sum.map(Sum::total)))
             }
-            Template::Path(p) => self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m))),
-            Template::Call(c) => self.eval_call(c, data),
-            Template::Jsonata(j) => self.eval_jsonata(j, data),
+            Template::Path(p) => match self.select(p, data) {
+                Ok(v) => {
+                    let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
+                    Ok((v, bound))
+                }
+                Err(m) => Err((ErrorName::Runtime, path_miss_detail(p, &m))),
+            },
+            Template::Call(c) => self.eval_call_measured(c, data),
+            Template::Jsonata(j) => {
+                let (v, whole) = self.eval_jsonata(j, data, data_bound)?;
+                let bound = bounds::bound(&v, whole);
+                Ok((v, bound))
+            }
         }
+    }
+
+    /// An upper bound on the measure of what `p` selects, where known: a
+    /// definite path selects a part of what it reads, no more than all of it.
+    fn whole_bound(&self, p: &JsonPath, data_bound: Option<Measure>) -> Option<Measure> {
+        match p.root {
+            Root::Input if p.is_definite() => data_bound,
+            Root::Context if p.map_item() == Some(MapItem::Value) => self.map_item_bound,
+            _ => None,
+        }
+    }
+
+    pub(super) fn eval_call_measured(
+        &mut self,
+        c: &Call,
+        data: &Value,
+    ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
+        let mut env = CallEnv { resolver: self, data };
+        intrinsics::eval_measured(c, &mut env).map_err(|cause| (ErrorName::IntrinsicFailure, cause))
     }
 
     pub(super) fn eval_call(&mut self, c: &Call, data: &Value) -> Result<Value, (ErrorName, String)> {
@@ -125,9 +205,15 @@ impl Program {
             entered_event: frame.entered_event,
             shared,
             map_item: None,
+            map_item_bound: None,
             // Until the work is done the accumulator is the input; states
             // that read it later keep it.
             state_input: if self.states[frame.state as usize].keeps_input { &frame.input } else { frame.acc() },
+            state_input_bound: if self.states[frame.state as usize].keeps_input {
+                frame.input_bound
+            } else {
+                frame.acc_bound()
+            },
             role: Role::Input,
         }
     }
