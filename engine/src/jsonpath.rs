@@ -489,11 +489,12 @@ impl Parser<'_> {
         while let Some(c) = self.peek() {
             // Jayway's dotted name runs to the next '.', '[', '(' or space
             // (a space is an error there: names with spaces need brackets),
-            // so `$.a=b` names the field "a=b"; inside a filter the
+            // so `$.a=b` names the field "a=b" (a stray ']' stays an error,
+            // as the existing tests pin); inside a filter the
             // operators and delimiters end it too.
             let ends = match c {
-                b'.' | b'[' | b' ' | b'(' => true,
-                b']' | b')' | b'=' | b'<' | b'>' | b'!' | b'&' | b'|' | b',' => self.filter_depth > 0,
+                b'.' | b'[' | b' ' | b'(' | b']' => true,
+                b')' | b'=' | b'<' | b'>' | b'!' | b'&' | b'|' | b',' => self.filter_depth > 0,
                 _ => false,
             };
             if ends {
