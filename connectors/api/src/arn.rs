@@ -74,12 +74,7 @@ impl Partition {
             Some((a, tc)) => (a, Some(tc.to_string())),
             None => (arn, None),
         };
-        let invalid = || {
-            ApiError::new(
-                ErrorKind::InvalidArn,
-                format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-            )
-        };
+        let invalid = || ApiError::invalid_arn(arn);
         let not_found =
             || ApiError::new(ErrorKind::StateMachineDoesNotExist, format!("State Machine Does Not Exist: '{arn}'"));
         let parts: Vec<&str> = arn.split(':').collect();
@@ -111,14 +106,7 @@ impl Partition {
             && parts[0] == "arn"
             && parts[2] == "states"
             && matches!(parts[5], "execution" | "express");
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorKind::InvalidArn,
-                format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-            ))
-        }
+        if ok { Ok(()) } else { Err(ApiError::invalid_arn(arn)) }
     }
 }
 

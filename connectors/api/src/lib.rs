@@ -142,8 +142,9 @@ impl Api {
         (n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 33) as u32 % 100
     }
 
-    /// Answer one operation.
-    pub async fn call(self: &Arc<Self>, operation: &str, body: &serde_json::Map<String, Value>) -> Reply {
+    /// Answer one operation but StartSyncExecution, whose answer
+    /// [`Api::respond`] writes straight to bytes.
+    async fn call(self: &Arc<Self>, operation: &str, body: &serde_json::Map<String, Value>) -> Reply {
         let f = Fields(body);
         let api = self.as_ref();
         match operation {
@@ -164,10 +165,6 @@ impl Api {
             "TagResource" => machines::tag(api, f),
             "UntagResource" => machines::untag(api, f),
             "ListTagsForResource" => machines::list_tags(api, f),
-            "StartSyncExecution" => {
-                let bytes = run::start_sync(self, f).await?;
-                serde_json::from_slice(&bytes).map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))
-            }
             "StartExecution" => run::start(self, f).await,
             "DescribeExecution" => run::describe(api, f),
             "ListExecutions" => run::list(api, f),

@@ -7,7 +7,7 @@ use crate::registry::{
     Alias, MAX_ALIASES, MAX_DEFINITION_CHARS, MAX_MACHINES, MAX_TAGS, MAX_VERSIONS, Machine, Revision, Route, Version,
     compile, revision_id,
 };
-use crate::wire::{ApiError, ErrorKind, Fields, Reply, page, timestamp};
+use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_runtime::clock::wall_ms;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -40,14 +40,7 @@ fn definition<'a>(f: &Fields<'a>) -> Result<Option<&'a str>, ApiError> {
 }
 
 fn role_arn(role: &str) -> Result<(), ApiError> {
-    if role.starts_with("arn:") && role.split(':').count() >= 6 {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorKind::InvalidArn,
-            format!("Invalid Arn: 'Resource type not valid in this context: {role}'"),
-        ))
-    }
+    if role.starts_with("arn:") && role.split(':').count() >= 6 { Ok(()) } else { Err(ApiError::invalid_arn(role)) }
 }
 
 fn logging(f: &Fields, express: bool) -> Result<Value, ApiError> {
@@ -134,18 +127,6 @@ fn publish(api: &Api, m: &mut Machine, description: Option<String>) -> Result<St
     Ok(api.partition.version(&m.name, n))
 }
 
-fn version_description(f: &Fields) -> Result<Option<String>, ApiError> {
-    let d = f.opt_str("versionDescription")?;
-    if d.is_some_and(|d| d.chars().count() > 256) {
-        return Err(ApiError::validation(
-            "versionDescription",
-            "'<sensitive>'",
-            "Member must have length less than or equal to 256",
-        ));
-    }
-    Ok(d.map(str::to_string))
-}
-
 pub fn create(api: &Api, f: Fields) -> Reply {
     let name = f.str("name")?;
     let definition = definition(&f)?.ok_or_else(|| ApiError::missing("definition"))?;
@@ -159,7 +140,7 @@ pub fn create(api: &Api, f: Fields) -> Reply {
         return Err(too_many_tags(name));
     }
     let publish_it = f.opt_bool("publish")?.unwrap_or(false);
-    let description = version_description(&f)?;
+    let description = f.opt_str_max("versionDescription", 256)?.map(str::to_string);
     if description.is_some() && !publish_it {
         return Err(ApiError::new(
             ErrorKind::ValidationException,
@@ -227,10 +208,7 @@ pub fn describe(api: &Api, f: Fields) -> Reply {
             (&v.revision, arn.to_string(), v.description.clone(), v.created_ms)
         }
         Qualifier::Alias(_) => {
-            return Err(ApiError::new(
-                ErrorKind::InvalidArn,
-                format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-            ));
+            return Err(ApiError::invalid_arn(arn));
         }
     };
     let mut out = json!({
@@ -252,7 +230,6 @@ pub fn describe(api: &Api, f: Fields) -> Reply {
 }
 
 pub fn list(api: &Api, f: Fields) -> Reply {
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let all: Vec<Value> = registry
         .machines()
@@ -265,12 +242,7 @@ pub fn list(api: &Api, f: Fields) -> Reply {
             })
         })
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachines": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachines", &all, &f)
 }
 
 pub fn update(api: &Api, f: Fields) -> Reply {
@@ -287,7 +259,7 @@ pub fn update(api: &Api, f: Fields) -> Reply {
     let has_logging = f.get("loggingConfiguration").is_some();
     let has_tracing = f.get("tracingConfiguration").is_some();
     let publish_it = f.opt_bool("publish")?.unwrap_or(false);
-    let description = version_description(&f)?;
+    let description = f.opt_str_max("versionDescription", 256)?.map(str::to_string);
     if definition.is_none() && role.is_none() && !has_logging && !has_tracing && !publish_it {
         return Err(ApiError::new(
             ErrorKind::ValidationException,
@@ -372,7 +344,7 @@ pub fn describe_for_execution(api: &Api, f: Fields) -> Reply {
 pub fn publish_version(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineArn")?;
     let r = api.partition.parse_machine(arn)?;
-    let description = f.opt_str("description")?.map(str::to_string);
+    let description = f.opt_str_max("description", 256)?.map(str::to_string);
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
     let m = registry.get_mut(&r.name).ok_or(not_found)?;
@@ -396,7 +368,6 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
 pub fn list_versions(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineArn")?;
     let r = api.partition.parse_machine(arn)?;
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let m = registry.get(&r.name).ok_or_else(|| registry.does_not_exist(arn))?;
     let all: Vec<Value> = m
@@ -405,22 +376,14 @@ pub fn list_versions(api: &Api, f: Fields) -> Reply {
         .rev()
         .map(|(n, v)| json!({"stateMachineVersionArn": api.partition.version(&m.name, *n), "creationDate": timestamp(v.created_ms)}))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachineVersions": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachineVersions", &all, &f)
 }
 
 pub fn delete_version(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineVersionArn")?;
     let r = api.partition.parse_machine(arn)?;
     let Qualifier::Version(n) = r.qualifier else {
-        return Err(ApiError::new(
-            ErrorKind::InvalidArn,
-            format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-        ));
+        return Err(ApiError::invalid_arn(arn));
     };
     let mut registry = api.write_registry();
     if let Some(m) = registry.get_mut(&r.name) {
@@ -462,13 +425,10 @@ fn routes(api: &Api, m: &Machine, f: &Fields) -> Result<Vec<Route>, ApiError> {
         })?;
         let parsed = api.partition.parse_machine(version_arn)?;
         let Qualifier::Version(n) = parsed.qualifier else {
-            return Err(ApiError::new(
-                ErrorKind::InvalidArn,
-                format!("Invalid Arn: 'Resource type not valid in this context: {version_arn}'"),
-            ));
+            return Err(ApiError::invalid_arn(version_arn));
         };
         if parsed.name != m.name || !m.versions.contains_key(&n) {
-            return Err(ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{version_arn}'")));
+            return Err(ApiError::resource_not_found(version_arn));
         }
         if out.iter().any(|x: &Route| x.version == n) {
             return Err(ApiError::new(
@@ -491,10 +451,7 @@ fn alias_name_of(api: &Api, arn: &str) -> Result<(String, String), ApiError> {
     let r = api.partition.parse_machine(arn)?;
     match r.qualifier {
         Qualifier::Alias(a) => Ok((r.name, a)),
-        _ => Err(ApiError::new(
-            ErrorKind::InvalidArn,
-            format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-        )),
+        _ => Err(ApiError::invalid_arn(arn)),
     }
 }
 
@@ -507,7 +464,7 @@ pub fn create_alias(api: &Api, f: Fields) -> Reply {
             format!("Invalid Name: '{name}' (an alias name cannot be a number)"),
         ));
     }
-    let description = f.opt_str("description")?.map(str::to_string);
+    let description = f.opt_str_max("description", 256)?.map(str::to_string);
     let first = f
         .get("routingConfiguration")
         .and_then(Value::as_array)
@@ -565,7 +522,7 @@ pub fn describe_alias(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineAliasArn")?;
     let (machine, name) = alias_name_of(api, arn)?;
     let registry = api.read_registry();
-    let not_found = || ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"));
+    let not_found = || ApiError::resource_not_found(arn);
     let a = registry.get(&machine).and_then(|m| m.aliases.get(&name)).ok_or_else(not_found)?;
     Ok(render_alias(api, &machine, &name, a))
 }
@@ -573,7 +530,6 @@ pub fn describe_alias(api: &Api, f: Fields) -> Reply {
 pub fn list_aliases(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineArn")?;
     let r = api.partition.parse_machine(arn)?;
-    let max = f.max_results(100)?;
     let registry = api.read_registry();
     let m = registry.get(&r.name).ok_or_else(|| registry.does_not_exist(arn))?;
     let all: Vec<Value> = m
@@ -581,22 +537,17 @@ pub fn list_aliases(api: &Api, f: Fields) -> Reply {
         .iter()
         .map(|(n, a)| json!({"stateMachineAliasArn": api.partition.alias(&m.name, n), "creationDate": timestamp(a.created_ms)}))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"stateMachineAliases": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("stateMachineAliases", &all, &f)
 }
 
 pub fn update_alias(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineAliasArn")?;
     let (machine, name) = alias_name_of(api, arn)?;
     let mut registry = api.write_registry();
-    let not_found = ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"));
+    let not_found = ApiError::resource_not_found(arn);
     let m = registry.get_mut(&machine).ok_or(not_found.clone())?;
     let routes = if f.get("routingConfiguration").is_some() { Some(routes(api, m, &f)?) } else { None };
-    let description = f.opt_str("description")?.map(str::to_string);
+    let description = f.opt_str_max("description", 256)?.map(str::to_string);
     let a = m.aliases.get_mut(&name).ok_or(not_found)?;
     if let Some(r) = routes {
         a.routes = r;
@@ -625,10 +576,7 @@ pub fn delete_alias(api: &Api, f: Fields) -> Reply {
 fn tagged_machine(api: &Api, arn: &str) -> Result<String, ApiError> {
     let r = api.partition.parse_machine(arn)?;
     if r.qualifier != Qualifier::Latest {
-        return Err(ApiError::new(
-            ErrorKind::InvalidArn,
-            format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
-        ));
+        return Err(ApiError::invalid_arn(arn));
     }
     Ok(r.name)
 }
@@ -638,7 +586,7 @@ pub fn tag(api: &Api, f: Fields) -> Reply {
     let name = tagged_machine(api, arn)?;
     let tags = tags_of(Some(f.get("tags").ok_or_else(|| ApiError::missing("tags"))?))?;
     let mut registry = api.write_registry();
-    let not_found = ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"));
+    let not_found = ApiError::resource_not_found(arn);
     let m = registry.get_mut(&name).ok_or(not_found)?;
     let mut all = m.tags.clone();
     all.extend(tags);
@@ -655,7 +603,7 @@ pub fn untag(api: &Api, f: Fields) -> Reply {
     let name = tagged_machine(api, arn)?;
     let keys = f.get("tagKeys").and_then(Value::as_array).ok_or_else(|| ApiError::missing("tagKeys"))?;
     let mut registry = api.write_registry();
-    let not_found = ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"));
+    let not_found = ApiError::resource_not_found(arn);
     let m = registry.get_mut(&name).ok_or(not_found)?;
     for k in keys.iter().filter_map(Value::as_str) {
         m.tags.remove(k);
@@ -668,7 +616,7 @@ pub fn list_tags(api: &Api, f: Fields) -> Reply {
     let arn = f.str("resourceArn")?;
     let name = tagged_machine(api, arn)?;
     let registry = api.read_registry();
-    let not_found = || ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"));
+    let not_found = || ApiError::resource_not_found(arn);
     let m = registry.get(&name).ok_or_else(not_found)?;
     let tags: Vec<Value> = m.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
     Ok(json!({"tags": tags}))

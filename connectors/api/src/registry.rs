@@ -179,9 +179,7 @@ impl Registry {
                 (version.revision.clone(), Some(self.partition.version(&name, v)), None)
             }
             Qualifier::Alias(a) => {
-                let alias = m.aliases.get(&a).ok_or_else(|| {
-                    ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{bare}'"))
-                })?;
+                let alias = m.aliases.get(&a).ok_or_else(|| ApiError::resource_not_found(bare))?;
                 let mut left = pick % 100;
                 let route = alias
                     .routes

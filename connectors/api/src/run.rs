@@ -9,7 +9,7 @@ use crate::Api;
 use crate::arn::check_name;
 use crate::executions::{Ending, Execution, Status, Store};
 use crate::registry::Resolved;
-use crate::wire::{ApiError, ErrorKind, Fields, Reply, page, timestamp};
+use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_connectors::mock::MockConfig;
 use expressway_engine::driver::{Offline, RunOptions};
 use expressway_engine::value::Value as EngineValue;
@@ -44,18 +44,6 @@ fn input_of(f: &Fields) -> Result<(String, EngineValue), ApiError> {
     }
 }
 
-fn trace_header(f: &Fields) -> Result<Option<String>, ApiError> {
-    let t = f.opt_str("traceHeader")?;
-    if t.is_some_and(|t| t.len() > 256) {
-        return Err(ApiError::validation(
-            "traceHeader",
-            "'<sensitive>'",
-            "Member must have length less than or equal to 256",
-        ));
-    }
-    Ok(t.map(str::to_string))
-}
-
 impl Api {
     fn new_execution(&self, r: &Resolved, f: &Fields, input: String) -> Result<Execution, ApiError> {
         let name = match f.opt_str("name")? {
@@ -76,7 +64,7 @@ impl Api {
             role_arn: r.revision.role_arn.clone(),
             input,
             start_ms: wall_ms(),
-            trace_header: trace_header(f)?,
+            trace_header: f.opt_str_max("traceHeader", 256)?.map(str::to_string),
             ending: Default::default(),
             abort: Default::default(),
         })
@@ -298,8 +286,9 @@ pub fn describe(api: &Api, f: Fields) -> Reply {
 
 pub fn stop(api: &Api, f: Fields) -> Reply {
     let e = execution(api, &f)?;
-    let error = f.opt_str("error")?.map(str::to_string);
-    let cause = f.opt_str("cause")?.map(str::to_string);
+    // AWS's limits: an error of 256 characters, a cause of 32,768.
+    let error = f.opt_str_max("error", 256)?.map(str::to_string);
+    let cause = f.opt_str_max("cause", 32_768)?.map(str::to_string);
     let now = wall_ms();
     if e.end(Ending { status: Status::Aborted, output: None, error, cause, stop_ms: now })
         && let Some(h) = e.abort.lock().unwrap_or_else(|p| p.into_inner()).take()
@@ -322,7 +311,6 @@ pub fn list(api: &Api, f: Fields) -> Reply {
             )
         })?),
     };
-    let max = f.max_results(100)?;
     let qualified = arn.split('#').next().unwrap_or(arn);
     let all: Vec<Value> = api
         .executions()
@@ -336,12 +324,7 @@ pub fn list(api: &Api, f: Fields) -> Reply {
         .filter(|e| filter.is_none_or(|s| e.ending().map_or(Status::Running, |x| x.status) == s))
         .map(|e| Value::Object(e.summary()))
         .collect();
-    let (items, next) = page(&all, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"executions": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("executions", &all, &f)
 }
 
 pub fn history(api: &Api, f: Fields) -> Reply {
@@ -362,13 +345,7 @@ pub fn history(api: &Api, f: Fields) -> Reply {
             }
         }
     }
-    let max = f.max_results(100)?;
-    let (items, next) = page(&events, f.opt_str("nextToken")?, max)?;
-    let mut out = json!({"events": items});
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    paged("events", &events, &f)
 }
 
 impl Api {

@@ -16,11 +16,9 @@ pub enum ErrorKind {
     InvalidLoggingConfiguration,
     StateMachineDoesNotExist,
     StateMachineAlreadyExists,
-    StateMachineDeleting,
     StateMachineTypeNotSupported,
     ExecutionDoesNotExist,
     ExecutionAlreadyExists,
-    ExecutionLimitExceeded,
     ResourceNotFound,
     ConflictException,
     ServiceQuotaExceededException,
@@ -31,7 +29,6 @@ pub enum ErrorKind {
     MissingAuthenticationToken,
     UnrecognizedClientException,
     InvalidSignatureException,
-    ThrottlingException,
     RequestEntityTooLarge,
     InternalFailure,
 }
@@ -48,11 +45,9 @@ impl ErrorKind {
             InvalidLoggingConfiguration => "InvalidLoggingConfiguration",
             StateMachineDoesNotExist => "StateMachineDoesNotExist",
             StateMachineAlreadyExists => "StateMachineAlreadyExists",
-            StateMachineDeleting => "StateMachineDeleting",
             StateMachineTypeNotSupported => "StateMachineTypeNotSupported",
             ExecutionDoesNotExist => "ExecutionDoesNotExist",
             ExecutionAlreadyExists => "ExecutionAlreadyExists",
-            ExecutionLimitExceeded => "ExecutionLimitExceeded",
             ResourceNotFound => "ResourceNotFound",
             ConflictException => "ConflictException",
             ServiceQuotaExceededException => "ServiceQuotaExceededException",
@@ -63,7 +58,6 @@ impl ErrorKind {
             MissingAuthenticationToken => "MissingAuthenticationTokenException",
             UnrecognizedClientException => "UnrecognizedClientException",
             InvalidSignatureException => "InvalidSignatureException",
-            ThrottlingException => "ThrottlingException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
             InternalFailure => "InternalFailure",
         }
@@ -102,6 +96,21 @@ impl ApiError {
         )
     }
 
+    /// An ARN of the wrong kind for the field (an alias where a version is
+    /// expected, an execution where a state machine is).
+    pub fn invalid_arn(arn: &str) -> ApiError {
+        ApiError::new(ErrorKind::InvalidArn, format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"))
+    }
+
+    pub fn resource_not_found(arn: &str) -> ApiError {
+        ApiError::new(ErrorKind::ResourceNotFound, format!("Resource not found: '{arn}'"))
+    }
+
+    /// A text field longer than AWS allows.
+    pub fn too_long(field: &str, max: usize) -> ApiError {
+        ApiError::validation(field, "'<sensitive>'", &format!("Member must have length less than or equal to {max}"))
+    }
+
     pub fn missing(field: &str) -> ApiError {
         ApiError::validation(field, "null", "Member must not be null")
     }
@@ -129,6 +138,15 @@ impl<'a> Fields<'a> {
                 format!("Start of structure or map found where not expected ({name} must be a string)"),
             )),
         }
+    }
+
+    /// A text field of at most `max` characters, as AWS's model bounds it.
+    pub fn opt_str_max(&self, name: &str, max: usize) -> Result<Option<&'a str>, ApiError> {
+        let v = self.opt_str(name)?;
+        if v.is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::too_long(name, max));
+        }
+        Ok(v)
     }
 
     pub fn str(&self, name: &str) -> Result<&'a str, ApiError> {
@@ -168,6 +186,18 @@ impl<'a> Fields<'a> {
 /// Epoch seconds with milliseconds, as Step Functions' timestamps.
 pub fn timestamp(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
+}
+
+/// A List operation's answer: `{key: [page], nextToken?}`, the page read
+/// from the request's `nextToken` and `maxResults` (default 100).
+pub fn paged(key: &str, all: &[Value], f: &Fields) -> Reply {
+    let (items, next) = page(all, f.opt_str("nextToken")?, f.max_results(100)?)?;
+    let mut out = Map::new();
+    out.insert(key.to_string(), Value::Array(items));
+    if let Some(t) = next {
+        out.insert("nextToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
 }
 
 /// A page of `items` after `token` (an offset we handed out), and the next token.

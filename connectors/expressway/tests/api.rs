@@ -419,19 +419,27 @@ fn clients_python() -> PathBuf {
     python
 }
 
-#[test]
-fn the_aws_cli_and_boto3_drive_the_api() {
-    let dir = work_dir("api-clients");
-    let server = serve(&dir, "");
+/// `api_clients.py` against `server`, with no AWS configuration of the
+/// machine's own; what it printed, once it passed.
+fn run_clients(server: &Server, args: &[&str]) -> String {
     let out = Command::new(clients_python())
         .arg(support::repo().join("connectors/expressway/tests/api_clients.py"))
         .arg(format!("http://127.0.0.1:{}", server.port))
+        .args(args)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .expect("run the client script");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}\n{}", server.log_tail());
+    text
+}
+
+#[test]
+fn the_aws_cli_and_boto3_drive_the_api() {
+    let dir = work_dir("api-clients");
+    let server = serve(&dir, "");
+    let text = run_clients(&server, &[]);
     assert!(text.contains("all client checks passed"), "{text}");
 }
 
@@ -439,16 +447,7 @@ fn the_aws_cli_and_boto3_drive_the_api() {
 fn with_credentials_only_correctly_signed_requests_are_answered() {
     let dir = work_dir("api-signed");
     let server = serve(&dir, "  credentials: { access_key_id: AKIDEXPRESSWAY, secret_access_key: s3cret }\n");
-    let out = Command::new(clients_python())
-        .arg(support::repo().join("connectors/expressway/tests/api_clients.py"))
-        .arg(format!("http://127.0.0.1:{}", server.port))
-        .arg("--signed")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("run the client script");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}\n{}", server.log_tail());
+    let text = run_clients(&server, &["--signed"]);
     assert!(text.contains("signature checks passed"), "{text}");
     // Unsigned: refused.
     let (status, body) = exchange(server.port, &call("ListStateMachines", "{}"));
