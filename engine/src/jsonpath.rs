@@ -114,7 +114,7 @@ impl fmt::Display for JsonPath {
 
 impl JsonPath {
     pub fn parse(source: &str) -> Result<JsonPath, PathSyntaxError> {
-        let mut p = Parser { s: source.as_bytes(), i: 0, src: source };
+        let mut p = Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0 };
         let path = p.path()?;
         if p.i != p.s.len() {
             return Err(p.err("unexpected trailing characters"));
@@ -132,7 +132,13 @@ impl JsonPath {
     }
 
     fn new(source: &str, root: Root, segments: Vec<Segment>) -> JsonPath {
-        let definite = segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length));
+        // Jayway merges a multi-field leaf (`$.a['b','c']`) into one object,
+        // so such a path is definite when the rest of it is.
+        let body = match segments.split_last() {
+            Some((last, body)) if merge_fields(last).is_some() => body,
+            _ => segments.as_slice(),
+        };
+        let definite = body.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length));
         let map_item = match (&root, segments.as_slice()) {
             (Root::Context, [Segment::Field(map), Segment::Field(item), Segment::Field(leaf)])
                 if &**map == "Map" && &**item == "Item" =>
@@ -179,7 +185,11 @@ impl JsonPath {
         }
         let mut current: Vec<&Value> = vec![root];
         let mut length_of: Option<usize> = None;
-        for seg in &self.segments {
+        let (segments, merge) = match self.segments.split_last() {
+            Some((last, body)) if merge_fields(last).is_some() => (body, merge_fields(last)),
+            _ => (self.segments.as_slice(), None),
+        };
+        for seg in segments {
             if let Segment::Length = seg {
                 // `.length()` after an indefinite path measures the match list.
                 length_of = Some(current.len());
@@ -193,6 +203,9 @@ impl JsonPath {
         }
         if let Some(n) = length_of {
             return Ok(Value::from(n));
+        }
+        if let Some(fields) = merge {
+            return Ok(Value::array(current.into_iter().filter_map(|v| merged(fields, v)).collect()));
         }
         Ok(Value::array(current.into_iter().cloned().collect()))
     }
@@ -213,7 +226,10 @@ impl JsonPath {
                     };
                     return Ok(std::borrow::Cow::Owned(Value::from(len)));
                 }
-                _ => None,
+                seg => match merge_fields(seg).and_then(|fields| merged(fields, cur)) {
+                    Some(obj) => return Ok(std::borrow::Cow::Owned(obj)),
+                    None => None,
+                },
             };
             match next {
                 Some(v) => cur = v,
@@ -261,6 +277,32 @@ impl JsonPath {
 pub enum RefStep {
     Field(crate::value::Key),
     Index(i64),
+}
+
+/// The fields of a union of two or more names, which Jayway merges into one
+/// object when it ends a path.
+fn merge_fields(seg: &Segment) -> Option<&[UnionItem]> {
+    match seg {
+        Segment::Union(items) if items.len() > 1 && items.iter().all(|i| matches!(i, UnionItem::Field(_))) => {
+            Some(items)
+        }
+        _ => None,
+    }
+}
+
+/// `v`'s named fields as one object (absent ones left out, as Jayway does);
+/// `None` when `v` is not an object.
+fn merged(fields: &[UnionItem], v: &Value) -> Option<Value> {
+    let obj = v.as_object()?;
+    let mut out = crate::value::Object::with_capacity(fields.len());
+    for item in fields {
+        if let UnionItem::Field(f) = item
+            && let Some(x) = obj.get_key(f)
+        {
+            out.insert(f.clone(), x.clone());
+        }
+    }
+    Some(Value::object(out))
 }
 
 fn index(a: &[Value], i: i64) -> Option<&Value> {
@@ -330,7 +372,13 @@ fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Val
 }
 
 fn descend<'a>(inner: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
-    apply(inner, v, root, out);
+    match (inner, v) {
+        // Jayway's scan tests a filter on each object it walks, not on an
+        // array's elements as well, so a matching element is selected once.
+        (Segment::Filter(f), Value::Object(_)) if filter_matches(f, v, root) => out.push(v),
+        (Segment::Filter(_), _) => {}
+        _ => apply(inner, v, root, out),
+    }
     match v {
         Value::Array(a) => a.iter().for_each(|c| descend(inner, c, root, out)),
         Value::Object(o) => o.values().for_each(|c| descend(inner, c, root, out)),
@@ -389,6 +437,8 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     src: &'a str,
+    /// Inside `[?( … )]`: a dotted name also ends at an operator there.
+    filter_depth: usize,
 }
 
 impl Parser<'_> {
@@ -437,9 +487,17 @@ impl Parser<'_> {
     fn ident(&mut self) -> Result<String, PathSyntaxError> {
         let start = self.i;
         while let Some(c) = self.peek() {
-            // Jayway accepts any character up to the next '.', '[' or a filter
-            // delimiter; AWS paths use field names with '-', ':' and unicode.
-            if matches!(c, b'.' | b'[' | b']' | b' ' | b')' | b'(' | b'=' | b'<' | b'>' | b'!' | b'&' | b'|' | b',') {
+            // Jayway's dotted name runs to the next '.', '[', '(' or space
+            // (a space is an error there: names with spaces need brackets),
+            // so `$.a=b` names the field "a=b" (a stray ']' stays an error,
+            // as the existing tests pin); inside a filter the
+            // operators and delimiters end it too.
+            let ends = match c {
+                b'.' | b'[' | b' ' | b'(' | b']' => true,
+                b')' | b'=' | b'<' | b'>' | b'!' | b'&' | b'|' | b',' => self.filter_depth > 0,
+                _ => false,
+            };
+            if ends {
                 break;
             }
             self.i += 1;
@@ -467,6 +525,10 @@ impl Parser<'_> {
                         segs.push(Segment::Descendant(Box::new(inner)));
                     } else if self.eat(b'*') {
                         segs.push(Segment::Wildcard);
+                    } else if self.peek() == Some(b'[') {
+                        // Jayway reads the token after a single '.' afresh,
+                        // so `$.a.[0]` and `$.['x']` mean `$.a[0]` and `$['x']`.
+                        segs.push(self.bracket()?);
                     } else {
                         let name = self.ident()?;
                         if name == "length" && self.s[self.i..].starts_with(b"()") {
@@ -494,10 +556,11 @@ impl Parser<'_> {
                 out.push_str(&self.src[run_start..self.i]);
                 self.i += 1;
                 let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
-                // Jayway unescapes only the quote itself; any other
-                // backslash is part of the field name.
-                if e == q {
-                    out.push(q as char);
+                // Jayway unescapes the quote and the backslash itself (so
+                // `'a\\'` ends after the pair); any other backslash is part
+                // of the field name.
+                if e == q || e == b'\\' {
+                    out.push(e as char);
                     self.i += 1;
                 } else {
                     out.push('\\');
@@ -539,7 +602,10 @@ impl Parser<'_> {
                 if !self.eat(b'(') {
                     return Err(self.err("expected '(' after '?'"));
                 }
-                let f = self.filter_or()?;
+                self.filter_depth += 1;
+                let f = self.filter_or();
+                self.filter_depth -= 1;
+                let f = f?;
                 self.skip_ws();
                 if !self.eat(b')') {
                     return Err(self.err("expected ')' closing the filter"));
