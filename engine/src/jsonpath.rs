@@ -114,6 +114,9 @@ impl fmt::Display for JsonPath {
 
 impl JsonPath {
     pub fn parse(source: &str) -> Result<JsonPath, PathSyntaxError> {
+        // Jayway's `PathCompiler.compile` trims the spaces around a path first
+        // (deployed definitions carry such paths, e.g. "$$.Execution.Name ").
+        let source = source.trim_matches(' ');
         let mut p = Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0 };
         let path = p.path()?;
         if p.i != p.s.len() {

@@ -72,6 +72,9 @@ fn accepted() -> Vec<(&'static str, serde_json::Value)> {
         ("$.items[?(@.x < $.k.x && @.x <= 1)].x", json!([1])),
         ("$..[?(@.b == 'z')].x", json!([2])),
         ("$.items.length()", json!(3)),
+        // Jayway trims the spaces around a path before compiling it.
+        ("$.a.b ", json!("c")),
+        ("  $.a['x y']  ", json!(1)),
     ]
 }
 
@@ -80,6 +83,7 @@ const REJECTED: &[&str] = &[
     "$.",
     "$..",
     "$.a.",
+    "$.a. ",
     "$.a..",
     "$...a",
     "$[",

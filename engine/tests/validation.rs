@@ -152,3 +152,22 @@ fn duplicate_keys_in_text_are_reported() {
     assert_eq!(err[0].code, Code::DuplicateKey);
     assert_eq!(err[0].pointer, "/StartAt");
 }
+
+/// Jayway trims the spaces around a path, so AWS deploys definitions whose
+/// paths carry them (aws-stepfunctions-examples' app-decompose-for-parallelism
+/// passes "$$.Execution.Name "); a '.' left at the end is still refused.
+#[test]
+fn paths_with_surrounding_spaces_are_accepted() {
+    let def = json!({"StartAt": "A", "States": {"A": {
+        "Type": "Pass",
+        "Parameters": {"name.$": "$$.Execution.Name ", "v.$": "$.a "},
+        "InputPath": "$ ",
+        "End": true
+    }}});
+    assert_eq!(diags(def), vec![]);
+    has(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"v.$": "$.a. "}, "End": true}}}),
+        Code::BadJsonPath,
+        "/States/A/Parameters/v.$",
+    );
+}
