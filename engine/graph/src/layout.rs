@@ -18,7 +18,13 @@ const BOX_MIN_W: i32 = 120;
 const BOX_H: i32 = 40;
 const NOTE_H: i32 = 13;
 const COL_GAP: i32 = 40;
-const ROW_GAP: i32 = 56;
+/// The least gap between rows.
+const ROW_GAP: i32 = 48;
+/// A gap's first label or channel lies this far below the row above; the
+/// last channel this far above the row below.
+const LABEL_START: i32 = 12;
+const LABEL_STEP: i32 = 13;
+const LANE_STEP: i32 = 5;
 const MARKER: i32 = 16;
 const LANE_GAP: i32 = 14;
 /// Room left of a scope's content for retry loops.
@@ -150,7 +156,32 @@ impl Builder {
         let last_row = order.last().map_or(0, |&s| rank[s] + 1) + 1;
         let end = self.push_node(marker_id("~end"), "", NodeKind::End, scope, last_row, (MARKER, MARKER));
 
-        // Rows: centred, top-aligned, `ROW_GAP` apart.
+        let links = self.links(m, &order, &node_of, start, end);
+        let routes: Vec<Route> = links.iter().map(|l| self.route_kind(l)).collect();
+        // What each gap under a row must hold: its states' stacked edge
+        // labels, then a channel per lane edge leaving the row, then one per
+        // lane edge entering the row below.
+        let mut labels = vec![0i32; last_row + 1];
+        let mut exits = vec![0i32; last_row + 1];
+        let mut entries = vec![0i32; last_row + 1];
+        let mut labelled: HashMap<usize, i32> = HashMap::new();
+        for (l, route) in links.iter().zip(&routes) {
+            let (from, to) = (self.nodes[l.from].row, self.nodes[l.to].row);
+            match route {
+                Route::Direct if !l.label.is_empty() => {
+                    let k = labelled.entry(l.from).or_default();
+                    *k += 1;
+                    labels[from] = labels[from].max(*k);
+                }
+                Route::Lane => {
+                    exits[from] += 1;
+                    entries[to] += 1;
+                }
+                _ => {}
+            }
+        }
+
+        // Rows: centred, top-aligned, each gap as tall as it must be.
         let mut rows: Vec<Vec<usize>> = vec![Vec::new(); last_row + 1];
         rows[0].push(start);
         for &n in &state_nodes {
@@ -161,28 +192,31 @@ impl Builder {
             row.iter().map(|&n| b.nodes[n].rect.w).sum::<i32>() + COL_GAP * (row.len() as i32 - 1).max(0)
         };
         let content_w = rows.iter().map(|r| row_w(self, r)).max().unwrap_or(MARKER);
+        let mut tops = Vec::with_capacity(rows.len());
+        let mut bottoms = Vec::with_capacity(rows.len());
         let mut y = 0;
-        for row in &rows {
+        for (r, row) in rows.iter().enumerate() {
             let mut x = MARGIN + (content_w - row_w(self, row)) / 2;
             let mut h = 0;
             for &n in row {
-                let r = self.nodes[n].rect;
-                let dx = x - r.x;
-                let dy = y - r.y;
+                let rect = self.nodes[n].rect;
                 self.nodes[n].rect.x = x;
                 self.nodes[n].rect.y = y;
                 if let Some(&inner) = subtree.get(&n) {
-                    self.translate(inner, dx, dy);
+                    self.translate(inner, x - rect.x, y - rect.y);
                 }
-                x += r.w + COL_GAP;
-                h = h.max(r.h);
+                x += rect.w + COL_GAP;
+                h = h.max(rect.h);
             }
-            y += h + ROW_GAP;
+            tops.push(y);
+            bottoms.push(y + h);
+            let next_entries = entries.get(r + 1).copied().unwrap_or(0);
+            let needed = LABEL_START + LABEL_STEP * labels[r] + LANE_STEP * (exits[r] + next_entries) + LABEL_START;
+            y += h + needed.max(ROW_GAP);
         }
-        let content_h = y - ROW_GAP;
-
-        let links = self.links(m, &order, &node_of, start, end);
-        let lanes = self.route(&links, MARGIN + content_w);
+        let content_h = bottoms.last().copied().unwrap_or(0);
+        let channels = Channels { labels, tops, bottoms };
+        let lanes = self.route(&links, &routes, &channels, MARGIN + content_w);
         (MARGIN + content_w + LANE_GAP * (lanes as i32 + 1), content_h)
     }
 
@@ -272,76 +306,111 @@ impl Builder {
         links
     }
 
+    fn route_kind(&self, l: &Link) -> Route {
+        if l.kind == EdgeKind::Retry {
+            Route::Loop
+        } else if self.nodes[l.to].row == self.nodes[l.from].row + 1 {
+            Route::Direct
+        } else {
+            Route::Lane
+        }
+    }
+
     /// Route a scope's edges; returns how many lanes right of `right` it used.
     /// An edge to the next row runs straight from the source's bottom to the
-    /// target's top (exits and entries spread along the sides); a retrier
-    /// loops on the box's left with its label inside the box; every other
-    /// edge leaves the source's right side into a lane of its own and enters
-    /// the target from the right.
-    fn route(&mut self, links: &[Link], right: i32) -> usize {
-        let direct = |b: &Builder, l: &Link| b.nodes[l.to].row == b.nodes[l.from].row + 1;
-        // Per node: (direct out, direct in, lane out, lane in) counts, then cursors.
-        let mut count: HashMap<usize, [i32; 4]> = HashMap::new();
-        for l in links.iter().filter(|l| l.kind != EdgeKind::Retry) {
-            let (o, i) = if direct(self, l) { (0, 1) } else { (2, 3) };
-            count.entry(l.from).or_default()[o] += 1;
-            count.entry(l.to).or_default()[i] += 1;
+    /// target's top (exits and entries spread along the sides), its label on
+    /// it, stacked under the source. A retrier loops on the box's left, its
+    /// label inside the box. Every other edge leaves the source's bottom into
+    /// a channel of the gap below, runs right to a lane of its own, up or
+    /// down it to a channel of the gap above its target and enters the
+    /// target's top; its label sits on the first channel.
+    fn route(&mut self, links: &[Link], routes: &[Route], ch: &Channels, right: i32) -> usize {
+        // Per node: edges leaving its bottom, edges entering its top.
+        let mut count: HashMap<usize, [i32; 2]> = HashMap::new();
+        for (l, route) in links.iter().zip(routes) {
+            if *route != Route::Loop {
+                count.entry(l.from).or_default()[0] += 1;
+                count.entry(l.to).or_default()[1] += 1;
+            }
         }
-        let mut seen: HashMap<usize, [i32; 4]> = HashMap::new();
+        let mut seen: HashMap<usize, [i32; 2]> = HashMap::new();
+        let mut spread = |side: usize, node: usize| {
+            let k = seen.entry(node).or_default();
+            k[side] += 1;
+            (k[side], count.get(&node).map_or(1, |c| c[side]))
+        };
+        let mut labelled: HashMap<usize, i32> = HashMap::new();
         let mut retries: HashMap<usize, i32> = HashMap::new();
+        let mut exits: HashMap<usize, i32> = HashMap::new();
+        let mut entries: HashMap<usize, i32> = HashMap::new();
         let mut lanes = 0;
-        for l in links {
+        for (l, route) in links.iter().zip(routes) {
             let (src, dst) = (self.nodes[l.from].rect, self.nodes[l.to].rect);
-            let back = self.nodes[l.to].row <= self.nodes[l.from].row;
-            let spread = |side: usize, node: usize, seen: &mut HashMap<usize, [i32; 4]>| {
-                let k = seen.entry(node).or_default();
-                k[side] += 1;
-                (k[side], count.get(&node).map_or(1, |c| c[side]))
-            };
-            let (points, label_at, anchor) = if l.kind == EdgeKind::Retry {
-                let k = retries.entry(l.from).or_default();
-                *k += 1;
-                let loop_x = src.x - 8;
-                let points = vec![
-                    Point { x: src.x, y: src.y + 10 },
-                    Point { x: loop_x, y: src.y + 10 },
-                    Point { x: loop_x, y: src.y + 24 },
-                    Point { x: src.x, y: src.y + 24 },
-                ];
-                let header = if matches!(self.nodes[l.from].kind, NodeKind::State(StateType::Map | StateType::Parallel))
-                {
-                    FRAME_HEADER_H
-                } else {
-                    BOX_H
-                };
-                (points, Point { x: src.center_x(), y: src.y + header - 9 + NOTE_H * *k }, Anchor::Middle)
-            } else if direct(self, l) {
-                let (i, n) = spread(0, l.from, &mut seen);
-                let (j, m) = spread(1, l.to, &mut seen);
-                let a = Point { x: src.x + src.w * i / (n + 1), y: src.bottom() };
-                let b = Point { x: dst.x + dst.w * j / (m + 1), y: dst.y };
-                (vec![a, b], Point { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 + 4 }, Anchor::Middle)
-            } else {
-                let (i, n) = spread(2, l.from, &mut seen);
-                let (j, m) = spread(3, l.to, &mut seen);
-                lanes += 1;
-                let lane = right + LANE_GAP * lanes as i32;
-                let ay = src.y + src.h.min(BOX_H) * i / (n + 1);
-                let by = dst.y + dst.h.min(BOX_H) * j / (m + 1);
-                let points = vec![
-                    Point { x: src.right(), y: ay },
-                    Point { x: lane, y: ay },
-                    Point { x: lane, y: by },
-                    Point { x: dst.right(), y: by },
-                ];
-                (points, Point { x: src.right() + 4, y: ay - 3 }, Anchor::Start)
+            let (from_row, to_row) = (self.nodes[l.from].row, self.nodes[l.to].row);
+            let (points, label_at, anchor) = match route {
+                Route::Loop => {
+                    let k = retries.entry(l.from).or_default();
+                    *k += 1;
+                    let loop_x = src.x - 8;
+                    let points = vec![
+                        Point { x: src.x, y: src.y + 10 },
+                        Point { x: loop_x, y: src.y + 10 },
+                        Point { x: loop_x, y: src.y + 24 },
+                        Point { x: src.x, y: src.y + 24 },
+                    ];
+                    let frame =
+                        matches!(self.nodes[l.from].kind, NodeKind::State(StateType::Map | StateType::Parallel));
+                    let header = if frame { FRAME_HEADER_H } else { BOX_H };
+                    (points, Point { x: src.center_x(), y: src.y + header - 9 + NOTE_H * *k }, Anchor::Middle)
+                }
+                Route::Direct => {
+                    let (i, n) = spread(0, l.from);
+                    let (j, m) = spread(1, l.to);
+                    let a = Point { x: src.x + src.w * i / (n + 1), y: src.bottom() };
+                    let b = Point { x: dst.x + dst.w * j / (m + 1), y: dst.y };
+                    let mut at = Point { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+                    if !l.label.is_empty() {
+                        let k = labelled.entry(l.from).or_default();
+                        at.y = ch.bottoms[from_row] + LABEL_START + LABEL_STEP * *k;
+                        *k += 1;
+                        // On the line where it crosses that height.
+                        if b.y > a.y {
+                            at.x = a.x + (b.x - a.x) * (at.y - a.y) / (b.y - a.y);
+                        }
+                    }
+                    (vec![a, b], Point { x: at.x, y: at.y + 3 }, Anchor::Middle)
+                }
+                Route::Lane => {
+                    let (i, n) = spread(0, l.from);
+                    let (j, m) = spread(1, l.to);
+                    lanes += 1;
+                    let lane = right + LANE_GAP * lanes as i32;
+                    let exit = exits.entry(from_row).or_default();
+                    let exit_y =
+                        ch.bottoms[from_row] + LABEL_START + LABEL_STEP * ch.labels[from_row] + LANE_STEP * *exit;
+                    *exit += 1;
+                    let entry = entries.entry(to_row).or_default();
+                    let entry_y = ch.tops[to_row] - LABEL_START - LANE_STEP * *entry;
+                    *entry += 1;
+                    let ax = src.x + src.w * i / (n + 1);
+                    let bx = dst.x + dst.w * j / (m + 1);
+                    let points = vec![
+                        Point { x: ax, y: src.bottom() },
+                        Point { x: ax, y: exit_y },
+                        Point { x: lane, y: exit_y },
+                        Point { x: lane, y: entry_y },
+                        Point { x: bx, y: entry_y },
+                        Point { x: bx, y: dst.y },
+                    ];
+                    (points, Point { x: ax + 4, y: exit_y - 3 }, Anchor::Start)
+                }
             };
             self.edges.push(Edge {
                 from: self.nodes[l.from].id.clone(),
                 to: self.nodes[l.to].id.clone(),
                 kind: l.kind,
                 label: l.label.clone(),
-                back: back && l.kind != EdgeKind::Retry,
+                back: *route != Route::Loop && to_row <= from_row,
                 points,
                 label_at,
                 anchor,
@@ -349,4 +418,19 @@ impl Builder {
         }
         lanes
     }
+}
+
+/// How an edge is drawn (see [`Builder::route`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Direct,
+    Lane,
+    Loop,
+}
+
+/// Where a scope's rows lie and how many stacked labels each gap holds.
+struct Channels {
+    labels: Vec<i32>,
+    tops: Vec<i32>,
+    bottoms: Vec<i32>,
 }

@@ -19,9 +19,9 @@
 //!    unranked (a validated machine has none) share the rank after the last.
 //! 2. **Rows.** A state of rank `r` sits in row `r + 1`: row 0 holds the
 //!    start marker, the row after the last rank the end marker. Within a
-//!    row, states are ordered by first discovery, placed left to right
-//!    a fixed gap apart and centred on the scope; rows are
-//!    top-aligned, one fixed gap apart. A state's box is as wide as its name
+//!    row, states are ordered by first discovery, placed left to right a
+//!    fixed gap apart and centred on the scope; rows are top-aligned, top
+//!    to bottom (gaps: rule 5). A state's box is as wide as its name
 //!    (clipped to [`MAX_NAME_CHARS`]) and its retry lines need.
 //! 3. **Frames.** A Map or Parallel state is a box holding one frame per
 //!    branch (one, "item processor", for a Map), side by side in
@@ -38,10 +38,13 @@
 //!    a row not below its source is a *back* edge: drawn, never ranking.
 //! 5. **Routing.** An edge into the next row runs straight from its
 //!    source's bottom to its target's top, exits and entries spread evenly
-//!    along those sides, its label at the middle. Every other edge (back,
-//!    same-row, or skipping rows) leaves the source's right side, runs down
-//!    or up a lane of its own right of the scope, and enters the target's
-//!    right side; its label starts just right of the source.
+//!    along those sides; its label sits on it, a source's labels stacked
+//!    one line apart under it. Every other edge (back, same-row, or
+//!    skipping rows) leaves the source's bottom into a channel of the gap
+//!    below, runs right to a lane of its own right of the scope, up or down
+//!    it to a channel of the gap above its target, and enters the target's
+//!    top; its label sits on the first channel. Each gap is as tall as its
+//!    labels and channels need, and at least a fixed minimum.
 //!
 //! Every label is clipped to [`MAX_LABEL_CHARS`] characters (with `…`),
 //! control characters blanked; every piece of user text is escaped for its
