@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The pure engine (`expressway-engine`) must know nothing of threads, clocks,
+# The pure engine (`expressway-engine`, and `expressway-graph`, which draws
+# its machines) must know nothing of threads, clocks,
 # channels, networks, logging or metrics: that is the runtime's job. This
 # reads its normal (non-dev, non-build) dependency tree and fails if any
 # such crate, or chrono's wall-clock feature, is in it, or if its code outside
@@ -15,7 +16,7 @@ done
 echo "chrono v0.4.45 [alloc,clock,std]" | grep -E '^chrono v' | grep -qE '\b(clock|now|wasmbind)\b' \
   || { echo "engine-purity.sh: the clock check misses chrono's clock feature" >&2; exit 1; }
 
-tree=$(cargo tree --locked -p expressway-engine -e normal --prefix none --no-dedupe -f '{p} [{f}]' | sort -u)
+tree=$(cargo tree --locked -p expressway-engine -p expressway-graph -e normal --prefix none --no-dedupe -f '{p} [{f}]' | sort -u)
 bad=$(echo "$tree" | grep -E "$denied" || true)
 clock=$(echo "$tree" | grep -E '^chrono v' | grep -E '\b(clock|now|wasmbind)\b' || true)
 if [ -n "$bad" ] || [ -n "$clock" ]; then
@@ -26,7 +27,7 @@ if [ -n "$bad" ] || [ -n "$clock" ]; then
 fi
 # And its own code, outside `#[cfg(test)]` modules: no clock, thread or
 # channel from the standard library either.
-code=$(for f in $(find engine/src -name '*.rs'); do
+code=$(for f in $(find engine/src engine/graph/src -name '*.rs'); do
   awk -v f="$f" '/#\[cfg\(test\)\]/ { exit } { print f ":" FNR ": " $0 }' "$f"
 done | grep -E 'SystemTime|Instant::now|std::thread|thread::(spawn|sleep)|std::sync::mpsc' || true)
 if [ -n "$code" ]; then

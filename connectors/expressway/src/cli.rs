@@ -21,6 +21,13 @@ pub enum TypeArg {
     Standard,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Svg,
+    Dot,
+    Mermaid,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run one execution and print one JSON object with its result.
@@ -85,6 +92,13 @@ pub enum Command {
         disassemble: bool,
         #[arg(long = "type", value_enum)]
         workflow_type: Option<TypeArg>,
+    },
+    /// Draw a definition's state graph on standard output (same input,
+    /// same bytes: fit for docs and CI).
+    Graph {
+        definition: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: GraphFormat,
     },
     /// Run a machine in a loop on one thread and report executions per second.
     Bench {

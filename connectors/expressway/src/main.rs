@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod conformance;
 mod exec;
+mod graph;
 mod run;
 mod validate;
 
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Validate { definition: None, config: None, .. } => {
             Err("validate needs a definition file or --config FILE".into())
         }
+        Command::Graph { definition, format } => graph::cmd_graph(&definition, format),
         Command::Bench { definition, input, mocks, seconds } => {
             bench::cmd_bench(&definition, &input, mocks.as_deref(), seconds)
         }

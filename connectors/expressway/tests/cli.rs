@@ -218,3 +218,23 @@ fn version_names_the_git_commit() {
     // This test runs from a git checkout (the container build passes EXPRESSWAY_GIT_COMMIT instead).
     assert!(commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
 }
+
+#[test]
+fn graph_draws_the_reference_machine_and_rejects_an_invalid_one() {
+    let def = machines().join("iot-fanout.asl.json");
+    let out = bin().args(["graph", def.to_str().unwrap(), "--format", "mermaid"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("flowchart TD\n"), "{text}");
+    for state in ["CheckBatch", "FanOut", "Label", "Classify", "Alert", "Normal", "Ignored", "Done"] {
+        assert!(text.contains(&format!("\"{state}")), "{state} missing from\n{text}");
+    }
+    let svg = bin().args(["graph", def.to_str().unwrap()]).output().expect("run");
+    assert_eq!(svg.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&svg.stdout).matches(" data-state=\"").count(), 8, "SVG is the default");
+
+    let bad = temp("graph-bad.json", &json!({"StartAt": "X", "States": {}}));
+    let out = bin().args(["graph", bad.to_str().unwrap(), "--format", "dot"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty() && String::from_utf8_lossy(&out.stderr).contains("problem(s)"));
+}
