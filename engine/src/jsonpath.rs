@@ -542,7 +542,17 @@ impl Parser<'_> {
                         }
                     }
                 }
-                Some(b'[') => segs.push(self.bracket()?),
+                Some(b'[') => {
+                    segs.push(self.bracket()?);
+                    // Jayway reads any other token after a bracket as a
+                    // property, so `$.a[0]b` means `$.a[0].b` (deployed
+                    // definitions rely on it).
+                    if self.filter_depth == 0
+                        && matches!(self.peek(), Some(c) if !matches!(c, b'.' | b'[' | b']' | b'(' | b')' | b' '))
+                    {
+                        segs.push(Segment::Field(Key::intern(&self.ident()?)));
+                    }
+                }
                 _ => return Ok(segs),
             }
         }

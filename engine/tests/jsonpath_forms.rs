@@ -34,6 +34,9 @@ fn accepted() -> Vec<(&'static str, serde_json::Value)> {
         ("$.arr.[0]", json!(10)),
         ("$.[*].x", json!([5])),
         ("$.arr[-1]", json!(40)),
+        // A name straight after a bracket is a property (Jayway's default token).
+        ("$.items[0]x", json!(1)),
+        ("$['a']b", json!("c")),
         // Quoted names: spaces, the other quote, escaped quote and backslash.
         ("$.a['x y']", json!(1)),
         ("$.a[\"it's\"]", json!(2)),
