@@ -53,8 +53,9 @@ pub fn service(service: &str) -> Result<Arc<ServiceModel>, String> {
     let deflated = index.body.get(offset..offset + len).ok_or("the model bundle is truncated")?;
     let json = miniz_oxide::inflate::decompress_to_vec_zlib(deflated)
         .map_err(|e| format!("inflating the '{service}' model: {e:?}"))?;
-    let model: ServiceModel =
+    let mut model: ServiceModel =
         serde_json::from_slice(&json).map_err(|e| format!("reading the '{service}' model: {e}"))?;
+    model.index_operations();
     let model = Arc::new(model);
     loaded.lock().map_err(|_| "the model cache is poisoned".to_string())?.insert(service.to_string(), model.clone());
     Ok(model)

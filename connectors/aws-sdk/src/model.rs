@@ -156,6 +156,9 @@ pub struct ServiceModel {
     pub metadata: Metadata,
     pub operations: HashMap<String, Operation>,
     pub shapes: HashMap<String, Shape>,
+    /// Operation names by their lower case: an action resolves per call.
+    #[serde(skip)]
+    pub by_lower_name: HashMap<String, String>,
 }
 
 impl ServiceModel {
@@ -167,7 +170,13 @@ impl ServiceModel {
     /// Matched without regard to case, as AWS's camelCase of an operation
     /// with an acronym (`listObjectsV2`, `describeDBInstances`) varies.
     pub fn operation(&self, action: &str) -> Option<(&str, &Operation)> {
-        self.operations.iter().find(|(name, _)| name.eq_ignore_ascii_case(action)).map(|(n, o)| (n.as_str(), o))
+        let name = self.by_lower_name.get(&action.to_ascii_lowercase())?;
+        self.operations.get_key_value(name).map(|(n, o)| (n.as_str(), o))
+    }
+
+    /// Fills the index [`Self::operation`] reads; once, after loading.
+    pub fn index_operations(&mut self) {
+        self.by_lower_name = self.operations.keys().map(|n| (n.to_ascii_lowercase(), n.clone())).collect();
     }
 
     /// The name Step Functions gives an error the service answered with:
