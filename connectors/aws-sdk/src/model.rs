@@ -198,8 +198,12 @@ impl ServiceModel {
 }
 
 /// The Step Functions parameter name of a member: its first letter upper
-/// case (`restApiId` is `RestApiId`).
+/// case (`restApiId` is `RestApiId`); a member named `Equals` is
+/// `EqualsValue`, as AWS's developer guide says.
 pub fn pascal(member: &str) -> String {
+    if member.eq_ignore_ascii_case("equals") {
+        return "EqualsValue".into();
+    }
     let mut chars = member.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

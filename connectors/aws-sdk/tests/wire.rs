@@ -314,3 +314,11 @@ fn rest_json_binds_labels_and_sends_the_rest_as_json() {
     .unwrap_err();
     assert_eq!(e.error, "Lambda.ResourceNotFoundException");
 }
+
+#[test]
+fn parameter_names_are_pascal_case_with_equals_as_equals_value() {
+    use expressway_aws_sdk::model::pascal;
+    assert_eq!(pascal("restApiId"), "RestApiId");
+    assert_eq!(pascal("Bucket"), "Bucket");
+    assert_eq!(pascal("Equals"), "EqualsValue");
+}
