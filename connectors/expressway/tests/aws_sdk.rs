@@ -116,21 +116,32 @@ fn aws_sdk_tasks_speak_each_protocol_with_aws_result_shapes_and_error_names() {
 }
 
 #[test]
-fn an_unknown_aws_sdk_service_or_action_fails_validation_naming_it() {
-    let machine = r#"{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObjekt", "End": true}}}"#;
+fn unknown_aws_sdk_services_and_actions_fail_validation_naming_each() {
+    let machine = r#"{"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObjekt", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:nosuchservice:getThing", "Next": "C"},
+        "C": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:rekognition:detectLabels", "End": true}}}"#;
     let dir = std::env::temp_dir().join(format!("expressway-aws-sdk-{}", unique()));
     std::fs::create_dir_all(&dir).expect("work dir");
     let definition = dir.join("machine.json");
     std::fs::write(&definition, machine).expect("definition");
-    let input = dir.join("input.json");
-    std::fs::write(&input, "{}").expect("input");
+    let config = dir.join("pipeline.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "pipelines:\n  - name: sdk\n    state_machine: {}\n    source: {{ type: stdin }}\n    sink: {{ type: stdout }}\n    dead_letter: {{ type: stdout }}\n",
+            definition.display()
+        ),
+    )
+    .expect("config");
     let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args(["exec", "--aws", "--definition"])
-        .arg(&definition)
-        .arg("--input")
-        .arg(&input)
+        .args(["validate", "--config"])
+        .arg(&config)
         .output()
-        .expect("exec");
+        .expect("validate");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("aws-sdk:s3:getObjekt") && text.contains("no action 'getObjekt'"), "{text}");
+    assert!(text.contains("no AWS SDK service is named 'nosuchservice'"), "{text}");
+    assert!(!text.contains("rekognition"), "{text}");
 }
