@@ -31,6 +31,10 @@ pub(crate) fn message_attributes(params: &expressway_engine::Value) -> Vec<(Stri
         .collect()
 }
 
+/// How long an `aws-sdk:*` call may wait for its answer; a Task's own
+/// `TimeoutSeconds` still applies on top.
+pub const AWS_SDK_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The SDK configuration (default chain plus the config file's overrides)
 /// and the runtime AWS calls run on.
 pub struct Aws {
@@ -98,6 +102,19 @@ impl Aws {
             b = b.endpoint_url(url);
         }
         aws_sdk_sns::Client::from_conf(b.build())
+    }
+
+    /// The client of `arn:aws:states:::aws-sdk:*` tasks: this configuration's
+    /// region, credentials and endpoints (`aws.endpoints` keys are ARN
+    /// service names or endpoint prefixes).
+    pub fn aws_sdk(&self) -> Result<expressway_aws_sdk::AwsSdkClient, String> {
+        expressway_aws_sdk::AwsSdkClient::new(expressway_aws_sdk::Settings {
+            region: self.region(),
+            endpoint_url: self.config.endpoint_url().map(str::to_string),
+            endpoints: self.endpoints.clone(),
+            credentials: self.config.credentials_provider(),
+            timeout: AWS_SDK_CALL_TIMEOUT,
+        })
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

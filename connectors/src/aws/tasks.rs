@@ -34,6 +34,9 @@ pub enum Integration {
     HttpInvoke,
     /// `arn:aws:states:::dynamodb:<operation>`
     DynamoDb(Operation),
+    /// `arn:aws:states:::aws-sdk:<service>:<action>`, resolved against the
+    /// service's model.
+    AwsSdk(expressway_aws_sdk::Call),
 }
 
 impl Integration {
@@ -53,6 +56,12 @@ impl Integration {
                     None => unsupported("the DynamoDB actions are putItem, getItem, updateItem and deleteItem"),
                 },
                 ("http", "invoke") => Ok(Integration::HttpInvoke),
+                ("aws-sdk", call) => {
+                    let (service, action) = call.split_once(':').unwrap_or((call, ""));
+                    expressway_aws_sdk::Call::resolve(service, action)
+                        .map(Integration::AwsSdk)
+                        .or_else(|e| unsupported(&e))
+                }
                 _ => unsupported("no such integration in Expressway"),
             };
         }
@@ -66,9 +75,9 @@ impl Integration {
         unsupported("expected a Lambda function ARN or arn:aws:states:::<service>:<action>")
     }
 
-    /// A bounded metric label.
-    fn label(&self) -> &'static str {
-        match self {
+    /// A bounded metric label: one per integration, one per AWS SDK service.
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match self {
             Integration::LambdaFunction(_) => "lambda:function",
             Integration::LambdaInvoke => "lambda:invoke",
             Integration::SqsSendMessage => "sqs:sendMessage",
@@ -78,7 +87,25 @@ impl Integration {
             Integration::DynamoDb(Operation::GetItem) => "dynamodb:getItem",
             Integration::DynamoDb(Operation::UpdateItem) => "dynamodb:updateItem",
             Integration::DynamoDb(Operation::DeleteItem) => "dynamodb:deleteItem",
-        }
+            Integration::AwsSdk(call) => return std::borrow::Cow::Owned(format!("aws-sdk:{}", call.service)),
+        })
+    }
+}
+
+async fn aws_sdk_call(
+    client: Option<&expressway_aws_sdk::AwsSdkClient>,
+    call: &expressway_aws_sdk::Call,
+    input: &expressway_engine::Value,
+) -> TaskOutcome {
+    let Some(client) = client else {
+        return TaskOutcome::Failed {
+            error: "States.Runtime".into(),
+            cause: Some("the AWS SDK client could not be built (see the log)".into()),
+        };
+    };
+    match client.call(call, &serde_json::Value::from(input)).await {
+        Ok(out) => TaskOutcome::Succeeded(expressway_engine::Value::from(out)),
+        Err(f) => TaskOutcome::Failed { error: f.error, cause: Some(f.cause) },
     }
 }
 
@@ -88,6 +115,7 @@ struct Clients {
     sns: aws_sdk_sns::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     http: HttpInvoker,
+    aws_sdk: Option<expressway_aws_sdk::AwsSdkClient>,
 }
 
 pub struct AwsTasks {
@@ -98,8 +126,15 @@ pub struct AwsTasks {
 
 impl AwsTasks {
     pub fn new(aws: Arc<Aws>, http: HttpInvoker) -> AwsTasks {
-        let clients =
-            Arc::new(Clients { lambda: aws.lambda(), sqs: aws.sqs(), sns: aws.sns(), dynamodb: aws.dynamodb(), http });
+        let aws_sdk = aws.aws_sdk().inspect_err(|e| tracing::warn!("aws-sdk:* tasks will fail: {e}")).ok();
+        let clients = Arc::new(Clients {
+            lambda: aws.lambda(),
+            sqs: aws.sqs(),
+            sns: aws.sns(),
+            dynamodb: aws.dynamodb(),
+            http,
+            aws_sdk,
+        });
         let limit = Arc::new(Semaphore::new(aws.max_concurrent_calls));
         AwsTasks { aws, clients, limit }
     }
@@ -120,7 +155,7 @@ impl TaskService for AwsTasks {
         let (clients, limit) = (self.clients.clone(), self.limit.clone());
         self.aws.handle().spawn(async move {
             let label = integration.label();
-            metrics::counter!(metric::SCHEDULED, "integration" => label).increment(1);
+            metrics::counter!(metric::SCHEDULED, "integration" => label.clone()).increment(1);
             let _permit = limit.acquire().await;
             let began = Instant::now();
             let outcome = match &integration {
@@ -130,8 +165,9 @@ impl TaskService for AwsTasks {
                 Integration::SnsPublish => sns::publish(&clients.sns, &call.input).await,
                 Integration::HttpInvoke => clients.http.invoke(&call.input).await,
                 Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
+                Integration::AwsSdk(sdk_call) => aws_sdk_call(clients.aws_sdk.as_ref(), sdk_call, &call.input).await,
             };
-            metrics::histogram!(metric::DURATION, "integration" => label).record(began.elapsed().as_secs_f64());
+            metrics::histogram!(metric::DURATION, "integration" => label.clone()).record(began.elapsed().as_secs_f64());
             match &outcome {
                 TaskOutcome::Failed { error, .. } => {
                     metrics::counter!(metric::FAILED, "integration" => label, "error" => error.clone()).increment(1)
@@ -155,6 +191,9 @@ mod tests {
         assert_eq!(Integration::parse("arn:aws:states:::sqs:sendMessage"), Ok(Integration::SqsSendMessage));
         assert_eq!(Integration::parse("arn:aws:states:::sns:publish"), Ok(Integration::SnsPublish));
         assert_eq!(Integration::parse("arn:aws:states:::http:invoke"), Ok(Integration::HttpInvoke));
+        let sdk = Integration::parse("arn:aws:states:::aws-sdk:s3:getObject").unwrap();
+        assert!(matches!(&sdk, Integration::AwsSdk(c) if c.operation == "GetObject"), "{sdk:?}");
+        assert_eq!(sdk.label(), "aws-sdk:s3");
         assert_eq!(
             Integration::parse("arn:aws:states:::dynamodb:updateItem"),
             Ok(Integration::DynamoDb(Operation::UpdateItem))
@@ -164,6 +203,8 @@ mod tests {
             ("arn:aws:states:::dynamodb:scan", "putItem, getItem"),
             ("arn:aws:states:us-east-1:1:activity:a", "activities"),
             ("arn:aws:states:::glue:startJobRun", "no such integration"),
+            ("arn:aws:states:::aws-sdk:nosuchservice:getThing", "'nosuchservice'"),
+            ("arn:aws:states:::aws-sdk:s3:getObjekt", "no action 'getObjekt'"),
             ("not-an-arn", "expected a Lambda function ARN"),
         ] {
             let e = Integration::parse(resource).unwrap_err();

@@ -1,0 +1,212 @@
+//! The minimised AWS service model (what `deploy/dev/aws-models.py` keeps of
+//! botocore's `service-2.json`): enough to put a call on the wire and read
+//! its answer, nothing of the documentation or validation rules.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "json")]
+    Json,
+    #[serde(rename = "rest-json")]
+    RestJson,
+    #[serde(rename = "rest-xml")]
+    RestXml,
+    #[serde(rename = "query")]
+    Query,
+    #[serde(rename = "ec2")]
+    Ec2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub protocol: Protocol,
+    pub service_id: String,
+    pub endpoint_prefix: String,
+    pub signing_name: Option<String>,
+    pub target_prefix: Option<String>,
+    pub json_version: Option<String>,
+    pub api_version: String,
+    pub global_endpoint: Option<String>,
+    /// The AWS SDK for Java v2 client name: the error prefix.
+    pub sdk_name: String,
+    #[serde(default)]
+    pub aws_query_compatible: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Http {
+    pub method: String,
+    pub request_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub http: Http,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub result_wrapper: Option<String>,
+    #[serde(default)]
+    pub checksum_required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    Structure,
+    List,
+    Map,
+    String,
+    Integer,
+    Long,
+    Float,
+    Double,
+    Boolean,
+    Blob,
+    Timestamp,
+    #[serde(rename = "bigdecimal")]
+    BigDecimal,
+    #[serde(rename = "biginteger")]
+    BigInteger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Location {
+    Uri,
+    Querystring,
+    Header,
+    Headers,
+    StatusCode,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct XmlNamespace {
+    pub uri: String,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub shape: String,
+    pub location: Option<Location>,
+    pub location_name: Option<String>,
+    #[serde(default)]
+    pub flattened: bool,
+    pub xml_namespace: Option<XmlNamespace>,
+    #[serde(default)]
+    pub xml_attribute: bool,
+    #[serde(default)]
+    pub jsonvalue: bool,
+    pub timestamp_format: Option<String>,
+    pub query_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorTrait {
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shape {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    #[serde(default, deserialize_with = "ordered_members")]
+    pub members: Vec<(String, Member)>,
+    pub member: Option<Box<Member>>,
+    pub key: Option<Box<Member>>,
+    pub value: Option<Box<Member>>,
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub flattened: bool,
+    pub timestamp_format: Option<String>,
+    #[serde(default)]
+    pub streaming: bool,
+    #[serde(default)]
+    pub exception: bool,
+    pub xml_namespace: Option<XmlNamespace>,
+    pub location_name: Option<String>,
+    #[serde(default)]
+    pub jsonvalue: bool,
+    #[serde(default)]
+    pub document: bool,
+    #[serde(default)]
+    pub eventstream: bool,
+    pub error: Option<ErrorTrait>,
+    /// The SDK for Java v2 exception class of an error shape.
+    pub sdk_name: Option<String>,
+}
+
+/// Members in the model's order (XML bodies follow it).
+fn ordered_members<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Member)>, D::Error> {
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    map.into_iter()
+        .map(|(name, m)| Member::deserialize(m).map(|m| (name, m)).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServiceModel {
+    pub metadata: Metadata,
+    pub operations: HashMap<String, Operation>,
+    pub shapes: HashMap<String, Shape>,
+    /// Operation names by their lower case: an action resolves per call.
+    #[serde(skip)]
+    pub by_lower_name: HashMap<String, String>,
+}
+
+impl ServiceModel {
+    pub fn shape(&self, name: &str) -> Result<&Shape, String> {
+        self.shapes.get(name).ok_or_else(|| format!("the service model has no shape '{name}'"))
+    }
+
+    /// The operation an ASL action names: `getObject` is `GetObject`.
+    /// Matched without regard to case, as AWS's camelCase of an operation
+    /// with an acronym (`listObjectsV2`, `describeDBInstances`) varies.
+    pub fn operation(&self, action: &str) -> Option<(&str, &Operation)> {
+        let name = self.by_lower_name.get(&action.to_ascii_lowercase())?;
+        self.operations.get_key_value(name).map(|(n, o)| (n.as_str(), o))
+    }
+
+    /// Fills the index [`Self::operation`] reads; once, after loading.
+    pub fn index_operations(&mut self) {
+        self.by_lower_name = self.operations.keys().map(|n| (n.to_ascii_lowercase(), n.clone())).collect();
+    }
+
+    /// The name Step Functions gives an error the service answered with:
+    /// the Java SDK's exception class of the modelled error whose code (or
+    /// shape name) it is, else the service's own `<SdkName>Exception`.
+    pub fn error_name(&self, code: &str) -> String {
+        let modelled = self.shapes.iter().find(|(name, s)| {
+            s.exception && (s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code) || name.as_str() == code)
+        });
+        match modelled.and_then(|(_, s)| s.sdk_name.clone()) {
+            Some(name) => name,
+            None => format!("{}Exception", self.metadata.sdk_name),
+        }
+    }
+
+    pub fn signing_name(&self) -> &str {
+        self.metadata.signing_name.as_deref().unwrap_or(&self.metadata.endpoint_prefix)
+    }
+}
+
+/// The Step Functions parameter name of a member: its first letter upper
+/// case (`restApiId` is `RestApiId`); a member named `Equals` is
+/// `EqualsValue`, as AWS's developer guide says.
+pub fn pascal(member: &str) -> String {
+    if member.eq_ignore_ascii_case("equals") {
+        return "EqualsValue".into();
+    }
+    let mut chars = member.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
