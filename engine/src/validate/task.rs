@@ -18,21 +18,13 @@ impl Validator {
         if let Some(problem) = lambda_arn_problem(&resource) {
             self.err(Code::BadValue, ptr(at, "Resource"), problem);
         }
-        match obj.get("Credentials") {
-            None => {}
-            Some(c @ Value::Object(_)) => {
-                self.template(c, &ptr(at, "Credentials"));
-            }
-            Some(_) => self.err(Code::WrongType, ptr(at, "Credentials"), "'Credentials' must be an object"),
+        if let Some(c) = obj.get("Credentials") {
+            self.credentials(c, &ptr(at, "Credentials"), jsonata);
         }
         if self.workflow == WorkflowType::Express
-            && (resource.ends_with(".sync") || resource.contains(".sync:") || resource.ends_with(".waitForTaskToken"))
+            && let Some(refused) = express_refusal(&resource)
         {
-            self.err(
-                Code::Unsupported,
-                ptr(at, "Resource"),
-                format!("Express state machines do not support the .sync or .waitForTaskToken integration pattern: '{resource}'"),
-            );
+            self.err(Code::Unsupported, ptr(at, "Resource"), refused);
         }
         let (timeout, heartbeat) = if jsonata {
             (self.jseconds(obj, at, "TimeoutSeconds"), self.jseconds(obj, at, "HeartbeatSeconds"))
@@ -54,6 +46,25 @@ impl Validator {
         Task { resource, timeout, heartbeat }
     }
 
+    /// `Credentials`: an object. In a JSONPath state it is a payload template
+    /// (ASL spec, Task state); AWS refuses a JSONata state's Credentials without
+    /// `RoleArn` ("The field 'RoleArn' is required but was missing"), the one
+    /// member of its TaskCredentials type.
+    fn credentials(&mut self, c: &Value, at: &str, jsonata: bool) {
+        let Some(cobj) = c.as_object() else {
+            self.err(Code::WrongType, at, "'Credentials' must be an object");
+            return;
+        };
+        if !jsonata {
+            self.template(c, at);
+            return;
+        }
+        if !cobj.contains_key("RoleArn") {
+            self.err(Code::MissingField, at, "The field 'RoleArn' is required but was missing");
+        }
+        self.jtemplate(c, at, "Credentials");
+    }
+
     /// `TimeoutSeconds`/`HeartbeatSeconds` (at least 1) or its `*Path`, not both.
     fn seconds_pair(&mut self, obj: &Map<String, Value>, at: &str, fixed: &str, path: &str) -> Option<Seconds> {
         match (obj.get(fixed), obj.get(path)) {
@@ -66,6 +77,29 @@ impl Validator {
             (None, None) => None,
         }
     }
+}
+
+/// Why an Express machine cannot run this resource, in AWS's words: Express
+/// workflows support neither activities nor the `.sync` and
+/// `.waitForTaskToken` integration patterns (Developer Guide, "Choosing
+/// workflow type": Standard only).
+fn express_refusal(resource: &str) -> Option<String> {
+    let pattern = if resource.ends_with(".waitForTaskToken") {
+        ".waitForTaskToken"
+    } else if resource.ends_with(".sync") || resource.contains(".sync:") {
+        ".sync"
+    } else if is_activity_arn(resource) {
+        return Some("Express state machine does not support Activity ARNs".into());
+    } else {
+        return None;
+    };
+    Some(format!("Express state machine does not support '{pattern}' service integration"))
+}
+
+/// `arn:<partition>:states:<region>:<account>:activity:<name>`.
+fn is_activity_arn(resource: &str) -> bool {
+    let parts: Vec<&str> = resource.splitn(7, ':').collect();
+    parts.len() == 7 && parts[0] == "arn" && parts[2] == "states" && parts[5] == "activity"
 }
 
 /// `scheme:rest` (an ARN is one), or a whole `${Name}` template placeholder

@@ -126,17 +126,42 @@ impl Program {
             CountField::Expr(t) => self.jsonata_count(frame, shared, t, field.trim_end_matches("Path")),
             CountField::Path(p) => {
                 let v = self.read_path(frame, shared, p)?;
-                // A numeric string counts too (AWS reads "1" as 1).
-                let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse::<u64>().ok()));
-                match n {
-                    Some(n) => Ok(n),
-                    None => Err(runtime(
-                        self.state_name(frame),
-                        frame.entered_event,
-                        format!("The {field} field refers to value \"{}\" which is not a valid integer: {p}", v),
-                    )),
+                let fail = |detail: String| runtime(self.state_name(frame), frame.entered_event, detail);
+                // MaxConcurrencyPath also truncates a number with a fraction, as AWS does.
+                let truncate = field == "MaxConcurrencyPath";
+                match path_integer(&v, truncate) {
+                    Some(n) if n >= 0 => Ok(n as u64),
+                    Some(n) if truncate => {
+                        Err(fail(format!("Expected non-negative integer for MaxConcurrency, got '{n}' instead.")))
+                    }
+                    _ => Err(fail(format!(
+                        "The {field} field refers to value \"{}\" which is not a valid integer: {p}",
+                        shown_raw(&v)
+                    ))),
                 }
             }
         }
+    }
+}
+
+/// The integer a `…Path` field's value stands for, as AWS reads these
+/// fields: a JSON integer, or a string holding one ("1" is 1, "1.5" is
+/// nothing); with `truncate_fractions`, a number with a fraction too (1.5 is 1).
+pub(super) fn path_integer(v: &Value, truncate_fractions: bool) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            let f = n.as_f64().filter(|f| truncate_fractions && f.is_finite())?.trunc();
+            (f.abs() < 9.0e18).then_some(f as i64)
+        }),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+/// A value as AWS quotes it in a `…Path` field's cause: a string bare, anything else as JSON.
+pub(super) fn shown_raw(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        other => other.to_json(),
     }
 }

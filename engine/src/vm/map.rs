@@ -2,6 +2,7 @@
 //! threshold; iterations run inline or forked out) and the collection of
 //! fork results, Map's and Parallel's.
 
+use super::fields::{path_integer, shown_raw};
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
@@ -120,13 +121,15 @@ impl Program {
             Some(Tolerance::Expr(t)) => self.jsonata_number(frame, shared, t, "ToleratedFailurePercentage")?,
             Some(Tolerance::Path(p)) => {
                 let v = self.read_path(frame, shared, p)?;
-                let f = v.as_f64().ok_or_else(|| {
+                // A string counts only when it holds an integer ("5", not "5.5").
+                let f = v.as_f64().or_else(|| path_integer(&v, false).filter(|_| v.is_string()).map(|n| n as f64));
+                let f = f.ok_or_else(|| {
                     runtime(
                         name,
                         entered,
                         format!(
                             "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
-                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                            shown_raw(&v)
                         ),
                     )
                 })?;
@@ -142,17 +145,13 @@ impl Program {
             Some(Tolerance::Expr(t)) => self.jsonata_count(frame, shared, t, "ToleratedFailureCount")? as f64,
             Some(Tolerance::Path(p)) => {
                 let v = self.read_path(frame, shared, p)?;
-                let n = match &v {
-                    Value::Number(n) => n.as_i64().ok_or(()),
-                    _ => Err(()),
-                }
-                .map_err(|_| {
+                let n = path_integer(&v, false).ok_or_else(|| {
                     runtime(
                         name,
                         entered,
                         format!(
                             "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
-                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                            shown_raw(&v)
                         ),
                     )
                 })?;
