@@ -10,8 +10,7 @@ cd "$(dirname "$0")/../.."
 CASES_FLOOR=700
 VALIDATION_FLOOR=169
 # The same cases through the Step Functions API (boto3 against `expressway
-# serve`): one more than exec, whose context gives Express executions an ARN
-# without AWS's execution-id part.
+# serve`).
 API_CASES_FLOOR=699
 
 echo "== test servers (Redis, a Kafka-protocol broker, an AWS emulator) and the deployment checkers"
