@@ -1,6 +1,7 @@
 //! JSONPath parsing and selection on arbitrary path text against a fixed
-//! document. Invariants: the parsed path prints as its source, and that
-//! source parses to the same path; a definite path selects what the
+//! document. Invariants: the parsed path prints as its source (less the
+//! spaces around it, which Jayway trims), and that source parses to the
+//! same path; a definite path selects what the
 //! borrowing form selects.
 #![no_main]
 
@@ -18,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else { return };
     let Ok(path) = JsonPath::parse(source) else { return };
     let printed = path.to_string();
-    assert_eq!(printed, source, "a path prints as its source");
+    assert_eq!(printed, source.trim_matches(' '), "a path prints as its source");
     assert_eq!(JsonPath::parse(&printed).ok().as_ref(), Some(&path), "print → parse changes the path");
     let selected = path.select(&DOC);
     if path.is_definite() {
