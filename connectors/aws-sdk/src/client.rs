@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+pub type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The most of an answer read: past it the call fails as Step Functions'
 /// payload limit would.
@@ -48,16 +48,22 @@ fn client_failure(sdk: &str, cause: String) -> Failure {
     Failure { error: format!("{sdk}.SdkClientException"), cause }
 }
 
+/// The HTTP/1.1 client over rustls with the system's roots (plain `http://`
+/// too, for emulators) that every outbound task call uses; it follows no
+/// redirects.
+pub fn https_client() -> Result<Client<Https, Full<Bytes>>, String> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| format!("loading the system's TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
 impl AwsSdkClient {
     pub fn new(settings: Settings) -> Result<AwsSdkClient, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| format!("loading the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(AwsSdkClient { http, settings, cached: Mutex::new(None) })
+        Ok(AwsSdkClient { http: https_client()?, settings, cached: Mutex::new(None) })
     }
 
     /// The base URL and signing region of `call`'s service.

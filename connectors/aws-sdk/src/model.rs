@@ -183,9 +183,12 @@ impl ServiceModel {
     /// the Java SDK's exception class of the modelled error whose code (or
     /// shape name) it is, else the service's own `<SdkName>Exception`.
     pub fn error_name(&self, code: &str) -> String {
-        let modelled = self.shapes.iter().find(|(name, s)| {
-            s.exception && (s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code) || name.as_str() == code)
-        });
+        // A shape whose modelled code matches wins over one merely named so,
+        // whatever order the shapes are stored in.
+        let exceptions = || self.shapes.iter().filter(|(_, s)| s.exception);
+        let modelled = exceptions()
+            .find(|(_, s)| s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code))
+            .or_else(|| exceptions().find(|(name, _)| name.as_str() == code));
         match modelled.and_then(|(_, s)| s.sdk_name.clone()) {
             Some(name) => name,
             None => format!("{}Exception", self.metadata.sdk_name),

@@ -17,12 +17,10 @@ use expressway_config::AllowedEndpoint;
 use expressway_engine::{TaskOutcome, Value};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value as Json, json};
 use std::time::Duration;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+use expressway_aws_sdk::client::Https;
 
 /// The most response body a task reads: AWS's payload limit.
 pub const MAX_RESPONSE_BODY_BYTES: usize = 256 * 1024;
@@ -51,14 +49,8 @@ impl HttpInvoker {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| format!("loading the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        // The legacy client follows no redirects: a 3xx is the task's result.
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        // The client follows no redirects: a 3xx is the task's result.
+        let client = expressway_aws_sdk::client::https_client()?;
         Ok(HttpInvoker { client, allowed, timeout })
     }
 

@@ -197,7 +197,7 @@ impl Frame {
     fn acc_into_input(&mut self) {
         if !self.acc_is_input {
             self.input = std::mem::take(&mut self.acc);
-            self.input_bound = self.acc_bound;
+            self.input_bound = self.acc_bound.take();
         }
         self.acc_is_input = false;
     }
