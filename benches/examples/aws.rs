@@ -3,7 +3,8 @@
 //!     cargo run --release -p expressway-benches --example aws -- [N]
 //!
 //! 1. Lambda-task throughput: N executions of a one-Task machine (a function
-//!    ARN, as most machines call Lambda) against an in-process server that
+//!    ARN, as most machines call Lambda; then the same call as
+//!    `aws-sdk:lambda:invoke`) against an in-process server that
 //!    speaks Lambda's Invoke API (200 with the request body echoed, as a
 //!    function that returns its event). Memory source → runtime → null sink,
 //!    at several in-flight caps (`SHARDS` shards, default 2): tasks park, so
@@ -101,11 +102,20 @@ fn lambda_tasks(n: usize) {
         ..Default::default()
     };
     let aws = Aws::new(&settings).expect("aws");
-    let machine = r#"{"StartAt":"Call","States":{"Call":{"Type":"Task",
+    // The same call two ways: the optimised Lambda path (the AWS SDK for
+    // Rust's client) and the model-driven `aws-sdk:*` path (its own
+    // request building, signing and result reading), same server.
+    let optimised = r#"{"StartAt":"Call","States":{"Call":{"Type":"Task",
         "Resource":"arn:aws:lambda:us-east-1:000000000000:function:echo","ResultPath":"$.echo","End":true}}}"#;
+    let aws_sdk = r#"{"StartAt":"Call","States":{"Call":{"Type":"Task",
+        "Resource":"arn:aws:states:::aws-sdk:lambda:invoke","Parameters":{"FunctionName":"echo","Payload.$":"$"},
+        "ResultPath":"$.echo","End":true}}}"#;
     let payload = br#"{"deviceId":"sensor-42","reading":21.5}"#.to_vec();
     let shards: usize = std::env::var("SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    for in_flight in [64, 256, 1024] {
+    for ((path, machine), in_flight) in [("lambda task (function ARN)", optimised), ("aws-sdk:lambda:invoke", aws_sdk)]
+        .into_iter()
+        .flat_map(|m| [64, 256, 1024].map(|f| (m, f)))
+    {
         let stats = Arc::new(Stats::default());
         let http = expressway_connectors::aws::http_invoke::HttpInvoker::new(Some(Vec::new()), Duration::from_secs(60))
             .expect("http");
@@ -126,7 +136,7 @@ fn lambda_tasks(n: usize) {
         let secs = began.elapsed().as_secs_f64();
         let ok = stats.succeeded.load(Ordering::Relaxed);
         println!(
-            "lambda task (function ARN), {shards} shards, {in_flight} in flight per shard: {ok}/{n} succeeded, {:.0} executions/s",
+            "{path}, {shards} shards, {in_flight} in flight per shard: {ok}/{n} succeeded, {:.0} executions/s",
             ok as f64 / secs
         );
     }

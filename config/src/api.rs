@@ -45,6 +45,25 @@ pub struct ApiConfig {
     /// How long a connection may stay idle between requests.
     #[serde(default = "default_idle", deserialize_with = "human_duration")]
     pub idle_timeout: Duration,
+    /// The web console, on this same port under `/console/`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `api.console`: a read-only page of the pipelines, their machines' graphs
+/// with live per-state counts and their recent failures.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Whether the page may start executions ("try it").
+    #[serde(default)]
+    pub allow_start: bool,
+    /// Host names it is reached by besides loopback ones (an authenticating
+    /// proxy's); every request's `Host` must be one of them.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -93,6 +112,7 @@ impl Default for ApiConfig {
             threads: default_threads(),
             max_connections: default_connections(),
             idle_timeout: default_idle(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -111,6 +131,19 @@ impl ApiConfig {
                 ),
             )),
             Ok(_) => {}
+        }
+        if self.console.enabled
+            && let Ok(a) = self.address.parse::<std::net::SocketAddr>()
+            && !a.ip().is_loopback()
+        {
+            out.push(problem(
+                "console.enabled",
+                format!(
+                    "the console has no sign-in of its own and the API listens on {a}: bind api.address to \
+                     loopback and reach the console through an SSH tunnel or an authenticating proxy \
+                     (listed in api.console.hosts)"
+                ),
+            ));
         }
         if self.region.is_empty()
             || !self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -131,5 +164,28 @@ impl ApiConfig {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_is_off_by_default_and_refused_beyond_loopback() {
+        let api: ApiConfig = serde_norway::from_str("{}").expect("parses");
+        assert!(!api.console.enabled && !api.console.allow_start);
+        let api: ApiConfig =
+            serde_norway::from_str("{console: {enabled: true, allow_start: true, hosts: [console.internal]}}")
+                .expect("parses");
+        assert!(api.console.enabled && api.console.allow_start && api.problems().is_empty());
+        let remote = ApiConfig {
+            address: "0.0.0.0:8083".into(),
+            credentials: Some(ApiCredentials { access_key_id: "k".into(), secret_access_key: "s".into() }),
+            ..api
+        };
+        let problems = remote.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].at, "api.console.enabled");
     }
 }

@@ -1,8 +1,16 @@
 //! The `memory` dedup store: a concurrent map of claimed and completed
 //! idempotency keys with a time to live and a hard bound on its size.
+//!
+//! Shards claim keys side by side: the map is sharded (dashmap), its size is
+//! an atomic beside it (`DashMap::len` would lock every shard on each
+//! claim), and a full store is swept only when an entry can have expired,
+//! so a store full of live keys costs a claim one failed reservation, not a
+//! scan of the map.
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry as Slot;
 use expressway_runtime::DedupStore;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// When a key was claimed or completed; both keep twins out for the TTL.
@@ -12,72 +20,141 @@ struct Entry {
 }
 
 pub struct MemoryDedup {
-    completed: DashMap<String, Entry>,
+    keys: DashMap<String, Entry>,
+    /// Entries in `keys` plus reservations about to become one; never more
+    /// than `capacity`.
+    count: AtomicUsize,
     ttl: Duration,
     capacity: usize,
+    born: Instant,
+    /// Nanoseconds after `born` before which no entry can expire: a full
+    /// store is not swept again before then.
+    next_sweep: AtomicU64,
+    sweeps: AtomicU64,
 }
 
 impl MemoryDedup {
     pub fn new(ttl: Duration, capacity: usize) -> MemoryDedup {
-        MemoryDedup { completed: DashMap::new(), ttl, capacity: capacity.max(1) }
+        MemoryDedup {
+            keys: DashMap::new(),
+            count: AtomicUsize::new(0),
+            ttl,
+            capacity: capacity.max(1),
+            born: Instant::now(),
+            next_sweep: AtomicU64::new(0),
+            sweeps: AtomicU64::new(0),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.completed.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.completed.is_empty()
+        self.keys.is_empty()
     }
-}
 
-impl MemoryDedup {
+    /// How often a full store was scanned for expired keys.
+    pub fn sweeps(&self) -> u64 {
+        self.sweeps.load(Ordering::Relaxed)
+    }
+
     fn live(&self, e: &Entry) -> bool {
         e.since.elapsed() < self.ttl
     }
 
-    /// Make room for one more key; `false` when the store is full of live keys.
-    fn room(&self) -> bool {
-        if self.completed.len() < self.capacity {
-            return true;
+    fn nanos_since_born(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.born).as_nanos().min(u64::MAX as u128) as u64
+    }
+
+    /// Reserve room for one more key; `false` when the store is full of
+    /// live keys. A reservation not used is given back with `release`.
+    fn reserve(&self) -> bool {
+        for _ in 0..2 {
+            if self.count.fetch_add(1, Ordering::AcqRel) < self.capacity {
+                return true;
+            }
+            self.release();
+            if !self.sweep() {
+                return false;
+            }
         }
-        self.completed.retain(|_, e| e.since.elapsed() < self.ttl);
-        self.completed.len() < self.capacity
+        false
+    }
+
+    fn release(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Drop expired keys, unless none can have expired since the last sweep;
+    /// `true` if it swept.
+    fn sweep(&self) -> bool {
+        if self.nanos_since_born(Instant::now()) < self.next_sweep.load(Ordering::Acquire) {
+            return false;
+        }
+        self.sweeps.fetch_add(1, Ordering::Relaxed);
+        let mut oldest: Option<Instant> = None;
+        let mut removed = 0usize;
+        self.keys.retain(|_, e| {
+            let live = e.since.elapsed() < self.ttl;
+            if live {
+                oldest = Some(oldest.map_or(e.since, |o| o.min(e.since)));
+            } else {
+                removed += 1;
+            }
+            live
+        });
+        self.count.fetch_sub(removed, Ordering::AcqRel);
+        // Entries only get younger (a completion refreshes one): none expires
+        // before the oldest survivor does.
+        let next = oldest.map_or(0, |o| o.checked_add(self.ttl).map_or(u64::MAX, |at| self.nanos_since_born(at)));
+        self.next_sweep.store(next, Ordering::Release);
+        true
     }
 }
 
 impl DedupStore for MemoryDedup {
     fn begin(&self, key: &str) -> bool {
-        if let Some(e) = self.completed.get(key)
+        if let Some(e) = self.keys.get(key)
             && self.live(&e)
         {
             return false;
         }
         // When full of live keys the record still runs, unremembered: a
         // redelivery would run again (at-least-once holds, memory is bounded).
-        if self.room() {
-            let now = Instant::now();
-            let mut claimed = true;
-            self.completed
-                .entry(key.to_string())
-                .and_modify(|e| {
-                    if e.since.elapsed() < self.ttl {
-                        claimed = false;
-                    } else {
-                        *e = Entry { since: now };
-                    }
-                })
-                .or_insert(Entry { since: now });
-            return claimed;
+        if !self.reserve() {
+            return true;
+        }
+        match self.keys.entry(key.to_string()) {
+            Slot::Occupied(mut e) => {
+                self.release();
+                if self.live(e.get()) {
+                    return false;
+                }
+                e.insert(Entry { since: Instant::now() });
+            }
+            Slot::Vacant(v) => {
+                v.insert(Entry { since: Instant::now() });
+            }
         }
         true
     }
 
     fn complete(&self, key: &str) {
-        if let Some(mut e) = self.completed.get_mut(key) {
+        if let Some(mut e) = self.keys.get_mut(key) {
             *e = Entry { since: Instant::now() };
-        } else if self.room() {
-            self.completed.insert(key.to_string(), Entry { since: Instant::now() });
+            return;
+        }
+        if self.reserve() {
+            match self.keys.entry(key.to_string()) {
+                Slot::Occupied(mut e) => {
+                    self.release();
+                    e.insert(Entry { since: Instant::now() });
+                }
+                Slot::Vacant(v) => {
+                    v.insert(Entry { since: Instant::now() });
+                }
+            }
         }
     }
 }
@@ -103,5 +180,43 @@ mod tests {
         short.complete("x");
         std::thread::sleep(Duration::from_millis(5));
         assert!(short.begin("x"), "expired keys run again");
+    }
+
+    #[test]
+    fn a_store_full_of_live_keys_is_not_scanned_per_claim() {
+        let d = MemoryDedup::new(Duration::from_secs(3600), 100);
+        for i in 0..100 {
+            assert!(d.begin(&format!("live-{i}")));
+        }
+        for i in 0..10_000 {
+            assert!(d.begin(&format!("overflow-{i}")), "full: runs, unremembered");
+        }
+        assert_eq!(d.len(), 100);
+        assert_eq!(d.sweeps(), 1, "no key can expire before the oldest one's TTL: one sweep, not one per claim");
+        assert!(!d.begin("live-5"), "the remembered keys are still twins");
+    }
+
+    #[test]
+    fn shards_claiming_side_by_side_claim_each_key_once_and_respect_the_bound() {
+        let d = std::sync::Arc::new(MemoryDedup::new(Duration::from_secs(3600), 5_000));
+        let claimed: usize = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    // Every thread claims the same 4,000 keys: each is won once.
+                    s.spawn(move || (0..4_000).filter(|i| d.begin(&format!("k{i}"))).count())
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().expect("thread")).sum()
+        });
+        assert_eq!(claimed, 4_000);
+        assert_eq!(d.len(), 4_000);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let d = d.clone();
+                s.spawn(move || (0..1_000).for_each(|i| d.complete(&format!("t{t}-{i}"))));
+            }
+        });
+        assert_eq!(d.len(), 5_000, "completions beyond the bound are not remembered");
     }
 }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod http_server;
 pub mod kafka;
 pub mod lines;
+pub mod memory_s3;
 pub mod mock;
 pub mod redis_dedup;
 pub mod result_key;

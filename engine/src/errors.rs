@@ -15,6 +15,7 @@ pub enum ErrorName {
     ExceedToleratedFailureThreshold,
     DataLimitExceeded,
     ItemReaderFailed,
+    ResultWriterFailed,
     QueryEvaluationError,
 }
 
@@ -34,6 +35,7 @@ impl ErrorName {
             ErrorName::ExceedToleratedFailureThreshold => "States.ExceedToleratedFailureThreshold",
             ErrorName::DataLimitExceeded => "States.DataLimitExceeded",
             ErrorName::ItemReaderFailed => "States.ItemReaderFailed",
+            ErrorName::ResultWriterFailed => "States.ResultWriterFailed",
             ErrorName::QueryEvaluationError => "States.QueryEvaluationError",
         }
     }

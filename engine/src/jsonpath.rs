@@ -559,7 +559,12 @@ impl Parser<'_> {
     }
 
     fn quoted(&mut self) -> Result<String, PathSyntaxError> {
-        let q = self.peek().ok_or_else(|| self.err("expected a quote"))?;
+        // Callers reach here after a ',' too, where any byte may follow:
+        // only an ASCII quote keeps the slices below on char boundaries.
+        let q = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(self.err("expected a quote")),
+        };
         self.i += 1;
         let mut out = String::new();
         let start = self.i;

@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod driver;
 pub mod errors;
 pub mod intrinsics;
+pub mod items;
 pub mod json;
 pub mod jsonata;
 pub mod jsonpath;

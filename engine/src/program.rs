@@ -414,7 +414,18 @@ impl Program {
     /// Wait state, a retry's back-off), so a real-time driver must be able to
     /// park it.
     pub fn suspends(&self) -> bool {
-        !self.tasks.is_empty() || !self.waits.is_empty() || !self.retriers.is_empty()
+        !self.tasks.is_empty() || !self.waits.is_empty() || !self.retriers.is_empty() || !self.s3_resources().is_empty()
+    }
+
+    /// The S3 resources Distributed Maps call to read items and write
+    /// results: a driver must serve them like Task resources.
+    pub fn s3_resources(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for m in &self.maps {
+            out.extend(m.state.item_reader.as_ref().map(|r| r.resource.as_str()));
+            out.extend(m.state.result_writer.as_ref().and_then(|w| w.resource.as_deref()));
+        }
+        out
     }
 
     /// Structural checks that every compiled program must pass: every

@@ -35,3 +35,17 @@ fn group_by_into_one_key_keeps_every_item_in_order() {
     );
     assert_eq!(jsonata("$append([[1, 2]][0], 3)").as_deref(), Some("[1,2,3]"));
 }
+
+/// A bracket union read its second name without checking that it starts
+/// with a quote: `$['a',é']` took the first byte of `é` for the quote and
+/// sliced the source inside the character (a panic). Any byte other than a
+/// quote after the comma is a syntax error.
+#[test]
+fn union_name_after_comma_must_start_with_a_quote() {
+    use expressway_engine::jsonpath::JsonPath;
+    for source in ["$['a',é']", "$['a',é", "$['a',x']", "$['a', 7]"] {
+        assert!(JsonPath::parse(source).is_err(), "{source} parsed");
+    }
+    let both = JsonPath::parse("$['a','é']").expect("a quoted union parses");
+    assert_eq!(both.to_string(), "$['a','é']");
+}

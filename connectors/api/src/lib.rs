@@ -3,7 +3,8 @@
 //! versions, aliases and tags ([`machines`], kept in [`registry`]),
 //! executions ([`run`], kept in [`executions`]), definition validation
 //! ([`validate`]), one state on its own ([`test_state`]), on the AWS JSON 1.0 protocol ([`wire`]) served by
-//! [`server`], with SigV4 checked by [`auth`] when credentials are set.
+//! [`server`], with SigV4 checked by [`auth`] when credentials are set; and
+//! the web [`console`] beside it when configured.
 //!
 //! Executions that never wait run inline on the request's thread;
 //! the others run on the runtime's [`expressway_runtime::pool::Pool`].
@@ -12,6 +13,7 @@
 
 pub mod arn;
 pub mod auth;
+pub mod console;
 pub mod executions;
 pub mod machines;
 pub mod registry;
@@ -24,13 +26,13 @@ pub mod wire;
 use arn::Partition;
 use executions::Store;
 use expressway_config::api::ApiConfig;
-use expressway_runtime::TaskService;
 use expressway_runtime::pool::Pool;
+use expressway_runtime::{LocalExecutions, TaskService};
 use registry::{Machine, Registry, Revision};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use wire::{ApiError, ErrorKind, Fields, Reply};
 
 /// Makes the task service the first time an execution needs one (the AWS
@@ -46,6 +48,7 @@ pub struct Api {
     make_tasks: TasksFactory,
     mock_config: Option<Value>,
     seq: AtomicU64,
+    console: OnceLock<console::Console>,
 }
 
 /// A pipeline's machine, shown through the API under the pipeline's name.
@@ -110,7 +113,17 @@ impl Api {
             make_tasks,
             mock_config,
             seq: AtomicU64::new(0),
+            console: OnceLock::new(),
         })
+    }
+
+    /// Serve the web console beside the API (once; later calls are ignored).
+    pub fn open_console(&self, console: console::Console) {
+        let _ = self.console.set(console);
+    }
+
+    pub fn console(&self) -> Option<&console::Console> {
+        self.console.get()
     }
 
     fn read_registry(&self) -> RwLockReadGuard<'_, Registry> {
@@ -197,6 +210,29 @@ impl Api {
     /// Stop the execution threads, giving running executions `grace`.
     pub fn shutdown(self, grace: std::time::Duration) {
         self.pool.shutdown(grace);
+    }
+}
+
+/// The API's machines as the process's [`LocalExecutions`], for the task
+/// service's `states:startExecution`. It holds the API weakly: the API
+/// holds its task service, which holds this.
+#[derive(Default)]
+pub struct InProcess(OnceLock<Weak<Api>>);
+
+impl InProcess {
+    /// From now on, machines of `api` start in-process (once; later calls
+    /// are ignored).
+    pub fn attach(&self, api: &Arc<Api>) {
+        let _ = self.0.set(Arc::downgrade(api));
+    }
+}
+
+impl LocalExecutions for InProcess {
+    fn start_execution(
+        &self,
+        request: &expressway_runtime::tasks::StartExecution,
+    ) -> Option<Result<expressway_runtime::tasks::StartedExecution, expressway_runtime::tasks::StartRefused>> {
+        self.0.get()?.upgrade()?.start_in_process(request)
     }
 }
 

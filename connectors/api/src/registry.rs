@@ -165,6 +165,11 @@ impl Registry {
         ApiError::new(ErrorKind::StateMachineDoesNotExist, format!("State Machine Does Not Exist: '{arn}'"))
     }
 
+    /// Whether a machine of that name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.machines.contains_key(name)
+    }
+
     /// The machine, version or alias an ARN names, ready to run. An alias
     /// picks one of its versions by weight with `pick` in 0..100.
     pub fn resolve(&self, arn: &str, pick: u32) -> Result<Resolved, ApiError> {

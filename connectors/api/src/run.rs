@@ -12,16 +12,21 @@ use crate::registry::Resolved;
 use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_connectors::mock::MockConfig;
 use expressway_engine::driver::{Offline, RunOptions};
+use expressway_engine::program::StateId;
 use expressway_engine::value::Value as EngineValue;
-use expressway_engine::vm::ExecutionInfo;
+use expressway_engine::vm::{ExecutionInfo, Observer, StateEvent};
 use expressway_engine::{ExecutionResult, WorkflowType};
 use expressway_runtime::clock::wall_ms;
 use expressway_runtime::pool::{AbortHandle, Finished, Submission};
+use expressway_runtime::tasks::{StartExecution, StartRefused, StartedExecution};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// AWS's limit on an execution's input, in bytes of UTF-8.
 const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// The state events an execution went through (see [`Observer::path_only`]).
+pub type Path = Vec<(StateId, StateEvent)>;
 
 /// The error an execution ended by a bug in Expressway carries.
 const INTERNAL_ERROR: &str = "Expressway.InternalError";
@@ -83,13 +88,20 @@ impl Api {
     }
 
     /// Run `e` to its end: from a MockConfigFile test case, inline when the
-    /// machine never waits, else on the runtime's pool.
-    async fn run(self: &Arc<Self>, r: &Resolved, e: &Arc<Execution>, input: EngineValue) -> Ending {
+    /// machine never waits, else on the runtime's pool. With `observer` set,
+    /// also the path it took.
+    async fn run(
+        self: &Arc<Self>,
+        r: &Resolved,
+        e: &Arc<Execution>,
+        input: EngineValue,
+        observer: Option<Observer>,
+    ) -> (Ending, Path) {
         let workflow = if r.express { WorkflowType::Express } else { WorkflowType::Standard };
-        let opts = RunOptions::for_workflow(workflow);
+        let opts = RunOptions { observer: observer.clone(), ..RunOptions::for_workflow(workflow) };
         let info = self.info(r, e);
         let program = r.revision.program.clone();
-        let finished = if let Some(tc) = &r.test_case {
+        let mut finished = if let Some(tc) = &r.test_case {
             match self.mocks(&r.name, tc) {
                 Ok(mut mocks) => caught(|| expressway_engine::execute(&program, info, input, &mut mocks, &opts)),
                 Err(cause) => Finished::Ran(failed("States.Runtime", cause)),
@@ -99,7 +111,7 @@ impl Api {
         } else {
             let tasks = match self.tasks() {
                 Ok(t) => t,
-                Err(cause) => return ending(Finished::Ran(failed("States.Runtime", cause))),
+                Err(cause) => return (ending(Finished::Ran(failed("States.Runtime", cause))), Path::new()),
             };
             let (handle, registration) = AbortHandle::new_pair();
             *e.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
@@ -110,6 +122,7 @@ impl Api {
                 input,
                 workflow,
                 tasks,
+                observer,
                 abort: Some(registration),
                 done: Box::new(move |finished| {
                     let _ = tx.send(finished);
@@ -122,7 +135,11 @@ impl Api {
                 }
             }
         };
-        ending(finished)
+        let path = match &mut finished {
+            Finished::Ran(result) => std::mem::take(&mut result.path),
+            _ => Path::new(),
+        };
+        (ending(finished), path)
     }
 
     fn keep(&self, e: Arc<Execution>) {
@@ -150,6 +167,7 @@ fn failed(error: &str, cause: String) -> ExecutionResult {
         cause: Some(cause),
         duration_ms: 0,
         entered_by_type: [0; 8],
+        path: Vec::new(),
     }
 }
 
@@ -182,6 +200,16 @@ fn ending(finished: Finished) -> Ending {
 /// path of a request/response service, and a JSON tree of the input and
 /// output only to print them once would cost more than the execution.
 pub async fn start_sync(api: &Arc<Api>, f: Fields<'_>) -> Result<Vec<u8>, ApiError> {
+    start_sync_watched(api, f, None).await.map(|(answer, _)| answer)
+}
+
+/// StartSyncExecution, and with `observer` set the path the execution took
+/// (the console's "try it").
+pub async fn start_sync_watched(
+    api: &Arc<Api>,
+    f: Fields<'_>,
+    observer: Option<Observer>,
+) -> Result<(Vec<u8>, Path), ApiError> {
     let arn = f.str("stateMachineArn")?;
     let r = api.read_registry().resolve(arn, api.pick())?;
     if !r.express {
@@ -192,11 +220,11 @@ pub async fn start_sync(api: &Arc<Api>, f: Fields<'_>) -> Result<Vec<u8>, ApiErr
     }
     let (text, input) = input_of(&f)?;
     let e = Arc::new(api.new_execution(&r, &f, text)?);
-    let end = api.run(&r, &e, input).await;
+    let (end, path) = api.run(&r, &e, input, observer).await;
     let body = sync_answer(&e, &end);
     e.end(end);
     api.keep(e);
-    Ok(body)
+    Ok((body, path))
 }
 
 fn sync_answer(e: &Execution, end: &Ending) -> Vec<u8> {
@@ -241,6 +269,13 @@ fn sync_answer(e: &Execution, end: &Ending) -> Vec<u8> {
 }
 
 pub async fn start(api: &Arc<Api>, f: Fields<'_>) -> Reply {
+    let e = start_execution(api, f)?;
+    Ok(json!({"executionArn": e.arn, "startDate": timestamp(e.start_ms)}))
+}
+
+/// StartExecution: the execution is kept and set running (on the current
+/// Tokio runtime); the answer does not wait for it.
+fn start_execution(api: &Arc<Api>, f: Fields<'_>) -> Result<Arc<Execution>, ApiError> {
     let arn = f.str("stateMachineArn")?;
     let r = api.read_registry().resolve(arn, api.pick())?;
     let (text, input) = input_of(&f)?;
@@ -251,7 +286,7 @@ pub async fn start(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         let mut store = api.executions();
         if let Some(existing) = store.get(&e.arn) {
             if existing.ending().is_none() && existing.input == e.input {
-                return Ok(json!({"executionArn": existing.arn, "startDate": timestamp(existing.start_ms)}));
+                return Ok(existing);
             }
             return Err(ApiError::new(
                 ErrorKind::ExecutionAlreadyExists,
@@ -262,16 +297,45 @@ pub async fn start(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     } else {
         api.keep(e.clone());
     }
-    let out = json!({"executionArn": e.arn, "startDate": timestamp(e.start_ms)});
-    let api = api.clone();
+    let (api, started) = (api.clone(), e.clone());
     tokio::spawn(async move {
-        let end = api.run(&r, &e, input).await;
+        let (end, _) = api.run(&r, &e, input, None).await;
         let grew = end.output.as_ref().map_or(0, String::len);
         if e.end(end) {
             api.executions().grew(grew);
         }
     });
-    Ok(out)
+    Ok(started)
+}
+
+impl Api {
+    /// `states:startExecution` of a machine this API holds, without a
+    /// network hop: `None` when the ARN is not of this API's partition or
+    /// names no machine of it (the caller then asks AWS). Must be called
+    /// within a Tokio runtime, on which the execution then waits.
+    pub fn start_in_process(
+        self: &Arc<Self>,
+        request: &StartExecution,
+    ) -> Option<Result<StartedExecution, StartRefused>> {
+        let machine = self.partition.parse_machine(&request.state_machine_arn).ok()?;
+        if !self.read_registry().contains(&machine.name) {
+            return None;
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("stateMachineArn".into(), request.state_machine_arn.clone().into());
+        for (field, value) in
+            [("input", &request.input), ("name", &request.name), ("traceHeader", &request.trace_header)]
+        {
+            if let Some(v) = value {
+                body.insert(field.into(), v.clone().into());
+            }
+        }
+        Some(
+            start_execution(self, Fields(&body))
+                .map(|e| StartedExecution { execution_arn: e.arn.clone(), start_ms: e.start_ms })
+                .map_err(|e| StartRefused { code: e.kind.as_str().into(), message: e.message }),
+        )
+    }
 }
 
 fn execution(api: &Api, f: &Fields) -> Result<Arc<Execution>, ApiError> {

@@ -76,6 +76,12 @@ async fn handle(
     credentials: Option<&expressway_config::api::ApiCredentials>,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    if let Some(console) = api.console() {
+        let path = request.uri().path();
+        if path == "/console" || path.starts_with("/console/") {
+            return crate::console::handle(api, console, request).await;
+        }
+    }
     let began = Instant::now();
     let target = request
         .headers()

@@ -17,11 +17,20 @@
 //! - **Action.** camelCase of the operation (`getObject`, `putEvents`,
 //!   `describeDBInstances`); matched to the model's operation without regard
 //!   to case.
-//! - **Parameters and results** use the API's member names with the first
-//!   letter upper case (PascalCase: `restApiId` is `RestApiId`), whatever
-//!   the protocol's wire names (`locationName`, `queryName`, headers, URI
-//!   labels, EC2's `Filter.N` is `Filters`). Result structures list their
-//!   members in name order; maps keep the service's order.
+//! - **Parameters and results** use the AWS SDK for Java v2's member names
+//!   with the first letter upper case ([`model::pascal`]: `restApiId` is
+//!   `RestApiId`, `SSEKMSKeyId` is `SsekmsKeyId`, DynamoDB's `BOOL` is
+//!   `Bool`), whatever the protocol's wire names (`locationName`,
+//!   `queryName`, headers, URI labels, EC2's `Filter.N` is `Filters`). Any
+//!   other name fails with `States.Runtime`, "The field "bucket" is not
+//!   supported by Step Functions", as AWS words it. Result structures list
+//!   their members in name order; maps keep the service's order.
+//! - **Budgets.** One answer's body is read up to
+//!   [`client::MAX_RESPONSE_BYTES`], or the budget a caller passes to
+//!   `call_within` (an `ItemReader`'s object) (a larger declared or streamed one
+//!   fails as `States.DataLimitExceeded`, naming the budget); an XML answer
+//!   holds at most [`xml::MAX_ELEMENTS`] elements nested at most
+//!   [`values::MAX_DEPTH`] deep, its members looked up through one index.
 //! - **Errors** are `<SdkName>.<Exception>`: the client name in PascalCase
 //!   and the Java SDK's exception class, which is the modelled error shape
 //!   with `Exception` added where missing and `Fault` turned into it
@@ -32,8 +41,7 @@
 //!   (`SecretsManager.SecretsManagerException`). The cause is the Java SDK's
 //!   message: `<service message> (Service: <SdkName>, Status Code: <n>,
 //!   Request ID: <id>[, Extended Request ID: <x-amz-id-2>])`. A call that
-//!   gets no answer is `<SdkName>.SdkClientException`; parameters the model
-//!   does not accept fail with `States.Runtime` naming them.
+//!   gets no answer is `<SdkName>.SdkClientException`.
 //! - **Blobs.** A streaming payload (S3 `GetObject`'s `Body`) is returned as
 //!   its text; a blob parameter that is not a string is sent as its JSON
 //!   text (`"Body": {"a": 1}` stores `{"a":1}`: AWS's recorded ETags match

@@ -200,16 +200,125 @@ impl ServiceModel {
     }
 }
 
-/// The Step Functions parameter name of a member: its first letter upper
-/// case (`restApiId` is `RestApiId`); a member named `Equals` is
-/// `EqualsValue`, as AWS's developer guide says.
+/// The Step Functions parameter (and result) name of a member: the AWS SDK
+/// for Java v2's property name with its first letter upper case, as Step
+/// Functions serialises the Java SDK's objects. The Java name lower-cases
+/// the leading capitals but the last before a lower-case letter
+/// (`SSEKMSKeyId` is `ssekmsKeyId`, `BOOL` is `bool`, `ETag` is `eTag`) and
+/// appends `Value` to Java keywords and reserved method names; so
+/// `restApiId` is `RestApiId`, `SSEKMSKeyId` is `SsekmsKeyId`, DynamoDB's
+/// `BOOL` is `Bool` (AWS's answers to Step Functions show `Bool`, see
+/// aws/aws-sdk-js#4294), `Equals` is `EqualsValue` (the developer guide's
+/// example), and DynamoDB's `NULL` is `Nul` (the Java SDK's customisation
+/// of that member).
 pub fn pascal(member: &str) -> String {
-    if member.eq_ignore_ascii_case("equals") {
-        return "EqualsValue".into();
+    if member == "NULL" {
+        return "Nul".into();
     }
-    let mut chars = member.chars();
+    let java = java_property(member);
+    let mut chars = java.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Java keywords and the method names every Java SDK v2 model object
+/// already has: a member so named gets `Value` appended.
+const JAVA_RESERVED: &[&str] = &[
+    "abstract",
+    "assert",
+    "boolean",
+    "break",
+    "byte",
+    "case",
+    "catch",
+    "char",
+    "class",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extends",
+    "false",
+    "final",
+    "finally",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "implements",
+    "import",
+    "instanceof",
+    "int",
+    "interface",
+    "long",
+    "native",
+    "new",
+    "null",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "short",
+    "static",
+    "strictfp",
+    "super",
+    "switch",
+    "synchronized",
+    "this",
+    "throw",
+    "throws",
+    "transient",
+    "true",
+    "try",
+    "void",
+    "volatile",
+    "while",
+    "equals",
+    "finalize",
+    "getClass",
+    "hashCode",
+    "notify",
+    "notifyAll",
+    "toString",
+    "wait",
+    "builder",
+    "sdkFields",
+    "toBuilder",
+    "overrideConfiguration",
+    "sdkHttpResponse",
+];
+
+/// The Java SDK v2's name of a member (its code generator's
+/// `Utils.unCapitalize`, then the reserved-name rewrite).
+fn java_property(member: &str) -> String {
+    let lowered = un_capitalize(member);
+    if JAVA_RESERVED.contains(&lowered.as_str()) || JAVA_RESERVED.contains(&lowered.to_lowercase().as_str()) {
+        return un_capitalize(&format!("{lowered}Value"));
+    }
+    lowered
+}
+
+/// Lower-cases the first letter and the capitals after it, up to the last
+/// capital before a lower-case letter: `SSEKMSKeyId` → `ssekmsKeyId`.
+fn un_capitalize(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < chars.len() {
+        out.extend(chars[i].to_lowercase());
+        i += 1;
+        let next_upper = chars.get(i).is_some_and(|c| c.is_uppercase());
+        let then_lower = chars.get(i + 1).is_some_and(|c| c.is_lowercase());
+        if !next_upper || then_lower {
+            break;
+        }
+    }
+    out.extend(&chars[i..]);
+    out
 }

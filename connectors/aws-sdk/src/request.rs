@@ -121,7 +121,7 @@ fn rest(model: &ServiceModel, op: &Operation, input: &Json, req: &mut WireReques
         let Some((pname, member)) = shape.members.iter().find(|(n, _)| n == payload) else {
             return Err(format!("the payload member '{payload}' is not in {input_shape}"));
         };
-        let Some(value) = input.get(crate::model::pascal(pname)).or_else(|| input.get(pname.as_str())) else {
+        let Some(value) = input.get(crate::model::pascal(pname)) else {
             return Ok(());
         };
         let pshape = model.shape(&member.shape)?;

@@ -25,6 +25,21 @@ impl WireResponse {
 pub struct Failure {
     pub error: String,
     pub cause: String,
+    /// What the service answered, when it answered with an error: the
+    /// optimised integrations name their errors from it.
+    pub service_error: Option<Box<ServiceError>>,
+}
+
+/// A service's error answer, as the wire had it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub status: u16,
+    /// The service's error code (`ExecutionAlreadyExists`).
+    pub code: String,
+    /// The Java SDK's exception class (`ExecutionAlreadyExistsException`).
+    pub exception: String,
+    pub message: Option<String>,
+    pub request_id: Option<String>,
 }
 
 pub fn read(model: &ServiceModel, op: &Operation, resp: &WireResponse) -> Result<Json, Failure> {
@@ -34,6 +49,7 @@ pub fn read(model: &ServiceModel, op: &Operation, resp: &WireResponse) -> Result
     let malformed = |e: String| Failure {
         error: format!("{}.SdkClientException", model.metadata.sdk_name),
         cause: format!("Unable to unmarshall response ({e}). Response Code: {}", resp.status),
+        service_error: None,
     };
     let Some(output) = op.output.as_deref() else { return Ok(Json::Object(Map::new())) };
     match model.metadata.protocol {
@@ -210,5 +226,12 @@ pub fn error(model: &ServiceModel, resp: &WireResponse) -> Failure {
     Failure {
         error: format!("{sdk}.{exception}"),
         cause: format!("{} ({details})", parts.message.as_deref().unwrap_or("null")),
+        service_error: Some(Box::new(ServiceError {
+            status: resp.status,
+            code,
+            exception,
+            message: parts.message,
+            request_id: parts.request_id,
+        })),
     }
 }

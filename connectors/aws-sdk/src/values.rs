@@ -15,8 +15,12 @@ pub fn too_deep(depth: usize) -> Result<(), String> {
     if depth > MAX_DEPTH { Err(format!("the value nests deeper than {MAX_DEPTH} levels")) } else { Ok(()) }
 }
 
-/// The members `value` sets, with their values, in the model's order; a
-/// key naming no member is an error naming the members there are.
+/// The members `value` sets, with their values, in the model's order.
+/// Names are the members' PascalCase ([`pascal`]) only, as Step Functions
+/// takes them: `bucket` for S3's `Bucket`, or `restApiId` for API Gateway's
+/// `restApiId` member (`RestApiId` here), is refused as AWS refuses it,
+/// "The field "bucket" is not supported by Step Functions", naming the
+/// fields there are.
 pub fn set_members<'a>(
     shape_name: &str,
     shape: &'a Shape,
@@ -26,16 +30,19 @@ pub fn set_members<'a>(
         return Err(format!("{shape_name} must be an object, not {}", kind_of(value)));
     };
     for key in fields.keys() {
-        if !shape.members.iter().any(|(name, _)| pascal(name) == *key || name == key) {
+        if !shape.members.iter().any(|(name, _)| pascal(name) == *key) {
             let names: Vec<String> = shape.members.iter().map(|(n, _)| pascal(n)).collect();
-            return Err(format!("The field '{key}' is not one of {shape_name}'s: {}", names.join(", ")));
+            return Err(format!(
+                "The field \"{key}\" is not supported by Step Functions ({shape_name} takes {})",
+                names.join(", ")
+            ));
         }
     }
     Ok(shape
         .members
         .iter()
         .filter_map(|(name, member)| {
-            let v = fields.get(&pascal(name)).or_else(|| fields.get(name.as_str()))?;
+            let v = fields.get(&pascal(name))?;
             (!v.is_null()).then_some((name.as_str(), member, v))
         })
         .collect())
@@ -167,5 +174,46 @@ pub fn scalar_from_text(shape: &Shape, text: &str) -> Json {
         Timestamp => timestamp_parse(text.trim()).map(|t| timestamp_out(&t)).unwrap_or(Json::String(text.into())),
         Blob => base64_decode(text).map(|b| blob_out(&b)).unwrap_or(Json::String(text.into())),
         _ => Json::String(text.to_string()),
+    }
+}
+
+/// Rewrites the ISO 8601 timestamps of a result read as `shape_name` into
+/// epoch milliseconds: the optimised integrations (`states:startExecution`'s
+/// `StartDate`, `ecs:runTask`'s `CreatedAt`) serialise the AWS SDK for Java
+/// v1's `Date` so.
+pub fn timestamps_as_epoch_millis(model: &ServiceModel, shape_name: &str, value: &mut Json, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(shape) = model.shape(shape_name) else { return };
+    use crate::model::Kind;
+    match (shape.kind, value) {
+        (Kind::Timestamp, value) => {
+            if let Some(t) = value.as_str().and_then(timestamp_parse) {
+                *value = Json::from(t.timestamp_millis());
+            }
+        }
+        (Kind::Structure, Json::Object(fields)) if !shape.document => {
+            for (name, member) in &shape.members {
+                if let Some(v) = fields.get_mut(&pascal(name)) {
+                    timestamps_as_epoch_millis(model, &member.shape, v, depth + 1);
+                }
+            }
+        }
+        (Kind::List, Json::Array(items)) => {
+            if let Some(item) = shape.member.as_deref() {
+                for v in items {
+                    timestamps_as_epoch_millis(model, &item.shape, v, depth + 1);
+                }
+            }
+        }
+        (Kind::Map, Json::Object(entries)) => {
+            if let Some(val) = shape.value.as_deref() {
+                for v in entries.values_mut() {
+                    timestamps_as_epoch_millis(model, &val.shape, v, depth + 1);
+                }
+            }
+        }
+        _ => {}
     }
 }

@@ -5,6 +5,12 @@
 use crate::model::{Kind, Member, ServiceModel, Shape, pascal};
 use crate::values::{MAX_DEPTH, scalar_from_text, scalar_text, set_members, too_deep};
 use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
+
+/// The most elements one answer may hold: with the byte budget of
+/// [`crate::client::MAX_RESPONSE_BYTES`] this bounds the tree's memory (an
+/// element costs far more than the four bytes of `<a/>`).
+pub const MAX_ELEMENTS: usize = 200_000;
 
 #[derive(Debug, Default)]
 pub struct Element {
@@ -37,14 +43,20 @@ impl Element {
 }
 
 /// The document's root element (namespace prefixes dropped from names).
+/// At most [`MAX_ELEMENTS`] elements, nested at most [`MAX_DEPTH`] deep.
 pub fn parse(text: &str) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
+    let mut elements = 0usize;
     for token in xmlparser::Tokenizer::from(text) {
         let token = token.map_err(|e| format!("the answer is not XML: {e}"))?;
         match token {
             xmlparser::Token::ElementStart { local, .. } => {
                 if stack.len() > MAX_DEPTH {
                     return Err(format!("the answer nests deeper than {MAX_DEPTH} levels"));
+                }
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(format!("the answer holds more than {MAX_ELEMENTS} XML elements"));
                 }
                 stack.push(Element { name: local.to_string(), ..Default::default() });
             }
@@ -226,6 +238,13 @@ pub fn structure(model: &ServiceModel, shape_name: &str, element: &Element, dept
     let shape = model.shape(shape_name)?;
     let mut members: Vec<_> = shape.members.iter().filter(|(_, m)| m.location.is_none()).collect();
     members.sort_by(|a, b| a.0.cmp(&b.0));
+    // The children by name, indexed once: a lookup per member stays O(1)
+    // however many siblings a flattened list brings.
+    let mut by_name: HashMap<&str, Vec<&Element>> = HashMap::new();
+    for child in &element.children {
+        by_name.entry(child.name.as_str()).or_default().push(child);
+    }
+    let named = |wire: &str| by_name.get(wire).map(Vec::as_slice).unwrap_or_default();
     let mut out = Map::new();
     for (name, m) in members {
         let mshape = model.shape(&m.shape)?;
@@ -240,19 +259,19 @@ pub fn structure(model: &ServiceModel, shape_name: &str, element: &Element, dept
         let flat_map = mshape.kind == Kind::Map && (m.flattened || mshape.flattened);
         let value = if flat_list {
             let item = mshape.member.as_deref().ok_or("a list shape without a member")?;
-            let items: Vec<&Element> = element.children_named(wire).collect();
+            let items = named(wire);
             if items.is_empty() {
                 continue;
             }
-            Json::Array(items.into_iter().map(|e| value(model, item, e, depth + 1)).collect::<Result<_, _>>()?)
+            Json::Array(items.iter().map(|e| value(model, item, e, depth + 1)).collect::<Result<_, _>>()?)
         } else if flat_map {
-            let entries: Vec<&Element> = element.children_named(wire).collect();
+            let entries = named(wire);
             if entries.is_empty() {
                 continue;
             }
             map_entries(model, mshape, entries, depth)?
         } else {
-            match element.child(wire) {
+            match named(wire).first() {
                 Some(child) => value(model, m, child, depth + 1)?,
                 None => continue,
             }
@@ -262,13 +281,13 @@ pub fn structure(model: &ServiceModel, shape_name: &str, element: &Element, dept
     Ok(Json::Object(out))
 }
 
-fn map_entries(model: &ServiceModel, shape: &Shape, entries: Vec<&Element>, depth: usize) -> Result<Json, String> {
+fn map_entries(model: &ServiceModel, shape: &Shape, entries: &[&Element], depth: usize) -> Result<Json, String> {
     let (key, val) =
         (shape.key.as_deref().ok_or("a map without a key")?, shape.value.as_deref().ok_or("a map without a value")?);
     let (kname, vname) =
         (key.location_name.as_deref().unwrap_or("key"), val.location_name.as_deref().unwrap_or("value"));
     let mut out = Map::new();
-    for entry in entries {
+    for entry in entries.iter() {
         let k = entry.child(kname).map(|e| e.text.clone()).unwrap_or_default();
         let v = match entry.child(vname) {
             Some(e) => value(model, val, e, depth + 1)?,
@@ -299,7 +318,7 @@ pub fn value(model: &ServiceModel, member: &Member, element: &Element, depth: us
                     .collect::<Result<_, _>>()?,
             )
         }
-        Kind::Map => map_entries(model, shape, element.children_named("entry").collect(), depth)?,
+        Kind::Map => map_entries(model, shape, &element.children_named("entry").collect::<Vec<_>>(), depth)?,
         _ => scalar_from_text(shape, &element.text),
     })
 }

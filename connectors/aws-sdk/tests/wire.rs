@@ -88,7 +88,7 @@ fn json_1_1_targets_and_unknown_parameters_are_refused_by_name() {
     assert_eq!(header(&req, "content-type"), Some("application/x-amz-json-1.1"));
     let call = Call::resolve("ssm", "getParameter").unwrap();
     let e = build(&call.model, &call.operation, call.op(), &json!({"Nme": "/a"})).unwrap_err();
-    assert!(e.contains("'Nme'") && e.contains("Name"), "{e}");
+    assert!(e.contains("\"Nme\"") && e.contains("Name"), "{e}");
 }
 
 #[test]
@@ -249,11 +249,13 @@ fn query_flattens_the_input_into_form_fields_and_reads_the_result_wrapper() {
     )
     .unwrap_err();
     assert_eq!(
-        e,
-        Failure {
-            error: "Sns.NotFoundException".into(),
-            cause: "Topic does not exist (Service: Sns, Status Code: 404, Request ID: r9)".into()
-        }
+        (e.error.as_str(), e.cause.as_str()),
+        ("Sns.NotFoundException", "Topic does not exist (Service: Sns, Status Code: 404, Request ID: r9)")
+    );
+    let answered = e.service_error.expect("the service's error");
+    assert_eq!(
+        (answered.status, answered.code.as_str(), answered.request_id.as_deref()),
+        (404, "NotFound", Some("r9"))
     );
 }
 
@@ -316,9 +318,17 @@ fn rest_json_binds_labels_and_sends_the_rest_as_json() {
 }
 
 #[test]
-fn parameter_names_are_pascal_case_with_equals_as_equals_value() {
+fn parameter_names_are_the_java_sdk_names_in_pascal_case() {
     use expressway_aws_sdk::model::pascal;
     assert_eq!(pascal("restApiId"), "RestApiId");
     assert_eq!(pascal("Bucket"), "Bucket");
     assert_eq!(pascal("Equals"), "EqualsValue");
+    assert_eq!(pascal("ETag"), "ETag");
+    assert_eq!(pascal("BOOL"), "Bool");
+    assert_eq!(pascal("SS"), "Ss");
+    assert_eq!(pascal("NULL"), "Nul");
+    assert_eq!(pascal("SSEKMSKeyId"), "SsekmsKeyId");
+    assert_eq!(pascal("DBInstanceIdentifier"), "DbInstanceIdentifier");
+    assert_eq!(pascal("Default"), "DefaultValue");
+    assert_eq!(pascal("VpcId"), "VpcId");
 }

@@ -3,6 +3,7 @@
 
 use crate::common::{invalid_definition_json, result_json};
 use expressway_config::ExecutionContext;
+use expressway_connectors::memory_s3::MemoryS3;
 use expressway_connectors::mock::RecordedMocks;
 use expressway_engine::driver::{Offline, RunOptions};
 use expressway_engine::{Effects, ExecutionInfo, WorkflowType};
@@ -63,15 +64,21 @@ fn run_case(case: &Value) -> Value {
     if validation {
         return json!({"status": "VALID"});
     }
-    let mut effects: Box<dyn Effects> = match case.get("mocks").filter(|m| m.is_array()) {
+    let effects: Box<dyn Effects> = match case.get("mocks").filter(|m| m.is_array()) {
         Some(m) => match RecordedMocks::from_json(m) {
             Ok(r) => Box::new(r),
             Err(e) => return json!({"status": "ERROR", "error": "BadMocks", "cause": e.to_string()}),
         },
         None => Box::new(Offline),
     };
+    // The objects the case's test wrote to S3 before the execution.
+    let mut effects = MemoryS3::new(effects);
+    for o in case.get("s3_objects").and_then(Value::as_array).into_iter().flatten() {
+        let field = |name: &str| o.get(name).and_then(Value::as_str).unwrap_or("");
+        effects.put(field("bucket"), field("key"), field("body"));
+    }
     let info: ExecutionInfo = ctx.execution_info(wall_ms(), "conformance");
     let opts = RunOptions::for_workflow(workflow);
     let input = case.get("input").cloned().unwrap_or(Value::Null);
-    result_json(&expressway_engine::execute(&program, Arc::new(info), input.into(), effects.as_mut(), &opts))
+    result_json(&expressway_engine::execute(&program, Arc::new(info), input.into(), &mut effects, &opts))
 }

@@ -2,6 +2,7 @@
 //! for pipelines — config in, sources, sinks and dedup stores built, the
 //! engine's executor started for each pipeline.
 
+use expressway_api::console::{Console, WatchedPipeline};
 use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig};
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::aws::Aws;
@@ -16,6 +17,7 @@ use expressway_connectors::stdio::{NullSink, StdinSource, StdoutSink};
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Program, WorkflowType};
 use expressway_runtime::tasks::{NoTaskService, TaskService, check_resources};
+use expressway_runtime::watch::PipelineWatch;
 use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats, SystemClock};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -320,21 +322,49 @@ fn run_config(
             .map_err(|e| format!("listening on {}: {e}", m.address))?;
         eprintln!("metrics on http://{bound}/metrics");
     }
+    let shards = match config.runtime.shards {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    // Each pipeline's counters, and its per-state counts when the console
+    // shows them.
+    let console = config.api.as_ref().map(|a| &a.console).filter(|c| c.enabled);
+    let observed: Vec<(Arc<Stats>, Option<Arc<PipelineWatch>>)> = prepared
+        .iter()
+        .map(|p| {
+            let watch = console.map(|_| Arc::new(PipelineWatch::new(p.program.states.len(), shards)));
+            (Arc::new(Stats::default()), watch)
+        })
+        .collect();
+    let mut in_process: Option<Arc<dyn expressway_runtime::LocalExecutions>> = None;
     let api = match &config.api {
-        Some(api_config) => Some(start_api(api_config, &config, &prepared)?),
+        Some(api_config) => {
+            let (api, bound, local) = start_api(api_config, &config, &prepared)?;
+            in_process = Some(local);
+            if let Some(c) = console {
+                let pipelines = prepared
+                    .iter()
+                    .zip(&observed)
+                    .filter_map(|(p, (stats, watch))| {
+                        let watch = watch.clone()?;
+                        Some(WatchedPipeline::new(&p.name, &p.definition, stats.clone(), watch))
+                    })
+                    .collect();
+                let hosts = c.hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+                api.open_console(Console { allow_start: c.allow_start, hosts, pipelines });
+                eprintln!("console on http://{bound}/console/");
+            }
+            Some(api)
+        }
         None => None,
     };
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| format!("installing signal handler: {e}"))?;
     }
-    let shards = match config.runtime.shards {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n,
-    };
     let started = Instant::now();
     let mut runs = Vec::new();
     let mut aws = AwsOnDemand { config: &config.aws, aws: None };
-    for p in prepared {
+    for (p, (stats, watch)) in prepared.into_iter().zip(observed) {
         let source: Box<dyn Source> = match &p.config.source {
             SourceConfig::File { path, follow, checkpoint } => {
                 if from_start {
@@ -383,7 +413,11 @@ fn run_config(
             Arc::new(NoTaskService)
         } else {
             let http = HttpInvoker::new(Some(config.http.allowed_endpoints.clone()), config.http.timeout)?;
-            Arc::new(AwsTasks::new(aws.get()?, http))
+            let service = AwsTasks::new(aws.get()?, http);
+            Arc::new(match &in_process {
+                Some(local) => service.in_process(local.clone()),
+                None => service,
+            })
         };
         let spec = PipelineSpec {
             name: p.name.clone(),
@@ -400,8 +434,8 @@ fn run_config(
             log_execution_data: p.config.logging.include_execution_data,
             tasks,
             clock: Arc::new(SystemClock),
+            watch,
         };
-        let stats = Arc::new(Stats::default());
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipeline-{}", p.name))
@@ -467,7 +501,7 @@ fn start_api(
     api_config: &expressway_config::api::ApiConfig,
     config: &Config,
     prepared: &[Prepared],
-) -> Result<Arc<expressway_api::Api>, String> {
+) -> Result<(Arc<expressway_api::Api>, std::net::SocketAddr, Arc<expressway_api::InProcess>), String> {
     let configured = prepared
         .iter()
         .map(|p| expressway_api::ConfiguredMachine {
@@ -478,18 +512,28 @@ fn start_api(
         })
         .collect();
     let (aws_config, http_config) = (config.aws.clone(), config.http.clone());
+    // The API's machines start in-process from its own executions' and the
+    // pipelines' `states:startExecution`.
+    let local = Arc::new(expressway_api::InProcess::default());
+    let in_process = local.clone();
     let make_tasks: expressway_api::TasksFactory = Box::new(move || {
-        let aws = Aws::new(&aws_config)?;
+        // Called on the API's runtime, where the AWS configuration (which
+        // blocks on a runtime of its own while it loads) cannot be read. The
+        // HTTP invoker first: an `Aws` dropped here, on the API's runtime,
+        // would panic dropping its own.
         let http = HttpInvoker::new(Some(http_config.allowed_endpoints.clone()), http_config.timeout)?;
-        Ok(Arc::new(AwsTasks::new(aws, http)) as Arc<dyn TaskService>)
+        let aws = std::thread::scope(|s| s.spawn(|| Aws::new(&aws_config)).join())
+            .map_err(|_| "reading the AWS configuration panicked".to_string())??;
+        Ok(Arc::new(AwsTasks::new(aws, http).in_process(in_process.clone())) as Arc<dyn TaskService>)
     });
     let api = Arc::new(expressway_api::Api::new(api_config, configured, make_tasks)?);
+    local.attach(&api);
     expressway_api::server::describe_metrics();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let bound = expressway_api::server::serve(api.clone(), api_config, workers)
         .map_err(|e| format!("listening on {}: {e}", api_config.address))?;
     eprintln!("Step Functions API on http://{bound}");
-    Ok(api)
+    Ok((api, bound, local))
 }
 
 /// Panics the shards catch are dead-lettered and counted

@@ -495,3 +495,103 @@ fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
     // The pipeline ran beside the API.
     assert!(support::wait_for(Duration::from_secs(30), || support::count_lines(&dir.join("out.jsonl")) == 1));
 }
+
+const NESTED: &str = r#"{"StartAt": "Child", "States": {
+  "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+    "Parameters": {"StateMachineArn.$": "$.child", "Name": "nested-1",
+      "Input": {"who.$": "$.who", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}},
+    "ResultPath": "$.started", "Next": "Missing"},
+  "Missing": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+    "Parameters": {"StateMachineArn.$": "$.missing_version"},
+    "Catch": [{"ErrorEquals": ["StepFunctions.StateMachineDoesNotExistException"], "ResultPath": "$.missing", "Next": "Remote"}],
+    "Next": "Remote"},
+  "Remote": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+    "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:elsewhere"},
+    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.remote", "Next": "Done"}], "Next": "Done"},
+  "Done": {"Type": "Succeed"}}}"#;
+
+#[test]
+fn a_nested_start_execution_of_a_machine_this_process_serves_starts_in_process() {
+    let dir = work_dir("api-in-process");
+    let port = free_port();
+    let config = dir.join("api.yaml");
+    std::fs::write(&config, format!("api:\n  address: 127.0.0.1:{port}\n")).expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
+    command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
+    // Nothing listens at the AWS endpoint: a call over the network fails,
+    // so a child that starts was started without one.
+    let closed = free_port();
+    command
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
+    let sfn = client(server.port);
+    runtime().block_on(async {
+        for (name, definition) in [("child", GREETER), ("parent", NESTED)] {
+            sfn.create_state_machine()
+                .name(name)
+                .definition(definition)
+                .role_arn(ROLE)
+                .r#type(StateMachineType::Express)
+                .publish(true)
+                .send()
+                .await
+                .expect("create");
+        }
+        let input = serde_json::json!({
+            "who": "nested",
+            "child": format!("{}:1", machine_arn("child")),
+            "missing_version": format!("{}:7", machine_arn("child")),
+        });
+        let run = sfn
+            .start_sync_execution()
+            .state_machine_arn(machine_arn("parent"))
+            .input(input.to_string())
+            .send()
+            .await
+            .expect("run");
+        assert_eq!(run.status(), &SyncExecutionStatus::Succeeded, "{run:?}\n{}", server.log_tail());
+        let out: serde_json::Value = serde_json::from_str(run.output().expect("output")).expect("json");
+        // The optimised form's result: the execution, its start in epoch
+        // milliseconds, the SDK's metadata.
+        let started = &out["started"];
+        let child_arn = started["ExecutionArn"].as_str().expect("an execution ARN");
+        assert!(child_arn.starts_with("arn:aws:states:us-east-1:123456789012:express:child:nested-1:"), "{out:#}");
+        assert!(started["StartDate"].as_i64().is_some_and(|t| t > 1_600_000_000_000), "{out:#}");
+        assert_eq!(started["SdkHttpMetadata"]["HttpStatusCode"], 200, "{out:#}");
+        assert!(started["SdkResponseMetadata"]["RequestId"].as_str().is_some_and(|r| r.len() == 36), "{out:#}");
+        // The API's errors named as the optimised integration names AWS's.
+        assert_eq!(out["missing"]["Error"], "StepFunctions.StateMachineDoesNotExistException", "{out:#}");
+        let cause = out["missing"]["Cause"].as_str().expect("cause");
+        assert!(
+            cause.contains("(Service: AWSStepFunctions; Status Code: 400; Error Code: StateMachineDoesNotExist;"),
+            "{cause}"
+        );
+        // A machine this process does not serve goes to AWS: here, the
+        // closed endpoint.
+        assert_eq!(out["remote"]["Error"], "StepFunctions.SdkClientException", "{out:#}");
+
+        // The child is this process's execution, of version 1, with the
+        // parent's input.
+        let listed = sfn.list_executions().state_machine_arn(machine_arn("child")).send().await.expect("list");
+        let arns: Vec<&str> = listed.executions().iter().map(|e| e.execution_arn()).collect();
+        assert_eq!(arns, [child_arn]);
+        let mut described = sfn.describe_execution().execution_arn(child_arn).send().await.expect("describe");
+        for _ in 0..50 {
+            if described.status() != &ExecutionStatus::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            described = sfn.describe_execution().execution_arn(child_arn).send().await.expect("describe");
+        }
+        assert_eq!(described.status(), &ExecutionStatus::Succeeded);
+        assert_eq!(described.state_machine_version_arn(), Some(format!("{}:1", machine_arn("child")).as_str()));
+        let child_input: serde_json::Value = serde_json::from_str(described.input().expect("input")).expect("json");
+        assert_eq!(child_input["who"], "nested");
+        assert_eq!(child_input["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"], run.execution_arn());
+        let output: serde_json::Value = serde_json::from_str(described.output().expect("output")).expect("json");
+        assert_eq!(output["greeting"], "hello nested");
+    });
+}

@@ -685,7 +685,7 @@ fn an_unsupported_resource_fails_validation_naming_it() {
     let machine = machine(
         &dir,
         r#"{"StartAt": "Publish", "States": {"Publish": {"Type": "Task",
-            "Resource": "arn:aws:states:::glue:startJobRun", "End": true}}}"#,
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep", "End": true}}}"#,
     );
     let cfg = config(
         &dir,
@@ -698,5 +698,5 @@ fn an_unsupported_resource_fails_validation_naming_it() {
         .expect("validate");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(text.contains("arn:aws:states:::glue:startJobRun") && text.contains("not supported"), "{text}");
+    assert!(text.contains("arn:aws:states:::elasticmapreduce:addStep") && text.contains("not supported"), "{text}");
 }

@@ -5,31 +5,15 @@
 //! (ec2) and catches `S3.NoSuchKeyException`; the results are checked
 //! against the shapes AWS documents.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}{}", std::process::id(), nanos % 1_000_000_000)
-}
+mod support;
+use support::unique;
 
 fn exec(machine: &str, input: &serde_json::Value) -> serde_json::Value {
     std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL is not set: run deploy/dev/test.sh, which starts ministack and sets it");
-    let dir = std::env::temp_dir().join(format!("expressway-aws-sdk-{}", unique()));
-    std::fs::create_dir_all(&dir).expect("work dir");
-    let (definition, input_file): (PathBuf, PathBuf) = (dir.join("machine.json"), dir.join("input.json"));
-    std::fs::write(&definition, machine).expect("definition");
-    std::fs::write(&input_file, input.to_string()).expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args(["exec", "--aws", "--definition"])
-        .arg(&definition)
-        .arg("--input")
-        .arg(&input_file)
-        .output()
-        .expect("exec");
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)))
+    support::exec_aws("aws-sdk", machine, input)
 }
 
 const MACHINE: &str = r#"{"StartAt": "CreateBucket", "States": {

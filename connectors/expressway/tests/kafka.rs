@@ -7,7 +7,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+mod support;
+
 use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,11 +82,15 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, 4)
+}
+
+fn setup_with(name: &str, partitions: i32) -> Setup {
     let brokers = brokers();
     let tag = unique();
     let (input, output, group) = (format!("{name}-in-{tag}"), format!("{name}-out-{tag}"), format!("{name}-{tag}"));
     for t in [&input, &output] {
-        ensure_topic(&brokers, t, 4).expect("create topic");
+        ensure_topic(&brokers, t, partitions).expect("create topic");
     }
     let dir = std::env::temp_dir().join(format!("expressway-kafka-{name}-{tag}"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -92,8 +99,13 @@ fn setup(name: &str) -> Setup {
 
 /// `n` fan-out inputs, device ids `sensor-0` to `sensor-{n-1}`, keyed by them.
 fn readings(n: usize) -> impl Iterator<Item = (String, String)> {
+    readings_of(0..n)
+}
+
+/// The fan-out inputs of devices `sensor-{first}` up to `sensor-{end-1}`.
+fn readings_of(devices: std::ops::Range<usize>) -> impl Iterator<Item = (String, String)> {
     let template = std::fs::read_to_string(repo().join("benches/machines/iot-fanout.input.json")).expect("input");
-    (0..n).map(move |i| (format!("sensor-{i}"), template.replace("sensor-0042", &format!("sensor-{i}"))))
+    devices.map(move |i| (format!("sensor-{i}"), template.replace("sensor-0042", &format!("sensor-{i}"))))
 }
 
 fn device(result: &[u8]) -> String {
@@ -285,4 +297,112 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_without_loss() {
     eprintln!("rebalance test: all {N} done {took:?} after the SIGTERM; {} duplicate results", total - N);
     // The session timeout is 45 s: the survivor took over well before it.
     assert!(took < Duration::from_secs(40), "handover took {took:?}");
+}
+
+/// The metrics page at `addr`, empty while nothing answers there.
+fn scrape(addr: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut text = String::new();
+    if write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_ok() {
+        let _ = s.read_to_string(&mut text);
+    }
+    text
+}
+
+/// The value of the series `series` (name and labels, as exported) on the
+/// metrics page at `addr`; 0 while it is absent.
+fn metric(addr: &str, series: &str) -> f64 {
+    scrape(addr).lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
+/// Executions a member ran, from its summary line
+/// (`pipeline kafka-test: 123 executions (…`).
+fn executions_in(summary: &str) -> usize {
+    summary
+        .lines()
+        .find_map(|l| l.split_once("pipeline kafka-test: ")?.1.split_once(" executions")?.0.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in: {summary}"))
+}
+
+/// Produce fan-out inputs `sensor-0`, `sensor-1`, … in small paced chunks
+/// (a stream, not a backlog) until `stop` is set; how many it produced.
+fn stream_until(brokers: &str, topic: &str, stop: &std::sync::atomic::AtomicBool) -> usize {
+    const CHUNK: usize = 100;
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
+    let mut sent = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for (k, p) in readings_of(sent..sent + CHUNK) {
+            send_when_queued(&producer, BaseRecord::<String, String>::to(topic).key(&k).payload(&p)).expect("produce");
+        }
+        sent += CHUNK;
+        producer.poll(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    sent
+}
+
+/// Several processes in one consumer group are how a pipeline scales past
+/// one machine: two members on an 8-partition topic fed by a steady stream,
+/// the second joining while the first is busy and the first leaving
+/// (SIGTERM) while the stream goes on. No input is lost, duplicates stay
+/// within one in-flight window per membership change, and both members ran
+/// executions. Throughput is not asserted (see `benches/README.md`).
+#[test]
+fn two_members_share_a_topic_and_a_join_and_a_leave_mid_stream_lose_nothing() {
+    // The config's in-flight cap: 2 shards x 256 records a member.
+    const WINDOW: usize = 2 * 256;
+    let Setup { brokers, input, output, group, dir, .. } = setup_with("group", 8);
+    let member = |name: &str| {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
+        let cfg = pipeline(&dir, &brokers, &group, &input, &output, "");
+        let text = std::fs::read_to_string(&cfg).expect("config") + &format!("metrics: {{ address: \"{addr}\" }}\n");
+        std::fs::write(&cfg, text).expect("config");
+        (support::Run::start(&cfg, dir.join(format!("{name}.log"))), addr.to_string())
+    };
+    let assigned = "expressway_kafka_rebalances_total{kind=\"assign\"}";
+    let started = "expressway_executions_started_total{pipeline=\"kafka-test\"}";
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = {
+        let (brokers, input, stop) = (brokers.clone(), input.clone(), stop.clone());
+        std::thread::spawn(move || stream_until(&brokers, &input, &stop))
+    };
+
+    // Member a alone, busy with the stream.
+    let (a, a_metrics) = member("a");
+    let busy = support::wait_for(Duration::from_secs(90), || metric(&a_metrics, started) >= 1_000.0);
+    assert!(busy, "member a made progress: {}", a.log_text());
+
+    // Member b joins mid-stream and, once the group is rebalanced, gets part
+    // of the stream.
+    let (b, b_metrics) = member("b");
+    let joined = support::wait_for(Duration::from_secs(90), || metric(&b_metrics, assigned) >= 1.0);
+    assert!(joined, "member b got partitions: {}", b.log_text());
+    let b_worked = support::wait_for(Duration::from_secs(90), || metric(&b_metrics, started) >= 1_000.0);
+    assert!(b_worked, "member b ran executions: {}", b.log_text());
+
+    // Member a leaves mid-stream; b takes its partitions over.
+    let (a_status, a_log) = a.stop();
+    assert!(a_status.success(), "{a_log}");
+    let before = metric(&b_metrics, started);
+    let took_over = support::wait_for(Duration::from_secs(90), || metric(&b_metrics, started) >= before + 1_000.0);
+    assert!(took_over, "member b went on alone: {}", b.log_text());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = stream.join().expect("producer");
+    let (total, seen) = consume_distinct(&brokers, &output, n, Duration::from_secs(150));
+    let (b_status, b_log) = b.stop();
+    assert!(b_status.success(), "{b_log}");
+
+    assert_eq!(seen.len(), n, "every input has a result");
+    let duplicates = total - n;
+    let (ran_a, ran_b) = (executions_in(&a_log), executions_in(&b_log));
+    eprintln!("consumer group: {n} inputs, a ran {ran_a}, b ran {ran_b}, {duplicates} duplicate results");
+    assert!(ran_a > 0 && ran_b > 0, "both members did work: a {ran_a}, b {ran_b}");
+    assert!(ran_a + ran_b >= n, "every input ran: a {ran_a} + b {ran_b}");
+    // Two membership changes, each re-running at most the in-flight window
+    // of the member that gave partitions up.
+    assert!(duplicates <= 2 * WINDOW, "{duplicates} duplicate results");
+    assert!(ran_a + ran_b - n <= 2 * WINDOW, "{} executions re-ran", ran_a + ran_b - n);
 }

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine as _;
 use expressway_engine::{TaskOutcome, Value};
 use expressway_runtime::DedupStore;
+use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -210,6 +211,10 @@ pub struct DynamoDedup {
 /// crashed execution must not block its own redelivery for the whole TTL.
 const CLAIM_SECONDS: u64 = 360;
 
+/// Claims of one batch in flight at once: a batch of a thousand records
+/// must not open a thousand connections.
+const CLAIMS_AT_ONCE: usize = 64;
+
 impl DynamoDedup {
     pub fn open(aws: Arc<Aws>, table: &str, ttl: Duration, ttl_attribute: &str, prefix: &str) -> Result<Self, String> {
         let client = aws.dynamodb();
@@ -233,34 +238,50 @@ impl DynamoDedup {
 
 impl DedupStore for DynamoDedup {
     fn begin(&self, key: &str) -> bool {
+        self.begin_many(&[key]).first().copied().unwrap_or(true)
+    }
+
+    /// A conditional put per distinct key, all sent at once (DynamoDB has no
+    /// batched conditional write that answers per item): the shard waits
+    /// one round trip per batch. A key repeated in the batch is a twin of
+    /// its first occurrence without asking.
+    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
         let now = Self::now();
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("{}{key}", self.prefix)))
-            .item("status", AttributeValue::S("running".into()))
-            .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
-            // Free, or a running claim that expired (its runner crashed).
-            .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_names("#t", &self.ttl_attribute)
-            .expression_attribute_values(":running", AttributeValue::S("running".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send();
-        match self.aws.handle().block_on(put) {
-            Ok(_) => true,
-            Err(e) => {
-                let (error, cause) = describe(DYNAMODB, &e);
-                if error == "DynamoDB.ConditionalCheckFailedException" {
-                    false
-                } else {
-                    // Unreachable store: run it anyway (at-least-once), and say so.
-                    tracing::warn!(table = %self.table, %cause, "dedup store unavailable; running the record");
-                    true
+        let mut first = std::collections::HashSet::with_capacity(keys.len());
+        let asked: Vec<usize> = (0..keys.len()).filter(|&i| first.insert(keys[i])).collect();
+        let puts = asked.iter().map(|&i| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(format!("{}{}", self.prefix, keys[i])))
+                .item("status", AttributeValue::S("running".into()))
+                .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
+                // Free, or a running claim that expired (its runner crashed).
+                .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#t", &self.ttl_attribute)
+                .expression_attribute_values(":running", AttributeValue::S("running".into()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .send()
+        });
+        let answers: Vec<_> = self.aws.handle().block_on(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect());
+        let mut claimed = vec![false; keys.len()];
+        for (&i, answer) in asked.iter().zip(answers) {
+            claimed[i] = match answer {
+                Ok(_) => true,
+                Err(e) => {
+                    let (error, cause) = describe(DYNAMODB, &e);
+                    if error == "DynamoDB.ConditionalCheckFailedException" {
+                        false
+                    } else {
+                        // Unreachable store: run it anyway (at-least-once), and say so.
+                        tracing::warn!(table = %self.table, %cause, "dedup store unavailable; running the record");
+                        true
+                    }
                 }
-            }
+            };
         }
+        claimed
     }
 
     fn complete(&self, key: &str) {

@@ -3,12 +3,15 @@
 //! store. Calls run on one tokio runtime owned here; the engine sees only
 //! its synchronous traits.
 
+pub mod apigateway;
 pub mod dynamodb;
 pub mod errors;
 pub mod http_invoke;
 pub mod http_rules;
 pub mod lambda;
+pub mod optimised;
 pub mod response;
+pub mod s3_items;
 pub mod sns;
 pub mod sqs;
 pub mod tasks;

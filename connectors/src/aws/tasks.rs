@@ -6,9 +6,10 @@
 use super::Aws;
 use super::dynamodb::{self, Operation};
 use super::http_invoke::HttpInvoker;
-use super::{lambda, sns, sqs};
+use super::optimised::{self, Optimised};
+use super::{apigateway, lambda, sns, sqs};
 use expressway_engine::{TaskCall, TaskOutcome};
-use expressway_runtime::tasks::{TaskReply, TaskService};
+use expressway_runtime::tasks::{LocalExecutions, TaskReply, TaskService};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -37,6 +38,13 @@ pub enum Integration {
     /// `arn:aws:states:::aws-sdk:<service>:<action>`, resolved against the
     /// service's model.
     AwsSdk(expressway_aws_sdk::Call),
+    /// A Distributed Map's ItemReader / ResultWriter: `arn:aws:states:::s3:<action>`.
+    S3(super::s3_items::Action),
+    /// `events:putEvents`, `states:startExecution`, `ecs:runTask`, … (see
+    /// [`super::optimised`]).
+    Optimised(Optimised),
+    /// `arn:aws:states:::apigateway:invoke`
+    ApiGatewayInvoke,
 }
 
 impl Integration {
@@ -56,13 +64,22 @@ impl Integration {
                     None => unsupported("the DynamoDB actions are putItem, getItem, updateItem and deleteItem"),
                 },
                 ("http", "invoke") => Ok(Integration::HttpInvoke),
+                ("s3", action) => super::s3_items::Action::parse(action).map(Integration::S3).ok_or(()).or_else(|_| {
+                    unsupported(
+                        "a Map's ItemReader/ResultWriter reads getObject and listObjectsV2 and writes putObject",
+                    )
+                }),
+                ("apigateway", "invoke") => Ok(Integration::ApiGatewayInvoke),
                 ("aws-sdk", call) => {
                     let (service, action) = call.split_once(':').unwrap_or((call, ""));
                     expressway_aws_sdk::Call::resolve(service, action)
                         .map(Integration::AwsSdk)
                         .or_else(|e| unsupported(&e))
                 }
-                _ => unsupported("no such integration in Expressway"),
+                _ => match Optimised::parse(service, action) {
+                    Some(resolved) => resolved.map(Integration::Optimised).or_else(|e| unsupported(&e)),
+                    None => unsupported(&optimised::not_run(service, action)),
+                },
             };
         }
         let parts: Vec<&str> = resource.split(':').collect();
@@ -88,6 +105,9 @@ impl Integration {
             Integration::DynamoDb(Operation::UpdateItem) => "dynamodb:updateItem",
             Integration::DynamoDb(Operation::DeleteItem) => "dynamodb:deleteItem",
             Integration::AwsSdk(call) => return std::borrow::Cow::Owned(format!("aws-sdk:{}", call.service)),
+            Integration::S3(action) => action.label(),
+            Integration::Optimised(task) => task.label(),
+            Integration::ApiGatewayInvoke => "apigateway:invoke",
         })
     }
 }
@@ -116,12 +136,14 @@ struct Clients {
     dynamodb: aws_sdk_dynamodb::Client,
     http: HttpInvoker,
     aws_sdk: Option<expressway_aws_sdk::AwsSdkClient>,
+    region: String,
 }
 
 pub struct AwsTasks {
     aws: Arc<Aws>,
     clients: Arc<Clients>,
     limit: Arc<Semaphore>,
+    local: Option<Arc<dyn LocalExecutions>>,
 }
 
 impl AwsTasks {
@@ -134,9 +156,17 @@ impl AwsTasks {
             dynamodb: aws.dynamodb(),
             http,
             aws_sdk,
+            region: aws.region(),
         });
         let limit = Arc::new(Semaphore::new(aws.max_concurrent_calls));
-        AwsTasks { aws, clients, limit }
+        AwsTasks { aws, clients, limit, local: None }
+    }
+
+    /// `states:startExecution` of a machine `local` runs starts it there,
+    /// without a network hop.
+    pub fn in_process(mut self, local: Arc<dyn LocalExecutions>) -> AwsTasks {
+        self.local = Some(local);
+        self
     }
 }
 
@@ -152,7 +182,7 @@ impl TaskService for AwsTasks {
                 return reply.send(TaskOutcome::Failed { error: "States.Runtime".into(), cause: Some(cause) });
             }
         };
-        let (clients, limit) = (self.clients.clone(), self.limit.clone());
+        let (clients, limit, local) = (self.clients.clone(), self.limit.clone(), self.local.clone());
         self.aws.handle().spawn(async move {
             let label = integration.label();
             metrics::counter!(metric::SCHEDULED, "integration" => label.clone()).increment(1);
@@ -166,6 +196,14 @@ impl TaskService for AwsTasks {
                 Integration::HttpInvoke => clients.http.invoke(&call.input).await,
                 Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
                 Integration::AwsSdk(sdk_call) => aws_sdk_call(clients.aws_sdk.as_ref(), sdk_call, &call.input).await,
+                Integration::S3(action) => super::s3_items::call(clients.aws_sdk.as_ref(), *action, &call.input).await,
+                Integration::Optimised(task) if task.kind == optimised::Kind::StartExecution => {
+                    optimised::start_execution(local.as_deref(), clients.aws_sdk.as_ref(), task, &call.input).await
+                }
+                Integration::Optimised(task) => optimised::call(clients.aws_sdk.as_ref(), task, &call.input).await,
+                Integration::ApiGatewayInvoke => {
+                    apigateway::invoke(clients.aws_sdk.as_ref(), &clients.region, &call.input).await
+                }
             };
             metrics::histogram!(metric::DURATION, "integration" => label.clone()).record(began.elapsed().as_secs_f64());
             match &outcome {
@@ -191,6 +229,19 @@ mod tests {
         assert_eq!(Integration::parse("arn:aws:states:::sqs:sendMessage"), Ok(Integration::SqsSendMessage));
         assert_eq!(Integration::parse("arn:aws:states:::sns:publish"), Ok(Integration::SnsPublish));
         assert_eq!(Integration::parse("arn:aws:states:::http:invoke"), Ok(Integration::HttpInvoke));
+        assert_eq!(Integration::parse("arn:aws:states:::apigateway:invoke"), Ok(Integration::ApiGatewayInvoke));
+        for optimised in [
+            "events:putEvents",
+            "states:startExecution",
+            "ecs:runTask",
+            "batch:submitJob",
+            "athena:getQueryResults",
+            "codebuild:startBuild",
+            "sagemaker:createTransformJob",
+        ] {
+            let parsed = Integration::parse(&format!("arn:aws:states:::{optimised}")).unwrap();
+            assert_eq!(parsed.label(), optimised);
+        }
         let sdk = Integration::parse("arn:aws:states:::aws-sdk:s3:getObject").unwrap();
         assert!(matches!(&sdk, Integration::AwsSdk(c) if c.operation == "GetObject"), "{sdk:?}");
         assert_eq!(sdk.label(), "aws-sdk:s3");
@@ -202,7 +253,9 @@ mod tests {
             ("arn:aws:states:::lambda:invoke.waitForTaskToken", "request-response"),
             ("arn:aws:states:::dynamodb:scan", "putItem, getItem"),
             ("arn:aws:states:us-east-1:1:activity:a", "activities"),
-            ("arn:aws:states:::glue:startJobRun", "no such integration"),
+            ("arn:aws:states:::glue:startJobRun.sync", "request-response"),
+            ("arn:aws:states:::glue:getJobRun", "no such integration"),
+            ("arn:aws:states:::elasticmapreduce:addStep", "aws-sdk:emr:addJobFlowSteps"),
             ("arn:aws:states:::aws-sdk:nosuchservice:getThing", "'nosuchservice'"),
             ("arn:aws:states:::aws-sdk:s3:getObjekt", "no action 'getObjekt'"),
             ("not-an-arn", "expected a Lambda function ARN"),

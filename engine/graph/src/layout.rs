@@ -11,28 +11,28 @@ use std::collections::HashMap;
 
 /// Pixel sizes. Text widths are estimated from a monospace font: the SVG
 /// renderer draws in one, at these sizes.
-pub const NAME_CHAR_W: i32 = 8;
-pub const NOTE_CHAR_W: i32 = 6;
-const BOX_PAD_X: i32 = 12;
-const BOX_MIN_W: i32 = 120;
-const BOX_H: i32 = 40;
-const NOTE_H: i32 = 13;
-const COL_GAP: i32 = 40;
+pub const NAME_CHAR_W: i64 = 8;
+pub const NOTE_CHAR_W: i64 = 6;
+const BOX_PAD_X: i64 = 12;
+const BOX_MIN_W: i64 = 120;
+const BOX_H: i64 = 40;
+const NOTE_H: i64 = 13;
+const COL_GAP: i64 = 40;
 /// The least gap between rows.
-const ROW_GAP: i32 = 48;
+const ROW_GAP: i64 = 48;
 /// A gap's first label or channel lies this far below the row above; the
 /// last channel this far above the row below.
-const LABEL_START: i32 = 12;
-const LABEL_STEP: i32 = 13;
-const LANE_STEP: i32 = 5;
-const MARKER: i32 = 16;
-const LANE_GAP: i32 = 14;
+const LABEL_START: i64 = 12;
+const LABEL_STEP: i64 = 13;
+const LANE_STEP: i64 = 5;
+const MARKER: i64 = 16;
+const LANE_GAP: i64 = 14;
 /// Room left of a scope's content for retry loops.
-const MARGIN: i32 = 14;
-const FRAME_HEADER_H: i32 = 26;
-const FRAME_PAD: i32 = 12;
-const BRANCH_LABEL_H: i32 = 18;
-const GRAPH_PAD: i32 = 10;
+const MARGIN: i64 = 14;
+const FRAME_HEADER_H: i64 = 26;
+const FRAME_PAD: i64 = 12;
+const BRANCH_LABEL_H: i64 = 18;
+const GRAPH_PAD: i64 = 10;
 
 /// Lay out a validated machine.
 pub fn layout(machine: &StateMachine) -> Graph {
@@ -47,6 +47,14 @@ pub fn layout(machine: &StateMachine) -> Graph {
     g.width = size.0 + 2 * GRAPH_PAD;
     g.height = size.1 + 2 * GRAPH_PAD;
     g
+}
+
+/// Boxes side by side, a column gap apart. Coordinates are `i64` and sums
+/// saturate: a huge Parallel (its branches side by side) or a machine of
+/// millions of states cannot wrap a coordinate around.
+fn row_width(widths: impl Iterator<Item = i64>) -> i64 {
+    let (sum, count) = widths.fold((0i64, 0i64), |(sum, n), w| (sum.saturating_add(w), n + 1));
+    sum.saturating_add(COL_GAP.saturating_mul((count - 1).max(0)))
 }
 
 /// `/` and `~` in a name escaped as in a JSON Pointer, so ids built by
@@ -72,7 +80,7 @@ struct Builder {
 }
 
 /// Move the items in `range` by (dx, dy).
-fn translate(nodes: &mut [Node], edges: &mut [Edge], frames: &mut [Frame], range: (Span, Span), dx: i32, dy: i32) {
+fn translate(nodes: &mut [Node], edges: &mut [Edge], frames: &mut [Frame], range: (Span, Span), dx: i64, dy: i64) {
     let (from, to) = range;
     for n in &mut nodes[from.nodes..to.nodes] {
         n.rect.x += dx;
@@ -103,7 +111,7 @@ impl Builder {
         Span { nodes: self.nodes.len(), edges: self.edges.len(), frames: self.frames.len() }
     }
 
-    fn translate(&mut self, range: (Span, Span), dx: i32, dy: i32) {
+    fn translate(&mut self, range: (Span, Span), dx: i64, dy: i64) {
         translate(&mut self.nodes, &mut self.edges, &mut self.frames, range, dx, dy);
     }
 
@@ -114,7 +122,7 @@ impl Builder {
         kind: NodeKind,
         scope: &str,
         row: usize,
-        size: (i32, i32),
+        size: (i64, i64),
     ) -> usize {
         self.nodes.push(Node {
             id,
@@ -131,7 +139,7 @@ impl Builder {
     /// Lay out one machine with its top left at the origin; returns its
     /// size. `scope` is its frame's id ("" for the top machine), `prefix`
     /// what its states' ids start with.
-    fn scope(&mut self, m: &StateMachine, scope: &str, prefix: &str, depth: usize) -> (i32, i32) {
+    fn scope(&mut self, m: &StateMachine, scope: &str, prefix: &str, depth: usize) -> (i64, i64) {
         let Ranking { order, rank } = rank(m);
         let marker_id = |what: &str| if scope.is_empty() { what.to_string() } else { format!("{scope}/{what}") };
         let start = self.push_node(marker_id("~start"), "", NodeKind::Start, scope, 0, (MARKER, MARKER));
@@ -161,10 +169,10 @@ impl Builder {
         // What each gap under a row must hold: its states' stacked edge
         // labels, then a channel per lane edge leaving the row, then one per
         // lane edge entering the row below.
-        let mut labels = vec![0i32; last_row + 1];
-        let mut exits = vec![0i32; last_row + 1];
-        let mut entries = vec![0i32; last_row + 1];
-        let mut labelled: HashMap<usize, i32> = HashMap::new();
+        let mut labels = vec![0i64; last_row + 1];
+        let mut exits = vec![0i64; last_row + 1];
+        let mut entries = vec![0i64; last_row + 1];
+        let mut labelled: HashMap<usize, i64> = HashMap::new();
         for (l, route) in links.iter().zip(&routes) {
             let (from, to) = (self.nodes[l.from].row, self.nodes[l.to].row);
             match route {
@@ -188,9 +196,7 @@ impl Builder {
             rows[self.nodes[n].row].push(n);
         }
         rows[last_row].push(end);
-        let row_w = |b: &Builder, row: &[usize]| {
-            row.iter().map(|&n| b.nodes[n].rect.w).sum::<i32>() + COL_GAP * (row.len() as i32 - 1).max(0)
-        };
+        let row_w = |b: &Builder, row: &[usize]| row_width(row.iter().map(|&n| b.nodes[n].rect.w));
         let content_w = rows.iter().map(|r| row_w(self, r)).max().unwrap_or(MARKER);
         let mut tops = Vec::with_capacity(rows.len());
         let mut bottoms = Vec::with_capacity(rows.len());
@@ -217,24 +223,24 @@ impl Builder {
         let content_h = bottoms.last().copied().unwrap_or(0);
         let channels = Channels { labels, tops, bottoms };
         let lanes = self.route(&links, &routes, &channels, MARGIN + content_w);
-        (MARGIN + content_w + LANE_GAP * (lanes as i32 + 1), content_h)
+        (MARGIN + content_w + LANE_GAP * (lanes as i64 + 1), content_h)
     }
 
     /// Size a state's box; a Map or Parallel state lays out its branches
     /// inside it (relative to its own top left) and grows to hold them.
-    fn state_box(&mut self, state: &State, node: usize, depth: usize) -> (i32, i32) {
+    fn state_box(&mut self, state: &State, node: usize, depth: usize) -> (i64, i64) {
         let notes: Vec<usize> = state.retry.iter().map(|r| label::retry(r, MAX_LABEL_CHARS).chars().count()).collect();
-        let name_w = self.nodes[node].label.chars().count() as i32 * NAME_CHAR_W;
-        let note_w = notes.iter().max().map_or(0, |&c| c as i32 * NOTE_CHAR_W);
+        let name_w = self.nodes[node].label.chars().count() as i64 * NAME_CHAR_W;
+        let note_w = notes.iter().max().map_or(0, |&c| c as i64 * NOTE_CHAR_W);
         let text_w = (name_w.max(note_w) + 2 * BOX_PAD_X).max(BOX_MIN_W);
         let branches: Vec<(&StateMachine, String)> = match &state.kind {
             StateKind::Parallel { branches } => {
                 branches.iter().enumerate().map(|(i, b)| (b, format!("branch {}", i + 1))).collect()
             }
             StateKind::Map(map) => vec![(&map.processor, "item processor".to_string())],
-            _ => return (text_w, BOX_H + NOTE_H * notes.len() as i32),
+            _ => return (text_w, BOX_H + NOTE_H * notes.len() as i64),
         };
-        let header = FRAME_HEADER_H + NOTE_H * notes.len() as i32;
+        let header = FRAME_HEADER_H + NOTE_H * notes.len() as i64;
         // The header line holds the type after the name.
         let text_w = text_w.max(name_w + 2 * BOX_PAD_X + 10 * NOTE_CHAR_W);
         if depth >= MAX_NESTING {
@@ -324,25 +330,25 @@ impl Builder {
     /// a channel of the gap below, runs right to a lane of its own, up or
     /// down it to a channel of the gap above its target and enters the
     /// target's top; its label sits on the first channel.
-    fn route(&mut self, links: &[Link], routes: &[Route], ch: &Channels, right: i32) -> usize {
+    fn route(&mut self, links: &[Link], routes: &[Route], ch: &Channels, right: i64) -> usize {
         // Per node: edges leaving its bottom, edges entering its top.
-        let mut count: HashMap<usize, [i32; 2]> = HashMap::new();
+        let mut count: HashMap<usize, [i64; 2]> = HashMap::new();
         for (l, route) in links.iter().zip(routes) {
             if *route != Route::Loop {
                 count.entry(l.from).or_default()[0] += 1;
                 count.entry(l.to).or_default()[1] += 1;
             }
         }
-        let mut seen: HashMap<usize, [i32; 2]> = HashMap::new();
+        let mut seen: HashMap<usize, [i64; 2]> = HashMap::new();
         let mut spread = |side: usize, node: usize| {
             let k = seen.entry(node).or_default();
             k[side] += 1;
             (k[side], count.get(&node).map_or(1, |c| c[side]))
         };
-        let mut labelled: HashMap<usize, i32> = HashMap::new();
-        let mut retries: HashMap<usize, i32> = HashMap::new();
-        let mut exits: HashMap<usize, i32> = HashMap::new();
-        let mut entries: HashMap<usize, i32> = HashMap::new();
+        let mut labelled: HashMap<usize, i64> = HashMap::new();
+        let mut retries: HashMap<usize, i64> = HashMap::new();
+        let mut exits: HashMap<usize, i64> = HashMap::new();
+        let mut entries: HashMap<usize, i64> = HashMap::new();
         let mut lanes = 0;
         for (l, route) in links.iter().zip(routes) {
             let (src, dst) = (self.nodes[l.from].rect, self.nodes[l.to].rect);
@@ -384,7 +390,7 @@ impl Builder {
                     let (i, n) = spread(0, l.from);
                     let (j, m) = spread(1, l.to);
                     lanes += 1;
-                    let lane = right + LANE_GAP * lanes as i32;
+                    let lane = right + LANE_GAP * lanes as i64;
                     let exit = exits.entry(from_row).or_default();
                     let exit_y =
                         ch.bottoms[from_row] + LABEL_START + LABEL_STEP * ch.labels[from_row] + LANE_STEP * *exit;
@@ -430,7 +436,20 @@ enum Route {
 
 /// Where a scope's rows lie and how many stacked labels each gap holds.
 struct Channels {
-    labels: Vec<i32>,
-    tops: Vec<i32>,
-    bottoms: Vec<i32>,
+    labels: Vec<i64>,
+    tops: Vec<i64>,
+    bottoms: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_widths_beyond_i32_neither_wrap_nor_overflow() {
+        let wide = i32::MAX as i64;
+        assert_eq!(row_width([wide, wide, wide].into_iter()), 3 * wide + 2 * COL_GAP);
+        assert_eq!(row_width([i64::MAX, i64::MAX].into_iter()), i64::MAX);
+        assert_eq!(row_width(std::iter::empty()), 0);
+    }
 }

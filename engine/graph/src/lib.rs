@@ -61,6 +61,7 @@
 
 mod dot;
 mod escape;
+mod ids;
 mod label;
 pub mod layout;
 mod mermaid;
@@ -69,6 +70,7 @@ mod rank;
 mod scopes;
 mod svg;
 
+pub use ids::state_node_ids;
 pub use layout::layout;
 pub use model::{Anchor, Edge, EdgeKind, Frame, Graph, Node, NodeKind, Point, Rect};
 

@@ -6,28 +6,28 @@ use expressway_engine::asl::StateType;
 /// An axis-aligned rectangle in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub w: i32,
-    pub h: i32,
+    pub x: i64,
+    pub y: i64,
+    pub w: i64,
+    pub h: i64,
 }
 
 impl Rect {
-    pub fn right(&self) -> i32 {
+    pub fn right(&self) -> i64 {
         self.x + self.w
     }
-    pub fn bottom(&self) -> i32 {
+    pub fn bottom(&self) -> i64 {
         self.y + self.h
     }
-    pub fn center_x(&self) -> i32 {
+    pub fn center_x(&self) -> i64 {
         self.x + self.w / 2
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Point {
-    pub x: i32,
-    pub y: i32,
+    pub x: i64,
+    pub y: i64,
 }
 
 /// What a node stands for.
@@ -142,8 +142,8 @@ pub struct Graph {
     pub edges: Vec<Edge>,
     /// Outer frames before the frames nested in them.
     pub frames: Vec<Frame>,
-    pub width: i32,
-    pub height: i32,
+    pub width: i64,
+    pub height: i64,
 }
 
 impl Graph {

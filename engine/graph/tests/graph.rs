@@ -393,3 +393,32 @@ fn the_deepest_definition_the_parser_accepts_lays_out_on_a_small_stack() {
     assert_eq!(out.0, deepest.min(expressway_graph::MAX_NESTING), "frames drawn down to the nesting bound");
     assert!(out.1.iter().all(|&len| len < 200_000), "{:?}", out.1);
 }
+
+#[test]
+fn state_node_ids_follow_the_compilers_state_numbering() {
+    for (stem, text) in machines() {
+        let machine = parse(&text).expect("valid");
+        let program = expressway_engine::program::compile(&machine);
+        let graph = layout(&machine);
+        let ids = expressway_graph::state_node_ids(&machine);
+        assert_eq!(ids.len(), program.states.len(), "{stem}: one id per compiled state");
+        for (i, id) in ids.iter().enumerate() {
+            let node = graph.nodes.iter().find(|n| &n.id == id).unwrap_or_else(|| panic!("{stem}: no node {id}"));
+            assert_eq!(node.name, &*program.states[i].name, "{stem}: state {i}");
+        }
+    }
+}
+
+#[test]
+fn a_wide_parallel_lays_out_without_overlapping_branches() {
+    let branches: Vec<Value> = (0..500)
+        .map(|i| json!({"StartAt": format!("S{i}"), "States": {format!("S{i}"): {"Type": "Pass", "End": true}}}))
+        .collect();
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": branches, "End": true}}});
+    let graph = layout(&parse(&def.to_string()).expect("valid"));
+    let mut frames: Vec<_> = graph.frames.iter().map(|f| f.rect).collect();
+    frames.sort_by_key(|r| r.x);
+    assert_eq!(frames.len(), 500);
+    assert!(frames.windows(2).all(|w| w[0].right() < w[1].x), "branch frames side by side");
+    assert!(frames.last().is_some_and(|r| r.right() < graph.width), "inside the graph");
+}

@@ -1,5 +1,5 @@
-//! Record admission: size check, parse, idempotency key and dedup claim,
-//! before an execution starts.
+//! Record admission: size check, parse and idempotency key per record, the
+//! dedup claim per batch, before an execution starts.
 
 use crate::api::{DedupStore, Record};
 use crate::executor::Output;
@@ -11,9 +11,9 @@ use expressway_engine::value::Value;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// A record after its checks: an execution to run, or settled without one
-/// (a dead letter, or a duplicate to skip).
-pub(crate) enum Admitted {
+/// A record after its checks: an execution to run once its key is claimed,
+/// or settled without one (a dead letter).
+pub(crate) enum Checked {
     Run(Admission),
     Settled(Output),
 }
@@ -25,18 +25,16 @@ pub(crate) struct Admission {
     pub name: String,
 }
 
-/// Check, parse, key and dedup a record.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn prepare(
+/// Check, parse and key a record. Its key is claimed afterwards, with the
+/// rest of its batch ([`claim`]), so a store on a server is asked once per
+/// batch.
+pub(crate) fn check(
     spec: &PipelineSpec,
     record: &Record,
     scratch: &mut Vec<u8>,
-    dedup: &dyn DedupStore,
     stats: &Stats,
     m: &ShardMetrics,
-    shard: usize,
-    seq: u64,
-) -> Admitted {
+) -> Checked {
     // A source that dropped an oversized payload unread still reports its size.
     let parsed = match record.oversized {
         Some(size) => Err(input::too_large(size, spec.max_payload_bytes)),
@@ -50,7 +48,7 @@ pub(crate) fn prepare(
             m.malformed.increment(1);
             let payload = record.oversized.is_none().then_some(record.payload.as_slice());
             let output = dead_letter(spec, &record.coordinates, payload, rejected.error, &rejected.cause, None);
-            return Admitted::Settled(output);
+            return Checked::Settled(output);
         }
     };
     let key = match &spec.key {
@@ -65,24 +63,58 @@ pub(crate) fn prepare(
                 let cause = format!("the idempotency key '{p}' is missing from the record or is null");
                 let error = "Expressway.MissingIdempotencyKey";
                 let output = dead_letter(spec, &record.coordinates, None, error, &cause, Some(&input));
-                return Admitted::Settled(output);
+                return Checked::Settled(output);
             }
         },
     };
-    if let Some(k) = &key
-        && !dedup.begin(k)
-    {
-        stats.duplicates.fetch_add(1, Ordering::Relaxed);
-        m.dedup_hits.increment(1);
-        return Admitted::Settled(Output::Skip);
+    Checked::Run(Admission { dedup_key: key, input, name: String::new() })
+}
+
+/// Claim the keys of a batch's checked records in one call to the store;
+/// a record whose key is complete or already running (earlier in this batch
+/// too) becomes a skip. Records without a key are not asked about.
+pub(crate) fn claim(checked: &mut [Checked], dedup: &dyn DedupStore, stats: &Stats, m: &ShardMetrics) {
+    let keyed: Vec<usize> = (0..checked.len())
+        .filter(|&i| matches!(&checked[i], Checked::Run(Admission { dedup_key: Some(_), .. })))
+        .collect();
+    if keyed.is_empty() {
+        return;
     }
-    // Names are only read through `$$` and execution logs: don't format two
-    // strings per record for machines that use neither.
+    let keys: Vec<&str> = keyed
+        .iter()
+        .filter_map(|&i| match &checked[i] {
+            Checked::Run(a) => a.dedup_key.as_deref(),
+            Checked::Settled(_) => None,
+        })
+        .collect();
+    let claimed = dedup.begin_many(&keys);
+    // A store that answers fewer keys than asked runs the rest: a duplicate
+    // at worst, never a record acknowledged without running.
+    for (&i, claimed) in keyed.iter().zip(claimed.into_iter().chain(std::iter::repeat(true))) {
+        if !claimed {
+            stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            m.dedup_hits.increment(1);
+            checked[i] = Checked::Settled(Output::Skip);
+        }
+    }
+}
+
+/// Count an execution as started and name it. Names are only read through
+/// `$$` and execution logs: machines that use neither get none.
+pub(crate) fn admit(
+    spec: &PipelineSpec,
+    admission: &mut Admission,
+    stats: &Stats,
+    m: &ShardMetrics,
+    shard: usize,
+    seq: u64,
+) {
     let named = spec.program.uses_context || spec.log_level != ExecutionLogLevel::Off;
-    let name = if named { format!("{}-{shard}-{seq}", spec.name) } else { String::new() };
+    if named {
+        admission.name = format!("{}-{shard}-{seq}", spec.name);
+    }
     stats.executions.fetch_add(1, Ordering::Relaxed);
     m.started.increment(1);
-    Admitted::Run(Admission { dedup_key: key, input, name })
 }
 
 /// A record whose execution has started: what finishing it needs.

@@ -103,6 +103,13 @@ pub trait Sink: Send {
 /// a crash re-delivers it.
 pub trait DedupStore: Send + Sync {
     fn begin(&self, key: &str) -> bool;
+    /// Claim a shard's batch of keys at once, in order: one answer per key,
+    /// as `begin` would give them one after another (a key repeated within
+    /// the batch is claimed by its first occurrence only). Stores that talk
+    /// to a server ask in one round trip per batch, not one per record.
+    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
+        keys.iter().map(|k| self.begin(k)).collect()
+    }
     /// The execution's result or dead letter is durably written.
     fn complete(&self, key: &str);
     /// Several at once (a flushed sink batch); stores that talk to a server

@@ -89,7 +89,7 @@ pub fn run(
         }));
     }
 
-    let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards);
+    let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards, &stats);
     // In flight now means past the drain deadline (or a failed source or
     // sink): whatever is still parked is abandoned, not waited for.
     abandon.store(true, Ordering::Relaxed);

@@ -13,6 +13,7 @@
 //! - [`spec`]: what a pipeline is made of and what it reports.
 //! - `live`, `reactor`, `timers`: executions parked on a shard while they
 //!   wait for a task or a timer, on the shard's [`clock::Clock`].
+//! - [`watch`]: per-state counts and recent failures for the web console.
 //! - [`testing`]: a source and a sink in memory for tests and benchmarks.
 //!
 //! It knows no Kafka, SQS, AWS or HTTP: connectors implement its traits, and
@@ -38,9 +39,10 @@ pub mod spec;
 pub mod tasks;
 pub mod testing;
 mod timers;
+pub mod watch;
 
 pub use api::{CompletionHook, DedupStore, Lag, NoDedup, Polled, Record, RecordId, Sink, Source, SourceError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::run;
 pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RunError, Stats};
-pub use tasks::{NoTaskService, TaskReply, TaskService};
+pub use tasks::{LocalExecutions, NoTaskService, TaskReply, TaskService};

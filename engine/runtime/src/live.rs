@@ -48,7 +48,7 @@ pub(crate) async fn execute(
     let start = shared.info.start_time_ms;
     let shared = RefCell::new(shared);
     let driven = drive(live, &mut frame, &shared, first, deadline_ms).await;
-    driver::finish(driven, &shared.into_inner(), start)
+    driver::finish(driven, &mut shared.into_inner(), start)
 }
 
 fn drive<'f, 'l: 'f>(

@@ -5,10 +5,13 @@ use crate::admission::Started;
 use crate::executor::Output;
 use crate::metrics::{ShardMetrics, metric};
 use crate::spec::{ExecutionLogLevel, PipelineSpec, Stats};
+use crate::watch::{FailedExecution, MAX_KEPT_INPUT_BYTES};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use expressway_engine::driver::{ExecutionResult, Status};
+use expressway_engine::program::StateId;
 use expressway_engine::value::{Object, Value};
+use expressway_engine::vm::StateEvent;
 use std::sync::atomic::Ordering;
 
 /// Count a finished execution and render what it writes.
@@ -49,7 +52,9 @@ pub(crate) fn conclude(
             }
             let error = result.error.as_deref().unwrap_or("");
             let cause = result.cause.as_deref().unwrap_or("");
-            dead_letter(spec, &started.record.coordinates, None, error, cause, Some(&started.input))
+            let coordinates = &started.record.coordinates;
+            keep_failure(spec, &started.name, coordinates, None, error, cause, Some(&started.input), &result.path);
+            render_dead_letter(spec, coordinates, None, error, cause, Some(&started.input))
         }
     }
 }
@@ -86,8 +91,59 @@ fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &ExecutionRes
     }
 }
 
-/// A dead letter carries everything needed to replay or diagnose a record.
+/// A dead letter for a record that never ran (or whose execution panicked),
+/// kept for the console too.
 pub(crate) fn dead_letter(
+    spec: &PipelineSpec,
+    coordinates: &str,
+    payload: Option<&[u8]>,
+    error: &str,
+    cause: &str,
+    input: Option<&Value>,
+) -> Output {
+    keep_failure(spec, "", coordinates, payload, error, cause, input, &[]);
+    render_dead_letter(spec, coordinates, payload, error, cause, input)
+}
+
+/// Keep a failure for the console, when it watches this pipeline.
+#[allow(clippy::too_many_arguments)]
+fn keep_failure(
+    spec: &PipelineSpec,
+    name: &str,
+    coordinates: &str,
+    payload: Option<&[u8]>,
+    error: &str,
+    cause: &str,
+    input: Option<&Value>,
+    path: &[(StateId, StateEvent)],
+) {
+    let Some(watch) = &spec.watch else { return };
+    let input_text = match (input, payload) {
+        (Some(v), _) => {
+            // The JSON text past the kept bytes is never rendered.
+            let mut text = Vec::with_capacity(256);
+            v.write_json(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        }
+        (None, Some(p)) => String::from_utf8_lossy(&p[..p.len().min(MAX_KEPT_INPUT_BYTES + 1)]).into_owned(),
+        (None, None) => String::new(),
+    };
+    watch.keep_failure(FailedExecution {
+        seq: 0,
+        at_ms: spec.clock.wall_ms(),
+        name: name.to_string(),
+        source: coordinates.to_string(),
+        error: error.to_string(),
+        cause: cause.to_string(),
+        // Cut to its bound (on a character boundary) by the watch.
+        input: input_text,
+        input_cut: false,
+        path: path.to_vec(),
+    });
+}
+
+/// A dead letter carries everything needed to replay or diagnose a record.
+fn render_dead_letter(
     spec: &PipelineSpec,
     coordinates: &str,
     payload: Option<&[u8]>,

@@ -17,7 +17,7 @@ use expressway_engine::WorkflowType;
 use expressway_engine::driver::{self, ExecutionResult, Offline, RunOptions};
 use expressway_engine::program::Program;
 use expressway_engine::value::Value;
-use expressway_engine::vm::{ExecutionInfo, Resume};
+use expressway_engine::vm::{ExecutionInfo, Observer, Resume};
 use futures_util::future::Abortable;
 pub use futures_util::future::{AbortHandle, AbortRegistration};
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct Submission {
     pub input: Value,
     pub workflow: WorkflowType,
     pub tasks: Arc<dyn TaskService>,
+    /// Told of its state events; with one set, its result carries its path.
+    pub observer: Option<Observer>,
     /// Stops it where it waits (a task, a timer); see [`Submission::abortable`].
     pub abort: Option<AbortRegistration>,
     /// Called once, on a pool thread, when it ends.
@@ -169,8 +171,8 @@ fn worker(rx: Receiver<Submission>, clock: Arc<dyn Clock>) {
 }
 
 fn start<'a>(submission: Submission, timers: &'a Timers, clock: &'a dyn Clock, reactor: &mut Reactor<'a, Parked>) {
-    let Submission { program, info, input, workflow, tasks, abort, done } = submission;
-    let opts = RunOptions::for_workflow(workflow);
+    let Submission { program, info, input, workflow, tasks, observer, abort, done } = submission;
+    let opts = RunOptions { observer, ..RunOptions::for_workflow(workflow) };
     if !program.suspends() {
         let finished = match isolate(|| driver::execute(&program, info, input, &mut Offline, &opts)) {
             Ok(result) => Finished::Ran(result),
@@ -199,6 +201,7 @@ fn start<'a>(submission: Submission, timers: &'a Timers, clock: &'a dyn Clock, r
                     cause: None,
                     duration_ms: 0,
                     entered_by_type: [0; 8],
+                    path: Vec::new(),
                 }
             }
         }

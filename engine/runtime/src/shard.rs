@@ -4,7 +4,7 @@
 //! dead-letters that record (`Expressway.InternalError`); past the drain
 //! deadline the shard drops what is still parked, unacknowledged.
 
-use crate::admission::{Admission, Admitted, Started, prepare};
+use crate::admission::{Admission, Checked, Started, admit, check, claim};
 use crate::api::{DedupStore, Record};
 use crate::executor::{Done, Output};
 use crate::live::{self, Boxed, Live};
@@ -39,7 +39,10 @@ pub(crate) fn shard_loop(
         express: spec.express,
         ..ExecutionInfo::default()
     };
-    let opts = RunOptions::for_workflow(if spec.express { WorkflowType::Express } else { WorkflowType::Standard });
+    let opts = RunOptions {
+        observer: spec.watch.as_ref().map(|w| w.observer(shard)),
+        ..RunOptions::for_workflow(if spec.express { WorkflowType::Express } else { WorkflowType::Standard })
+    };
     let m = ShardMetrics::new(&spec.name);
     let timers = Timers::new(spec.clock.clone());
     let live = Live {
@@ -123,26 +126,54 @@ pub(crate) fn shard_loop(
                 None
             }
         };
-        for record in batch.into_iter().flatten() {
+        // Past the drain deadline a batch is not started: unacknowledged, it
+        // is delivered again after a restart.
+        let batch = batch.filter(|_| !abandon.load(Ordering::Relaxed)).unwrap_or_default();
+        // Check every record, then claim the batch's keys in one call to the
+        // dedup store, then start what was claimed, in the batch's order.
+        let mut checked: Vec<Checked> = Vec::with_capacity(batch.len());
+        for record in &batch {
+            checked.push(match isolate(|| check(spec, record, &mut scratch, stats, &m)) {
+                Ok(c) => c,
+                Err(panicked) => {
+                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+                    Checked::Settled(internal_error(spec, stats, &m, &record.coordinates, payload, None, &panicked))
+                }
+            });
+        }
+        if let Err(panicked) = isolate(|| claim(&mut checked, dedup, stats, &m)) {
+            // Whether a key of this batch was claimed is unknown: its records
+            // are dead-lettered like a panic in their own admission.
+            for (record, c) in batch.iter().zip(checked.iter_mut()) {
+                if matches!(c, Checked::Run(Admission { dedup_key: Some(_), .. })) {
+                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+                    *c = Checked::Settled(internal_error(
+                        spec,
+                        stats,
+                        &m,
+                        &record.coordinates,
+                        payload,
+                        None,
+                        &panicked,
+                    ));
+                }
+            }
+        }
+        for (record, checked) in batch.into_iter().zip(checked) {
             // Past the drain deadline a record is not started: unacknowledged,
             // it is delivered again after a restart.
             if abandon.load(Ordering::Relaxed) {
                 break;
             }
             seq += 1;
-            let admission = match isolate(|| prepare(spec, &record, &mut scratch, dedup, stats, &m, shard, seq)) {
-                Ok(Admitted::Run(admission)) => admission,
-                Ok(Admitted::Settled(output)) => {
-                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
-                    continue;
-                }
-                Err(panicked) => {
-                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
-                    let output = internal_error(spec, stats, &m, &record.coordinates, payload, None, &panicked);
+            let mut admission = match checked {
+                Checked::Run(admission) => admission,
+                Checked::Settled(output) => {
                     finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
                     continue;
                 }
             };
+            admit(spec, &mut admission, stats, &m, shard, seq);
             let Admission { dedup_key, input, name } = admission;
             let started = Started { record, dedup_key, input, name, began: spec.clock.now() };
             let info = Arc::new(ExecutionInfo {

@@ -4,7 +4,7 @@
 
 use crate::api::{Lag, Polled, Record, RecordId, Source};
 use crate::metrics::metric;
-use crate::spec::{PipelineSpec, RunError};
+use crate::spec::{PipelineSpec, RunError, Stats};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ pub(crate) fn source_loop(
     ack_rx: &Receiver<Result<Vec<RecordId>, String>>,
     shutdown: &AtomicBool,
     cap: usize,
+    stats: &Stats,
 ) -> Result<(), RunError> {
     let mut in_flight = 0usize;
     let mut finished = false;
@@ -46,7 +47,8 @@ pub(crate) fn source_loop(
         if last_commit.elapsed() >= spec.commit_interval {
             source.commit().map_err(RunError::Source)?;
             commits.increment(1);
-            match source.lag() {
+            let lag = source.lag();
+            match lag {
                 Some(Lag::Bytes(n)) => {
                     metrics::gauge!(metric::LAG_BYTES, "pipeline" => spec.name.clone()).set(n as f64)
                 }
@@ -54,6 +56,9 @@ pub(crate) fn source_loop(
                     metrics::gauge!(metric::LAG_RECORDS, "pipeline" => spec.name.clone()).set(n as f64)
                 }
                 None => {}
+            }
+            if let Some(lag) = lag {
+                stats.lag.set(lag);
             }
             last_commit = Instant::now();
         }

@@ -1,13 +1,13 @@
 //! What a pipeline is made of (its [`PipelineSpec`]), what it reports
 //! ([`Stats`]) and how it can fail ([`RunError`]).
 
-use crate::api::SourceError;
+use crate::api::{Lag, SourceError};
 use crate::clock::Clock;
 use crate::tasks::TaskService;
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::program::Program;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Which executions are logged (as an Express workflow's CloudWatch logging).
@@ -54,6 +54,8 @@ pub struct PipelineSpec {
     pub tasks: Arc<dyn TaskService>,
     /// Time for the shards' timers and the executions' timestamps.
     pub clock: Arc<dyn Clock>,
+    /// Per-state counts and recent failures, kept when the console is on.
+    pub watch: Option<Arc<crate::watch::PipelineWatch>>,
 }
 
 impl PipelineSpec {
@@ -76,6 +78,7 @@ impl PipelineSpec {
             log_execution_data: false,
             tasks: Arc::new(crate::tasks::NoTaskService),
             clock: Arc::new(crate::clock::SystemClock),
+            watch: None,
         }
     }
 }
@@ -99,6 +102,37 @@ pub struct Stats {
     /// Records whose result or dead letter is durable and that were handed
     /// back to the source as complete.
     pub acknowledged: AtomicU64,
+    /// The source's lag at its last commit (the console shows it; Prometheus
+    /// reads the gauge).
+    pub lag: LastLag,
+}
+
+/// A source's last reported [`Lag`], readable from other threads.
+#[derive(Debug, Default)]
+pub struct LastLag {
+    /// 0: never reported; 1: bytes; 2: records.
+    unit: AtomicU8,
+    amount: AtomicU64,
+}
+
+impl LastLag {
+    pub fn set(&self, lag: Lag) {
+        let (unit, amount) = match lag {
+            Lag::Bytes(n) => (1, n),
+            Lag::Records(n) => (2, n),
+        };
+        self.amount.store(amount, Ordering::Relaxed);
+        self.unit.store(unit, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<Lag> {
+        let amount = self.amount.load(Ordering::Relaxed);
+        match self.unit.load(Ordering::Relaxed) {
+            1 => Some(Lag::Bytes(amount)),
+            2 => Some(Lag::Records(amount)),
+            _ => None,
+        }
+    }
 }
 
 impl Stats {

@@ -25,6 +25,45 @@ pub trait TaskService: Send + Sync {
     fn start(&self, call: TaskCall, reply: TaskReply);
 }
 
+/// The state machines this process runs, so `states:startExecution` starts
+/// one of them here, without a network hop. The Step Functions API (whose
+/// registry holds the process's machines: the pipelines' and those created
+/// through it) implements it; the AWS task service asks it before calling
+/// AWS.
+pub trait LocalExecutions: Send + Sync {
+    /// Start `request` when its state machine ARN (or version or alias ARN)
+    /// names a machine of this process, with StartExecution's semantics:
+    /// the execution runs on, the call answers at once. `None` when it names
+    /// none, and the call goes to AWS.
+    fn start_execution(&self, request: &StartExecution) -> Option<Result<StartedExecution, StartRefused>>;
+}
+
+/// StartExecution's request, its members as the API names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartExecution {
+    pub state_machine_arn: String,
+    /// The input's JSON text (`{}` when absent).
+    pub input: Option<String>,
+    pub name: Option<String>,
+    pub trace_header: Option<String>,
+}
+
+/// StartExecution's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedExecution {
+    pub execution_arn: String,
+    /// Milliseconds since the Unix epoch.
+    pub start_ms: i64,
+}
+
+/// StartExecution's error: the API's error code (`StateMachineDoesNotExist`,
+/// `ExecutionAlreadyExists`, `InvalidName`, …) and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRefused {
+    pub code: String,
+    pub message: String,
+}
+
 /// Every Task state's resource that `check` refuses (a [`TaskService::check`],
 /// or a parse of the resource before any service exists), with its reason,
 /// once per resource.
@@ -33,8 +72,10 @@ pub fn check_resources(program: &Program, check: impl Fn(&str) -> Result<(), Str
     let problems: Vec<String> = program
         .tasks
         .iter()
-        .filter(|t| seen.insert(t.resource.as_str()))
-        .filter_map(|t| check(&t.resource).err())
+        .map(|t| t.resource.as_str())
+        .chain(program.s3_resources())
+        .filter(|r| seen.insert(*r))
+        .filter_map(|r| check(r).err())
         .collect();
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

@@ -1,8 +1,10 @@
 //! Map states: ItemProcessor/Iterator, Items(Path), ItemSelector, ItemReader, ItemBatcher, limits and Label.
 
 use super::{Code, Validator, ptr};
-use crate::asl::{CountField, ItemBatcher, MapMode, MapState, QueryLanguage, Tolerance};
-use crate::value::Value as RtValue;
+use crate::asl::{
+    CountField, InputType, ItemBatcher, ItemReader, MapMode, MapState, QueryLanguage, ResultWriter, Template,
+    Tolerance, Transformation, WriterConfig,
+};
 use serde_json::{Map, Value};
 
 impl Validator {
@@ -88,10 +90,10 @@ impl Validator {
             tolerated_failure_count,
             batcher,
             label,
-            item_reader: obj.get("ItemReader").map(|r| {
-                self.item_reader(r, &ptr(at, "ItemReader"));
-                RtValue::from(r)
-            }),
+            item_reader: obj.get("ItemReader").and_then(|r| self.item_reader(r, &ptr(at, "ItemReader"), jsonata)),
+            result_writer: obj
+                .get("ResultWriter")
+                .and_then(|r| self.result_writer(r, &ptr(at, "ResultWriter"), jsonata)),
         })
     }
 
@@ -177,27 +179,222 @@ impl Validator {
         }
     }
 
-    /// `ItemReader` is only checked here; the state keeps it as raw JSON.
-    fn item_reader(&mut self, v: &Value, at: &str) {
+    /// `ItemReader`: the S3 resource, its `Parameters`/`Arguments` and `ReaderConfig`.
+    fn item_reader(&mut self, v: &Value, at: &str, jsonata: bool) -> Option<ItemReader> {
         let Some(obj) = v.as_object() else {
             self.err(Code::WrongType, at, "'ItemReader' must be an object");
-            return;
+            return None;
         };
-        if !obj.contains_key("Resource") {
-            self.err(Code::MissingField, at, "missing required field 'Resource'");
+        let arguments = self.s3_arguments(obj, at, jsonata);
+        let resource = match obj.get("Resource") {
+            Some(Value::String(r)) => r.clone(),
+            Some(_) => {
+                self.err(Code::WrongType, ptr(at, "Resource"), "'Resource' must be a string");
+                return None;
+            }
+            None => {
+                self.err(Code::MissingField, at, "missing required field 'Resource'");
+                return None;
+            }
+        };
+        let list = match s3_action(&resource) {
+            Some("getObject") => false,
+            Some("listObjectsV2") => true,
+            _ => {
+                self.err(
+                    Code::BadValue,
+                    ptr(at, "Resource"),
+                    "the ItemReader's Resource must be arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
+                );
+                return None;
+            }
+        };
+        let empty = Map::new();
+        let cp = ptr(at, "ReaderConfig");
+        let cfg = match obj.get("ReaderConfig") {
+            None => &empty,
+            Some(Value::Object(c)) => c,
+            Some(_) => {
+                self.err(Code::WrongType, &cp, "'ReaderConfig' must be an object");
+                return None;
+            }
+        };
+        let input_type = match cfg.get("InputType").map(|t| (t, t.as_str())) {
+            None => None,
+            Some((_, Some("JSON"))) => Some(InputType::Json),
+            Some((_, Some("JSONL"))) => Some(InputType::Jsonl),
+            Some((_, Some("CSV"))) => Some(InputType::Csv),
+            Some((_, Some("MANIFEST"))) => Some(InputType::Manifest),
+            Some((_, Some("PARQUET"))) => Some(InputType::Parquet),
+            Some(_) => {
+                self.err(
+                    Code::BadValue,
+                    ptr(&cp, "InputType"),
+                    "'InputType' must be one of JSON, JSONL, CSV, MANIFEST and PARQUET",
+                );
+                None
+            }
+        };
+        if input_type.is_none() && !list && !cfg.contains_key("InputType") {
+            self.err(Code::MissingField, &cp, "an ItemReader reading s3:getObject needs 'ReaderConfig.InputType'");
         }
-        if let Some(cfg) = obj.get("ReaderConfig").and_then(Value::as_object)
-            && cfg.contains_key("MaxItems")
-            && cfg.contains_key("MaxItemsPath")
-        {
+        let csv_headers = match (cfg.get("CSVHeaderLocation").map(|l| l.as_str()), cfg.get("CSVHeaders")) {
+            (None | Some(Some("FIRST_ROW")), None) => None,
+            (Some(Some("GIVEN")), Some(Value::Array(hs))) if hs.iter().all(Value::is_string) && !hs.is_empty() => {
+                Some(hs.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
+            }
+            (Some(Some("GIVEN")), _) => {
+                self.err(
+                    Code::BadValue,
+                    ptr(&cp, "CSVHeaders"),
+                    "'CSVHeaderLocation' GIVEN needs 'CSVHeaders': a non-empty array of strings",
+                );
+                None
+            }
+            (Some(Some("FIRST_ROW")), Some(_)) => {
+                self.err(Code::BadValue, ptr(&cp, "CSVHeaders"), "'CSVHeaders' needs 'CSVHeaderLocation' GIVEN");
+                None
+            }
+            (None, Some(_)) => {
+                self.err(Code::BadValue, ptr(&cp, "CSVHeaders"), "'CSVHeaders' needs 'CSVHeaderLocation' GIVEN");
+                None
+            }
+            (Some(_), _) => {
+                self.err(
+                    Code::BadValue,
+                    ptr(&cp, "CSVHeaderLocation"),
+                    "'CSVHeaderLocation' must be FIRST_ROW or GIVEN",
+                );
+                None
+            }
+        };
+        let csv_delimiter = match cfg.get("CSVDelimiter").map(|d| d.as_str()) {
+            None | Some(Some("COMMA")) => b',',
+            Some(Some("PIPE")) => b'|',
+            Some(Some("SEMICOLON")) => b';',
+            Some(Some("SPACE")) => b' ',
+            Some(Some("TAB")) => b'\t',
+            Some(_) => {
+                self.err(
+                    Code::BadValue,
+                    ptr(&cp, "CSVDelimiter"),
+                    "'CSVDelimiter' must be one of COMMA, PIPE, SEMICOLON, SPACE and TAB",
+                );
+                b','
+            }
+        };
+        let max_items = match (cfg.get("MaxItems"), cfg.get("MaxItemsPath")) {
+            (Some(_), Some(_)) => {
+                self.err(Code::ExclusiveFields, &cp, "only one of 'MaxItems' and 'MaxItemsPath' may be given");
+                None
+            }
+            (Some(v @ Value::String(_)), None) if jsonata => self.jcount(v, &ptr(&cp, "MaxItems"), "MaxItems"),
+            (Some(v), None) => match v.as_u64() {
+                Some(n) if n <= MAX_ITEMS_LIMIT => Some(CountField::Fixed(n)),
+                _ => {
+                    self.err(
+                        Code::OutOfRange,
+                        ptr(&cp, "MaxItems"),
+                        "'MaxItems' must be an integer from 0 to 100000000",
+                    );
+                    None
+                }
+            },
+            (None, Some(v)) if !jsonata => {
+                self.reference_path(v, &ptr(&cp, "MaxItemsPath"), "MaxItemsPath").map(CountField::Path)
+            }
+            (None, Some(_)) => {
+                self.err(
+                    Code::UnknownField,
+                    ptr(&cp, "MaxItemsPath"),
+                    "JSONata states use 'MaxItems', not 'MaxItemsPath'",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        Some(ItemReader { resource, arguments, input_type, csv_headers, csv_delimiter, max_items })
+    }
+
+    /// `ResultWriter`: `Resource` and `Parameters`/`Arguments`, `WriterConfig`, or all three.
+    fn result_writer(&mut self, v: &Value, at: &str, jsonata: bool) -> Option<ResultWriter> {
+        let Some(obj) = v.as_object() else {
+            self.err(Code::WrongType, at, "'ResultWriter' must be an object");
+            return None;
+        };
+        let arguments = self.s3_arguments(obj, at, jsonata);
+        let resource = match obj.get("Resource") {
+            None => None,
+            Some(Value::String(r)) if s3_action(r) == Some("putObject") => Some(r.clone()),
+            Some(_) => {
+                self.err(
+                    Code::BadValue,
+                    ptr(at, "Resource"),
+                    "the ResultWriter's Resource must be arn:aws:states:::s3:putObject",
+                );
+                return None;
+            }
+        };
+        let wp = ptr(at, "WriterConfig");
+        let config = match obj.get("WriterConfig") {
+            None => None,
+            Some(Value::Object(c)) => {
+                let transformation = match c.get("Transformation").map(|t| t.as_str()) {
+                    None | Some(Some("NONE")) => Transformation::None,
+                    Some(Some("COMPACT")) => Transformation::Compact,
+                    Some(Some("FLATTEN")) => Transformation::Flatten,
+                    Some(_) => {
+                        self.err(
+                            Code::BadValue,
+                            ptr(&wp, "Transformation"),
+                            "'Transformation' must be one of NONE, COMPACT and FLATTEN",
+                        );
+                        Transformation::None
+                    }
+                };
+                let jsonl = match c.get("OutputType").map(|t| t.as_str()) {
+                    None | Some(Some("JSON")) => false,
+                    Some(Some("JSONL")) => true,
+                    Some(_) => {
+                        self.err(Code::BadValue, ptr(&wp, "OutputType"), "'OutputType' must be JSON or JSONL");
+                        false
+                    }
+                };
+                Some(WriterConfig { transformation, jsonl })
+            }
+            Some(_) => {
+                self.err(Code::WrongType, &wp, "'WriterConfig' must be an object");
+                None
+            }
+        };
+        if config.is_none() && (resource.is_none() || arguments.is_none()) {
             self.err(
-                Code::ExclusiveFields,
-                ptr(at, "ReaderConfig"),
-                "only one of 'MaxItems' and 'MaxItemsPath' may be given",
+                Code::MissingField,
+                at,
+                "a ResultWriter needs 'Resource' and its parameters, 'WriterConfig', or all of them",
             );
         }
-        if let Some(p) = obj.get("Parameters") {
-            self.template(p, &ptr(at, "Parameters"));
+        if resource.is_some() != arguments.is_some() {
+            self.err(Code::MissingField, at, "a ResultWriter's 'Resource' and its parameters go together");
+        }
+        Some(ResultWriter { resource, arguments, config })
+    }
+
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata) of an ItemReader or ResultWriter.
+    fn s3_arguments(&mut self, obj: &Map<String, Value>, at: &str, jsonata: bool) -> Option<Template> {
+        match (obj.get("Parameters"), obj.get("Arguments")) {
+            (_, Some(a)) if jsonata => Some(self.jtemplate(a, &ptr(at, "Arguments"), "Arguments")),
+            (Some(p), None) if !jsonata => Some(self.template(p, &ptr(at, "Parameters"))),
+            (Some(_), _) if jsonata => {
+                self.err(Code::UnknownField, ptr(at, "Parameters"), "JSONata states use 'Arguments', not 'Parameters'");
+                None
+            }
+            (_, Some(_)) => {
+                self.err(Code::UnknownField, ptr(at, "Arguments"), "JSONPath states use 'Parameters', not 'Arguments'");
+                None
+            }
+            (None, None) => None,
+            (Some(_), _) => None,
         }
     }
 
@@ -220,4 +417,14 @@ impl Validator {
             (None, None) => None,
         }
     }
+}
+
+/// The largest `MaxItems` AWS accepts.
+const MAX_ITEMS_LIMIT: u64 = 100_000_000;
+
+/// The action of an `arn:<partition>:states:::s3:<action>` resource.
+fn s3_action(resource: &str) -> Option<&str> {
+    let rest = resource.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(':')?;
+    rest.strip_prefix("states:::s3:")
 }

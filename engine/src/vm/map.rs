@@ -4,7 +4,7 @@
 
 use super::fields::{path_integer, shown_raw};
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
-use super::{Fork, Frame, MAX_PAYLOAD_BYTES, Outcome, Raised, Resume, Shared, Step, Waiting};
+use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
 use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
@@ -24,26 +24,25 @@ impl Program {
     pub(super) fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<MapStart, Raised> {
         let spec = &self.maps[m as usize];
         let map = &spec.state;
-        if map.item_reader.is_some() {
-            return Err(Raised::new(
-                ErrorName::ItemReaderFailed.as_str(),
-                "ItemReader is not supported by this engine yet: items must come from the state input (ItemsPath)",
-            ));
-        }
-        let name = self.state_name(frame).to_string();
-        let entered = frame.entered_event;
+        frame.io = None;
         let max_concurrency = match &map.max_concurrency {
             Some(f) => self.count_field(frame, shared, f, "MaxConcurrencyPath")? as usize,
             None => 0,
         };
         frame.tolerance = self.tolerance(frame, shared, map)?;
-
+        if let Some(reader) = &map.item_reader {
+            // The items come from S3: ask for them, then carry on in
+            // `map_over` with the answer (`ItemsPath` does not apply).
+            return self.start_reading(frame, shared, reader, max_concurrency).map(MapStart::Forked);
+        }
+        let name = self.state_name(frame).to_string();
+        let entered = frame.entered_event;
+        let inline = self.machines[spec.processor as usize].runs_inline;
+        let wants_bounds = inline || map.item_selector.is_some();
         // Bounds on the iterations' inputs spare measuring them where they
         // are built on (templates, inline iterations). Items read from the
         // accumulator by a definite path are parts of it: each is bounded
         // by it, measured once here if need be.
-        let inline = self.machines[spec.processor as usize].runs_inline;
-        let wants_bounds = inline || map.item_selector.is_some();
         let from_acc =
             map.items.is_none() && map.items_path.as_ref().is_none_or(|p| p.root == Root::Input && p.is_definite());
         // Measured also for JSONata `Items` and `Output`, which read it as
@@ -77,8 +76,29 @@ impl Program {
                 format!("Invalid path '{path}': The ItemsPath must reference a JSON array, got {items_value}"),
             ));
         };
-        if inline && map.item_selector.is_none() && items_bound.is_none() {
-            items_bound = bounds::check(items_value.as_ref()).ok();
+        let items = items.clone();
+        drop(items_value);
+        self.map_over(frame, shared, m, items, items_bound, max_concurrency)
+    }
+
+    /// Run a Map state over `items` (bounded by `items_bound` where known):
+    /// its iterations' inputs, then inline or forked out.
+    pub(super) fn map_over(
+        &self,
+        frame: &mut Frame,
+        shared: &mut Shared,
+        m: u32,
+        items: std::sync::Arc<Vec<Value>>,
+        mut items_bound: Option<Measure>,
+        max_concurrency: usize,
+    ) -> Result<MapStart, Raised> {
+        let spec = &self.maps[m as usize];
+        let map = &spec.state;
+        let inline = self.machines[spec.processor as usize].runs_inline;
+        let wants_bounds = inline || map.item_selector.is_some();
+        let acc_bound = if wants_bounds { frame.measured_acc_bound() } else { frame.acc_bound() };
+        if inline && map.item_selector.is_none() && items_bound.is_none() && map.item_reader.is_none() {
+            items_bound = bounds::check(&Value::Array(items.clone())).ok();
         }
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -100,6 +120,10 @@ impl Program {
             inputs = self.batch(frame, shared, b, items)?.into_iter().map(|v| (v, None)).collect();
         }
         shared.events += 1; // MapStateStarted
+        if map.result_writer.is_some() {
+            // The writer reports each iteration's input beside its result.
+            frame.io = Some(Box::new(MapIo::Forked { inputs: inputs.iter().map(|(v, _)| v.clone()).collect() }));
+        }
         if inline {
             let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs);
             return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
@@ -283,6 +307,12 @@ impl Program {
                 shared.events += 1; // MapStateFailed / ParallelStateFailed
                 return self.raise(frame, shared, err);
             }
+        }
+        if let Some(Op::Map(m)) = self.code.get(frame.pc)
+            && let Some(writer) = &self.maps[*m as usize].state.result_writer
+        {
+            shared.events += 1; // MapStateSucceeded
+            return self.write_results(frame, shared, writer, results);
         }
         shared.events += 1; // MapStateSucceeded / ParallelStateSucceeded
         let mut sum = Some(Sum::new());

@@ -24,13 +24,17 @@ mod fields;
 mod map;
 mod query;
 mod raised;
+mod reader;
 mod recovery;
 mod resolve;
 mod step;
+mod watch;
+mod writer;
 
 pub use context::ExecutionInfo;
 pub use raised::Raised;
 pub use step::{Fork, Outcome, Resume, Step, TaskCall, TaskOutcome};
+pub use watch::{MAX_PATH, Observer, StateEvent, StateObserver, Watch};
 
 use map::MapStart;
 use query::Role;
@@ -55,6 +59,8 @@ pub struct Shared {
     pub transitions: u64,
     /// States entered, by [`crate::asl::StateType::index`].
     pub entered_by_type: [u32; 8],
+    /// Per-state events for an observer, if the driver set one.
+    pub watch: Watch,
 }
 
 impl Shared {
@@ -67,6 +73,7 @@ impl Shared {
             events: 1,
             transitions: 0,
             entered_by_type: [0; 8],
+            watch: Watch::default(),
         }
     }
 
@@ -82,6 +89,19 @@ enum Waiting {
     Retry,
     /// Paused by the step budget; resume where it stopped.
     Yield,
+    /// A Map's ItemReader waits for an S3 answer.
+    Reader,
+    /// A Map's ResultWriter waits for an S3 write.
+    Writer,
+}
+
+/// A Distributed Map's exchange with S3 while its state runs: the reader's
+/// progress, the iterations' inputs kept for the writer, the writes left.
+#[derive(Debug)]
+enum MapIo {
+    Reading(reader::Reading),
+    Forked { inputs: Vec<Value> },
+    Writing(writer::Writing),
 }
 
 /// Transitions a frame may make before it yields to its driver, so that a
@@ -118,6 +138,8 @@ pub struct Frame {
     pending: Option<Value>,
     /// Map state bookkeeping between the fork and its results.
     tolerance: Option<(f64, f64)>,
+    /// A Map's S3 reads and writes under way (boxed: rare, and frames are many).
+    io: Option<Box<MapIo>>,
 }
 
 impl Frame {
@@ -141,6 +163,7 @@ impl Frame {
             entered_ms: 0,
             waiting: Waiting::Nothing,
             tolerance: None,
+            io: None,
         }
     }
 
@@ -243,6 +266,16 @@ impl Program {
                 Waiting::Yield => {}
                 _ => frame.pc += 1,
             },
+            Resume::Task(outcome) if matches!(frame.waiting, Waiting::Reader | Waiting::Writer) => {
+                let step = if frame.waiting == Waiting::Reader {
+                    self.read_answer(frame, shared, outcome)
+                } else {
+                    self.write_answer(frame, shared, outcome)
+                };
+                if let Some(step) = step {
+                    return step;
+                }
+            }
             Resume::Task(outcome) => {
                 let resource = match self.code.get(frame.pc) {
                     Some(Op::Invoke(t)) => self.tasks[*t as usize].resource.as_str(),
@@ -296,6 +329,7 @@ impl Program {
         frame.pc = info.entry as usize;
         shared.events += 1;
         shared.entered_by_type[info.state_type.index()] += 1;
+        shared.watch.note(state, StateEvent::Entered);
         frame.entered_event = shared.events;
         frame.entered_ms = shared.now_ms;
         frame.retry_count = 0;
@@ -464,9 +498,10 @@ impl Program {
                 }
                 Op::GotoChosen => {
                     shared.events += 1; // ChoiceStateExited
+                    let next = frame.chosen;
+                    shared.watch.note_leaving(frame.state, StateEvent::Succeeded, next);
                     frame.apply_pending();
                     frame.acc_into_input();
-                    let next = frame.chosen;
                     self.enter_state(frame, shared, next);
                     if let Some(step) = self.budget(frame, shared) {
                         return step;
@@ -475,6 +510,7 @@ impl Program {
                 }
                 Op::Goto(next) => {
                     shared.events += 1; // StateExited
+                    shared.watch.note_leaving(frame.state, StateEvent::Succeeded, next);
                     frame.apply_pending();
                     frame.acc_into_input();
                     self.enter_state(frame, shared, next);
@@ -485,11 +521,13 @@ impl Program {
                 }
                 Op::End => {
                     shared.events += 1; // StateExited
+                    shared.watch.note(frame.state, StateEvent::Succeeded);
                     let (output, bound) = frame.take_acc_bounded();
                     frame.output_bound = bound;
                     return Step::Done(Outcome::Succeeded(output));
                 }
                 Op::Fail(f) => {
+                    shared.watch.note(frame.state, StateEvent::Failed);
                     let spec = &self.fails[f as usize];
                     let error = self.fail_field(frame, shared, &spec.error, "ErrorPath");
                     let cause = self.fail_field(frame, shared, &spec.cause, "CausePath");

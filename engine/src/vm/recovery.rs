@@ -1,6 +1,6 @@
 //! Retry and Catch: what becomes of a state that raised an error.
 
-use super::{Frame, Outcome, Raised, Role, Shared, Step, Waiting, write_path};
+use super::{Frame, Outcome, Raised, Role, Shared, StateEvent, Step, Waiting, write_path};
 use crate::asl::{ResultPath, Retrier};
 use crate::errors;
 use crate::program::Program;
@@ -28,11 +28,13 @@ impl Program {
                     frame.attempts[i] += 1;
                     frame.pending = None;
                     frame.waiting = Waiting::Retry;
+                    shared.watch.note(frame.state, StateEvent::Retried);
                     return Some(Step::Sleep { millis: delay });
                 }
             }
             let catchers = &self.catchers[info.catch.start as usize..info.catch.end as usize];
             if let Some(c) = catchers.iter().find(|c| errors::matches(&c.error_equals, &name)) {
+                shared.watch.note_leaving(frame.state, StateEvent::Caught, c.next);
                 let error_output = err.to_error_output();
                 // The failed state's own assignments are dropped; the
                 // catcher's see the error output as `$`.
@@ -77,6 +79,7 @@ impl Program {
                 return None;
             }
         }
+        shared.watch.note(frame.state, StateEvent::Failed);
         Some(Step::Done(Outcome::Failed(err)))
     }
 }

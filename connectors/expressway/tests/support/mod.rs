@@ -27,6 +27,24 @@ pub fn unique() -> String {
     format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
+/// `expressway exec --aws` of `machine` on `input`, both written under a
+/// fresh directory named for `tag`; the execution's JSON result.
+pub fn exec_aws(tag: &str, machine: &str, input: &serde_json::Value) -> serde_json::Value {
+    let dir = work_dir(tag);
+    let (definition, input_file) = (dir.join("machine.json"), dir.join("input.json"));
+    std::fs::write(&definition, machine).expect("definition");
+    std::fs::write(&input_file, input.to_string()).expect("input");
+    let out = expressway()
+        .args(["exec", "--aws", "--definition"])
+        .arg(&definition)
+        .arg("--input")
+        .arg(&input_file)
+        .output()
+        .expect("exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// A fresh directory for one test.
 pub fn work_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("expressway-{name}-{}", unique()));
