@@ -19,6 +19,12 @@ with open('$WORK/b.jsonl', 'w') as f:
     for i in range($RECORDS):
         line['deviceId'] = 'sensor-%d' % i
         f.write(json.dumps(line) + '\n')"
+# CPU seconds redis-server has used so far (empty when its pid is unknown).
+REDIS_PID=${REDIS_PID:-$(cat target/services/redis.pid 2>/dev/null || true)}
+redis_cpu() {
+  [ -n "$REDIS_PID" ] && [ -r "/proc/$REDIS_PID/stat" ] || return 0
+  awk -v tick="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / tick }' "/proc/$REDIS_PID/stat"
+}
 for round in $(seq "$ROUNDS"); do
   for dedup in none memory redis; do
     for bin in "$@"; do
@@ -41,7 +47,12 @@ $store
 runtime: { shards: $SHARDS, max_in_flight_per_shard: 4096 }
 YAML
       printf 'round %s %-6s %-28s ' "$round" "$dedup" "$(basename "$bin")"
-      python3 benches/threads.py "$bin" "$WORK/$tag.yaml" "$RECORDS"
+      before=$(redis_cpu)
+      python3 benches/threads.py "$bin" "$WORK/$tag.yaml" "$RECORDS" | tr -d '\n'
+      after=$(redis_cpu)
+      # redis-server shares the machine's cores: its CPU per record counts too.
+      awk -v b="$before" -v a="$after" -v n="$RECORDS" \
+        'BEGIN { if (b != "" && a != "") printf "; redis-server %.2f us/record", (a - b) * 1e6 / n; print "" }'
     done
   done
 done

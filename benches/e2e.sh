@@ -3,7 +3,7 @@
 # reference machines with 1 and 2 shards (or the shard counts given).
 #   benches/e2e.sh [SHARDS...]        e.g. benches/e2e.sh 1 2 4 8 16
 # EXPRESSWAY_BIN runs a prebuilt binary (the multi-core machine has no
-# toolchain); A_RECORDS and B_RECORDS size the inputs.
+# toolchain); A_RECORDS and B_RECORDS size the inputs, ORDERING sets runtime.ordering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${EXPRESSWAY_BIN:-}
@@ -34,7 +34,7 @@ pipelines:
     source: { type: file, path: $WORK/$f.jsonl, checkpoint: $WORK/$f-$n.checkpoint }
     sink: { type: "null" }
     dead_letter: { type: "null" }
-runtime: { shards: $n, max_in_flight_per_shard: 4096 }
+runtime: { shards: $n, max_in_flight_per_shard: 4096, ordering: ${ORDERING:-partition} }
 YAML
     printf '%-11s shards=%-3s ' "$name" "$n"
     "$BIN" run --config "$WORK/$f-$n.yaml" --from-start 2>&1 | grep -o '[0-9]* executions.*' | sed 's/(.*dead letters, //'

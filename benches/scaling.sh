@@ -6,7 +6,8 @@
 # 1. `expressway bench`, one thread, both reference machines;
 # 2. the file-source runtime (benches/e2e.sh) at each shard count;
 # 3. Kafka -> Expressway -> Kafka against the raw passthrough, on a local
-#    tansu broker, at each shard count with 16 partitions.
+#    tansu broker, at each shard count: 4 partitions (per partition and per
+#    key ordering: 4 partitions cap `partition` at 4 shards) and 32.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BINS=$(cd "${1:?folder with expressway, kafka and tansu}" && pwd)
@@ -34,9 +35,11 @@ setsid "$work/tansu" broker --listener-url tcp://127.0.0.1:9392 --advertised-lis
   --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
 sleep 1
 for n in "${shards[@]}"; do
-  [ "$n" -ge 2 ] || continue
-  echo "-- shards=$n partitions=16"
-  KAFKA_BROKERS=127.0.0.1:9392 SHARDS=$n PARTITIONS=16 MACHINES="$PWD/benches/machines" \
-    timeout 120 "$work/kafka" "${KAFKA_RECORDS:-400000}" 2>&1 | grep -v '^%'
+  for run in 4:partition 4:key 32:partition; do
+    partitions=${run%%:*}; ordering=${run#*:}
+    echo "-- shards=$n partitions=$partitions ordering=$ordering"
+    KAFKA_BROKERS=127.0.0.1:9392 SHARDS=$n PARTITIONS=$partitions ORDERING=$ordering MACHINES="$PWD/benches/machines" \
+      timeout 180 "$work/kafka" "${KAFKA_RECORDS:-400000}" 2>&1 | grep -v '^%'
+  done
 done
 pkill -f "$work/tansu" || true

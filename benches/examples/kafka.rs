@@ -8,15 +8,19 @@
 //! last result acknowledged by the broker) a passthrough that consumes and
 //! re-produces every record, and `expressway`'s runtime with the Kafka source
 //! and sink running the machine on 2 shards. `SHARDS` and `PARTITIONS` change
-//! the shard and partition counts (the multi-core runs), `MACHINES` the
+//! the shard and partition counts (the multi-core runs), `ORDERING`
+//! (`partition`, `key` or `none`) the ordering contract, `MACHINES` the
 //! folder the reference machines are read from, `FETCH_WAIT_MS` both
 //! consumers' `fetch.wait.max.ms`; `ONLY=<machine>` runs one machine and
-//! `SKIP_PASSTHROUGH=1` only Expressway (for profiling one side).
+//! `SKIP_PASSTHROUGH=1` only Expressway (for profiling one side);
+//! `DEDUP=redis` (with `REDIS_URL`) runs Expressway with the Redis dedup
+//! store, each record keyed by its source coordinates.
 
 use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, ensure_topic, send_when_queued};
+use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::NullSink;
 use expressway_engine::{WorkflowType, compile_text};
-use expressway_runtime::{NoDedup, PipelineSpec, Stats};
+use expressway_runtime::{DedupStore, KeySpec, NoDedup, PipelineSpec, RecordOrdering, Stats};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -73,12 +77,27 @@ fn passthrough(brokers: &str, input: &str, output: &str, n: usize) -> f64 {
 }
 
 fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize) -> f64 {
+    let dedup: Option<Arc<dyn DedupStore>> = (std::env::var("DEDUP").as_deref() == Ok("redis")).then(|| {
+        let url = std::env::var("REDIS_URL").expect("REDIS_URL (target/services.env) for DEDUP=redis");
+        let store = RedisDedup::connect(&url, Duration::from_secs(120), &format!("bench-{input}:")).expect("redis");
+        Arc::new(store) as Arc<dyn DedupStore>
+    });
     let program = compile_text(machine, WorkflowType::Express).expect("machine compiles");
     let spec = PipelineSpec {
         shards: env_count("SHARDS", 2),
+        ordering: match std::env::var("ORDERING").as_deref() {
+            Ok("key") => RecordOrdering::Key,
+            Ok("none") => RecordOrdering::None,
+            _ => RecordOrdering::Partition,
+        },
         max_in_flight_per_shard: 16 * 1024,
         drain_timeout: Duration::from_secs(10),
+        key: if dedup.is_some() { KeySpec::SourceId } else { KeySpec::None },
         ..PipelineSpec::new("bench", Arc::new(program))
+    };
+    let dedup: Arc<dyn DedupStore> = match dedup {
+        Some(store) => store,
+        None => Arc::new(NoDedup),
     };
     let props = BTreeMap::from([("fetch.wait.max.ms".to_string(), fetch_wait())]);
     let topics = [input.to_string()];
@@ -96,15 +115,7 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
     let runner = std::thread::spawn(move || {
-        expressway_runtime::run(
-            spec,
-            Box::new(source),
-            Box::new(sink),
-            Box::new(NullSink),
-            Arc::new(NoDedup),
-            stats2,
-            shutdown2,
-        )
+        expressway_runtime::run(spec, Box::new(source), Box::new(sink), Box::new(NullSink), dedup, stats2, shutdown2)
     });
     let mut started = None;
     // Timed like the passthrough: from the first record to the last result

@@ -311,6 +311,26 @@ pub struct RuntimeConfig {
     /// last commit runs again after a crash: this bounds the re-run window.
     #[serde(default = "default_commit_interval", deserialize_with = "human_duration")]
     pub commit_interval: Duration,
+    /// Which records must start in order, and so share a shard.
+    #[serde(default)]
+    pub ordering: Ordering,
+}
+
+/// The ordering contract: which records are started in their source's
+/// order. The narrower it is, the more shards one partition can feed.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// Records of one partition (a Kafka partition, an SQS message group, a
+    /// file's line modulo 64) share a shard and start in order.
+    #[default]
+    Partition,
+    /// Records with the same key (a Kafka message key, an SQS message group)
+    /// share a shard and start in order; one hot partition spreads over all
+    /// shards. Records without a key keep their partition's order.
+    Key,
+    /// No order: each poll's records are spread over all shards.
+    None,
 }
 
 impl Default for RuntimeConfig {
@@ -321,6 +341,7 @@ impl Default for RuntimeConfig {
             drain_timeout: default_drain(),
             max_payload_bytes: default_max_payload(),
             commit_interval: default_commit_interval(),
+            ordering: Ordering::Partition,
         }
     }
 }

@@ -7,12 +7,13 @@
 //! — a restart re-reads from the first incomplete line: nothing is skipped,
 //! and only the in-flight window can run twice.
 
+use crate::in_flight::InFlight;
 use crate::lines::{Line, read_line};
-use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
-use std::collections::BTreeSet;
+use expressway_runtime::{Coordinates, Lag, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Lines are spread over this many partitions (line number modulo), so a
 /// file feeds every shard while each partition keeps its order.
@@ -26,8 +27,11 @@ pub struct FileSource {
     /// Byte offset just after the last complete line read.
     position: u64,
     line_no: u64,
-    in_flight: BTreeSet<u64>,
+    /// The offsets of lines read and not yet complete.
+    in_flight: InFlight,
     committed: u64,
+    /// `file:<path>`, shared by every record's coordinates.
+    origin: Arc<str>,
     /// Longer lines are skipped unread and dead-lettered by their size.
     max_record_bytes: usize,
     line: Vec<u8>,
@@ -70,8 +74,9 @@ impl FileSource {
             checkpoint,
             position: start,
             line_no: 0,
-            in_flight: BTreeSet::new(),
+            in_flight: InFlight::default(),
             committed: start,
+            origin: Arc::from(format!("file:{}", path.display())),
             max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             line: Vec::new(),
         })
@@ -86,7 +91,7 @@ impl FileSource {
 
     /// The offset a restart would resume from.
     pub fn watermark(&self) -> u64 {
-        self.in_flight.first().copied().unwrap_or(self.position)
+        self.in_flight.first().unwrap_or(self.position)
     }
 }
 
@@ -118,7 +123,7 @@ impl Source for FileSource {
                 id: start,
                 partition,
                 payload: self.line.clone(),
-                coordinates: format!("file:{}:offset={start}", self.path.display()),
+                coordinates: Coordinates::new(self.origin.clone(), Place::Offset(start)),
                 key: None,
                 oversized,
             });
@@ -133,7 +138,7 @@ impl Source for FileSource {
     }
 
     fn complete(&mut self, id: RecordId) {
-        self.in_flight.remove(&id);
+        self.in_flight.complete(id);
     }
 
     fn commit(&mut self) -> Result<(), SourceError> {

@@ -18,14 +18,15 @@
 //! is in Kafka while later batches are already being written. `flush` waits
 //! for every message written so far.
 
-use expressway_runtime::{Lag, Polled, Record, RecordId, Sink, Source, SourceError};
+use crate::in_flight::InFlight;
+use expressway_runtime::{Coordinates, Lag, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{Message, ToBytes};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Partitioner, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -67,14 +68,17 @@ fn refuse_owned(properties: &BTreeMap<String, String>, owned: &[&str]) -> Result
 /// Offsets in flight and the next offset to read, per partition.
 #[derive(Default)]
 struct PartitionState {
-    in_flight: BTreeSet<i64>,
+    in_flight: InFlight,
     next: i64,
     epoch: u8,
+    /// `kafka:<topic>:<partition>`, shared by the partition's records.
+    origin: Option<Arc<str>>,
 }
 
 impl PartitionState {
     fn watermark(&self) -> i64 {
-        self.in_flight.first().copied().unwrap_or(self.next)
+        // Offsets read are never negative.
+        self.in_flight.first().map_or(self.next, |o| o as i64)
     }
 }
 
@@ -108,7 +112,11 @@ impl Tracker {
             }
         };
         self.epochs[slot] = self.epochs[slot].wrapping_add(1);
-        let state = PartitionState { epoch: self.epochs[slot], ..PartitionState::default() };
+        let state = PartitionState {
+            epoch: self.epochs[slot],
+            origin: Some(Arc::from(format!("kafka:{topic}:{partition}"))),
+            ..PartitionState::default()
+        };
         self.states[slot] = Some(((topic.to_string(), partition), state));
         self.slots.entry(topic.to_string()).or_default().insert(partition, slot as u16);
         slot as u16
@@ -133,7 +141,7 @@ impl Tracker {
         if let Some(Some((_, state))) = self.states.get_mut(slot)
             && state.epoch == epoch
         {
-            state.in_flight.remove(&offset);
+            state.in_flight.complete(offset as u64);
         }
     }
 
@@ -313,18 +321,22 @@ impl Source for KafkaSource {
             let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
             let mut tracker = lock(&self.progress.tracker);
             let slot = tracker.slot(topic, partition);
-            let mut epoch = 0;
+            let (mut epoch, mut origin) = (0, None);
             if let Some((_, state)) = tracker.states[slot as usize].as_mut() {
-                state.in_flight.insert(offset);
+                state.in_flight.insert(offset as u64);
                 state.next = offset + 1;
                 epoch = state.epoch;
+                origin = state.origin.clone();
             }
             drop(tracker);
             records.push(Record {
                 id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
                 payload: m.payload().unwrap_or_default().to_vec(),
-                coordinates: format!("kafka:{topic}:{partition}:offset={offset}"),
+                coordinates: Coordinates::new(
+                    origin.unwrap_or_else(|| Arc::from(format!("kafka:{topic}:{partition}"))),
+                    Place::Offset(offset as u64),
+                ),
                 key: m.key().map(<[u8]>::to_vec),
                 oversized: None,
             });

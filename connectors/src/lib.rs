@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod file;
 pub mod http;
 pub mod http_server;
+pub mod in_flight;
 pub mod kafka;
 pub mod lines;
 pub mod memory_s3;

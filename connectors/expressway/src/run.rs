@@ -3,7 +3,7 @@
 //! engine's executor started for each pipeline.
 
 use expressway_api::console::{Console, WatchedPipeline};
-use expressway_config::pipeline::{DedupConfig, SinkConfig, SourceConfig};
+use expressway_config::pipeline::{DedupConfig, Ordering, SinkConfig, SourceConfig};
 use expressway_config::{Config, ConfigProblem};
 use expressway_connectors::aws::Aws;
 use expressway_connectors::aws::dynamodb::DynamoDedup;
@@ -18,7 +18,7 @@ use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Program, WorkflowType};
 use expressway_runtime::tasks::{NoTaskService, TaskService, check_resources};
 use expressway_runtime::watch::PipelineWatch;
-use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, Sink, Source, Stats, SystemClock};
+use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, RecordOrdering, Sink, Source, Stats, SystemClock};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -430,6 +430,11 @@ fn run_config(
             max_payload_bytes: config.runtime.max_payload_bytes,
             drain_timeout: config.runtime.drain_timeout,
             commit_interval: config.runtime.commit_interval,
+            ordering: match config.runtime.ordering {
+                Ordering::Partition => RecordOrdering::Partition,
+                Ordering::Key => RecordOrdering::Key,
+                Ordering::None => RecordOrdering::None,
+            },
             log_level: p.config.logging.level,
             log_execution_data: p.config.logging.include_execution_data,
             tasks,

@@ -53,7 +53,7 @@ pub(crate) fn check(
     };
     let key = match &spec.key {
         KeySpec::None => None,
-        KeySpec::SourceId => Some(record.coordinates.clone()),
+        KeySpec::SourceId => Some(record.coordinates.to_string()),
         // The key is the selected value's JSON text, so values of different
         // types never share a key (`1` and `"1"`, `true` and `"true"`). A null
         // is no key: records without one would all be one record.

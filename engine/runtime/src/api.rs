@@ -15,13 +15,53 @@ pub struct Record {
     pub partition: u32,
     pub payload: Vec<u8>,
     /// Where the record came from, for dead letters (`file:in.jsonl:offset=42`).
-    pub coordinates: String,
+    pub coordinates: Coordinates,
     /// The record's key (a Kafka message key), carried to its result.
     pub key: Option<Vec<u8>>,
     /// The size of a payload the source did not read because it was larger
     /// than the input limit (`payload` is then empty): the record becomes a
     /// `States.DataLimitExceeded` dead letter without ever being in memory.
     pub oversized: Option<u64>,
+}
+
+/// Where a record came from: its source's name and its place in it, put
+/// into words only when something is written about the record (a dead
+/// letter, a log line, a source-id key). Formatting the text for every
+/// record cost the source loop a formatting and an allocation per record,
+/// most of them never read; this is a shared name and a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordinates {
+    /// `file:in.jsonl`, `kafka:readings:3`, `stdin`: shared by the records
+    /// of one source (or partition).
+    pub origin: Arc<str>,
+    pub place: Place,
+}
+
+/// A record's place within its [`Coordinates::origin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// Written `:offset=N` (a byte offset, a Kafka offset).
+    Offset(u64),
+    /// Written `:line=N`.
+    Line(u64),
+    /// Written `:ID` (an SQS message id).
+    Id(Box<str>),
+}
+
+impl Coordinates {
+    pub fn new(origin: Arc<str>, place: Place) -> Coordinates {
+        Coordinates { origin, place }
+    }
+}
+
+impl std::fmt::Display for Coordinates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.place {
+            Place::Offset(n) => write!(f, "{}:offset={n}", self.origin),
+            Place::Line(n) => write!(f, "{}:line={n}", self.origin),
+            Place::Id(id) => write!(f, "{}:{id}", self.origin),
+        }
+    }
 }
 
 pub enum Polled {

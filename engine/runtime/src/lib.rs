@@ -41,8 +41,10 @@ pub mod testing;
 mod timers;
 pub mod watch;
 
-pub use api::{CompletionHook, DedupStore, Lag, NoDedup, Polled, Record, RecordId, Sink, Source, SourceError};
+pub use api::{
+    CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Place, Polled, Record, RecordId, Sink, Source, SourceError,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::run;
-pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RunError, Stats};
+pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RecordOrdering, RunError, Stats};
 pub use tasks::{LocalExecutions, NoTaskService, TaskReply, TaskService};

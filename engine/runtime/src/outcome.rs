@@ -2,6 +2,7 @@
 //! result line or a dead letter.
 
 use crate::admission::Started;
+use crate::api::Coordinates;
 use crate::executor::Output;
 use crate::metrics::{ShardMetrics, metric};
 use crate::spec::{ExecutionLogLevel, PipelineSpec, Stats};
@@ -59,7 +60,7 @@ pub(crate) fn conclude(
     }
 }
 
-fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &ExecutionResult, input: &Value) {
+fn log_execution(spec: &PipelineSpec, name: &str, source: &Coordinates, r: &ExecutionResult, input: &Value) {
     let failed = r.status != Status::Succeeded;
     let wanted = match spec.log_level {
         ExecutionLogLevel::Off => false,
@@ -80,14 +81,14 @@ fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &ExecutionRes
         let cause = r.cause.as_deref().unwrap_or("");
         let input = input.to_json();
         if failed {
-            tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, error, cause, input);
+            tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source = %source, status, error, cause, input);
         } else {
-            tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, input, output);
+            tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source = %source, status, input, output);
         }
     } else if failed {
-        tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status, error);
+        tracing::error!(target: "expressway::execution", pipeline = %spec.name, execution = name, source = %source, status, error);
     } else {
-        tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source, status);
+        tracing::info!(target: "expressway::execution", pipeline = %spec.name, execution = name, source = %source, status);
     }
 }
 
@@ -95,7 +96,7 @@ fn log_execution(spec: &PipelineSpec, name: &str, source: &str, r: &ExecutionRes
 /// kept for the console too.
 pub(crate) fn dead_letter(
     spec: &PipelineSpec,
-    coordinates: &str,
+    coordinates: &Coordinates,
     payload: Option<&[u8]>,
     error: &str,
     cause: &str,
@@ -110,7 +111,7 @@ pub(crate) fn dead_letter(
 fn keep_failure(
     spec: &PipelineSpec,
     name: &str,
-    coordinates: &str,
+    coordinates: &Coordinates,
     payload: Option<&[u8]>,
     error: &str,
     cause: &str,
@@ -145,7 +146,7 @@ fn keep_failure(
 /// A dead letter carries everything needed to replay or diagnose a record.
 fn render_dead_letter(
     spec: &PipelineSpec,
-    coordinates: &str,
+    coordinates: &Coordinates,
     payload: Option<&[u8]>,
     error: &str,
     cause: &str,
@@ -154,7 +155,7 @@ fn render_dead_letter(
     let mut o = Object::with_capacity(6);
     o.insert("pipeline", Value::from(spec.name.as_str()));
     o.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
-    o.insert("source", Value::from(coordinates));
+    o.insert("source", Value::from(coordinates.to_string()));
     o.insert("error", Value::from(error));
     o.insert("cause", Value::from(cause));
     match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {

@@ -223,7 +223,7 @@ fn internal_error(
     spec: &PipelineSpec,
     stats: &Stats,
     m: &ShardMetrics,
-    coordinates: &str,
+    coordinates: &crate::api::Coordinates,
     payload: Option<&[u8]>,
     input: Option<&Value>,
     panicked: &Panicked,
@@ -231,7 +231,7 @@ fn internal_error(
     stats.internal_errors.fetch_add(1, Ordering::Relaxed);
     m.internal_errors.increment(1);
     let cause = panicked.cause();
-    tracing::error!(pipeline = %spec.name, source = coordinates, cause, "an execution panicked; it is dead-lettered");
+    tracing::error!(pipeline = %spec.name, source = %coordinates, cause, "an execution panicked; it is dead-lettered");
     dead_letter(spec, coordinates, payload, INTERNAL_ERROR, &cause, input)
 }
 

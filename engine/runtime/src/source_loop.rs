@@ -4,7 +4,7 @@
 
 use crate::api::{Lag, Polled, Record, RecordId, Source};
 use crate::metrics::metric;
-use crate::spec::{PipelineSpec, RunError, Stats};
+use crate::spec::{PipelineSpec, RecordOrdering, RunError, Stats};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ pub(crate) fn source_loop(
     let mut finished = false;
     let mut last_commit = Instant::now();
     let mut draining_since: Option<Instant> = None;
+    let mut router = Router::new(spec.ordering, shard_txs.len());
     let in_flight_gauge = metrics::gauge!(metric::IN_FLIGHT, "pipeline" => spec.name.clone());
     let throttled = metrics::counter!(metric::THROTTLED, "pipeline" => spec.name.clone());
     let commits = metrics::counter!(metric::COMMITS, "pipeline" => spec.name.clone());
@@ -89,7 +90,7 @@ pub(crate) fn source_loop(
             Polled::Records(records) => {
                 in_flight += records.len();
                 // A full shard queue blocks here: backpressure, not loss.
-                for (shard, batch) in route(records, shard_txs.len()).into_iter().enumerate() {
+                for (shard, batch) in router.route(records).into_iter().enumerate() {
                     if !batch.is_empty() && shard_txs[shard].send(batch).is_err() {
                         return Err(RunError::Sink("a shard stopped unexpectedly".into()));
                     }
@@ -105,15 +106,112 @@ pub(crate) fn source_loop(
     }
 }
 
-/// Split a poll's records by shard (a partition always maps to the same
-/// one), keeping their order.
-fn route(records: Vec<Record>, shards: usize) -> Vec<Vec<Record>> {
-    if shards == 1 {
-        return vec![records];
+/// Splits a poll's records by shard as the ordering contract says,
+/// keeping their order within each shard.
+struct Router {
+    ordering: RecordOrdering,
+    shards: usize,
+    /// The shard the next record goes to under `RecordOrdering::None`.
+    turn: usize,
+}
+
+impl Router {
+    fn new(ordering: RecordOrdering, shards: usize) -> Router {
+        Router { ordering, shards: shards.max(1), turn: 0 }
     }
-    let mut out: Vec<Vec<Record>> = (0..shards).map(|_| Vec::with_capacity(records.len() / shards + 1)).collect();
-    for r in records {
-        out[r.partition as usize % shards].push(r);
+
+    fn shard_of(&mut self, r: &Record) -> usize {
+        match (self.ordering, &r.key) {
+            (RecordOrdering::None, _) => {
+                let shard = self.turn;
+                self.turn = (shard + 1) % self.shards;
+                shard
+            }
+            (RecordOrdering::Key, Some(key)) => fnv1a(key) as usize % self.shards,
+            (RecordOrdering::Key, None) | (RecordOrdering::Partition, _) => r.partition as usize % self.shards,
+        }
     }
-    out
+
+    fn route(&mut self, records: Vec<Record>) -> Vec<Vec<Record>> {
+        if self.shards == 1 {
+            return vec![records];
+        }
+        let per_shard = records.len() / self.shards + 1;
+        let mut out: Vec<Vec<Record>> = (0..self.shards).map(|_| Vec::with_capacity(per_shard)).collect();
+        for r in records {
+            let shard = self.shard_of(&r);
+            out[shard].push(r);
+        }
+        out
+    }
+}
+
+/// FNV-1a: a key's shard must not change between runs or processes (std's
+/// hasher is seeded per process).
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(2_166_136_261u32, |h, b| (h ^ *b as u32).wrapping_mul(16_777_619))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Coordinates, Place};
+    use std::sync::Arc;
+
+    fn record(id: u64, partition: u32, key: Option<&str>) -> Record {
+        Record {
+            id,
+            partition,
+            payload: Vec::new(),
+            coordinates: Coordinates::new(Arc::from("test"), Place::Offset(id)),
+            key: key.map(|k| k.as_bytes().to_vec()),
+            oversized: None,
+        }
+    }
+
+    fn ids(batches: &[Vec<Record>]) -> Vec<Vec<u64>> {
+        batches.iter().map(|b| b.iter().map(|r| r.id).collect()).collect()
+    }
+
+    #[test]
+    fn partition_ordering_keeps_a_partition_on_one_shard() {
+        let mut router = Router::new(RecordOrdering::Partition, 4);
+        // One hot partition, many keys: one shard does everything.
+        let records = (0..8).map(|i| record(i, 5, Some(&format!("device-{i}")))).collect();
+        assert_eq!(ids(&router.route(records)), [vec![], vec![0, 1, 2, 3, 4, 5, 6, 7], vec![], vec![]]);
+    }
+
+    #[test]
+    fn key_ordering_spreads_one_partition_and_keeps_each_key_in_order() {
+        let mut router = Router::new(RecordOrdering::Key, 4);
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let records: Vec<Record> = (0..64).map(|i| record(i, 5, Some(keys[i as usize % keys.len()]))).collect();
+        let batches = router.route(records);
+        assert!(batches.iter().filter(|b| !b.is_empty()).count() > 1, "one partition feeds several shards");
+        for key in keys {
+            let holders: Vec<usize> =
+                (0..4).filter(|&s| batches[s].iter().any(|r| r.key.as_deref() == Some(key.as_bytes()))).collect();
+            assert_eq!(holders.len(), 1, "key {key} is on one shard");
+            let seq: Vec<u64> =
+                batches[holders[0]].iter().filter(|r| r.key.as_deref() == Some(key.as_bytes())).map(|r| r.id).collect();
+            assert!(seq.windows(2).all(|w| w[0] < w[1]), "key {key} keeps its order: {seq:?}");
+        }
+        // The same key goes to the same shard on the next poll too.
+        let again = router.route(vec![record(100, 0, Some("a"))]);
+        let first = batches.iter().position(|b| b.iter().any(|r| r.key.as_deref() == Some(b"a")));
+        assert_eq!(again.iter().position(|b| !b.is_empty()), first);
+        // Without a key, a record follows its partition.
+        let keyless = router.route(vec![record(200, 6, None)]);
+        assert_eq!(ids(&keyless), [vec![], vec![], vec![200], vec![]]);
+    }
+
+    #[test]
+    fn no_ordering_deals_records_to_every_shard_in_turn() {
+        let mut router = Router::new(RecordOrdering::None, 3);
+        let records = (0..7).map(|i| record(i, 0, None)).collect();
+        assert_eq!(ids(&router.route(records)), [vec![0, 3, 6], vec![1, 4], vec![2, 5]]);
+        // The turn goes on across polls, so small polls spread too.
+        let one = router.route(vec![record(7, 0, None)]);
+        assert_eq!(ids(&one), [vec![], vec![7], vec![]]);
+    }
 }

@@ -48,6 +48,8 @@ pub struct PipelineSpec {
     /// still parked then are abandoned and not acknowledged.
     pub drain_timeout: Duration,
     pub commit_interval: Duration,
+    /// Which records share a shard, and so start in their source's order.
+    pub ordering: RecordOrdering,
     pub log_level: ExecutionLogLevel,
     pub log_execution_data: bool,
     /// Performs the machine's Task states.
@@ -74,6 +76,7 @@ impl PipelineSpec {
             max_payload_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             drain_timeout: Duration::from_secs(25),
             commit_interval: Duration::from_secs(1),
+            ordering: RecordOrdering::Partition,
             log_level: ExecutionLogLevel::Off,
             log_execution_data: false,
             tasks: Arc::new(crate::tasks::NoTaskService),
@@ -81,6 +84,23 @@ impl PipelineSpec {
             watch: None,
         }
     }
+}
+
+/// Which records must start in order: they go to one shard, in the order
+/// the source gave them. Commits never depend on it (every source commits
+/// the low watermark of its acknowledged records), so each choice keeps
+/// at-least-once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordOrdering {
+    /// A partition's records share a shard (`partition % shards`): a source
+    /// with P partitions uses at most P shards.
+    #[default]
+    Partition,
+    /// A key's records share a shard (a hash of the key); records without a
+    /// key follow their partition.
+    Key,
+    /// Records are dealt to the shards in turn.
+    None,
 }
 
 /// Counters a run reports; shared with whoever prints or exports them.

@@ -1,0 +1,101 @@
+//! The offsets a source has handed out and not yet seen completed, and their
+//! low watermark: the first offset a restart must read again.
+//!
+//! Offsets arrive in ascending order (a file's bytes, a Kafka partition's
+//! records) and complete in any order. An ordered set paid a node allocation
+//! and a rebalancing per record on the source loop; this is a queue of
+//! `(offset, done)` in arrival order: a push, a binary search to mark one
+//! done, and pops from the front as the watermark moves.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Default)]
+pub struct InFlight {
+    offsets: VecDeque<(u64, bool)>,
+    /// Entries not yet done.
+    pending: usize,
+}
+
+impl InFlight {
+    /// Note `offset` as handed out. One out of order (not expected from the
+    /// sources, which read forward) is placed where it belongs; one already
+    /// in flight is not counted twice.
+    pub fn insert(&mut self, offset: u64) {
+        match self.offsets.back() {
+            Some(&(last, _)) if last >= offset => {
+                let at = self.offsets.partition_point(|&(o, _)| o < offset);
+                if self.offsets.get(at).is_some_and(|&(o, _)| o == offset) {
+                    return;
+                }
+                self.offsets.insert(at, (offset, false));
+            }
+            _ => self.offsets.push_back((offset, false)),
+        }
+        self.pending += 1;
+    }
+
+    /// Note `offset` as complete; an offset not in flight is ignored.
+    pub fn complete(&mut self, offset: u64) {
+        let at = self.offsets.partition_point(|&(o, _)| o < offset);
+        if let Some(entry) = self.offsets.get_mut(at).filter(|e| e.0 == offset && !e.1) {
+            entry.1 = true;
+            self.pending -= 1;
+        }
+        while self.offsets.front().is_some_and(|&(_, done)| done) {
+            self.offsets.pop_front();
+        }
+    }
+
+    /// The first offset not yet complete.
+    pub fn first(&self) -> Option<u64> {
+        // The front is never done: `complete` pops done entries off it.
+        self.offsets.front().map(|&(o, _)| o)
+    }
+
+    /// Offsets handed out and not yet complete.
+    pub fn len(&self) -> usize {
+        self.pending
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watermark_is_the_first_offset_not_complete_whatever_the_completion_order() {
+        let mut f = InFlight::default();
+        assert_eq!(f.first(), None);
+        for o in [10, 20, 30, 40] {
+            f.insert(o);
+        }
+        assert_eq!((f.first(), f.len()), (Some(10), 4));
+        f.complete(30);
+        f.complete(20);
+        assert_eq!((f.first(), f.len()), (Some(10), 2), "completions after the front keep it");
+        f.complete(10);
+        assert_eq!((f.first(), f.len()), (Some(40), 1), "the front moves past every done offset");
+        f.complete(99);
+        f.complete(30);
+        assert_eq!((f.first(), f.len()), (Some(40), 1), "unknown and repeated completions change nothing");
+        f.complete(40);
+        assert_eq!((f.first(), f.len(), f.is_empty()), (None, 0, true));
+    }
+
+    #[test]
+    fn an_offset_out_of_order_or_twice_keeps_the_queue_sorted_and_counted_once() {
+        let mut f = InFlight::default();
+        for o in [5, 9, 7, 9, 1] {
+            f.insert(o);
+        }
+        assert_eq!((f.first(), f.len()), (Some(1), 4));
+        for o in [1, 5, 7] {
+            f.complete(o);
+        }
+        assert_eq!((f.first(), f.len()), (Some(9), 1));
+    }
+}
