@@ -9,11 +9,10 @@
 
 use crate::in_flight::InFlight;
 use crate::lines::{Line, read_line};
-use expressway_runtime::{Coordinates, Lag, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Lines are spread over this many partitions (line number modulo), so a
 /// file feeds every shard while each partition keeps its order.
@@ -31,7 +30,7 @@ pub struct FileSource {
     in_flight: InFlight,
     committed: u64,
     /// `file:<path>`, shared by every record's coordinates.
-    origin: Arc<str>,
+    origin: Origin,
     /// Longer lines are skipped unread and dead-lettered by their size.
     max_record_bytes: usize,
     line: Vec<u8>,
@@ -76,7 +75,7 @@ impl FileSource {
             line_no: 0,
             in_flight: InFlight::default(),
             committed: start,
-            origin: Arc::from(format!("file:{}", path.display())),
+            origin: Origin::intern(&format!("file:{}", path.display())),
             max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             line: Vec::new(),
         })
@@ -123,7 +122,7 @@ impl Source for FileSource {
                 id: start,
                 partition,
                 payload: self.line.clone(),
-                coordinates: Coordinates::new(self.origin.clone(), Place::Offset(start)),
+                coordinates: Coordinates::new(self.origin, Place::Offset(start)),
                 key: None,
                 oversized,
             });

@@ -19,7 +19,7 @@
 //! for every message written so far.
 
 use crate::in_flight::InFlight;
-use expressway_runtime::{Coordinates, Lag, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
@@ -72,7 +72,7 @@ struct PartitionState {
     next: i64,
     epoch: u8,
     /// `kafka:<topic>:<partition>`, shared by the partition's records.
-    origin: Option<Arc<str>>,
+    origin: Option<Origin>,
 }
 
 impl PartitionState {
@@ -114,7 +114,7 @@ impl Tracker {
         self.epochs[slot] = self.epochs[slot].wrapping_add(1);
         let state = PartitionState {
             epoch: self.epochs[slot],
-            origin: Some(Arc::from(format!("kafka:{topic}:{partition}"))),
+            origin: Some(Origin::intern(&format!("kafka:{topic}:{partition}"))),
             ..PartitionState::default()
         };
         self.states[slot] = Some(((topic.to_string(), partition), state));
@@ -326,7 +326,7 @@ impl Source for KafkaSource {
                 state.in_flight.insert(offset as u64);
                 state.next = offset + 1;
                 epoch = state.epoch;
-                origin = state.origin.clone();
+                origin = state.origin;
             }
             drop(tracker);
             records.push(Record {
@@ -334,7 +334,7 @@ impl Source for KafkaSource {
                 partition: partition_key(topic, partition),
                 payload: m.payload().unwrap_or_default().to_vec(),
                 coordinates: Coordinates::new(
-                    origin.unwrap_or_else(|| Arc::from(format!("kafka:{topic}:{partition}"))),
+                    origin.unwrap_or_else(|| Origin::intern(&format!("kafka:{topic}:{partition}"))),
                     Place::Offset(offset as u64),
                 ),
                 key: m.key().map(<[u8]>::to_vec),

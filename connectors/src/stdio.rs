@@ -2,9 +2,8 @@
 
 use crate::lines::{Line, read_line};
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
-use expressway_runtime::{Coordinates, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Coordinates, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use std::io::{BufRead, Write};
-use std::sync::Arc;
 
 /// JSON lines from standard input. A reader thread does the blocking reads,
 /// so the runtime can still react to shutdown while input is quiet. Standard
@@ -13,7 +12,7 @@ use std::sync::Arc;
 pub struct StdinSource {
     lines: Receiver<StdinLine>,
     line_no: u64,
-    origin: Arc<str>,
+    origin: Origin,
 }
 
 enum StdinLine {
@@ -45,7 +44,7 @@ impl StdinSource {
                 }
             }
         });
-        StdinSource { lines: rx, line_no: 0, origin: Arc::from("stdin") }
+        StdinSource { lines: rx, line_no: 0, origin: Origin::intern("stdin") }
     }
 }
 
@@ -65,7 +64,7 @@ impl Source for StdinSource {
                         id: self.line_no,
                         partition: (self.line_no % 64) as u32,
                         payload,
-                        coordinates: Coordinates::new(self.origin.clone(), Place::Line(self.line_no)),
+                        coordinates: Coordinates::new(self.origin, Place::Line(self.line_no)),
                         key: None,
                         oversized,
                     });

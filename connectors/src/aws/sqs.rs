@@ -15,7 +15,7 @@ use aws_sdk_sqs::types::{
 };
 use dashmap::DashMap;
 use expressway_engine::{TaskOutcome, Value};
-use expressway_runtime::{Coordinates, Lag, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -98,7 +98,7 @@ impl SqsSource {
                 client: client.clone(),
                 queue_url: queue_url.clone(),
                 queue_name: name.clone(),
-                origin: Arc::from(format!("sqs:{name}")),
+                origin: Origin::intern(&format!("sqs:{name}")),
                 wait: config.wait_time,
                 visibility,
                 in_flight: in_flight.clone(),
@@ -223,7 +223,7 @@ struct Poller {
     queue_url: String,
     queue_name: String,
     /// `sqs:<queue>`, shared by the queue's records.
-    origin: Arc<str>,
+    origin: Origin,
     wait: Duration,
     visibility: Duration,
     in_flight: Arc<DashMap<RecordId, InFlight>>,
@@ -275,7 +275,7 @@ impl Poller {
                     id,
                     partition,
                     payload: m.body.unwrap_or_default().into_bytes(),
-                    coordinates: Coordinates::new(self.origin.clone(), Place::Id(identity.into_boxed_str())),
+                    coordinates: Coordinates::new(self.origin, Place::Id(identity.into_boxed_str())),
                     key: group.as_ref().map(|g| g.clone().into_bytes()),
                     oversized: None,
                 };

@@ -28,12 +28,10 @@ pub struct Record {
 /// into words only when something is written about the record (a dead
 /// letter, a log line, a source-id key). Formatting the text for every
 /// record cost the source loop a formatting and an allocation per record,
-/// most of them never read; this is a shared name and a number.
+/// most of them never read; this is a number and a place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coordinates {
-    /// `file:in.jsonl`, `kafka:readings:3`, `stdin`: shared by the records
-    /// of one source (or partition).
-    pub origin: Arc<str>,
+    pub origin: Origin,
     pub place: Place,
 }
 
@@ -48,18 +46,50 @@ pub enum Place {
     Id(Box<str>),
 }
 
+/// A source's name (`file:in.jsonl`, `kafka:readings:3`, `stdin`),
+/// interned: records carry its number. A shared `Arc` would have cost two
+/// atomic updates of one counter per record, on the source loop and on the
+/// shard that drops the record, a cache line bouncing between cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin(u32);
+
+/// Every origin named so far: one entry per distinct name (a file, a
+/// topic's partition, a queue), so it stays as small as the sources.
+static ORIGINS: std::sync::Mutex<Vec<Arc<str>>> = std::sync::Mutex::new(Vec::new());
+
+impl Origin {
+    /// The origin named `name`, the same number for the same name.
+    pub fn intern(name: &str) -> Origin {
+        let mut names = ORIGINS.lock().unwrap_or_else(|p| p.into_inner());
+        let at = match names.iter().position(|n| &**n == name) {
+            Some(at) => at,
+            None => {
+                names.push(Arc::from(name));
+                names.len() - 1
+            }
+        };
+        Origin(at as u32)
+    }
+
+    pub fn name(self) -> Arc<str> {
+        let names = ORIGINS.lock().unwrap_or_else(|p| p.into_inner());
+        names.get(self.0 as usize).cloned().unwrap_or_else(|| Arc::from("unknown"))
+    }
+}
+
 impl Coordinates {
-    pub fn new(origin: Arc<str>, place: Place) -> Coordinates {
+    pub fn new(origin: Origin, place: Place) -> Coordinates {
         Coordinates { origin, place }
     }
 }
 
 impl std::fmt::Display for Coordinates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = self.origin.name();
         match &self.place {
-            Place::Offset(n) => write!(f, "{}:offset={n}", self.origin),
-            Place::Line(n) => write!(f, "{}:line={n}", self.origin),
-            Place::Id(id) => write!(f, "{}:{id}", self.origin),
+            Place::Offset(n) => write!(f, "{origin}:offset={n}"),
+            Place::Line(n) => write!(f, "{origin}:line={n}"),
+            Place::Id(id) => write!(f, "{origin}:{id}"),
         }
     }
 }
@@ -168,4 +198,20 @@ impl DedupStore for NoDedup {
         true
     }
     fn complete(&self, _key: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_are_written_from_their_interned_origin() {
+        let file = Origin::intern("file:in.jsonl");
+        assert_eq!(Origin::intern("file:in.jsonl"), file, "one number per name");
+        assert_ne!(Origin::intern("kafka:readings:3"), file);
+        assert_eq!(Coordinates::new(file, Place::Offset(42)).to_string(), "file:in.jsonl:offset=42");
+        assert_eq!(Coordinates::new(Origin::intern("stdin"), Place::Line(7)).to_string(), "stdin:line=7");
+        let sqs = Coordinates::new(Origin::intern("sqs:orders"), Place::Id("m-1".into()));
+        assert_eq!(sqs.to_string(), "sqs:orders:m-1");
+    }
 }

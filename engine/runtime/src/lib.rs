@@ -42,7 +42,8 @@ mod timers;
 pub mod watch;
 
 pub use api::{
-    CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Place, Polled, Record, RecordId, Sink, Source, SourceError,
+    CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Origin, Place, Polled, Record, RecordId, Sink, Source,
+    SourceError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::run;

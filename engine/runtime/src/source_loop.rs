@@ -155,15 +155,14 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Coordinates, Place};
-    use std::sync::Arc;
+    use crate::api::{Coordinates, Origin, Place};
 
     fn record(id: u64, partition: u32, key: Option<&str>) -> Record {
         Record {
             id,
             partition,
             payload: Vec::new(),
-            coordinates: Coordinates::new(Arc::from("test"), Place::Offset(id)),
+            coordinates: Coordinates::new(Origin::intern("test"), Place::Offset(id)),
             key: key.map(|k| k.as_bytes().to_vec()),
             oversized: None,
         }

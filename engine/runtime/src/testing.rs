@@ -1,7 +1,7 @@
 //! A source and a sink in memory, shared by the executor's tests, the
 //! benchmarks and the load examples, so none of them writes its own.
 
-use crate::api::{Coordinates, DedupStore, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use crate::api::{Coordinates, DedupStore, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use crate::spec::{PipelineSpec, RunError, Stats};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ pub struct Replay<F: FnMut(u64) -> Vec<u8>> {
     partitions: u64,
     batch: usize,
     completed: Arc<Mutex<Vec<RecordId>>>,
-    origin: Arc<str>,
+    origin: Origin,
 }
 
 impl<F: FnMut(u64) -> Vec<u8>> Replay<F> {
@@ -28,7 +28,7 @@ impl<F: FnMut(u64) -> Vec<u8>> Replay<F> {
             partitions: 64,
             batch: 1024,
             completed: Arc::default(),
-            origin: Arc::from("memory"),
+            origin: Origin::intern("memory"),
         }
     }
 
@@ -61,7 +61,7 @@ impl<F: FnMut(u64) -> Vec<u8> + Send> Source for Replay<F> {
                 id,
                 partition: (id % self.partitions) as u32,
                 payload: (self.payload)(id),
-                coordinates: Coordinates::new(self.origin.clone(), Place::Offset(id)),
+                coordinates: Coordinates::new(self.origin, Place::Offset(id)),
                 key: None,
                 oversized: None,
             })
