@@ -9,6 +9,9 @@
 
 use std::collections::VecDeque;
 
+/// Done entries tolerated behind the front before they are swept out.
+const COMPACT_SLACK: usize = 1024;
+
 #[derive(Debug, Default)]
 pub struct InFlight {
     offsets: VecDeque<(u64, bool)>,
@@ -24,10 +27,18 @@ impl InFlight {
         match self.offsets.back() {
             Some(&(last, _)) if last >= offset => {
                 let at = self.offsets.partition_point(|&(o, _)| o < offset);
-                if self.offsets.get(at).is_some_and(|&(o, _)| o == offset) {
-                    return;
+                match self.offsets.get_mut(at) {
+                    Some(entry) if entry.0 == offset => {
+                        // Handed out again (a consumer that went back): in
+                        // flight until this copy completes too.
+                        if entry.1 {
+                            entry.1 = false;
+                            self.pending += 1;
+                        }
+                        return;
+                    }
+                    _ => self.offsets.insert(at, (offset, false)),
                 }
-                self.offsets.insert(at, (offset, false));
             }
             _ => self.offsets.push_back((offset, false)),
         }
@@ -43,6 +54,13 @@ impl InFlight {
         }
         while self.offsets.front().is_some_and(|&(_, done)| done) {
             self.offsets.pop_front();
+        }
+        // Behind one long-running record (a Wait, a slow task) the source
+        // reads on, and done entries would pile up after it: drop them once
+        // they outnumber the pending ones, so the queue stays within twice
+        // the in-flight cap. Dropping done entries never moves the front.
+        if self.offsets.len() > 2 * self.pending + COMPACT_SLACK {
+            self.offsets.retain(|&(_, done)| !done);
         }
     }
 
@@ -84,6 +102,36 @@ mod tests {
         assert_eq!((f.first(), f.len()), (Some(40), 1), "unknown and repeated completions change nothing");
         f.complete(40);
         assert_eq!((f.first(), f.len(), f.is_empty()), (None, 0, true));
+    }
+
+    #[test]
+    fn done_entries_behind_a_long_running_record_do_not_pile_up() {
+        let mut f = InFlight::default();
+        f.insert(0);
+        for o in 1..1_000_000 {
+            f.insert(o);
+            f.complete(o);
+            assert!(f.offsets.len() <= 2 * f.len() + COMPACT_SLACK + 1, "{} entries at {o}", f.offsets.len());
+        }
+        assert_eq!((f.first(), f.len()), (Some(0), 1), "the watermark waits for the record still running");
+        f.complete(0);
+        assert_eq!((f.first(), f.len()), (None, 0));
+    }
+
+    #[test]
+    fn an_offset_handed_out_again_after_it_completed_is_in_flight_again() {
+        let mut f = InFlight::default();
+        for o in [3, 4, 5] {
+            f.insert(o);
+        }
+        f.complete(4);
+        f.insert(4);
+        assert_eq!((f.first(), f.len()), (Some(3), 3));
+        f.complete(3);
+        assert_eq!((f.first(), f.len()), (Some(4), 2), "the second copy of 4 holds the watermark");
+        f.complete(4);
+        f.complete(5);
+        assert!(f.is_empty());
     }
 
     #[test]

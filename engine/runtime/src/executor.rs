@@ -6,14 +6,15 @@
 //! Threads and the data between them:
 //!
 //! ```text
-//!  source loop ──(batches, by partition)──▶ shard 0..N ──(batches)──▶ sink writer
-//!       ▲                                                                  │
-//!       └──────────── acknowledgements (after the sinks are durable) ──────┘
+//!  source loop ──(batches, routed)──▶ shard 0..N ──(batches)──▶ sink writer
+//!       ▲                                                            │
+//!       └──────── acknowledgements (after the sinks are durable) ────┘
 //! ```
 //!
-//! A partition always goes to the same shard and shards own their work; what
-//! they share is the dedup store (concurrent by contract) and relaxed
-//! counters. The source loop admits at most `max_in_flight_per_shard` ×
+//! The source loop routes records by the ordering contract (a partition's,
+//! or a key's, records to one shard, or every shard in turn; see
+//! `RecordOrdering`) and shards own their work; what they share is the dedup
+//! store (concurrent by contract) and relaxed counters. The source loop admits at most `max_in_flight_per_shard` ×
 //! shards unacknowledged records, so memory stays flat under any backlog.
 
 use crate::api::{DedupStore, Record, RecordId, Sink, Source};
