@@ -71,9 +71,20 @@ impl Origin {
         Origin(at as u32)
     }
 
-    pub fn name(self) -> Arc<str> {
-        let names = ORIGINS.lock().unwrap_or_else(|p| p.into_inner());
-        names.get(self.0 as usize).cloned().unwrap_or_else(|| Arc::from("unknown"))
+    /// `f` of this origin's name, read from the thread's own copy of the
+    /// names (they never change once interned): a shard writing a source-id
+    /// key per record takes no lock and touches no shared counter.
+    pub fn with_name<T>(self, f: impl FnOnce(&str) -> T) -> T {
+        thread_local! {
+            static NAMES: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        NAMES.with(|names| {
+            if names.borrow().len() <= self.0 as usize {
+                let all = ORIGINS.lock().unwrap_or_else(|p| p.into_inner());
+                *names.borrow_mut() = all.clone();
+            }
+            f(names.borrow().get(self.0 as usize).map_or("unknown", |n| n))
+        })
     }
 }
 
@@ -85,12 +96,11 @@ impl Coordinates {
 
 impl std::fmt::Display for Coordinates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let origin = self.origin.name();
-        match &self.place {
+        self.origin.with_name(|origin| match &self.place {
             Place::Offset(n) => write!(f, "{origin}:offset={n}"),
             Place::Line(n) => write!(f, "{origin}:line={n}"),
             Place::Id(id) => write!(f, "{origin}:{id}"),
-        }
+        })
     }
 }
 
@@ -213,5 +223,9 @@ mod tests {
         assert_eq!(Coordinates::new(Origin::intern("stdin"), Place::Line(7)).to_string(), "stdin:line=7");
         let sqs = Coordinates::new(Origin::intern("sqs:orders"), Place::Id("m-1".into()));
         assert_eq!(sqs.to_string(), "sqs:orders:m-1");
+        // Another thread, whose copy of the names starts empty, reads them too.
+        let later = Origin::intern("kafka:later:0");
+        let text = std::thread::spawn(move || Coordinates::new(later, Place::Offset(1)).to_string());
+        assert_eq!(text.join().expect("thread").as_str(), "kafka:later:0:offset=1");
     }
 }
