@@ -8,11 +8,13 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime as LambdaRuntime};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+mod support;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -226,17 +228,6 @@ fn stop(mut child: Child) -> String {
         let _ = e.read_to_string(&mut err);
     }
     err
-}
-
-/// The metrics page at `addr`, empty while nothing answers there.
-fn scrape(addr: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut text = String::new();
-    if write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_ok() {
-        let _ = s.read_to_string(&mut text);
-    }
-    text
 }
 
 fn work_dir() -> PathBuf {
@@ -464,7 +455,7 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     let second = start(&second_cfg);
     let judged = "expressway_dedup_hits_total{pipeline=\"aws-test\"} 1";
     let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !scrape(&metrics.to_string()).contains(judged) {
+    while Instant::now() < deadline && !support::scrape(&metrics.to_string()).contains(judged) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let second_log = stop(second);

@@ -10,7 +10,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -350,21 +349,13 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_without_loss() {
     assert!(took < Duration::from_secs(40), "handover took {took:?}");
 }
 
-/// The metrics page at `addr`, empty while nothing answers there.
-fn scrape(addr: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut text = String::new();
-    if write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_ok() {
-        let _ = s.read_to_string(&mut text);
-    }
-    text
-}
-
 /// The value of the series `series` (name and labels, as exported) on the
 /// metrics page at `addr`; 0 while it is absent.
 fn metric(addr: &str, series: &str) -> f64 {
-    scrape(addr).lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    support::scrape(addr)
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// Executions a member ran, from its summary line

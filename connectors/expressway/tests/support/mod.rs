@@ -403,3 +403,14 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     });
     assert!(created, "creating topic {topic} on {brokers}: {last}");
 }
+
+/// The metrics page at `addr`, empty while nothing answers there.
+pub fn scrape(addr: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut text = String::new();
+    if write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_ok() {
+        let _ = s.read_to_string(&mut text);
+    }
+    text
+}
