@@ -14,6 +14,13 @@
 //! percentiles from send to result readable, then the process's resident
 //! memory (current and peak). Both reference machines copy their input into
 //! their output, so the stamp comes back with the result.
+//!
+//! First, in the same run and at the same rate, the broker's own floor: a
+//! raw consume → produce passthrough (a thread of this process) with the
+//! settings Expressway's source and sink use (`fetch.wait.max.ms` from
+//! `SOURCE_PROPERTIES`' default, an idempotent `acks=all` producer with the
+//! same `linger`), measured the same way on its own topics. The report ends
+//! with what Expressway adds to each percentile. `FLOOR=0` skips it.
 
 use expressway_connectors::kafka::{ensure_topic, send_when_queued};
 use rdkafka::config::ClientConfig;
@@ -21,6 +28,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const STAMP: &[u8] = b"\"sentAtMicros\":";
@@ -112,6 +121,12 @@ runtime: {{ shards: {shards}, max_in_flight_per_shard: 16384, commit_interval: 1
         ),
     )
     .expect("config");
+    // The floor first, while nothing else runs.
+    let floor = if env_or("FLOOR", "1") == "0" {
+        None
+    } else {
+        Some(passthrough_latencies(&brokers, partitions, &input, rate, seconds, tag))
+    };
     let mut child = std::process::Command::new(&bin)
         .args(["run", "--config"])
         .arg(&config)
@@ -119,22 +134,60 @@ runtime: {{ shards: {shards}, max_in_flight_per_shard: 16384, commit_interval: 1
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
 
+    let (latencies, offered) = measure(&brokers, &topic_in, &topic_out, &input, rate, seconds, &work);
+    let (rss, peak) = memory_kib(child.id());
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let total = rate * seconds;
+    if let Some((floor, floor_offered)) = &floor {
+        println!("broker floor (raw passthrough): offered {floor_offered:.0}/s; {}", summary(floor, total));
+    }
+    println!(
+        "{machine}: offered {offered:.0}/s for {seconds} s; {}; expressway RSS {} MiB (peak {} MiB)",
+        summary(&latencies, total),
+        rss / 1024,
+        peak / 1024,
+    );
+    if let Some((floor, _)) = &floor {
+        let added = |p| percentile(&latencies, p) - percentile(floor, p);
+        println!(
+            "{machine}: expressway adds p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms to the broker floor",
+            added(0.50),
+            added(0.90),
+            added(0.99)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Send RATE stamped records a second for SECONDS into `topic_in` and time
+/// each result's arrival on `topic_out`: the latencies (µs, sorted) and the
+/// rate offered.
+fn measure(
+    brokers: &str,
+    topic_in: &str,
+    topic_out: &str,
+    input: &str,
+    rate: u64,
+    seconds: u64,
+    work: &std::path::Path,
+) -> (Vec<u64>, f64) {
     let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("lat-reader-{tag}"))
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("lat-reader-{topic_out}"))
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
         .create()
         .expect("reader");
-    reader.subscribe(&[&topic_out]).expect("subscribe");
+    reader.subscribe(&[topic_out]).expect("subscribe");
     let producer: BaseProducer =
-        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "1").create().expect("producer");
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "1").create().expect("producer");
 
     // Warm up until a result comes back: both consumer groups have joined.
     let warmup = Instant::now();
     'warm: loop {
         assert!(warmup.elapsed() < Duration::from_secs(60), "no result within 60 s: see {}", work.display());
-        send(&producer, &topic_in, &stamped(&input, 0));
+        send(&producer, topic_in, &stamped(input, 0));
         producer.poll(Duration::ZERO);
         let until = Instant::now() + Duration::from_millis(500);
         while Instant::now() < until {
@@ -164,7 +217,7 @@ runtime: {{ shards: {shards}, max_in_flight_per_shard: 16384, commit_interval: 1
     while sent < total {
         let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due.min(total) {
-            send(&producer, &topic_in, &stamped(&input, now_micros()));
+            send(&producer, topic_in, &stamped(input, now_micros()));
             sent += 1;
         }
         producer.poll(Duration::ZERO);
@@ -173,19 +226,70 @@ runtime: {{ shards: {shards}, max_in_flight_per_shard: 16384, commit_interval: 1
     let offered = total as f64 / started.elapsed().as_secs_f64();
     producer.flush(Duration::from_secs(60)).expect("flush");
     let mut latencies = reading.join().expect("reader");
-    let (rss, peak) = memory_kib(child.id());
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let _ = child.wait();
     latencies.sort_unstable();
-    println!(
-        "{machine}: offered {offered:.0}/s for {seconds} s; {} of {total} results; latency ms p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}; expressway RSS {} MiB (peak {} MiB)",
+    (latencies, offered)
+}
+
+fn summary(latencies: &[u64], total: u64) -> String {
+    format!(
+        "{} of {total} results; latency ms p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
         latencies.len(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.90),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-        rss / 1024,
-        peak / 1024,
-    );
-    let _ = std::fs::remove_dir_all(&work);
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.90),
+        percentile(latencies, 0.99),
+        percentile(latencies, 1.0),
+    )
+}
+
+/// The broker's floor: the same measurement through a raw consume →
+/// produce loop configured as Expressway's source and sink are.
+fn passthrough_latencies(
+    brokers: &str,
+    partitions: i32,
+    input: &str,
+    rate: u64,
+    seconds: u64,
+    tag: u64,
+) -> (Vec<u64>, f64) {
+    let (topic_in, topic_out) = (format!("floor-in-{tag}"), format!("floor-out-{tag}"));
+    for t in [&topic_in, &topic_out] {
+        ensure_topic(brokers, t, partitions).expect("topic");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("floor-{tag}"))
+        .set("enable.auto.commit", "false")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .expect("passthrough consumer");
+    consumer.subscribe(&[&topic_in]).expect("subscribe");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", env_or("LINGER", "5ms").trim_end_matches("ms"))
+        .create()
+        .expect("passthrough producer");
+    let forwarding = {
+        let (stop, topic_out) = (stop.clone(), topic_out.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(5)) {
+                    let payload = m.payload().unwrap_or_default();
+                    send_when_queued(&producer, BaseRecord::<(), [u8]>::to(&topic_out).payload(payload))
+                        .expect("produce");
+                }
+                producer.poll(Duration::ZERO);
+            }
+            let _ = producer.flush(Duration::from_secs(10));
+        })
+    };
+    let work = std::env::temp_dir();
+    let measured = measure(brokers, &topic_in, &topic_out, input, rate, seconds, &work);
+    stop.store(true, Ordering::Relaxed);
+    let _ = forwarding.join();
+    measured
 }

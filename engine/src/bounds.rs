@@ -47,20 +47,36 @@ impl Measure {
     }
 }
 
-/// The exact measure of a scalar (no walk: a string is scanned once for
-/// escapes); `None` for an array or object.
+/// The longest JSON text of a number: 20 characters for any 64-bit
+/// integer, 24 for the shortest round-trip form of any `f64`
+/// (`-2.2250738585072014e-308`).
+pub(crate) const MAX_NUMBER_LEN: usize = 24;
+
+/// Strings up to this many bytes are bounded without being read.
+const UNREAD_STRING_LEN: usize = 32;
+
+/// An upper bound on a scalar's measure, found without reading it where
+/// that is cheaper than exactness matters: a number counts as its longest
+/// text, a short string as if each byte were escaped (`\u00XX`), a longer
+/// one is scanned once for escapes. `None` for an array or object.
+///
+/// Loose bounds only ever add up to a sum that fails [`Measure::fits`]
+/// sooner, and a value whose bound does not fit is measured exactly: a
+/// state never fails for a loose bound, it only pays the walk.
+#[inline]
 pub fn scalar(v: &Value) -> Option<Measure> {
     let bytes = match v {
         Value::Null | Value::Bool(true) => 4,
         Value::Bool(false) => 5,
-        Value::Number(n) => number_len(n),
+        Value::Number(_) => MAX_NUMBER_LEN,
+        Value::String(s) if s.len() <= UNREAD_STRING_LEN => 6 * s.len() + 2,
         Value::String(s) => string_len(s),
         Value::Array(_) | Value::Object(_) => return None,
     };
     Some(Measure { bytes, depth: 0 })
 }
 
-/// An upper bound on `v`'s measure: exact for a scalar, else `container`
+/// An upper bound on `v`'s measure: [`scalar`]'s, else `container`
 /// (a bound its caller knows, e.g. that of the value it was selected
 /// from), else measured. `None` where `v` breaks a bound.
 pub fn bound(v: &Value, container: Option<Measure>) -> Option<Measure> {
@@ -244,8 +260,49 @@ mod tests {
         items.add(0, Measure { bytes: 1, depth: 0 });
         items.add(0, check(&v).unwrap());
         assert_eq!(items.total(), Measure { bytes: 2 + 1 + 1 + v.to_json().len(), depth: 3 });
-        assert_eq!(bound(&Value::from("é\n"), None), check(&Value::from("é\n")).ok());
+        for short in ["é\n", "", "\u{1}\"\\"] {
+            let exact = check(&Value::from(short)).unwrap();
+            assert!(
+                bound(&Value::from(short), None).is_some_and(|b| b.bytes >= exact.bytes && b.depth == 0),
+                "{short:?}"
+            );
+        }
         assert_eq!(bound(&v, Some(Measure { bytes: 99, depth: 9 })), Some(Measure { bytes: 99, depth: 9 }));
+    }
+
+    #[test]
+    fn a_scalars_bound_is_never_below_its_measure() {
+        let long = format!("\"{}\\n\\u0001\"", "x".repeat(40));
+        for text in [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-1",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "-2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "-4.9e-324",
+            "1e300",
+            "0.1",
+            "-0.0",
+            "123456789.12345678",
+            "1.0e20",
+            "1e21",
+            "1e-7",
+            "0.000001",
+            "9007199254740993.5",
+            r#""""#,
+            r#""plain""#,
+            r#""\u0000\u001f\"\\ é ☃""#,
+            &long,
+        ] {
+            let v = from_str(text).unwrap();
+            let exact = check(&v).unwrap();
+            let b = scalar(&v).unwrap();
+            assert!(b.bytes >= exact.bytes && b.depth == exact.depth, "{text}: {b:?} < {exact:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! conformance runner and the tests use it; the runtime's shards drive the
 //! same VM asynchronously and use [`begin`] and [`finish`] from here.
 
+use crate::bounds::Measure;
 use crate::errors::ErrorName;
 use crate::program::Program;
 use crate::program::StateId;
@@ -113,11 +114,26 @@ pub enum Driven {
     TimedOut,
 }
 
+/// An execution's input, with an upper bound on its measure where the
+/// caller knows one (from [`crate::value::from_slice_mut_bounded`]):
+/// states that join the input with what they build then add numbers
+/// instead of walking it.
+pub struct Input {
+    pub value: Value,
+    pub bound: Option<Measure>,
+}
+
+impl From<Value> for Input {
+    fn from(value: Value) -> Input {
+        Input { value, bound: None }
+    }
+}
+
 /// Run one execution to its end.
 pub fn execute(
     program: &Program,
     info: Arc<ExecutionInfo>,
-    input: Value,
+    input: impl Into<Input>,
     effects: &mut dyn Effects,
     opts: &RunOptions,
 ) -> ExecutionResult {
@@ -132,9 +148,10 @@ pub fn execute(
 pub fn begin(
     program: &Program,
     info: Arc<ExecutionInfo>,
-    input: Value,
+    input: impl Into<Input>,
     opts: &RunOptions,
 ) -> (Frame, Shared, Option<i64>) {
+    let Input { value: input, bound } = input.into();
     let start = info.start_time_ms;
     let mut deadline = opts.max_duration_ms.map(|d| start + d);
     if let Some(t) = program.machines[0].timeout_seconds {
@@ -147,7 +164,8 @@ pub fn begin(
     if let Some(observer) = &opts.observer {
         shared.watch = Watch::new(Some(observer.clone()));
     }
-    let frame = Frame::new(program, 0, input, Value::empty_object());
+    let mut frame = Frame::new(program, 0, input, Value::empty_object());
+    frame.set_input_bound(bound);
     (frame, shared, deadline)
 }
 

@@ -23,7 +23,7 @@ pub mod validate;
 pub mod value;
 pub mod vm;
 
-pub use driver::{Effects, ExecutionResult, RunOptions, Status, execute};
+pub use driver::{Effects, ExecutionResult, Input, RunOptions, Status, execute};
 pub use program::Program;
 pub use validate::{Diagnostic, WorkflowType};
 pub use value::Value;

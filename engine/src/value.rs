@@ -573,11 +573,21 @@ impl std::error::Error for ParseError {}
 /// buffer, which is why it needs it mutable), then build a [`Value`] from
 /// its tape: the fastest way in from bytes, the runtime's hot path.
 pub fn from_slice_mut(bytes: &mut [u8]) -> Result<Value, ParseError> {
+    from_slice_mut_bounded(bytes).map(|(v, _)| v)
+}
+
+/// [`from_slice_mut`], with an upper bound on the value's measure found
+/// while building it, so that the engine need not walk a parsed input to
+/// learn it. Compact text is never longer than the text it was parsed
+/// from, but for numbers (`1e2` is written `100.0`): each counts as its
+/// longest text. The depth is exact.
+pub fn from_slice_mut_bounded(bytes: &mut [u8]) -> Result<(Value, crate::bounds::Measure), ParseError> {
     thread_local! {
         /// The parser's scratch (aligned input copy, string and index
         /// buffers), kept per thread: a record's parse allocates only its tape.
         static BUFFERS: std::cell::RefCell<Option<simd_json::Buffers>> = const { std::cell::RefCell::new(None) };
     }
+    let text_len = bytes.len();
     BUFFERS.with(|cell| {
         let mut slot = cell.borrow_mut();
         // The parser refuses input nested deeper than the engine's bound,
@@ -586,45 +596,66 @@ pub fn from_slice_mut(bytes: &mut [u8]) -> Result<Value, ParseError> {
             .get_or_insert_with(|| simd_json::Buffers::with_max_depth(bytes.len().max(4096), crate::bounds::MAX_DEPTH));
         let tape = simd_json::to_tape_with_buffers(bytes, buffers).map_err(|e| ParseError(e.to_string()))?;
         let mut keys = KeyCache::default();
-        let (v, _) = from_tape(&tape.0, 0, &mut keys);
-        Ok(v)
+        let mut numbers = 0usize;
+        let (v, _, depth) = from_tape(&tape.0, 0, &mut keys, &mut numbers);
+        let bytes = text_len.saturating_add(numbers.saturating_mul(crate::bounds::MAX_NUMBER_LEN - 1));
+        Ok((v, crate::bounds::Measure { bytes, depth }))
     })
 }
 
-/// Build the value starting at `nodes[i]`; returns it and the index after it.
-fn from_tape(nodes: &[simd_json::Node<'_>], i: usize, keys: &mut KeyCache) -> (Value, usize) {
+/// Build the value starting at `nodes[i]`; returns it, the index after it
+/// and its depth, and counts its numbers into `numbers`.
+fn from_tape(
+    nodes: &[simd_json::Node<'_>],
+    i: usize,
+    keys: &mut KeyCache,
+    numbers: &mut usize,
+) -> (Value, usize, usize) {
     use simd_json::{Node, StaticNode};
     match nodes.get(i) {
-        Some(Node::String(s)) => (Value::String((*s).into()), i + 1),
-        Some(Node::Static(StaticNode::Null)) | None => (Value::Null, i + 1),
-        Some(Node::Static(StaticNode::Bool(b))) => (Value::Bool(*b), i + 1),
-        Some(Node::Static(StaticNode::I64(n))) => (Value::from(*n), i + 1),
-        Some(Node::Static(StaticNode::U64(n))) => (Value::from(*n), i + 1),
-        Some(Node::Static(StaticNode::F64(f))) => (Value::from(*f), i + 1),
+        Some(Node::String(s)) => (Value::String((*s).into()), i + 1, 0),
+        Some(Node::Static(StaticNode::Null)) | None => (Value::Null, i + 1, 0),
+        Some(Node::Static(StaticNode::Bool(b))) => (Value::Bool(*b), i + 1, 0),
+        Some(Node::Static(StaticNode::I64(n))) => {
+            *numbers += 1;
+            (Value::from(*n), i + 1, 0)
+        }
+        Some(Node::Static(StaticNode::U64(n))) => {
+            *numbers += 1;
+            (Value::from(*n), i + 1, 0)
+        }
+        Some(Node::Static(StaticNode::F64(f))) => {
+            *numbers += 1;
+            (Value::from(*f), i + 1, 0)
+        }
         Some(Node::Array { len, .. }) => {
             let mut items = Vec::with_capacity(*len);
             let mut j = i + 1;
+            let mut inner = 0;
             for _ in 0..*len {
-                let (v, next) = from_tape(nodes, j, keys);
+                let (v, next, depth) = from_tape(nodes, j, keys, numbers);
                 items.push(v);
                 j = next;
+                inner = inner.max(depth);
             }
-            (Value::array(items), j)
+            (Value::array(items), j, inner + 1)
         }
         Some(Node::Object { len, .. }) => {
             // The root gets a spare slot: a ResultPath often adds a field to it.
             let mut o = Object::with_capacity(*len + usize::from(i == 0));
             let mut j = i + 1;
+            let mut inner = 0;
             for _ in 0..*len {
                 let key = match nodes.get(j) {
                     Some(Node::String(k)) => keys.get(k),
                     _ => Key::from_static(""),
                 };
-                let (v, next) = from_tape(nodes, j + 1, keys);
+                let (v, next, depth) = from_tape(nodes, j + 1, keys, numbers);
                 o.insert(key, v);
                 j = next;
+                inner = inner.max(depth);
             }
-            (Value::object(o), j)
+            (Value::object(o), j, inner + 1)
         }
     }
 }
@@ -637,6 +668,25 @@ pub fn from_str(text: &str) -> Result<Value, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parsed_values_bound_is_never_below_its_measure_and_its_depth_is_exact() {
+        for text in [
+            r#"{"b":1,"a":[true,null,"x",1.5],"c":{"z":{},"y":[]}}"#,
+            r#"[1e2, 1E-7, -0, 0.1e1, 5e-324, 1.7976931348623157e308, 18446744073709551615]"#,
+            r#"{"k": "\u00e9\ud83d\ude00\/\n\u0001", "k": [[[]]], "\u0041": "\""}"#,
+            "  [ 1 ,\n 2 ]  ",
+            r#""just a string""#,
+            "3",
+            "[[[[[[[[[[{}]]]]]]]]]]",
+        ] {
+            let mut bytes = text.as_bytes().to_vec();
+            let (v, bound) = from_slice_mut_bounded(&mut bytes).unwrap();
+            let exact = crate::bounds::check(&v).unwrap();
+            assert!(bound.bytes >= exact.bytes, "{text}: {bound:?} < {exact:?}");
+            assert_eq!(bound.depth, exact.depth, "{text}");
+        }
+    }
 
     #[test]
     fn round_trips_and_keeps_key_order() {

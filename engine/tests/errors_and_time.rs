@@ -138,7 +138,7 @@ fn machine_timeout_seconds_applies_without_the_express_cap() {
     let r = res(expressway_engine::execute(
         &program,
         info(),
-        json!({}).into(),
+        expressway_engine::Value::from(json!({})),
         &mut expressway_engine::driver::Offline,
         &opts,
     ));
@@ -158,7 +158,7 @@ fn a_pass_loop_is_stopped_by_the_transition_budget() {
     let r = res(expressway_engine::execute(
         &program,
         info(),
-        json!({}).into(),
+        expressway_engine::Value::from(json!({})),
         &mut expressway_engine::driver::Offline,
         &opts,
     ));

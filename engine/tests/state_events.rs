@@ -38,7 +38,7 @@ fn retries_catches_and_failures_are_reported_per_state_and_carried_as_the_path()
     let opts = RunOptions { observer: Some(Observer(recorder.clone())), ..RunOptions::default() };
     let mut tasks =
         FnTasks { f: |_: &TaskCall| TaskOutcome::Failed { error: "Boom".into(), cause: None }, calls: vec![] };
-    let r = expressway_engine::execute(&program, info(), json!({}).into(), &mut tasks, &opts);
+    let r = expressway_engine::execute(&program, info(), expressway_engine::Value::from(json!({})), &mut tasks, &opts);
     assert_eq!(r.status, Status::Failed);
     let expected = [
         "Call entered",
@@ -79,7 +79,8 @@ fn each_edge_taken_is_reported_with_its_kind() {
         let recorder = Arc::new(Transitions::default());
         let opts = RunOptions { observer: Some(Observer(recorder.clone())), ..RunOptions::default() };
         let mut tasks = FnTasks { f: move |_: &TaskCall| outcome.clone(), calls: vec![] };
-        let r = expressway_engine::execute(&program, info(), json!({}).into(), &mut tasks, &opts);
+        let r =
+            expressway_engine::execute(&program, info(), expressway_engine::Value::from(json!({})), &mut tasks, &opts);
         assert_eq!(r.status, Status::Succeeded);
         recorder.0.lock().expect("not poisoned").clone()
     };
@@ -106,7 +107,7 @@ fn without_an_observer_nothing_is_recorded() {
     let r = expressway_engine::execute(
         &program,
         info(),
-        json!({}).into(),
+        expressway_engine::Value::from(json!({})),
         &mut expressway_engine::driver::Offline,
         &RunOptions::default(),
     );
@@ -125,7 +126,7 @@ fn map_iterations_report_their_states_and_the_path_stays_bounded() {
     let r = expressway_engine::execute(
         &program,
         info(),
-        json!({"items": items}).into(),
+        expressway_engine::Value::from(json!({"items": items})),
         &mut expressway_engine::driver::Offline,
         &opts,
     );

@@ -30,8 +30,9 @@ pub fn cmd_bench(definition: &Path, input: &Path, mocks: Option<&Path>, seconds:
         // The runtime owns each record's bytes and parses them in place.
         scratch.clear();
         scratch.extend_from_slice(&input_bytes);
-        let input = expressway_engine::value::from_slice_mut(&mut scratch)
+        let (value, bound) = expressway_engine::value::from_slice_mut_bounded(&mut scratch)
             .map_err(|e| format!("input is not valid JSON: {e}"))?;
+        let input = expressway_engine::Input { value, bound: Some(bound) };
         let mut effects: Box<dyn Effects> = match &mocks {
             Some(m) => Box::new(m.clone()),
             None => Box::new(Offline),

@@ -80,5 +80,11 @@ fn run_case(case: &Value) -> Value {
     let info: ExecutionInfo = ctx.execution_info(wall_ms(), "conformance");
     let opts = RunOptions::for_workflow(workflow);
     let input = case.get("input").cloned().unwrap_or(Value::Null);
-    result_json(&expressway_engine::execute(&program, Arc::new(info), input.into(), &mut effects, &opts))
+    result_json(&expressway_engine::execute(
+        &program,
+        Arc::new(info),
+        expressway_engine::Value::from(input),
+        &mut effects,
+        &opts,
+    ))
 }

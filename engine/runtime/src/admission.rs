@@ -7,6 +7,7 @@ use crate::input;
 use crate::metrics::ShardMetrics;
 use crate::outcome::dead_letter;
 use crate::spec::{ExecutionLogLevel, KeySpec, PipelineSpec, Stats};
+use expressway_engine::bounds::Measure;
 use expressway_engine::value::Value;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -22,6 +23,8 @@ pub(crate) enum Checked {
 pub(crate) struct Admission {
     pub dedup_key: Option<String>,
     pub input: Value,
+    /// An upper bound on `input`'s measure, from its parse.
+    pub input_bound: Option<Measure>,
     pub name: String,
 }
 
@@ -38,10 +41,10 @@ pub(crate) fn check(
     // A source that dropped an oversized payload unread still reports its size.
     let parsed = match record.oversized {
         Some(size) => Err(input::too_large(size, spec.max_payload_bytes)),
-        None => input::parse(&record.payload, spec.max_payload_bytes, scratch),
+        None => input::parse_bounded(&record.payload, spec.max_payload_bytes, scratch),
     };
-    let input = match parsed {
-        Ok(v) => v,
+    let (input, input_bound) = match parsed {
+        Ok((v, bound)) => (v, Some(bound)),
         Err(rejected) => {
             let counter = if rejected.oversized { &stats.oversized } else { &stats.malformed };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -67,7 +70,7 @@ pub(crate) fn check(
             }
         },
     };
-    Checked::Run(Admission { dedup_key: key, input, name: String::new() })
+    Checked::Run(Admission { dedup_key: key, input, input_bound, name: String::new() })
 }
 
 /// Claim the keys of a batch's checked records in one call to the store;
@@ -122,6 +125,14 @@ pub(crate) struct Started {
     pub record: Record,
     pub dedup_key: Option<String>,
     pub input: Value,
+    pub input_bound: Option<Measure>,
     pub name: String,
     pub began: Instant,
+}
+
+impl Started {
+    /// The execution's input, with its bound.
+    pub fn execution_input(&self) -> expressway_engine::Input {
+        expressway_engine::Input { value: self.input.clone(), bound: self.input_bound }
+    }
 }

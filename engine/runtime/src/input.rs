@@ -3,6 +3,7 @@
 //! `expressway exec` both go through [`parse`], so one bad record gets the
 //! same error and cause whichever way it is run.
 
+use expressway_engine::bounds::Measure;
 use expressway_engine::value::{self, Value};
 
 /// Why a record cannot start an execution: the error and cause its dead
@@ -33,12 +34,18 @@ pub fn too_large(size: u64, max: usize) -> Rejected {
 /// between calls: simd-json parses in place, and a copy keeps `payload`
 /// intact for a dead letter without an allocation per record.
 pub fn parse(payload: &[u8], max: usize, scratch: &mut Vec<u8>) -> Result<Value, Rejected> {
+    parse_bounded(payload, max, scratch).map(|(v, _)| v)
+}
+
+/// [`parse`], with an upper bound on the value's measure (see
+/// [`value::from_slice_mut_bounded`]) that spares the engine a walk over it.
+pub fn parse_bounded(payload: &[u8], max: usize, scratch: &mut Vec<u8>) -> Result<(Value, Measure), Rejected> {
     if payload.len() > max {
         return Err(too_large(payload.len() as u64, max));
     }
     scratch.clear();
     scratch.extend_from_slice(payload);
-    value::from_slice_mut(scratch).map_err(|e| {
+    value::from_slice_mut_bounded(scratch).map_err(|e| {
         // simd-json checks UTF-8 as it parses; only on its error path is it
         // worth a second pass to say which of the two was wrong.
         let cause = match std::str::from_utf8(payload) {

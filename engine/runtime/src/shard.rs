@@ -174,8 +174,8 @@ pub(crate) fn shard_loop(
                 }
             };
             admit(spec, &mut admission, stats, &m, shard, seq);
-            let Admission { dedup_key, input, name } = admission;
-            let started = Started { record, dedup_key, input, name, began: spec.clock.now() };
+            let Admission { dedup_key, input, input_bound, name } = admission;
+            let started = Started { record, dedup_key, input, input_bound, name, began: spec.clock.now() };
             let info = Arc::new(ExecutionInfo {
                 execution_id: execution_id(spec, &started.name),
                 execution_name: started.name.clone(),
@@ -185,7 +185,7 @@ pub(crate) fn shard_loop(
             if suspends {
                 let execution = isolate(|| -> Boxed<'_, ExecutionResult> {
                     let (mut frame, mut shared, deadline) =
-                        driver::begin(&spec.program, info, started.input.clone(), &opts);
+                        driver::begin(&spec.program, info, started.execution_input(), &opts);
                     let first = spec.program.resume(&mut frame, &mut shared, Resume::Start);
                     Box::pin(live::execute(&live, frame, shared, first, deadline))
                 });
@@ -199,7 +199,7 @@ pub(crate) fn shard_loop(
                 }
             } else {
                 let result =
-                    isolate(|| driver::execute(&spec.program, info, started.input.clone(), &mut Offline, &opts));
+                    isolate(|| driver::execute(&spec.program, info, started.execution_input(), &mut Offline, &opts));
                 finished.push(finish((result, started)));
             }
         }

@@ -171,6 +171,11 @@ impl Frame {
         self.state
     }
 
+    /// An upper bound on the input's measure, known to whoever parsed it.
+    pub(crate) fn set_input_bound(&mut self, bound: Option<Measure>) {
+        self.input_bound = bound;
+    }
+
     /// The accumulator, which may still be the raw input itself.
     fn acc(&self) -> &Value {
         if self.acc_is_input { &self.input } else { &self.acc }

@@ -60,7 +60,13 @@ pub fn run(def: Value, input: Value) -> Res {
 pub fn run_with(def: Value, input: Value, effects: &mut dyn Effects) -> Res {
     let program = expressway_engine::compile(&def, WorkflowType::Express).unwrap_or_else(|d| panic!("invalid: {d:?}"));
     program.verify().expect("compiled program verifies");
-    res(expressway_engine::execute(&program, info(), input.into(), effects, &RunOptions::default()))
+    res(expressway_engine::execute(
+        &program,
+        info(),
+        expressway_engine::Value::from(input),
+        effects,
+        &RunOptions::default(),
+    ))
 }
 
 pub fn output(def: Value, input: Value) -> Value {
