@@ -15,6 +15,7 @@
 pub mod aws;
 pub mod dedup;
 pub mod file;
+mod fnv;
 pub mod http;
 pub mod http_server;
 pub mod in_flight;

@@ -7,16 +7,20 @@
 //! never do. Across replicas a twin may therefore run twice; only completed
 //! keys are authoritative.
 //!
-//! Completed keys are members of one Redis set per time bucket as wide as
-//! the TTL (`{prefix}done:{bucket}`), which expires a TTL after its bucket
-//! ends: a key is remembered for at least the TTL and at most twice it.
-//! The sink writer adds a durable batch's keys with one `SADD` (and a
-//! `PEXPIREAT`), and a shard asks about its whole batch with one
-//! `SMISMEMBER` per live bucket (two), pipelined: one round trip per batch
+//! Completed keys are members of Redis sets, one per time bucket as wide
+//! as the TTL and part of the key space (`{prefix}done:{bucket}:{part}`,
+//! 16 parts by FNV-1a of the key, so that no set grows to a whole TTL's
+//! keys and none takes long to free when it expires); a set expires a TTL
+//! after its bucket ends: **a key is remembered for at least the TTL and
+//! at most twice it.** The sink writer adds a durable batch's keys with
+//! one `SADD` per part (and a `PEXPIRE`, in one `MULTI`), and a shard asks
+//! about its whole batch with one `SMISMEMBER` per part and live bucket
+//! (the current and the previous), pipelined: one round trip per batch
 //! each way. A key of its own per completion (`PSETEX`, as before) cost
 //! Redis 3.7 µs of CPU per record, a set member 0.7 µs (see
 //! benches/README.md): Redis, one thread for the whole cluster, would cap
-//! it long before the shards do. `SMISMEMBER` needs Redis 6.2 or later.
+//! it long before the shards do. `SMISMEMBER` needs Redis 6.2 or later:
+//! [`RedisDedup::connect`] refuses an older server.
 
 use dashmap::DashSet;
 use expressway_runtime::DedupStore;
@@ -50,6 +54,11 @@ impl RedisDedup {
         let client = redis::Client::open(url).map_err(|e| RedisError(format!("redis url '{url}': {e}")))?;
         let mut conn = client.get_connection().map_err(|e| RedisError(format!("connecting to {url}: {e}")))?;
         redis::cmd("PING").query::<String>(&mut conn).map_err(|e| RedisError(format!("pinging {url}: {e}")))?;
+        // Without SMISMEMBER every claim would fail, and every record run
+        // again however often it was completed: refuse at start instead.
+        redis::cmd("SMISMEMBER").arg(format!("{prefix}probe")).arg("k").query::<Vec<bool>>(&mut conn).map_err(|e| {
+            RedisError(format!("{url} cannot serve the dedup store (Redis 6.2 or later is needed): {e}"))
+        })?;
         Ok(RedisDedup {
             client,
             pool: Mutex::new(vec![conn]),
@@ -82,17 +91,40 @@ impl RedisDedup {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    /// The set of keys completed in `bucket`.
-    fn bucket_key(&self, bucket: u64) -> String {
-        format!("{}done:{bucket}", self.prefix)
+    /// The set of keys of `part` completed in `bucket`.
+    fn set_key(&self, bucket: u64, part: u32) -> String {
+        format!("{}done:{bucket}:{part}", self.prefix)
     }
 
     /// The bucket the wall clock is in, and the bucket width in ms.
     fn bucket_now(&self) -> (u64, u64) {
+        let (bucket, width, _) = self.bucket_now_ms();
+        (bucket, width)
+    }
+
+    /// [`RedisDedup::bucket_now`], and the time it was read (ms since the epoch).
+    fn bucket_now_ms(&self) -> (u64, u64, u64) {
         let width = (self.ttl.as_millis().min(u64::MAX as u128) as u64).max(1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        ((now.min(u64::MAX as u128) as u64) / width, width)
+        let now = now.min(u64::MAX as u128) as u64;
+        (now / width, width, now)
     }
+}
+
+/// Sets per bucket: spread by key, so that no one set holds a whole TTL's keys.
+const PARTS: u32 = 16;
+
+/// Keys (with their places in the batch) grouped by the part their set is in.
+fn by_part<'k>(keys: impl Iterator<Item = (usize, &'k str)>) -> Vec<(u32, Vec<(usize, &'k str)>)> {
+    let mut parts: Vec<(u32, Vec<(usize, &'k str)>)> = Vec::new();
+    for (i, key) in keys {
+        let part = crate::fnv::fnv1a32(key.as_bytes()) % PARTS;
+        match parts.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, members)) => members.push((i, key)),
+            None => parts.push((part, vec![(i, key)])),
+        }
+    }
+    parts
 }
 
 impl DedupStore for RedisDedup {
@@ -110,20 +142,25 @@ impl DedupStore for RedisDedup {
             return claimed;
         }
         let (bucket, _) = self.bucket_now();
+        let parts = by_part(asked.iter().map(|&i| (i, keys[i])));
         let mut pipe = redis::pipe();
-        for b in [bucket, bucket.saturating_sub(1)] {
-            let cmd = pipe.cmd("SMISMEMBER").arg(self.bucket_key(b));
-            for &i in &asked {
-                cmd.arg(keys[i]);
+        for (part, members) in &parts {
+            for b in [bucket, bucket.saturating_sub(1)] {
+                pipe.cmd("SMISMEMBER")
+                    .arg(self.set_key(b, *part))
+                    .arg(members.iter().map(|(_, k)| *k).collect::<Vec<_>>());
             }
         }
-        let done: redis::RedisResult<(Vec<bool>, Vec<bool>)> = self.with_conn(|c| pipe.query(c));
+        let done: redis::RedisResult<Vec<Vec<bool>>> = self.with_conn(|c| pipe.query(c));
         // Unreachable Redis: run them (a duplicate at worst, never a loss).
-        if let Ok((current, previous)) = done {
-            for ((&i, now), before) in asked.iter().zip(current).zip(previous) {
-                if now || before {
-                    self.running.remove(keys[i]);
-                    claimed[i] = false;
+        if let Ok(answers) = done {
+            for ((_, members), pair) in parts.iter().zip(answers.chunks(2)) {
+                let [current, previous] = pair else { continue };
+                for ((&(i, key), now), before) in members.iter().zip(current).zip(previous) {
+                    if *now || *before {
+                        self.running.remove(key);
+                        claimed[i] = false;
+                    }
                 }
             }
         }
@@ -134,15 +171,22 @@ impl DedupStore for RedisDedup {
         self.complete_many(&[key]);
     }
 
-    /// One pipelined round trip for a whole sink batch: its keys join the
-    /// current bucket's set, which lives until a TTL after the bucket ends.
+    /// One round trip for a whole sink batch: its keys join the current
+    /// bucket's sets, which live until a TTL after the bucket ends (set
+    /// with each write, in one transaction: no set is left without one).
     fn complete_many(&self, keys: &[&str]) {
         if !keys.is_empty() {
-            let (bucket, width) = self.bucket_now();
-            let set = self.bucket_key(bucket);
+            let (bucket, width, now) = self.bucket_now_ms();
+            // Relative to this process's clock, as the bucket is: a clock
+            // behind Redis's cannot expire a set on arrival.
+            let ttl = bucket.saturating_add(2).saturating_mul(width).saturating_sub(now).max(1);
             let mut pipe = redis::pipe();
-            pipe.cmd("SADD").arg(&set).arg(keys).ignore();
-            pipe.cmd("PEXPIREAT").arg(&set).arg(bucket.saturating_add(2).saturating_mul(width)).ignore();
+            pipe.atomic();
+            for (part, members) in by_part(keys.iter().copied().enumerate()) {
+                let set = self.set_key(bucket, part);
+                pipe.cmd("SADD").arg(&set).arg(members.iter().map(|(_, k)| *k).collect::<Vec<_>>()).ignore();
+                pipe.cmd("PEXPIRE").arg(&set).arg(ttl).ignore();
+            }
             // A failed write only means a redelivery may run again.
             let _: redis::RedisResult<()> = self.with_conn(|c| pipe.query(c));
         }
@@ -194,13 +238,13 @@ mod tests {
     #[test]
     fn a_completed_key_is_remembered_for_its_ttl_and_then_forgotten() {
         let (url, prefix) = (redis_url(), fresh_prefix());
-        let ttl = Duration::from_millis(400);
+        let ttl = Duration::from_secs(1);
         let store = RedisDedup::connect(&url, ttl, &prefix).expect("redis");
         assert_eq!(store.begin_many(&["a"]), [true]);
         store.complete_many(&["a"]);
         // Whatever bucket the completion fell in, the key is known for a
         // whole TTL after it (here: asked again by a new process, within it)…
-        std::thread::sleep(ttl * 9 / 10);
+        std::thread::sleep(ttl / 2);
         let later = RedisDedup::connect(&url, ttl, &prefix).expect("redis");
         assert_eq!(later.begin_many(&["a", "b"]), [false, true]);
         // …and gone, with its set, within two TTLs after the bucket ended.

@@ -268,7 +268,7 @@ impl Poller {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 self.in_flight.insert(id, InFlight { receipt, extended_at: Instant::now() });
                 let partition = match &group {
-                    Some(g) => fnv32(g.as_bytes()),
+                    Some(g) => crate::fnv::fnv1a32(g.as_bytes()),
                     None => id as u32,
                 };
                 let record = Record {
@@ -285,10 +285,6 @@ impl Poller {
             }
         }
     }
-}
-
-fn fnv32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ *b as u32).wrapping_mul(0x0100_0193))
 }
 
 async fn delete_batches(

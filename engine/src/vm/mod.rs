@@ -186,9 +186,10 @@ impl Frame {
         if self.acc_is_input { self.input_bound } else { self.acc_bound }
     }
 
-    /// [`Frame::acc_bound`], measuring the accumulator (once) if unknown.
+    /// [`Frame::acc_bound`], measuring the accumulator (once) if unknown
+    /// or too loose to prove it within the payload bounds.
     fn measured_acc_bound(&mut self) -> Option<Measure> {
-        if let Some(b) = self.acc_bound() {
+        if let Some(b) = self.acc_bound().filter(|b| b.fits()) {
             return Some(b);
         }
         let b = bounds::check(self.acc()).ok();
