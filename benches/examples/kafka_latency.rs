@@ -17,9 +17,10 @@
 //!
 //! First, in the same run and at the same rate, the broker's own floor: a
 //! raw consume → produce passthrough (a thread of this process) with the
-//! settings Expressway's source and sink use (`fetch.wait.max.ms` from
-//! `SOURCE_PROPERTIES`' default, an idempotent `acks=all` producer with the
-//! same `linger`), measured the same way on its own topics. The report ends
+//! settings Expressway's source and sink use (`fetch.wait.max.ms` 5, the
+//! default of `SOURCE_PROPERTIES`, which the floor does not read; an
+//! idempotent `acks=all` producer with the same `LINGER`), measured the
+//! same way on its own topics. The report ends
 //! with what Expressway adds to each percentile. `FLOOR=0` skips it.
 
 use expressway_connectors::kafka::{ensure_topic, send_when_queued};
@@ -230,6 +231,15 @@ fn measure(
     (latencies, offered)
 }
 
+/// `LINGER` (`5ms`, `1s`) in milliseconds, for rdkafka's `linger.ms`.
+fn linger_ms(text: &str) -> u64 {
+    let parsed = match text.strip_suffix("ms") {
+        Some(ms) => ms.parse().ok(),
+        None => text.strip_suffix('s').and_then(|s| s.parse::<u64>().ok()).map(|s| s * 1000),
+    };
+    parsed.unwrap_or_else(|| panic!("LINGER '{text}': give milliseconds (5ms) or seconds (1s)"))
+}
+
 fn summary(latencies: &[u64], total: u64) -> String {
     format!(
         "{} of {total} results; latency ms p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
@@ -255,6 +265,9 @@ fn passthrough_latencies(
     for t in [&topic_in, &topic_out] {
         ensure_topic(brokers, t, partitions).expect("topic");
     }
+    if std::env::var_os("SOURCE_PROPERTIES").is_some() {
+        eprintln!("note: the floor keeps fetch.wait.max.ms at 5; SOURCE_PROPERTIES applies to Expressway only");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -270,7 +283,7 @@ fn passthrough_latencies(
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", env_or("LINGER", "5ms").trim_end_matches("ms"))
+        .set("linger.ms", linger_ms(&env_or("LINGER", "5ms")).to_string())
         .create()
         .expect("passthrough producer");
     let forwarding = {
