@@ -96,14 +96,9 @@ impl RedisDedup {
         format!("{}done:{bucket}:{part}", self.prefix)
     }
 
-    /// The bucket the wall clock is in, and the bucket width in ms.
-    fn bucket_now(&self) -> (u64, u64) {
-        let (bucket, width, _) = self.bucket_now_ms();
-        (bucket, width)
-    }
-
-    /// [`RedisDedup::bucket_now`], and the time it was read (ms since the epoch).
-    fn bucket_now_ms(&self) -> (u64, u64, u64) {
+    /// The bucket the wall clock is in, the bucket width and the time read
+    /// (both in ms, the time since the epoch).
+    fn bucket_now(&self) -> (u64, u64, u64) {
         let width = (self.ttl.as_millis().min(u64::MAX as u128) as u64).max(1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let now = now.min(u64::MAX as u128) as u64;
@@ -141,7 +136,7 @@ impl DedupStore for RedisDedup {
         if asked.is_empty() {
             return claimed;
         }
-        let (bucket, _) = self.bucket_now();
+        let (bucket, _, _) = self.bucket_now();
         let parts = by_part(asked.iter().map(|&i| (i, keys[i])));
         let mut pipe = redis::pipe();
         for (part, members) in &parts {
@@ -176,7 +171,7 @@ impl DedupStore for RedisDedup {
     /// with each write, in one transaction: no set is left without one).
     fn complete_many(&self, keys: &[&str]) {
         if !keys.is_empty() {
-            let (bucket, width, now) = self.bucket_now_ms();
+            let (bucket, width, now) = self.bucket_now();
             // Relative to this process's clock, as the bucket is: a clock
             // behind Redis's cannot expire a set on arrival.
             let ttl = bucket.saturating_add(2).saturating_mul(width).saturating_sub(now).max(1);
