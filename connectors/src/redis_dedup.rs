@@ -140,10 +140,9 @@ impl DedupStore for RedisDedup {
         let parts = by_part(asked.iter().map(|&i| (i, keys[i])));
         let mut pipe = redis::pipe();
         for (part, members) in &parts {
+            let asked: Vec<&str> = members.iter().map(|(_, k)| *k).collect();
             for b in [bucket, bucket.saturating_sub(1)] {
-                pipe.cmd("SMISMEMBER")
-                    .arg(self.set_key(b, *part))
-                    .arg(members.iter().map(|(_, k)| *k).collect::<Vec<_>>());
+                pipe.cmd("SMISMEMBER").arg(self.set_key(b, *part)).arg(&asked);
             }
         }
         let done: redis::RedisResult<Vec<Vec<bool>>> = self.with_conn(|c| pipe.query(c));

@@ -1,7 +1,8 @@
 //! How a record's bytes become an execution's input: the size limit and the
-//! JSON reader. `expressway run` (through [`crate::admission`]) and
-//! `expressway exec` both go through [`parse`], so one bad record gets the
-//! same error and cause whichever way it is run.
+//! JSON reader. `expressway run` (through [`crate::admission`], with
+//! [`parse_bounded`]) and `expressway exec` (with [`parse`], which wraps it)
+//! share one reader, so one bad record gets the same error and cause
+//! whichever way it is run.
 
 use expressway_engine::bounds::Measure;
 use expressway_engine::value::{self, Value};
