@@ -196,6 +196,24 @@ impl Call {
         }
         out
     }
+
+    /// The call with each path replaced by what `graft` makes of it; `None`
+    /// if `graft` refuses one, or if the call (or one within it) draws on
+    /// the random source, whose sequence the caller may not disturb.
+    pub fn with_paths(&self, graft: &mut dyn FnMut(&JsonPath) -> Option<JsonPath>) -> Option<Call> {
+        if matches!(self.func, Func::MathRandom | Func::Uuid) {
+            return None;
+        }
+        let mut args = Vec::with_capacity(self.args.len());
+        for a in &self.args {
+            args.push(match a {
+                Arg::Literal(v) => Arg::Literal(v.clone()),
+                Arg::Path(p) => Arg::Path(graft(p)?),
+                Arg::Call(c) => Arg::Call(Box::new(c.with_paths(graft)?)),
+            });
+        }
+        Some(Call { func: self.func, args, format: self.format.clone() })
+    }
 }
 
 /// The deepest nesting of calls in calls the parser accepts: parsing,

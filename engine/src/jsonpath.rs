@@ -35,6 +35,13 @@ pub enum Segment {
     Length,
 }
 
+impl Segment {
+    /// A field or an index: what a reference path is made of.
+    fn is_reference(&self) -> bool {
+        matches!(self, Segment::Field(_) | Segment::Index(_))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionItem {
     Field(Key),
@@ -143,12 +150,13 @@ impl JsonPath {
         };
         let definite = body.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_) | Segment::Length));
         let map_item = match (&root, segments.as_slice()) {
-            (Root::Context, [Segment::Field(map), Segment::Field(item), Segment::Field(leaf)])
+            (Root::Context, [Segment::Field(map), Segment::Field(item), Segment::Field(leaf), rest @ ..])
                 if &**map == "Map" && &**item == "Item" =>
             {
                 match &**leaf {
-                    "Index" => Some(MapItem::Index),
-                    "Value" => Some(MapItem::Value),
+                    "Index" if rest.is_empty() => Some(MapItem::Index),
+                    // A part of the item, read from it where it lies.
+                    "Value" if rest.iter().all(Segment::is_reference) => Some(MapItem::Value),
                     _ => None,
                 }
             }
@@ -162,9 +170,46 @@ impl JsonPath {
         self.definite
     }
 
-    /// Whether this is `$$.Map.Item.Index` or `$$.Map.Item.Value`.
+    /// Whether this is `$$.Map.Item.Index`, or `$$.Map.Item.Value` or a
+    /// part of it named by fields and indexes.
     pub fn map_item(&self) -> Option<MapItem> {
         self.map_item
+    }
+
+    /// `$.f.rest` (fields and indexes only) with `$.f` replaced by `onto`
+    /// (fields and indexes only): the path that selects from `onto`'s data
+    /// what this one selects from an object whose `f` is `onto`'s value.
+    /// `None` for any other pair. Its text is the two joined, which only a
+    /// miss would quote.
+    pub fn graft(&self, onto: &JsonPath) -> Option<JsonPath> {
+        if self.root != Root::Input || !self.is_reference() || !onto.is_reference() {
+            return None;
+        }
+        let (Segment::Field(_), rest) = self.segments.split_first()? else {
+            return None;
+        };
+        let mut source = onto.source.to_string();
+        for seg in rest {
+            match seg {
+                Segment::Field(f) => {
+                    source.push_str("['");
+                    source.push_str(f);
+                    source.push_str("']");
+                }
+                Segment::Index(i) => source.push_str(&format!("[{i}]")),
+                _ => return None,
+            }
+        }
+        let segments = onto.segments.iter().chain(rest).cloned().collect();
+        Some(JsonPath::new(&source, onto.root.clone(), segments))
+    }
+
+    /// The first field a path from `$` names (`f` of `$.f…`).
+    pub fn first_field(&self) -> Option<&Key> {
+        match (&self.root, self.segments.first()) {
+            (Root::Input, Some(Segment::Field(f))) => Some(f),
+            _ => None,
+        }
     }
 
     /// Whether this path reads the execution's part of the context object
@@ -215,8 +260,18 @@ impl JsonPath {
 
     /// Borrowing form for definite paths.
     pub fn select_definite<'a>(&self, root: &'a Value) -> Result<std::borrow::Cow<'a, Value>, PathMiss> {
+        self.select_definite_from(root, 0)
+    }
+
+    /// [`JsonPath::select_definite`] of the segments after the first
+    /// `skip`, `root` being what those selected; a miss is quoted whole.
+    pub fn select_definite_from<'a>(
+        &self,
+        root: &'a Value,
+        skip: usize,
+    ) -> Result<std::borrow::Cow<'a, Value>, PathMiss> {
         let mut cur = root;
-        for (n, seg) in self.segments.iter().enumerate() {
+        for (n, seg) in self.segments.iter().enumerate().skip(skip) {
             let next = match seg {
                 Segment::Field(name) => cur.as_object().and_then(|o| o.get_key(name)),
                 Segment::Index(i) => cur.as_array().and_then(|a| index(a, *i)),

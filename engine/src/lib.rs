@@ -11,6 +11,7 @@ pub mod asl;
 pub mod bounds;
 pub mod driver;
 pub mod errors;
+pub mod fusion;
 pub mod intrinsics;
 pub mod items;
 pub mod json;

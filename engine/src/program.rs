@@ -10,6 +10,7 @@ use crate::asl::{
     self, Catcher, ChoiceBranch, FailField, MapState, Retrier, Rule, StateKind, StateMachine, StateType, Task,
     Template, Transition, WaitFor,
 };
+use crate::fusion::FusedStart;
 use crate::jsonpath::{JsonPath, RefStep};
 use crate::value::Value;
 use std::collections::HashMap;
@@ -125,6 +126,9 @@ pub struct ChoiceTable {
 pub struct MapSpec {
     pub processor: MachineId,
     pub state: MapState,
+    /// Iterations that start without their ItemSelector objects, where the
+    /// compiler proved it safe ([`crate::fusion`]).
+    pub fused: Option<FusedStart>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,7 +219,8 @@ impl Compiler {
             }
             StateKind::Map(map) => {
                 let processor = self.machine(&map.processor);
-                Some(Op::Map(Self::push(&mut self.p.maps, MapSpec { processor, state: (**map).clone() })))
+                let fused = self.fused_start(map, processor);
+                Some(Op::Map(Self::push(&mut self.p.maps, MapSpec { processor, state: (**map).clone(), fused })))
             }
             _ => None,
         };
@@ -348,6 +353,22 @@ impl Compiler {
         self.finish_state(sid, entry, retry, catch, keeps_input);
     }
 
+    /// See [`crate::fusion`]: only for an inline processor whose start state
+    /// reads nothing but its accumulator once `Parameters` has run.
+    fn fused_start(&self, map: &MapState, processor: MachineId) -> Option<FusedStart> {
+        let machine = &self.p.machines[processor as usize];
+        let start = &self.p.states[machine.start as usize];
+        if !machine.runs_inline || start.keeps_input || !start.retry.is_empty() {
+            return None;
+        }
+        let Some(Op::Parameters(_)) = self.p.code.get(start.entry as usize) else {
+            return None;
+        };
+        let state = map.processor.states.iter().find(|s| s.name == map.processor.start_at)?;
+        let parameters = crate::fusion::fuse_selector(map, state)?;
+        Some(FusedStart { parameters, resume_pc: start.entry + 1 })
+    }
+
     fn finish_state(&mut self, sid: StateId, entry: u32, retry: Range<u32>, catch: Range<u32>, keeps_input: bool) {
         let info = &mut self.p.states[sid as usize];
         info.entry = entry;
@@ -466,6 +487,19 @@ impl Program {
                 return Err(format!("state {sid} has an out-of-range handler table"));
             }
         }
+        for (m, map) in self.maps.iter().enumerate() {
+            let Some(fused) = &map.fused else { continue };
+            let start = self.machines.get(map.processor as usize).and_then(|p| self.states.get(p.start as usize));
+            let after_parameters = start.is_some_and(|s| {
+                matches!(self.code.get(s.entry as usize), Some(Op::Parameters(_))) && fused.resume_pc == s.entry + 1
+            });
+            if !after_parameters {
+                return Err(format!(
+                    "map {m} resumes its fused iterations at {}, not after the start state's Parameters",
+                    fused.resume_pc
+                ));
+            }
+        }
         for c in &self.catchers {
             n(self.states.len(), c.next, "catch target")?;
         }
@@ -523,7 +557,17 @@ impl Program {
             Op::Const(i) => format!("const         {}", truncate(&self.consts[i as usize].to_string())),
             Op::Invoke(i) => format!("invoke        {}", self.tasks[i as usize].resource),
             Op::Wait(i) => format!("wait          {:?}", self.waits[i as usize]),
-            Op::Map(i) => format!("map           processor=machine {}", self.maps[i as usize].processor),
+            Op::Map(i) => {
+                let map = &self.maps[i as usize];
+                match &map.fused {
+                    // See crate::fusion: the selector objects are not built.
+                    Some(f) => format!(
+                        "map           processor=machine {}, item selector fused: iterations start at {:04}",
+                        map.processor, f.resume_pc
+                    ),
+                    None => format!("map           processor=machine {}", map.processor),
+                }
+            }
             Op::Parallel(i) => format!("parallel      branches={:?}", self.parallels[i as usize]),
             Op::ResultSelector(i) => format!("result_select #{i}"),
             Op::Assign(i) => format!("assign        #{i}"),

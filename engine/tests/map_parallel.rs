@@ -1,8 +1,9 @@
 //! Map and Parallel states (AWS docs: "Map state", "Parallel state").
 
 mod support;
+use expressway_engine::vm::Observer;
 use expressway_engine::{Status, TaskCall, TaskOutcome};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 
 #[test]
@@ -159,4 +160,104 @@ fn only_the_execution_part_of_the_context_keeps_the_input() {
         output(reads_input, json!({"items": [7, 8]})),
         json!({"items": [{"v": 7, "first": 7}, {"v": 8, "first": 7}]})
     );
+}
+
+/// A Map whose ItemSelector the compiler fuses into its first state's
+/// Parameters (`engine/src/fusion.rs`).
+fn fusable_map(selector_extra: Value, parameters_extra: Value) -> Value {
+    fusable_map_with(selector_extra, parameters_extra, json!({}), json!({}))
+}
+
+/// [`fusable_map`] with more fields on its first state and on the Map.
+fn fusable_map_with(selector_extra: Value, parameters_extra: Value, pass_extra: Value, map_extra: Value) -> Value {
+    let mut parameters = json!({
+        "key.$": "States.Format('{}#{}', $.id, $.i)", "v.$": "$.r.value", "first.$": "$.r.tags[0]"
+    });
+    parameters.as_object_mut().unwrap().extend(parameters_extra.as_object().unwrap().clone());
+    let mut selector = json!({"id.$": "$.deviceId", "i.$": "$$.Map.Item.Index", "r.$": "$$.Map.Item.Value"});
+    selector.as_object_mut().unwrap().extend(selector_extra.as_object().unwrap().clone());
+    let mut first = json!({"Type": "Pass", "Parameters": parameters, "Next": "C"});
+    first.as_object_mut().unwrap().extend(pass_extra.as_object().unwrap().clone());
+    let mut map = json!({
+        "Type": "Map", "ItemsPath": "$.items", "ItemSelector": selector,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "L", "States": {
+            "L": first,
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.v", "NumericGreaterThan": 80, "Next": "A"}],
+                  "Default": "N"},
+            "A": {"Type": "Pass", "Result": "ALERT", "ResultPath": "$.level", "End": true},
+            "N": {"Type": "Pass", "Result": "OK", "ResultPath": "$.level", "End": true}}},
+        "ResultPath": "$.out", "End": true});
+    map.as_object_mut().unwrap().extend(map_extra.as_object().unwrap().clone());
+    json!({"StartAt": "M", "States": {"M": map}})
+}
+
+/// The machine's result, with its Map fused as compiled and with fusion
+/// turned off (the usual way: selector objects, then the iterations).
+fn fused_and_usual(def: &Value, input: &Value) -> [expressway_engine::ExecutionResult; 2] {
+    let fused = expressway_engine::compile(def, expressway_engine::WorkflowType::Express).expect("valid");
+    assert_eq!(fused.maps.iter().filter(|m| m.fused.is_some()).count(), 1, "the Map is fused");
+    let mut usual = fused.clone();
+    usual.maps[0].fused = None;
+    [&fused, &usual].map(|p| {
+        p.verify().expect("verifies");
+        let opts = expressway_engine::RunOptions { observer: Some(Observer::path_only()), ..Default::default() };
+        let input = expressway_engine::Value::from(input.clone());
+        expressway_engine::execute(p, info(), input, &mut expressway_engine::driver::Offline, &opts)
+    })
+}
+
+#[test]
+fn a_fused_item_selector_ends_every_execution_as_the_usual_way_does() {
+    let big = "x".repeat(90_000);
+    let cases = [
+        // Succeeds, both branches of the Choice.
+        json!({"deviceId": "d-1", "items": [{"value": 60, "tags": ["a"]}, {"value": 90, "tags": ["b", "c"]}]}),
+        // An item lacks a field the first state reads: it fails there.
+        json!({"deviceId": "d-1", "items": [{"value": 60, "tags": ["a"]}, {"value": 90}]}),
+        json!({"deviceId": "d-1", "items": [{"value": 60, "tags": "not an array"}]}),
+        json!({"deviceId": "d-1", "items": [7]}),
+        // The Map's input lacks a field the selector reads: the Map fails.
+        json!({"items": [{"value": 60, "tags": ["a"]}]}),
+        json!({"deviceId": "d-1", "items": "not an array"}),
+        json!({"deviceId": "d-1", "items": []}),
+        // Selector objects past the payload limit (with the device id read three times).
+        json!({"deviceId": big, "items": [{"value": 60, "tags": ["a"]}]}),
+    ];
+    let thrice =
+        || (json!({"id2.$": "$.deviceId", "id3.$": "$.deviceId"}), json!({"id2.$": "$.id2", "id3.$": "$.id3"}));
+    let none = || json!({});
+    let definitions = [
+        fusable_map(none(), none()),
+        fusable_map(thrice().0, thrice().1),
+        // A constant selector field no one reads; a negative index; a part
+        // of the item's index (always a miss, so always the usual way).
+        fusable_map(json!({"tag": "t"}), json!({"last.$": "$.r.tags[-1]"})),
+        fusable_map(none(), json!({"x.$": "$.i.x"})),
+        // The first state assigns a variable, or replaces its Parameters by
+        // a Result; a random draw after the iterations.
+        fusable_map_with(
+            none(),
+            none(),
+            json!({"Assign": {"seen.$": "$.key"}}),
+            json!({"ResultSelector": {"all.$": "$", "draw.$": "States.MathRandom(1, 1000000)"}}),
+        ),
+        fusable_map_with(none(), none(), json!({"Result": {"v": 99}}), none()),
+    ];
+    for def in definitions {
+        for input in &cases {
+            let [a, b] = fused_and_usual(&def, input);
+            let shown = |r: &expressway_engine::ExecutionResult| {
+                (r.status, r.error.clone(), r.cause.clone(), r.output.clone(), r.entered_by_type, r.path.clone())
+            };
+            assert_eq!(shown(&a), shown(&b), "input {:.200}", input.to_string());
+        }
+    }
+    // The cases reach each way out.
+    let (selector_extra, parameters_extra) = thrice();
+    let def = fusable_map(selector_extra, parameters_extra);
+    let errors: Vec<_> = cases.iter().map(|i| fused_and_usual(&def, i)[0].error.clone()).collect();
+    assert_eq!(errors[0], None);
+    assert_eq!(errors[1].as_deref(), Some("States.Runtime"));
+    assert_eq!(errors[4].as_deref(), Some("States.Runtime"));
+    assert_eq!(errors[7].as_deref(), Some("States.DataLimitExceeded"));
 }

@@ -29,7 +29,10 @@ impl Resolver<'_> {
     pub(super) fn select_context(&self, path: &JsonPath) -> Result<Value, PathMiss> {
         use crate::jsonpath::MapItem;
         match (self.map_item, path.map_item()) {
-            (Some((_, value)), Some(MapItem::Value)) => return Ok(value.clone()),
+            // `$$.Map.Item.Value` is its first three segments.
+            (Some((_, value)), Some(MapItem::Value)) => {
+                return path.select_definite_from(value, 3).map(std::borrow::Cow::into_owned);
+            }
             (Some((index, _)), Some(MapItem::Index)) => return Ok(Value::from(index)),
             _ => {}
         }

@@ -5,10 +5,11 @@
 use super::fields::{path_integer, shown_raw};
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shared, Step, Waiting};
-use crate::asl::{ItemBatcher, MapMode, MapState, Tolerance};
+use crate::asl::{ItemBatcher, MapMode, MapState, Template, Tolerance};
 use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
-use crate::jsonpath::Root;
+use crate::fusion::FusedStart;
+use crate::jsonpath::{MapItem, Root};
 use crate::program::{MachineId, Op, Program};
 use crate::value::{Object as Map, Value};
 
@@ -100,6 +101,14 @@ impl Program {
         if inline && map.item_selector.is_none() && items_bound.is_none() && map.item_reader.is_none() {
             items_bound = bounds::check(&Value::Array(items.clone())).ok();
         }
+        if inline
+            && let Some(fused) = &spec.fused
+            && let Some(accs) = self.fused_accs(frame, shared, fused, map, &items, items_bound, acc_bound)
+        {
+            shared.events += 1; // MapStateStarted
+            let (results, bounds) = self.run_inline(frame, shared, spec.processor, accs, Some(fused.resume_pc));
+            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
+        }
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let input = match &map.item_selector {
@@ -125,7 +134,7 @@ impl Program {
             frame.io = Some(Box::new(MapIo::Forked { inputs: inputs.iter().map(|(v, _)| v.clone()).collect() }));
         }
         if inline {
-            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs);
+            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs, None);
             return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
         }
         let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
@@ -188,29 +197,89 @@ impl Program {
         Ok(if map.mode == MapMode::Distributed { Some((pct, count)) } else { None })
     }
 
+    /// The accumulators of a fused Map's iterations after their start
+    /// state's `Parameters` ([`crate::fusion`]), evaluated here against the
+    /// Map's input and each item. `None` — take the usual way, which fails
+    /// exactly as it should — if one fails, or if the selector's objects,
+    /// never built, are not proven within the payload bounds as they would
+    /// have been checked.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_accs(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        fused: &FusedStart,
+        map: &MapState,
+        items: &[Value],
+        items_bound: Option<Measure>,
+        acc_bound: Option<Measure>,
+    ) -> Option<Vec<(Value, Option<Measure>)>> {
+        let Some(Template::Object(selector)) = &map.item_selector else {
+            return None;
+        };
+        let mut sum = Some(Sum::new());
+        for (k, t) in selector {
+            let bound = match t {
+                Template::Const(v) => bounds::bound(v, None),
+                Template::Path(p) => match p.map_item() {
+                    Some(MapItem::Index) => bounds::scalar(&Value::from(items.len())),
+                    Some(MapItem::Value) => items_bound,
+                    None => acc_bound,
+                },
+                _ => None,
+            };
+            sum = bounds::add_part(sum, bounds::member_len(k), bound);
+        }
+        if !sum.is_some_and(|s| s.total().fits()) {
+            return None;
+        }
+        let mut accs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let mut resolver = self.resolver(frame, shared);
+            resolver.map_item = Some((i, item));
+            resolver.map_item_bound = items_bound;
+            accs.push(resolver.eval_template_bounded(&fused.parameters, frame.acc(), acc_bound).ok()?);
+        }
+        Some(accs)
+    }
+
     /// Run each iteration of an inline processor (see
     /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order:
-    /// their outcomes, and bounds on their outputs.
+    /// their outcomes, and bounds on their outputs. Each starts with its
+    /// input, or with the accumulator its start state's `Parameters` made
+    /// from it at `resume_at` (a fused Map).
     fn run_inline(
         &self,
         frame: &Frame,
         shared: &mut Shared,
         processor: MachineId,
         inputs: Vec<(Value, Option<Measure>)>,
+        resume_at: Option<u32>,
     ) -> (Vec<Outcome>, Vec<Option<Measure>>) {
         let mut results = Vec::with_capacity(inputs.len());
         let mut bounds = Vec::with_capacity(inputs.len());
         for (input, bound) in inputs {
             shared.events += 1; // IterationStarted
-            let mut child = Frame::new(self, processor, input, frame.vars.clone());
-            child.input_bound = bound;
-            let mut event = Resume::Start;
+            let mut child = Frame::new(self, processor, Value::Null, frame.vars.clone());
+            let mut step = match resume_at {
+                None => {
+                    child.set_input(input, bound);
+                    self.resume(&mut child, shared, Resume::Start)
+                }
+                Some(pc) => {
+                    let start = child.state;
+                    self.enter_state(&mut child, shared, start);
+                    child.pc = pc as usize;
+                    child.set_acc(input, bound);
+                    self.run(&mut child, shared)
+                }
+            };
             let outcome = loop {
-                match self.resume(&mut child, shared, event) {
+                match step {
                     Step::Done(o) => break o,
                     // Only the step budget pauses an inline machine, and
                     // an acyclic one ends: carry on.
-                    _ => event = Resume::Timer,
+                    _ => step = self.resume(&mut child, shared, Resume::Timer),
                 }
             };
             shared.events += 1; // IterationSucceeded/Failed
