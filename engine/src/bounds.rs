@@ -83,6 +83,49 @@ pub fn bound(v: &Value, container: Option<Measure>) -> Option<Measure> {
     scalar(v).or(container).or_else(|| check(v).ok())
 }
 
+/// An upper bound on `v`'s measure that reads no number and no short
+/// string ([`scalar`]'s bound for each), for a value built by an
+/// expression; exact in depth. `None` past the depth limit, or once the
+/// bound passes the size limit: like [`check`] it visits at most one node
+/// per byte of the limit, however much of the value is shared. Cheaper
+/// than [`check`]; one that is `None` or does not fit is measured exactly
+/// by its caller.
+pub fn loose(v: &Value) -> Option<Measure> {
+    let mut left = MAX_PAYLOAD_BYTES;
+    loose_within(v, 0, &mut left)
+}
+
+fn loose_within(v: &Value, depth: usize, left: &mut usize) -> Option<Measure> {
+    if let Some(m) = scalar(v) {
+        *left = left.checked_sub(m.bytes)?;
+        return Some(m);
+    }
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    let mut sum = Sum::new();
+    let parts = match v {
+        Value::Array(a) => {
+            for x in a.iter() {
+                sum.add(0, loose_within(x, depth + 1, left)?);
+            }
+            a.len()
+        }
+        Value::Object(o) => {
+            for (k, x) in o.iter() {
+                let member = member_len(k);
+                *left = left.checked_sub(member)?;
+                sum.add(member, loose_within(x, depth + 1, left)?);
+            }
+            o.len()
+        }
+        _ => 0,
+    };
+    // Brackets, and a comma between parts.
+    *left = left.checked_sub(2 + parts.saturating_sub(1))?;
+    Some(sum.total())
+}
+
 /// Upper bounds on the measure of an array or object being built from
 /// parts whose bounds are known: the sum of its parts and punctuation.
 #[derive(Debug, Clone, Copy)]
@@ -268,6 +311,32 @@ mod tests {
             );
         }
         assert_eq!(bound(&v, Some(Measure { bytes: 99, depth: 9 })), Some(Measure { bytes: 99, depth: 9 }));
+    }
+
+    #[test]
+    fn a_loose_bound_is_never_below_the_measure_and_its_depth_is_exact() {
+        for text in [
+            r#"{"b":1,"a":[true,null,"x",1.5,-3,18446744073709551615],"c":{"z":{},"y":[]}}"#,
+            r#"["quote \" backslash \\ nl \n \u0007 é ☃",1e-7,1.0e20,{"k\"ey":false}]"#,
+            r#"[[[[]]],{"a":{"b":{"c":"d"}}},"long string past thirty-two bytes \u0001 of text"]"#,
+            "[]",
+            "{}",
+        ] {
+            let v = from_str(text).unwrap();
+            let exact = check(&v).unwrap();
+            let b = loose(&v).unwrap();
+            assert!(b.bytes >= exact.bytes && b.depth == exact.depth, "{text}: {b:?} < {exact:?}");
+        }
+        let mut deep = Value::Null;
+        for _ in 0..MAX_DEPTH + 1 {
+            deep = Value::array(vec![deep]);
+        }
+        assert!(loose(&deep).is_none() && check(&deep).is_err());
+        // Shared parts are counted each time they appear, and the walk
+        // stops at the size limit.
+        let part = from_str(&format!("[{}]", vec!["0"; 1000].join(","))).unwrap();
+        let shared = Value::array(vec![part; 100_000]);
+        assert!(loose(&shared).is_none() && check(&shared).is_err());
     }
 
     #[test]

@@ -796,6 +796,11 @@ impl<'a> Evaluator<'a> {
                 out.push_str(&s)
             }
             v => {
+                if let Some(digits) = functions::whole_number_text(&v, &mut itoa::Buffer::new()) {
+                    functions::string_fits(out.len() + digits.len())?;
+                    out.push_str(digits);
+                    return Ok(());
+                }
                 let s = functions::string(&v)?;
                 functions::string_fits(out.len() + s.len())?;
                 out.push_str(&s)

@@ -143,6 +143,9 @@ pub fn string(v: &V) -> Result<String, Error> {
 }
 
 fn string_pretty(v: &V, pretty: bool) -> Result<String, Error> {
+    if let Some(digits) = whole_number_text(v, &mut itoa::Buffer::new()) {
+        return Ok(digits.to_string());
+    }
     Ok(match v {
         V::Str(s) => s.to_string(),
         V::Func(_) => String::new(),
@@ -157,6 +160,16 @@ fn string_pretty(v: &V, pretty: bool) -> Result<String, Error> {
             stringify(v, if pretty { 2 } else { 0 })
         }
     })
+}
+
+/// The text `$string` gives a whole number below 10^15, written into
+/// `buf`: its digits (`-0` is `0`). `None` for any other value, which
+/// takes the general way (`stringify`).
+pub fn whole_number_text<'b>(v: &V, buf: &'b mut itoa::Buffer) -> Option<&'b str> {
+    match v {
+        V::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(buf.format(*n as i64)),
+        _ => None,
+    }
 }
 
 fn has_infinity(v: &V) -> bool {

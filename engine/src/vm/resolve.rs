@@ -142,7 +142,9 @@ impl Resolver<'_> {
             Template::Call(c) => self.eval_call_measured(c, data),
             Template::Jsonata(j) => {
                 let (v, whole) = self.eval_jsonata(j, data, data_bound)?;
-                let bound = bounds::bound(&v, whole);
+                // Loose: a result that does not fit is measured exactly
+                // (`eval_template_bounded`), so no state fails for it.
+                let bound = bounds::scalar(&v).or(whole).or_else(|| bounds::loose(&v));
                 Ok((v, bound))
             }
         }
