@@ -86,44 +86,14 @@ pub fn bound(v: &Value, container: Option<Measure>) -> Option<Measure> {
 /// An upper bound on `v`'s measure that reads no number and no short
 /// string ([`scalar`]'s bound for each), for a value built by an
 /// expression; exact in depth. `None` past the depth limit, or once the
-/// bound passes the size limit: like [`check`] it visits at most one node
-/// per byte of the limit, however much of the value is shared. Cheaper
-/// than [`check`]; one that is `None` or does not fit is measured exactly
-/// by its caller.
+/// bound passes the size limit (which a value of many numbers or short
+/// strings may do while it fits: its caller then measures it exactly, a
+/// second walk). Visits at most one node per byte of the limit, as
+/// [`check`] does, however much of the value is shared.
 pub fn loose(v: &Value) -> Option<Measure> {
     let mut left = MAX_PAYLOAD_BYTES;
-    loose_within(v, 0, &mut left)
-}
-
-fn loose_within(v: &Value, depth: usize, left: &mut usize) -> Option<Measure> {
-    if let Some(m) = scalar(v) {
-        *left = left.checked_sub(m.bytes)?;
-        return Some(m);
-    }
-    if depth >= MAX_DEPTH {
-        return None;
-    }
-    let mut sum = Sum::new();
-    let parts = match v {
-        Value::Array(a) => {
-            for x in a.iter() {
-                sum.add(0, loose_within(x, depth + 1, left)?);
-            }
-            a.len()
-        }
-        Value::Object(o) => {
-            for (k, x) in o.iter() {
-                let member = member_len(k);
-                *left = left.checked_sub(member)?;
-                sum.add(member, loose_within(x, depth + 1, left)?);
-            }
-            o.len()
-        }
-        _ => 0,
-    };
-    // Brackets, and a comma between parts.
-    *left = left.checked_sub(2 + parts.saturating_sub(1))?;
-    Some(sum.total())
+    let depth = walk(v, 0, &mut left, |leaf| scalar(leaf).map_or(0, |m| m.bytes)).ok()?;
+    Some(Measure { bytes: MAX_PAYLOAD_BYTES - left, depth })
 }
 
 /// Upper bounds on the measure of an array or object being built from
@@ -174,7 +144,7 @@ pub fn member_len(k: &crate::value::Key) -> usize {
 /// Measure `v`, or say which bound it breaks; stops as soon as one is.
 pub fn check(v: &Value) -> Result<Measure, Exceeded> {
     let mut left = MAX_PAYLOAD_BYTES;
-    let depth = walk(v, 0, &mut left)?;
+    let depth = walk(v, 0, &mut left, scalar_len)?;
     Ok(Measure { bytes: MAX_PAYLOAD_BYTES - left, depth })
 }
 
@@ -189,14 +159,26 @@ fn take(left: &mut usize, n: usize) -> Result<usize, Exceeded> {
     Ok(0)
 }
 
-/// Count `v` (at nesting `depth`) against `left`; returns its own depth.
-fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
+/// The length of a scalar's JSON text (0 for an array or object).
+fn scalar_len(v: &Value) -> usize {
     match v {
-        Value::Null => take(left, 4),
-        Value::Bool(true) => take(left, 4),
-        Value::Bool(false) => take(left, 5),
-        Value::Number(n) => take(left, number_len(n)),
-        Value::String(s) => take(left, string_len(s)),
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => number_len(n),
+        Value::String(s) => string_len(s),
+        Value::Array(_) | Value::Object(_) => 0,
+    }
+}
+
+/// Count `v` (at nesting `depth`) against `left`, each scalar as
+/// `scalar_len` says; returns its own depth.
+fn walk(
+    v: &Value,
+    depth: usize,
+    left: &mut usize,
+    scalar_len: impl Fn(&Value) -> usize + Copy,
+) -> Result<usize, Exceeded> {
+    match v {
         Value::Array(a) => {
             if depth >= MAX_DEPTH {
                 return Err(Exceeded::Depth);
@@ -205,7 +187,7 @@ fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
             take(left, 2 + a.len().saturating_sub(1))?;
             let mut inner = 0;
             for x in a.iter() {
-                inner = inner.max(walk(x, depth + 1, left)?);
+                inner = inner.max(walk(x, depth + 1, left, scalar_len)?);
             }
             Ok(inner + 1)
         }
@@ -218,10 +200,11 @@ fn walk(v: &Value, depth: usize, left: &mut usize) -> Result<usize, Exceeded> {
             for (k, x) in o.iter() {
                 // `"key":`: interned keys know their framed length.
                 take(left, member_len(k))?;
-                inner = inner.max(walk(x, depth + 1, left)?);
+                inner = inner.max(walk(x, depth + 1, left, scalar_len)?);
             }
             Ok(inner + 1)
         }
+        scalar => take(left, scalar_len(scalar)),
     }
 }
 

@@ -4,15 +4,26 @@
 //! The common shape — `ItemSelector` picks a few fields from the Map's input
 //! and `$$.Map.Item`, and the first state of the iteration builds its own
 //! object from them — builds an object per item only for the next state to
-//! read it once. Where the compiler can prove it safe, the first state's
+//! read it. Where the compiler can prove it safe, the first state's
 //! `Parameters` is rewritten to read each `$.f…` from where the selector's
 //! field `f` reads it, and the VM evaluates it in the Map state for every
 //! item, starting each iteration after that instruction.
 //!
-//! The rewrite changes no outcome: every selector field that can miss is read
-//! by the rewritten template (so it misses too), nothing in it draws on the
-//! random source, and the VM takes the usual way — selector objects, then
-//! iterations — as soon as one item's rewritten template fails or the
+//! When (all of them; [`fuse_selector`] and `Program::fusable_start_pc`):
+//! - a JSONPath Map with no `ItemReader`, `ItemBatcher` or `ResultWriter`,
+//!   whose processor runs inline ([`crate::program::MachineInfo::runs_inline`]);
+//! - an object `ItemSelector` of constants, reference paths from `$`, and
+//!   `$$.Map.Item.Index` or `$$.Map.Item.Value` (or a part of the value);
+//! - a start state that is a Pass with object `Parameters`, no `InputPath`,
+//!   nothing that keeps its raw input (a `ResultPath` other than `$`, a
+//!   JSONata `Assign`) and no Retry;
+//! - `Parameters` that read nothing but `$.f…` (fields and indexes) of
+//!   selector fields that are paths, and that draw no random number;
+//! - every selector field that can miss (all but constants and
+//!   `$$.Map.Item.Index`/`Value` themselves) read, so that it misses here too.
+//!
+//! Nothing changes in outcome: the VM takes the usual way — selector objects,
+//! then iterations — as soon as one item's rewritten template fails or the
 //! selector's objects are not proven within the payload bounds, so every
 //! error, its cause and the state it names are exactly as without fusion.
 
@@ -25,8 +36,9 @@ use crate::value::Key;
 pub struct FusedStart {
     /// The start state's `Parameters`, reading the Map's input and item.
     pub parameters: Template,
-    /// The start state's instruction after its `Parameters`.
-    pub resume_pc: u32,
+    /// Where the iterations start: the start state's instruction after its
+    /// `Parameters`.
+    pub start_pc: u32,
 }
 
 /// The start state's `Parameters` rewritten onto the Map's `ItemSelector`,
@@ -51,7 +63,7 @@ pub fn fuse_selector(map: &MapState, start: &asl::State) -> Option<Template> {
         return None;
     };
     let mut read = vec![false; selector.len()];
-    let fused = graft(parameters, selector, &mut read)?;
+    let fused = rewrite(parameters, selector, &mut read)?;
     // A field that can miss must be read, so that it misses here too.
     let unread_can_miss = selector.iter().zip(&read).any(|((_, t), read)| !read && can_miss(t));
     (!unread_can_miss).then_some(fused)
@@ -70,22 +82,24 @@ fn fusable_field(t: &Template) -> bool {
 /// All but constants and `$$.Map.Item.Index`/`Value` themselves.
 fn can_miss(t: &Template) -> bool {
     match t {
-        Template::Path(p) => !(p.map_item().is_some() && p.segments.len() == 3),
+        Template::Path(p) => !p.is_whole_map_item(),
         _ => !matches!(t, Template::Const(_)),
     }
 }
 
-fn graft(t: &Template, selector: &[(Key, Template)], read: &mut [bool]) -> Option<Template> {
+/// `t` reading the selector's paths instead of its object's fields.
+fn rewrite(t: &Template, selector: &[(Key, Template)], read: &mut [bool]) -> Option<Template> {
     Some(match t {
         Template::Const(v) => Template::Const(v.clone()),
         Template::Object(fields) => Template::Object(
-            fields.iter().map(|(k, t)| Some((k.clone(), graft(t, selector, read)?))).collect::<Option<_>>()?,
+            fields.iter().map(|(k, t)| Some((k.clone(), rewrite(t, selector, read)?))).collect::<Option<_>>()?,
         ),
         Template::Array(items) => {
-            Template::Array(items.iter().map(|t| graft(t, selector, read)).collect::<Option<_>>()?)
+            Template::Array(items.iter().map(|t| rewrite(t, selector, read)).collect::<Option<_>>()?)
         }
-        Template::Path(p) => Template::Path(graft_path(p, selector, read)?),
-        Template::Call(c) => Template::Call(c.with_paths(&mut |p| graft_path(p, selector, read))?),
+        Template::Path(p) => Template::Path(rewrite_path(p, selector, read)?),
+        Template::Call(c) if c.draws_random() => return None,
+        Template::Call(c) => Template::Call(c.with_paths(&mut |p| rewrite_path(p, selector, read))?),
         Template::Jsonata(_) => return None,
     })
 }
@@ -93,7 +107,7 @@ fn graft(t: &Template, selector: &[(Key, Template)], read: &mut [bool]) -> Optio
 /// `$.f.rest` as the selector's path for `f` followed by `rest`. Anything
 /// else — `$` whole, a constant field, a context or variable path, which
 /// would be read in the Map state rather than the iteration's — refuses.
-fn graft_path(p: &JsonPath, selector: &[(Key, Template)], read: &mut [bool]) -> Option<JsonPath> {
+fn rewrite_path(p: &JsonPath, selector: &[(Key, Template)], read: &mut [bool]) -> Option<JsonPath> {
     let f = p.first_field()?;
     let i = selector.iter().position(|(k, _)| k == f)?;
     read[i] = true;

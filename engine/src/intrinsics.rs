@@ -197,22 +197,25 @@ impl Call {
         out
     }
 
-    /// The call with each path replaced by what `graft` makes of it; `None`
-    /// if `graft` refuses one, or if the call (or one within it) draws on
-    /// the random source, whose sequence the caller may not disturb.
-    pub fn with_paths(&self, graft: &mut dyn FnMut(&JsonPath) -> Option<JsonPath>) -> Option<Call> {
-        if matches!(self.func, Func::MathRandom | Func::Uuid) {
-            return None;
-        }
+    /// The call with each path replaced by what `rewrite` makes of it;
+    /// `None` if `rewrite` refuses one.
+    pub fn with_paths(&self, rewrite: &mut dyn FnMut(&JsonPath) -> Option<JsonPath>) -> Option<Call> {
         let mut args = Vec::with_capacity(self.args.len());
         for a in &self.args {
             args.push(match a {
                 Arg::Literal(v) => Arg::Literal(v.clone()),
-                Arg::Path(p) => Arg::Path(graft(p)?),
-                Arg::Call(c) => Arg::Call(Box::new(c.with_paths(graft)?)),
+                Arg::Path(p) => Arg::Path(rewrite(p)?),
+                Arg::Call(c) => Arg::Call(Box::new(c.with_paths(rewrite)?)),
             });
         }
         Some(Call { func: self.func, args, format: self.format.clone() })
+    }
+
+    /// Whether the call, or one within it, draws on the execution's random
+    /// source (`States.MathRandom` even with a seed).
+    pub fn draws_random(&self) -> bool {
+        matches!(self.func, Func::MathRandom | Func::Uuid)
+            || self.args.iter().any(|a| matches!(a, Arg::Call(c) if c.draws_random()))
     }
 }
 

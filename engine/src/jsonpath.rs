@@ -35,10 +35,17 @@ pub enum Segment {
     Length,
 }
 
-impl Segment {
-    /// A field or an index: what a reference path is made of.
-    fn is_reference(&self) -> bool {
-        matches!(self, Segment::Field(_) | Segment::Index(_))
+/// A field or an index as Jayway renders it (`['a']`, `[0]`); other
+/// segments render as nothing.
+fn render(seg: &Segment, out: &mut String) {
+    match seg {
+        Segment::Field(f) => {
+            out.push_str("['");
+            out.push_str(f);
+            out.push_str("']");
+        }
+        Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        _ => {}
     }
 }
 
@@ -86,8 +93,12 @@ pub struct JsonPath {
     map_item: Option<MapItem>,
 }
 
-/// `$$.Map.Item.Index` and `$$.Map.Item.Value`, which the VM answers from the
-/// running iteration without building the context object.
+/// `$$.Map.Item.Index`, and `$$.Map.Item.Value` or a part of it named by
+/// fields and indexes, which the VM answers from the running iteration
+/// without building the context object.
+/// The segments of `$$.Map.Item.Index` and `$$.Map.Item.Value`.
+pub const MAP_ITEM_SEGMENTS: usize = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MapItem {
     Index,
@@ -156,7 +167,9 @@ impl JsonPath {
                 match &**leaf {
                     "Index" if rest.is_empty() => Some(MapItem::Index),
                     // A part of the item, read from it where it lies.
-                    "Value" if rest.iter().all(Segment::is_reference) => Some(MapItem::Value),
+                    "Value" if rest.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_))) => {
+                        Some(MapItem::Value)
+                    }
                     _ => None,
                 }
             }
@@ -182,26 +195,20 @@ impl JsonPath {
     /// `None` for any other pair. Its text is the two joined, which only a
     /// miss would quote.
     pub fn graft(&self, onto: &JsonPath) -> Option<JsonPath> {
-        if self.root != Root::Input || !self.is_reference() || !onto.is_reference() {
+        self.first_field()?;
+        if !self.is_reference() || !onto.is_reference() {
             return None;
         }
-        let (Segment::Field(_), rest) = self.segments.split_first()? else {
-            return None;
-        };
+        let rest = &self.segments[1..];
         let mut source = onto.source.to_string();
-        for seg in rest {
-            match seg {
-                Segment::Field(f) => {
-                    source.push_str("['");
-                    source.push_str(f);
-                    source.push_str("']");
-                }
-                Segment::Index(i) => source.push_str(&format!("[{i}]")),
-                _ => return None,
-            }
-        }
+        rest.iter().for_each(|seg| render(seg, &mut source));
         let segments = onto.segments.iter().chain(rest).cloned().collect();
         Some(JsonPath::new(&source, onto.root.clone(), segments))
+    }
+
+    /// `$$.Map.Item.Index` or `$$.Map.Item.Value` itself, not a part of it.
+    pub fn is_whole_map_item(&self) -> bool {
+        self.map_item.is_some() && self.segments.len() == MAP_ITEM_SEGMENTS
     }
 
     /// The first field a path from `$` names (`f` of `$.f…`).
@@ -305,15 +312,7 @@ impl JsonPath {
             Root::Variable(_) => "$",
         });
         for seg in &self.segments[..=upto] {
-            match seg {
-                Segment::Field(f) => {
-                    rendered.push_str("['");
-                    rendered.push_str(f);
-                    rendered.push_str("']");
-                }
-                Segment::Index(i) => rendered.push_str(&format!("[{i}]")),
-                _ => {}
-            }
+            render(seg, &mut rendered);
         }
         PathMiss { rendered }
     }

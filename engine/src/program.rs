@@ -353,20 +353,12 @@ impl Compiler {
         self.finish_state(sid, entry, retry, catch, keeps_input);
     }
 
-    /// See [`crate::fusion`]: only for an inline processor whose start state
-    /// reads nothing but its accumulator once `Parameters` has run.
+    /// See [`crate::fusion`].
     fn fused_start(&self, map: &MapState, processor: MachineId) -> Option<FusedStart> {
-        let machine = &self.p.machines[processor as usize];
-        let start = &self.p.states[machine.start as usize];
-        if !machine.runs_inline || start.keeps_input || !start.retry.is_empty() {
-            return None;
-        }
-        let Some(Op::Parameters(_)) = self.p.code.get(start.entry as usize) else {
-            return None;
-        };
+        let start_pc = self.p.fusable_start_pc(processor)?;
         let state = map.processor.states.iter().find(|s| s.name == map.processor.start_at)?;
         let parameters = crate::fusion::fuse_selector(map, state)?;
-        Some(FusedStart { parameters, resume_pc: start.entry + 1 })
+        Some(FusedStart { parameters, start_pc })
     }
 
     fn finish_state(&mut self, sid: StateId, entry: u32, retry: Range<u32>, catch: Range<u32>, keeps_input: bool) {
@@ -489,14 +481,10 @@ impl Program {
         }
         for (m, map) in self.maps.iter().enumerate() {
             let Some(fused) = &map.fused else { continue };
-            let start = self.machines.get(map.processor as usize).and_then(|p| self.states.get(p.start as usize));
-            let after_parameters = start.is_some_and(|s| {
-                matches!(self.code.get(s.entry as usize), Some(Op::Parameters(_))) && fused.resume_pc == s.entry + 1
-            });
-            if !after_parameters {
+            if self.fusable_start_pc(map.processor) != Some(fused.start_pc) {
                 return Err(format!(
-                    "map {m} resumes its fused iterations at {}, not after the start state's Parameters",
-                    fused.resume_pc
+                    "map {m} starts its fused iterations at {}, not after a fusable start state's Parameters",
+                    fused.start_pc
                 ));
             }
         }
@@ -518,6 +506,19 @@ impl Program {
             }
         }
         Ok(())
+    }
+
+    /// Where the iterations of a fused Map over `processor` start: after
+    /// its start state's `Parameters` (its first instruction), if the
+    /// processor runs inline and that state reads nothing but its
+    /// accumulator from there on (it keeps no raw input and has no Retry),
+    /// so that it can start with the accumulator `Parameters` would make.
+    fn fusable_start_pc(&self, processor: MachineId) -> Option<u32> {
+        let machine = self.machines.get(processor as usize)?;
+        let start = self.states.get(machine.start as usize)?;
+        let plain = machine.runs_inline && !start.keeps_input && start.retry.is_empty();
+        let parameters_first = matches!(self.code.get(start.entry as usize), Some(Op::Parameters(_)));
+        (plain && parameters_first).then_some(start.entry + 1)
     }
 
     /// Human-readable listing, `expressway validate --disassemble`.
@@ -563,7 +564,7 @@ impl Program {
                     // See crate::fusion: the selector objects are not built.
                     Some(f) => format!(
                         "map           processor=machine {}, item selector fused: iterations start at {:04}",
-                        map.processor, f.resume_pc
+                        map.processor, f.start_pc
                     ),
                     None => format!("map           processor=machine {}", map.processor),
                 }

@@ -197,7 +197,7 @@ fn fused_and_usual(def: &Value, input: &Value) -> [expressway_engine::ExecutionR
     let fused = expressway_engine::compile(def, expressway_engine::WorkflowType::Express).expect("valid");
     assert_eq!(fused.maps.iter().filter(|m| m.fused.is_some()).count(), 1, "the Map is fused");
     let mut usual = fused.clone();
-    usual.maps[0].fused = None;
+    usual.maps.iter_mut().for_each(|m| m.fused = None);
     [&fused, &usual].map(|p| {
         p.verify().expect("verifies");
         let opts = expressway_engine::RunOptions { observer: Some(Observer::path_only()), ..Default::default() };

@@ -789,23 +789,18 @@ impl<'a> Evaluator<'a> {
             self.concat_into(l, input, env, out)?;
             return self.concat_into(r, input, env, out);
         }
-        match self.evaluate(n, input, env)? {
-            V::Undef => {}
-            V::Str(s) => {
-                functions::string_fits(out.len() + s.len())?;
-                out.push_str(&s)
-            }
-            v => {
-                if let Some(digits) = functions::whole_number_text(&v, &mut itoa::Buffer::new()) {
-                    functions::string_fits(out.len() + digits.len())?;
-                    out.push_str(digits);
-                    return Ok(());
-                }
-                let s = functions::string(&v)?;
-                functions::string_fits(out.len() + s.len())?;
-                out.push_str(&s)
-            }
-        }
+        let v = self.evaluate(n, input, env)?;
+        let mut digits = itoa::Buffer::new();
+        let text = match &v {
+            V::Undef => return Ok(()),
+            V::Str(s) => std::borrow::Cow::Borrowed(&**s),
+            v => match functions::whole_number_text(v, &mut digits) {
+                Some(d) => std::borrow::Cow::Borrowed(d),
+                None => std::borrow::Cow::Owned(functions::string(v)?),
+            },
+        };
+        functions::string_fits(out.len() + text.len())?;
+        out.push_str(&text);
         Ok(())
     }
 

@@ -162,12 +162,12 @@ fn string_pretty(v: &V, pretty: bool) -> Result<String, Error> {
     })
 }
 
-/// The text `$string` gives a whole number below 10^15, written into
-/// `buf`: its digits (`-0` is `0`). `None` for any other value, which
-/// takes the general way (`stringify`).
+/// The text `$string` gives a whole number below 10^15 (see
+/// [`super::value::whole_number`]), without `stringify`'s buffers; `None`
+/// for any other value.
 pub fn whole_number_text<'b>(v: &V, buf: &'b mut itoa::Buffer) -> Option<&'b str> {
     match v {
-        V::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(buf.format(*n as i64)),
+        V::Num(n) => super::value::whole_number(*n, buf),
         _ => None,
     }
 }

@@ -233,6 +233,12 @@ pub fn deep_equal(a: &V, b: &V) -> bool {
     }
 }
 
+/// JavaScript's text for a whole number below 10^15, written into `buf`:
+/// its digits (`-0` is `0`). `None` for any other number.
+pub fn whole_number(n: f64, buf: &mut itoa::Buffer) -> Option<&str> {
+    (n.fract() == 0.0 && n.abs() < 1e15).then(|| buf.format(n as i64))
+}
+
 /// JavaScript's `Number.prototype.toString()`.
 pub fn js_number(n: f64) -> String {
     if n.is_nan() {
@@ -241,11 +247,8 @@ pub fn js_number(n: f64) -> String {
     if n.is_infinite() {
         return if n > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
-    if n == 0.0 {
-        return "0".into();
-    }
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        return itoa::Buffer::new().format(n as i64).to_string();
+    if let Some(digits) = whole_number(n, &mut itoa::Buffer::new()) {
+        return digits.to_string();
     }
     let sci = format!("{n:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));

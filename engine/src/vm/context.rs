@@ -27,11 +27,10 @@ impl Resolver<'_> {
     /// Resolve a `$$` path, building only the part of the context object
     /// the path's first field names (the whole object only for `$$`).
     pub(super) fn select_context(&self, path: &JsonPath) -> Result<Value, PathMiss> {
-        use crate::jsonpath::MapItem;
+        use crate::jsonpath::{MAP_ITEM_SEGMENTS, MapItem};
         match (self.map_item, path.map_item()) {
-            // `$$.Map.Item.Value` is its first three segments.
             (Some((_, value)), Some(MapItem::Value)) => {
-                return path.select_definite_from(value, 3).map(std::borrow::Cow::into_owned);
+                return path.select_definite_from(value, MAP_ITEM_SEGMENTS).map(std::borrow::Cow::into_owned);
             }
             (Some((index, _)), Some(MapItem::Index)) => return Ok(Value::from(index)),
             _ => {}

@@ -8,9 +8,8 @@ use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shar
 use crate::asl::{ItemBatcher, MapMode, MapState, Template, Tolerance};
 use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
-use crate::fusion::FusedStart;
 use crate::jsonpath::{MapItem, Root};
-use crate::program::{MachineId, Op, Program};
+use crate::program::{MachineId, MapSpec, Op, Program};
 use crate::value::{Object as Map, Value};
 
 /// How a Map state got going.
@@ -101,29 +100,18 @@ impl Program {
         if inline && map.item_selector.is_none() && items_bound.is_none() && map.item_reader.is_none() {
             items_bound = bounds::check(&Value::Array(items.clone())).ok();
         }
-        if inline
-            && let Some(fused) = &spec.fused
-            && let Some(accs) = self.fused_accs(frame, shared, fused, map, &items, items_bound, acc_bound)
-        {
-            shared.events += 1; // MapStateStarted
-            let (results, bounds) = self.run_inline(frame, shared, spec.processor, accs, Some(fused.resume_pc));
-            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
-        }
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let input = match &map.item_selector {
-                None => (item.clone(), bounds::scalar(item).or(items_bound)),
-                Some(t) => {
-                    let mut resolver = self.resolver(frame, shared);
-                    resolver.map_item = Some((i, item));
-                    resolver.map_item_bound = items_bound;
-                    resolver
-                        .eval_template_bounded(t, frame.acc(), acc_bound)
-                        .map_err(|(n, d)| self.template_error(frame, n, d))?
-                }
-            };
-            inputs.push(input);
-        }
+        // A fused Map's iterations start after their first `Parameters`,
+        // made here; any other takes its inputs from the selector or items.
+        let fused = match &spec.fused {
+            Some(f) if inline => {
+                self.fused_start_accs(frame, shared, spec, &items, items_bound, acc_bound).map(|a| (a, f.start_pc))
+            }
+            _ => None,
+        };
+        let (mut inputs, start_pc) = match fused {
+            Some((accs, pc)) => (accs, Some(pc)),
+            None => (self.iteration_inputs(frame, shared, map, &items, items_bound, acc_bound)?, None),
+        };
         if let Some(b) = &map.batcher {
             let items = inputs.into_iter().map(|(v, _)| v).collect();
             inputs = self.batch(frame, shared, b, items)?.into_iter().map(|v| (v, None)).collect();
@@ -134,7 +122,7 @@ impl Program {
             frame.io = Some(Box::new(MapIo::Forked { inputs: inputs.iter().map(|(v, _)| v.clone()).collect() }));
         }
         if inline {
-            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs, None);
+            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs, start_pc);
             return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
         }
         let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
@@ -197,24 +185,52 @@ impl Program {
         Ok(if map.mode == MapMode::Distributed { Some((pct, count)) } else { None })
     }
 
-    /// The accumulators of a fused Map's iterations after their start
+    /// Each iteration's input, and a bound on it: its ItemSelector's value
+    /// for the item, or the item.
+    fn iteration_inputs(
+        &self,
+        frame: &Frame,
+        shared: &mut Shared,
+        map: &MapState,
+        items: &[Value],
+        items_bound: Option<Measure>,
+        acc_bound: Option<Measure>,
+    ) -> Result<Vec<(Value, Option<Measure>)>, Raised> {
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let input = match &map.item_selector {
+                None => (item.clone(), bounds::scalar(item).or(items_bound)),
+                Some(t) => {
+                    let mut resolver = self.resolver(frame, shared);
+                    resolver.map_item = Some((i, item));
+                    resolver.map_item_bound = items_bound;
+                    resolver
+                        .eval_template_bounded(t, frame.acc(), acc_bound)
+                        .map_err(|(n, d)| self.template_error(frame, n, d))?
+                }
+            };
+            inputs.push(input);
+        }
+        Ok(inputs)
+    }
+
+    /// The accumulators a fused Map's iterations start with: their start
     /// state's `Parameters` ([`crate::fusion`]), evaluated here against the
     /// Map's input and each item. `None` — take the usual way, which fails
     /// exactly as it should — if one fails, or if the selector's objects,
     /// never built, are not proven within the payload bounds as they would
     /// have been checked.
-    #[allow(clippy::too_many_arguments)]
-    fn fused_accs(
+    fn fused_start_accs(
         &self,
         frame: &Frame,
         shared: &mut Shared,
-        fused: &FusedStart,
-        map: &MapState,
+        spec: &MapSpec,
         items: &[Value],
         items_bound: Option<Measure>,
         acc_bound: Option<Measure>,
     ) -> Option<Vec<(Value, Option<Measure>)>> {
-        let Some(Template::Object(selector)) = &map.item_selector else {
+        let fused = spec.fused.as_ref()?;
+        let Some(Template::Object(selector)) = &spec.state.item_selector else {
             return None;
         };
         let mut sum = Some(Sum::new());
@@ -222,9 +238,11 @@ impl Program {
             let bound = match t {
                 Template::Const(v) => bounds::bound(v, None),
                 Template::Path(p) => match p.map_item() {
-                    Some(MapItem::Index) => bounds::scalar(&Value::from(items.len())),
+                    Some(MapItem::Index) => Some(Measure { bytes: bounds::MAX_NUMBER_LEN, depth: 0 }),
                     Some(MapItem::Value) => items_bound,
-                    None => acc_bound,
+                    // A part of the Map's input.
+                    None if p.root == Root::Input && p.is_definite() => acc_bound,
+                    None => None,
                 },
                 _ => None,
             };
@@ -246,33 +264,27 @@ impl Program {
     /// Run each iteration of an inline processor (see
     /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order:
     /// their outcomes, and bounds on their outputs. Each starts with its
-    /// input, or with the accumulator its start state's `Parameters` made
-    /// from it at `resume_at` (a fused Map).
+    /// input, or (a fused Map) at `start_pc` with the accumulator its start
+    /// state's `Parameters` would have made.
     fn run_inline(
         &self,
         frame: &Frame,
         shared: &mut Shared,
         processor: MachineId,
         inputs: Vec<(Value, Option<Measure>)>,
-        resume_at: Option<u32>,
+        start_pc: Option<u32>,
     ) -> (Vec<Outcome>, Vec<Option<Measure>>) {
         let mut results = Vec::with_capacity(inputs.len());
         let mut bounds = Vec::with_capacity(inputs.len());
         for (input, bound) in inputs {
             shared.events += 1; // IterationStarted
             let mut child = Frame::new(self, processor, Value::Null, frame.vars.clone());
-            let mut step = match resume_at {
+            let mut step = match start_pc {
                 None => {
                     child.set_input(input, bound);
                     self.resume(&mut child, shared, Resume::Start)
                 }
-                Some(pc) => {
-                    let start = child.state;
-                    self.enter_state(&mut child, shared, start);
-                    child.pc = pc as usize;
-                    child.set_acc(input, bound);
-                    self.run(&mut child, shared)
-                }
+                Some(pc) => self.enter_at(&mut child, shared, pc as usize, input, bound),
             };
             let outcome = loop {
                 match step {

@@ -329,6 +329,17 @@ impl Program {
         self.run(frame, shared)
     }
 
+    /// Enter the frame's start state and run from `pc` within it, with
+    /// `acc` as the accumulator the instructions before `pc` would have
+    /// made (a fused Map's iteration: see [`crate::fusion`]).
+    fn enter_at(&self, frame: &mut Frame, shared: &mut Shared, pc: usize, acc: Value, bound: Option<Measure>) -> Step {
+        let start = frame.state;
+        self.enter_state(frame, shared, start);
+        frame.pc = pc;
+        frame.set_acc(acc, bound);
+        self.run(frame, shared)
+    }
+
     fn enter_state(&self, frame: &mut Frame, shared: &mut Shared, state: StateId) {
         let info = &self.states[state as usize];
         frame.state = state;
