@@ -171,12 +171,12 @@ fn scalar_len(v: &Value) -> usize {
 }
 
 /// Count `v` (at nesting `depth`) against `left`, each scalar as
-/// `scalar_len` says; returns its own depth.
+/// `leaf_len` says; returns its own depth.
 fn walk(
     v: &Value,
     depth: usize,
     left: &mut usize,
-    scalar_len: impl Fn(&Value) -> usize + Copy,
+    leaf_len: impl Fn(&Value) -> usize + Copy,
 ) -> Result<usize, Exceeded> {
     match v {
         Value::Array(a) => {
@@ -187,7 +187,7 @@ fn walk(
             take(left, 2 + a.len().saturating_sub(1))?;
             let mut inner = 0;
             for x in a.iter() {
-                inner = inner.max(walk(x, depth + 1, left, scalar_len)?);
+                inner = inner.max(walk(x, depth + 1, left, leaf_len)?);
             }
             Ok(inner + 1)
         }
@@ -200,11 +200,11 @@ fn walk(
             for (k, x) in o.iter() {
                 // `"key":`: interned keys know their framed length.
                 take(left, member_len(k))?;
-                inner = inner.max(walk(x, depth + 1, left, scalar_len)?);
+                inner = inner.max(walk(x, depth + 1, left, leaf_len)?);
             }
             Ok(inner + 1)
         }
-        scalar => take(left, scalar_len(scalar)),
+        scalar => take(left, leaf_len(scalar)),
     }
 }
 

@@ -93,12 +93,12 @@ pub struct JsonPath {
     map_item: Option<MapItem>,
 }
 
-/// `$$.Map.Item.Index`, and `$$.Map.Item.Value` or a part of it named by
-/// fields and indexes, which the VM answers from the running iteration
-/// without building the context object.
 /// The segments of `$$.Map.Item.Index` and `$$.Map.Item.Value`.
 pub const MAP_ITEM_SEGMENTS: usize = 3;
 
+/// `$$.Map.Item.Index`, and `$$.Map.Item.Value` or a part of it named by
+/// fields and indexes, which the VM answers from the running iteration
+/// without building the context object.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MapItem {
     Index,

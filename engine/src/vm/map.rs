@@ -4,11 +4,12 @@
 
 use super::fields::{path_integer, shown_raw};
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
+use super::resolve::selected_bound;
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{ItemBatcher, MapMode, MapState, Template, Tolerance};
 use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
-use crate::jsonpath::{MapItem, Root};
+use crate::jsonpath::Root;
 use crate::program::{MachineId, MapSpec, Op, Program};
 use crate::value::{Object as Map, Value};
 
@@ -237,13 +238,7 @@ impl Program {
         for (k, t) in selector {
             let bound = match t {
                 Template::Const(v) => bounds::bound(v, None),
-                Template::Path(p) => match p.map_item() {
-                    Some(MapItem::Index) => Some(Measure { bytes: bounds::MAX_NUMBER_LEN, depth: 0 }),
-                    Some(MapItem::Value) => items_bound,
-                    // A part of the Map's input.
-                    None if p.root == Root::Input && p.is_definite() => acc_bound,
-                    None => None,
-                },
+                Template::Path(p) => selected_bound(p, acc_bound, items_bound),
                 _ => None,
             };
             sum = bounds::add_part(sum, bounds::member_len(k), bound);
@@ -423,5 +418,58 @@ impl Program {
         frame.set_acc(out, Some(bound));
         frame.pc += 1;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::ExecutionInfo;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// `tests/map_parallel.rs` shows a fused Map ends as the usual way does,
+    /// which it would also do if the fused way were never taken: this shows
+    /// it is, and that it makes what the start state's Parameters would.
+    #[test]
+    fn a_fused_map_starts_its_iterations_with_what_their_parameters_make() {
+        let def = json!({"StartAt": "M", "States": {"M": {
+            "Type": "Map", "ItemsPath": "$.items",
+            "ItemSelector": {"id.$": "$.deviceId", "i.$": "$$.Map.Item.Index", "r.$": "$$.Map.Item.Value"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "L", "States": {
+                "L": {"Type": "Pass", "End": true, "Parameters": {
+                    "key.$": "States.Format('{}#{}', $.id, $.i)", "v.$": "$.r.value"}}}},
+            "End": true}}});
+        let program = crate::compile(&def, crate::WorkflowType::Express).expect("valid");
+        let spec = &program.maps[0];
+        let info = Arc::new(ExecutionInfo {
+            execution_id: "e".into(),
+            execution_name: "e".into(),
+            state_machine_id: "m".into(),
+            state_machine_name: "m".into(),
+            role_arn: "r".into(),
+            start_time_ms: 0,
+            express: true,
+        });
+        let mut shared = Shared::new(info, Arc::new(Value::Null), 1);
+        let accs = |input: serde_json::Value, shared: &mut Shared| {
+            let input = Value::from(input);
+            let items: Vec<Value> =
+                input.get("items").and_then(Value::as_array).map(|a| a.to_vec()).unwrap_or_default();
+            let (items_bound, acc_bound) =
+                (bounds::check(&Value::array(items.clone())).ok(), bounds::check(&input).ok());
+            let mut frame = Frame::new(&program, 0, Value::Null, Value::empty_object());
+            frame.set_acc(input, acc_bound);
+            program
+                .fused_start_accs(&frame, shared, spec, &items, items_bound, acc_bound)
+                .map(|a| a.into_iter().map(|(v, _)| serde_json::Value::from(v)).collect::<Vec<_>>())
+        };
+        let input = json!({"deviceId": "d-1", "items": [{"value": 60}, {"value": 90}]});
+        assert_eq!(
+            accs(input, &mut shared),
+            Some(vec![json!({"key": "d-1#0", "v": 60}), json!({"key": "d-1#1", "v": 90})])
+        );
+        // One item the Parameters cannot read: the usual way, for all of them.
+        assert_eq!(accs(json!({"deviceId": "d-1", "items": [{"value": 60}, {}]}), &mut shared), None);
     }
 }

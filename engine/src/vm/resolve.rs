@@ -150,14 +150,9 @@ impl Resolver<'_> {
         }
     }
 
-    /// An upper bound on the measure of what `p` selects, where known: a
-    /// definite path selects a part of what it reads, no more than all of it.
+    /// An upper bound on the measure of what `p` selects, where known.
     fn whole_bound(&self, p: &JsonPath, data_bound: Option<Measure>) -> Option<Measure> {
-        match p.root {
-            Root::Input if p.is_definite() => data_bound,
-            Root::Context if p.map_item() == Some(MapItem::Value) => self.map_item_bound,
-            _ => None,
-        }
+        selected_bound(p, data_bound, self.map_item_bound)
     }
 
     pub(super) fn eval_call_measured(
@@ -172,6 +167,23 @@ impl Resolver<'_> {
     pub(super) fn eval_call(&mut self, c: &Call, data: &Value) -> Result<Value, (ErrorName, String)> {
         let mut env = CallEnv { resolver: self, data };
         intrinsics::eval(c, &mut env).map_err(|cause| (ErrorName::IntrinsicFailure, cause))
+    }
+}
+
+/// An upper bound on the measure of what `p` selects from data bounded by
+/// `data_bound`, in a Map iteration whose item is bounded by
+/// `map_item_bound`: a definite path selects a part of what it reads, no
+/// more than all of it; the item's index is a number.
+pub(super) fn selected_bound(
+    p: &JsonPath,
+    data_bound: Option<Measure>,
+    map_item_bound: Option<Measure>,
+) -> Option<Measure> {
+    match (&p.root, p.map_item()) {
+        (Root::Input, _) if p.is_definite() => data_bound,
+        (Root::Context, Some(MapItem::Value)) => map_item_bound,
+        (Root::Context, Some(MapItem::Index)) => Some(Measure { bytes: bounds::MAX_NUMBER_LEN, depth: 0 }),
+        _ => None,
     }
 }
 
