@@ -120,8 +120,9 @@ pub struct JsonataField {
     /// How much of `$states.context` the expression reads: it is built
     /// only as far as needed.
     pub context: ContextUse,
-    /// `$states.input.a.b` and the like, read without the evaluator.
-    pub direct: Option<DirectRead>,
+    /// `$states.input.a.b` and the like, and expressions of them with
+    /// literals, `&`, comparisons, `and`/`or`: evaluated without the evaluator.
+    pub direct: Option<crate::jsonata::DirectExpr<DirectRead>>,
     /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
     pub reads_random: bool,
 }
@@ -145,8 +146,13 @@ pub enum DirectRoot {
 }
 
 impl DirectRead {
-    pub fn of(expr: &crate::jsonata::Expression) -> Option<DirectRead> {
-        let (var, names) = expr.as_variable_path()?;
+    /// The direct form of `expr`, where it has one.
+    pub fn expression(expr: &crate::jsonata::Expression) -> Option<crate::jsonata::DirectExpr<DirectRead>> {
+        expr.direct(DirectRead::of_path)
+    }
+
+    /// `$states.input.a.b` and the like (`var`, then `names`).
+    fn of_path(var: &str, names: &[Key]) -> Option<DirectRead> {
         if var != "states" {
             return None;
         }

@@ -731,13 +731,7 @@ impl<'a> Evaluator<'a> {
                 };
                 Ok(V::Num(v))
             }
-            BinOp::Eq | BinOp::Ne => {
-                if lhs.is_undef() || rhs.is_undef() {
-                    return Ok(V::Bool(false));
-                }
-                let eq = deep_equal(&lhs, &rhs);
-                Ok(V::Bool(if op == BinOp::Eq { eq } else { !eq }))
-            }
+            BinOp::Eq | BinOp::Ne => Ok(equality(op, &lhs, &rhs)),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => compare(op, &lhs, &rhs),
             BinOp::Concat => {
                 let a = if lhs.is_undef() { String::new() } else { functions::string(&lhs)? };
@@ -790,18 +784,7 @@ impl<'a> Evaluator<'a> {
             return self.concat_into(r, input, env, out);
         }
         let v = self.evaluate(n, input, env)?;
-        let mut digits = itoa::Buffer::new();
-        let text = match &v {
-            V::Undef => return Ok(()),
-            V::Str(s) => std::borrow::Cow::Borrowed(&**s),
-            v => match functions::whole_number_text(v, &mut digits) {
-                Some(d) => std::borrow::Cow::Borrowed(d),
-                None => std::borrow::Cow::Owned(functions::string(v)?),
-            },
-        };
-        functions::string_fits(out.len() + text.len())?;
-        out.push_str(&text);
-        Ok(())
+        append_text(&v, out)
     }
 
     /// Object constructor and group-by: `{key: value}` over each input item.
@@ -1243,7 +1226,32 @@ fn strict_equal(a: &V, b: &V) -> bool {
     }
 }
 
-fn compare(op: BinOp, lhs: &V, rhs: &V) -> R {
+/// One operand of `&`, appended as its text (`undefined`: nothing).
+pub(super) fn append_text(v: &V, out: &mut String) -> Result<(), Error> {
+    let mut digits = itoa::Buffer::new();
+    let text = match v {
+        V::Undef => return Ok(()),
+        V::Str(s) => std::borrow::Cow::Borrowed(&**s),
+        v => match functions::whole_number_text(v, &mut digits) {
+            Some(d) => std::borrow::Cow::Borrowed(d),
+            None => std::borrow::Cow::Owned(functions::string(v)?),
+        },
+    };
+    functions::string_fits(out.len() + text.len())?;
+    out.push_str(&text);
+    Ok(())
+}
+
+/// `=` and `!=`: `false` where either side is `undefined`.
+pub(super) fn equality(op: BinOp, lhs: &V, rhs: &V) -> V {
+    if lhs.is_undef() || rhs.is_undef() {
+        return V::Bool(false);
+    }
+    let eq = deep_equal(lhs, rhs);
+    V::Bool(if op == BinOp::Eq { eq } else { !eq })
+}
+
+pub(super) fn compare(op: BinOp, lhs: &V, rhs: &V) -> R {
     let comparable = |v: &V| matches!(v, V::Undef | V::Str(_)) || v.num().is_some();
     if !comparable(lhs) || !comparable(rhs) {
         return Err(Error::eval(

@@ -8,6 +8,7 @@
 //! expression can overflow the stack.
 
 mod ast;
+mod direct;
 mod eval;
 mod format;
 mod functions;
@@ -21,6 +22,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
+pub use direct::{DirectExpr, Found};
 pub use eval::Limits;
 pub use parser::MAX_NESTING;
 use value::{Arr, V};
@@ -136,24 +138,10 @@ impl Expression {
         &self.root
     }
 
-    /// For `$name.a.b` — a variable then plain field names — the variable
-    /// and the names; callers may then read it without evaluating.
-    pub fn as_variable_path(&self) -> Option<(&str, Vec<Key>)> {
-        let ast::Kind::Path(steps) = &self.root.kind else { return None };
-        if self.root.keep_singleton_array || self.root.group.is_some() || !self.root.predicate.is_empty() {
-            return None;
-        }
-        if !steps.iter().all(ast::Node::is_plain_step) {
-            return None;
-        }
-        let (first, rest) = steps.split_first()?;
-        let ast::Kind::Variable(var) = &first.kind else { return None };
-        let mut names = Vec::with_capacity(rest.len());
-        for s in rest {
-            let ast::Kind::Name(n) = &s.kind else { return None };
-            names.push(n.clone());
-        }
-        Some((var, names))
+    /// The expression in its direct form (see [`direct`]), each variable
+    /// path `$name.a.b` made a read by `read`; `None` where it has none.
+    pub fn direct<R>(&self, mut read: impl FnMut(&str, &[Key]) -> Option<R>) -> Option<DirectExpr<R>> {
+        direct::of(&self.root, &mut read)
     }
 
     /// Evaluate against `input` (`None` is JavaScript's `undefined`).

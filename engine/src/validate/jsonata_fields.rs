@@ -21,7 +21,7 @@ impl Validator {
                 match crate::jsonata::Expression::parse(source) {
                     Ok(expr) => {
                         let context = crate::asl::ContextUse::of(source);
-                        let direct = crate::asl::DirectRead::of(&expr);
+                        let direct = crate::asl::DirectRead::expression(&expr);
                         self.uses_context |= context == crate::asl::ContextUse::All;
                         let reads_random = ["random", "uuid", "shuffle"].iter().any(|f| source.contains(f));
                         Template::Jsonata(Arc::new(JsonataField {

@@ -7,6 +7,7 @@ use super::{Frame, Program, Raised, Resolver, Shared};
 use crate::asl::{ContextUse, DirectRead, DirectRoot, JsonataField, Template};
 use crate::bounds::Measure;
 use crate::errors::ErrorName;
+use crate::jsonata::DirectExpr;
 use crate::jsonata::{Environment, Limits, States};
 use crate::value::Value;
 
@@ -86,16 +87,22 @@ impl Resolver<'_> {
         data: &Value,
         data_bound: Option<Measure>,
     ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
-        if let Some(d) = &j.direct
-            && let Some(found) = self.direct_read(d, data)
-        {
-            let whole = match d.root {
-                DirectRoot::Input => self.state_input_bound,
-                DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
-                DirectRoot::MapValue => self.map_item_bound,
-                _ => None,
-            };
-            return found.map(|v| (v, whole)).ok_or_else(|| {
+        let found = match &j.direct {
+            // A part of a value whose bound is known.
+            Some(DirectExpr::Read(d)) => self.direct_read(d, data).map(|found| {
+                let whole = match d.root {
+                    DirectRoot::Input => self.state_input_bound,
+                    DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
+                    DirectRoot::MapValue => self.map_item_bound,
+                    _ => None,
+                };
+                found.map(|v| (v, whole))
+            }),
+            Some(direct) => direct.evaluate(&mut |d| self.direct_read(d, data)).map(|found| found.map(|v| (v, None))),
+            None => None,
+        };
+        if let Some(found) = found {
+            return found.ok_or_else(|| {
                 (
                     ErrorName::QueryEvaluationError,
                     format!(
