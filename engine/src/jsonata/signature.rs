@@ -9,6 +9,9 @@ use std::rc::Rc;
 #[derive(Debug)]
 pub struct Signature {
     params: Vec<Param>,
+    /// Every parameter takes exactly one argument (no `?`, `+` or `-`):
+    /// a call with as many arguments then matches one to one.
+    one_each: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +42,19 @@ fn symbol(v: &V) -> char {
         V::Null => 'l',
         V::Arr(_) | V::Json(crate::value::Value::Array(_)) => 'a',
         V::Obj(_) | V::Tuple(_) | V::Json(_) => 'o',
+    }
+}
+
+/// [`symbol`] of the value an engine value converts to.
+fn json_symbol(v: &crate::value::Value) -> char {
+    use crate::value::Value;
+    match v {
+        Value::Null => 'l',
+        Value::Bool(_) => 'b',
+        Value::Number(_) => 'n',
+        Value::String(_) => 's',
+        Value::Array(_) => 'a',
+        Value::Object(_) => 'o',
     }
 }
 
@@ -167,7 +183,8 @@ impl Signature {
             }
             i += 1;
         }
-        Ok(Signature { params })
+        let one_each = params.iter().all(|p| p.quant == Quant::One && !p.context);
+        Ok(Signature { params, one_each })
     }
 
     pub fn arity(&self) -> usize {
@@ -176,6 +193,14 @@ impl Signature {
 
     /// Check `args` and return them as the function receives them.
     pub fn validate(&self, args: &[V], context: &V) -> Result<Vec<V>, Error> {
+        match self.validate_one_each(args) {
+            Some(checked) => checked,
+            None => self.validate_matched(args, context),
+        }
+    }
+
+    /// [`Signature::validate`] by the general matcher (jsonata-js's regex).
+    fn validate_matched(&self, args: &[V], context: &V) -> Result<Vec<V>, Error> {
         let symbols: Vec<char> = args.iter().map(symbol).collect();
         let mut spans = vec![(0, 0); self.params.len()];
         if match_params(&self.params, &symbols, 0, &mut spans, true).is_none() {
@@ -239,6 +264,37 @@ impl Signature {
         Ok(out)
     }
 
+    /// The common call, checked without the general matcher: one argument
+    /// per parameter, each of a type it accepts, no value to wrap into an
+    /// array. The matcher would pair them one to one and pass them as they
+    /// are, after the same check of an array's item type. `None`: not
+    /// such a call.
+    fn validate_one_each(&self, args: &[V]) -> Option<Result<Vec<V>, Error>> {
+        if !self.one_each || args.len() != self.params.len() {
+            return None;
+        }
+        for (param, arg) in self.params.iter().zip(args) {
+            let single = symbol(arg);
+            if !param.accepts.contains(single) || (param.kind == 'a' && single != 'a') {
+                return None;
+            }
+        }
+        for (at, (param, arg)) in self.params.iter().zip(args).enumerate() {
+            if param.kind == 'a'
+                && let Some(sub) = &param.subtype
+            {
+                let sub0 = sub.chars().next().unwrap_or('x');
+                if !items_all_of(arg, sub0) {
+                    return Some(Err(Error::eval(
+                        "T0412",
+                        format!("Argument {} of function must be an array of {}", at + 1, type_word(sub0)),
+                    )));
+                }
+            }
+        }
+        Some(Ok(args.to_vec()))
+    }
+
     /// T0410 naming the first argument that does not fit.
     fn mismatch(&self, symbols: &[char]) -> Error {
         let mut good = 0;
@@ -253,6 +309,22 @@ impl Signature {
     }
 }
 
+/// An array argument's items all of one type, and that type `sub0` (an
+/// empty array passes), read without copying the items.
+fn items_all_of(array: &V, sub0: char) -> bool {
+    fn all(mut types: impl Iterator<Item = char>, sub0: char) -> bool {
+        match types.next() {
+            None => true,
+            Some(first) => first == sub0 && types.all(|t| t == first),
+        }
+    }
+    match array {
+        V::Arr(a) => all(a.items.iter().map(symbol), sub0),
+        V::Json(crate::value::Value::Array(items)) => all(items.iter().map(json_symbol), sub0),
+        other => all(std::iter::once(symbol(other)), sub0),
+    }
+}
+
 fn type_word(c: char) -> &'static str {
     match c {
         'a' => "arrays",
@@ -262,5 +334,58 @@ fn type_word(c: char) -> &'static str {
         'o' => "objects",
         's' => "strings",
         _ => "values",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonata::value::deep_equal;
+    use std::sync::Arc;
+
+    fn json(text: &str) -> V {
+        V::from_json(&crate::value::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}")))
+    }
+
+    #[test]
+    fn a_one_to_one_call_is_checked_as_the_general_matcher_checks_it() {
+        let values = || {
+            vec![
+                V::Undef,
+                V::Null,
+                V::Bool(true),
+                V::Num(1.5),
+                V::Str(Arc::from("s")),
+                V::array(vec![V::Num(1.0), V::Num(2.0)]),
+                V::array(vec![V::Num(1.0), V::Str(Arc::from("x"))]),
+                V::array(Vec::new()),
+                json(r#"[{"a": 1}, {"b": 2}]"#),
+                json(r#"[1, "x"]"#),
+                json(r#"{"a": [1]}"#),
+            ]
+        };
+        let mut fast = 0;
+        for sig in
+            ["<a<o>:o>", "<a<n>:n>", "<x:b>", "<s:s>", "<n:n>", "<o:o>", "<af:a>", "<j:s>", "<(sao):n>", "<an:a>"]
+        {
+            let sig = Signature::parse(sig).unwrap_or_else(|e| panic!("{sig}: {e}"));
+            let arity = sig.arity();
+            for first in values() {
+                for second in values() {
+                    let args: Vec<V> = [first.clone(), second].into_iter().take(arity).collect();
+                    let Some(quick) = sig.validate_one_each(&args) else { continue };
+                    fast += 1;
+                    match (quick, sig.validate_matched(&args, &V::Undef)) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(a.len(), b.len());
+                            assert!(a.iter().zip(&b).all(|(x, y)| deep_equal(x, y) && symbol(x) == symbol(y)));
+                        }
+                        (Err(a), Err(b)) => assert_eq!((a.code, a.message), (b.code, b.message)),
+                        (a, b) => panic!("{sig:?} on {} arguments: {:?} vs {:?}", args.len(), a.is_ok(), b.is_ok()),
+                    }
+                }
+            }
+        }
+        assert!(fast > 40, "only {fast} calls took the one-to-one check");
     }
 }
