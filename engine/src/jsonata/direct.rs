@@ -11,7 +11,7 @@
 //! error exactly as without this module.
 
 use super::ast::{BinOp, Kind, Node};
-use super::eval::{append_text, boolean, compare, equality};
+use super::eval::{append_text, boolean, compare, concatenated, equality};
 use super::value::V;
 use crate::value::{Key, Value};
 use std::sync::Arc;
@@ -118,11 +118,22 @@ impl<R> DirectExpr<R> {
             DirectExpr::Literal(Literal::Bool(b)) => V::Bool(*b),
             DirectExpr::Literal(Literal::Null) => V::Null,
             DirectExpr::Concat(parts) => {
-                let mut out = String::new();
-                for part in parts {
-                    append_text(&part.value(read)?, &mut out).ok()?;
+                // `None` from a read leaves the buffer as an error would.
+                let mut direct = true;
+                let text = concatenated(|out| {
+                    for part in parts {
+                        let Some(v) = part.value(read) else {
+                            direct = false;
+                            return Ok(());
+                        };
+                        append_text(&v, out)?;
+                    }
+                    Ok(())
+                });
+                match text {
+                    Ok(text) if direct => V::Str(text),
+                    _ => return None,
                 }
-                V::Str(Arc::from(out))
             }
             DirectExpr::Binary(op @ (BinOp::And | BinOp::Or), l, r) => {
                 let left = boolean(&l.value(read)?).unwrap_or(false);

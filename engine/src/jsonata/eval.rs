@@ -685,11 +685,11 @@ impl<'a> Evaluator<'a> {
     fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Scope>) -> R {
         if op == BinOp::Concat {
             // `a & b & c` into one buffer, not a string per `&`.
-            let mut out = String::new();
-            self.concat_into(l, input, env, &mut out)?;
-            self.concat_into(r, input, env, &mut out)?;
-            functions::string_fits(out.len())?;
-            return Ok(V::Str(Arc::from(out)));
+            return concatenated(|out| {
+                self.concat_into(l, input, env, out)?;
+                self.concat_into(r, input, env, out)
+            })
+            .map(V::Str);
         }
         let lhs = self.evaluate(l, input, env)?;
         if op == BinOp::And || op == BinOp::Or {
@@ -1224,6 +1224,24 @@ fn strict_equal(a: &V, b: &V) -> bool {
         (V::Obj(x), V::Obj(y)) => Rc::ptr_eq(x, y),
         _ => false,
     }
+}
+
+/// The text of a `&` chain, built by `build` in a buffer reused between
+/// calls: one allocation, the result's. A nested `&` takes a buffer of its
+/// own (the shared one is out while `build` runs).
+pub(super) fn concatenated(build: impl FnOnce(&mut String) -> Result<(), Error>) -> Result<Arc<str>, Error> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    /// A buffer grown past this is not kept.
+    const KEEP: usize = 64 * 1024;
+    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    out.clear();
+    let result = build(&mut out).map(|()| Arc::from(out.as_str()));
+    if out.capacity() <= KEEP {
+        SCRATCH.with(|s| *s.borrow_mut() = out);
+    }
+    result
 }
 
 /// One operand of `&`, appended as its text (`undefined`: nothing).

@@ -252,6 +252,14 @@ mod tests {
     }
 
     #[test]
+    fn a_concatenation_inside_a_concatenation_builds_its_own_text() {
+        // The outer `&` holds the reused buffer while the inner ones run.
+        let expr = "'a' & $string('b' & ('c' & 1)) & 'd' & $join(['e' & 'f', 'g'], '-' & '')";
+        assert_eq!(run(expr, "{}").as_deref(), Some(r#""abc1def-g""#));
+        assert_eq!(run("'x' & 'y'", "{}").as_deref(), Some(r#""xy""#), "the buffer is reused after a nested use");
+    }
+
+    #[test]
     fn errors_carry_jsonata_codes() {
         assert_eq!(err("1 + 'a'", "null"), "T2002");
         assert_eq!(err("$sum('a')", "null"), "T0412");
