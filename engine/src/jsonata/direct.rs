@@ -1,19 +1,22 @@
 //! Expressions evaluated directly, without an evaluator: reads of
-//! variable paths (`$states.input.a.b`), literals, `&`, the comparisons and
-//! `and`/`or` — the shape of most Choice conditions and composed keys in
-//! JSONata state machines, where setting up an evaluation (scopes, limits,
-//! sequences) costs more than the work.
+//! variable paths (`$states.input.a.b`), literals, `&`, the comparisons,
+//! `and`/`or`, and `$merge` of reads and object constructors — the shape of
+//! most Choice conditions, composed keys and outputs (`$merge([$states.input,
+//! {'result': $states.result}])`, JSONata's `ResultPath`) in state
+//! machines, where setting up an evaluation (scopes, limits, sequences)
+//! costs more than the work, and measuring a merged output walks it all.
 //!
 //! Each operator applies the evaluator's own rule for it, so a result is the
 //! one the evaluator gives. Where anything is off that path — a read the
-//! caller cannot make directly, an error of any kind — evaluation returns
-//! `None` and the caller evaluates the usual way, which then reports the
-//! error exactly as without this module.
+//! caller cannot make directly, a variable hiding `$merge`, an error of any
+//! kind — evaluation returns `None` and the caller evaluates the usual way,
+//! which then reports the error exactly as without this module.
 
 use super::ast::{BinOp, Kind, Node};
 use super::eval::{append_text, boolean, compare, concatenated, equality};
 use super::value::V;
-use crate::value::{Key, Value};
+use crate::bounds::{self, MAX_DEPTH, Measure, Sum};
+use crate::value::{Key, Object, Value};
 use std::sync::Arc;
 
 /// An expression of reads `R`, literals and the operators above.
@@ -25,6 +28,8 @@ pub enum DirectExpr<R> {
     Concat(Vec<DirectExpr<R>>),
     /// `=`, `!=`, `<`, `<=`, `>`, `>=`, `and`, `or`.
     Binary(BinOp, Box<DirectExpr<R>>, Box<DirectExpr<R>>),
+    /// `$merge([…])` of reads and object constructors.
+    Merge(Vec<MergePart<R>>),
 }
 
 #[derive(Debug, Clone)]
@@ -35,9 +40,27 @@ pub enum Literal {
     Null,
 }
 
+/// One item of `$merge`'s array constructor.
+#[derive(Debug, Clone)]
+pub enum MergePart<R> {
+    Read(R),
+    /// `{'key': value, …}`: distinct literal keys.
+    Object(Vec<(Key, DirectExpr<R>)>),
+}
+
 /// What a read found: `None` where it cannot be read directly (the
 /// evaluator then decides), `Some(None)` for `undefined`.
 pub type Found = Option<Option<Value>>;
+
+/// What a direct evaluation asks of its caller.
+pub trait Reader<R> {
+    /// The value `r` reads.
+    fn read(&mut self, r: &R) -> Found;
+    /// An upper bound on the measure of anything `r` can read, where known.
+    fn bound(&self, r: &R) -> Option<Measure>;
+    /// Is `name` a variable of the evaluation (which hides the function)?
+    fn is_variable(&self, name: &str) -> bool;
+}
 
 /// A node with nothing attached that the evaluator would apply after its
 /// kind: no predicate, stage, grouping, binding or array flag.
@@ -98,31 +121,91 @@ pub(super) fn of<R>(node: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R
             l,
             r,
         ) => DirectExpr::Binary(*op, Box::new(of(l, read)?), Box::new(of(r, read)?)),
+        Kind::Call(f, args) if is_bare(f) && matches!(&f.kind, Kind::Variable(name) if &**name == MERGE) => {
+            let [array] = args.as_slice() else { return None };
+            // An array constructor's own flag only matters in a path.
+            let Kind::Array(items) = &array.kind else { return None };
+            if !(Node { cons_array: false, ..shallow(array) }).is_plain_step() {
+                return None;
+            }
+            DirectExpr::Merge(items.iter().map(|item| merge_part(item, read)).collect::<Option<_>>()?)
+        }
         _ => return None,
     })
 }
 
+/// The function `$merge` (unless a variable of that name hides it).
+const MERGE: &str = "merge";
+
+/// `node`'s flags without its children, to test them.
+fn shallow(node: &Node) -> Node {
+    Node {
+        kind: Kind::Null,
+        pos: node.pos,
+        keep_array: node.keep_array,
+        cons_array: node.cons_array,
+        tuple: node.tuple,
+        focus: node.focus.clone(),
+        index: node.index.clone(),
+        ancestor: node.ancestor,
+        predicate: Vec::new(),
+        stages: Vec::new(),
+        group: None,
+        keep_singleton_array: node.keep_singleton_array,
+        seeking_parent: node.seeking_parent.clone(),
+        label: node.label.clone(),
+    }
+}
+
+fn merge_part<R>(item: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R>) -> Option<MergePart<R>> {
+    if let Some((var, names)) = variable_path(item) {
+        return read(var, &names).map(MergePart::Read);
+    }
+    let Kind::Object(pairs) = &item.kind else { return None };
+    if !is_bare(item) {
+        return None;
+    }
+    let mut fields: Vec<(Key, DirectExpr<R>)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let Kind::Str(name) = &k.kind else { return None };
+        // A repeated key is an error (D1009): the evaluator reports it.
+        if !is_bare(k) || fields.iter().any(|(f, _)| **f == **name) {
+            return None;
+        }
+        fields.push((Key::from(name.clone()), of(v, read)?));
+    }
+    Some(MergePart::Object(fields))
+}
+
 impl<R> DirectExpr<R> {
     /// The value, as the evaluator's result would be (`Some(None)`:
-    /// `undefined`); `None`: evaluate the usual way.
-    pub fn evaluate(&self, read: &mut impl FnMut(&R) -> Found) -> Found {
-        let v = self.value(read)?;
-        v.to_json_within(crate::bounds::MAX_DEPTH).ok()
+    /// `undefined`), and an upper bound on its measure where known without
+    /// measuring it; `None`: evaluate the usual way.
+    pub fn evaluate(&self, reader: &mut impl Reader<R>) -> Option<Option<(Value, Option<Measure>)>> {
+        match self {
+            DirectExpr::Read(r) => Some(reader.read(r)?.map(|v| (as_evaluated(v), reader.bound(r)))),
+            DirectExpr::Merge(parts) => merge(parts, reader).map(Some),
+            _ => {
+                let v = self.value(reader)?;
+                Some(v.to_json_within(MAX_DEPTH).ok()?.map(|v| (v, None)))
+            }
+        }
     }
 
-    fn value(&self, read: &mut impl FnMut(&R) -> Found) -> Option<V> {
+    fn value(&self, reader: &mut impl Reader<R>) -> Option<V> {
         Some(match self {
-            DirectExpr::Read(r) => read(r)?.as_ref().map_or(V::Undef, V::from_json),
+            DirectExpr::Read(r) => reader.read(r)?.as_ref().map_or(V::Undef, V::from_json),
             DirectExpr::Literal(Literal::Str(s)) => V::Str(s.clone()),
             DirectExpr::Literal(Literal::Num(n)) => V::Num(*n),
             DirectExpr::Literal(Literal::Bool(b)) => V::Bool(*b),
             DirectExpr::Literal(Literal::Null) => V::Null,
             DirectExpr::Concat(parts) => {
-                // `None` from a read leaves the buffer as an error would.
+                // A part that cannot be evaluated directly ends the text early;
+                // it is then not used.
                 let mut direct = true;
                 let text = concatenated(|out| {
                     for part in parts {
-                        let Some(v) = part.value(read) else {
+                        let Some(v) = part.value(reader) else {
                             direct = false;
                             return Ok(());
                         };
@@ -136,17 +219,105 @@ impl<R> DirectExpr<R> {
                 }
             }
             DirectExpr::Binary(op @ (BinOp::And | BinOp::Or), l, r) => {
-                let left = boolean(&l.value(read)?).unwrap_or(false);
+                let left = boolean(&l.value(reader)?).unwrap_or(false);
                 match (op, left) {
                     (BinOp::And, false) => V::Bool(false),
                     (BinOp::Or, true) => V::Bool(true),
-                    _ => V::Bool(boolean(&r.value(read)?).unwrap_or(false)),
+                    _ => V::Bool(boolean(&r.value(reader)?).unwrap_or(false)),
                 }
             }
-            DirectExpr::Binary(op @ (BinOp::Eq | BinOp::Ne), l, r) => equality(*op, &l.value(read)?, &r.value(read)?),
-            DirectExpr::Binary(op, l, r) => compare(*op, &l.value(read)?, &r.value(read)?).ok()?,
+            DirectExpr::Binary(op @ (BinOp::Eq | BinOp::Ne), l, r) => {
+                equality(*op, &l.value(reader)?, &r.value(reader)?)
+            }
+            DirectExpr::Binary(op, l, r) => compare(*op, &l.value(reader)?, &r.value(reader)?).ok()?,
+            // Only at the top (`evaluate`): its value is an engine object.
+            DirectExpr::Merge(_) => return None,
         })
     }
+}
+
+/// A read value as the evaluator returns it: a number goes through
+/// JavaScript's (an `f64`; `1.0` is `1`), as a scalar does when the
+/// evaluator converts it; anything else is passed as it is.
+fn as_evaluated(v: Value) -> Value {
+    match &v {
+        // The common whole number is its own conversion (`number_value`).
+        Value::Number(n) if n.as_i64().is_some_and(|i| i.unsigned_abs() < 9_000_000_000_000_000) => v,
+        Value::Number(_) => V::from_json(&v).to_json_within(0).ok().flatten().unwrap_or(v),
+        _ => v,
+    }
+}
+
+/// `$merge([…])` as the evaluator makes it: each item's members in turn, a
+/// later value replacing an earlier one in place; an `undefined` item is
+/// dropped by the array constructor. Its bound is the sum of its items'
+/// (every member of the result is a member of an item). `None` where the
+/// evaluator would fail (an item that is not an object, the array or an
+/// object constructor nested past the depth limit) or could map (an array
+/// read), or a variable hides `$merge`.
+fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Value, Option<Measure>)> {
+    if reader.is_variable(MERGE) {
+        return None;
+    }
+    let mut out = Object::with_capacity(parts.len() * 4);
+    let mut bytes = Some(2usize);
+    let mut depth = 1;
+    for part in parts {
+        let bound = match part {
+            MergePart::Read(r) => {
+                let Some(v) = reader.read(r)? else { continue };
+                let Value::Object(o) = v else { return None };
+                // The array constructor around it must keep the depth limit.
+                let bound = reader.bound(r)?;
+                if bound.depth + 1 > MAX_DEPTH {
+                    return None;
+                }
+                for (k, v) in o.iter() {
+                    out.insert(k.clone(), as_evaluated(v.clone()));
+                }
+                Some(bound)
+            }
+            MergePart::Object(fields) => {
+                let mut sum = Some(Sum::new());
+                for (k, e) in fields {
+                    let (v, bound) = match e {
+                        DirectExpr::Read(r) => match reader.read(r)? {
+                            Some(v) => {
+                                let v = as_evaluated(v);
+                                let bound = bounds::scalar(&v).or_else(|| reader.bound(r));
+                                (v, bound)
+                            }
+                            None => continue,
+                        },
+                        // A literal, `&`, a comparison: a scalar.
+                        e => match e.value(reader)?.to_json_within(MAX_DEPTH).ok()? {
+                            Some(v) => {
+                                let bound = bounds::scalar(&v);
+                                (v, bound)
+                            }
+                            None => continue,
+                        },
+                    };
+                    // `{…}` inside `[…]`: its values two levels down.
+                    if bound.is_none_or(|b| b.depth + 2 > MAX_DEPTH) {
+                        return None;
+                    }
+                    sum = bounds::add_part(sum, bounds::member_len(k), bound);
+                    out.insert(k.clone(), v);
+                }
+                sum.map(Sum::total)
+            }
+        };
+        match bound {
+            Some(b) => {
+                bytes = bytes.map(|n| n.saturating_add(b.bytes));
+                depth = depth.max(b.depth);
+            }
+            None => bytes = None,
+        }
+    }
+    let bound = bytes.map(|bytes| Measure { bytes, depth });
+    Some((Value::object(out), bound))
 }
 
 #[cfg(test)]
@@ -159,25 +330,49 @@ mod tests {
         (var == "states" && names.first().is_some_and(|n| &**n == "input")).then(|| names[1..].to_vec())
     }
 
-    /// As the engine reads directly: through objects only.
-    fn read(input: &Value, names: &[Key]) -> Found {
-        let mut cur = input;
-        for n in names {
-            cur = match cur {
-                Value::Object(o) => match o.get(n) {
-                    Some(v) => v,
-                    None => return Some(None),
-                },
-                Value::Array(_) => return None,
-                _ => return Some(None),
-            };
+    /// Reads as the engine's resolver does: through objects only.
+    struct Input<'a> {
+        value: &'a Value,
+        variables: &'a [&'a str],
+    }
+
+    impl Reader<Vec<Key>> for Input<'_> {
+        fn read(&mut self, names: &Vec<Key>) -> Found {
+            let mut cur = self.value;
+            for n in names {
+                cur = match cur {
+                    Value::Object(o) => match o.get(n) {
+                        Some(v) => v,
+                        None => return Some(None),
+                    },
+                    Value::Array(_) => return None,
+                    _ => return Some(None),
+                };
+            }
+            Some(Some(cur.clone()))
         }
-        Some(Some(cur.clone()))
+
+        fn bound(&self, _: &Vec<Key>) -> Option<Measure> {
+            bounds::check(self.value).ok()
+        }
+
+        fn is_variable(&self, name: &str) -> bool {
+            self.variables.contains(&name)
+        }
     }
 
     fn usual(e: &Expression, input: &Value) -> Result<Option<Value>, &'static str> {
         let states = States { input, result: None, error_output: None, context: None, map_item: None };
         e.evaluate(Some(input), Environment { states: Some(states), ..Environment::default() }).map_err(|e| e.code)
+    }
+
+    fn direct(e: &Expression, input: &Value, variables: &[&str]) -> Option<Option<(Value, Option<Measure>)>> {
+        let form = e.direct(input_path).unwrap_or_else(|| panic!("{e:?} has no direct form"));
+        form.evaluate(&mut Input { value: input, variables })
+    }
+
+    fn parse(text: &str) -> Value {
+        crate::value::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     const EXPRESSIONS: &[&str] = &[
@@ -193,6 +388,11 @@ mod tests {
         "$states.input.a > 1 and $states.input.b < 'm'",
         "$states.input.a and $states.input.b",
         "$states.input.a = null or $states.input.c != 3",
+        "$states.input.a",
+        "$merge([$states.input, {'classified': $states.input.b, 'k': $states.input.a & '-'}])",
+        "$merge([$states.input.b, $states.input, {'a': 'replaced', 'n': $states.input.c > 1}])",
+        "$merge([{'x': $states.input.missing}, $states.input.missing])",
+        "$merge([])",
     ];
 
     const INPUTS: &[&str] = &[
@@ -200,13 +400,16 @@ mod tests {
         r#"{"a": 80.5, "b": 80.5}"#,
         r#"{"a": "abc", "b": "abd"}"#,
         r#"{"a": [1, 2], "b": {"c": [1]}}"#,
-        r#"{"a": {"x": 1}, "b": {"x": 1}, "c": null}"#,
+        r#"{"a": {"x": 1}, "b": {"x": 1, "a": 2.0}, "c": null}"#,
         r#"{"a": null, "b": true}"#,
         r#"{"a": 1e21, "b": -0.0}"#,
         r#"{"b": {"c": "é"}}"#,
         r#"{"a": "", "b": 0}"#,
         r#"{"a": 1.0000000000000002, "b": 1.2345678901234568e20, "c": 3}"#,
-        r#"{"a": 7, "b": "m"}"#,
+        r#"{"a": 7, "b": "m", "c": 1.0, "d": 9007199254740993}"#,
+        r#"{"a": 1, "b": {"a": 1.0, "z": [true]}, "c": 2}"#,
+        r#"{"b": {}, "c": 0}"#,
+        r#"{"a": 9000000000000001, "b": {"a": -9000000000000000, "c": 8999999999999999}, "c": 8999999999999999}"#,
         r#"[1, 2]"#,
         r#""text""#,
     ];
@@ -215,16 +418,39 @@ mod tests {
     fn a_direct_result_is_the_evaluators() {
         for source in EXPRESSIONS {
             let e = Expression::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
-            let direct = e.direct(input_path).unwrap_or_else(|| panic!("{source} has no direct form"));
             let mut taken = 0;
             for text in INPUTS {
-                let input = crate::value::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-                let Some(found) = direct.evaluate(&mut |names| read(&input, names)) else { continue };
+                let input = parse(text);
+                let Some(found) = direct(&e, &input, &[]) else { continue };
                 taken += 1;
-                assert_eq!(Ok(found), usual(&e, &input), "{source} on {text}");
+                let value = found.as_ref().map(|(v, _)| v.clone());
+                assert_eq!(Ok(value.clone()), usual(&e, &input), "{source} on {text}");
+                if let Some((v, Some(bound))) = &found {
+                    let exact = bounds::check(v).unwrap_or_else(|_| panic!("{source} on {text}: out of bounds"));
+                    assert!(
+                        bound.bytes >= exact.bytes && bound.depth >= exact.depth,
+                        "{source} on {text}: {bound:?} < {exact:?}"
+                    );
+                }
             }
             assert!(taken >= 3, "{source}: evaluated directly on only {taken} inputs");
         }
+    }
+
+    #[test]
+    fn a_merge_is_bounded_by_its_parts_and_hidden_by_a_variable_of_its_name() {
+        let e = Expression::parse("$merge([$states.input, {'classified': $states.input.items}])")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let input = parse(r#"{"id": "d-1", "items": [{"v": 1}, {"v": 2}]}"#);
+        let Some(Some((v, Some(bound)))) = direct(&e, &input, &[]) else { panic!("no direct result with a bound") };
+        assert_eq!(v.to_json(), r#"{"id":"d-1","items":[{"v":1},{"v":2}],"classified":[{"v":1},{"v":2}]}"#);
+        assert!(bound.bytes >= v.to_json().len() && bound.depth >= 3, "{bound:?}");
+        assert!(direct(&e, &input, &["merge"]).is_none(), "a variable `merge` is not the function");
+        // Nested as deep as allowed, the array around the input is one level too many.
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        let deep = parse(&deep);
+        assert!(direct(&e, &deep, &[]).is_none());
+        assert_eq!(usual(&e, &deep).map(|_| ()), Err(super::super::functions::TOO_LARGE));
     }
 
     #[test]
@@ -234,29 +460,19 @@ mod tests {
             ("$states.input.a > 80", r#"{"a": "81"}"#, "T2009"),
             // T2010: an object compared.
             ("$states.input.a < 1", r#"{"a": {"x": 1}}"#, "T2010"),
-            // An object's text, as `$string` writes it.
-            ("$states.input.a & $states.input.b", r#"{"a": 1, "b": {"c": [1, 2]}}"#, ""),
+            // T0412: an item of `$merge` that is not an object.
+            ("$merge([$states.input, $states.input.a])", r#"{"a": 1}"#, "T0412"),
+            ("$merge([$states.input])", r#""text""#, "T0412"),
         ];
         for (source, text, code) in cases {
             let e = Expression::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
-            let direct = e.direct(input_path).unwrap_or_else(|| panic!("{source} has no direct form"));
-            let input = crate::value::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            let found = direct.evaluate(&mut |names| read(&input, names));
-            if code.is_empty() {
-                assert_eq!(Ok(found.flatten()), usual(&e, &input), "{source} on {text}");
-            } else {
-                assert_eq!(found, None, "{source} on {text}");
-                assert_eq!(usual(&e, &input), Err(code), "{source} on {text}");
-            }
+            let input = parse(text);
+            assert!(direct(&e, &input, &[]).is_none(), "{source} on {text}");
+            assert_eq!(usual(&e, &input), Err(code), "{source} on {text}");
         }
-        let arrays = crate::value::from_str(r#"{"a": [{"b": 1}, {"b": 2}]}"#).unwrap_or_default();
+        let arrays = parse(r#"{"a": [{"b": 1}, {"b": 2}]}"#);
         let e = Expression::parse("$states.input.a.b & 'x'").unwrap_or_else(|e| panic!("{e}"));
-        let direct = e.direct(input_path).unwrap_or_else(|| panic!("no direct form"));
-        assert_eq!(
-            direct.evaluate(&mut |names| read(&arrays, names)),
-            None,
-            "an array is mapped over by the evaluator"
-        );
+        assert!(direct(&e, &arrays, &[]).is_none(), "an array is mapped over by the evaluator");
         assert_eq!(usual(&e, &arrays), Ok(Some(Value::string("[1,2]x"))));
     }
 
@@ -271,6 +487,11 @@ mod tests {
             "$states.input.a in ['x']",
             "$states.context.Execution.Id & 'x'",
             "a & 'x'",
+            "$merge([$states.input, {'k': 1, 'k': 2}])",
+            "$merge([$states.input, {$states.input.k: 1}])",
+            "$merge([$states.input], 1)",
+            "$merge($states.input)",
+            "$merge([$states.input, [{'a': 1}]])",
         ] {
             let e = Expression::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
             assert!(e.direct(input_path).is_none(), "{source} should have no direct form");

@@ -7,7 +7,6 @@ use super::{Frame, Program, Raised, Resolver, Shared};
 use crate::asl::{ContextUse, DirectRead, DirectRoot, JsonataField, Template};
 use crate::bounds::Measure;
 use crate::errors::ErrorName;
-use crate::jsonata::DirectExpr;
 use crate::jsonata::{Environment, Limits, States};
 use crate::value::Value;
 
@@ -51,6 +50,35 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
     (ErrorName::QueryEvaluationError, detail)
 }
 
+/// What a direct JSONata expression reads: `$states` as the resolver
+/// sees it, `data` (the state's result or error output) bounded by
+/// `data_bound`.
+struct DirectReader<'a, 'r> {
+    resolver: &'a Resolver<'r>,
+    data: &'a Value,
+    data_bound: Option<Measure>,
+}
+
+impl crate::jsonata::Reader<DirectRead> for DirectReader<'_, '_> {
+    fn read(&mut self, d: &DirectRead) -> crate::jsonata::Found {
+        self.resolver.direct_read(d, self.data)
+    }
+
+    /// The bound of the value read from: a part of it is no larger.
+    fn bound(&self, d: &DirectRead) -> Option<Measure> {
+        match d.root {
+            DirectRoot::Input => self.resolver.state_input_bound,
+            DirectRoot::Result | DirectRoot::ErrorOutput => self.data_bound,
+            DirectRoot::MapValue => self.resolver.map_item_bound,
+            DirectRoot::MapIndex => None,
+        }
+    }
+
+    fn is_variable(&self, name: &str) -> bool {
+        self.resolver.vars.get(name).is_some()
+    }
+}
+
 impl Resolver<'_> {
     /// A direct read (`$states.input.a.b`): `None` where it meets an
     /// array, which JSONata would map over — the evaluator then decides.
@@ -87,20 +115,10 @@ impl Resolver<'_> {
         data: &Value,
         data_bound: Option<Measure>,
     ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
-        let found = match &j.direct {
-            // A part of a value whose bound is known.
-            Some(DirectExpr::Read(d)) => self.direct_read(d, data).map(|found| {
-                let whole = match d.root {
-                    DirectRoot::Input => self.state_input_bound,
-                    DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
-                    DirectRoot::MapValue => self.map_item_bound,
-                    _ => None,
-                };
-                found.map(|v| (v, whole))
-            }),
-            Some(direct) => direct.evaluate(&mut |d| self.direct_read(d, data)).map(|found| found.map(|v| (v, None))),
-            None => None,
-        };
+        let found = j.direct.as_ref().and_then(|direct| {
+            let mut reader = DirectReader { resolver: self, data, data_bound };
+            direct.evaluate(&mut reader)
+        });
         if let Some(found) = found {
             return found.ok_or_else(|| {
                 (
