@@ -3,7 +3,9 @@
 # reference machines with 1 and 2 shards (or the shard counts given).
 #   benches/e2e.sh [SHARDS...]        e.g. benches/e2e.sh 1 2 4 8 16
 # EXPRESSWAY_BIN runs a prebuilt binary (the multi-core machine has no
-# toolchain); A_RECORDS and B_RECORDS size the inputs, ORDERING sets runtime.ordering.
+# toolchain); A_RECORDS and B_RECORDS size the inputs ((b) and (b') JSONata
+# share B_RECORDS), ORDERING sets runtime.ordering, MACHINES picks some of
+# a (pass-chain), b (iot-fanout), j (iot-fanout-jsonata): default "a b".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${EXPRESSWAY_BIN:-}
@@ -17,15 +19,18 @@ B_RECORDS=${B_RECORDS:-400000}
 mkdir -p "$WORK"
 python3 -c "
 import os
-for f, name, n in (('a', 'pass-chain', $A_RECORDS), ('b', 'iot-fanout', $B_RECORDS)):
+for f, name, n in (('a', 'pass-chain', $A_RECORDS), ('b', 'iot-fanout', $B_RECORDS), ('j', 'iot-fanout-jsonata', $B_RECORDS)):
+    if f not in '${MACHINES:-a b}'.split():
+        continue
     path = '$WORK/%s.jsonl' % f
     line = open('benches/machines/%s.input.json' % name).read().strip() + '\n'
     if not os.path.exists(path) or os.path.getsize(path) != len(line) * n:
         open(path, 'w').write(line * n)"
 shards=("$@")
 [ ${#shards[@]} -gt 0 ] || shards=(1 2)
-for machine in a:pass-chain b:iot-fanout; do
+for machine in a:pass-chain b:iot-fanout j:iot-fanout-jsonata; do
   f=${machine%%:*}; name=${machine#*:}
+  [[ " ${MACHINES:-a b} " == *" $f "* ]] || continue
   for n in "${shards[@]}"; do
     cat > "$WORK/$f-$n.yaml" <<YAML
 pipelines:

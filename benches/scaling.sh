@@ -21,14 +21,14 @@ chmod +x "$work"/*
 echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
 
 echo "== expressway bench (one thread)"
-for m in pass-chain iot-fanout; do
-  printf '%-11s ' "$m"
+for m in pass-chain iot-fanout iot-fanout-jsonata; do
+  printf '%-18s ' "$m"
   "$work/expressway" bench --definition "benches/machines/$m.asl.json" --input "benches/machines/$m.input.json" 2>&1 | tail -1
 done
 
 echo "== file source -> runtime -> null sink"
 EXPRESSWAY_BIN="$work/expressway" WORK="$work/e2e" A_RECORDS=${A_RECORDS:-8000000} B_RECORDS=${B_RECORDS:-2000000} \
-  benches/e2e.sh "${shards[@]}"
+  MACHINES=${MACHINES:-a b j} benches/e2e.sh "${shards[@]}"
 
 echo "== Kafka -> Expressway -> Kafka (tansu, memory storage, same machine)"
 setsid "$work/tansu" broker --listener-url tcp://127.0.0.1:9392 --advertised-listener-url tcp://127.0.0.1:9392 \
