@@ -14,7 +14,7 @@
 
 use super::ast::{BinOp, Kind, Node};
 use super::eval::{append_text, boolean, compare, concatenated, equality};
-use super::value::V;
+use super::value::{V, WHOLE_LIMIT};
 use crate::bounds::{self, MAX_DEPTH, Measure, Sum};
 use crate::value::{Key, Object, Value};
 use std::sync::Arc;
@@ -52,6 +52,10 @@ pub enum MergePart<R> {
 /// evaluator then decides), `Some(None)` for `undefined`.
 pub type Found = Option<Option<Value>>;
 
+/// What an expression evaluated to, with an upper bound on its measure
+/// where one is known without measuring it; `None` for `undefined`.
+pub type Evaluated = Option<(Value, Option<Measure>)>;
+
 /// What a direct evaluation asks of its caller.
 pub trait Reader<R> {
     /// The value `r` reads.
@@ -65,7 +69,19 @@ pub trait Reader<R> {
 /// A node with nothing attached that the evaluator would apply after its
 /// kind: no predicate, stage, grouping, binding or array flag.
 fn is_bare(n: &Node) -> bool {
-    n.is_plain_step()
+    !n.cons_array && is_bare_but_constructed(n)
+}
+
+/// [`is_bare`], but for the flag of an array constructor at the start or
+/// end of a path, which only matters in a path (`$merge([…])`'s argument).
+fn is_bare_but_constructed(n: &Node) -> bool {
+    n.stages.is_empty()
+        && n.predicate.is_empty()
+        && n.group.is_none()
+        && !n.keep_array
+        && !n.tuple
+        && n.focus.is_none()
+        && n.index.is_none()
         && !n.keep_singleton_array
         && n.ancestor.is_none()
         && n.label.is_none()
@@ -75,7 +91,7 @@ fn is_bare(n: &Node) -> bool {
 /// `$name.a.b` — a variable then plain field names.
 pub(super) fn variable_path(node: &Node) -> Option<(&str, Vec<Key>)> {
     let Kind::Path(steps) = &node.kind else { return None };
-    if node.keep_singleton_array || node.group.is_some() || !node.predicate.is_empty() {
+    if !is_bare(node) {
         return None;
     }
     if !steps.iter().all(Node::is_plain_step) {
@@ -123,9 +139,8 @@ pub(super) fn of<R>(node: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R
         ) => DirectExpr::Binary(*op, Box::new(of(l, read)?), Box::new(of(r, read)?)),
         Kind::Call(f, args) if is_bare(f) && matches!(&f.kind, Kind::Variable(name) if &**name == MERGE) => {
             let [array] = args.as_slice() else { return None };
-            // An array constructor's own flag only matters in a path.
             let Kind::Array(items) = &array.kind else { return None };
-            if !(Node { cons_array: false, ..shallow(array) }).is_plain_step() {
+            if !is_bare_but_constructed(array) {
                 return None;
             }
             DirectExpr::Merge(items.iter().map(|item| merge_part(item, read)).collect::<Option<_>>()?)
@@ -136,26 +151,6 @@ pub(super) fn of<R>(node: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R
 
 /// The function `$merge` (unless a variable of that name hides it).
 const MERGE: &str = "merge";
-
-/// `node`'s flags without its children, to test them.
-fn shallow(node: &Node) -> Node {
-    Node {
-        kind: Kind::Null,
-        pos: node.pos,
-        keep_array: node.keep_array,
-        cons_array: node.cons_array,
-        tuple: node.tuple,
-        focus: node.focus.clone(),
-        index: node.index.clone(),
-        ancestor: node.ancestor,
-        predicate: Vec::new(),
-        stages: Vec::new(),
-        group: None,
-        keep_singleton_array: node.keep_singleton_array,
-        seeking_parent: node.seeking_parent.clone(),
-        label: node.label.clone(),
-    }
-}
 
 fn merge_part<R>(item: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R>) -> Option<MergePart<R>> {
     if let Some((var, names)) = variable_path(item) {
@@ -178,12 +173,16 @@ fn merge_part<R>(item: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R>) 
 }
 
 impl<R> DirectExpr<R> {
-    /// The value, as the evaluator's result would be (`Some(None)`:
-    /// `undefined`), and an upper bound on its measure where known without
-    /// measuring it; `None`: evaluate the usual way.
-    pub fn evaluate(&self, reader: &mut impl Reader<R>) -> Option<Option<(Value, Option<Measure>)>> {
+    /// The value, as the evaluator's result would be; `None`: evaluate the
+    /// usual way.
+    pub fn evaluate(&self, reader: &mut impl Reader<R>) -> Option<Evaluated> {
         match self {
-            DirectExpr::Read(r) => Some(reader.read(r)?.map(|v| (as_evaluated(v), reader.bound(r)))),
+            DirectExpr::Read(r) => Some(reader.read(r)?.map(|v| {
+                // A converted number's text may be longer than its source's.
+                let v = as_evaluated(v);
+                let bound = bounds::scalar(&v).or_else(|| reader.bound(r));
+                (v, bound)
+            })),
             DirectExpr::Merge(parts) => merge(parts, reader).map(Some),
             _ => {
                 let v = self.value(reader)?;
@@ -240,11 +239,15 @@ impl<R> DirectExpr<R> {
 /// JavaScript's (an `f64`; `1.0` is `1`), as a scalar does when the
 /// evaluator converts it; anything else is passed as it is.
 fn as_evaluated(v: Value) -> Value {
-    match &v {
-        // The common whole number is its own conversion (`number_value`).
-        Value::Number(n) if n.as_i64().is_some_and(|i| i.unsigned_abs() < 9_000_000_000_000_000) => v,
-        Value::Number(_) => V::from_json(&v).to_json_within(0).ok().flatten().unwrap_or(v),
-        _ => v,
+    if converts(&v) { V::from_json(&v).to_json_within(0).ok().flatten().unwrap_or(v) } else { v }
+}
+
+/// Does the evaluator's conversion change `v`? Only a number can; the
+/// common whole one is its own conversion (`value::number_value`).
+fn converts(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => !n.as_i64().is_some_and(|i| i.unsigned_abs() < WHOLE_LIMIT),
+        _ => false,
     }
 }
 
@@ -268,11 +271,15 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
                 let Some(v) = reader.read(r)? else { continue };
                 let Value::Object(o) = v else { return None };
                 // The array constructor around it must keep the depth limit.
-                let bound = reader.bound(r)?;
+                let mut bound = reader.bound(r)?;
                 if bound.depth + 1 > MAX_DEPTH {
                     return None;
                 }
                 for (k, v) in o.iter() {
+                    if converts(v) {
+                        // Its text may grow (`12345678901234567` is `1.2345678901234568e+16`).
+                        bound.bytes = bound.bytes.saturating_add(bounds::MAX_NUMBER_LEN);
+                    }
                     out.insert(k.clone(), as_evaluated(v.clone()));
                 }
                 Some(bound)
@@ -289,7 +296,8 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
                             }
                             None => continue,
                         },
-                        // A literal, `&`, a comparison: a scalar.
+                        // A literal, `&` or a comparison: a scalar (a nested
+                        // `$merge` has no value here; the evaluator decides).
                         e => match e.value(reader)?.to_json_within(MAX_DEPTH).ok()? {
                             Some(v) => {
                                 let bound = bounds::scalar(&v);
@@ -393,6 +401,8 @@ mod tests {
         "$merge([$states.input.b, $states.input, {'a': 'replaced', 'n': $states.input.c > 1}])",
         "$merge([{'x': $states.input.missing}, $states.input.missing])",
         "$merge([])",
+        "$merge([$states.input])",
+        "$states.input",
     ];
 
     const INPUTS: &[&str] = &[
@@ -410,8 +420,11 @@ mod tests {
         r#"{"a": 1, "b": {"a": 1.0, "z": [true]}, "c": 2}"#,
         r#"{"b": {}, "c": 0}"#,
         r#"{"a": 9000000000000001, "b": {"a": -9000000000000000, "c": 8999999999999999}, "c": 8999999999999999}"#,
+        r#"{"a": 12345678901234567, "b": {"a": -12345678901234567}, "c": 1e300}"#,
         r#"[1, 2]"#,
         r#""text""#,
+        // A root number whose text grows in the conversion.
+        "12345678901234567",
     ];
 
     #[test]
@@ -492,6 +505,10 @@ mod tests {
             "$merge([$states.input], 1)",
             "$merge($states.input)",
             "$merge([$states.input, [{'a': 1}]])",
+            // A filter or grouping on the array constructor is the evaluator's.
+            "$merge([$states.input, {'a': 1}][0])",
+            "$merge([$states.input]{'k': 'v'})",
+            "$states.input[0]",
         ] {
             let e = Expression::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
             assert!(e.direct(input_path).is_none(), "{source} should have no direct form");

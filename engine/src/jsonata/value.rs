@@ -199,10 +199,13 @@ impl V {
 #[derive(Debug, Default)]
 pub struct Depth;
 
+/// Whole numbers below this in magnitude are written as integers.
+pub const WHOLE_LIMIT: u64 = 9_000_000_000_000_000;
+
 /// A JSON number for an `f64`, integral values as integers (`1`, not `1.0`),
 /// which is how JavaScript writes them.
 pub fn number_value(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+    if n.fract() == 0.0 && n.abs() < WHOLE_LIMIT as f64 {
         Value::from(n as i64)
     } else {
         serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
