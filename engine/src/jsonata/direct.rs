@@ -246,7 +246,7 @@ fn as_evaluated(v: Value) -> Value {
 /// common whole one is its own conversion (`value::number_value`).
 fn converts(v: &Value) -> bool {
     match v {
-        Value::Number(n) => !n.as_i64().is_some_and(|i| i.unsigned_abs() < WHOLE_LIMIT),
+        Value::Number(n) => n.as_i64().is_none_or(|i| i.unsigned_abs() >= WHOLE_LIMIT),
         _ => false,
     }
 }
