@@ -17,20 +17,22 @@ WORK=${WORK:-$PWD/target/e2e-bench}
 A_RECORDS=${A_RECORDS:-2000000}
 B_RECORDS=${B_RECORDS:-400000}
 mkdir -p "$WORK"
-python3 -c "
-import os
+read -ra machines <<< "${MACHINES:-a b}"
+python3 - "${machines[@]}" <<PY
+import os, sys
 for f, name, n in (('a', 'pass-chain', $A_RECORDS), ('b', 'iot-fanout', $B_RECORDS), ('j', 'iot-fanout-jsonata', $B_RECORDS)):
-    if f not in '${MACHINES:-a b}'.split():
+    if f not in sys.argv[1:]:
         continue
     path = '$WORK/%s.jsonl' % f
     line = open('benches/machines/%s.input.json' % name).read().strip() + '\n'
     if not os.path.exists(path) or os.path.getsize(path) != len(line) * n:
-        open(path, 'w').write(line * n)"
+        open(path, 'w').write(line * n)
+PY
 shards=("$@")
 [ ${#shards[@]} -gt 0 ] || shards=(1 2)
 for machine in a:pass-chain b:iot-fanout j:iot-fanout-jsonata; do
   f=${machine%%:*}; name=${machine#*:}
-  [[ " ${MACHINES:-a b} " == *" $f "* ]] || continue
+  [[ " ${machines[*]} " == *" $f "* ]] || continue
   for n in "${shards[@]}"; do
     cat > "$WORK/$f-$n.yaml" <<YAML
 pipelines:
@@ -41,7 +43,7 @@ pipelines:
     dead_letter: { type: "null" }
 runtime: { shards: $n, max_in_flight_per_shard: 4096, ordering: ${ORDERING:-partition} }
 YAML
-    printf '%-11s shards=%-3s ' "$name" "$n"
+    printf '%-18s shards=%-3s ' "$name" "$n"
     "$BIN" run --config "$WORK/$f-$n.yaml" --from-start 2>&1 | grep -o '[0-9]* executions.*' | sed 's/(.*dead letters, //'
   done
 done

@@ -3,7 +3,7 @@
 # prebuilt binaries from BINS (expressway, the `kafka` bench example and the
 # tansu broker from `deploy/dev/services.sh install`, each optionally .gz).
 #   benches/scaling.sh BINS [SHARDS...]
-# 1. `expressway bench`, one thread, both reference machines;
+# 1. `expressway bench`, one thread, the three reference machines ((a), (b), (b') JSONata);
 # 2. the file-source runtime (benches/e2e.sh) at each shard count;
 # 3. Kafka -> Expressway -> Kafka against the raw passthrough, on a local
 #    tansu broker, at each shard count: 4 partitions (per partition and per

@@ -121,13 +121,14 @@ pub struct JsonataField {
     /// only as far as needed.
     pub context: ContextUse,
     /// `$states.input.a.b` and the like, and expressions of them with
-    /// literals, `&`, comparisons, `and`/`or`: evaluated without the evaluator.
+    /// literals, `&`, comparisons, `and`/`or` and `$merge`: evaluated
+    /// without the evaluator (`jsonata::direct`).
     pub direct: Option<crate::jsonata::DirectExpr<DirectRead>>,
     /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
     pub reads_random: bool,
 }
 
-/// A JSONata expression that only reads a field path of `$states`.
+/// A field path of `$states` that a direct expression reads.
 #[derive(Debug, Clone)]
 pub struct DirectRead {
     pub root: DirectRoot,

@@ -181,6 +181,23 @@ fn fail_error_and_cause_from_expressions() {
 }
 
 #[test]
+fn merge_with_the_input_and_a_variable_named_merge_hides_the_function() {
+    // Evaluated without the evaluator (`jsonata::direct`), so the VM's own
+    // reads and variables are what is tested here.
+    let output_expr = "{% $merge([$states.input, {'k': $states.input.id & '#', 'big': $states.input.n > 1}]) %}";
+    let def = machine(json!({"S": {"Type": "Pass", "Output": output_expr, "End": true}}));
+    assert_eq!(output(def, json!({"id": "a", "n": 2.0})), json!({"id": "a", "n": 2, "k": "a#", "big": true}));
+    let def = machine(json!({
+        "S": {"Type": "Pass", "Assign": {"merge": 1}, "Next": "B"},
+        "B": {"Type": "Pass", "Output": output_expr, "End": true}
+    }));
+    let r = run(def, json!({"id": "a", "n": 2}));
+    assert_eq!(r.error.as_deref(), Some("States.QueryEvaluationError"));
+    let cause = r.cause.unwrap_or_default();
+    assert!(cause.ends_with("threw an error during evaluation. T1006: Attempted to invoke a non-function"), "{cause}");
+}
+
+#[test]
 fn undefined_results_and_evaluation_errors_name_expression_and_field() {
     let def =
         machine(json!({"S": {"Type": "Pass", "Output": {"a": {"b": "{% $states.input.missing %}"}}, "End": true}}));

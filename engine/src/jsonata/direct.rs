@@ -6,15 +6,18 @@
 //! machines, where setting up an evaluation (scopes, limits, sequences)
 //! costs more than the work, and measuring a merged output walks it all.
 //!
-//! Each operator applies the evaluator's own rule for it, so a result is the
-//! one the evaluator gives. Where anything is off that path — a read the
-//! caller cannot make directly, a variable hiding `$merge`, an error of any
-//! kind — evaluation returns `None` and the caller evaluates the usual way,
-//! which then reports the error exactly as without this module.
+//! `&`, the comparisons and `and`/`or` call the evaluator's own functions
+//! for them (`append_text`, `equality`, `compare`, `logical`); `$merge` with
+//! its array and object constructors is written here again on engine
+//! values, and held to the evaluator by the tests below. Where anything is
+//! off that path — a read the caller cannot make directly, a variable hiding
+//! `$merge`, an error (T2009, T2010, T0412, nesting past the limit) — the
+//! evaluation returns `None` and the caller evaluates the usual way, which
+//! then reports the error exactly as without this module.
 
 use super::ast::{BinOp, Kind, Node};
-use super::eval::{append_text, boolean, compare, concatenated, equality};
-use super::value::{V, WHOLE_LIMIT};
+use super::eval::{append_text, compare, concatenated, equality, logical};
+use super::value::{V, INTEGER_VALUE_LIMIT};
 use crate::bounds::{self, MAX_DEPTH, Measure, Sum};
 use crate::value::{Key, Object, Value};
 use std::sync::Arc;
@@ -69,12 +72,12 @@ pub trait Reader<R> {
 /// A node with nothing attached that the evaluator would apply after its
 /// kind: no predicate, stage, grouping, binding or array flag.
 fn is_bare(n: &Node) -> bool {
-    !n.cons_array && is_bare_but_constructed(n)
+    !n.cons_array && is_bare_allowing_cons_array(n)
 }
 
-/// [`is_bare`], but for the flag of an array constructor at the start or
-/// end of a path, which only matters in a path (`$merge([…])`'s argument).
-fn is_bare_but_constructed(n: &Node) -> bool {
+/// [`is_bare`], but allowing the flag of an array constructor at the start
+/// or end of a path, which only matters in a path (`$merge([…])`'s argument).
+fn is_bare_allowing_cons_array(n: &Node) -> bool {
     n.stages.is_empty()
         && n.predicate.is_empty()
         && n.group.is_none()
@@ -89,7 +92,7 @@ fn is_bare_but_constructed(n: &Node) -> bool {
 }
 
 /// `$name.a.b` — a variable then plain field names.
-pub(super) fn variable_path(node: &Node) -> Option<(&str, Vec<Key>)> {
+fn variable_path(node: &Node) -> Option<(&str, Vec<Key>)> {
     let Kind::Path(steps) = &node.kind else { return None };
     if !is_bare(node) {
         return None;
@@ -140,7 +143,7 @@ pub(super) fn of<R>(node: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R
         Kind::Call(f, args) if is_bare(f) && matches!(&f.kind, Kind::Variable(name) if &**name == MERGE) => {
             let [array] = args.as_slice() else { return None };
             let Kind::Array(items) = &array.kind else { return None };
-            if !is_bare_but_constructed(array) {
+            if !is_bare_allowing_cons_array(array) {
                 return None;
             }
             DirectExpr::Merge(items.iter().map(|item| merge_part(item, read)).collect::<Option<_>>()?)
@@ -178,15 +181,20 @@ impl<R> DirectExpr<R> {
     pub fn evaluate(&self, reader: &mut impl Reader<R>) -> Option<Evaluated> {
         match self {
             DirectExpr::Read(r) => Some(reader.read(r)?.map(|v| {
-                // A converted number's text may be longer than its source's.
+                // A converted number's text may be longer than its source's:
+                // a scalar is bounded by what it became.
                 let v = as_evaluated(v);
                 let bound = bounds::scalar(&v).or_else(|| reader.bound(r));
                 (v, bound)
             })),
-            DirectExpr::Merge(parts) => merge(parts, reader).map(Some),
+            DirectExpr::Merge(parts) => merge(parts, reader).map(|(v, bound)| Some((v, Some(bound)))),
+            // A literal, `&` or a comparison: a scalar.
             _ => {
                 let v = self.value(reader)?;
-                Some(v.to_json_within(MAX_DEPTH).ok()?.map(|v| (v, None)))
+                Some(v.to_json_within(MAX_DEPTH).ok()?.map(|v| {
+                    let bound = bounds::scalar(&v);
+                    (v, bound)
+                }))
             }
         }
     }
@@ -218,12 +226,8 @@ impl<R> DirectExpr<R> {
                 }
             }
             DirectExpr::Binary(op @ (BinOp::And | BinOp::Or), l, r) => {
-                let left = boolean(&l.value(reader)?).unwrap_or(false);
-                match (op, left) {
-                    (BinOp::And, false) => V::Bool(false),
-                    (BinOp::Or, true) => V::Bool(true),
-                    _ => V::Bool(boolean(&r.value(reader)?).unwrap_or(false)),
-                }
+                let left = l.value(reader)?;
+                logical(*op, &left, || r.value(reader).ok_or(())).ok()?
             }
             DirectExpr::Binary(op @ (BinOp::Eq | BinOp::Ne), l, r) => {
                 equality(*op, &l.value(reader)?, &r.value(reader)?)
@@ -246,25 +250,25 @@ fn as_evaluated(v: Value) -> Value {
 /// common whole one is its own conversion (`value::number_value`).
 fn converts(v: &Value) -> bool {
     match v {
-        Value::Number(n) => n.as_i64().is_none_or(|i| i.unsigned_abs() >= WHOLE_LIMIT),
+        Value::Number(n) => n.as_i64().is_none_or(|i| i.unsigned_abs() >= INTEGER_VALUE_LIMIT),
         _ => false,
     }
 }
 
-/// `$merge([…])` as the evaluator makes it: each item's members in turn, a
-/// later value replacing an earlier one in place; an `undefined` item is
-/// dropped by the array constructor. Its bound is the sum of its items'
-/// (every member of the result is a member of an item). `None` where the
-/// evaluator would fail (an item that is not an object, the array or an
-/// object constructor nested past the depth limit) or could map (an array
-/// read), or a variable hides `$merge`.
-fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Value, Option<Measure>)> {
+/// `$merge([…])` as the evaluator makes it (`functions::merge` over the
+/// array constructor's items, `obj_set`, `object_of_one`): each item's
+/// members in turn, a later value replacing an earlier one in place; an
+/// `undefined` item or field value is dropped. With an upper bound on its
+/// measure, the sum of its items' (every member of the result is a member
+/// of an item). `None` where the evaluator would fail (an item that is not
+/// an object, a constructor nested past the depth limit) or could map (an
+/// array read), or a variable hides `$merge`.
+fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Value, Measure)> {
     if reader.is_variable(MERGE) {
         return None;
     }
     let mut out = Object::with_capacity(parts.len() * 4);
-    let mut bytes = Some(2usize);
-    let mut depth = 1;
+    let mut merged = Measure { bytes: 2, depth: 1 };
     for part in parts {
         let bound = match part {
             MergePart::Read(r) => {
@@ -282,50 +286,24 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
                     }
                     out.insert(k.clone(), as_evaluated(v.clone()));
                 }
-                Some(bound)
+                bound
             }
             MergePart::Object(fields) => {
-                let mut sum = Some(Sum::new());
+                let mut sum = Sum::new();
                 for (k, e) in fields {
-                    let (v, bound) = match e {
-                        DirectExpr::Read(r) => match reader.read(r)? {
-                            Some(v) => {
-                                let v = as_evaluated(v);
-                                let bound = bounds::scalar(&v).or_else(|| reader.bound(r));
-                                (v, bound)
-                            }
-                            None => continue,
-                        },
-                        // A literal, `&` or a comparison: a scalar (a nested
-                        // `$merge` has no value here; the evaluator decides).
-                        e => match e.value(reader)?.to_json_within(MAX_DEPTH).ok()? {
-                            Some(v) => {
-                                let bound = bounds::scalar(&v);
-                                (v, bound)
-                            }
-                            None => continue,
-                        },
-                    };
+                    let Some((v, bound)) = e.evaluate(reader)? else { continue };
                     // `{…}` inside `[…]`: its values two levels down.
-                    if bound.is_none_or(|b| b.depth + 2 > MAX_DEPTH) {
-                        return None;
-                    }
-                    sum = bounds::add_part(sum, bounds::member_len(k), bound);
+                    let bound = bound.filter(|b| b.depth + 2 <= MAX_DEPTH)?;
+                    sum.add(bounds::member_len(k), bound);
                     out.insert(k.clone(), v);
                 }
-                sum.map(Sum::total)
+                sum.total()
             }
         };
-        match bound {
-            Some(b) => {
-                bytes = bytes.map(|n| n.saturating_add(b.bytes));
-                depth = depth.max(b.depth);
-            }
-            None => bytes = None,
-        }
+        merged.bytes = merged.bytes.saturating_add(bound.bytes);
+        merged.depth = merged.depth.max(bound.depth);
     }
-    let bound = bytes.map(|bytes| Measure { bytes, depth });
-    Some((Value::object(out), bound))
+    Some((Value::object(out), merged))
 }
 
 #[cfg(test)]
@@ -402,6 +380,7 @@ mod tests {
         "$merge([{'x': $states.input.missing}, $states.input.missing])",
         "$merge([])",
         "$merge([$states.input])",
+        "$merge([$states.input, {'m': $merge([$states.input.b, {'z': $states.input.c}])}])",
         "$states.input",
     ];
 

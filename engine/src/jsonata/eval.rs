@@ -693,15 +693,7 @@ impl<'a> Evaluator<'a> {
         }
         let lhs = self.evaluate(l, input, env)?;
         if op == BinOp::And || op == BinOp::Or {
-            let lb = boolean(&lhs).unwrap_or(false);
-            if op == BinOp::And && !lb {
-                return Ok(V::Bool(false));
-            }
-            if op == BinOp::Or && lb {
-                return Ok(V::Bool(true));
-            }
-            let rhs = self.evaluate(r, input, env)?;
-            return Ok(V::Bool(boolean(&rhs).unwrap_or(false)));
+            return logical(op, &lhs, || self.evaluate(r, input, env));
         }
         let rhs = self.evaluate(r, input, env)?;
         match op {
@@ -733,12 +725,6 @@ impl<'a> Evaluator<'a> {
             }
             BinOp::Eq | BinOp::Ne => Ok(equality(op, &lhs, &rhs)),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => compare(op, &lhs, &rhs),
-            BinOp::Concat => {
-                let a = if lhs.is_undef() { String::new() } else { functions::string(&lhs)? };
-                let b = if rhs.is_undef() { String::new() } else { functions::string(&rhs)? };
-                functions::string_fits(a.len() + b.len())?;
-                Ok(V::Str(Arc::from(a + &b)))
-            }
             BinOp::Range => {
                 if !lhs.is_undef() && !lhs.num().is_some_and(|n| n.fract() == 0.0) {
                     return Err(Error::eval(
@@ -771,7 +757,7 @@ impl<'a> Evaluator<'a> {
                 let items = rhs.to_items();
                 Ok(V::Bool(items.iter().any(|i| strict_equal(i, &lhs))))
             }
-            BinOp::And | BinOp::Or => unreachable!("handled above"),
+            BinOp::And | BinOp::Or | BinOp::Concat => unreachable!("handled above"),
         }
     }
 
@@ -1258,6 +1244,17 @@ pub(super) fn append_text(v: &V, out: &mut String) -> Result<(), Error> {
     functions::string_fits(out.len() + text.len())?;
     out.push_str(&text);
     Ok(())
+}
+
+/// `and` and `or`: the right side is evaluated only where the left does
+/// not decide.
+pub(super) fn logical<E>(op: BinOp, lhs: &V, rhs: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    let left = boolean(lhs).unwrap_or(false);
+    Ok(V::Bool(match (op, left) {
+        (BinOp::And, false) => false,
+        (BinOp::Or, true) => true,
+        _ => boolean(&rhs()?).unwrap_or(false),
+    }))
 }
 
 /// `=` and `!=`: `false` where either side is `undefined`.

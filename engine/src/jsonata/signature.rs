@@ -237,20 +237,10 @@ impl Signature {
                             let ok = if single != 'a' {
                                 matched == *sub || single.to_string() == *sub
                             } else {
-                                let items = arg.to_items();
-                                match items.first() {
-                                    None => true,
-                                    Some(first) => {
-                                        let t = symbol(first);
-                                        t == sub0 && items.iter().all(|v| symbol(v) == t)
-                                    }
-                                }
+                                items_all_of(&arg, sub0)
                             };
                             if !ok {
-                                return Err(Error::eval(
-                                    "T0412",
-                                    format!("Argument {} of function must be an array of {}", at + 1, type_word(sub0)),
-                                ));
+                                return Err(not_an_array_of(at, sub0));
                             }
                         }
                         out.push(if single == 'a' { arg } else { V::Arr(Rc::new(Arr::plain(vec![arg]))) });
@@ -285,10 +275,7 @@ impl Signature {
             {
                 let sub0 = sub.chars().next().unwrap_or('x');
                 if !items_all_of(arg, sub0) {
-                    return Some(Err(Error::eval(
-                        "T0412",
-                        format!("Argument {} of function must be an array of {}", at + 1, type_word(sub0)),
-                    )));
+                    return Some(Err(not_an_array_of(at, sub0)));
                 }
             }
         }
@@ -323,6 +310,11 @@ fn items_all_of(array: &V, sub0: char) -> bool {
         V::Json(crate::value::Value::Array(items)) => all(items.iter().map(json_symbol), sub0),
         other => all(std::iter::once(symbol(other)), sub0),
     }
+}
+
+/// T0412 for the argument at index `at`.
+fn not_an_array_of(at: usize, sub0: char) -> Error {
+    Error::eval("T0412", format!("Argument {} of function must be an array of {}", at + 1, type_word(sub0)))
 }
 
 fn type_word(c: char) -> &'static str {

@@ -199,13 +199,15 @@ impl V {
 #[derive(Debug, Default)]
 pub struct Depth;
 
-/// Whole numbers below this in magnitude are written as integers.
-pub const WHOLE_LIMIT: u64 = 9_000_000_000_000_000;
+/// A whole number below this in magnitude becomes an engine integer when
+/// converted back to JSON ([`number_value`]); text is another matter
+/// ([`whole_number`]'s limit is JavaScript's for digits without exponent).
+pub const INTEGER_VALUE_LIMIT: u64 = 9_000_000_000_000_000;
 
 /// A JSON number for an `f64`, integral values as integers (`1`, not `1.0`),
 /// which is how JavaScript writes them.
 pub fn number_value(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < WHOLE_LIMIT as f64 {
+    if n.fract() == 0.0 && n.abs() < INTEGER_VALUE_LIMIT as f64 {
         Value::from(n as i64)
     } else {
         serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)

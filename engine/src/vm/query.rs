@@ -50,6 +50,18 @@ fn unexpected(t: &Template, expected: &str, v: &Value) -> (ErrorName, String) {
     (ErrorName::QueryEvaluationError, detail)
 }
 
+/// The error for a JSONata field that evaluated to `undefined`.
+fn returned_nothing(j: &JsonataField) -> (ErrorName, String) {
+    (
+        ErrorName::QueryEvaluationError,
+        format!(
+            "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
+            j.expr.source(),
+            j.field
+        ),
+    )
+}
+
 /// What a direct JSONata expression reads: `$states` as the resolver
 /// sees it, `data` (the state's result or error output) bounded by
 /// `data_bound`.
@@ -107,8 +119,9 @@ impl Resolver<'_> {
     }
 
     /// Evaluate a JSONata field, given an upper bound on `data`'s measure
-    /// where known; with one on the value's where a direct read took a
-    /// part of a value whose bound is known (`None`: measure it).
+    /// where known; with one on the value's where its direct form knows one
+    /// (a part of a value whose bound is known, a `$merge`'s sum; `None`:
+    /// measure it).
     pub(super) fn eval_jsonata(
         &mut self,
         j: &JsonataField,
@@ -119,17 +132,8 @@ impl Resolver<'_> {
             let mut reader = DirectReader { resolver: self, data, data_bound };
             direct.evaluate(&mut reader)
         });
-        if let Some(found) = found {
-            return found.ok_or_else(|| {
-                (
-                    ErrorName::QueryEvaluationError,
-                    format!(
-                        "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
-                        j.expr.source(),
-                        j.field
-                    ),
-                )
-            });
+        if let Some(evaluated) = found {
+            return evaluated.ok_or_else(|| returned_nothing(j));
         }
         let context = match j.context {
             ContextUse::All => Some(self.context()),
@@ -166,14 +170,7 @@ impl Resolver<'_> {
         };
         match j.expr.evaluate(Some(self.state_input), env) {
             Ok(Some(v)) => Ok((v, None)),
-            Ok(None) => Err((
-                ErrorName::QueryEvaluationError,
-                format!(
-                    "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
-                    j.expr.source(),
-                    j.field
-                ),
-            )),
+            Ok(None) => Err(returned_nothing(j)),
             Err(e) => Err((
                 ErrorName::QueryEvaluationError,
                 format!(
