@@ -17,7 +17,7 @@
 
 use super::ast::{BinOp, Kind, Node};
 use super::eval::{append_text, compare, concatenated, equality, logical};
-use super::value::{V, INTEGER_VALUE_LIMIT};
+use super::value::{INTEGER_VALUE_LIMIT, V};
 use crate::bounds::{self, MAX_DEPTH, Measure, Sum};
 use crate::value::{Key, Object, Value};
 use std::sync::Arc;
