@@ -674,15 +674,7 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 /// `States.Format` with a template split at compile time: arguments are
 /// evaluated straight into the output.
 fn format_parts(parts: &[FormatPart], args: &[Arg], env: &mut dyn IntrinsicEnv) -> Result<Value, Failure> {
-    thread_local! {
-        // Reused between calls: the result is copied once into its `Arc<str>`.
-        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    out.clear();
-    let result = format_into(parts, args, env, &mut out).map(|()| Value::from(out.as_str()));
-    SCRATCH.with(|s| *s.borrow_mut() = out);
-    result
+    crate::value::text_in_scratch(|out| format_into(parts, args, env, out)).map(Value::String)
 }
 
 fn format_into(

@@ -661,6 +661,24 @@ fn from_tape(
     }
 }
 
+/// A string built by `build` in a buffer reused between calls on this
+/// thread: one allocation, the result's. A nested call takes a buffer of
+/// its own (the shared one is out while `build` runs); one grown past
+/// 64 KiB is not kept.
+pub(crate) fn text_in_scratch<E>(build: impl FnOnce(&mut String) -> Result<(), E>) -> Result<Arc<str>, E> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    const KEEP: usize = 64 * 1024;
+    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    out.clear();
+    let result = build(&mut out).map(|()| Arc::from(out.as_str()));
+    if out.capacity() <= KEEP {
+        SCRATCH.with(|s| *s.borrow_mut() = out);
+    }
+    result
+}
+
 /// Parse JSON text into a [`Value`].
 pub fn from_str(text: &str) -> Result<Value, ParseError> {
     from_slice(text.as_bytes())

@@ -59,6 +59,25 @@ pub type Found = Option<Option<Value>>;
 /// where one is known without measuring it; `None` for `undefined`.
 pub type Evaluated = Option<(Value, Option<Measure>)>;
 
+/// `root.a.b` for `fields` `[a, b]` as a JSONata path takes it through
+/// objects: `undefined` at a missing field or a scalar; `None` at an array,
+/// which JSONata would map over (the evaluator then decides). An array
+/// reached as the last step is returned as it is, as JSONata does.
+pub fn read_fields(root: &Value, fields: &[Key]) -> Found {
+    let mut cur = root;
+    for f in fields {
+        cur = match cur {
+            Value::Object(o) => match o.get(f) {
+                Some(v) => v,
+                None => return Some(None),
+            },
+            Value::Array(_) => return None,
+            _ => return Some(None),
+        };
+    }
+    Some(Some(cur.clone()))
+}
+
 /// What a direct evaluation asks of its caller.
 pub trait Reader<R> {
     /// The value `r` reads.
@@ -316,7 +335,7 @@ mod tests {
         (var == "states" && names.first().is_some_and(|n| &**n == "input")).then(|| names[1..].to_vec())
     }
 
-    /// Reads as the engine's resolver does: through objects only.
+    /// Reads as the engine's resolver does (`read_fields`).
     struct Input<'a> {
         value: &'a Value,
         variables: &'a [&'a str],
@@ -324,18 +343,7 @@ mod tests {
 
     impl Reader<Vec<Key>> for Input<'_> {
         fn read(&mut self, names: &Vec<Key>) -> Found {
-            let mut cur = self.value;
-            for n in names {
-                cur = match cur {
-                    Value::Object(o) => match o.get(n) {
-                        Some(v) => v,
-                        None => return Some(None),
-                    },
-                    Value::Array(_) => return None,
-                    _ => return Some(None),
-                };
-            }
-            Some(Some(cur.clone()))
+            read_fields(self.value, names)
         }
 
         fn bound(&self, _: &Vec<Key>) -> Option<Measure> {

@@ -1212,22 +1212,10 @@ fn strict_equal(a: &V, b: &V) -> bool {
     }
 }
 
-/// The text of a `&` chain, built by `build` in a buffer reused between
-/// calls: one allocation, the result's. A nested `&` takes a buffer of its
-/// own (the shared one is out while `build` runs).
+/// The text of a `&` chain, built by `build` in the reused buffer
+/// (`value::text_in_scratch`): one allocation, the result's.
 pub(super) fn concatenated(build: impl FnOnce(&mut String) -> Result<(), Error>) -> Result<Arc<str>, Error> {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    /// A buffer grown past this is not kept.
-    const KEEP: usize = 64 * 1024;
-    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    out.clear();
-    let result = build(&mut out).map(|()| Arc::from(out.as_str()));
-    if out.capacity() <= KEEP {
-        SCRATCH.with(|s| *s.borrow_mut() = out);
-    }
-    result
+    crate::value::text_in_scratch(build)
 }
 
 /// One operand of `&`, appended as its text (`undefined`: nothing).

@@ -22,7 +22,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub use direct::{DirectExpr, Found, Reader};
+pub use direct::{DirectExpr, Found, Reader, read_fields};
 pub use eval::Limits;
 pub use parser::MAX_NESTING;
 use value::{Arr, V};

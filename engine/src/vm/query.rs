@@ -92,10 +92,10 @@ impl crate::jsonata::Reader<DirectRead> for DirectReader<'_, '_> {
 }
 
 impl Resolver<'_> {
-    /// A direct read (`$states.input.a.b`): `None` where it meets an
-    /// array, which JSONata would map over — the evaluator then decides.
+    /// A direct read (`$states.input.a.b`), as `jsonata::read_fields`
+    /// takes a path; `None` for a root this state does not have.
     fn direct_read(&self, d: &DirectRead, data: &Value) -> Option<Option<Value>> {
-        let mut cur = match d.root {
+        let root = match d.root {
             DirectRoot::Input => self.state_input,
             DirectRoot::Result if self.role == Role::Result => data,
             DirectRoot::ErrorOutput if self.role == Role::ErrorOutput => data,
@@ -103,19 +103,7 @@ impl Resolver<'_> {
             DirectRoot::MapValue => self.map_item?.1,
             _ => return None,
         };
-        for f in &d.fields {
-            cur = match cur {
-                Value::Object(o) => match o.get(f) {
-                    Some(v) => v,
-                    None => return Some(None),
-                },
-                Value::Array(_) => return None,
-                _ => return Some(None),
-            };
-        }
-        // An array reached through objects only is returned as it is, as
-        // JSONata's path semantics do for a last step.
-        Some(Some(cur.clone()))
+        crate::jsonata::read_fields(root, &d.fields)
     }
 
     /// Evaluate a JSONata field, given an upper bound on `data`'s measure
