@@ -126,6 +126,11 @@ pub struct JsonataField {
     pub direct: Option<crate::jsonata::DirectExpr<DirectRead>>,
     /// The expression may draw random numbers (`$random`, `$uuid`, `$shuffle`).
     pub reads_random: bool,
+    /// Only `direct` applies: a fused Map's start template ([`crate::fusion`])
+    /// reads the Map's input and item, where `expr` would read the selector
+    /// object; where the direct form cannot decide, the field fails and the
+    /// Map takes the usual way.
+    pub direct_only: bool,
 }
 
 /// A field path of `$states` that a direct expression reads.

@@ -39,6 +39,8 @@ pub struct Measure {
 impl Measure {
     /// `{}`'s.
     pub const EMPTY_OBJECT: Measure = Measure { bytes: 2, depth: 1 };
+    /// Any number's, at most ([`MAX_NUMBER_LEN`]).
+    pub const NUMBER: Measure = Measure { bytes: MAX_NUMBER_LEN, depth: 0 };
 
     /// Is a value of this measure within both bounds? For an upper bound:
     /// `true` proves the value is; `false` proves nothing (measure it).

@@ -357,8 +357,8 @@ impl Compiler {
     fn fused_start(&self, map: &MapState, processor: MachineId) -> Option<FusedStart> {
         let start_pc = self.p.fusable_start_pc(processor)?;
         let state = map.processor.states.iter().find(|s| s.name == map.processor.start_at)?;
-        let parameters = crate::fusion::fuse_selector(map, state)?;
-        Some(FusedStart { parameters, start_pc })
+        let (template, must_find) = crate::fusion::fuse_selector(map, state)?;
+        Some(FusedStart { template, start_pc, must_find })
     }
 
     fn finish_state(&mut self, sid: StateId, entry: u32, retry: Range<u32>, catch: Range<u32>, keeps_input: bool) {
@@ -516,9 +516,17 @@ impl Program {
     fn fusable_start_pc(&self, processor: MachineId) -> Option<u32> {
         let machine = self.machines.get(processor as usize)?;
         let start = self.states.get(machine.start as usize)?;
-        let plain = machine.runs_inline && !start.keeps_input && start.retry.is_empty();
-        let parameters_first = matches!(self.code.get(start.entry as usize), Some(Op::Parameters(_)));
-        (plain && parameters_first).then_some(start.entry + 1)
+        let entry = start.entry as usize;
+        let fusable = match self.code.get(entry) {
+            Some(Op::Parameters(_)) => !start.keeps_input,
+            // JSONata: `Output` reads the raw input, as its fused form does
+            // in the Map; nothing after it does.
+            Some(Op::Output(_)) => {
+                start.catch.is_empty() && matches!(self.code.get(entry + 1), Some(Op::Goto(_) | Op::End))
+            }
+            _ => false,
+        };
+        (machine.runs_inline && start.retry.is_empty() && fusable).then_some(start.entry + 1)
     }
 
     /// Human-readable listing, `expressway validate --disassemble`.

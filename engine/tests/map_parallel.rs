@@ -261,3 +261,94 @@ fn a_fused_item_selector_ends_every_execution_as_the_usual_way_does() {
     assert_eq!(errors[4].as_deref(), Some("States.Runtime"));
     assert_eq!(errors[7].as_deref(), Some("States.DataLimitExceeded"));
 }
+
+/// [`fusable_map`] in JSONata: the ItemSelector is fused into the first
+/// state's `Output`.
+fn fusable_jsonata_map(selector_extra: Value, output_extra: Value) -> Value {
+    let mut selector = json!({
+        "id": "{% $states.input.deviceId %}", "i": "{% $states.context.Map.Item.Index %}",
+        "r": "{% $states.context.Map.Item.Value %}"
+    });
+    selector.as_object_mut().unwrap().extend(selector_extra.as_object().unwrap().clone());
+    let mut output = json!({
+        "key": "{% $states.input.id & '#' & $states.input.i %}", "v": "{% $states.input.r.value %}",
+        "tags": "{% $states.input.r.tags %}"
+    });
+    output.as_object_mut().unwrap().extend(output_extra.as_object().unwrap().clone());
+    json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+        "Type": "Map", "Items": "{% $states.input.items %}", "ItemSelector": selector,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "L", "States": {
+            "L": {"Type": "Pass", "Output": output, "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.v > 80 %}", "Next": "A"}],
+                  "Default": "N"},
+            "A": {"Type": "Pass", "Output": {"level": "ALERT", "all": "{% $states.input %}"}, "End": true},
+            "N": {"Type": "Pass", "Output": {"level": "OK", "all": "{% $states.input %}"}, "End": true}}},
+        "Output": "{% $merge([$states.input, {'out': $states.result}]) %}", "End": true}}})
+}
+
+#[test]
+fn a_fused_jsonata_item_selector_ends_every_execution_as_the_usual_way_does() {
+    let big = "x".repeat(90_000);
+    let cases = [
+        // Succeeds, both branches of the Choice.
+        json!({"deviceId": "d-1", "items": [{"value": 60, "tags": ["a"]}, {"value": 90, "tags": ["b", "c"]}]}),
+        // An item lacks a field the first state reads: it fails there.
+        json!({"deviceId": "d-1", "items": [{"value": 60, "tags": ["a"]}, {"tags": ["b"]}]}),
+        json!({"deviceId": "d-1", "items": [{"value": 60}]}),
+        json!({"deviceId": "d-1", "items": [7]}),
+        // The Map's input lacks a field the selector reads: the Map fails.
+        json!({"items": [{"value": 60, "tags": ["a"]}]}),
+        json!({"deviceId": "d-1", "items": "not an array"}),
+        json!({"deviceId": "d-1", "items": []}),
+        // Selector objects past the payload limit (with the device id read three times).
+        json!({"deviceId": big, "items": [{"value": 60, "tags": ["a"]}]}),
+        // An array on a read path: JSONata maps over it (the usual way only).
+        json!({"deviceId": "d-1", "items": [[{"value": 90, "tags": ["t"]}], {"value": 2, "tags": 1}]}),
+        // Numbers JSONata converts (`1.0` is `1`, past 2^53 a double), a
+        // number concatenated, a comparison that fails.
+        json!({"deviceId": 12345678901234567u64, "items": [{"value": 1.0, "tags": 2.50}, {"value": 9007199254740993u64, "tags": null}]}),
+        json!({"deviceId": "d-1", "items": [{"value": "hot", "tags": []}]}),
+        json!({"deviceId": ["a", "b"], "items": [{"value": {"x": 1}, "tags": {"t": [1]}}]}),
+    ];
+    let thrice = || {
+        (
+            json!({"id2": "{% $states.input.deviceId %}", "id3": "{% $states.input.deviceId %}"}),
+            json!({"id2": "{% $states.input.id2 %}", "id3": "{% $states.input.id3 %}"}),
+        )
+    };
+    let none = || json!({});
+    let definitions = [
+        fusable_jsonata_map(none(), none()),
+        fusable_jsonata_map(thrice().0, thrice().1),
+        // A constant selector field no one reads, the Map's whole input read
+        // through a field; a merge, comparisons and literals.
+        fusable_jsonata_map(
+            json!({"tag": "t", "all": "{% $states.input %}"}),
+            json!({"n": "{% $states.input.all.items %}"}),
+        ),
+        fusable_jsonata_map(
+            none(),
+            json!({"m": "{% $merge([$states.input.r, {'k': $states.input.id, 'hot': $states.input.r.value >= 90}]) %}",
+                   "lit": [1, "two", {"three": "{% $states.input.i = 0 or $states.input.id != 'd-1' %}"}]}),
+        ),
+    ];
+    for def in definitions {
+        for input in &cases {
+            let [a, b] = fused_and_usual(&def, input);
+            let shown = |r: &expressway_engine::ExecutionResult| {
+                (r.status, r.error.clone(), r.cause.clone(), r.output.clone(), r.entered_by_type, r.path.clone())
+            };
+            assert_eq!(shown(&a), shown(&b), "input {:.200}", input.to_string());
+        }
+    }
+    // The cases reach each way out.
+    let (selector_extra, output_extra) = thrice();
+    let def = fusable_jsonata_map(selector_extra, output_extra);
+    let errors: Vec<_> = cases.iter().map(|i| fused_and_usual(&def, i)[0].error.clone()).collect();
+    assert_eq!(errors[0], None);
+    assert_eq!(errors[1].as_deref(), Some("States.QueryEvaluationError"));
+    assert_eq!(errors[4].as_deref(), Some("States.QueryEvaluationError"));
+    assert_eq!(errors[7].as_deref(), Some("States.DataLimitExceeded"));
+    assert_eq!(errors[8], None);
+    assert_eq!(errors[10].as_deref(), Some("States.QueryEvaluationError"));
+}

@@ -20,6 +20,7 @@ use super::eval::{append_text, compare, concatenated, equality, logical};
 use super::value::{INTEGER_VALUE_LIMIT, V};
 use crate::bounds::{self, MAX_DEPTH, Measure, Sum};
 use crate::value::{Key, Object, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// An expression of reads `R`, literals and the operators above.
@@ -52,8 +53,9 @@ pub enum MergePart<R> {
 }
 
 /// What a read found: `None` where it cannot be read directly (the
-/// evaluator then decides), `Some(None)` for `undefined`.
-pub type Found = Option<Option<Value>>;
+/// evaluator then decides), `Some(None)` for `undefined`. Borrowed from the
+/// data where it can be: most reads are only looked at.
+pub type Found<'a> = Option<Option<Cow<'a, Value>>>;
 
 /// What an expression evaluated to, with an upper bound on its measure
 /// where one is known without measuring it; `None` for `undefined`.
@@ -63,11 +65,12 @@ pub type Evaluated = Option<(Value, Option<Measure>)>;
 /// objects: `undefined` at a missing field or a scalar; `None` at an array,
 /// which JSONata would map over (the evaluator then decides). An array
 /// reached as the last step is returned as it is, as JSONata does.
-pub fn read_fields(root: &Value, fields: &[Key]) -> Found {
+pub fn read_fields<'a>(root: &'a Value, fields: &[Key]) -> Found<'a> {
     let mut cur = root;
     for f in fields {
         cur = match cur {
-            Value::Object(o) => match o.get(f) {
+            // The program's keys are interned: most matches compare pointers.
+            Value::Object(o) => match o.get_key(f) {
                 Some(v) => v,
                 None => return Some(None),
             },
@@ -75,13 +78,13 @@ pub fn read_fields(root: &Value, fields: &[Key]) -> Found {
             _ => return Some(None),
         };
     }
-    Some(Some(cur.clone()))
+    Some(Some(Cow::Borrowed(cur)))
 }
 
 /// What a direct evaluation asks of its caller.
 pub trait Reader<R> {
     /// The value `r` reads.
-    fn read(&mut self, r: &R) -> Found;
+    fn read(&self, r: &R) -> Found<'_>;
     /// An upper bound on the measure of anything `r` can read, where known.
     fn bound(&self, r: &R) -> Option<Measure>;
     /// Is `name` a variable of the evaluation (which hides the function)?
@@ -189,12 +192,43 @@ fn merge_part<R>(item: &Node, read: &mut impl FnMut(&str, &[Key]) -> Option<R>) 
         if !is_bare(k) || fields.iter().any(|(f, _)| **f == **name) {
             return None;
         }
-        fields.push((Key::from(name.clone()), of(v, read)?));
+        fields.push((Key::intern(name), of(v, read)?));
     }
     Some(MergePart::Object(fields))
 }
 
 impl<R> DirectExpr<R> {
+    /// The same expression reading what `f` makes of each read; `None` if
+    /// `f` refuses one.
+    pub fn map_reads<S>(&self, f: &mut impl FnMut(&R) -> Option<S>) -> Option<DirectExpr<S>> {
+        Some(match self {
+            DirectExpr::Read(r) => DirectExpr::Read(f(r)?),
+            DirectExpr::Literal(l) => DirectExpr::Literal(l.clone()),
+            DirectExpr::Concat(parts) => {
+                DirectExpr::Concat(parts.iter().map(|p| p.map_reads(f)).collect::<Option<_>>()?)
+            }
+            DirectExpr::Binary(op, l, r) => {
+                DirectExpr::Binary(*op, Box::new(l.map_reads(f)?), Box::new(r.map_reads(f)?))
+            }
+            DirectExpr::Merge(parts) => DirectExpr::Merge(
+                parts
+                    .iter()
+                    .map(|part| {
+                        Some(match part {
+                            MergePart::Read(r) => MergePart::Read(f(r)?),
+                            MergePart::Object(fields) => MergePart::Object(
+                                fields
+                                    .iter()
+                                    .map(|(k, e)| Some((k.clone(), e.map_reads(f)?)))
+                                    .collect::<Option<_>>()?,
+                            ),
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+        })
+    }
+
     /// The value, as the evaluator's result would be; `None`: evaluate the
     /// usual way.
     pub fn evaluate(&self, reader: &mut impl Reader<R>) -> Option<Evaluated> {
@@ -202,7 +236,7 @@ impl<R> DirectExpr<R> {
             DirectExpr::Read(r) => Some(reader.read(r)?.map(|v| {
                 // A converted number's text may be longer than its source's:
                 // a scalar is bounded by what it became.
-                let v = as_evaluated(v);
+                let v = as_evaluated(&v);
                 let bound = bounds::scalar(&v).or_else(|| reader.bound(r));
                 (v, bound)
             })),
@@ -220,7 +254,7 @@ impl<R> DirectExpr<R> {
 
     fn value(&self, reader: &mut impl Reader<R>) -> Option<V> {
         Some(match self {
-            DirectExpr::Read(r) => reader.read(r)?.as_ref().map_or(V::Undef, V::from_json),
+            DirectExpr::Read(r) => reader.read(r)?.as_deref().map_or(V::Undef, V::from_json),
             DirectExpr::Literal(Literal::Str(s)) => V::Str(s.clone()),
             DirectExpr::Literal(Literal::Num(n)) => V::Num(*n),
             DirectExpr::Literal(Literal::Bool(b)) => V::Bool(*b),
@@ -261,8 +295,8 @@ impl<R> DirectExpr<R> {
 /// A read value as the evaluator returns it: a number goes through
 /// JavaScript's (an `f64`; `1.0` is `1`), as a scalar does when the
 /// evaluator converts it; anything else is passed as it is.
-fn as_evaluated(v: Value) -> Value {
-    if converts(&v) { V::from_json(&v).to_json_within(0).ok().flatten().unwrap_or(v) } else { v }
+fn as_evaluated(v: &Value) -> Value {
+    if converts(v) { V::from_json(v).to_json_within(0).ok().flatten().unwrap_or_else(|| v.clone()) } else { v.clone() }
 }
 
 /// Does the evaluator's conversion change `v`? Only a number can; the
@@ -292,7 +326,7 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
         let bound = match part {
             MergePart::Read(r) => {
                 let Some(v) = reader.read(r)? else { continue };
-                let Value::Object(o) = v else { return None };
+                let Value::Object(o) = &*v else { return None };
                 // The array constructor around it must keep the depth limit.
                 let mut bound = reader.bound(r)?;
                 if bound.depth + 1 > MAX_DEPTH {
@@ -303,7 +337,7 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
                         // Its text may grow (`12345678901234567` is `1.2345678901234568e+16`).
                         bound.bytes = bound.bytes.saturating_add(bounds::MAX_NUMBER_LEN);
                     }
-                    out.insert(k.clone(), as_evaluated(v.clone()));
+                    out.insert(k.clone(), as_evaluated(v));
                 }
                 bound
             }
@@ -342,7 +376,7 @@ mod tests {
     }
 
     impl Reader<Vec<Key>> for Input<'_> {
-        fn read(&mut self, names: &Vec<Key>) -> Found {
+        fn read(&self, names: &Vec<Key>) -> Found<'_> {
             read_fields(self.value, names)
         }
 

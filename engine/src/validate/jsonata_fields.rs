@@ -30,6 +30,7 @@ impl Validator {
                             context,
                             direct,
                             reads_random,
+                            direct_only: false,
                         }))
                     }
                     Err(e) => {

@@ -3,12 +3,14 @@
 //! fork results, Map's and Parallel's.
 
 use super::fields::{path_integer, shown_raw};
+use super::query::read_bound;
 use super::raised::{check_built, path_miss_detail, query_error, runtime};
 use super::resolve::selected_bound;
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shared, Step, Waiting};
-use crate::asl::{ItemBatcher, MapMode, MapState, Template, Tolerance};
+use crate::asl::{DirectRoot, ItemBatcher, MapMode, MapState, Template, Tolerance};
 use crate::bounds::{self, Measure, Sum};
 use crate::errors::ErrorName;
+use crate::jsonata::DirectExpr;
 use crate::jsonpath::Root;
 use crate::program::{MachineId, MapSpec, Op, Program};
 use crate::value::{Object as Map, Value};
@@ -234,11 +236,28 @@ impl Program {
         let Some(Template::Object(selector)) = &spec.state.item_selector else {
             return None;
         };
+        // What JSONata's `$states.input` reads: the Map's input.
+        let input_bound = {
+            let resolver = self.resolver(frame, shared);
+            if std::ptr::eq(resolver.state_input, frame.acc()) {
+                acc_bound
+            } else {
+                resolver.state_input_bound.or_else(|| bounds::check(resolver.state_input).ok())
+            }
+        };
         let mut sum = Some(Sum::new());
         for (k, t) in selector {
             let bound = match t {
                 Template::Const(v) => bounds::bound(v, None),
                 Template::Path(p) => selected_bound(p, acc_bound, items_bound),
+                // A bare read (see `crate::fusion`); its number may be
+                // converted to a longer text, the index is a number.
+                Template::Jsonata(j) => match &j.direct {
+                    Some(DirectExpr::Read(r)) if r.root == DirectRoot::MapIndex => Some(Measure::NUMBER),
+                    Some(DirectExpr::Read(r)) => read_bound(r.root, input_bound, None, items_bound)
+                        .map(|b| Measure { bytes: b.bytes.saturating_add(Measure::NUMBER.bytes), depth: b.depth }),
+                    _ => None,
+                },
                 _ => None,
             };
             sum = bounds::add_part(sum, bounds::member_len(k), bound);
@@ -251,7 +270,10 @@ impl Program {
             let mut resolver = self.resolver(frame, shared);
             resolver.map_item = Some((i, item));
             resolver.map_item_bound = items_bound;
-            accs.push(resolver.eval_template_bounded(&fused.parameters, frame.acc(), acc_bound).ok()?);
+            if !fused.must_find.iter().all(|r| resolver.finds(r)) {
+                return None;
+            }
+            accs.push(resolver.eval_template_bounded(&fused.template, frame.acc(), acc_bound).ok()?);
         }
         Some(accs)
     }
@@ -428,6 +450,34 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
+    /// What a fused Map's iterations start with for `input`, as
+    /// `fused_start_accs` makes them; `None`: the usual way.
+    fn fused_accs(def: serde_json::Value, input: serde_json::Value) -> Option<Vec<serde_json::Value>> {
+        let program = crate::compile(&def, crate::WorkflowType::Express).expect("valid");
+        let spec = &program.maps[0];
+        assert!(spec.fused.is_some(), "the Map is fused");
+        let info = Arc::new(ExecutionInfo {
+            execution_id: "e".into(),
+            execution_name: "e".into(),
+            state_machine_id: "m".into(),
+            state_machine_name: "m".into(),
+            role_arn: "r".into(),
+            start_time_ms: 0,
+            express: true,
+        });
+        let mut shared = Shared::new(info, Arc::new(Value::Null), 1);
+        let input = Value::from(input);
+        let items: Vec<Value> = input.get("items").and_then(Value::as_array).map(|a| a.to_vec()).unwrap_or_default();
+        let (items_bound, acc_bound) = (bounds::check(&Value::array(items.clone())).ok(), bounds::check(&input).ok());
+        let mut frame = Frame::new(&program, 0, Value::Null, Value::empty_object());
+        // The state input (JSONata's `$states.input`) and the accumulator.
+        frame.set_input(input.clone(), acc_bound);
+        frame.set_acc(input, acc_bound);
+        program
+            .fused_start_accs(&frame, &mut shared, spec, &items, items_bound, acc_bound)
+            .map(|a| a.into_iter().map(|(v, _)| serde_json::Value::from(v)).collect())
+    }
+
     /// `tests/map_parallel.rs` shows a fused Map ends as the usual way does,
     /// which it would also do if the fused way were never taken: this shows
     /// it is, and that it makes what the start state's Parameters would.
@@ -440,36 +490,35 @@ mod tests {
                 "L": {"Type": "Pass", "End": true, "Parameters": {
                     "key.$": "States.Format('{}#{}', $.id, $.i)", "v.$": "$.r.value"}}}},
             "End": true}}});
-        let program = crate::compile(&def, crate::WorkflowType::Express).expect("valid");
-        let spec = &program.maps[0];
-        let info = Arc::new(ExecutionInfo {
-            execution_id: "e".into(),
-            execution_name: "e".into(),
-            state_machine_id: "m".into(),
-            state_machine_name: "m".into(),
-            role_arn: "r".into(),
-            start_time_ms: 0,
-            express: true,
-        });
-        let mut shared = Shared::new(info, Arc::new(Value::Null), 1);
-        let accs = |input: serde_json::Value, shared: &mut Shared| {
-            let input = Value::from(input);
-            let items: Vec<Value> =
-                input.get("items").and_then(Value::as_array).map(|a| a.to_vec()).unwrap_or_default();
-            let (items_bound, acc_bound) =
-                (bounds::check(&Value::array(items.clone())).ok(), bounds::check(&input).ok());
-            let mut frame = Frame::new(&program, 0, Value::Null, Value::empty_object());
-            frame.set_acc(input, acc_bound);
-            program
-                .fused_start_accs(&frame, shared, spec, &items, items_bound, acc_bound)
-                .map(|a| a.into_iter().map(|(v, _)| serde_json::Value::from(v)).collect::<Vec<_>>())
-        };
         let input = json!({"deviceId": "d-1", "items": [{"value": 60}, {"value": 90}]});
         assert_eq!(
-            accs(input, &mut shared),
+            fused_accs(def.clone(), input),
             Some(vec![json!({"key": "d-1#0", "v": 60}), json!({"key": "d-1#1", "v": 90})])
         );
         // One item the Parameters cannot read: the usual way, for all of them.
-        assert_eq!(accs(json!({"deviceId": "d-1", "items": [{"value": 60}, {}]}), &mut shared), None);
+        assert_eq!(fused_accs(def, json!({"deviceId": "d-1", "items": [{"value": 60}, {}]})), None);
+    }
+
+    /// The same for a JSONata Map and its start state's `Output`.
+    #[test]
+    fn a_fused_jsonata_map_starts_its_iterations_with_what_their_output_makes() {
+        let def = json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+            "Type": "Map", "Items": "{% $states.input.items %}",
+            "ItemSelector": {"id": "{% $states.input.deviceId %}", "i": "{% $states.context.Map.Item.Index %}",
+                             "r": "{% $states.context.Map.Item.Value %}"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "L", "States": {
+                "L": {"Type": "Pass", "End": true, "Output": {
+                    "key": "{% $states.input.id & '#' & $states.input.i %}", "v": "{% $states.input.r.value %}"}}}},
+            "End": true}}});
+        let input = json!({"deviceId": "d-1", "items": [{"value": 60.0}, {"value": 90}]});
+        assert_eq!(
+            fused_accs(def.clone(), input),
+            Some(vec![json!({"key": "d-1#0", "v": 60}), json!({"key": "d-1#1", "v": 90})])
+        );
+        // An item the Output cannot read directly (JSONata would map over the
+        // array), a selector field that misses (`&` alone would not fail):
+        // the usual way, for all of them.
+        assert_eq!(fused_accs(def.clone(), json!({"deviceId": "d-1", "items": [{"value": 60}, [{"value": 1}]]})), None);
+        assert_eq!(fused_accs(def, json!({"items": [{"value": 60}]})), None);
     }
 }

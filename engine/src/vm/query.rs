@@ -72,18 +72,12 @@ struct DirectReader<'a, 'r> {
 }
 
 impl crate::jsonata::Reader<DirectRead> for DirectReader<'_, '_> {
-    fn read(&mut self, d: &DirectRead) -> crate::jsonata::Found {
+    fn read(&self, d: &DirectRead) -> crate::jsonata::Found<'_> {
         self.resolver.direct_read(d, self.data)
     }
 
-    /// The bound of the value read from: a part of it is no larger.
     fn bound(&self, d: &DirectRead) -> Option<Measure> {
-        match d.root {
-            DirectRoot::Input => self.resolver.state_input_bound,
-            DirectRoot::Result | DirectRoot::ErrorOutput => self.data_bound,
-            DirectRoot::MapValue => self.resolver.map_item_bound,
-            DirectRoot::MapIndex => None,
-        }
+        read_bound(d.root, self.resolver.state_input_bound, self.data_bound, self.resolver.map_item_bound)
     }
 
     fn is_variable(&self, name: &str) -> bool {
@@ -91,15 +85,39 @@ impl crate::jsonata::Reader<DirectRead> for DirectReader<'_, '_> {
     }
 }
 
+/// An upper bound on what a direct read from `root` finds before its
+/// number conversion, given bounds on the state input, on `data` (the
+/// result or error output) and on the Map item: a part of a value is no
+/// larger than all of it.
+pub(super) fn read_bound(
+    root: DirectRoot,
+    input_bound: Option<Measure>,
+    data_bound: Option<Measure>,
+    map_item_bound: Option<Measure>,
+) -> Option<Measure> {
+    match root {
+        DirectRoot::Input => input_bound,
+        DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
+        DirectRoot::MapValue => map_item_bound,
+        DirectRoot::MapIndex => None,
+    }
+}
+
 impl Resolver<'_> {
+    /// Does the direct read `d` of the state input or Map item find a value
+    /// (`false` also where it cannot be read directly)?
+    pub(super) fn finds(&self, d: &DirectRead) -> bool {
+        matches!(self.direct_read(d, &Value::Null), Some(Some(_)))
+    }
+
     /// A direct read (`$states.input.a.b`), as `jsonata::read_fields`
     /// takes a path; `None` for a root this state does not have.
-    fn direct_read(&self, d: &DirectRead, data: &Value) -> Option<Option<Value>> {
+    fn direct_read<'s>(&'s self, d: &DirectRead, data: &'s Value) -> crate::jsonata::Found<'s> {
         let root = match d.root {
             DirectRoot::Input => self.state_input,
             DirectRoot::Result if self.role == Role::Result => data,
             DirectRoot::ErrorOutput if self.role == Role::ErrorOutput => data,
-            DirectRoot::MapIndex => return self.map_item.map(|(i, _)| Some(Value::from(i))),
+            DirectRoot::MapIndex => return self.map_item.map(|(i, _)| Some(std::borrow::Cow::Owned(Value::from(i)))),
             DirectRoot::MapValue => self.map_item?.1,
             _ => return None,
         };
@@ -122,6 +140,9 @@ impl Resolver<'_> {
         });
         if let Some(evaluated) = found {
             return evaluated.ok_or_else(|| returned_nothing(j));
+        }
+        if j.direct_only {
+            return Err((ErrorName::QueryEvaluationError, format!("'{}' is not evaluated directly here", j.field)));
         }
         let context = match j.context {
             ContextUse::All => Some(self.context()),

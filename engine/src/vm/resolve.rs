@@ -182,7 +182,7 @@ pub(super) fn selected_bound(
     match (&p.root, p.map_item()) {
         (Root::Input, _) if p.is_definite() => data_bound,
         (Root::Context, Some(MapItem::Value)) => map_item_bound,
-        (Root::Context, Some(MapItem::Index)) => Some(Measure { bytes: bounds::MAX_NUMBER_LEN, depth: 0 }),
+        (Root::Context, Some(MapItem::Index)) => Some(Measure::NUMBER),
         _ => None,
     }
 }
