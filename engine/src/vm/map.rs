@@ -236,14 +236,18 @@ impl Program {
         let Some(Template::Object(selector)) = &spec.state.item_selector else {
             return None;
         };
-        // What JSONata's `$states.input` reads: the Map's input.
-        let input_bound = {
-            let resolver = self.resolver(frame, shared);
-            if std::ptr::eq(resolver.state_input, frame.acc()) {
-                acc_bound
-            } else {
-                resolver.state_input_bound.or_else(|| bounds::check(resolver.state_input).ok())
-            }
+        // What JSONata's `$states.input` reads: the Map's input (measured
+        // only for a JSONata selector that reads it).
+        let mut input_bound = None;
+        let mut input_bound = || {
+            *input_bound.get_or_insert_with(|| {
+                let resolver = self.resolver(frame, shared);
+                if std::ptr::eq(resolver.state_input, frame.acc()) {
+                    acc_bound
+                } else {
+                    resolver.state_input_bound.or_else(|| bounds::check(resolver.state_input).ok())
+                }
+            })
         };
         let mut sum = Some(Sum::new());
         for (k, t) in selector {
@@ -254,8 +258,11 @@ impl Program {
                 // converted to a longer text, the index is a number.
                 Template::Jsonata(j) => match &j.direct {
                     Some(DirectExpr::Read(r)) if r.root == DirectRoot::MapIndex => Some(Measure::NUMBER),
-                    Some(DirectExpr::Read(r)) => read_bound(r.root, input_bound, None, items_bound)
-                        .map(|b| Measure { bytes: b.bytes.saturating_add(Measure::NUMBER.bytes), depth: b.depth }),
+                    Some(DirectExpr::Read(r)) => {
+                        let input = if r.root == DirectRoot::Input { input_bound() } else { None };
+                        read_bound(r.root, input, None, items_bound)
+                            .map(|b| Measure { bytes: b.bytes.saturating_add(Measure::NUMBER.bytes), depth: b.depth })
+                    }
                     _ => None,
                 },
                 _ => None,
