@@ -5,7 +5,7 @@
 use super::Error;
 use super::ast::{BinOp, Group, Kind, LambdaDef, Node, Stage, TransformDef};
 use super::functions::{self, Builtin};
-use super::value::{Arr, Obj, V, deep_equal, obj_get, obj_set};
+use super::value::{Arr, Obj, V, deep_equal, js_string_order, obj_get, obj_set};
 use crate::value::{Key, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -903,7 +903,7 @@ impl<'a> Evaluator<'a> {
                     (V::Undef, _) => return Greater,
                     (_, V::Undef) => return Less,
                     (V::Num(p), V::Num(q)) => p.partial_cmp(q).unwrap_or(Equal),
-                    (V::Str(p), V::Str(q)) => p.cmp(q),
+                    (V::Str(p), V::Str(q)) => js_string_order(p, q),
                     (V::Num(_) | V::Str(_), V::Num(_) | V::Str(_)) => {
                         error.get_or_insert(Error::eval(
                             "T2007",
@@ -1267,7 +1267,7 @@ pub(super) fn compare(op: BinOp, lhs: &V, rhs: &V) -> R {
     }
     let ord = match (lhs, rhs) {
         (V::Num(a), V::Num(b)) => a.partial_cmp(b),
-        (V::Str(a), V::Str(b)) => Some(a.cmp(b)),
+        (V::Str(a), V::Str(b)) => Some(js_string_order(a, b)),
         _ => {
             return Err(Error::eval("T2009", "The values either side of the operator must be of the same data type"));
         }

@@ -210,6 +210,36 @@ mod tests {
         }
     }
 
+    /// JavaScript orders strings by UTF-16 code units: a character past
+    /// U+FFFF (a surrogate pair, 0xD83D 0xDE00 for 😀) comes before one from
+    /// U+E000 to U+FFFF, where their UTF-8 bytes (and Rust's order) put it after.
+    #[test]
+    fn strings_are_ordered_by_utf16_code_units_as_javascript_does() {
+        let doc = r#"{"hi": "\uffff", "emoji": "😀", "mid": "\ud7ff", "items": [{"s": "\uffff"}, {"s": "😀"}, {"s": "a"}, {"s": "😀x"}]}"#;
+        assert_eq!(run("hi < emoji", doc).as_deref(), Some("false"));
+        assert_eq!(run("emoji < hi", doc).as_deref(), Some("true"));
+        assert_eq!(run("emoji >= hi", doc).as_deref(), Some("false"));
+        // Below the surrogates, code points and code units agree.
+        assert_eq!(run("mid < emoji", doc).as_deref(), Some("true"));
+        assert_eq!(run("$sort(items.s)", doc).as_deref(), Some("[\"a\",\"😀\",\"😀x\",\"\u{ffff}\"]"));
+        assert_eq!(run("items^(s).s", doc).as_deref(), Some("[\"a\",\"😀\",\"😀x\",\"\u{ffff}\"]"));
+        assert_eq!(run("items^(>s).s", doc).as_deref(), Some("[\"\u{ffff}\",\"😀x\",\"😀\",\"a\"]"));
+        // A prefix first; equal strings equal; plain text as before.
+        for (a, b) in [
+            ("ab", "abc"),
+            ("é", "😀"),
+            ("a\u{ff}", "a\u{100}"),
+            ("😀", "\u{ffff}"),
+            ("", "a"),
+            ("x\u{e000}", "x\u{10000}"),
+        ] {
+            let units = |s: &str| s.encode_utf16().collect::<Vec<_>>();
+            assert_eq!(value::js_string_order(a, b), units(a).cmp(&units(b)), "{a:?} {b:?}");
+            assert_eq!(value::js_string_order(b, a), units(b).cmp(&units(a)), "{b:?} {a:?}");
+            assert!(value::js_string_order(a, a).is_eq());
+        }
+    }
+
     #[test]
     fn paths_predicates_and_sequences() {
         let doc = r#"{"a":[{"b":1,"c":"x"},{"b":2,"c":"y"},{"b":3,"c":"x"}]}"#;
