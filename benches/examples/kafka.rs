@@ -8,7 +8,8 @@
 //! last result acknowledged by the broker) a passthrough that consumes and
 //! re-produces every record, and `expressway`'s runtime with the Kafka source
 //! and sink running the machine on 2 shards. `SHARDS` and `PARTITIONS` change
-//! the shard and partition counts (the multi-core runs), `ORDERING`
+//! the shard and partition counts (the multi-core runs), `SINK_WRITERS` the
+//! sink writer threads (a producer each; 1 by default), `ORDERING`
 //! (`partition`, `key` or `none`) the ordering contract, `MACHINES` the
 //! folder the reference machines are read from, `FETCH_WAIT_MS` both
 //! consumers' `fetch.wait.max.ms`; `ONLY=<machine>` runs one machine and
@@ -20,7 +21,7 @@ use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, en
 use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::NullSink;
 use expressway_engine::{WorkflowType, compile_text};
-use expressway_runtime::{DedupStore, KeySpec, NoDedup, PipelineSpec, RecordOrdering, Stats};
+use expressway_runtime::{DedupStore, KeySpec, NoDedup, PipelineSpec, RecordOrdering, SinkWriter, Stats};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -110,12 +111,20 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
         properties: &props,
     })
     .expect("source");
-    let sink = KafkaSink::open(brokers, output, Duration::from_millis(5), &BTreeMap::new()).expect("sink");
+    // `SINK_WRITERS` sink writer threads, each with its own producer.
+    let writers = (0..env_count("SINK_WRITERS", 1))
+        .map(|_| SinkWriter {
+            results: Box::new(
+                KafkaSink::open(brokers, output, Duration::from_millis(5), &BTreeMap::new()).expect("sink"),
+            ),
+            dead_letters: Box::new(NullSink),
+        })
+        .collect();
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
     let runner = std::thread::spawn(move || {
-        expressway_runtime::run(spec, Box::new(source), Box::new(sink), Box::new(NullSink), dedup, stats2, shutdown2)
+        expressway_runtime::run_with_writers(spec, Box::new(source), writers, dedup, stats2, shutdown2)
     });
     let mut started = None;
     // Timed like the passthrough: from the first record to the last result

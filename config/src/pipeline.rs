@@ -314,6 +314,12 @@ pub struct RuntimeConfig {
     /// Which records must start in order, and so share a shard.
     #[serde(default)]
     pub ordering: Ordering,
+    /// Threads that write results and dead letters, each with its own sinks
+    /// (a Kafka producer each); shard `s` writes through writer `s % n`.
+    /// More than one needs sinks each writer can open on its own (Kafka,
+    /// SQS, null): a file or standard output has one writer.
+    #[serde(default = "default_sink_writers", deserialize_with = "scalar")]
+    pub sink_writers: usize,
 }
 
 /// The ordering contract: which records are started in their source's
@@ -342,9 +348,19 @@ impl Default for RuntimeConfig {
             max_payload_bytes: default_max_payload(),
             commit_interval: default_commit_interval(),
             ordering: Ordering::Partition,
+            sink_writers: default_sink_writers(),
         }
     }
 }
+
+fn default_sink_writers() -> usize {
+    1
+}
+
+/// The most shard threads a pipeline may ask for.
+pub const MAX_SHARDS: usize = 1024;
+/// The most sink writer threads (each with its own sinks).
+pub const MAX_SINK_WRITERS: usize = 256;
 
 fn default_in_flight() -> usize {
     1024
@@ -492,6 +508,36 @@ impl Config {
             }
             if let DedupConfig::Memory { capacity: 0, .. } = p.dedup {
                 out.push(ConfigProblem { at: format!("{at}.dedup.capacity"), message: "must be at least 1".into() });
+            }
+        }
+        // Each is a thread (a writer also opens its own sinks): bounded, so no
+        // configuration can exhaust the process's threads or connections.
+        if self.runtime.shards > MAX_SHARDS {
+            out.push(ConfigProblem {
+                at: "runtime.shards".into(),
+                message: format!("must be at most {MAX_SHARDS} (0: one per core)"),
+            });
+        }
+        if !(1..=MAX_SINK_WRITERS).contains(&self.runtime.sink_writers) {
+            out.push(ConfigProblem {
+                at: "runtime.sink_writers".into(),
+                message: format!("must be from 1 to {MAX_SINK_WRITERS}"),
+            });
+        }
+        if self.runtime.sink_writers > 1 {
+            for (i, p) in self.pipelines.iter().enumerate() {
+                for (field, sink) in [("sink", &p.sink), ("dead_letter", &p.dead_letter)] {
+                    if matches!(sink, SinkConfig::File { .. } | SinkConfig::Stdout) {
+                        out.push(ConfigProblem {
+                            at: format!("pipelines[{i}] ({}).{field}", p.name),
+                            message: format!(
+                                "runtime.sink_writers is {}, but a file or standard output has one writer: \
+                                 use sink_writers: 1, or a kafka, sqs or null sink",
+                                self.runtime.sink_writers
+                            ),
+                        });
+                    }
+                }
             }
         }
         if self.runtime.max_in_flight_per_shard == 0 {
@@ -743,6 +789,30 @@ pipelines:
         let c = Config::from_yaml(&text, &|_| None).unwrap();
         let problems = c.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn several_sink_writers_need_sinks_each_can_open() {
+        let c = Config::from_yaml(MINIMAL, &|_| None).unwrap();
+        assert_eq!(c.runtime.sink_writers, 1, "one by default");
+        // stdout and a file: one writer each.
+        let text = MINIMAL.replace("drain_timeout: 5s", "drain_timeout: 5s, sink_writers: 2");
+        let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
+        let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(at, ["pipelines[0] (iot).sink", "pipelines[0] (iot).dead_letter"], "{problems:?}");
+        assert!(problems[0].message.contains("sink_writers is 2"), "{problems:?}");
+        let text = text
+            .replace("sink: { type: stdout }", "sink: { type: kafka, brokers: \"b:9092\", topic: out }")
+            .replace("{ type: file, path: dead.jsonl }", "{ type: null }");
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        assert_eq!((c.runtime.sink_writers, c.problems().len()), (2, 0), "{:?}", c.problems());
+        for bad in ["sink_writers: 0", "sink_writers: 257", "shards: 1025"] {
+            let text = MINIMAL.replace("shards: 2, drain_timeout: 5s", &format!("shards: 2, drain_timeout: 5s, {bad}"));
+            let text = if bad.starts_with("shards") { text.replace("shards: 2, ", "") } else { text };
+            let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
+            let at = format!("runtime.{}", bad.split(':').next().unwrap_or_default());
+            assert!(problems.iter().any(|p| p.at == at), "{bad}: {problems:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Program, WorkflowType};
 use expressway_runtime::tasks::{NoTaskService, TaskService, check_resources};
 use expressway_runtime::watch::PipelineWatch;
-use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, RecordOrdering, Sink, Source, Stats, SystemClock};
+use expressway_runtime::{
+    DedupStore, KeySpec, PipelineSpec, RecordOrdering, Sink, SinkWriter, Source, Stats, SystemClock,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -398,8 +400,16 @@ fn run_config(
                 })?,
             ),
         };
-        let sink = open_sink(&p.config.sink, &mut aws)?;
-        let dead = open_sink(&p.config.dead_letter, &mut aws)?;
+        // Each sink writer opens its own sinks (checked in `problems`: only
+        // sinks that can be opened more than once when there are several).
+        let writers = (0..config.runtime.sink_writers.min(shards).max(1))
+            .map(|_| {
+                Ok(SinkWriter {
+                    results: open_sink(&p.config.sink, &mut aws)?,
+                    dead_letters: open_sink(&p.config.dead_letter, &mut aws)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let dedup: Arc<dyn DedupStore> = match p.config.dedup {
             DedupConfig::Memory { ttl, capacity } => Arc::new(MemoryDedup::new(ttl, capacity)),
             DedupConfig::Redis { ref url, ttl, ref key_prefix } => {
@@ -444,7 +454,7 @@ fn run_config(
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipeline-{}", p.name))
-            .spawn(move || expressway_runtime::run(spec, source, sink, dead, dedup, stats2, shutdown2))
+            .spawn(move || expressway_runtime::run_with_writers(spec, source, writers, dedup, stats2, shutdown2))
             .map_err(|e| e.to_string())?;
         runs.push((p.name, stats, handle));
     }

@@ -241,7 +241,9 @@ runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}
 
 /// `ordering: key` on a one-partition topic and four shards: each key's
 /// records run and are written in the partition's order (that the keys
-/// spread over the shards is `source_loop`'s unit tests').
+/// spread over the shards is `source_loop`'s unit tests'). Also through two
+/// sink writers, each with its own producer: a key's shard writes through
+/// one of them, so its order holds.
 #[test]
 fn per_key_ordering_keeps_each_keys_order_across_shards() {
     const N: usize = 20_000;
@@ -265,7 +267,7 @@ pipelines:
     source: {{ type: kafka, brokers: "{brokers}", group: "{group}", topics: ["{input}"] }}
     sink: {{ type: kafka, brokers: "{brokers}", topic: "{output}" }}
     dead_letter: {{ type: kafka, brokers: "{brokers}", topic: "{output}-dead" }}
-runtime: {{ shards: 4, ordering: key, max_in_flight_per_shard: 256, drain_timeout: 20s, commit_interval: 200ms }}
+runtime: {{ shards: 4, ordering: key, sink_writers: 2, max_in_flight_per_shard: 256, drain_timeout: 20s, commit_interval: 200ms }}
 "#,
             machine = machine.display()
         ),

@@ -6,10 +6,14 @@
 //! Threads and the data between them:
 //!
 //! ```text
-//!  source loop ──(batches, routed)──▶ shard 0..N ──(batches)──▶ sink writer
-//!       ▲                                                            │
-//!       └──────── acknowledgements (after the sinks are durable) ────┘
+//!  source loop ──(batches, routed)──▶ shard 0..N ──(batches)──▶ sink writer 0..W
+//!       ▲                                                              │
+//!       └──────── acknowledgements (after the sinks are durable) ──────┘
 //! ```
+//!
+//! Shard `s` hands its results to writer `s % W`, so a shard's results are
+//! written in the order it finished them whatever `W` is; each writer has
+//! its own sinks ([`SinkWriter`]) and acknowledges on its own.
 //!
 //! The source loop routes records by the ordering contract (a partition's,
 //! or a key's, records to one shard, or every shard in turn; see
@@ -43,52 +47,83 @@ pub(crate) enum Output {
 /// Batches a channel between two stages holds before its sender blocks.
 const QUEUED_BATCHES: usize = 16;
 
-/// Run a pipeline until its source is finished or `shutdown` is set, then
-/// drain, commit and return. After `shutdown` the whole drain is bounded by
-/// the drain timeout (plus the sink writer's grace): executions still parked
-/// then (a long Wait, a slow task) are abandoned, and only what finished
-/// before is acknowledged and committed.
+/// The sinks one sink writer thread writes to: its own results and
+/// dead-letter sinks (a Kafka producer each, say), so writers share nothing.
+pub struct SinkWriter {
+    pub results: Box<dyn Sink>,
+    pub dead_letters: Box<dyn Sink>,
+}
+
+/// Run a pipeline with one sink writer (see [`run_with_writers`]).
 pub fn run(
     spec: PipelineSpec,
-    mut source: Box<dyn Source>,
+    source: Box<dyn Source>,
     sink: Box<dyn Sink>,
     dead_letter: Box<dyn Sink>,
     dedup: Arc<dyn DedupStore>,
     stats: Arc<Stats>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
+    let writer = SinkWriter { results: sink, dead_letters: dead_letter };
+    run_with_writers(spec, source, vec![writer], dedup, stats, shutdown)
+}
+
+/// Run a pipeline until its source is finished or `shutdown` is set, then
+/// drain, commit and return. After `shutdown` the whole drain is bounded by
+/// the drain timeout (plus the sink writer's grace): executions still parked
+/// then (a long Wait, a slow task) are abandoned, and only what finished
+/// before is acknowledged and committed. Each of `writers` (at least one; at
+/// most one per shard is used) is a sink writer thread.
+pub fn run_with_writers(
+    spec: PipelineSpec,
+    mut source: Box<dyn Source>,
+    mut writers: Vec<SinkWriter>,
+    dedup: Arc<dyn DedupStore>,
+    stats: Arc<Stats>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), RunError> {
     let shards = spec.shards.max(1);
+    if writers.is_empty() {
+        return Err(RunError::Sink("a pipeline needs at least one sink writer".into()));
+    }
+    writers.truncate(shards);
     let cap = spec.max_in_flight_per_shard.max(1);
     let spec = Arc::new(spec);
     // Records and results travel in batches: one channel operation (and at
     // most one wake-up) per batch, not per record. The in-flight cap, not
     // these bounds, is what limits memory. Acknowledgements need no bound of
     // their own: they are at most the records in flight.
-    let (done_tx, done_rx) = bounded::<Vec<Done>>(QUEUED_BATCHES * shards);
+    let shards_per_writer = shards.div_ceil(writers.len());
+    let (done_txs, done_rxs): (Vec<_>, Vec<_>) =
+        writers.iter().map(|_| bounded::<Vec<Done>>(QUEUED_BATCHES * shards_per_writer)).unzip();
     let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
     // Set once the source loop is done (drained, past the drain deadline, or
     // failed): shards then drop what is still parked instead of running it.
     let abandon = Arc::new(AtomicBool::new(false));
 
     let mut shard_txs = Vec::with_capacity(shards);
-    let mut handles = Vec::with_capacity(shards + 1);
+    let mut handles = Vec::with_capacity(shards + writers.len());
     for shard in 0..shards {
         let (tx, rx) = bounded::<Vec<Record>>(QUEUED_BATCHES);
         shard_txs.push(tx);
-        let (spec, dedup, stats, done_tx) = (spec.clone(), dedup.clone(), stats.clone(), done_tx.clone());
+        let done_tx = done_txs[shard % done_txs.len()].clone();
+        let (spec, dedup, stats) = (spec.clone(), dedup.clone(), stats.clone());
         let abandon = abandon.clone();
         handles.push(std::thread::Builder::new().name(format!("shard-{shard}")).spawn(move || {
             shard::shard_loop(&spec, shard, rx, done_tx, dedup.as_ref(), &stats, &abandon);
         }));
     }
-    drop(done_tx);
-    {
+    drop(done_txs);
+    let hook = source.completion_hook();
+    for (w, (writer, done_rx)) in writers.into_iter().zip(done_rxs).enumerate() {
         let (dedup, stats, name, abandon) = (dedup.clone(), stats.clone(), spec.name.clone(), abandon.clone());
-        let hook = source.completion_hook();
-        handles.push(std::thread::Builder::new().name("sink-writer".into()).spawn(move || {
-            sink_loop::sink_loop(done_rx, sink, dead_letter, dedup.as_ref(), &stats, ack_tx, hook, &name, &abandon)
+        let (ack_tx, hook) = (ack_tx.clone(), hook.clone());
+        let SinkWriter { results, dead_letters } = writer;
+        handles.push(std::thread::Builder::new().name(format!("sink-writer-{w}")).spawn(move || {
+            sink_loop::sink_loop(done_rx, results, dead_letters, dedup.as_ref(), &stats, ack_tx, hook, &name, &abandon)
         }));
     }
+    drop(ack_tx);
 
     let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards, &stats);
     // In flight now means past the drain deadline (or a failed source or

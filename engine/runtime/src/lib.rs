@@ -46,6 +46,6 @@ pub use api::{
     SourceError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use executor::run;
+pub use executor::{SinkWriter, run, run_with_writers};
 pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RecordOrdering, RunError, Stats};
 pub use tasks::{LocalExecutions, NoTaskService, TaskReply, TaskService};
