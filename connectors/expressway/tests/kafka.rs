@@ -277,6 +277,13 @@ runtime: {{ shards: 4, ordering: key, sink_writers: 2, max_in_flight_per_shard: 
     produce(&brokers, &input, (0..N).map(|i| (device(i), format!(r#"{{"device": "{}", "seq": {i}}}"#, device(i)))));
     let run = start(&cfg);
     let results = consume(&brokers, &output, N, Duration::from_secs(120));
+    // Two writer threads ran (`runtime.sink_writers: 2`), named by the executor.
+    let writers = std::fs::read_dir(format!("/proc/{}/task", run.id()))
+        .expect("the run's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("sink-writer-"))
+        .count();
+    assert_eq!(writers, 2, "sink writer threads");
     let _ = Command::new("kill").args(["-TERM", &run.id().to_string()]).status();
     let out = run.wait_with_output().expect("run ends");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
