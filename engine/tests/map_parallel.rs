@@ -191,6 +191,20 @@ fn fusable_map_with(selector_extra: Value, parameters_extra: Value, pass_extra: 
     json!({"StartAt": "M", "States": {"M": map}})
 }
 
+/// Each definition ends each input, fused, as it does with fusion off:
+/// status, error, cause, output, states entered and the path.
+fn ends_as_the_usual_way_does(definitions: &[Value], cases: &[Value]) {
+    for def in definitions {
+        for input in cases {
+            let [a, b] = fused_and_usual(def, input);
+            let shown = |r: &expressway_engine::ExecutionResult| {
+                (r.status, r.error.clone(), r.cause.clone(), r.output.clone(), r.entered_by_type, r.path.clone())
+            };
+            assert_eq!(shown(&a), shown(&b), "input {:.200}", input.to_string());
+        }
+    }
+}
+
 /// The machine's result, with its Map fused as compiled and with fusion
 /// turned off (the usual way: selector objects, then the iterations).
 fn fused_and_usual(def: &Value, input: &Value) -> [expressway_engine::ExecutionResult; 2] {
@@ -243,15 +257,7 @@ fn a_fused_item_selector_ends_every_execution_as_the_usual_way_does() {
         ),
         fusable_map_with(none(), none(), json!({"Result": {"v": 99}}), none()),
     ];
-    for def in definitions {
-        for input in &cases {
-            let [a, b] = fused_and_usual(&def, input);
-            let shown = |r: &expressway_engine::ExecutionResult| {
-                (r.status, r.error.clone(), r.cause.clone(), r.output.clone(), r.entered_by_type, r.path.clone())
-            };
-            assert_eq!(shown(&a), shown(&b), "input {:.200}", input.to_string());
-        }
-    }
+    ends_as_the_usual_way_does(&definitions, &cases);
     // The cases reach each way out.
     let (selector_extra, parameters_extra) = thrice();
     let def = fusable_map(selector_extra, parameters_extra);
@@ -332,15 +338,7 @@ fn a_fused_jsonata_item_selector_ends_every_execution_as_the_usual_way_does() {
                    "lit": [1, "two", {"three": "{% $states.input.i = 0 or $states.input.id != 'd-1' %}"}]}),
         ),
     ];
-    for def in definitions {
-        for input in &cases {
-            let [a, b] = fused_and_usual(&def, input);
-            let shown = |r: &expressway_engine::ExecutionResult| {
-                (r.status, r.error.clone(), r.cause.clone(), r.output.clone(), r.entered_by_type, r.path.clone())
-            };
-            assert_eq!(shown(&a), shown(&b), "input {:.200}", input.to_string());
-        }
-    }
+    ends_as_the_usual_way_does(&definitions, &cases);
     // The cases reach each way out.
     let (selector_extra, output_extra) = thrice();
     let def = fusable_jsonata_map(selector_extra, output_extra);
