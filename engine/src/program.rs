@@ -483,7 +483,7 @@ impl Program {
             let Some(fused) = &map.fused else { continue };
             if self.fusable_start_pc(map.processor) != Some(fused.start_pc) {
                 return Err(format!(
-                    "map {m} starts its fused iterations at {}, not after a fusable start state's Parameters",
+                    "map {m} starts its fused iterations at {}, not after a fusable start state's first template",
                     fused.start_pc
                 ));
             }
@@ -509,10 +509,11 @@ impl Program {
     }
 
     /// Where the iterations of a fused Map over `processor` start: after
-    /// its start state's `Parameters` (its first instruction), if the
-    /// processor runs inline and that state reads nothing but its
-    /// accumulator from there on (it keeps no raw input and has no Retry),
-    /// so that it can start with the accumulator `Parameters` would make.
+    /// its start state's first instruction, `Parameters` or (JSONata) an
+    /// `Output` followed only by the transition, if the processor runs
+    /// inline and that state reads nothing but its accumulator from there on
+    /// (no raw input kept for later, no Retry), so that it can start with the
+    /// accumulator that instruction would make.
     fn fusable_start_pc(&self, processor: MachineId) -> Option<u32> {
         let machine = self.machines.get(processor as usize)?;
         let start = self.states.get(machine.start as usize)?;

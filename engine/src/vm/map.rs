@@ -103,7 +103,7 @@ impl Program {
         if inline && map.item_selector.is_none() && items_bound.is_none() && map.item_reader.is_none() {
             items_bound = bounds::check(&Value::Array(items.clone())).ok();
         }
-        // A fused Map's iterations start after their first `Parameters`,
+        // A fused Map's iterations start after their first template,
         // made here; any other takes its inputs from the selector or items.
         let fused = match &spec.fused {
             Some(f) if inline => {
@@ -218,7 +218,7 @@ impl Program {
     }
 
     /// The accumulators a fused Map's iterations start with: their start
-    /// state's `Parameters` ([`crate::fusion`]), evaluated here against the
+    /// state's `Parameters` or `Output` ([`crate::fusion`]), evaluated here against the
     /// Map's input and each item. `None` — take the usual way, which fails
     /// exactly as it should — if one fails, or if the selector's objects,
     /// never built, are not proven within the payload bounds as they would
@@ -289,7 +289,7 @@ impl Program {
     /// [`crate::program::MachineInfo::runs_inline`]) to its end, in order:
     /// their outcomes, and bounds on their outputs. Each starts with its
     /// input, or (a fused Map) at `start_pc` with the accumulator its start
-    /// state's `Parameters` would have made.
+    /// state's `Parameters` or `Output` would have made.
     fn run_inline(
         &self,
         frame: &Frame,
