@@ -317,7 +317,8 @@ pub struct RuntimeConfig {
     /// Threads that write results and dead letters, each with its own sinks
     /// (a Kafka producer each); shard `s` writes through writer `s % n`.
     /// More than one needs sinks each writer can open on its own (Kafka,
-    /// SQS, null): a file or standard output has one writer.
+    /// SQS, null): a file or standard output has one writer. At most one
+    /// per shard runs.
     #[serde(default = "default_sink_writers", deserialize_with = "scalar")]
     pub sink_writers: usize,
 }
@@ -524,7 +525,12 @@ impl Config {
                 message: format!("must be from 1 to {MAX_SINK_WRITERS}"),
             });
         }
-        if self.runtime.sink_writers > 1 {
+        // `shards: 0` is one per core: as many writers as asked for may run.
+        let writers_run = match self.runtime.shards {
+            0 => self.runtime.sink_writers,
+            shards => self.runtime.sink_writers.min(shards),
+        };
+        if writers_run > 1 {
             for (i, p) in self.pipelines.iter().enumerate() {
                 for (field, sink) in [("sink", &p.sink), ("dead_letter", &p.dead_letter)] {
                     if matches!(sink, SinkConfig::File { .. } | SinkConfig::Stdout) {
@@ -806,6 +812,10 @@ pipelines:
             .replace("{ type: file, path: dead.jsonl }", "{ type: null }");
         let c = Config::from_yaml(&text, &|_| None).unwrap();
         assert_eq!((c.runtime.sink_writers, c.problems().len()), (2, 0), "{:?}", c.problems());
+        // With one shard only one writer runs: a file is fine.
+        let one_shard =
+            MINIMAL.replace("shards: 2, drain_timeout: 5s", "shards: 1, drain_timeout: 5s, sink_writers: 2");
+        assert!(Config::from_yaml(&one_shard, &|_| None).unwrap().problems().is_empty());
         for bad in ["sink_writers: 0", "sink_writers: 257", "shards: 1025"] {
             let text = MINIMAL.replace("shards: 2, drain_timeout: 5s", &format!("shards: 2, drain_timeout: 5s, {bad}"));
             let text = if bad.starts_with("shards") { text.replace("shards: 2, ", "") } else { text };

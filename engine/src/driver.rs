@@ -65,6 +65,9 @@ pub struct ExecutionResult {
     pub duration_ms: i64,
     /// States entered, by [`crate::asl::StateType::index`].
     pub entered_by_type: [u32; 8],
+    /// Map states whose iterations started the fused way ([`crate::fusion`]):
+    /// how tests see that it was taken.
+    pub fused_maps: u32,
     /// The state events it went through, when [`RunOptions::observer`] was
     /// set (at most [`crate::vm::MAX_PATH`]); empty otherwise.
     pub path: Vec<(StateId, StateEvent)>,
@@ -171,7 +174,7 @@ pub fn begin(
 
 pub fn finish(driven: Driven, shared: &mut Shared, start_ms: i64) -> ExecutionResult {
     let duration_ms = shared.now_ms - start_ms;
-    let entered_by_type = shared.entered_by_type;
+    let (entered_by_type, fused_maps) = (shared.entered_by_type, shared.fused_maps);
     // Unwatched, an empty Vec (no allocation, no copy).
     let path = shared.watch.take_path();
     match driven {
@@ -182,11 +185,19 @@ pub fn finish(driven: Driven, shared: &mut Shared, start_ms: i64) -> ExecutionRe
             cause: None,
             duration_ms,
             entered_by_type,
+            fused_maps,
             path,
         },
-        Driven::Done(Outcome::Failed(Raised { error, cause })) => {
-            ExecutionResult { status: Status::Failed, output: None, error, cause, duration_ms, entered_by_type, path }
-        }
+        Driven::Done(Outcome::Failed(Raised { error, cause })) => ExecutionResult {
+            status: Status::Failed,
+            output: None,
+            error,
+            cause,
+            duration_ms,
+            entered_by_type,
+            fused_maps,
+            path,
+        },
         Driven::TimedOut => ExecutionResult {
             status: Status::TimedOut,
             output: None,
@@ -194,6 +205,7 @@ pub fn finish(driven: Driven, shared: &mut Shared, start_ms: i64) -> ExecutionRe
             cause: None,
             duration_ms,
             entered_by_type,
+            fused_maps,
             path,
         },
     }

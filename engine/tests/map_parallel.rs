@@ -263,6 +263,10 @@ fn a_fused_item_selector_ends_every_execution_as_the_usual_way_does() {
     let def = fusable_map(selector_extra, parameters_extra);
     let errors: Vec<_> = cases.iter().map(|i| fused_and_usual(&def, i)[0].error.clone()).collect();
     assert_eq!(errors[0], None);
+    // The fused way was taken where it can be, and only in the fused program.
+    let fused: Vec<_> = cases.iter().map(|i| fused_and_usual(&def, i).map(|r| r.fused_maps)).collect();
+    assert_eq!(fused[0], [1, 0]);
+    assert_eq!(fused[1], [0, 0], "an item lacks a field: the usual way");
     assert_eq!(errors[1].as_deref(), Some("States.Runtime"));
     assert_eq!(errors[4].as_deref(), Some("States.Runtime"));
     assert_eq!(errors[7].as_deref(), Some("States.DataLimitExceeded"));
@@ -349,4 +353,11 @@ fn a_fused_jsonata_item_selector_ends_every_execution_as_the_usual_way_does() {
     assert_eq!(errors[7].as_deref(), Some("States.DataLimitExceeded"));
     assert_eq!(errors[8], None);
     assert_eq!(errors[10].as_deref(), Some("States.QueryEvaluationError"));
+    // The fused way was taken where it can be (converted numbers too), and
+    // not where an array is on a read path or a selector read misses.
+    let fused: Vec<_> = cases.iter().map(|i| fused_and_usual(&def, i).map(|r| r.fused_maps)).collect();
+    assert_eq!(fused[0], [1, 0]);
+    assert_eq!(fused[9], [1, 0]);
+    assert_eq!(fused[8], [0, 0]);
+    assert_eq!(fused[4], [0, 0]);
 }

@@ -167,6 +167,7 @@ fn failed(error: &str, cause: String) -> ExecutionResult {
         cause: Some(cause),
         duration_ms: 0,
         entered_by_type: [0; 8],
+        fused_maps: 0,
         path: Vec::new(),
     }
 }

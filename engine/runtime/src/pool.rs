@@ -201,6 +201,7 @@ fn start<'a>(submission: Submission, timers: &'a Timers, clock: &'a dyn Clock, r
                     cause: None,
                     duration_ms: 0,
                     entered_by_type: [0; 8],
+                    fused_maps: 0,
                     path: Vec::new(),
                 }
             }

@@ -112,7 +112,10 @@ impl Program {
             _ => None,
         };
         let (mut inputs, start_pc) = match fused {
-            Some((accs, pc)) => (accs, Some(pc)),
+            Some((accs, pc)) => {
+                shared.fused_maps += 1;
+                (accs, Some(pc))
+            }
             None => (self.iteration_inputs(frame, shared, map, &items, items_bound, acc_bound)?, None),
         };
         if let Some(b) = &map.batcher {
@@ -257,7 +260,6 @@ impl Program {
                 // A bare read (see `crate::fusion`); its number may be
                 // converted to a longer text, the index is a number.
                 Template::Jsonata(j) => match &j.direct {
-                    Some(DirectExpr::Read(r)) if r.root == DirectRoot::MapIndex => Some(Measure::NUMBER),
                     Some(DirectExpr::Read(r)) => {
                         let input = if r.root == DirectRoot::Input { input_bound() } else { None };
                         read_bound(r.root, input, None, items_bound)
@@ -487,7 +489,8 @@ mod tests {
 
     /// `tests/map_parallel.rs` shows a fused Map ends as the usual way does,
     /// which it would also do if the fused way were never taken: this shows
-    /// it is, and that it makes what the start state's Parameters would.
+    /// it is, and that it makes what the start state's Parameters would
+    /// (for JSONata, its Output: the next test).
     #[test]
     fn a_fused_map_starts_its_iterations_with_what_their_parameters_make() {
         let def = json!({"StartAt": "M", "States": {"M": {

@@ -59,6 +59,8 @@ pub struct Shared {
     pub transitions: u64,
     /// States entered, by [`crate::asl::StateType::index`].
     pub entered_by_type: [u32; 8],
+    /// Map states whose iterations started the fused way ([`crate::fusion`]).
+    pub fused_maps: u32,
     /// Per-state events for an observer, if the driver set one.
     pub watch: Watch,
 }
@@ -73,6 +75,7 @@ impl Shared {
             events: 1,
             transitions: 0,
             entered_by_type: [0; 8],
+            fused_maps: 0,
             watch: Watch::default(),
         }
     }

@@ -88,7 +88,7 @@ impl crate::jsonata::Reader<DirectRead> for DirectReader<'_, '_> {
 /// An upper bound on what a direct read from `root` finds before its
 /// number conversion, given bounds on the state input, on `data` (the
 /// result or error output) and on the Map item: a part of a value is no
-/// larger than all of it.
+/// larger than all of it; the item's index is a number.
 pub(super) fn read_bound(
     root: DirectRoot,
     input_bound: Option<Measure>,
@@ -99,7 +99,7 @@ pub(super) fn read_bound(
         DirectRoot::Input => input_bound,
         DirectRoot::Result | DirectRoot::ErrorOutput => data_bound,
         DirectRoot::MapValue => map_item_bound,
-        DirectRoot::MapIndex => None,
+        DirectRoot::MapIndex => Some(Measure::NUMBER),
     }
 }
 
