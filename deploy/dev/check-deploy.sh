@@ -12,7 +12,8 @@
 #     binary starts in a chroot as the image's user and serves /healthz;
 #   a real Prometheus scraping a running `expressway run`
 #     (deploy/prometheus/live_test.py).
-# Needs target/release/expressway (cargo test --release builds it) and, for
+# Needs the expressway binary (EXPRESSWAY_BIN; test.sh passes the one its
+# cargo test built, default target/release/expressway) and, for
 # the live test, the dev services (KAFKA_BROKERS, AWS_ENDPOINT_URL).
 #   deploy/dev/check-deploy.sh [--no-live]
 set -euo pipefail

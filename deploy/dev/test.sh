@@ -29,16 +29,16 @@ step "the engine's dependencies (pure: no threads, clocks, channels, networking,
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (release, all targets, -D warnings)"
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
+step "cargo clippy (profile ci, all targets, -D warnings)"
+cargo clippy --profile ci --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (release; also builds target/release/expressway)"
-cargo test --release --workspace --locked
+step "cargo test (profile ci: release without LTO; also builds target/ci/expressway)"
+cargo test --profile ci --workspace --locked
 
 step "fuzz slice (libFuzzer on nightly: every saved crash replayed, then each target 20 s from the committed seeds)"
 OFFLINE= ./benches/fuzz.sh ci 20
 
-BIN=target/release/expressway
+BIN=target/ci/expressway
 step "validate the reference machines"
 for m in benches/machines/*.asl.json; do
   "$BIN" validate "$m"
@@ -48,7 +48,7 @@ step "the web console in headless Chromium (screenshots in target/artifacts/cons
 python3 deploy/dev/console-browser.py "$BIN" --out target/artifacts/console
 
 step "deploy/: Helm chart, Prometheus rules and a live Prometheus, Grafana dashboard, container image"
-./deploy/dev/check-deploy.sh
+EXPRESSWAY_BIN=$BIN ./deploy/dev/check-deploy.sh
 
 SHARED=../shared/conformance
 if [ -d "$SHARED" ]; then
@@ -76,7 +76,7 @@ fi
 # The suite ran (and held its floor) in `cargo test`; show its table.
 if [ -d ../shared/jsonata-suite ]; then
   step "JSONata test suite, per group (floor enforced in engine/tests/jsonata_suite.rs)"
-  cargo test --release --locked --workspace --test jsonata_suite -q -- --nocapture 2>/dev/null \
+  cargo test --profile ci --locked --workspace --test jsonata_suite -q -- --nocapture 2>/dev/null \
     | grep -E "^(JSONata suite|  [a-z])"
 else
   step "JSONata test suite SKIPPED: ../shared/jsonata-suite does not exist here (it does in CI)"
