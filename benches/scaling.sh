@@ -8,7 +8,8 @@
 # 3. Kafka -> Expressway -> Kafka against the raw passthrough, on a local
 #    tansu broker, at each shard count: 4 partitions (per partition and per
 #    key ordering: 4 partitions cap `partition` at 4 shards) and 32, the
-#    last with one sink writer per 4 shards as well as with one in all.
+#    last with one sink writer per 4 shards as well as with one in all, and
+#    then also with a consumer (source reader) per 8 shards.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BINS=$(cd "${1:?folder with expressway, kafka and tansu}" && pwd)
@@ -36,11 +37,13 @@ setsid "$work/tansu" broker --listener-url tcp://127.0.0.1:9392 --advertised-lis
   --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
 sleep 1
 for n in "${shards[@]}"; do
-  # The last run gives the shards a sink writer (and producer) per 4 of them.
-  for run in 4:partition:1 4:key:1 32:partition:1 32:partition:$(( (n + 3) / 4 )); do
-    IFS=: read -r partitions ordering writers <<< "$run"
-    echo "-- shards=$n partitions=$partitions ordering=$ordering sink_writers=$writers"
-    KAFKA_BROKERS=127.0.0.1:9392 SHARDS=$n PARTITIONS=$partitions ORDERING=$ordering SINK_WRITERS=$writers \
+  # The last runs give the shards a sink writer (and producer) per 4 of
+  # them, then a consumer per 8 as well.
+  w=$(( (n + 3) / 4 )) c=$(( (n + 7) / 8 ))
+  for run in 4:partition:1:1 4:key:1:1 32:partition:1:1 32:partition:$w:1 32:partition:$w:$c; do
+    IFS=: read -r partitions ordering writers consumers <<< "$run"
+    echo "-- shards=$n partitions=$partitions ordering=$ordering sink_writers=$writers consumers=$consumers"
+    KAFKA_BROKERS=127.0.0.1:9392 SHARDS=$n PARTITIONS=$partitions ORDERING=$ordering SINK_WRITERS=$writers CONSUMERS=$consumers \
       MACHINES="$PWD/benches/machines" timeout 180 "$work/kafka" "${KAFKA_RECORDS:-400000}" 2>&1 | grep -v '^%'
   done
 done

@@ -4,7 +4,8 @@
     benches/threads.py BIN CONFIG RECORDS
 
 Samples /proc/PID/task/*/stat every 50 ms (utime + stime, by thread name:
-shard-N, sink-writer-N, the source loop on the main thread, librdkafka's and
+shard-N, sink-writer-N, source-reader-N (readers past the first; the first
+source loop runs on the pipeline's thread), librdkafka's and
 tokio's threads), keeps each thread's last reading, and prints one line:
 the run's exec/s (from its summary), CPU seconds per thread group and the
 CPU per record, in microseconds, spent outside the shard threads.
@@ -32,7 +33,8 @@ summary = p.stderr.read()
 rate = re.search(r"([0-9.]+) exec/s", summary)
 groups = {}
 for name, cpu in last.values():
-    group = "shards" if name.startswith("shard-") else "sink writers" if name.startswith("sink-writer") else name
+    group = ("shards" if name.startswith("shard-") else "sink writers" if name.startswith("sink-writer")
+             else "source readers" if name.startswith("source-reader") else name)
     groups[group] = groups.get(group, 0.0) + cpu
 outside = sum(cpu for g, cpu in groups.items() if g != "shards")
 parts = " ".join(f"{g}={cpu:.2f}s" for g, cpu in sorted(groups.items(), key=lambda kv: -kv[1]))

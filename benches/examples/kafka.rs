@@ -9,7 +9,8 @@
 //! re-produces every record, and `expressway`'s runtime with the Kafka source
 //! and sink running the machine on 2 shards. `SHARDS` and `PARTITIONS` change
 //! the shard and partition counts (the multi-core runs), `SINK_WRITERS` the
-//! sink writer threads (a producer each; 1 by default), `ORDERING`
+//! sink writer threads (a producer each; 1 by default), `CONSUMERS` the
+//! source readers (a consumer of the group each; 1 by default), `ORDERING`
 //! (`partition`, `key` or `none`) the ordering contract, `MACHINES` the
 //! folder the reference machines are read from, `FETCH_WAIT_MS` both
 //! consumers' `fetch.wait.max.ms`; `ONLY=<machine>` runs one machine and
@@ -21,7 +22,7 @@ use expressway_connectors::kafka::{KafkaSink, KafkaSource, KafkaSourceConfig, en
 use expressway_connectors::redis_dedup::RedisDedup;
 use expressway_connectors::stdio::NullSink;
 use expressway_engine::{WorkflowType, compile_text};
-use expressway_runtime::{DedupStore, KeySpec, NoDedup, PipelineSpec, RecordOrdering, SinkWriter, Stats};
+use expressway_runtime::{DedupStore, KeySpec, NoDedup, PipelineSpec, RecordOrdering, SinkWriter, Source, Stats};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -103,14 +104,20 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     let props = BTreeMap::from([("fetch.wait.max.ms".to_string(), fetch_wait())]);
     let topics = [input.to_string()];
     let group = format!("expressway-{input}");
-    let source = KafkaSource::open(&KafkaSourceConfig {
-        brokers,
-        group: &group,
-        topics: &topics,
-        instance_id: None,
-        properties: &props,
-    })
-    .expect("source");
+    // `CONSUMERS` source readers, each a member of the group.
+    let sources: Vec<Box<dyn Source>> = (0..env_count("CONSUMERS", 1))
+        .map(|_| {
+            let source = KafkaSource::open(&KafkaSourceConfig {
+                brokers,
+                group: &group,
+                topics: &topics,
+                instance_id: None,
+                properties: &props,
+            })
+            .expect("source");
+            Box::new(source) as Box<dyn Source>
+        })
+        .collect();
     // `SINK_WRITERS` sink writer threads, each with its own producer.
     let writers = (0..env_count("SINK_WRITERS", 1))
         .map(|_| SinkWriter {
@@ -123,9 +130,8 @@ fn expressway(brokers: &str, machine: &str, input: &str, output: &str, n: usize)
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
-    let runner = std::thread::spawn(move || {
-        expressway_runtime::run_with_writers(spec, Box::new(source), writers, dedup, stats2, shutdown2)
-    });
+    let runner =
+        std::thread::spawn(move || expressway_runtime::run_parallel(spec, sources, writers, dedup, stats2, shutdown2));
     let mut started = None;
     // Timed like the passthrough: from the first record to the last result
     // confirmed by the broker (and handed back to the source as complete).

@@ -9,7 +9,7 @@
 //! scalar. [`Config::problems`] reports every problem at once.
 
 use expressway_engine::WorkflowType;
-use expressway_runtime::ExecutionLogLevel;
+use expressway_runtime::{ExecutionLogLevel, MAX_SOURCE_READERS};
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,9 +152,15 @@ pub enum SourceConfig {
         brokers: String,
         group: String,
         topics: Vec<String>,
-        /// Static membership (`group.instance.id`), e.g. a StatefulSet pod name.
+        /// Static membership (`group.instance.id`), e.g. a StatefulSet pod
+        /// name; consumer `i` > 0 of this process is `{instance_id}-{i}`.
         #[serde(default)]
         instance_id: Option<String>,
+        /// Members of the group this process runs (1 to 64), each on a source
+        /// reader thread of its own with the partitions the group assigns
+        /// it: a process reading many partitions reads them in parallel.
+        #[serde(default = "default_consumers", deserialize_with = "scalar")]
+        consumers: usize,
         /// Raw librdkafka properties; the keys Expressway owns are refused.
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
@@ -179,6 +185,13 @@ pub enum SourceConfig {
 fn default_pollers() -> usize {
     4
 }
+
+fn default_consumers() -> usize {
+    1
+}
+
+/// Concurrent long polls an SQS source may run.
+pub const MAX_POLLERS: usize = 64;
 
 fn default_visibility() -> Duration {
     Duration::from_secs(30)
@@ -486,6 +499,21 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
             let at = format!("pipelines[{i}] ({})", p.name);
+            // A consumer is a thread and a connection, a poller a queue's
+            // worth of buffered messages: bounded.
+            let readers = match p.source {
+                SourceConfig::Kafka { consumers, .. } => Some(("consumers", consumers, MAX_SOURCE_READERS)),
+                SourceConfig::Sqs { pollers, .. } => Some(("pollers", pollers, MAX_POLLERS)),
+                _ => None,
+            };
+            if let Some((field, n, max)) = readers
+                && !(1..=max).contains(&n)
+            {
+                out.push(ConfigProblem {
+                    at: format!("{at}.source.{field}"),
+                    message: format!("must be from 1 to {max}"),
+                });
+            }
             if p.name.is_empty() || !names.insert(p.name.as_str()) {
                 out.push(ConfigProblem {
                     at: at.clone(),
@@ -822,6 +850,37 @@ pipelines:
             let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
             let at = format!("runtime.{}", bad.split(':').next().unwrap_or_default());
             assert!(problems.iter().any(|p| p.at == at), "{bad}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn kafka_consumers_and_sqs_pollers_are_bounded() {
+        let kafka = |extra: &str| {
+            MINIMAL.replace(
+                "source: { type: file, path: \"${DATA:data/in.jsonl}\" }",
+                &format!("source: {{ type: kafka, brokers: \"b:9092\", group: g, topics: [t]{extra} }}"),
+            )
+        };
+        let c = Config::from_yaml(&kafka(""), &|_| None).unwrap();
+        assert!(matches!(c.pipelines[0].source, SourceConfig::Kafka { consumers: 1, .. }), "one by default");
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let c = Config::from_yaml(&kafka(", consumers: 4"), &|_| None).unwrap();
+        assert!(matches!(c.pipelines[0].source, SourceConfig::Kafka { consumers: 4, .. }));
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        for bad in [", consumers: 0", ", consumers: 65"] {
+            let problems = Config::from_yaml(&kafka(bad), &|_| None).unwrap().problems();
+            assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.consumers"), "{bad}: {problems:?}");
+        }
+        let sqs = |pollers: &str| {
+            MINIMAL.replace(
+                "source: { type: file, path: \"${DATA:data/in.jsonl}\" }",
+                &format!("source: {{ type: sqs, queue_url: \"http://q/in\", pollers: {pollers} }}"),
+            )
+        };
+        assert!(Config::from_yaml(&sqs("64"), &|_| None).unwrap().problems().is_empty());
+        for bad in ["0", "1000000"] {
+            let problems = Config::from_yaml(&sqs(bad), &|_| None).unwrap().problems();
+            assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.pollers"), "{bad}: {problems:?}");
         }
     }
 

@@ -231,7 +231,11 @@ impl ConsumerContext for SourceContext {
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
+        // Counted when partitions were assigned: a cooperative rebalance
+        // also hands a joining member an empty assignment first.
+        if let Rebalance::Assign(tpl) = rebalance
+            && tpl.count() > 0
+        {
             metrics::counter!("expressway_kafka_rebalances_total", "kind" => "assign").increment(1);
         }
     }

@@ -367,7 +367,7 @@ fn run_config(
     let mut runs = Vec::new();
     let mut aws = AwsOnDemand { config: &config.aws, aws: None };
     for (p, (stats, watch)) in prepared.into_iter().zip(observed) {
-        let source: Box<dyn Source> = match &p.config.source {
+        let sources: Vec<Box<dyn Source>> = match &p.config.source {
             SourceConfig::File { path, follow, checkpoint } => {
                 if from_start {
                     let cp = checkpoint.clone().unwrap_or_else(|| {
@@ -378,10 +378,10 @@ fn run_config(
                     let _ = std::fs::remove_file(cp);
                 }
                 let source = FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?;
-                Box::new(source.max_record_bytes(config.runtime.max_payload_bytes))
+                vec![Box::new(source.max_record_bytes(config.runtime.max_payload_bytes))]
             }
-            SourceConfig::Stdin => Box::new(StdinSource::spawn(config.runtime.max_payload_bytes)),
-            SourceConfig::Sqs { queue_url, pollers, visibility_timeout, wait_time } => Box::new(SqsSource::open(
+            SourceConfig::Stdin => vec![Box::new(StdinSource::spawn(config.runtime.max_payload_bytes))],
+            SourceConfig::Sqs { queue_url, pollers, visibility_timeout, wait_time } => vec![Box::new(SqsSource::open(
                 aws.get()?,
                 &SqsSourceConfig {
                     queue_url,
@@ -389,16 +389,29 @@ fn run_config(
                     visibility_timeout: *visibility_timeout,
                     wait_time: *wait_time,
                 },
-            )?),
-            SourceConfig::Kafka { brokers, group, topics, instance_id, properties } => Box::new(
-                expressway_connectors::kafka::KafkaSource::open(&expressway_connectors::kafka::KafkaSourceConfig {
-                    brokers,
-                    group,
-                    topics,
-                    instance_id: instance_id.as_deref(),
-                    properties,
-                })?,
-            ),
+            )?)],
+            SourceConfig::Kafka { brokers, group, topics, instance_id, consumers, properties } => {
+                // Members of one group: the group spreads the partitions
+                // over them; each has its own static id, if any.
+                (0..*consumers)
+                    .map(|i| {
+                        let instance_id = instance_id.as_ref().map(|id| match i {
+                            0 => id.clone(),
+                            i => format!("{id}-{i}"),
+                        });
+                        let source = expressway_connectors::kafka::KafkaSource::open(
+                            &expressway_connectors::kafka::KafkaSourceConfig {
+                                brokers,
+                                group,
+                                topics,
+                                instance_id: instance_id.as_deref(),
+                                properties,
+                            },
+                        )?;
+                        Ok(Box::new(source) as Box<dyn Source>)
+                    })
+                    .collect::<Result<_, String>>()?
+            }
         };
         // Each sink writer opens its own sinks (checked in `problems`: only
         // sinks that can be opened more than once when there are several).
@@ -454,7 +467,7 @@ fn run_config(
         let (stats2, shutdown2) = (stats.clone(), shutdown.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipeline-{}", p.name))
-            .spawn(move || expressway_runtime::run_with_writers(spec, source, writers, dedup, stats2, shutdown2))
+            .spawn(move || expressway_runtime::run_parallel(spec, sources, writers, dedup, stats2, shutdown2))
             .map_err(|e| e.to_string())?;
         runs.push((p.name, stats, handle));
     }

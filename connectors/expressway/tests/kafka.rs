@@ -157,6 +157,8 @@ fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(
     out
 }
 
+/// Also through two consumers of the group in one process (`consumers: 2`),
+/// each on its own source reader with its share of the partitions.
 #[test]
 fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_each() {
     const N: usize = 100_000;
@@ -167,12 +169,11 @@ fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_ea
     for t in [&input, &output, &dead] {
         ensure_topic(&brokers, t, 4).expect("create topic");
     }
-    produce(&brokers, &input, readings(N));
-
     let dir = std::env::temp_dir().join(format!("expressway-kafka-{tag}"));
     std::fs::create_dir_all(&dir).expect("dir");
     let machine = repo().join("benches/machines/iot-fanout.asl.json");
     let cfg = dir.join("pipeline.yaml");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").to_string();
     std::fs::write(
         &cfg,
         format!(
@@ -180,10 +181,11 @@ fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_ea
 pipelines:
   - name: kafka-e2e
     state_machine: {machine}
-    source: {{ type: kafka, brokers: "{brokers}", group: "{group}", topics: ["{input}"] }}
+    source: {{ type: kafka, brokers: "{brokers}", group: "{group}", topics: ["{input}"], consumers: 2 }}
     sink: {{ type: kafka, brokers: "{brokers}", topic: "{output}" }}
     dead_letter: {{ type: kafka, brokers: "{brokers}", topic: "{dead}" }}
 runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}
+metrics: {{ address: "{addr}" }}
 "#,
             machine = machine.display()
         ),
@@ -194,8 +196,20 @@ runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}
         .stderr(Stdio::piped())
         .spawn()
         .expect("start expressway run");
+    // Both consumers hold partitions before the input is there, so both
+    // read some of it.
+    let assigned = "expressway_kafka_rebalances_total{kind=\"assign\"}";
+    let both = support::wait_for(Duration::from_secs(90), || metric(&addr, assigned) >= 2.0);
+    assert!(both, "both consumers were assigned partitions");
+    produce(&brokers, &input, readings(N));
 
     let results = consume(&brokers, &output, N, Duration::from_secs(240));
+    let read_by = |reader: u32| {
+        metric(&addr, &format!("expressway_source_records_total{{pipeline=\"kafka-e2e\",reader=\"{reader}\"}}"))
+    };
+    let (read_0, read_1) = (read_by(0), read_by(1));
+    assert!(read_0 > 0.0 && read_1 > 0.0, "each consumer read records: {read_0} and {read_1}");
+    assert!(read_0 + read_1 >= N as f64, "{read_0} + {read_1} records read");
     // Give the last commit interval a moment, then stop as Kubernetes does.
     std::thread::sleep(Duration::from_secs(1));
     let _ = Command::new("kill").args(["-TERM", &run.id().to_string()]).status();

@@ -123,6 +123,8 @@ pub(crate) fn admit(
 /// A record whose execution has started: what finishing it needs.
 pub(crate) struct Started {
     pub record: Record,
+    /// The source reader that read it.
+    pub reader: u16,
     pub dedup_key: Option<String>,
     pub input: Value,
     pub input_bound: Option<Measure>,

@@ -1,4 +1,4 @@
-//! The sharded, at-least-once executor: records in from a [`Source`],
+//! The sharded, at-least-once executor: records in from [`Source`]s,
 //! executions on shard threads, results and dead letters out through
 //! [`Sink`]s, and a record acknowledged only once what it produced is
 //! durably written.
@@ -6,27 +6,53 @@
 //! Threads and the data between them:
 //!
 //! ```text
-//!  source loop ──(batches, routed)──▶ shard 0..N ──(batches)──▶ sink writer 0..W
-//!       ▲                                                              │
-//!       └──────── acknowledgements (after the sinks are durable) ──────┘
+//!  source reader 0..R ──(batches, routed)──▶ shard 0..N ──(batches)──▶ sink writer 0..W
+//!       ▲                                                                      │
+//!       └──────────── acknowledgements (after the sinks are durable) ──────────┘
 //! ```
 //!
+//! Each source reader runs a source loop over its own [`Source`] (a Kafka
+//! consumer of the group each, say) and routes to every shard; a batch
+//! carries its reader's index, so each record's acknowledgement goes back to
+//! the reader that read it, whatever shard and writer it passed through.
 //! Shard `s` hands its results to writer `s % W`, so a shard's results are
 //! written in the order it finished them whatever `W` is; each writer has
 //! its own sinks ([`SinkWriter`]) and acknowledges on its own.
 //!
-//! The source loop routes records by the ordering contract (a partition's,
-//! or a key's, records to one shard, or every shard in turn; see
+//! A reader routes records by the ordering contract (a partition's, or a
+//! key's, records to one shard, or every shard in turn; see
 //! `RecordOrdering`) and shards own their work; what they share is the dedup
-//! store (concurrent by contract) and relaxed counters. The source loop admits at most `max_in_flight_per_shard` ×
-//! shards unacknowledged records, so memory stays flat under any backlog.
+//! store (concurrent by contract) and relaxed counters. The readers together
+//! admit at most `max_in_flight_per_shard` × shards unacknowledged records
+//! (an equal share each), so memory stays flat under any backlog.
 
-use crate::api::{DedupStore, Record, RecordId, Sink, Source};
+use crate::api::{CompletionHook, DedupStore, Record, RecordId, Sink, Source, SourceError};
+use crate::source_loop::{Reader, source_loop};
 use crate::spec::{PipelineSpec, RunError, Stats};
-use crate::{shard, sink_loop, source_loop};
-use crossbeam_channel::{bounded, unbounded};
+use crate::{shard, sink_loop};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A batch of records one source reader routed to one shard.
+pub(crate) struct Intake {
+    pub reader: u16,
+    pub records: Vec<Record>,
+}
+
+/// Records a sink writer made durable, for one reader; or why it stopped.
+pub(crate) type AckBatch = Result<Vec<RecordId>, String>;
+
+/// Where sink writers send acknowledgements: each reader's channel and
+/// completion hook, by reader index.
+#[derive(Clone)]
+pub(crate) struct Acknowledgements {
+    pub to: Vec<Sender<AckBatch>>,
+    pub hooks: Vec<Option<CompletionHook>>,
+}
+
+/// Source readers a pipeline may have: a thread and a Kafka consumer each.
+pub const MAX_SOURCE_READERS: usize = 64;
 
 /// What a shard hands the sink writer for one record.
 pub(crate) struct Done {
@@ -35,6 +61,8 @@ pub(crate) struct Done {
     pub output: Output,
     /// The input record's key, written with the result or dead letter.
     pub key: Option<Vec<u8>>,
+    /// The source reader that read it, which takes its acknowledgement.
+    pub reader: u16,
 }
 
 pub(crate) enum Output {
@@ -54,7 +82,8 @@ pub struct SinkWriter {
     pub dead_letters: Box<dyn Sink>,
 }
 
-/// Run a pipeline with one sink writer (see [`run_with_writers`]).
+/// Run a pipeline with one source reader and one sink writer (see
+/// [`run_parallel`]).
 pub fn run(
     spec: PipelineSpec,
     source: Box<dyn Source>,
@@ -65,29 +94,38 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
     let writer = SinkWriter { results: sink, dead_letters: dead_letter };
-    run_with_writers(spec, source, vec![writer], dedup, stats, shutdown)
+    run_parallel(spec, vec![source], vec![writer], dedup, stats, shutdown)
 }
 
-/// Run a pipeline until its source is finished or `shutdown` is set, then
-/// drain, commit and return. After `shutdown` the whole drain is bounded by
-/// the drain timeout (plus the sink writer's grace): executions still parked
-/// then (a long Wait, a slow task) are abandoned, and only what finished
-/// before is acknowledged and committed. Each of `writers` (at least one; at
-/// most one per shard is used) is a sink writer thread.
-pub fn run_with_writers(
+/// Run a pipeline until its sources are finished or `shutdown` is set (or
+/// one source fails), then drain, commit and return. After `shutdown` the
+/// whole drain is bounded by the drain timeout (plus the sink writer's
+/// grace): executions still parked then (a long Wait, a slow task) are
+/// abandoned, and only what finished before is acknowledged and committed.
+/// Each of `sources` (1 to [`MAX_SOURCE_READERS`]) is read by a source
+/// reader thread of its own (the first on the calling thread); each of
+/// `writers` (at least one; at most one per shard is used) is a sink writer
+/// thread. A source's error stops every reader; the first error is returned.
+pub fn run_parallel(
     spec: PipelineSpec,
-    mut source: Box<dyn Source>,
+    mut sources: Vec<Box<dyn Source>>,
     mut writers: Vec<SinkWriter>,
     dedup: Arc<dyn DedupStore>,
     stats: Arc<Stats>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
     let shards = spec.shards.max(1);
+    if sources.is_empty() || sources.len() > MAX_SOURCE_READERS {
+        return Err(RunError::Source(SourceError(format!(
+            "a pipeline needs from 1 to {MAX_SOURCE_READERS} source readers, not {}",
+            sources.len()
+        ))));
+    }
     if writers.is_empty() {
         return Err(RunError::Sink("a pipeline needs at least one sink writer".into()));
     }
     writers.truncate(shards);
-    let cap = spec.max_in_flight_per_shard.max(1);
+    let cap = (spec.max_in_flight_per_shard.max(1) * shards).div_ceil(sources.len());
     let spec = Arc::new(spec);
     // Records and results travel in batches: one channel operation (and at
     // most one wake-up) per batch, not per record. The in-flight cap, not
@@ -96,15 +134,17 @@ pub fn run_with_writers(
     let shards_per_writer = shards.div_ceil(writers.len());
     let (done_txs, done_rxs): (Vec<_>, Vec<_>) =
         writers.iter().map(|_| bounded::<Vec<Done>>(QUEUED_BATCHES * shards_per_writer)).unzip();
-    let (ack_tx, ack_rx) = unbounded::<Result<Vec<RecordId>, String>>();
-    // Set once the source loop is done (drained, past the drain deadline, or
-    // failed): shards then drop what is still parked instead of running it.
+    let (ack_txs, ack_rxs): (Vec<_>, Vec<_>) = sources.iter().map(|_| unbounded::<AckBatch>()).unzip();
+    let acknowledgements =
+        Acknowledgements { to: ack_txs, hooks: sources.iter().map(|s| s.completion_hook()).collect() };
+    // Set once the source loops are done (drained, past the drain deadline,
+    // or failed): shards then drop what is still parked instead of running it.
     let abandon = Arc::new(AtomicBool::new(false));
 
     let mut shard_txs = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards + writers.len());
     for shard in 0..shards {
-        let (tx, rx) = bounded::<Vec<Record>>(QUEUED_BATCHES);
+        let (tx, rx) = bounded::<Intake>(QUEUED_BATCHES * sources.len());
         shard_txs.push(tx);
         let done_tx = done_txs[shard % done_txs.len()].clone();
         let (spec, dedup, stats) = (spec.clone(), dedup.clone(), stats.clone());
@@ -114,38 +154,78 @@ pub fn run_with_writers(
         }));
     }
     drop(done_txs);
-    let hook = source.completion_hook();
     for (w, (writer, done_rx)) in writers.into_iter().zip(done_rxs).enumerate() {
         let (dedup, stats, name, abandon) = (dedup.clone(), stats.clone(), spec.name.clone(), abandon.clone());
-        let (ack_tx, hook) = (ack_tx.clone(), hook.clone());
+        let acks = acknowledgements.clone();
         let SinkWriter { results, dead_letters } = writer;
         handles.push(std::thread::Builder::new().name(format!("sink-writer-{w}")).spawn(move || {
-            sink_loop::sink_loop(done_rx, results, dead_letters, dedup.as_ref(), &stats, ack_tx, hook, &name, &abandon)
+            sink_loop::sink_loop(done_rx, results, dead_letters, dedup.as_ref(), &stats, acks, &name, &abandon)
         }));
     }
-    drop(ack_tx);
+    drop(acknowledgements);
 
-    let result = source_loop::source_loop(&spec, source.as_mut(), &shard_txs, &ack_rx, &shutdown, cap * shards, &stats);
+    let failed = AtomicBool::new(false);
+    let read = |index: usize, source: &mut Box<dyn Source>, acks: &Receiver<AckBatch>| {
+        let reader = Reader { index: index as u16, shards: &shard_txs, acks, cap, failed: &failed };
+        let result = source_loop(&spec, source.as_mut(), &reader, &shutdown, &stats);
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        result
+    };
+    let results: Vec<Result<(), RunError>> = std::thread::scope(|scope| {
+        let mut readers = sources.iter_mut().zip(&ack_rxs).enumerate();
+        let first = readers.next();
+        let others: Vec<_> = readers
+            .map(|(i, (source, acks))| {
+                std::thread::Builder::new()
+                    .name(format!("source-reader-{i}"))
+                    .spawn_scoped(scope, move || read(i, source, acks))
+            })
+            .collect();
+        let mut results: Vec<Result<(), RunError>> =
+            first.map(|(i, (source, acks))| read(i, source, acks)).into_iter().collect();
+        for other in others {
+            results.push(match other {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(RunError::Source(SourceError("a source reader panicked".into())))),
+                Err(e) => Err(RunError::Source(SourceError(format!("starting a source reader: {e}")))),
+            });
+            if results.last().is_some_and(Result::is_err) {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
+        results
+    });
     // In flight now means past the drain deadline (or a failed source or
     // sink): whatever is still parked is abandoned, not waited for.
     abandon.store(true, Ordering::Relaxed);
     drop(shard_txs);
-    // Shards and the sink writer end once their inputs close; what they
+    // Shards and the sink writers end once their inputs close; what they
     // completed is acknowledged below before the final commit, and nothing
     // else is: an abandoned record runs again after a restart.
     for h in handles.into_iter().flatten() {
         let _ = h.join();
     }
     let mut sink_error = None;
-    while let Ok(batch) = ack_rx.try_recv() {
-        match batch {
-            Ok(ids) => ids.into_iter().for_each(|id| source.complete(id)),
-            Err(e) => sink_error = Some(e),
+    let mut commit_error = None;
+    for (source, acks) in sources.iter_mut().zip(&ack_rxs) {
+        while let Ok(batch) = acks.try_recv() {
+            match batch {
+                Ok(ids) => ids.into_iter().for_each(|id| source.complete(id)),
+                Err(e) => sink_error = Some(e),
+            }
+        }
+        if let Err(e) = source.commit() {
+            commit_error.get_or_insert(e);
         }
     }
-    source.commit().map_err(RunError::Source)?;
+    if let Some(e) = commit_error {
+        return Err(RunError::Source(e));
+    }
     if let Some(e) = sink_error {
         return Err(RunError::Sink(e));
     }
-    result
+    results.into_iter().collect()
 }

@@ -3,8 +3,9 @@
 //!
 //! - [`api`]: what sources, sinks and dedup stores implement; [`tasks`]: the
 //!   door Task states go through ([`tasks::TaskService`]).
-//! - [`executor::run`]: one pipeline — a source loop, shard threads, a sink
-//!   writer ([`source_loop`], [`shard`], [`sink_loop`]), records admitted in
+//! - [`executor::run_parallel`]: one pipeline — source loops (one per
+//!   source reader), shard threads, sink writers ([`source_loop`], [`shard`],
+//!   [`sink_loop`]), records admitted in
 //!   [`admission`] (through [`input`], which `exec` shares) and finished in
 //!   [`outcome`], counted in [`metrics`]; a panic in one execution is caught
 //!   (`panics`) and dead-letters that record only.
@@ -46,6 +47,6 @@ pub use api::{
     SourceError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use executor::{SinkWriter, run, run_with_writers};
+pub use executor::{MAX_SOURCE_READERS, SinkWriter, run, run_parallel};
 pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RecordOrdering, RunError, Stats};
 pub use tasks::{LocalExecutions, NoTaskService, TaskReply, TaskService};

@@ -19,6 +19,8 @@ pub mod metric {
     pub const IN_FLIGHT: &str = "expressway_records_in_flight";
     pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
     pub const COMMITS: &str = "expressway_source_commits_total";
+    /// Labelled by source reader (`0`..): bounded by `MAX_SOURCE_READERS`.
+    pub const RECORDS_READ: &str = "expressway_source_records_total";
     pub const TRANSITIONS: &str = "expressway_state_transitions_total";
     pub const LAG_BYTES: &str = "expressway_source_lag_bytes";
     pub const LAG_RECORDS: &str = "expressway_source_lag_records";
@@ -40,6 +42,7 @@ pub mod metric {
         describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
         describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
         describe_counter!(COMMITS, "Source progress commits");
+        describe_counter!(RECORDS_READ, "Records read from the source, by source reader");
         describe_counter!(TRANSITIONS, "States entered, by state type");
         describe_gauge!(LAG_BYTES, metrics::Unit::Bytes, "Bytes of input not yet read (file sources)");
         describe_gauge!(LAG_RECORDS, "Records not yet read (partitioned sources)");

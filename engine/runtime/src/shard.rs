@@ -6,7 +6,7 @@
 
 use crate::admission::{Admission, Checked, Started, admit, check, claim};
 use crate::api::{DedupStore, Record};
-use crate::executor::{Done, Output};
+use crate::executor::{Done, Intake, Output};
 use crate::live::{self, Boxed, Live};
 use crate::metrics::{ShardMetrics, metric};
 use crate::outcome::{conclude, dead_letter};
@@ -26,7 +26,7 @@ use std::time::Duration;
 pub(crate) fn shard_loop(
     spec: &PipelineSpec,
     shard: usize,
-    rx: Receiver<Vec<Record>>,
+    rx: Receiver<Intake>,
     done: Sender<Vec<Done>>,
     dedup: &dyn DedupStore,
     stats: &Stats,
@@ -71,8 +71,8 @@ pub(crate) fn shard_loop(
                 internal_error(spec, stats, &m, &started.record.coordinates, None, Some(&started.input), &panicked)
             }
         };
-        let Started { record, dedup_key, .. } = started;
-        Done { id: record.id, dedup_key, output, key: record.key }
+        let Started { record, reader, dedup_key, .. } = started;
+        Done { id: record.id, dedup_key, output, key: record.key, reader }
     };
     let hand_over = |finished: &mut Vec<Done>| finished.is_empty() || done.send(std::mem::take(finished)).is_ok();
     let mut open = true;
@@ -128,7 +128,8 @@ pub(crate) fn shard_loop(
         };
         // Past the drain deadline a batch is not started: unacknowledged, it
         // is delivered again after a restart.
-        let batch = batch.filter(|_| !abandon.load(Ordering::Relaxed)).unwrap_or_default();
+        let Intake { reader, records: batch } =
+            batch.filter(|_| !abandon.load(Ordering::Relaxed)).unwrap_or(Intake { reader: 0, records: Vec::new() });
         // Check every record, then claim the batch's keys in one call to the
         // dedup store, then start what was claimed, in the batch's order.
         let mut checked: Vec<Checked> = Vec::with_capacity(batch.len());
@@ -169,13 +170,13 @@ pub(crate) fn shard_loop(
             let mut admission = match checked {
                 Checked::Run(admission) => admission,
                 Checked::Settled(output) => {
-                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key });
+                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key, reader });
                     continue;
                 }
             };
             admit(spec, &mut admission, stats, &m, shard, seq);
             let Admission { dedup_key, input, input_bound, name } = admission;
-            let started = Started { record, dedup_key, input, input_bound, name, began: spec.clock.now() };
+            let started = Started { record, reader, dedup_key, input, input_bound, name, began: spec.clock.now() };
             let info = Arc::new(ExecutionInfo {
                 execution_id: execution_id(spec, &started.name),
                 execution_name: started.name.clone(),

@@ -1,12 +1,12 @@
-//! The sink writer: one thread that writes every shard's results and dead
+//! A sink writer: a thread that writes its shards' results and dead
 //! letters, makes them durable, marks their idempotency keys complete and
-//! only then acknowledges their records to the source loop.
+//! only then acknowledges each record to the source reader that read it.
 
-use crate::api::{CompletionHook, DedupStore, RecordId, Sink};
-use crate::executor::{Done, Output};
+use crate::api::{DedupStore, RecordId, Sink};
+use crate::executor::{Acknowledgements, Done, Output};
 use crate::metrics::metric;
 use crate::spec::Stats;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,7 @@ pub(crate) fn sink_loop(
     mut dead: Box<dyn Sink>,
     dedup: &dyn DedupStore,
     stats: &Stats,
-    acks: Sender<Result<Vec<RecordId>, String>>,
-    hook: Option<CompletionHook>,
+    acks: Acknowledgements,
     pipeline: &str,
     abandon: &AtomicBool,
 ) {
@@ -122,20 +121,31 @@ pub(crate) fn sink_loop(
                 if !keys.is_empty() {
                     dedup.complete_many(&keys);
                 }
-                let mut ids = Vec::with_capacity(p.done.len());
+                // Each record's id goes back to the reader that read it.
+                let mut ids: Vec<Vec<RecordId>> = vec![Vec::new(); acks.to.len()];
+                if let [only] = ids.as_mut_slice() {
+                    only.reserve(p.done.len());
+                }
                 for d in p.done {
                     if let Output::DeadLetter(_) = d.output {
                         stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                         dead_letters.increment(1);
                     }
-                    ids.push(d.id);
+                    if let Some(reader) = ids.get_mut(d.reader as usize) {
+                        reader.push(d.id);
+                    }
                 }
-                if let Some(hook) = &hook {
-                    hook(&ids);
-                }
-                stats.acknowledged.fetch_add(ids.len() as u64, Ordering::Relaxed);
-                if acks.send(Ok(ids)).is_err() {
-                    return Err(std::io::Error::other("the source loop stopped"));
+                for ((ids, to), hook) in ids.into_iter().zip(&acks.to).zip(&acks.hooks) {
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    if let Some(hook) = hook {
+                        hook(&ids);
+                    }
+                    stats.acknowledged.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                    if to.send(Ok(ids)).is_err() {
+                        return Err(std::io::Error::other("the source loop stopped"));
+                    }
                 }
             }
             Ok(())
@@ -143,7 +153,9 @@ pub(crate) fn sink_loop(
         if let Err(e) = step {
             sink_errors.increment(1);
             // Nothing not yet acknowledged is: it is re-delivered.
-            let _ = acks.send(Err(e.to_string()));
+            for to in &acks.to {
+                let _ = to.send(Err(e.to_string()));
+            }
             return;
         }
     }

@@ -1,36 +1,49 @@
-//! The source loop: polls records up to the in-flight cap, routes them to
-//! shards by partition, takes acknowledgements back and commits the source's
-//! low watermark on the commit interval and at the end.
+//! A source loop, one per source reader: polls records up to its share of
+//! the in-flight cap, routes them to shards by the ordering contract, takes
+//! acknowledgements back and commits its source's low watermark on the
+//! commit interval and at the end.
 
-use crate::api::{Lag, Polled, Record, RecordId, Source};
+use crate::api::{Lag, Polled, Record, Source};
+use crate::executor::{AckBatch, Intake};
 use crate::metrics::metric;
 use crate::spec::{PipelineSpec, RecordOrdering, RunError, Stats};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// One source reader's place in the executor.
+pub(crate) struct Reader<'a> {
+    /// Its index: its batches carry it, so its records' acknowledgements
+    /// come back to it.
+    pub index: u16,
+    pub shards: &'a [Sender<Intake>],
+    pub acks: &'a Receiver<AckBatch>,
+    /// Records it may have unacknowledged at once.
+    pub cap: usize,
+    /// Set when any reader fails: the others drain and stop too.
+    pub failed: &'a AtomicBool,
+}
+
 pub(crate) fn source_loop(
     spec: &PipelineSpec,
     source: &mut dyn Source,
-    shard_txs: &[Sender<Vec<Record>>],
-    ack_rx: &Receiver<Result<Vec<RecordId>, String>>,
+    reader: &Reader<'_>,
     shutdown: &AtomicBool,
-    cap: usize,
     stats: &Stats,
 ) -> Result<(), RunError> {
+    let (ack_rx, cap) = (reader.acks, reader.cap);
     let mut in_flight = 0usize;
+    let mut in_flight_share =
+        InFlightShare { gauge: metrics::gauge!(metric::IN_FLIGHT, "pipeline" => spec.name.clone()), reported: 0 };
     let mut finished = false;
     let mut last_commit = Instant::now();
     let mut draining_since: Option<Instant> = None;
-    let mut router = Router::new(spec.ordering, shard_txs.len());
-    let in_flight_gauge = metrics::gauge!(metric::IN_FLIGHT, "pipeline" => spec.name.clone());
+    let mut router = Router::new(spec.ordering, reader.shards.len());
     let throttled = metrics::counter!(metric::THROTTLED, "pipeline" => spec.name.clone());
     let commits = metrics::counter!(metric::COMMITS, "pipeline" => spec.name.clone());
-    fn acknowledge(
-        source: &mut dyn Source,
-        batch: Result<Vec<RecordId>, String>,
-        in_flight: &mut usize,
-    ) -> Result<(), RunError> {
+    let read =
+        metrics::counter!(metric::RECORDS_READ, "pipeline" => spec.name.clone(), "reader" => reader.index.to_string());
+    fn acknowledge(source: &mut dyn Source, batch: AckBatch, in_flight: &mut usize) -> Result<(), RunError> {
         match batch {
             Ok(ids) => {
                 *in_flight -= ids.len();
@@ -44,26 +57,27 @@ pub(crate) fn source_loop(
         while let Ok(batch) = ack_rx.try_recv() {
             acknowledge(source, batch, &mut in_flight)?;
         }
-        in_flight_gauge.set(in_flight as f64);
+        in_flight_share.report(in_flight);
         if last_commit.elapsed() >= spec.commit_interval {
             source.commit().map_err(RunError::Source)?;
             commits.increment(1);
-            let lag = source.lag();
-            match lag {
-                Some(Lag::Bytes(n)) => {
-                    metrics::gauge!(metric::LAG_BYTES, "pipeline" => spec.name.clone()).set(n as f64)
+            if let Some(lag) = source.lag() {
+                // The pipeline's lag is its readers' together.
+                stats.lag.set_reader(reader.index as usize, lag);
+                match stats.lag.get() {
+                    Some(Lag::Bytes(n)) => {
+                        metrics::gauge!(metric::LAG_BYTES, "pipeline" => spec.name.clone()).set(n as f64)
+                    }
+                    Some(Lag::Records(n)) => {
+                        metrics::gauge!(metric::LAG_RECORDS, "pipeline" => spec.name.clone()).set(n as f64)
+                    }
+                    None => {}
                 }
-                Some(Lag::Records(n)) => {
-                    metrics::gauge!(metric::LAG_RECORDS, "pipeline" => spec.name.clone()).set(n as f64)
-                }
-                None => {}
-            }
-            if let Some(lag) = lag {
-                stats.lag.set(lag);
             }
             last_commit = Instant::now();
         }
-        if shutdown.load(Ordering::Relaxed) && draining_since.is_none() {
+        let stopping = shutdown.load(Ordering::Relaxed) || reader.failed.load(Ordering::Relaxed);
+        if stopping && draining_since.is_none() {
             draining_since = Some(Instant::now());
         }
         let stop_intake = finished || draining_since.is_some();
@@ -89,9 +103,11 @@ pub(crate) fn source_loop(
         match source.poll(cap - in_flight).map_err(RunError::Source)? {
             Polled::Records(records) => {
                 in_flight += records.len();
+                read.increment(records.len() as u64);
                 // A full shard queue blocks here: backpressure, not loss.
                 for (shard, batch) in router.route(records).into_iter().enumerate() {
-                    if !batch.is_empty() && shard_txs[shard].send(batch).is_err() {
+                    let intake = Intake { reader: reader.index, records: batch };
+                    if !intake.records.is_empty() && reader.shards[shard].send(intake).is_err() {
                         return Err(RunError::Sink("a shard stopped unexpectedly".into()));
                     }
                 }
@@ -103,6 +119,28 @@ pub(crate) fn source_loop(
             }
             Polled::Finished => finished = true,
         }
+    }
+}
+
+/// A reader's part of the pipeline's in-flight gauge, which every reader
+/// adds its own count to; taken back when the reader stops.
+struct InFlightShare {
+    gauge: metrics::Gauge,
+    reported: usize,
+}
+
+impl InFlightShare {
+    fn report(&mut self, in_flight: usize) {
+        if in_flight != self.reported {
+            self.gauge.increment(in_flight as f64 - self.reported as f64);
+            self.reported = in_flight;
+        }
+    }
+}
+
+impl Drop for InFlightShare {
+    fn drop(&mut self) {
+        self.report(0);
     }
 }
 

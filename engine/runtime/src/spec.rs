@@ -6,8 +6,8 @@ use crate::clock::Clock;
 use crate::tasks::TaskService;
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::program::Program;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Which executions are logged (as an Express workflow's CloudWatch logging).
@@ -127,21 +127,38 @@ pub struct Stats {
     pub lag: LastLag,
 }
 
-/// A source's last reported [`Lag`], readable from other threads.
+/// A source's last reported [`Lag`], readable from other threads: its
+/// readers' last reports together.
 #[derive(Debug, Default)]
 pub struct LastLag {
     /// 0: never reported; 1: bytes; 2: records.
     unit: AtomicU8,
     amount: AtomicU64,
+    /// Each reader's last report (readers report on their own commits).
+    readers: Mutex<Vec<u64>>,
 }
 
 impl LastLag {
+    /// A source read by one reader reports its lag.
     pub fn set(&self, lag: Lag) {
+        self.set_reader(0, lag);
+    }
+
+    /// Reader `reader` reports the lag of its own part of the source.
+    pub fn set_reader(&self, reader: usize, lag: Lag) {
         let (unit, amount) = match lag {
             Lag::Bytes(n) => (1, n),
             Lag::Records(n) => (2, n),
         };
-        self.amount.store(amount, Ordering::Relaxed);
+        let total = {
+            let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if readers.len() <= reader {
+                readers.resize(reader + 1, 0);
+            }
+            readers[reader] = amount;
+            readers.iter().fold(0u64, |sum, n| sum.saturating_add(*n))
+        };
+        self.amount.store(total, Ordering::Relaxed);
         self.unit.store(unit, Ordering::Relaxed);
     }
 
@@ -173,5 +190,26 @@ impl std::fmt::Display for RunError {
             RunError::Source(e) => write!(f, "source: {e}"),
             RunError::Sink(e) => write!(f, "sink: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipelines_lag_is_its_readers_last_reports_together() {
+        let lag = LastLag::default();
+        assert_eq!(lag.get(), None, "nothing reported yet");
+        lag.set_reader(1, Lag::Records(7));
+        lag.set_reader(0, Lag::Records(5));
+        assert_eq!(lag.get(), Some(Lag::Records(12)));
+        // A reader's new report replaces its old one only.
+        lag.set_reader(1, Lag::Records(0));
+        assert_eq!(lag.get(), Some(Lag::Records(5)));
+        lag.set(Lag::Records(2));
+        assert_eq!(lag.get(), Some(Lag::Records(2)), "`set` is reader 0's report");
+        lag.set_reader(2, Lag::Records(u64::MAX));
+        assert_eq!(lag.get(), Some(Lag::Records(u64::MAX)), "the sum saturates");
     }
 }

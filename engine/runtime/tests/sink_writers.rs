@@ -39,9 +39,9 @@ fn run(shards: usize, writers: usize, records: u64) -> Written {
         .iter()
         .map(|(r, d)| SinkWriter { results: Box::new(r.clone()), dead_letters: Box::new(d.clone()) })
         .collect();
-    expressway_runtime::run_with_writers(
+    expressway_runtime::run_parallel(
         spec,
-        Box::new(source),
+        vec![Box::new(source)],
         writers,
         Arc::new(NoDedup),
         Arc::new(Stats::default()),
