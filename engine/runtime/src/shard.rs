@@ -5,7 +5,7 @@
 //! deadline the shard drops what is still parked, unacknowledged.
 
 use crate::admission::{Admission, Checked, Started, admit, check, claim};
-use crate::api::{DedupStore, Record};
+use crate::api::DedupStore;
 use crate::executor::{Done, Intake, Output};
 use crate::live::{self, Boxed, Live};
 use crate::metrics::{ShardMetrics, metric};
