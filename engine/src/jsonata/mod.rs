@@ -240,6 +240,20 @@ mod tests {
         }
     }
 
+    /// `=` is JavaScript's deep equality: `1` and `1.0` are one number at
+    /// any depth, in the input as in constructed values.
+    #[test]
+    fn equal_numbers_are_equal_whatever_their_text_at_any_depth() {
+        let doc = r#"{"a": {"x": 1, "y": [2, {"z": 3}]}, "b": {"y": [2.0, {"z": 3e0}], "x": 1.0}, "c": {"x": 1.5}}"#;
+        assert_eq!(run("a = b", doc).as_deref(), Some("true"));
+        assert_eq!(run("a != b", doc).as_deref(), Some("false"));
+        assert_eq!(run("a.x = c.x", doc).as_deref(), Some("false"));
+        assert_eq!(run("a = c", doc).as_deref(), Some("false"));
+        assert_eq!(run(r#"{"x": 1} = {"x": 1.0}"#, doc).as_deref(), Some("true"));
+        assert_eq!(run(r#"a = {"x": 1.0, "y": [2, {"z": 3.0}]}"#, doc).as_deref(), Some("true"));
+        assert_eq!(run("a.y = b.y", doc).as_deref(), Some("true"));
+    }
+
     #[test]
     fn paths_predicates_and_sequences() {
         let doc = r#"{"a":[{"b":1,"c":"x"},{"b":2,"c":"y"},{"b":3,"c":"x"}]}"#;

@@ -235,7 +235,7 @@ pub fn js_string_order(a: &str, b: &str) -> std::cmp::Ordering {
 pub fn deep_equal(a: &V, b: &V) -> bool {
     if matches!(a, V::Json(_)) || matches!(b, V::Json(_)) {
         if let (V::Json(x), V::Json(y)) = (a, b) {
-            return x == y;
+            return json_equal(x, y);
         }
         return deep_equal(&a.norm(), &b.norm());
     }
@@ -252,6 +252,22 @@ pub fn deep_equal(a: &V, b: &V) -> bool {
         }
         (V::Func(x), V::Func(y)) => Rc::ptr_eq(x, y),
         _ => false,
+    }
+}
+
+/// Deep equality of engine values as JavaScript sees them: numbers by their
+/// value (`1` and `1.0` are one number), objects whatever their key order.
+fn json_equal(x: &Value, y: &Value) -> bool {
+    match (x, y) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            Arc::ptr_eq(a, b) || (a.len() == b.len() && a.iter().zip(b.iter()).all(|(p, q)| json_equal(p, q)))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            Arc::ptr_eq(a, b)
+                || (a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| json_equal(v, w))))
+        }
+        _ => x == y,
     }
 }
 
