@@ -69,6 +69,10 @@ fn refuse_owned(properties: &BTreeMap<String, String>, owned: &[&str]) -> Result
 #[derive(Default)]
 struct PartitionState {
     in_flight: InFlight,
+    /// Of those, read by the `poll` now running and not yet handed out: a
+    /// revoke during that `poll` cannot wait for them (they would never
+    /// complete); they are dropped from its batch instead.
+    unhanded: usize,
     next: i64,
     epoch: u8,
     /// `kafka:<topic>:<partition>`, shared by the partition's records.
@@ -145,11 +149,45 @@ impl Tracker {
         }
     }
 
-    fn in_flight(&self, topic: &str, partition: i32) -> usize {
+    /// Note a record read by the `poll` now running: in flight, not yet
+    /// handed out. Its slot, the slot's epoch and the partition's origin.
+    fn read(&mut self, topic: &str, partition: i32, offset: i64) -> (u16, u8, Option<Origin>) {
+        let slot = self.slot(topic, partition);
+        let (mut epoch, mut origin) = (0, None);
+        if let Some((_, state)) = self.states[slot as usize].as_mut() {
+            let before = state.in_flight.len();
+            state.in_flight.insert(offset as u64);
+            state.unhanded += state.in_flight.len() - before;
+            state.next = offset + 1;
+            epoch = state.epoch;
+            origin = state.origin;
+        }
+        (slot, epoch, origin)
+    }
+
+    /// Records of the partition handed out and not yet complete: what a
+    /// revoke waits for.
+    fn handed_out(&self, topic: &str, partition: i32) -> usize {
         match self.find(topic, partition) {
-            Some(slot) => self.states[slot as usize].as_ref().map_or(0, |(_, s)| s.in_flight.len()),
+            Some(slot) => {
+                self.states[slot as usize].as_ref().map_or(0, |(_, s)| s.in_flight.len().saturating_sub(s.unhanded))
+            }
             None => 0,
         }
+    }
+
+    /// The end of a `poll`: its records are handed out, but those of a
+    /// partition revoked meanwhile (their slot's state gone or reassigned)
+    /// are dropped: the revoke committed a watermark at or below them, so
+    /// the partition's next owner reads them.
+    fn hand_out(&mut self, records: &mut Vec<Record>) {
+        for (_, state) in self.states.iter_mut().flatten() {
+            state.unhanded = 0;
+        }
+        records.retain(|r| {
+            let (slot, epoch, _) = split_id(r.id);
+            self.states.get(slot).and_then(Option::as_ref).is_some_and(|(_, s)| s.epoch == epoch)
+        });
     }
 
     fn watermarks(&mut self) -> Vec<((String, i32), i64)> {
@@ -202,7 +240,7 @@ impl ConsumerContext for SourceContext {
             let deadline = Instant::now() + REVOKE_DRAIN;
             let mut tracker = lock(&self.progress.tracker);
             loop {
-                let left: usize = tpl.elements().iter().map(|e| tracker.in_flight(e.topic(), e.partition())).sum();
+                let left: usize = tpl.elements().iter().map(|e| tracker.handed_out(e.topic(), e.partition())).sum();
                 let now = Instant::now();
                 if left == 0 {
                     break;
@@ -323,16 +361,7 @@ impl Source for KafkaSource {
                 }
             };
             let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-            let mut tracker = lock(&self.progress.tracker);
-            let slot = tracker.slot(topic, partition);
-            let (mut epoch, mut origin) = (0, None);
-            if let Some((_, state)) = tracker.states[slot as usize].as_mut() {
-                state.in_flight.insert(offset as u64);
-                state.next = offset + 1;
-                epoch = state.epoch;
-                origin = state.origin;
-            }
-            drop(tracker);
+            let (slot, epoch, origin) = lock(&self.progress.tracker).read(topic, partition, offset);
             records.push(Record {
                 id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
@@ -345,6 +374,7 @@ impl Source for KafkaSource {
                 oversized: None,
             });
         }
+        lock(&self.progress.tracker).hand_out(&mut records);
         metrics::counter!("expressway_kafka_records_consumed_total").increment(records.len() as u64);
         Ok(if records.is_empty() { Polled::Idle } else { Polled::Records(records) })
     }
@@ -663,11 +693,48 @@ mod tests {
             s.next = 8;
         }
         t.complete(stale);
-        assert_eq!(t.in_flight("b", 3), 1, "a's late completion must not complete b's offset 7");
+        assert_eq!(t.handed_out("b", 3), 1, "a's late completion must not complete b's offset 7");
         let fresh = record_id(reused, t.states[reused as usize].as_ref().map(|(_, s)| s.epoch).unwrap_or_default(), 7);
         t.complete(fresh);
-        assert_eq!(t.in_flight("b", 3), 0);
+        assert_eq!(t.handed_out("b", 3), 0);
         assert_eq!(split_id(record_id(4095, 255, (1 << 44) - 1)), (4095, 255, (1 << 44) - 1));
+    }
+
+    fn record_at(t: &mut Tracker, topic: &str, partition: i32, offset: i64) -> Record {
+        let (slot, epoch, _) = t.read(topic, partition, offset);
+        Record {
+            id: record_id(slot, epoch, offset),
+            partition: partition_key(topic, partition),
+            payload: Vec::new(),
+            coordinates: Coordinates::new(Origin::intern("kafka:test"), Place::Offset(offset as u64)),
+            key: None,
+            oversized: None,
+        }
+    }
+
+    /// A revoke inside a `poll` (librdkafka calls the rebalance callback from
+    /// `consumer.poll`) waits only for records handed out before: the ones
+    /// this `poll` read cannot complete while it runs. They are dropped from
+    /// its batch, and the watermark committed for them is at or below them.
+    #[test]
+    fn a_revoke_during_a_poll_waits_only_for_records_handed_out_and_drops_the_polls_own() {
+        let mut t = Tracker::default();
+        let mut earlier = vec![record_at(&mut t, "a", 0, 10)];
+        t.hand_out(&mut earlier);
+        assert_eq!(t.handed_out("a", 0), 1);
+        // The next poll reads a:0 at 11 and 12 and b:1 at 5, then a:0 is revoked.
+        let mut batch =
+            vec![record_at(&mut t, "a", 0, 11), record_at(&mut t, "b", 1, 5), record_at(&mut t, "a", 0, 12)];
+        assert_eq!(t.handed_out("a", 0), 1, "only offset 10 is waited for");
+        assert_eq!(t.handed_out("b", 1), 0);
+        t.complete(earlier[0].id);
+        assert_eq!(t.handed_out("a", 0), 0, "the revoke may go on");
+        t.revoke("a", 0);
+        assert_eq!(t.watermarks(), vec![(("a".to_string(), 0), 11), (("b".to_string(), 1), 5)]);
+        t.hand_out(&mut batch);
+        let kept: Vec<u64> = batch.iter().map(|r| split_id(r.id).2 as u64).collect();
+        assert_eq!(kept, [5], "a:0's records go to its next owner; b:1's stays");
+        assert_eq!(t.handed_out("b", 1), 1, "handed out now");
     }
 
     #[test]

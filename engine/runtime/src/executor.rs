@@ -51,6 +51,19 @@ pub(crate) struct Acknowledgements {
     pub hooks: Vec<Option<CompletionHook>>,
 }
 
+/// Sets the readers' `failed` flag if dropped while its reader unwinds, so a
+/// panicking reader stops the others (which drain) instead of leaving them
+/// running with nothing to end them.
+struct FailOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Source readers a pipeline may have: a thread and a Kafka consumer each.
 pub const MAX_SOURCE_READERS: usize = 64;
 
@@ -105,7 +118,10 @@ pub fn run(
 /// Each of `sources` (1 to [`MAX_SOURCE_READERS`]) is read by a source
 /// reader thread of its own (the first on the calling thread); each of
 /// `writers` (at least one; at most one per shard is used) is a sink writer
-/// thread. A source's error stops every reader; the first error is returned.
+/// thread. Readers share the in-flight cap equally, whatever part of the
+/// source each holds. A source's error (or a reader's panic) stops every
+/// reader; the error returned is a final commit's, else a sink's, else the
+/// lowest-numbered failed reader's.
 pub fn run_parallel(
     spec: PipelineSpec,
     mut sources: Vec<Box<dyn Source>>,
@@ -166,6 +182,7 @@ pub fn run_parallel(
 
     let failed = AtomicBool::new(false);
     let read = |index: usize, source: &mut Box<dyn Source>, acks: &Receiver<AckBatch>| {
+        let _stops_the_others_if_it_panics = FailOnPanic(&failed);
         let reader = Reader { index: index as u16, shards: &shard_txs, acks, cap, failed: &failed };
         let result = source_loop(&spec, source.as_mut(), &reader, &shutdown, &stats);
         if result.is_err() {
@@ -183,6 +200,10 @@ pub fn run_parallel(
                     .spawn_scoped(scope, move || read(i, source, acks))
             })
             .collect();
+        // A reader that could not start stops the others before they begin.
+        if others.iter().any(Result::is_err) {
+            failed.store(true, Ordering::Relaxed);
+        }
         let mut results: Vec<Result<(), RunError>> =
             first.map(|(i, (source, acks))| read(i, source, acks)).into_iter().collect();
         for other in others {

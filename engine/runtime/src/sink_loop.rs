@@ -131,6 +131,7 @@ pub(crate) fn sink_loop(
                         stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                         dead_letters.increment(1);
                     }
+                    debug_assert!((d.reader as usize) < ids.len(), "a record from an unknown reader");
                     if let Some(reader) = ids.get_mut(d.reader as usize) {
                         reader.push(d.id);
                     }

@@ -6,7 +6,8 @@
 use expressway_engine::{WorkflowType, compile_text};
 use expressway_runtime::testing::{MemorySink, Replay};
 use expressway_runtime::{
-    NoDedup, PipelineSpec, Polled, RecordId, RunError, SinkWriter, Source, SourceError, Stats, run_parallel,
+    CompletionHook, NoDedup, PipelineSpec, Polled, RecordId, RunError, SinkWriter, Source, SourceError, Stats,
+    run_parallel,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -37,12 +38,14 @@ fn each_reader_gets_back_exactly_its_own_records() {
     const READERS: u64 = 3;
     const RECORDS: u64 = 10_000;
     let sources: Vec<_> = (0..READERS)
-        .map(|r| {
-            Replay::new(RECORDS, move |seq| format!(r#"{{"reader":{r},"seq":{seq}}}"#).into_bytes())
-                .partitions(PARTITIONS)
+        .map(|r| Hooked {
+            inner: Replay::new(RECORDS, move |seq| format!(r#"{{"reader":{r},"seq":{seq}}}"#).into_bytes())
+                .partitions(PARTITIONS),
+            hooked: Arc::default(),
         })
         .collect();
-    let completed: Vec<_> = sources.iter().map(Replay::completed).collect();
+    let completed: Vec<_> = sources.iter().map(|s| s.inner.completed()).collect();
+    let hooked: Vec<_> = sources.iter().map(|s| s.hooked.clone()).collect();
     let sinks: Vec<MemorySink> = (0..2).map(|_| MemorySink::default()).collect();
     let stats = Arc::new(Stats::default());
     run_parallel(
@@ -58,6 +61,10 @@ fn each_reader_gets_back_exactly_its_own_records() {
         let mut ids = completed.lock().unwrap().clone();
         ids.sort_unstable();
         assert_eq!(ids, (0..RECORDS).collect::<Vec<_>>(), "reader {reader}: each of its records acknowledged once");
+        // Its completion hook (the Kafka source's way) saw the same ids.
+        let mut hooked = hooked[reader].lock().unwrap().clone();
+        hooked.sort_unstable();
+        assert_eq!(hooked, ids, "reader {reader}: its hook saw exactly its records");
     }
     assert_eq!(Stats::get(&stats.acknowledged), READERS * RECORDS);
     let mut seen = vec![0u32; (READERS * RECORDS) as usize];
@@ -72,6 +79,32 @@ fn each_reader_gets_back_exactly_its_own_records() {
         }
     }
     assert!(seen.iter().all(|&n| n == 1), "a record written {:?} times", seen.iter().find(|&&n| n != 1));
+}
+
+/// A source that also learns of completions through a completion hook, as
+/// the Kafka source does (called on the sink writer's thread).
+struct Hooked<F: FnMut(u64) -> Vec<u8>> {
+    inner: Replay<F>,
+    hooked: Arc<Mutex<Vec<RecordId>>>,
+}
+
+impl<F: FnMut(u64) -> Vec<u8> + Send> Source for Hooked<F> {
+    fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
+        self.inner.poll(max)
+    }
+
+    fn complete(&mut self, id: RecordId) {
+        self.inner.complete(id);
+    }
+
+    fn commit(&mut self) -> Result<(), SourceError> {
+        self.inner.commit()
+    }
+
+    fn completion_hook(&self) -> Option<CompletionHook> {
+        let hooked = self.hooked.clone();
+        Some(Arc::new(move |ids: &[RecordId]| hooked.lock().unwrap().extend_from_slice(ids)))
+    }
 }
 
 /// Reads `good` records, then fails.
@@ -127,7 +160,9 @@ fn one_readers_failure_stops_every_reader_and_is_returned() {
     // reader does: what of its records finished meanwhile is acknowledged,
     // once each; the rest is left unacknowledged, to be read again.
     let healthy = healthy_done.lock().unwrap().clone();
-    assert!((healthy.len() as u64) < ENDLESS, "the healthy reader stopped");
+    // It stops within a few polls of the failure (a poll is at most its
+    // share of the in-flight cap); a million would mean it went on.
+    assert!(healthy.len() < 1_000_000, "the healthy reader stopped: {} records", healthy.len());
     let mut sorted = healthy.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..healthy.len() as u64).collect::<Vec<_>>(), "all it read, once each");
@@ -136,4 +171,58 @@ fn one_readers_failure_stops_every_reader_and_is_returned() {
     failing.dedup();
     assert_eq!(failing.len(), failing_done.lock().unwrap().len(), "once each");
     assert!(failing.iter().all(|&id| id < 1_000), "only records it read: {:?}", failing.last());
+}
+
+/// Panics on its first poll.
+struct Panics;
+
+impl Source for Panics {
+    fn poll(&mut self, _max: usize) -> Result<Polled, SourceError> {
+        panic!("a bug in a source");
+    }
+
+    fn complete(&mut self, _id: RecordId) {}
+
+    fn commit(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+/// A reader that panics (on its own thread, or on the calling one) stops
+/// the others, which drain; the panic reaches the caller, and nothing hangs.
+#[test]
+fn a_panicking_reader_stops_the_others() {
+    const ENDLESS: u64 = 50_000_000;
+    let payload: fn(u64) -> Vec<u8> = |seq| format!(r#"{{"seq":{seq}}}"#).into_bytes();
+    for panicking_first in [false, true] {
+        let healthy = Replay::new(ENDLESS, payload);
+        let done = healthy.completed();
+        let mut sources: Vec<Box<dyn Source>> = vec![Box::new(healthy), Box::new(Panics)];
+        if panicking_first {
+            sources.reverse();
+        }
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_parallel(
+                pass_through(2),
+                sources,
+                writers(&[MemorySink::default()]),
+                Arc::new(NoDedup),
+                Arc::new(Stats::default()),
+                Arc::new(AtomicBool::new(false)),
+            )
+        }));
+        match run {
+            // On the calling thread the panic unwinds out of the run.
+            Err(_) => assert!(panicking_first, "only reader 0 runs on the calling thread"),
+            Ok(result) => {
+                assert!(!panicking_first);
+                match result {
+                    Err(RunError::Source(e)) => assert_eq!(e.0, "a source reader panicked"),
+                    other => panic!("expected the panicked reader's error, got {other:?}"),
+                }
+            }
+        }
+        let read = done.lock().unwrap().len();
+        assert!(read < 1_000_000, "the healthy reader stopped: {read} records");
+    }
 }
