@@ -110,8 +110,10 @@ whole seconds, rounded up.
 {{- end }}
 
 {{/*
-Kafka gives each partition to one member of a group: more replicas than
-partitions only adds idle members and rebalances. (list $ maxReplicas)
+Kafka gives each partition to one member of a group: more members than
+partitions only adds idle members and rebalances. Each replica is as many
+members as its pipeline's `consumers` (the most of any Kafka pipeline).
+(list $ maxReplicas)
 */}}
 {{- define "expressway.checkReplicasWithinPartitions" -}}
 {{- $root := index . 0 }}
@@ -122,8 +124,12 @@ partitions only adds idle members and rebalances. (list $ maxReplicas)
 {{- if kindIs "invalid" $partitions }}
 {{- fail "autoscaling.keda.kafka.partitions: give the partition count of the topics read, which bounds the replicas" }}
 {{- end }}
-{{- if gt (int $max) (int $partitions) }}
-{{- fail (printf "autoscaling: maxReplicas %v is above the %v partitions: the extra members would sit idle" $max $partitions) }}
+{{- $consumers := 1 }}
+{{- range $kafka }}
+{{- $consumers = max $consumers (int (dig "source" "consumers" 1 .)) }}
+{{- end }}
+{{- if gt (mul (int $max) $consumers) (int $partitions) }}
+{{- fail (printf "autoscaling: maxReplicas %v × %v consumers is above the %v partitions: the extra members would sit idle" $max $consumers $partitions) }}
 {{- end }}
 {{- end }}
 {{- end }}
