@@ -217,17 +217,25 @@ fn lock(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
     t.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A partition's lag as this consumer should report it: only while it
+/// fetches the partition. librdkafka keeps reporting a revoked partition
+/// (stopped, with its last lag), which another consumer of this process or
+/// another process now reports: counted twice otherwise. `-1` (the
+/// internal partition) and an unknown lag count for nothing.
+fn owned_lag(partition: i32, fetch_state: &str, consumer_lag: i64) -> Option<i64> {
+    let fetching = !matches!(fetch_state, "none" | "stopping" | "stopped");
+    (partition >= 0 && consumer_lag >= 0 && fetching).then_some(consumer_lag)
+}
+
 impl ClientContext for SourceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         let mut total = 0;
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
-                if partition < 0 || p.consumer_lag < 0 {
-                    continue;
-                }
-                total += p.consumer_lag;
+                let Some(lag) = owned_lag(partition, &p.fetch_state, p.consumer_lag) else { continue };
+                total += lag;
                 metrics::gauge!("expressway_kafka_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
-                    .set(p.consumer_lag as f64);
+                    .set(lag as f64);
             }
         }
         self.lag.store(total, std::sync::atomic::Ordering::Relaxed);
@@ -710,6 +718,17 @@ mod tests {
             key: None,
             oversized: None,
         }
+    }
+
+    #[test]
+    fn lag_counts_only_partitions_being_fetched() {
+        assert_eq!(owned_lag(3, "active", 12), Some(12));
+        assert_eq!(owned_lag(3, "offset-query", 12), Some(12));
+        for not_ours in ["none", "stopping", "stopped"] {
+            assert_eq!(owned_lag(3, not_ours, 12), None, "{not_ours}: revoked, another member reports it");
+        }
+        assert_eq!(owned_lag(-1, "active", 12), None, "the internal partition");
+        assert_eq!(owned_lag(3, "active", -1), None, "unknown");
     }
 
     /// A revoke inside a `poll` (librdkafka calls the rebalance callback from
