@@ -515,10 +515,12 @@ impl Config {
                 });
             }
             // A dedup store skips a record whose key is running. Under one
-            // consumer the running twin holds that consumer's watermark; under
-            // another consumer of this process (after a rebalance moved the
-            // partition) it does not, and the skipping consumer would commit
-            // past a record that may yet be abandoned.
+            // consumer the running twin usually holds that consumer's
+            // watermark; under another consumer of this process (after a
+            // rebalance moved the partition) it does not, and the skipping
+            // consumer would commit past a record that may yet be abandoned.
+            // (One consumer shares the gap when a revoke's drain timed out
+            // and the partition came back to it: see the notes on issue 19.)
             if let SourceConfig::Kafka { consumers: 2.., .. } = p.source
                 && p.idempotency.key.is_some()
             {

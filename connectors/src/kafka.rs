@@ -268,6 +268,9 @@ impl ConsumerContext for SourceContext {
             }
             for e in tpl.elements() {
                 tracker.revoke(e.topic(), e.partition());
+                // Its new owner reports its lag from now on.
+                metrics::gauge!("expressway_kafka_consumer_lag", "topic" => e.topic().to_string(), "partition" => e.partition().to_string())
+                    .set(0.0);
             }
             let marks = tracker.watermarks();
             drop(tracker);

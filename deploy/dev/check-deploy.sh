@@ -141,6 +141,8 @@ reject "a bad drain_timeout" "/config/runtime/drain_timeout" "config: { runtime:
 reject "more replicas than partitions" "above the 6 partitions" "autoscaling: { keda: { maxReplicas: 12 } }"
 reject "more consumers than partitions" "maxReplicas 4 × 2 consumers is above the 6 partitions" \
   '{config: {pipelines: [{name: p, state_machine: iot-fanout.asl.json, source: {type: kafka, brokers: b, group: g, topics: [t], consumers: 2}, sink: {type: "null"}, dead_letter: {type: "null"}}]}, autoscaling: {keda: {maxReplicas: 4}}}'
+reject "consumers from a variable" "give a number here" \
+  '{config: {pipelines: [{name: p, state_machine: iot-fanout.asl.json, source: {type: kafka, brokers: b, group: g, topics: [t], consumers: "${N}"}, sink: {type: "null"}, dead_letter: {type: "null"}}]}}'
 reject "KEDA and HPA together" "enable keda or hpa, not both" "autoscaling: { hpa: { enabled: true } }"
 reject "no pipeline to run" "config.pipelines is empty" "config: { pipelines: [] }"
 

@@ -126,7 +126,11 @@ members as its pipeline's `consumers` (the most of any Kafka pipeline).
 {{- end }}
 {{- $consumers := 1 }}
 {{- range $kafka }}
-{{- $consumers = max $consumers (int (dig "source" "consumers" 1 .)) }}
+{{- $c := dig "source" "consumers" 1 . }}
+{{- if and (kindIs "string" $c) (not (regexMatch "^[0-9]+$" $c)) }}
+{{- fail (printf "config.pipelines: consumers %q: give a number here (the chart checks replicas × consumers against the partitions)" $c) }}
+{{- end }}
+{{- $consumers = max $consumers (int $c) }}
 {{- end }}
 {{- if gt (mul (int $max) $consumers) (int $partitions) }}
 {{- fail (printf "autoscaling: maxReplicas %v × %v consumers is above the %v partitions: the extra members would sit idle" $max $consumers $partitions) }}
