@@ -14,6 +14,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 const PARTITIONS: u64 = 8;
+/// More records than a reader that stops when it should ever reads.
+const ENDLESS: u64 = 50_000_000;
+
+fn seq_payload(seq: u64) -> Vec<u8> {
+    format!(r#"{{"seq":{seq}}}"#).into_bytes()
+}
 
 fn pass_through(shards: usize) -> PipelineSpec {
     let program = compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express)
@@ -137,8 +143,7 @@ impl Source for FailsAfter {
 
 #[test]
 fn one_readers_failure_stops_every_reader_and_is_returned() {
-    const ENDLESS: u64 = 50_000_000;
-    let payload: fn(u64) -> Vec<u8> = |seq| format!(r#"{{"seq":{seq}}}"#).into_bytes();
+    let payload: fn(u64) -> Vec<u8> = seq_payload;
     let healthy = Replay::new(ENDLESS, payload);
     let healthy_done: Arc<Mutex<Vec<RecordId>>> = healthy.completed();
     let failing = FailsAfter { good: 1_000, inner: Replay::new(ENDLESS, payload), read: 0 };
@@ -192,8 +197,7 @@ impl Source for Panics {
 /// the others, which drain; the panic reaches the caller, and nothing hangs.
 #[test]
 fn a_panicking_reader_stops_the_others() {
-    const ENDLESS: u64 = 50_000_000;
-    let payload: fn(u64) -> Vec<u8> = |seq| format!(r#"{{"seq":{seq}}}"#).into_bytes();
+    let payload: fn(u64) -> Vec<u8> = seq_payload;
     for panicking_first in [false, true] {
         let healthy = Replay::new(ENDLESS, payload);
         let done = healthy.completed();
