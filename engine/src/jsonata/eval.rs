@@ -1208,6 +1208,9 @@ fn strict_equal(a: &V, b: &V) -> bool {
         (V::Null, V::Null) => true,
         (V::Arr(x), V::Arr(y)) => Rc::ptr_eq(x, y),
         (V::Obj(x), V::Obj(y)) => Rc::ptr_eq(x, y),
+        // The same array or object of the input, read twice.
+        (V::Json(Value::Array(x)), V::Json(Value::Array(y))) => Arc::ptr_eq(x, y),
+        (V::Json(Value::Object(x)), V::Json(Value::Object(y))) => Arc::ptr_eq(x, y),
         _ => false,
     }
 }

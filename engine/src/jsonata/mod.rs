@@ -254,6 +254,19 @@ mod tests {
         assert_eq!(run("a.y = b.y", doc).as_deref(), Some("true"));
     }
 
+    /// `in` is JavaScript's `===`: an input object is itself, read twice,
+    /// and not its equal twin.
+    #[test]
+    fn in_finds_the_same_input_object_and_not_its_twin() {
+        let doc = r#"{"a": {"x": 1}, "b": {"x": 1}, "n": 2, "l": [1, 2]}"#;
+        assert_eq!(run("a in [a, 3]", doc).as_deref(), Some("true"));
+        assert_eq!(run("a in [b]", doc).as_deref(), Some("false"));
+        // An array constructor flattens an array into its items: not found.
+        assert_eq!(run("l in [l]", doc).as_deref(), Some("false"));
+        assert_eq!(run("n in l", doc).as_deref(), Some("true"));
+        assert_eq!(run(r#"{"x": 1} in [a]"#, doc).as_deref(), Some("false"));
+    }
+
     #[test]
     fn paths_predicates_and_sequences() {
         let doc = r#"{"a":[{"b":1,"c":"x"},{"b":2,"c":"y"},{"b":3,"c":"x"}]}"#;
