@@ -43,12 +43,13 @@ pub(crate) struct Intake {
 /// Records a sink writer made durable, for one reader; or why it stopped.
 pub(crate) type AckBatch = Result<Vec<RecordId>, String>;
 
-/// Where sink writers send acknowledgements: each reader's channel and
-/// completion hook, by reader index.
+/// Where a sink writer sends one reader's acknowledgements: its channel,
+/// and its source's completion hook, if any. Sink writers hold one per
+/// reader, by reader index.
 #[derive(Clone)]
-pub(crate) struct Acknowledgements {
-    pub to: Vec<Sender<AckBatch>>,
-    pub hooks: Vec<Option<CompletionHook>>,
+pub(crate) struct ReaderAcks {
+    pub to: Sender<AckBatch>,
+    pub hook: Option<CompletionHook>,
 }
 
 /// Sets the readers' `failed` flag if dropped while its reader unwinds, so a
@@ -151,8 +152,8 @@ pub fn run_parallel(
     let (done_txs, done_rxs): (Vec<_>, Vec<_>) =
         writers.iter().map(|_| bounded::<Vec<Done>>(QUEUED_BATCHES * shards_per_writer)).unzip();
     let (ack_txs, ack_rxs): (Vec<_>, Vec<_>) = sources.iter().map(|_| unbounded::<AckBatch>()).unzip();
-    let acknowledgements =
-        Acknowledgements { to: ack_txs, hooks: sources.iter().map(|s| s.completion_hook()).collect() };
+    let acknowledgements: Vec<ReaderAcks> =
+        ack_txs.into_iter().zip(&sources).map(|(to, s)| ReaderAcks { to, hook: s.completion_hook() }).collect();
     // Set once the source loops are done (drained, past the drain deadline,
     // or failed): shards then drop what is still parked instead of running it.
     let abandon = Arc::new(AtomicBool::new(false));
@@ -213,9 +214,6 @@ pub fn run_parallel(
                     .unwrap_or_else(|_| Err(RunError::Source(SourceError("a source reader panicked".into())))),
                 Err(e) => Err(RunError::Source(SourceError(format!("starting a source reader: {e}")))),
             });
-            if results.last().is_some_and(Result::is_err) {
-                failed.store(true, Ordering::Relaxed);
-            }
         }
         results
     });

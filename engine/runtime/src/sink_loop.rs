@@ -3,7 +3,7 @@
 //! only then acknowledges each record to the source reader that read it.
 
 use crate::api::{DedupStore, RecordId, Sink};
-use crate::executor::{Acknowledgements, Done, Output};
+use crate::executor::{Done, Output, ReaderAcks};
 use crate::metrics::metric;
 use crate::spec::Stats;
 use crossbeam_channel::Receiver;
@@ -35,7 +35,7 @@ pub(crate) fn sink_loop(
     mut dead: Box<dyn Sink>,
     dedup: &dyn DedupStore,
     stats: &Stats,
-    acks: Acknowledgements,
+    acks: Vec<ReaderAcks>,
     pipeline: &str,
     abandon: &AtomicBool,
 ) {
@@ -122,7 +122,7 @@ pub(crate) fn sink_loop(
                     dedup.complete_many(&keys);
                 }
                 // Each record's id goes back to the reader that read it.
-                let mut ids: Vec<Vec<RecordId>> = vec![Vec::new(); acks.to.len()];
+                let mut ids: Vec<Vec<RecordId>> = vec![Vec::new(); acks.len()];
                 if let [only] = ids.as_mut_slice() {
                     only.reserve(p.done.len());
                 }
@@ -136,15 +136,15 @@ pub(crate) fn sink_loop(
                         reader.push(d.id);
                     }
                 }
-                for ((ids, to), hook) in ids.into_iter().zip(&acks.to).zip(&acks.hooks) {
+                for (ids, reader) in ids.into_iter().zip(&acks) {
                     if ids.is_empty() {
                         continue;
                     }
-                    if let Some(hook) = hook {
+                    if let Some(hook) = &reader.hook {
                         hook(&ids);
                     }
                     stats.acknowledged.fetch_add(ids.len() as u64, Ordering::Relaxed);
-                    if to.send(Ok(ids)).is_err() {
+                    if reader.to.send(Ok(ids)).is_err() {
                         return Err(std::io::Error::other("the source loop stopped"));
                     }
                 }
@@ -154,8 +154,8 @@ pub(crate) fn sink_loop(
         if let Err(e) = step {
             sink_errors.increment(1);
             // Nothing not yet acknowledged is: it is re-delivered.
-            for to in &acks.to {
-                let _ = to.send(Err(e.to_string()));
+            for reader in &acks {
+                let _ = reader.to.send(Err(e.to_string()));
             }
             return;
         }

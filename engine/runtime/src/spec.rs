@@ -139,11 +139,6 @@ pub struct LastLag {
 }
 
 impl LastLag {
-    /// A source read by one reader reports its lag.
-    pub fn set(&self, lag: Lag) {
-        self.set_reader(0, lag);
-    }
-
     /// Reader `reader` reports the lag of its own part of the source.
     pub fn set_reader(&self, reader: usize, lag: Lag) {
         let (unit, amount) = match lag {
@@ -207,8 +202,8 @@ mod tests {
         // A reader's new report replaces its old one only.
         lag.set_reader(1, Lag::Records(0));
         assert_eq!(lag.get(), Some(Lag::Records(5)));
-        lag.set(Lag::Records(2));
-        assert_eq!(lag.get(), Some(Lag::Records(2)), "`set` is reader 0's report");
+        lag.set_reader(0, Lag::Records(2));
+        assert_eq!(lag.get(), Some(Lag::Records(2)), "reader 0's report replaced too");
         lag.set_reader(2, Lag::Records(u64::MAX));
         assert_eq!(lag.get(), Some(Lag::Records(u64::MAX)), "the sum saturates");
     }
