@@ -1,5 +1,7 @@
 //! The `memory` dedup store: a concurrent map of claimed and completed
-//! idempotency keys with a time to live and a hard bound on its size.
+//! idempotency keys with a time to live and a hard bound on its size. A
+//! claimed key's twin is `Running` (held until it is done), a completed
+//! key's `Done` (skipped).
 //!
 //! Shards claim keys side by side: the map is sharded (dashmap), its size is
 //! an atomic beside it (`DashMap::len` would lock every shard on each
@@ -9,7 +11,7 @@
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as Slot;
-use expressway_runtime::DedupStore;
+use expressway_runtime::{Claim, DedupStore};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,20 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     since: Instant,
+    done: bool,
+}
+
+impl Entry {
+    fn claimed() -> Entry {
+        Entry { since: Instant::now(), done: false }
+    }
+    fn done() -> Entry {
+        Entry { since: Instant::now(), done: true }
+    }
+    /// What a twin of this live entry's key is told.
+    fn twin(&self) -> Claim {
+        if self.done { Claim::Done } else { Claim::Running }
+    }
 }
 
 pub struct MemoryDedup {
@@ -114,45 +130,45 @@ impl MemoryDedup {
 }
 
 impl DedupStore for MemoryDedup {
-    fn begin(&self, key: &str) -> bool {
+    fn begin(&self, key: &str) -> Claim {
         if let Some(e) = self.keys.get(key)
             && self.live(&e)
         {
-            return false;
+            return e.twin();
         }
         // When full of live keys the record still runs, unremembered: a
         // redelivery would run again (at-least-once holds, memory is bounded).
         if !self.reserve() {
-            return true;
+            return Claim::Run;
         }
         match self.keys.entry(key.to_string()) {
             Slot::Occupied(mut e) => {
                 self.release();
                 if self.live(e.get()) {
-                    return false;
+                    return e.get().twin();
                 }
-                e.insert(Entry { since: Instant::now() });
+                e.insert(Entry::claimed());
             }
             Slot::Vacant(v) => {
-                v.insert(Entry { since: Instant::now() });
+                v.insert(Entry::claimed());
             }
         }
-        true
+        Claim::Run
     }
 
     fn complete(&self, key: &str) {
         if let Some(mut e) = self.keys.get_mut(key) {
-            *e = Entry { since: Instant::now() };
+            *e = Entry::done();
             return;
         }
         if self.reserve() {
             match self.keys.entry(key.to_string()) {
                 Slot::Occupied(mut e) => {
                     self.release();
-                    e.insert(Entry { since: Instant::now() });
+                    e.insert(Entry::done());
                 }
                 Slot::Vacant(v) => {
-                    v.insert(Entry { since: Instant::now() });
+                    v.insert(Entry::done());
                 }
             }
         }
@@ -167,33 +183,36 @@ mod tests {
     fn claims_once_until_ttl_and_stays_bounded() {
         let d = MemoryDedup::new(Duration::from_secs(60), 2);
         assert!(d.is_empty());
-        assert!(d.begin("a"), "first claim runs");
-        assert!(!d.begin("a"), "a twin in flight is skipped");
+        assert_eq!(d.begin("a"), Claim::Run, "first claim runs");
+        assert_eq!(d.begin("a"), Claim::Running, "a twin in flight is held, not skipped");
         d.complete("a");
-        assert!(!d.begin("a"), "a completed key is skipped");
-        assert!(d.begin("b"));
-        assert!(d.begin("c"), "full of live keys: runs, unremembered");
-        assert!(d.begin("c"));
+        assert_eq!(d.begin("a"), Claim::Done, "a completed key is skipped");
+        assert_eq!(d.begin("b"), Claim::Run);
+        assert_eq!(d.begin("c"), Claim::Run, "full of live keys: runs, unremembered");
+        assert_eq!(d.begin("c"), Claim::Run);
         assert_eq!(d.len(), 2);
         let short = MemoryDedup::new(Duration::from_millis(1), 10);
-        assert!(short.begin("x"));
+        assert_eq!(short.begin("x"), Claim::Run);
         short.complete("x");
         std::thread::sleep(Duration::from_millis(5));
-        assert!(short.begin("x"), "expired keys run again");
+        assert_eq!(short.begin("x"), Claim::Run, "expired keys run again");
+        assert_eq!(short.begin("y"), Claim::Run);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(short.begin("y"), Claim::Run, "a claim older than the TTL lapses: its twin runs");
     }
 
     #[test]
     fn a_store_full_of_live_keys_is_not_scanned_per_claim() {
         let d = MemoryDedup::new(Duration::from_secs(3600), 100);
         for i in 0..100 {
-            assert!(d.begin(&format!("live-{i}")));
+            assert_eq!(d.begin(&format!("live-{i}")), Claim::Run);
         }
         for i in 0..10_000 {
-            assert!(d.begin(&format!("overflow-{i}")), "full: runs, unremembered");
+            assert_eq!(d.begin(&format!("overflow-{i}")), Claim::Run, "full: runs, unremembered");
         }
         assert_eq!(d.len(), 100);
         assert_eq!(d.sweeps(), 1, "no key can expire before the oldest one's TTL: one sweep, not one per claim");
-        assert!(!d.begin("live-5"), "the remembered keys are still twins");
+        assert_eq!(d.begin("live-5"), Claim::Running, "the remembered keys are still twins");
     }
 
     #[test]
@@ -204,7 +223,7 @@ mod tests {
                 .map(|_| {
                     let d = d.clone();
                     // Every thread claims the same 4,000 keys: each is won once.
-                    s.spawn(move || (0..4_000).filter(|i| d.begin(&format!("k{i}"))).count())
+                    s.spawn(move || (0..4_000).filter(|i| d.begin(&format!("k{i}")) == Claim::Run).count())
                 })
                 .collect();
             threads.into_iter().map(|t| t.join().expect("thread")).sum()

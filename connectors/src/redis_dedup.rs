@@ -23,7 +23,7 @@
 //! [`RedisDedup::connect`] refuses an older server.
 
 use dashmap::DashSet;
-use expressway_runtime::DedupStore;
+use expressway_runtime::{Claim, DedupStore};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -123,16 +123,17 @@ fn by_part<'k>(keys: impl Iterator<Item = (usize, &'k str)>) -> Vec<(u32, Vec<(u
 }
 
 impl DedupStore for RedisDedup {
-    fn begin(&self, key: &str) -> bool {
-        self.begin_many(&[key]).first().copied().unwrap_or(true)
+    fn begin(&self, key: &str) -> Claim {
+        self.begin_many(&[key]).first().copied().unwrap_or(Claim::Run)
     }
 
     /// Claims in the process first (a key running here, earlier in this
-    /// batch too, is a twin), then one pipelined round trip for the rest: a
-    /// key in the current or the previous bucket's set was completed.
-    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
-        let mut claimed: Vec<bool> = keys.iter().map(|k| self.running.insert(k.to_string())).collect();
-        let asked: Vec<usize> = (0..keys.len()).filter(|&i| claimed[i]).collect();
+    /// batch too, is a `Running` twin), then one pipelined round trip for the
+    /// rest: a key in the current or the previous bucket's set is `Done`.
+    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
+        let mut claimed: Vec<Claim> =
+            keys.iter().map(|k| if self.running.insert(k.to_string()) { Claim::Run } else { Claim::Running }).collect();
+        let asked: Vec<usize> = (0..keys.len()).filter(|&i| claimed[i] == Claim::Run).collect();
         if asked.is_empty() {
             return claimed;
         }
@@ -153,7 +154,7 @@ impl DedupStore for RedisDedup {
                 for ((&(i, key), now), before) in members.iter().zip(current).zip(previous) {
                     if *now || *before {
                         self.running.remove(key);
-                        claimed[i] = false;
+                        claimed[i] = Claim::Done;
                     }
                 }
             }
@@ -212,10 +213,11 @@ mod tests {
         let mut batch: Vec<&str> = keys.iter().map(String::as_str).collect();
         batch.push("k7");
         let claimed = store.begin_many(&batch);
-        assert_eq!(claimed.iter().filter(|c| **c).count(), 500, "every key once");
-        assert_eq!(claimed.last(), Some(&false), "a twin later in the same batch is skipped");
+        assert_eq!(claimed.iter().filter(|c| **c == Claim::Run).count(), 500, "every key once");
+        assert_eq!(claimed.last(), Some(&Claim::Running), "a twin later in the same batch is held");
         assert_eq!(store.round_trips(), 1, "one round trip for the batch");
-        assert_eq!(store.begin_many(&["k3", "k4"]), [false, false], "running keys are twins without asking Redis");
+        let running = [Claim::Running, Claim::Running];
+        assert_eq!(store.begin_many(&["k3", "k4"]), running, "running keys are twins without asking Redis");
         assert_eq!(store.round_trips(), 1);
 
         store.complete_many(&batch[..250]);
@@ -224,9 +226,14 @@ mod tests {
         // Another process (a restart, a replica) sees the completed keys only.
         let other = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
         let asked = ["k0", "k249", "k250", "k499", "new"];
-        assert_eq!(other.begin_many(&asked), [false, false, true, true, true]);
+        let (done, run) = (Claim::Done, Claim::Run);
+        assert_eq!(other.begin_many(&asked), [done, done, run, run, run]);
         assert_eq!(other.round_trips(), 1);
-        assert!(!other.begin("k1"), "one key alone is answered as in a batch");
+        assert_eq!(other.begin("k1"), Claim::Done, "one key alone is answered as in a batch");
+        // This process's running twin, once completed, is done.
+        assert_eq!(store.begin("k300"), Claim::Running);
+        store.complete("k300");
+        assert_eq!(store.begin("k300"), Claim::Done);
     }
 
     #[test]
@@ -234,17 +241,17 @@ mod tests {
         let (url, prefix) = (redis_url(), fresh_prefix());
         let ttl = Duration::from_secs(1);
         let store = RedisDedup::connect(&url, ttl, &prefix).expect("redis");
-        assert_eq!(store.begin_many(&["a"]), [true]);
+        assert_eq!(store.begin_many(&["a"]), [Claim::Run]);
         store.complete_many(&["a"]);
         // Whatever bucket the completion fell in, the key is known for a
         // whole TTL after it (here: asked again by a new process, within it)…
         std::thread::sleep(ttl / 2);
         let later = RedisDedup::connect(&url, ttl, &prefix).expect("redis");
-        assert_eq!(later.begin_many(&["a", "b"]), [false, true]);
+        assert_eq!(later.begin_many(&["a", "b"]), [Claim::Done, Claim::Run]);
         // …and gone, with its set, within two TTLs after the bucket ended.
         std::thread::sleep(ttl * 3);
         let much_later = RedisDedup::connect(&url, ttl, &prefix).expect("redis");
-        assert_eq!(much_later.begin_many(&["a"]), [true]);
+        assert_eq!(much_later.begin_many(&["a"]), [Claim::Run]);
         let mut conn = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).expect("redis");
         let left: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn).expect("KEYS");
         assert!(left.is_empty(), "expired sets are gone: {left:?}");

@@ -464,6 +464,45 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     assert_eq!(aws.calls(&format!("{run}-1")).len(), 1);
 }
 
+/// A key claimed `running` by another replica (which crashed: the claim is
+/// never completed) holds its twin here, unacknowledged, until the claim
+/// lapses; then the twin runs. Skipping it, as a running twin once was,
+/// would lose the message for good.
+#[test]
+fn a_twin_of_a_claim_running_elsewhere_is_held_until_the_claim_lapses_and_then_runs() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "dh", &run, false);
+    let table = format!("dedup-{run}");
+    aws.table(&table);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let claim = aws
+        .dynamodb
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S(format!("aws-test:\"{run}-1\"")))
+        .item("status", AttributeValue::S("running".into()))
+        .item("expires_at", AttributeValue::N((now + 3).to_string()));
+    aws.rt.block_on(claim.send()).expect("PutItem");
+    let dir = work_dir();
+    let machine = machine(&dir, ECHO_MACHINE);
+    let lines = sqs_lines(&q, "", "");
+    let cfg = config(
+        &dir,
+        &machine,
+        &format!(
+            "{lines}    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
+        ),
+    );
+    aws.send(&q.input, &[(format!(r#"{{"orderId":"{run}-1","id":"{run}-1"}}"#), None)]);
+    let process = start(&cfg);
+    let results = aws.drain(&q.output, 1, Duration::from_secs(60));
+    let log = stop(process);
+    assert_eq!(results.len(), 1, "the twin ran once the claim lapsed\n{log}");
+    assert_eq!(aws.calls(&format!("{run}-1")).len(), 1, "{log}");
+    assert!(log.contains("0 duplicates skipped"), "{log}");
+}
+
 #[test]
 fn sns_publish_reaches_a_subscribed_queue() {
     let aws = aws();

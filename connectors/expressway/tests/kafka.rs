@@ -161,7 +161,9 @@ fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(
 /// each on its own source reader with its share of the partitions: half the
 /// input is there before they join (whichever joins first may start on it
 /// alone and then hand partitions over), half comes once both hold
-/// partitions, so both read some.
+/// partitions, so both read some. With an idempotency key (the memory
+/// store, shared by both consumers): a record read by both is held by the
+/// second until the first is done.
 #[test]
 fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_each() {
     const N: usize = 100_000;
@@ -186,6 +188,7 @@ pipelines:
   - name: kafka-e2e
     state_machine: {machine}
     source: {{ type: kafka, brokers: "{brokers}", group: "{group}", topics: ["{input}"], consumers: 2 }}
+    idempotency: {{ key: "$.deviceId" }}
     sink: {{ type: kafka, brokers: "{brokers}", topic: "{output}" }}
     dead_letter: {{ type: kafka, brokers: "{brokers}", topic: "{dead}" }}
 runtime: {{ shards: 2, drain_timeout: 20s, commit_interval: 200ms }}

@@ -7,11 +7,12 @@ use super::errors::{DYNAMODB, describe, failure};
 use super::response::with_metadata;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use base64::Engine as _;
 use expressway_engine::{TaskOutcome, Value};
-use expressway_runtime::DedupStore;
+use expressway_runtime::{Claim, DedupStore};
 use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
 use std::collections::HashMap;
@@ -197,7 +198,10 @@ fn from_attribute(v: &AttributeValue) -> Json {
 /// Idempotency keys in a DynamoDB table with a string partition key `pk`.
 /// `begin` claims a key with a conditional put (status `running`, expiring
 /// after the TTL so a crashed claim does not block its redelivery forever);
-/// `complete` marks it `done`. Shared by every replica.
+/// `complete` marks it `done`. Shared by every replica. A twin of a
+/// `running` claim is held (not acknowledged) until the claim is `done` or
+/// lapses: after a crash, its redelivery waits out the claim
+/// ([`CLAIM_SECONDS`]) and then runs.
 pub struct DynamoDedup {
     aws: Arc<Aws>,
     client: Client,
@@ -237,15 +241,16 @@ impl DynamoDedup {
 }
 
 impl DedupStore for DynamoDedup {
-    fn begin(&self, key: &str) -> bool {
-        self.begin_many(&[key]).first().copied().unwrap_or(true)
+    fn begin(&self, key: &str) -> Claim {
+        self.begin_many(&[key]).first().copied().unwrap_or(Claim::Run)
     }
 
     /// A conditional put per distinct key, all sent at once (DynamoDB has no
     /// batched conditional write that answers per item): the shard waits
-    /// one round trip per batch. A key repeated in the batch is a twin of
-    /// its first occurrence without asking.
-    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
+    /// one round trip per batch. A key repeated in the batch is a running
+    /// twin of its first occurrence without asking. A put refused by its
+    /// condition returns the item that refused it: `done`, or a running claim.
+    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
         let now = Self::now();
         let mut first = std::collections::HashSet::with_capacity(keys.len());
         let asked: Vec<usize> = (0..keys.len()).filter(|&i| first.insert(keys[i])).collect();
@@ -262,23 +267,29 @@ impl DedupStore for DynamoDedup {
                 .expression_attribute_names("#t", &self.ttl_attribute)
                 .expression_attribute_values(":running", AttributeValue::S("running".into()))
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
         });
         let answers: Vec<_> = self.aws.handle().block_on(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect());
-        let mut claimed = vec![false; keys.len()];
+        let mut claimed = vec![Claim::Running; keys.len()];
         for (&i, answer) in asked.iter().zip(answers) {
             claimed[i] = match answer {
-                Ok(_) => true,
-                Err(e) => {
-                    let (error, cause) = describe(DYNAMODB, &e);
-                    if error == "DynamoDB.ConditionalCheckFailedException" {
-                        false
-                    } else {
-                        // Unreachable store: run it anyway (at-least-once), and say so.
-                        tracing::warn!(table = %self.table, %cause, "dedup store unavailable; running the record");
-                        true
+                Ok(_) => Claim::Run,
+                Err(e) => match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                        match refused.item().and_then(|item| item.get("status")) {
+                            Some(AttributeValue::S(status)) if status == "done" => Claim::Done,
+                            // A live running claim (or no item returned: ask again later).
+                            _ => Claim::Running,
+                        }
                     }
-                }
+                    _ => {
+                        // Unreachable store: run it anyway (at-least-once), and say so.
+                        let cause = describe(DYNAMODB, &e).1;
+                        tracing::warn!(table = %self.table, %cause, "dedup store unavailable; running the record");
+                        Claim::Run
+                    }
+                },
             };
         }
         claimed

@@ -1,7 +1,7 @@
 //! Record admission: size check, parse and idempotency key per record, the
 //! dedup claim per batch, before an execution starts.
 
-use crate::api::{DedupStore, Record};
+use crate::api::{Claim, DedupStore, Record};
 use crate::executor::Output;
 use crate::input;
 use crate::metrics::ShardMetrics;
@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// A record after its checks: an execution to run once its key is claimed,
-/// or settled without one (a dead letter).
+/// settled without one (a dead letter, a skipped duplicate), or the twin of
+/// an execution still running, held until that one is done.
 pub(crate) enum Checked {
     Run(Admission),
     Settled(Output),
+    Twin(Admission),
 }
 
 /// What an admitted record starts its execution with.
@@ -73,9 +75,9 @@ pub(crate) fn check(
     Checked::Run(Admission { dedup_key: key, input, input_bound, name: String::new() })
 }
 
-/// Claim the keys of a batch's checked records in one call to the store;
-/// a record whose key is complete or already running (earlier in this batch
-/// too) becomes a skip. Records without a key are not asked about.
+/// Claim the keys of a batch's checked records in one call to the store: a
+/// record whose key is done becomes a skip, one whose key is running (earlier
+/// in this batch too) a twin. Records without a key are not asked about.
 pub(crate) fn claim(checked: &mut [Checked], dedup: &dyn DedupStore, stats: &Stats, m: &ShardMetrics) {
     let keyed: Vec<usize> = (0..checked.len())
         .filter(|&i| matches!(&checked[i], Checked::Run(Admission { dedup_key: Some(_), .. })))
@@ -87,19 +89,33 @@ pub(crate) fn claim(checked: &mut [Checked], dedup: &dyn DedupStore, stats: &Sta
         .iter()
         .filter_map(|&i| match &checked[i] {
             Checked::Run(a) => a.dedup_key.as_deref(),
-            Checked::Settled(_) => None,
+            Checked::Settled(_) | Checked::Twin(_) => None,
         })
         .collect();
-    let claimed = dedup.begin_many(&keys);
+    let claims = dedup.begin_many(&keys);
     // A store that answers fewer keys than asked runs the rest: a duplicate
     // at worst, never a record acknowledged without running.
-    for (&i, claimed) in keyed.iter().zip(claimed.into_iter().chain(std::iter::repeat(true))) {
-        if !claimed {
-            stats.duplicates.fetch_add(1, Ordering::Relaxed);
-            m.dedup_hits.increment(1);
-            checked[i] = Checked::Settled(Output::Skip);
+    for (&i, claim) in keyed.iter().zip(claims.into_iter().chain(std::iter::repeat(Claim::Run))) {
+        match claim {
+            Claim::Run => {}
+            Claim::Done => {
+                skipped(stats, m);
+                checked[i] = Checked::Settled(Output::Skip);
+            }
+            Claim::Running => {
+                let taken = std::mem::replace(&mut checked[i], Checked::Settled(Output::Skip));
+                if let Checked::Run(admission) = taken {
+                    checked[i] = Checked::Twin(admission);
+                }
+            }
         }
     }
+}
+
+/// Count a record skipped as the duplicate of a done execution.
+pub(crate) fn skipped(stats: &Stats, m: &ShardMetrics) {
+    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+    m.dedup_hits.increment(1);
 }
 
 /// Count an execution as started and name it. Names are only read through

@@ -174,20 +174,31 @@ pub trait Sink: Send {
     }
 }
 
+/// What a dedup store answers about an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed for this record: run it.
+    Run,
+    /// Its execution's result or dead letter is durable: the record is
+    /// acknowledged without running.
+    Done,
+    /// A twin is still running. The record is held, unacknowledged, and
+    /// asked about again until the twin is done (or its claim lapses and the
+    /// record runs): acknowledging it now would be safe only if the twin held
+    /// this record's source position, which a twin read by another consumer,
+    /// or by an earlier owner of the partition, does not.
+    Running,
+}
+
 /// Idempotency keys of executions in flight or completed.
-///
-/// `begin` claims a key: `false` means it is complete or already running,
-/// and the record is acknowledged without running. Skipping a twin that is
-/// still in flight is safe for at-least-once: the twin holds the source's
-/// watermark at or below its own position until its result is written, so
-/// a crash re-delivers it.
 pub trait DedupStore: Send + Sync {
-    fn begin(&self, key: &str) -> bool;
+    fn begin(&self, key: &str) -> Claim;
     /// Claim a shard's batch of keys at once, in order: one answer per key,
     /// as `begin` would give them one after another (a key repeated within
-    /// the batch is claimed by its first occurrence only). Stores that talk
-    /// to a server ask in one round trip per batch, not one per record.
-    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
+    /// the batch is claimed by its first occurrence; the others are
+    /// `Running` twins). Stores that talk to a server ask in one round trip
+    /// per batch, not one per record.
+    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
         keys.iter().map(|k| self.begin(k)).collect()
     }
     /// The execution's result or dead letter is durably written.
@@ -204,8 +215,8 @@ pub trait DedupStore: Send + Sync {
 pub struct NoDedup;
 
 impl DedupStore for NoDedup {
-    fn begin(&self, _key: &str) -> bool {
-        true
+    fn begin(&self, _key: &str) -> Claim {
+        Claim::Run
     }
     fn complete(&self, _key: &str) {}
 }

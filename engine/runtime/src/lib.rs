@@ -40,11 +40,12 @@ pub mod spec;
 pub mod tasks;
 pub mod testing;
 mod timers;
+mod twins;
 pub mod watch;
 
 pub use api::{
-    CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Origin, Place, Polled, Record, RecordId, Sink, Source,
-    SourceError,
+    Claim, CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Origin, Place, Polled, Record, RecordId, Sink,
+    Source, SourceError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::{MAX_SOURCE_READERS, SinkWriter, run, run_parallel};

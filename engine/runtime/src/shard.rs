@@ -14,6 +14,7 @@ use crate::panics::{INTERNAL_ERROR, Panicked, isolate};
 use crate::reactor::{Ended, Reactor};
 use crate::spec::{PipelineSpec, Stats};
 use crate::timers::Timers;
+use crate::twins::Twins;
 use crossbeam_channel::{Receiver, Sender};
 use expressway_engine::WorkflowType;
 use expressway_engine::driver::{self, ExecutionResult, Offline, RunOptions};
@@ -21,7 +22,7 @@ use expressway_engine::value::Value;
 use expressway_engine::vm::{ExecutionInfo, Resume};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) fn shard_loop(
     spec: &PipelineSpec,
@@ -56,6 +57,8 @@ pub(crate) fn shard_loop(
     // run to their end inline, on the virtual clock, with no future at all.
     let suspends = spec.program.suspends();
     let mut reactor: Reactor<'_, Started> = Reactor::new();
+    // Records whose twin is running: held, unacknowledged, until it is done.
+    let mut twins = Twins::default();
     // Its own handle on the wake queue, so a woken slot is polled as it is
     // taken off the queue (no list of them per turn).
     let woken = reactor.woken.clone();
@@ -76,14 +79,14 @@ pub(crate) fn shard_loop(
     };
     let hand_over = |finished: &mut Vec<Done>| finished.is_empty() || done.send(std::mem::take(finished)).is_ok();
     let mut open = true;
-    while open || !reactor.is_empty() {
+    while open || !reactor.is_empty() || !twins.is_empty() {
         if !hand_over(&mut finished) {
             return;
         }
         if abandon.load(Ordering::Relaxed) {
             break;
         }
-        let batch = if reactor.is_empty() {
+        let batch = if reactor.is_empty() && twins.is_empty() {
             match rx.recv() {
                 Ok(batch) => Some(batch),
                 Err(_) => {
@@ -103,6 +106,7 @@ pub(crate) fn shard_loop(
             }
             let wait =
                 timers.next().map_or(IDLE_POLL, |at| at.saturating_duration_since(spec.clock.now()).min(IDLE_POLL));
+            let wait = twins.next_due().map_or(wait, |at| at.saturating_duration_since(Instant::now()).min(wait));
             if open {
                 crossbeam_channel::select! {
                     recv(rx) -> r => match r {
@@ -160,7 +164,13 @@ pub(crate) fn shard_loop(
                 }
             }
         }
-        for (record, checked) in batch.into_iter().zip(checked) {
+        // Held twins due to be asked about again go first: they are older.
+        let now = Instant::now();
+        let mut admitted = twins.recheck(now, dedup, stats, &m, |record, admission, panicked| {
+            internal_error(spec, stats, &m, &record.coordinates, None, Some(&admission.input), panicked)
+        });
+        admitted.extend(batch.into_iter().zip(checked).map(|(record, checked)| (record, reader, checked)));
+        for (record, reader, checked) in admitted {
             // Past the drain deadline a record is not started: unacknowledged,
             // it is delivered again after a restart.
             if abandon.load(Ordering::Relaxed) {
@@ -171,6 +181,10 @@ pub(crate) fn shard_loop(
                 Checked::Run(admission) => admission,
                 Checked::Settled(output) => {
                     finished.push(Done { id: record.id, dedup_key: None, output, key: record.key, reader });
+                    continue;
+                }
+                Checked::Twin(admission) => {
+                    twins.hold(record, reader, admission, now);
                     continue;
                 }
             };
@@ -204,6 +218,15 @@ pub(crate) fn shard_loop(
                 finished.push(finish((result, started)));
             }
         }
+    }
+    let held = twins.drop_all();
+    if held > 0 {
+        tracing::warn!(
+            pipeline = %spec.name,
+            shard,
+            held,
+            "drain timeout: records held for a twin still running are let go unacknowledged and will be delivered again after a restart"
+        );
     }
     let abandoned = reactor.abandon();
     if abandoned > 0 {

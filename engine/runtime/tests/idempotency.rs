@@ -1,23 +1,30 @@
-//! Idempotency keys: a record whose key was seen is skipped, and keys of
-//! different JSON types never collide (`1` and `"1"` are two records).
+//! Idempotency keys: a record whose key was seen is skipped, keys of
+//! different JSON types never collide (`1` and `"1"` are two records), and a
+//! twin of an execution still running waits for it before it is skipped.
 //!
-//! The dedup store here is a test double (a set in memory) of the runtime's
+//! The dedup stores here are test doubles (maps in memory) of the runtime's
 //! own `DedupStore` trait; the real stores are tested in the connectors.
 
 use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Value, WorkflowType, compile_text};
-use expressway_runtime::testing::{records_of, run_to_end};
-use expressway_runtime::{DedupStore, KeySpec, PipelineSpec, Polled, Source, SourceError, Stats};
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use expressway_runtime::testing::{MemorySink, records_of, run_to_end};
+use expressway_runtime::{
+    Claim, Coordinates, DedupStore, KeySpec, Origin, PipelineSpec, Place, Polled, Record, RecordId, SinkWriter, Source,
+    SourceError, Stats, run_parallel,
+};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Seen(Mutex<HashSet<String>>);
 
 impl DedupStore for Seen {
-    fn begin(&self, key: &str) -> bool {
-        self.0.lock().unwrap().insert(key.to_string())
+    /// Every key seen is done: a set of completed keys.
+    fn begin(&self, key: &str) -> Claim {
+        if self.0.lock().unwrap().insert(key.to_string()) { Claim::Run } else { Claim::Done }
     }
     fn complete(&self, _key: &str) {}
 }
@@ -82,14 +89,14 @@ struct Counting {
 }
 
 impl DedupStore for Counting {
-    fn begin(&self, _key: &str) -> bool {
+    fn begin(&self, _key: &str) -> Claim {
         self.single_claims.fetch_add(1, Ordering::Relaxed);
-        true
+        Claim::Run
     }
-    fn begin_many(&self, keys: &[&str]) -> Vec<bool> {
+    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
         self.batch_claims.fetch_add(1, Ordering::Relaxed);
         let mut seen = self.seen.lock().unwrap();
-        keys.iter().map(|k| seen.insert(k.to_string())).collect()
+        keys.iter().map(|k| if seen.insert(k.to_string()) { Claim::Run } else { Claim::Done }).collect()
     }
     fn complete(&self, _key: &str) {}
 }
@@ -134,4 +141,112 @@ fn a_shard_claims_its_batch_in_one_call_and_skips_twins_within_it() {
     let (batches, polls) = (store.batch_claims.load(Ordering::Relaxed), polls.load(Ordering::Relaxed));
     assert!(polls >= 5, "at most 1,024 records a poll: {polls}");
     assert_eq!(batches, polls, "one claim per batch a shard received");
+}
+
+/// A store that tells running keys from done ones, as the real stores do,
+/// and notes when each key was completed.
+#[derive(Default)]
+struct Claims {
+    keys: Mutex<HashMap<String, bool>>,
+    completed_at: Mutex<HashMap<String, Instant>>,
+    asked: AtomicUsize,
+}
+
+impl DedupStore for Claims {
+    fn begin(&self, key: &str) -> Claim {
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        match self.keys.lock().unwrap().entry(key.to_string()) {
+            Entry::Vacant(v) => {
+                v.insert(false);
+                Claim::Run
+            }
+            Entry::Occupied(done) if *done.get() => Claim::Done,
+            Entry::Occupied(_) => Claim::Running,
+        }
+    }
+    fn complete(&self, key: &str) {
+        self.completed_at.lock().unwrap().insert(key.to_string(), Instant::now());
+        self.keys.lock().unwrap().insert(key.to_string(), true);
+    }
+}
+
+/// One record, read once `gate` opens; notes when it was acknowledged.
+struct OneRecord {
+    record: Option<Record>,
+    gate: Box<dyn Fn() -> bool + Send>,
+    acked: Arc<Mutex<Option<Instant>>>,
+}
+
+impl OneRecord {
+    fn new(name: &str, payload: &str, gate: impl Fn() -> bool + Send + 'static) -> OneRecord {
+        let record = Record {
+            id: 0,
+            partition: 0,
+            payload: payload.as_bytes().to_vec(),
+            coordinates: Coordinates::new(Origin::intern(name), Place::Offset(0)),
+            key: None,
+            oversized: None,
+        };
+        OneRecord { record: Some(record), gate: Box::new(gate), acked: Arc::default() }
+    }
+}
+
+impl Source for OneRecord {
+    fn poll(&mut self, _max: usize) -> Result<Polled, SourceError> {
+        if self.record.is_some() && !(self.gate)() {
+            std::thread::sleep(Duration::from_millis(1));
+            return Ok(Polled::Idle);
+        }
+        Ok(self.record.take().map_or(Polled::Finished, |r| Polled::Records(vec![r])))
+    }
+    fn complete(&mut self, _id: RecordId) {
+        *self.acked.lock().unwrap() = Some(Instant::now());
+    }
+    fn commit(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+/// The at-least-once gap this guards: a twin read by another consumer while
+/// its first occurrence still runs used to be acknowledged at once — its
+/// consumer could commit past it while the first might never finish (its
+/// partition's drain gave up on it, its process crashed). Now the twin is
+/// held, unacknowledged, until the first is done, and then skipped.
+#[test]
+fn a_twin_of_a_running_execution_is_acknowledged_only_once_that_execution_is_done() {
+    let program = compile_text(
+        r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.wait","End":true}}}"#,
+        WorkflowType::Express,
+    )
+    .unwrap();
+    let spec = PipelineSpec {
+        key: KeySpec::Path(JsonPath::parse("$.k").unwrap()),
+        shards: 2,
+        ..PipelineSpec::new("t", Arc::new(program))
+    };
+    let store = Arc::new(Claims::default());
+    // Reader A's record runs for a second; reader B reads its twin once A's
+    // key is claimed.
+    let first = OneRecord::new("test:a", r#"{"k":"x","wait":1}"#, || true);
+    let claimed = store.clone();
+    let twin = OneRecord::new("test:b", r#"{"k":"x","wait":0}"#, move || claimed.asked.load(Ordering::Relaxed) > 0);
+    let (first_acked, twin_acked) = (first.acked.clone(), twin.acked.clone());
+    let results = MemorySink::default();
+    let stats = Arc::new(Stats::default());
+    run_parallel(
+        spec,
+        vec![Box::new(first), Box::new(twin)],
+        vec![SinkWriter { results: Box::new(results.clone()), dead_letters: Box::new(MemorySink::default()) }],
+        store.clone(),
+        stats.clone(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the run ends");
+    assert_eq!(results.lines().len(), 1, "one execution: {:?}", results.lines());
+    assert_eq!(Stats::get(&stats.duplicates), 1, "the twin is skipped");
+    let done = *store.completed_at.lock().unwrap().get(r#""x""#).expect("the key was completed");
+    let twin_acked = twin_acked.lock().unwrap().expect("the twin is acknowledged");
+    assert!(first_acked.lock().unwrap().is_some(), "the first is acknowledged");
+    assert!(twin_acked >= done, "the twin was acknowledged {:?} before its execution was done", done - twin_acked);
+    assert!(store.asked.load(Ordering::Relaxed) >= 3, "the twin's key was asked about again");
 }

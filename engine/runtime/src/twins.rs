@@ -1,0 +1,111 @@
+//! Records held because a twin (a record with the same idempotency key) is
+//! still running.
+//!
+//! Such a record is neither run nor acknowledged until the twin is done:
+//! acknowledging it at once would let its source commit past it while the
+//! twin may never finish — the twin read by another consumer of the group,
+//! or before a revoke whose drain gave up on it. A shard asks the store
+//! about its held keys again, all that are due in one call, backing off
+//! from a few milliseconds (a twin in this process is done as soon as its
+//! sink batch is durable) to a second (a claim held by another replica).
+//! Held records count against the source's in-flight cap like running ones:
+//! their number is bounded.
+
+use crate::admission::{Admission, Checked, skipped};
+use crate::api::{Claim, DedupStore, Record};
+use crate::executor::Output;
+use crate::metrics::ShardMetrics;
+use crate::panics::{Panicked, isolate};
+use crate::spec::Stats;
+use std::time::{Duration, Instant};
+
+/// The first wait before a held key is asked about again; doubled each
+/// time the twin is still running, up to [`LAST_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_millis(2);
+const LAST_WAIT: Duration = Duration::from_secs(1);
+
+struct Held {
+    record: Record,
+    reader: u16,
+    admission: Admission,
+    due: Instant,
+    wait: Duration,
+}
+
+#[derive(Default)]
+pub(crate) struct Twins {
+    held: Vec<Held>,
+}
+
+impl Twins {
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Hold a record whose key's execution is running elsewhere.
+    pub fn hold(&mut self, record: Record, reader: u16, admission: Admission, now: Instant) {
+        self.held.push(Held { record, reader, admission, due: now + FIRST_WAIT, wait: FIRST_WAIT });
+    }
+
+    /// When the next held key is due to be asked about again.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.iter().map(|h| h.due).min()
+    }
+
+    /// Ask the store about the keys due by `now`, in one call: a done twin
+    /// makes its record a skip, a lapsed claim (the twin was lost) makes it
+    /// run; still-running ones wait longer. A store that panics leaves its
+    /// records to `on_panic`, as a claim of a fresh batch would.
+    pub fn recheck(
+        &mut self,
+        now: Instant,
+        dedup: &dyn DedupStore,
+        stats: &Stats,
+        m: &ShardMetrics,
+        on_panic: impl Fn(&Record, &Admission, &Panicked) -> Output,
+    ) -> Vec<(Record, u16, Checked)> {
+        if self.held.iter().all(|h| h.due > now) {
+            return Vec::new();
+        }
+        let (due, waiting): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| h.due <= now);
+        self.held = waiting;
+        let keys: Vec<&str> = due.iter().map(|h| h.admission.dedup_key.as_deref().unwrap_or_default()).collect();
+        let claims = isolate(|| dedup.begin_many(&keys));
+        drop(keys);
+        let mut ready = Vec::new();
+        match claims {
+            Ok(claims) => {
+                // A store that answers fewer keys than asked runs the rest,
+                // as a fresh claim would.
+                for (mut h, claim) in due.into_iter().zip(claims.into_iter().chain(std::iter::repeat(Claim::Run))) {
+                    match claim {
+                        Claim::Run => ready.push((h.record, h.reader, Checked::Run(h.admission))),
+                        Claim::Done => {
+                            skipped(stats, m);
+                            ready.push((h.record, h.reader, Checked::Settled(Output::Skip)));
+                        }
+                        Claim::Running => {
+                            h.wait = (h.wait * 2).min(LAST_WAIT);
+                            h.due = now + h.wait;
+                            self.held.push(h);
+                        }
+                    }
+                }
+            }
+            Err(panicked) => {
+                for h in due {
+                    let output = on_panic(&h.record, &h.admission, &panicked);
+                    ready.push((h.record, h.reader, Checked::Settled(output)));
+                }
+            }
+        }
+        ready
+    }
+
+    /// Let go of every held record, unacknowledged (past the drain
+    /// deadline): each is delivered again after a restart. Returns how many.
+    pub fn drop_all(&mut self) -> usize {
+        std::mem::take(&mut self.held).len()
+    }
+}
