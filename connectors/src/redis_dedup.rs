@@ -23,7 +23,7 @@
 //! [`RedisDedup::connect`] refuses an older server.
 
 use dashmap::DashSet;
-use expressway_runtime::{Claim, DedupStore};
+use expressway_runtime::{Claim, DedupStore, PendingClaims};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -85,6 +85,34 @@ impl RedisDedup {
         out
     }
 
+    /// Send a packed request on a connection of the pool without reading
+    /// its answer; `None` if Redis cannot be reached.
+    fn send(&self, request: &[u8]) -> Option<redis::Connection> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.client.get_connection().ok()?,
+        };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        conn.send_packed_command(request).ok()?;
+        Some(conn)
+    }
+
+    /// Read the answers of `commands` commands sent on `conn` as sets of
+    /// booleans, and give the connection back to the pool; `None` (and the
+    /// connection dropped, its state unknown) on any error.
+    fn receive(&self, mut conn: redis::Connection, commands: usize) -> Option<Vec<Vec<bool>>> {
+        let mut answers = Vec::with_capacity(commands);
+        for _ in 0..commands {
+            let value = conn.recv_response().ok()?;
+            answers.push(redis::from_redis_value::<Vec<bool>>(value).ok()?);
+        }
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(conn);
+        }
+        Some(answers)
+    }
+
     /// Requests sent to Redis since it was connected (the connecting ping
     /// aside).
     pub fn round_trips(&self) -> u64 {
@@ -127,39 +155,51 @@ impl DedupStore for RedisDedup {
         self.begin_many(&[key]).first().copied().unwrap_or(Claim::Run)
     }
 
-    /// Claims in the process first (a key running here, earlier in this
-    /// batch too, is a `Running` twin), then one pipelined round trip for the
-    /// rest: a key in the current or the previous bucket's set is `Done`.
     fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
+        self.send_claims(keys).answers()
+    }
+
+    /// Claims in the process first (a key running here, earlier in this
+    /// batch too, is a `Running` twin), then one pipeline for the rest, sent
+    /// now and read when the answers are wanted: a key in the current or
+    /// the previous bucket's set is `Done`.
+    fn send_claims<'s>(&'s self, keys: &[&str]) -> PendingClaims<'s> {
         let mut claimed: Vec<Claim> =
             keys.iter().map(|k| if self.running.insert(k.to_string()) { Claim::Run } else { Claim::Running }).collect();
         let asked: Vec<usize> = (0..keys.len()).filter(|&i| claimed[i] == Claim::Run).collect();
         if asked.is_empty() {
-            return claimed;
+            return PendingClaims::new(move || claimed);
         }
         let (bucket, _, _) = self.bucket_now();
-        let parts = by_part(asked.iter().map(|&i| (i, keys[i])));
+        let parts: Vec<(u32, Vec<(usize, String)>)> = by_part(asked.iter().map(|&i| (i, keys[i])))
+            .into_iter()
+            .map(|(part, members)| (part, members.into_iter().map(|(i, k)| (i, k.to_string())).collect()))
+            .collect();
         let mut pipe = redis::pipe();
         for (part, members) in &parts {
-            let asked: Vec<&str> = members.iter().map(|(_, k)| *k).collect();
+            let asked: Vec<&str> = members.iter().map(|(_, k)| k.as_str()).collect();
             for b in [bucket, bucket.saturating_sub(1)] {
                 pipe.cmd("SMISMEMBER").arg(self.set_key(b, *part)).arg(&asked);
             }
         }
-        let done: redis::RedisResult<Vec<Vec<bool>>> = self.with_conn(|c| pipe.query(c));
-        // Unreachable Redis: run them (a duplicate at worst, never a loss).
-        if let Ok(answers) = done {
+        let sent = self.send(&pipe.get_packed_pipeline());
+        PendingClaims::new(move || {
+            let commands = parts.len() * 2;
+            // Unreachable Redis: run them (a duplicate at worst, never a loss).
+            let Some(answers) = sent.and_then(|conn| self.receive(conn, commands)) else {
+                return claimed;
+            };
             for ((_, members), pair) in parts.iter().zip(answers.chunks(2)) {
                 let [current, previous] = pair else { continue };
-                for ((&(i, key), now), before) in members.iter().zip(current).zip(previous) {
+                for ((i, key), (now, before)) in members.iter().zip(current.iter().zip(previous)) {
                     if *now || *before {
                         self.running.remove(key);
-                        claimed[i] = Claim::Done;
+                        claimed[*i] = Claim::Done;
                     }
                 }
             }
-        }
-        claimed
+            claimed
+        })
     }
 
     fn complete(&self, key: &str) {
@@ -234,6 +274,26 @@ mod tests {
         assert_eq!(store.begin("k300"), Claim::Running);
         store.complete("k300");
         assert_eq!(store.begin("k300"), Claim::Done);
+    }
+
+    #[test]
+    fn claims_sent_ahead_are_answered_later_and_batches_in_flight_do_not_mix() {
+        let (url, prefix) = (redis_url(), fresh_prefix());
+        let store = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
+        assert_eq!(store.begin_many(&["done"]), [Claim::Run]);
+        store.complete_many(&["done"]);
+        // Two batches sent before either is answered (a shard looking ahead
+        // while another asks): each gets its own answers, on its own connection.
+        let first = store.send_claims(&["a", "done", "b"]);
+        let second = store.send_claims(&["c", "a", "done"]);
+        // "done" is claimed by the first batch's pending ask: a twin in this
+        // process until that answer comes.
+        assert_eq!(second.answers(), [Claim::Run, Claim::Running, Claim::Running]);
+        assert_eq!(first.answers(), [Claim::Run, Claim::Done, Claim::Run]);
+        assert_eq!(store.round_trips(), 4, "one request per batch (and one per claim and completion before)");
+        assert_eq!(store.begin("done"), Claim::Done, "asked again, the twin is done");
+        // Both connections went back to the pool.
+        assert_eq!(store.pool.lock().expect("pool").len(), 2);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Record admission: size check, parse and idempotency key per record, the
 //! dedup claim per batch, before an execution starts.
 
-use crate::api::{Claim, DedupStore, Record};
+use crate::api::{Claim, DedupStore, PendingClaims, Record};
 use crate::executor::Output;
 use crate::input;
 use crate::metrics::ShardMetrics;
@@ -31,8 +31,8 @@ pub(crate) struct Admission {
 }
 
 /// Check, parse and key a record. Its key is claimed afterwards, with the
-/// rest of its batch ([`claim`]), so a store on a server is asked once per
-/// batch.
+/// rest of its batch ([`send_claims`]), so a store on a server is asked once
+/// per batch.
 pub(crate) fn check(
     spec: &PipelineSpec,
     record: &Record,
@@ -75,15 +75,22 @@ pub(crate) fn check(
     Checked::Run(Admission { dedup_key: key, input, input_bound, name: String::new() })
 }
 
-/// Claim the keys of a batch's checked records in one call to the store: a
-/// record whose key is done becomes a skip, one whose key is running (earlier
-/// in this batch too) a twin. Records without a key are not asked about.
-pub(crate) fn claim(checked: &mut [Checked], dedup: &dyn DedupStore, stats: &Stats, m: &ShardMetrics) {
+/// A batch's claims, sent to the store and not yet answered.
+pub(crate) struct Claiming<'s> {
+    /// Which of the batch's records were asked about, in order.
+    keyed: Vec<usize>,
+    pending: PendingClaims<'s>,
+}
+
+/// Send the claims of a batch's checked records' keys to the store in one
+/// call, without waiting for the answers ([`settle_claims`] takes them).
+/// Records without a key are not asked about.
+pub(crate) fn send_claims<'s>(checked: &[Checked], dedup: &'s dyn DedupStore) -> Option<Claiming<'s>> {
     let keyed: Vec<usize> = (0..checked.len())
         .filter(|&i| matches!(&checked[i], Checked::Run(Admission { dedup_key: Some(_), .. })))
         .collect();
     if keyed.is_empty() {
-        return;
+        return None;
     }
     let keys: Vec<&str> = keyed
         .iter()
@@ -92,7 +99,15 @@ pub(crate) fn claim(checked: &mut [Checked], dedup: &dyn DedupStore, stats: &Sta
             Checked::Settled(_) | Checked::Twin(_) => None,
         })
         .collect();
-    let claims = dedup.begin_many(&keys);
+    let pending = dedup.send_claims(&keys);
+    Some(Claiming { keyed, pending })
+}
+
+/// Wait for a batch's claims: a record whose key is done becomes a skip,
+/// one whose key is running (earlier in this batch too) a twin.
+pub(crate) fn settle_claims(checked: &mut [Checked], claiming: Claiming<'_>, stats: &Stats, m: &ShardMetrics) {
+    let Claiming { keyed, pending } = claiming;
+    let claims = pending.answers();
     // A store that answers fewer keys than asked runs the rest: a duplicate
     // at worst, never a record acknowledged without running.
     for (&i, claim) in keyed.iter().zip(claims.into_iter().chain(std::iter::repeat(Claim::Run))) {

@@ -190,6 +190,22 @@ pub enum Claim {
     Running,
 }
 
+/// Claims sent to a dedup store, answered by [`PendingClaims::answers`].
+/// Dropped unanswered (past the drain deadline), the claims stay taken in
+/// this process, which is stopping.
+pub struct PendingClaims<'s>(Box<dyn FnOnce() -> Vec<Claim> + 's>);
+
+impl<'s> PendingClaims<'s> {
+    pub fn new(answers: impl FnOnce() -> Vec<Claim> + 's) -> PendingClaims<'s> {
+        PendingClaims(Box::new(answers))
+    }
+
+    /// Wait for the answers: one per key sent, in order.
+    pub fn answers(self) -> Vec<Claim> {
+        (self.0)()
+    }
+}
+
 /// Idempotency keys of executions in flight or completed.
 pub trait DedupStore: Send + Sync {
     fn begin(&self, key: &str) -> Claim;
@@ -200,6 +216,15 @@ pub trait DedupStore: Send + Sync {
     /// per batch, not one per record.
     fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
         keys.iter().map(|k| self.begin(k)).collect()
+    }
+    /// Send a batch's claims without waiting for the answers, which the
+    /// returned [`PendingClaims`] collects (as `begin_many` gives them). A
+    /// shard sends its next batch's claims before it runs the current one,
+    /// so a store on a server answers while the shard works. Stores that
+    /// answer at once answer here.
+    fn send_claims<'s>(&'s self, keys: &[&str]) -> PendingClaims<'s> {
+        let claims = self.begin_many(keys);
+        PendingClaims::new(move || claims)
     }
     /// The execution's result or dead letter is durably written.
     fn complete(&self, key: &str);

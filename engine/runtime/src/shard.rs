@@ -4,8 +4,9 @@
 //! dead-letters that record (`Expressway.InternalError`); past the drain
 //! deadline the shard drops what is still parked, unacknowledged.
 
-use crate::admission::{Admission, Checked, Started, admit, check, claim};
+use crate::admission::{Admission, Checked, Claiming, Started, admit, check, send_claims, settle_claims};
 use crate::api::DedupStore;
+use crate::api::Record;
 use crate::executor::{Done, Intake, Output};
 use crate::live::{self, Boxed, Live};
 use crate::metrics::{ShardMetrics, metric};
@@ -78,17 +79,29 @@ pub(crate) fn shard_loop(
         Done { id: record.id, dedup_key, output, key: record.key, reader }
     };
     let hand_over = |finished: &mut Vec<Done>| finished.is_empty() || done.send(std::mem::take(finished)).is_ok();
+    // The next batch, checked and its claims sent, when it was already
+    // waiting as the current one began: the store answers while the current
+    // one runs.
+    let mut ahead: Option<Prepared<'_>> = None;
     let mut open = true;
-    while open || !reactor.is_empty() || !twins.is_empty() {
+    while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
             return;
         }
         if abandon.load(Ordering::Relaxed) {
             break;
         }
-        let batch = if reactor.is_empty() && twins.is_empty() {
+        let batch = if let Some(next) = ahead.take() {
+            timers.fire_due();
+            while let Ok(slot) = woken.try_recv() {
+                if let Some(f) = reactor.poll(slot) {
+                    finished.push(finish(f));
+                }
+            }
+            Some(next)
+        } else if reactor.is_empty() && twins.is_empty() {
             match rx.recv() {
-                Ok(batch) => Some(batch),
+                Ok(batch) => Some(prepare(spec, batch, &mut scratch, dedup, stats, &m)),
                 Err(_) => {
                     open = false;
                     None
@@ -110,7 +123,7 @@ pub(crate) fn shard_loop(
             if open {
                 crossbeam_channel::select! {
                     recv(rx) -> r => match r {
-                        Ok(batch) => Some(batch),
+                        Ok(batch) => Some(prepare(spec, batch, &mut scratch, dedup, stats, &m)),
                         Err(_) => { open = false; None }
                     },
                     recv(woken) -> slot => {
@@ -132,38 +145,17 @@ pub(crate) fn shard_loop(
         };
         // Past the drain deadline a batch is not started: unacknowledged, it
         // is delivered again after a restart.
-        let Intake { reader, records: batch } =
-            batch.filter(|_| !abandon.load(Ordering::Relaxed)).unwrap_or(Intake { reader: 0, records: Vec::new() });
-        // Check every record, then claim the batch's keys in one call to the
-        // dedup store, then start what was claimed, in the batch's order.
-        let mut checked: Vec<Checked> = Vec::with_capacity(batch.len());
-        for record in &batch {
-            checked.push(match isolate(|| check(spec, record, &mut scratch, stats, &m)) {
-                Ok(c) => c,
-                Err(panicked) => {
-                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
-                    Checked::Settled(internal_error(spec, stats, &m, &record.coordinates, payload, None, &panicked))
-                }
-            });
+        let batch = batch.filter(|_| !abandon.load(Ordering::Relaxed));
+        if batch.is_some()
+            && ahead.is_none()
+            && let Ok(next) = rx.try_recv()
+        {
+            ahead = Some(prepare(spec, next, &mut scratch, dedup, stats, &m));
         }
-        if let Err(panicked) = isolate(|| claim(&mut checked, dedup, stats, &m)) {
-            // Whether a key of this batch was claimed is unknown: its records
-            // are dead-lettered like a panic in their own admission.
-            for (record, c) in batch.iter().zip(checked.iter_mut()) {
-                if matches!(c, Checked::Run(Admission { dedup_key: Some(_), .. })) {
-                    let payload = record.oversized.is_none().then_some(record.payload.as_slice());
-                    *c = Checked::Settled(internal_error(
-                        spec,
-                        stats,
-                        &m,
-                        &record.coordinates,
-                        payload,
-                        None,
-                        &panicked,
-                    ));
-                }
-            }
-        }
+        let (reader, batch, checked) = match batch {
+            Some(prepared) => settle(spec, prepared, stats, &m),
+            None => (0, Vec::new(), Vec::new()),
+        };
         // Held twins due to be asked about again go first: they are older.
         let now = Instant::now();
         let mut admitted = twins.recheck(now, dedup, stats, &m, |record, admission, panicked| {
@@ -240,6 +232,65 @@ pub(crate) fn shard_loop(
         );
     }
     hand_over(&mut finished);
+}
+
+/// A batch checked, its keys' claims sent and not yet answered.
+struct Prepared<'s> {
+    reader: u16,
+    records: Vec<Record>,
+    checked: Vec<Checked>,
+    claiming: Result<Option<Claiming<'s>>, Panicked>,
+}
+
+/// Check every record of a batch, then send its keys' claims to the dedup
+/// store in one call.
+fn prepare<'s>(
+    spec: &PipelineSpec,
+    intake: Intake,
+    scratch: &mut Vec<u8>,
+    dedup: &'s dyn DedupStore,
+    stats: &Stats,
+    m: &ShardMetrics,
+) -> Prepared<'s> {
+    let Intake { reader, records } = intake;
+    let mut checked: Vec<Checked> = Vec::with_capacity(records.len());
+    for record in &records {
+        checked.push(match isolate(|| check(spec, record, scratch, stats, m)) {
+            Ok(c) => c,
+            Err(panicked) => {
+                let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+                Checked::Settled(internal_error(spec, stats, m, &record.coordinates, payload, None, &panicked))
+            }
+        });
+    }
+    let claiming = isolate(|| send_claims(&checked, dedup));
+    Prepared { reader, records, checked, claiming }
+}
+
+/// Take a prepared batch's claims: what to start, in the batch's order.
+fn settle(
+    spec: &PipelineSpec,
+    prepared: Prepared<'_>,
+    stats: &Stats,
+    m: &ShardMetrics,
+) -> (u16, Vec<Record>, Vec<Checked>) {
+    let Prepared { reader, records, mut checked, claiming } = prepared;
+    let settled = match claiming {
+        Ok(None) => Ok(()),
+        Ok(Some(claiming)) => isolate(|| settle_claims(&mut checked, claiming, stats, m)),
+        Err(panicked) => Err(panicked),
+    };
+    if let Err(panicked) = settled {
+        // Whether a key of this batch was claimed is unknown: its records
+        // are dead-lettered like a panic in their own admission.
+        for (record, c) in records.iter().zip(checked.iter_mut()) {
+            if matches!(c, Checked::Run(Admission { dedup_key: Some(_), .. })) {
+                let payload = record.oversized.is_none().then_some(record.payload.as_slice());
+                *c = Checked::Settled(internal_error(spec, stats, m, &record.coordinates, payload, None, &panicked));
+            }
+        }
+    }
+    (reader, records, checked)
 }
 
 /// Count an execution ended by a panic and render its dead letter.

@@ -9,8 +9,8 @@ use expressway_engine::jsonpath::JsonPath;
 use expressway_engine::{Value, WorkflowType, compile_text};
 use expressway_runtime::testing::{MemorySink, records_of, run_to_end};
 use expressway_runtime::{
-    Claim, Coordinates, DedupStore, KeySpec, Origin, PipelineSpec, Place, Polled, Record, RecordId, SinkWriter, Source,
-    SourceError, Stats, run_parallel,
+    Claim, Coordinates, DedupStore, KeySpec, Origin, PendingClaims, PipelineSpec, Place, Polled, Record, RecordId,
+    SinkWriter, Source, SourceError, Stats, run_parallel,
 };
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -249,4 +249,58 @@ fn a_twin_of_a_running_execution_is_acknowledged_only_once_that_execution_is_don
     assert!(first_acked.lock().unwrap().is_some(), "the first is acknowledged");
     assert!(twin_acked >= done, "the twin was acknowledged {:?} before its execution was done", done - twin_acked);
     assert!(store.asked.load(Ordering::Relaxed) >= 3, "the twin's key was asked about again");
+}
+
+/// A store whose answers take a while to come back, and which logs when
+/// each batch's claims were sent and answered.
+#[derive(Default)]
+struct Slow {
+    log: Arc<Mutex<Vec<(&'static str, usize)>>>,
+    batches: AtomicUsize,
+}
+
+impl DedupStore for Slow {
+    fn begin(&self, _key: &str) -> Claim {
+        Claim::Run
+    }
+    fn send_claims<'s>(&'s self, keys: &[&str]) -> PendingClaims<'s> {
+        let batch = self.batches.fetch_add(1, Ordering::Relaxed);
+        self.log.lock().unwrap().push(("sent", batch));
+        let answers = vec![Claim::Run; keys.len()];
+        let log = self.log.clone();
+        PendingClaims::new(move || {
+            std::thread::sleep(Duration::from_millis(2));
+            log.lock().unwrap().push(("answered", batch));
+            answers
+        })
+    }
+    fn complete(&self, _key: &str) {}
+}
+
+/// With the next batch already waiting, a shard sends its claims before it
+/// waits for the current batch's answers: a store on a server answers while
+/// the shard works.
+#[test]
+fn a_shard_sends_the_next_batchs_claims_before_it_waits_for_the_current_ones() {
+    let program =
+        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
+    // Room for several batches in flight, as a busy pipeline has.
+    let spec = PipelineSpec {
+        key: KeySpec::Path(JsonPath::parse("$.id").unwrap()),
+        max_in_flight_per_shard: 16 * 1024,
+        ..PipelineSpec::new("t", Arc::new(program))
+    };
+    let payloads: Vec<String> = (0..20_000u64).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
+    let store = Arc::new(Slow::default());
+    let ran = run_to_end(spec, records_of(payloads).partitions(1), store.clone()).expect("run");
+    assert_eq!(ran.results.len(), 20_000);
+    let log = store.log.lock().unwrap().clone();
+    let at = |event: (&'static str, usize)| log.iter().position(|e| *e == event);
+    let ahead = (1..store.batches.load(Ordering::Relaxed))
+        .filter(|&b| at(("sent", b)).zip(at(("answered", b - 1))).is_some_and(|(sent, answered)| sent < answered))
+        .count();
+    assert!(ahead > 0, "no batch's claims were sent before the previous batch's answers: {log:?}");
+    for b in 0..store.batches.load(Ordering::Relaxed) {
+        assert!(at(("answered", b)).is_some(), "batch {b} answered");
+    }
 }
