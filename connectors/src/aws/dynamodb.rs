@@ -6,13 +6,14 @@ use super::Aws;
 use super::errors::{DYNAMODB, describe, failure};
 use super::response::with_metadata;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::RequestId;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use base64::Engine as _;
 use expressway_engine::{TaskOutcome, Value};
-use expressway_runtime::{Claim, DedupStore};
+use expressway_runtime::{Claim, DedupStore, PendingClaims};
 use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value as Json, json};
 use std::collections::HashMap;
@@ -238,40 +239,25 @@ impl DynamoDedup {
     fn now() -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
-}
 
-impl DedupStore for DynamoDedup {
-    fn begin(&self, key: &str) -> Claim {
-        self.begin_many(&[key]).first().copied().unwrap_or(Claim::Run)
-    }
-
-    /// A conditional put per distinct key, all sent at once (DynamoDB has no
-    /// batched conditional write that answers per item): the shard waits
-    /// one round trip per batch. A key repeated in the batch is a running
-    /// twin of its first occurrence without asking. A put refused by its
-    /// condition returns the item that refused it: `done`, or a running claim.
-    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
-        let now = Self::now();
-        let mut first = std::collections::HashSet::with_capacity(keys.len());
-        let asked: Vec<usize> = (0..keys.len()).filter(|&i| first.insert(keys[i])).collect();
-        let puts = asked.iter().map(|&i| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", AttributeValue::S(format!("{}{}", self.prefix, keys[i])))
-                .item("status", AttributeValue::S("running".into()))
-                .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
-                // Free, or a running claim that expired (its runner crashed).
-                .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_names("#t", &self.ttl_attribute)
-                .expression_attribute_values(":running", AttributeValue::S("running".into()))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-        });
-        let answers: Vec<_> = self.aws.handle().block_on(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect());
-        let mut claimed = vec![Claim::Running; keys.len()];
+    /// What the claims' puts say: a refused put carries the item that
+    /// refused it.
+    fn settle_claims(
+        &self,
+        count: usize,
+        asked: &[usize],
+        answers: Result<Vec<Result<PutItemOutput, SdkError<PutItemError>>>, tokio::task::JoinError>,
+    ) -> Vec<Claim> {
+        // A key repeated in the batch (not asked) is a twin of its first.
+        let mut claimed = vec![Claim::Running; count];
+        let answers = match answers {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!(table = %self.table, cause = %e, "dedup claims lost; running the records");
+                asked.iter().for_each(|&i| claimed[i] = Claim::Run);
+                return claimed;
+            }
+        };
         for (&i, answer) in asked.iter().zip(answers) {
             claimed[i] = match answer {
                 Ok(_) => Claim::Run,
@@ -293,6 +279,49 @@ impl DedupStore for DynamoDedup {
             };
         }
         claimed
+    }
+}
+
+impl DedupStore for DynamoDedup {
+    fn begin(&self, key: &str) -> Claim {
+        self.begin_many(&[key]).first().copied().unwrap_or(Claim::Run)
+    }
+
+    /// A conditional put per distinct key, all sent at once (DynamoDB has no
+    /// batched conditional write that answers per item): the shard waits
+    /// one round trip per batch. A key repeated in the batch is a running
+    /// twin of its first occurrence without asking. A put refused by its
+    /// condition returns the item that refused it: `done`, or a running claim.
+    fn begin_many(&self, keys: &[&str]) -> Vec<Claim> {
+        self.send_claims(keys).answers()
+    }
+
+    /// The puts run on the AWS runtime while the shard works; the answers
+    /// are read when wanted.
+    fn send_claims<'s>(&'s self, keys: &[&str]) -> PendingClaims<'s> {
+        let now = Self::now();
+        let mut first = std::collections::HashSet::with_capacity(keys.len());
+        let asked: Vec<usize> = (0..keys.len()).filter(|&i| first.insert(keys[i])).collect();
+        let puts = asked.iter().map(|&i| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(format!("{}{}", self.prefix, keys[i])))
+                .item("status", AttributeValue::S("running".into()))
+                .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
+                // Free, or a running claim that expired (its runner crashed).
+                .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#t", &self.ttl_attribute)
+                .expression_attribute_values(":running", AttributeValue::S("running".into()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+        });
+        let puts: Vec<_> = puts.collect();
+        let task = self.aws.handle().spawn(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect::<Vec<_>>());
+        let count = keys.len();
+        PendingClaims::new(move || self.settle_claims(count, &asked, self.aws.handle().block_on(task)))
     }
 
     fn complete(&self, key: &str) {
