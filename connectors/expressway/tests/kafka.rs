@@ -162,8 +162,9 @@ fn consume(brokers: &str, topic: &str, want: usize, deadline: Duration) -> Vec<(
 /// input is there before they join (whichever joins first may start on it
 /// alone and then hand partitions over), half comes once both hold
 /// partitions, so both read some. With an idempotency key (the memory
-/// store, shared by both consumers): a record read by both is held by the
-/// second until the first is done.
+/// store, shared by both consumers), allowed with several consumers since
+/// a twin of a running execution is held rather than skipped (that rule's
+/// own test is in `engine/runtime/tests/idempotency.rs`; here twins are rare).
 #[test]
 fn a_topic_runs_through_the_fan_out_machine_into_an_output_topic_exactly_once_each() {
     const N: usize = 100_000;

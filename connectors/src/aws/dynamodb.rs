@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use base64::Engine as _;
+use dashmap::DashSet;
 use expressway_engine::{TaskOutcome, Value};
 use expressway_runtime::{Claim, DedupStore, PendingClaims};
 use futures_util::{StreamExt, stream};
@@ -210,6 +211,10 @@ pub struct DynamoDedup {
     ttl: Duration,
     ttl_attribute: String,
     prefix: String,
+    /// Keys whose claims are sent and not yet answered: one sent again
+    /// meanwhile (a shard's next batch) is a running twin without asking,
+    /// so the earlier record wins, as claims sent in order would.
+    asking: DashSet<String>,
 }
 
 /// How long a running claim holds before a redelivery may take it over: a
@@ -233,6 +238,7 @@ impl DynamoDedup {
             ttl,
             ttl_attribute: ttl_attribute.into(),
             prefix: prefix.into(),
+            asking: DashSet::new(),
         })
     }
 
@@ -242,13 +248,13 @@ impl DynamoDedup {
 
     /// What the claims' puts say: a refused put carries the item that
     /// refused it.
-    fn settle_claims(
+    fn read_claims(
         &self,
         count: usize,
         asked: &[usize],
         answers: Result<Vec<Result<PutItemOutput, SdkError<PutItemError>>>, tokio::task::JoinError>,
     ) -> Vec<Claim> {
-        // A key repeated in the batch (not asked) is a twin of its first.
+        // A key not asked (repeated, or being asked) is a running twin.
         let mut claimed = vec![Claim::Running; count];
         let answers = match answers {
             Ok(answers) => answers,
@@ -300,8 +306,9 @@ impl DedupStore for DynamoDedup {
     /// are read when wanted.
     fn send_claims<'s>(&'s self, keys: &[&str]) -> PendingClaims<'s> {
         let now = Self::now();
-        let mut first = std::collections::HashSet::with_capacity(keys.len());
-        let asked: Vec<usize> = (0..keys.len()).filter(|&i| first.insert(keys[i])).collect();
+        // A key repeated in the batch, or being asked already, is not asked.
+        let asked: Vec<usize> = (0..keys.len()).filter(|&i| self.asking.insert(keys[i].to_string())).collect();
+        let asking: Vec<String> = asked.iter().map(|&i| keys[i].to_string()).collect();
         let puts = asked.iter().map(|&i| {
             self.client
                 .put_item()
@@ -321,7 +328,13 @@ impl DedupStore for DynamoDedup {
         let puts: Vec<_> = puts.collect();
         let task = self.aws.handle().spawn(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect::<Vec<_>>());
         let count = keys.len();
-        PendingClaims::new(move || self.settle_claims(count, &asked, self.aws.handle().block_on(task)))
+        PendingClaims::new(move || {
+            let answers = self.aws.handle().block_on(task);
+            for key in &asking {
+                self.asking.remove(key);
+            }
+            self.read_claims(count, &asked, answers)
+        })
     }
 
     fn complete(&self, key: &str) {

@@ -19,6 +19,13 @@ pub(crate) enum Checked {
     Run(Admission),
     Settled(Output),
     Twin(Admission),
+    /// Dead-lettered after the store was asked about its key (the store
+    /// panicked): the key may be claimed, so it is completed with the dead
+    /// letter, which releases any twin held for it.
+    Failed {
+        output: Output,
+        dedup_key: String,
+    },
 }
 
 /// What an admitted record starts its execution with.
@@ -96,7 +103,7 @@ pub(crate) fn send_claims<'s>(checked: &[Checked], dedup: &'s dyn DedupStore) ->
         .iter()
         .filter_map(|&i| match &checked[i] {
             Checked::Run(a) => a.dedup_key.as_deref(),
-            Checked::Settled(_) | Checked::Twin(_) => None,
+            Checked::Settled(_) | Checked::Twin(_) | Checked::Failed { .. } => None,
         })
         .collect();
     let pending = dedup.send_claims(&keys);

@@ -14,6 +14,7 @@ pub mod metric {
     pub const THROTTLED: &str = "expressway_executions_throttled_total";
     pub const DURATION: &str = "expressway_execution_duration_seconds";
     pub const DEDUP_HITS: &str = "expressway_dedup_hits_total";
+    pub const TWINS_HELD: &str = "expressway_dedup_twins_held";
     pub const DEAD_LETTERS: &str = "expressway_dead_letters_total";
     pub const MALFORMED: &str = "expressway_malformed_records_total";
     pub const IN_FLIGHT: &str = "expressway_records_in_flight";
@@ -36,7 +37,8 @@ pub mod metric {
         describe_counter!(TIMED_OUT, "Executions that timed out");
         describe_counter!(THROTTLED, "Records held back because the in-flight cap was reached");
         describe_histogram!(DURATION, metrics::Unit::Seconds, "Wall-clock time of an execution");
-        describe_counter!(DEDUP_HITS, "Records skipped because their idempotency key was running or complete");
+        describe_counter!(DEDUP_HITS, "Records skipped because their idempotency key's execution was done");
+        describe_gauge!(TWINS_HELD, "Records held, unacknowledged, while an execution with their idempotency key runs");
         describe_counter!(DEAD_LETTERS, "Records written to the dead-letter sink");
         describe_counter!(MALFORMED, "Records that were not JSON or were too large");
         describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
@@ -62,6 +64,7 @@ pub(crate) struct ShardMetrics {
     pub timed_out: metrics::Counter,
     pub duration: metrics::Histogram,
     pub dedup_hits: metrics::Counter,
+    pub twins_held: metrics::Gauge,
     pub malformed: metrics::Counter,
     pub internal_errors: metrics::Counter,
     pub entered: [metrics::Counter; 8],
@@ -76,6 +79,7 @@ impl ShardMetrics {
             timed_out: metrics::counter!(metric::TIMED_OUT, "pipeline" => p.clone()),
             duration: metrics::histogram!(metric::DURATION, "pipeline" => p.clone()),
             dedup_hits: metrics::counter!(metric::DEDUP_HITS, "pipeline" => p.clone()),
+            twins_held: metrics::gauge!(metric::TWINS_HELD, "pipeline" => p.clone()),
             malformed: metrics::counter!(metric::MALFORMED, "pipeline" => p.clone()),
             internal_errors: metrics::counter!(metric::INTERNAL_ERRORS, "pipeline" => p.clone()),
             entered: StateType::ALL

@@ -59,7 +59,7 @@ pub(crate) fn shard_loop(
     let suspends = spec.program.suspends();
     let mut reactor: Reactor<'_, Started> = Reactor::new();
     // Records whose twin is running: held, unacknowledged, until it is done.
-    let mut twins = Twins::default();
+    let mut twins = Twins::new(m.twins_held.clone());
     // Its own handle on the wake queue, so a woken slot is polled as it is
     // taken off the queue (no list of them per turn).
     let woken = reactor.woken.clone();
@@ -156,13 +156,13 @@ pub(crate) fn shard_loop(
             Some(prepared) => settle(spec, prepared, stats, &m),
             None => (0, Vec::new(), Vec::new()),
         };
-        // Held twins due to be asked about again go first: they are older.
+        // Held twins due to be asked about again, then the batch.
         let now = Instant::now();
-        let mut admitted = twins.recheck(now, dedup, stats, &m, |record, admission, panicked| {
+        let ready = twins.recheck(now, dedup, stats, &m, |record, admission, panicked| {
             internal_error(spec, stats, &m, &record.coordinates, None, Some(&admission.input), panicked)
         });
-        admitted.extend(batch.into_iter().zip(checked).map(|(record, checked)| (record, reader, checked)));
-        for (record, reader, checked) in admitted {
+        let batch = batch.into_iter().zip(checked).map(|(record, checked)| (record, reader, checked));
+        for (record, reader, checked) in ready.into_iter().chain(batch) {
             // Past the drain deadline a record is not started: unacknowledged,
             // it is delivered again after a restart.
             if abandon.load(Ordering::Relaxed) {
@@ -173,6 +173,11 @@ pub(crate) fn shard_loop(
                 Checked::Run(admission) => admission,
                 Checked::Settled(output) => {
                     finished.push(Done { id: record.id, dedup_key: None, output, key: record.key, reader });
+                    continue;
+                }
+                Checked::Failed { output, dedup_key } => {
+                    let dedup_key = Some(dedup_key);
+                    finished.push(Done { id: record.id, dedup_key, output, key: record.key, reader });
                     continue;
                 }
                 Checked::Twin(admission) => {
@@ -284,9 +289,11 @@ fn settle(
         // Whether a key of this batch was claimed is unknown: its records
         // are dead-lettered like a panic in their own admission.
         for (record, c) in records.iter().zip(checked.iter_mut()) {
-            if matches!(c, Checked::Run(Admission { dedup_key: Some(_), .. })) {
+            if let Checked::Run(Admission { dedup_key: Some(key), .. }) = c {
+                let dedup_key = std::mem::take(key);
                 let payload = record.oversized.is_none().then_some(record.payload.as_slice());
-                *c = Checked::Settled(internal_error(spec, stats, m, &record.coordinates, payload, None, &panicked));
+                let output = internal_error(spec, stats, m, &record.coordinates, payload, None, &panicked);
+                *c = Checked::Failed { output, dedup_key };
             }
         }
     }

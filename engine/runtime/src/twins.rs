@@ -32,12 +32,17 @@ struct Held {
     wait: Duration,
 }
 
-#[derive(Default)]
 pub(crate) struct Twins {
     held: Vec<Held>,
+    /// The pipeline's count of held records, which every shard adds to.
+    gauge: metrics::Gauge,
 }
 
 impl Twins {
+    pub fn new(gauge: metrics::Gauge) -> Twins {
+        Twins { held: Vec::new(), gauge }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
@@ -45,6 +50,7 @@ impl Twins {
     /// Hold a record whose key's execution is running elsewhere.
     pub fn hold(&mut self, record: Record, reader: u16, admission: Admission, now: Instant) {
         self.held.push(Held { record, reader, admission, due: now + FIRST_WAIT, wait: FIRST_WAIT });
+        self.gauge.increment(1.0);
     }
 
     /// When the next held key is due to be asked about again.
@@ -94,18 +100,23 @@ impl Twins {
                 }
             }
             Err(panicked) => {
+                // The keys may be claimed: completed with the dead letters.
                 for h in due {
                     let output = on_panic(&h.record, &h.admission, &panicked);
-                    ready.push((h.record, h.reader, Checked::Settled(output)));
+                    let dedup_key = h.admission.dedup_key.unwrap_or_default();
+                    ready.push((h.record, h.reader, Checked::Failed { output, dedup_key }));
                 }
             }
         }
+        self.gauge.decrement(ready.len() as f64);
         ready
     }
 
     /// Let go of every held record, unacknowledged (past the drain
     /// deadline): each is delivered again after a restart. Returns how many.
     pub fn drop_all(&mut self) -> usize {
-        std::mem::take(&mut self.held).len()
+        let held = std::mem::take(&mut self.held).len();
+        self.gauge.decrement(held as f64);
+        held
     }
 }
