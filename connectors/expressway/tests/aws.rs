@@ -422,6 +422,20 @@ fn a_message_outliving_its_visibility_timeout_runs_once() {
     assert!(log.contains("3 executions") && log.contains("0 duplicates skipped"), "{log}");
 }
 
+/// A pipeline from `q`'s input queue through the echo Lambda to its output
+/// queue, keyed by `$.orderId`, with the DynamoDB dedup store on `table`:
+/// its work directory and config file.
+fn dynamodb_dedup_config(q: &Queues, table: &str) -> (PathBuf, PathBuf) {
+    let dir = work_dir();
+    let machine = machine(&dir, ECHO_MACHINE);
+    let lines = sqs_lines(q, "", "");
+    let dedup = format!(
+        "    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
+    );
+    let cfg = config(&dir, &machine, &format!("{lines}{dedup}"));
+    (dir, cfg)
+}
+
 #[test]
 fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     let aws = aws();
@@ -429,16 +443,7 @@ fn the_dynamodb_dedup_store_skips_a_redelivered_message_across_restarts() {
     let q = queues(aws, "dd", &run, false);
     let table = format!("dedup-{run}");
     aws.table(&table);
-    let dir = work_dir();
-    let machine = machine(&dir, ECHO_MACHINE);
-    let lines = sqs_lines(&q, "", "");
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "{lines}    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
-        ),
-    );
+    let (dir, cfg) = dynamodb_dedup_config(&q, &table);
     let order = format!(r#"{{"orderId":"{run}-1","id":"{run}-1"}}"#);
     aws.send(&q.input, &[(order.clone(), None)]);
     let first = start(&cfg);
@@ -484,16 +489,7 @@ fn a_twin_of_a_claim_running_elsewhere_is_held_until_the_claim_lapses_and_then_r
         .item("status", AttributeValue::S("running".into()))
         .item("expires_at", AttributeValue::N((now + 3).to_string()));
     aws.rt.block_on(claim.send()).expect("PutItem");
-    let dir = work_dir();
-    let machine = machine(&dir, ECHO_MACHINE);
-    let lines = sqs_lines(&q, "", "");
-    let cfg = config(
-        &dir,
-        &machine,
-        &format!(
-            "{lines}    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\n"
-        ),
-    );
+    let (_, cfg) = dynamodb_dedup_config(&q, &table);
     aws.send(&q.input, &[(format!(r#"{{"orderId":"{run}-1","id":"{run}-1"}}"#), None)]);
     let process = start(&cfg);
     let results = aws.drain(&q.output, 1, Duration::from_secs(60));

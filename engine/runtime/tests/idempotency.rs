@@ -18,6 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A pipeline of one Pass state whose records are keyed by `$.id`.
+fn keyed_by_id() -> PipelineSpec {
+    let program =
+        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
+    PipelineSpec { key: KeySpec::Path(JsonPath::parse("$.id").unwrap()), ..PipelineSpec::new("t", Arc::new(program)) }
+}
+
 #[derive(Default)]
 struct Seen(Mutex<HashSet<String>>);
 
@@ -53,12 +60,7 @@ fn keys_of_every_json_type_are_distinct_and_repeats_are_skipped() {
     payloads.push(r#"{"other":1}"#.into());
     payloads.push(r#"{"id":null}"#.into());
 
-    let program =
-        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
-    let spec = PipelineSpec {
-        key: KeySpec::Path(JsonPath::parse("$.id").unwrap()),
-        ..PipelineSpec::new("t", Arc::new(program))
-    };
+    let spec = keyed_by_id();
     // One partition: records run in order, so the second of each pair is the
     // one skipped.
     let source = records_of(payloads).partitions(1);
@@ -122,12 +124,7 @@ impl<S: Source> Source for CountingPolls<S> {
 
 #[test]
 fn a_shard_claims_its_batch_in_one_call_and_skips_twins_within_it() {
-    let program =
-        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
-    let spec = PipelineSpec {
-        key: KeySpec::Path(JsonPath::parse("$.id").unwrap()),
-        ..PipelineSpec::new("t", Arc::new(program))
-    };
+    let spec = keyed_by_id();
     // 5,040 records of 2,520 ids: each id twice, its twin 7 records later,
     // so most twins share their first occurrence's batch.
     let payloads: Vec<String> = (0..5_040u64).map(|i| format!(r#"{{"id":{}}}"#, (i / 14) * 7 + i % 7)).collect();
@@ -282,14 +279,8 @@ impl DedupStore for Slow {
 /// the shard works.
 #[test]
 fn a_shard_sends_the_next_batchs_claims_before_it_waits_for_the_current_ones() {
-    let program =
-        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
     // Room for several batches in flight, as a busy pipeline has.
-    let spec = PipelineSpec {
-        key: KeySpec::Path(JsonPath::parse("$.id").unwrap()),
-        max_in_flight_per_shard: 16 * 1024,
-        ..PipelineSpec::new("t", Arc::new(program))
-    };
+    let spec = PipelineSpec { max_in_flight_per_shard: 16 * 1024, ..keyed_by_id() };
     let payloads: Vec<String> = (0..20_000u64).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
     let store = Arc::new(Slow::default());
     let ran = run_to_end(spec, records_of(payloads).partitions(1), store.clone()).expect("run");
@@ -326,12 +317,7 @@ impl DedupStore for Panicking {
 /// for good.
 #[test]
 fn records_dead_lettered_by_a_panicking_store_complete_their_keys() {
-    let program =
-        compile_text(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#, WorkflowType::Express).unwrap();
-    let spec = PipelineSpec {
-        key: KeySpec::Path(JsonPath::parse("$.id").unwrap()),
-        ..PipelineSpec::new("t", Arc::new(program))
-    };
+    let spec = keyed_by_id();
     let payloads: Vec<String> = (0..3).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
     let store = Arc::new(Panicking::default());
     let ran = run_to_end(spec, records_of(payloads).partitions(1), store.clone()).expect("run");
