@@ -13,7 +13,7 @@ use crate::metrics::{ShardMetrics, metric};
 use crate::outcome::{conclude, dead_letter};
 use crate::panics::{INTERNAL_ERROR, Panicked, isolate};
 use crate::reactor::{Ended, Reactor};
-use crate::spec::{PipelineSpec, Stats};
+use crate::spec::{KeySpec, PipelineSpec, Stats};
 use crate::timers::Timers;
 use crate::twins::Twins;
 use crossbeam_channel::{Receiver, Sender};
@@ -83,6 +83,7 @@ pub(crate) fn shard_loop(
     // waiting as the current one began: the store answers while the current
     // one runs.
     let mut ahead: Option<Prepared<'_>> = None;
+    let keyed = !matches!(spec.key, KeySpec::None);
     let mut open = true;
     while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
@@ -146,7 +147,10 @@ pub(crate) fn shard_loop(
         // Past the drain deadline a batch is not started: unacknowledged, it
         // is delivered again after a restart.
         let batch = batch.filter(|_| !abandon.load(Ordering::Relaxed));
+        // Only a keyed pipeline has claims whose answers are worth waiting
+        // for in the background.
         if batch.is_some()
+            && keyed
             && ahead.is_none()
             && let Ok(next) = rx.try_recv()
         {
