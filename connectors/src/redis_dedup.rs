@@ -70,30 +70,37 @@ impl RedisDedup {
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> redis::RedisResult<T> {
+        let mut conn = self.take_conn()?;
+        let out = f(&mut conn);
+        if out.is_ok() {
+            self.give_back(conn);
+        }
+        out
+    }
+
+    /// An idle connection from the pool, or a new one, for one request
+    /// (counted).
+    fn take_conn(&self) -> redis::RedisResult<redis::Connection> {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let mut conn = match pooled {
+        let conn = match pooled {
             Some(c) => c,
             None => self.client.get_connection()?,
         };
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let out = f(&mut conn);
-        if out.is_ok()
-            && let Ok(mut p) = self.pool.lock()
-        {
+        Ok(conn)
+    }
+
+    /// A connection whose answers were all read, back to the pool.
+    fn give_back(&self, conn: redis::Connection) {
+        if let Ok(mut p) = self.pool.lock() {
             p.push(conn);
         }
-        out
     }
 
     /// Send a packed request on a connection of the pool without reading
     /// its answer; `None` if Redis cannot be reached.
     fn send(&self, request: &[u8]) -> Option<redis::Connection> {
-        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => self.client.get_connection().ok()?,
-        };
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.take_conn().ok()?;
         conn.send_packed_command(request).ok()?;
         Some(conn)
     }
@@ -107,9 +114,7 @@ impl RedisDedup {
             let value = conn.recv_response().ok()?;
             answers.push(redis::from_redis_value::<Vec<bool>>(value).ok()?);
         }
-        if let Ok(mut p) = self.pool.lock() {
-            p.push(conn);
-        }
+        self.give_back(conn);
         Some(answers)
     }
 

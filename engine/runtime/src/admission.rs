@@ -114,30 +114,33 @@ pub(crate) fn send_claims<'s>(checked: &[Checked], dedup: &'s dyn DedupStore) ->
 /// one whose key is running (earlier in this batch too) a twin.
 pub(crate) fn settle_claims(checked: &mut [Checked], claiming: Claiming<'_>, stats: &Stats, m: &ShardMetrics) {
     let Claiming { keyed, pending } = claiming;
-    let claims = pending.answers();
-    // A store that answers fewer keys than asked runs the rest: a duplicate
-    // at worst, never a record acknowledged without running.
-    for (&i, claim) in keyed.iter().zip(claims.into_iter().chain(std::iter::repeat(Claim::Run))) {
-        match claim {
-            Claim::Run => {}
-            Claim::Done => {
-                skipped(stats, m);
-                checked[i] = Checked::Settled(Output::Skip);
-            }
-            Claim::Running => {
-                let taken = std::mem::replace(&mut checked[i], Checked::Settled(Output::Skip));
-                if let Checked::Run(admission) = taken {
-                    checked[i] = Checked::Twin(admission);
-                }
-            }
+    for (&i, claim) in keyed.iter().zip(answered(pending.answers())) {
+        if claim != Claim::Run
+            && let Checked::Run(admission) = std::mem::replace(&mut checked[i], Checked::Settled(Output::Skip))
+        {
+            checked[i] = judge(claim, admission, stats, m);
         }
     }
 }
 
-/// Count a record skipped as the duplicate of a done execution.
-pub(crate) fn skipped(stats: &Stats, m: &ShardMetrics) {
-    stats.duplicates.fetch_add(1, Ordering::Relaxed);
-    m.dedup_hits.increment(1);
+/// A store's answers, then `Run` for every key it left unanswered: a
+/// duplicate at worst, never a record acknowledged without running.
+pub(crate) fn answered(claims: Vec<Claim>) -> impl Iterator<Item = Claim> {
+    claims.into_iter().chain(std::iter::repeat(Claim::Run))
+}
+
+/// What a claim's answer makes of an admitted record: run it, skip it as
+/// the duplicate of a done execution (counted), or hold it as a twin.
+pub(crate) fn judge(claim: Claim, admission: Admission, stats: &Stats, m: &ShardMetrics) -> Checked {
+    match claim {
+        Claim::Run => Checked::Run(admission),
+        Claim::Done => {
+            stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            m.dedup_hits.increment(1);
+            Checked::Settled(Output::Skip)
+        }
+        Claim::Running => Checked::Twin(admission),
+    }
 }
 
 /// Count an execution as started and name it. Names are only read through

@@ -11,8 +11,8 @@
 //! Held records count against the source's in-flight cap like running ones:
 //! their number is bounded.
 
-use crate::admission::{Admission, Checked, skipped};
-use crate::api::{Claim, DedupStore, Record};
+use crate::admission::{Admission, Checked, answered, judge};
+use crate::api::{DedupStore, Record};
 use crate::executor::Output;
 use crate::metrics::ShardMetrics;
 use crate::panics::{Panicked, isolate};
@@ -82,20 +82,14 @@ impl Twins {
         let mut ready = Vec::new();
         match claims {
             Ok(claims) => {
-                // A store that answers fewer keys than asked runs the rest,
-                // as a fresh claim would.
-                for (mut h, claim) in due.into_iter().zip(claims.into_iter().chain(std::iter::repeat(Claim::Run))) {
-                    match claim {
-                        Claim::Run => ready.push((h.record, h.reader, Checked::Run(h.admission))),
-                        Claim::Done => {
-                            skipped(stats, m);
-                            ready.push((h.record, h.reader, Checked::Settled(Output::Skip)));
+                for (h, claim) in due.into_iter().zip(answered(claims)) {
+                    let Held { record, reader, admission, wait, .. } = h;
+                    match judge(claim, admission, stats, m) {
+                        Checked::Twin(admission) => {
+                            let wait = (wait * 2).min(LAST_WAIT);
+                            self.held.push(Held { record, reader, admission, due: now + wait, wait });
                         }
-                        Claim::Running => {
-                            h.wait = (h.wait * 2).min(LAST_WAIT);
-                            h.due = now + h.wait;
-                            self.held.push(h);
-                        }
+                        checked => ready.push((record, reader, checked)),
                     }
                 }
             }
