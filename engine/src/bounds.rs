@@ -52,7 +52,7 @@ impl Measure {
 /// The longest JSON text of a number: 20 characters for any 64-bit
 /// integer, 24 for the shortest round-trip form of any `f64`
 /// (`-2.2250738585072014e-308`).
-pub(crate) const MAX_NUMBER_LEN: usize = 24;
+pub const MAX_NUMBER_LEN: usize = 24;
 
 /// Strings up to this many bytes are bounded without being read.
 const UNREAD_STRING_LEN: usize = 32;

@@ -118,7 +118,7 @@ pub enum Driven {
 }
 
 /// An execution's input, with an upper bound on its measure where the
-/// caller knows one (from [`crate::value::from_slice_mut_bounded`]):
+/// caller knows one (from [`crate::value::from_slice_bounded`]):
 /// states that join the input with what they build then add numbers
 /// instead of walking it.
 pub struct Input {

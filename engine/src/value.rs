@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 pub use crate::key::Key;
 
+mod parse;
+
 #[derive(Clone, Default)]
 pub enum Value {
     #[default]
@@ -526,35 +528,9 @@ impl Serialize for Value {
     }
 }
 
-/// Object keys seen so far in one document. Payloads repeat their keys (an
-/// array of readings has the same few in every element): a short scan here
-/// is cheaper than the interner's thread-local lookup, and keys the table
-/// will not take (long ones, or any once it is full) are still allocated once
-/// per document, not once per occurrence.
-#[derive(Default)]
-struct KeyCache {
-    keys: Vec<Key>,
-}
-
-impl KeyCache {
-    const MAX: usize = 64;
-
-    fn get(&mut self, s: &str) -> Key {
-        if let Some(k) = self.keys.iter().find(|k| &***k == s) {
-            return k.clone();
-        }
-        let k = Key::intern(s);
-        if self.keys.len() < Self::MAX {
-            self.keys.push(k.clone());
-        }
-        k
-    }
-}
-
-/// Parse JSON bytes into a [`Value`] (copies them for the SIMD parser).
+/// Parse JSON bytes into a [`Value`] ([`parse`]).
 pub fn from_slice(bytes: &[u8]) -> Result<Value, ParseError> {
-    let mut owned = bytes.to_vec();
-    from_slice_mut(&mut owned)
+    from_slice_bounded(bytes).map(|(v, _)| v)
 }
 
 /// Why a payload is not JSON.
@@ -569,96 +545,14 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parse JSON in place with simd-json (it unescapes strings inside the
-/// buffer, which is why it needs it mutable), then build a [`Value`] from
-/// its tape: the fastest way in from bytes, the runtime's hot path.
-pub fn from_slice_mut(bytes: &mut [u8]) -> Result<Value, ParseError> {
-    from_slice_mut_bounded(bytes).map(|(v, _)| v)
-}
-
-/// [`from_slice_mut`], with an upper bound on the value's measure found
-/// while building it, so that the engine need not walk a parsed input to
-/// learn it. Compact text is never longer than the text it was parsed
-/// from, but for numbers (`1e2` is written `100.0`): each counts as its
-/// longest text. The depth is exact unless a key repeats (an upper bound
-/// then: the earlier value, replaced, may have been deeper).
-pub fn from_slice_mut_bounded(bytes: &mut [u8]) -> Result<(Value, crate::bounds::Measure), ParseError> {
-    thread_local! {
-        /// The parser's scratch (aligned input copy, string and index
-        /// buffers), kept per thread: a record's parse allocates only its tape.
-        static BUFFERS: std::cell::RefCell<Option<simd_json::Buffers>> = const { std::cell::RefCell::new(None) };
-    }
-    let text_len = bytes.len();
-    BUFFERS.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        // The parser refuses input nested deeper than the engine's bound,
-        // so building the value below recurses at most that deep.
-        let buffers = slot
-            .get_or_insert_with(|| simd_json::Buffers::with_max_depth(bytes.len().max(4096), crate::bounds::MAX_DEPTH));
-        let tape = simd_json::to_tape_with_buffers(bytes, buffers).map_err(|e| ParseError(e.to_string()))?;
-        let mut keys = KeyCache::default();
-        let mut numbers = 0usize;
-        let (v, _, depth) = from_tape(&tape.0, 0, &mut keys, &mut numbers);
-        let bytes = text_len.saturating_add(numbers.saturating_mul(crate::bounds::MAX_NUMBER_LEN - 1));
-        Ok((v, crate::bounds::Measure { bytes, depth }))
-    })
-}
-
-/// Build the value starting at `nodes[i]`; returns it, the index after it
-/// and its depth, and counts its numbers into `numbers`.
-fn from_tape(
-    nodes: &[simd_json::Node<'_>],
-    i: usize,
-    keys: &mut KeyCache,
-    numbers: &mut usize,
-) -> (Value, usize, usize) {
-    use simd_json::{Node, StaticNode};
-    match nodes.get(i) {
-        Some(Node::String(s)) => (Value::String((*s).into()), i + 1, 0),
-        Some(Node::Static(StaticNode::Null)) | None => (Value::Null, i + 1, 0),
-        Some(Node::Static(StaticNode::Bool(b))) => (Value::Bool(*b), i + 1, 0),
-        Some(Node::Static(StaticNode::I64(n))) => {
-            *numbers += 1;
-            (Value::from(*n), i + 1, 0)
-        }
-        Some(Node::Static(StaticNode::U64(n))) => {
-            *numbers += 1;
-            (Value::from(*n), i + 1, 0)
-        }
-        Some(Node::Static(StaticNode::F64(f))) => {
-            *numbers += 1;
-            (Value::from(*f), i + 1, 0)
-        }
-        Some(Node::Array { len, .. }) => {
-            let mut items = Vec::with_capacity(*len);
-            let mut j = i + 1;
-            let mut inner = 0;
-            for _ in 0..*len {
-                let (v, next, depth) = from_tape(nodes, j, keys, numbers);
-                items.push(v);
-                j = next;
-                inner = inner.max(depth);
-            }
-            (Value::array(items), j, inner + 1)
-        }
-        Some(Node::Object { len, .. }) => {
-            // The root gets a spare slot: a ResultPath often adds a field to it.
-            let mut o = Object::with_capacity(*len + usize::from(i == 0));
-            let mut j = i + 1;
-            let mut inner = 0;
-            for _ in 0..*len {
-                let key = match nodes.get(j) {
-                    Some(Node::String(k)) => keys.get(k),
-                    _ => Key::from_static(""),
-                };
-                let (v, next, depth) = from_tape(nodes, j + 1, keys, numbers);
-                o.insert(key, v);
-                j = next;
-                inner = inner.max(depth);
-            }
-            (Value::object(o), j, inner + 1)
-        }
-    }
+/// [`from_slice`], with an upper bound on the value's measure found while
+/// building it, so that the engine need not walk a parsed input to learn
+/// it. Compact text is never longer than the text it was parsed from, but
+/// for numbers (`1e2` is written `100.0`): each counts as its longest text.
+/// The depth is exact unless a key repeats (an upper bound then: the
+/// earlier value, replaced, may have been deeper).
+pub fn from_slice_bounded(bytes: &[u8]) -> Result<(Value, crate::bounds::Measure), ParseError> {
+    parse::parse(bytes)
 }
 
 /// A string built by `build` in a buffer reused between calls on this
@@ -699,8 +593,7 @@ mod tests {
             "3",
             "[[[[[[[[[[{}]]]]]]]]]]",
         ] {
-            let mut bytes = text.as_bytes().to_vec();
-            let (v, bound) = from_slice_mut_bounded(&mut bytes).unwrap();
+            let (v, bound) = from_slice_bounded(text.as_bytes()).unwrap();
             let exact = crate::bounds::check(&v).unwrap();
             assert!(bound.bytes >= exact.bytes, "{text}: {bound:?} < {exact:?}");
             assert!(bound.depth >= exact.depth, "{text}");
@@ -735,7 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn simd_parse_agrees_with_serde_json() {
+    fn parse_agrees_with_serde_json() {
         let texts = [
             r#"{"b":1,"a":[true,null,"x\n\u00e9\"",1.5,-3,18446744073709551615],"c":{"z":{},"y":[]},"b":2}"#,
             r#"[]"#,

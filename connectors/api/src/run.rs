@@ -40,7 +40,7 @@ fn input_of(f: &Fields) -> Result<(String, EngineValue), ApiError> {
             &format!("Member must have length less than or equal to {MAX_INPUT_BYTES}"),
         ));
     }
-    match expressway_runtime::input::parse(text.as_bytes(), MAX_INPUT_BYTES, &mut Vec::new()) {
+    match expressway_runtime::input::parse(text.as_bytes(), MAX_INPUT_BYTES) {
         Ok(v) => Ok((text.to_string(), v)),
         Err(rejected) => Err(ApiError::new(
             ErrorKind::InvalidExecutionInput,

@@ -143,7 +143,7 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     }
     let name = f.opt_str("stateName")?.unwrap_or("TestState").to_string();
     let input_text = f.opt_str("input")?.unwrap_or("{}").to_string();
-    let input = expressway_runtime::input::parse(input_text.as_bytes(), 256 * 1024, &mut Vec::new()).map_err(|r| {
+    let input = expressway_runtime::input::parse(input_text.as_bytes(), 256 * 1024).map_err(|r| {
         ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
     })?;
     let (tested, stubs) = isolate(&state);

@@ -25,12 +25,8 @@ pub fn cmd_bench(definition: &Path, input: &Path, mocks: Option<&Path>, seconds:
     let info = Arc::new(ExecutionContext::default().execution_info(wall_ms(), "bench"));
     let opts = RunOptions::default();
     let mut out = Vec::with_capacity(4096);
-    let mut scratch = Vec::with_capacity(input_bytes.len());
-    let mut run_once = |out: &mut Vec<u8>| -> Result<Status, String> {
-        // The runtime owns each record's bytes and parses them in place.
-        scratch.clear();
-        scratch.extend_from_slice(&input_bytes);
-        let (value, bound) = expressway_engine::value::from_slice_mut_bounded(&mut scratch)
+    let run_once = |out: &mut Vec<u8>| -> Result<Status, String> {
+        let (value, bound) = expressway_engine::value::from_slice_bounded(&input_bytes)
             .map_err(|e| format!("input is not valid JSON: {e}"))?;
         let input = expressway_engine::Input { value, bound: Some(bound) };
         let mut effects: Box<dyn Effects> = match &mocks {

@@ -49,7 +49,7 @@ pub fn read_input(path: &Path, max: usize) -> Result<Result<expressway_engine::v
     if size > max as u64 {
         return Ok(Err(input::too_large(size, max)));
     }
-    Ok(input::parse(&bytes, max, &mut Vec::new()))
+    Ok(input::parse(&bytes, max))
 }
 
 pub fn read_json(path: &Path) -> Result<Value, String> {

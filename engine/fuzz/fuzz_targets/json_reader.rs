@@ -1,10 +1,15 @@
-//! The record reader (simd-json tape → `Value`) on arbitrary bytes.
-//! Invariants: it accepts what serde_json accepts and builds the same value
-//! (differential), and what it writes reads back to the same value.
+//! The payload parser (`engine/src/value/parse.rs`) on arbitrary bytes.
+//! Invariants: it accepts exactly what simd-json (its predecessor) accepts
+//! and builds the same value and bound; it accepts what serde_json accepts
+//! and builds the same value (differential); and what it writes reads back
+//! to the same value.
 #![no_main]
 
 use expressway_engine::value;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/support/simd_oracle.rs"]
+mod simd_oracle;
 
 /// Equal but for zero's sign and a float's last bits: `-0` is the integer
 /// 0 to the reader (as to Jackson, which AWS uses) and -0.0 to serde_json,
@@ -27,6 +32,15 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let bounded = value::from_slice_bounded(data);
+    match (&bounded, simd_oracle::oracle(data)) {
+        (Ok((v, m)), Ok((w, n))) => {
+            assert_eq!(v.to_json(), w.to_json(), "the parser and simd-json build different values");
+            assert_eq!((m.bytes, m.depth), (n.bytes, n.depth), "the parser and simd-json bound it differently");
+        }
+        (Err(_), Err(_)) => {}
+        (ours, theirs) => panic!("the parser says {ours:?}, simd-json {theirs:?}"),
+    }
     let ours = value::from_slice(data);
     let reference = serde_json::from_slice::<serde_json::Value>(data);
     match (&ours, &reference) {

@@ -40,17 +40,11 @@ pub(crate) struct Admission {
 /// Check, parse and key a record. Its key is claimed afterwards, with the
 /// rest of its batch ([`send_claims`]), so a store on a server is asked once
 /// per batch.
-pub(crate) fn check(
-    spec: &PipelineSpec,
-    record: &Record,
-    scratch: &mut Vec<u8>,
-    stats: &Stats,
-    m: &ShardMetrics,
-) -> Checked {
+pub(crate) fn check(spec: &PipelineSpec, record: &Record, stats: &Stats, m: &ShardMetrics) -> Checked {
     // A source that dropped an oversized payload unread still reports its size.
     let parsed = match record.oversized {
         Some(size) => Err(input::too_large(size, spec.max_payload_bytes)),
-        None => input::parse_bounded(&record.payload, spec.max_payload_bytes, scratch),
+        None => input::parse_bounded(&record.payload, spec.max_payload_bytes),
     };
     let (input, input_bound) = match parsed {
         Ok((v, bound)) => (v, Some(bound)),

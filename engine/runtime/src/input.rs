@@ -31,24 +31,21 @@ pub fn too_large(size: u64, max: usize) -> Rejected {
     }
 }
 
-/// Check `payload` against `max` bytes and parse it. `scratch` is reused
-/// between calls: simd-json parses in place, and a copy keeps `payload`
-/// intact for a dead letter without an allocation per record.
-pub fn parse(payload: &[u8], max: usize, scratch: &mut Vec<u8>) -> Result<Value, Rejected> {
-    parse_bounded(payload, max, scratch).map(|(v, _)| v)
+/// Check `payload` against `max` bytes and parse it (the payload stays as
+/// it was, for a dead letter).
+pub fn parse(payload: &[u8], max: usize) -> Result<Value, Rejected> {
+    parse_bounded(payload, max).map(|(v, _)| v)
 }
 
 /// [`parse`], with an upper bound on the value's measure (see
-/// [`value::from_slice_mut_bounded`]) that spares the engine a walk over it.
-pub fn parse_bounded(payload: &[u8], max: usize, scratch: &mut Vec<u8>) -> Result<(Value, Measure), Rejected> {
+/// [`value::from_slice_bounded`]) that spares the engine a walk over it.
+pub fn parse_bounded(payload: &[u8], max: usize) -> Result<(Value, Measure), Rejected> {
     if payload.len() > max {
         return Err(too_large(payload.len() as u64, max));
     }
-    scratch.clear();
-    scratch.extend_from_slice(payload);
-    value::from_slice_mut_bounded(scratch).map_err(|e| {
-        // simd-json checks UTF-8 as it parses; only on its error path is it
-        // worth a second pass to say which of the two was wrong.
+    value::from_slice_bounded(payload).map_err(|e| {
+        // The parser checks UTF-8 first; only on its error path is it worth
+        // a second pass to say which of the two was wrong.
         let cause = match std::str::from_utf8(payload) {
             Err(bad) => format!("the input is not UTF-8 text: invalid byte at offset {}", bad.valid_up_to()),
             Ok(_) => format!("the input is not valid JSON: {e}"),
@@ -63,17 +60,16 @@ mod tests {
 
     #[test]
     fn json_is_parsed_and_everything_else_is_named() {
-        let mut scratch = Vec::new();
-        assert_eq!(parse(br#"{"a": [1, "x"]}"#, 100, &mut scratch).map(|v| v.to_json()), Ok(r#"{"a":[1,"x"]}"#.into()));
-        let bad = parse(b"{\"a\": ", 100, &mut scratch).expect_err("truncated");
+        assert_eq!(parse(br#"{"a": [1, "x"]}"#, 100).map(|v| v.to_json()), Ok(r#"{"a":[1,"x"]}"#.into()));
+        let bad = parse(b"{\"a\": ", 100).expect_err("truncated");
         assert_eq!(bad.error, MALFORMED_RECORD);
         assert!(bad.cause.starts_with("the input is not valid JSON: "), "{}", bad.cause);
-        let latin1 = parse(b"\"caf\xe9\"", 100, &mut scratch).expect_err("not UTF-8");
+        let latin1 = parse(b"\"caf\xe9\"", 100).expect_err("not UTF-8");
         assert_eq!(
             (latin1.error, latin1.cause.as_str()),
             (MALFORMED_RECORD, "the input is not UTF-8 text: invalid byte at offset 4")
         );
-        let big = parse(&[b' '; 101], 100, &mut scratch).expect_err("too large");
+        let big = parse(&[b' '; 101], 100).expect_err("too large");
         assert_eq!(big, too_large(101, 100));
         assert!(big.oversized && big.cause.contains("101 bytes exceeds the maximum of 100"), "{}", big.cause);
     }

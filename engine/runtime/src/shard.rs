@@ -64,7 +64,6 @@ pub(crate) fn shard_loop(
     // taken off the queue (no list of them per turn).
     let woken = reactor.woken.clone();
     let mut seq: u64 = 0;
-    let mut scratch = Vec::with_capacity(4096);
     // Results of this turn, handed to the sink writer in one send before the
     // shard waits for anything.
     let mut finished: Vec<Done> = Vec::new();
@@ -102,7 +101,7 @@ pub(crate) fn shard_loop(
             Some(next)
         } else if reactor.is_empty() && twins.is_empty() {
             match rx.recv() {
-                Ok(batch) => Some(prepare(spec, batch, &mut scratch, dedup, stats, &m)),
+                Ok(batch) => Some(prepare(spec, batch, dedup, stats, &m)),
                 Err(_) => {
                     open = false;
                     None
@@ -124,7 +123,7 @@ pub(crate) fn shard_loop(
             if open {
                 crossbeam_channel::select! {
                     recv(rx) -> r => match r {
-                        Ok(batch) => Some(prepare(spec, batch, &mut scratch, dedup, stats, &m)),
+                        Ok(batch) => Some(prepare(spec, batch, dedup, stats, &m)),
                         Err(_) => { open = false; None }
                     },
                     recv(woken) -> slot => {
@@ -154,7 +153,7 @@ pub(crate) fn shard_loop(
             && ahead.is_none()
             && let Ok(next) = rx.try_recv()
         {
-            ahead = Some(prepare(spec, next, &mut scratch, dedup, stats, &m));
+            ahead = Some(prepare(spec, next, dedup, stats, &m));
         }
         let (reader, batch, checked) = match batch {
             Some(prepared) => settle(spec, prepared, stats, &m),
@@ -256,7 +255,6 @@ struct Prepared<'s> {
 fn prepare<'s>(
     spec: &PipelineSpec,
     intake: Intake,
-    scratch: &mut Vec<u8>,
     dedup: &'s dyn DedupStore,
     stats: &Stats,
     m: &ShardMetrics,
@@ -264,7 +262,7 @@ fn prepare<'s>(
     let Intake { reader, records } = intake;
     let mut checked: Vec<Checked> = Vec::with_capacity(records.len());
     for record in &records {
-        checked.push(match isolate(|| check(spec, record, scratch, stats, m)) {
+        checked.push(match isolate(|| check(spec, record, stats, m)) {
             Ok(c) => c,
             Err(panicked) => {
                 let payload = record.oversized.is_none().then_some(record.payload.as_slice());
