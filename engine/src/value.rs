@@ -267,18 +267,13 @@ impl Value {
     /// a byte here.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            Value::Null => out.extend_from_slice(b"null"),
-            Value::Bool(true) => out.extend_from_slice(b"true"),
-            Value::Bool(false) => out.extend_from_slice(b"false"),
-            Value::Number(n) => write_number(n, out),
-            Value::String(s) => write_string(s, out),
             Value::Array(a) => {
                 out.push(b'[');
                 for (i, x) in a.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
-                    x.write_json(out);
+                    write_member(x, out);
                 }
                 out.push(b']');
             }
@@ -289,11 +284,26 @@ impl Value {
                         out.push(b',');
                     }
                     write_key(k, out);
-                    x.write_json(out);
+                    write_member(x, out);
                 }
                 out.push(b'}');
             }
+            scalar => write_member(scalar, out),
         }
+    }
+}
+
+/// A member of a container: scalars are written here, without a call per
+/// value (most members are scalars); only containers recurse.
+#[inline(always)]
+fn write_member(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(_) | Value::Object(_) => v.write_json(out),
     }
 }
 

@@ -599,7 +599,9 @@ fn written_bound(root: Measure, steps: &[RefStep], value: Measure) -> Measure {
     let created: usize = steps
         .iter()
         .map(|s| match s {
-            RefStep::Field(f) => bounds::string_len(f) + 4,
+            // `"f":` (known without a scan for a plain interned key), and the
+            // `{}` and `,` of an object created on the way.
+            RefStep::Field(f) => bounds::member_len(f) + 3,
             RefStep::Index(_) => 0,
         })
         .sum();
