@@ -351,15 +351,20 @@ const ESCAPE: [bool; 256] = {
     t
 };
 
-/// Does any of the 8 bytes in `x` need escaping (`"`, `\\` or < 0x20)?
-/// SWAR: each test sets a byte's top bit where it matches.
+/// The bytes of `x` that need escaping in a JSON string (a quote, a
+/// backslash or a control character), each marked by its top bit (SWAR).
+/// Exact: a byte is marked only if it is one of them, so the lowest mark is
+/// the first such byte (the parser finds a string's end with it).
 #[inline]
-fn needs_escape(x: u64) -> bool {
+pub(crate) fn special_bytes(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    (below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))) != 0
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Exact zero-byte test: (((v & 0x7f..) + 0x7f..) | v) has a byte's top
+    // bit clear exactly where the byte is zero; no carry crosses bytes.
+    let zero = |v: u64| !((((v & LOW7).wrapping_add(LOW7)) | v) | LOW7);
+    // Bytes below 0x20: bits 5 to 7 clear.
+    let control = !(((x & (ONES * 0x60)).wrapping_add(ONES * 0x60)) | x | LOW7);
+    zero(x ^ (ONES * b'"' as u64)) | zero(x ^ (ONES * b'\\' as u64)) | control
 }
 
 /// Whether `bytes` can be written between quotes as they are (no `"`, `\\`
@@ -369,7 +374,7 @@ pub(crate) fn is_plain_json(bytes: &[u8]) -> bool {
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if needs_escape(u64::from_le_bytes(word)) {
+        if special_bytes(u64::from_le_bytes(word)) != 0 {
             return false;
         }
     }
@@ -538,7 +543,7 @@ impl Serialize for Value {
     }
 }
 
-/// Parse JSON bytes into a [`Value`] ([`parse`]).
+/// Parse JSON bytes into a [`Value`] (one pass: `value/parse.rs`).
 pub fn from_slice(bytes: &[u8]) -> Result<Value, ParseError> {
     from_slice_bounded(bytes).map(|(v, _)| v)
 }
