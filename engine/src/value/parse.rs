@@ -170,16 +170,8 @@ impl<'t> Parser<'t, '_> {
     }
 
     fn object(&mut self, level: usize) -> Result<Value, ParseError> {
-        if level > MAX_DEPTH {
-            return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
-        }
-        self.depth = self.depth.max(level);
-        self.pos += 1;
         let start = self.stacks.members.len();
-        self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-        } else {
+        if !self.open(level, b'}')? {
             loop {
                 self.skip_whitespace();
                 if self.bytes.get(self.pos) != Some(&b'"') {
@@ -197,14 +189,8 @@ impl<'t> Parser<'t, '_> {
                     Some((_, slot)) => *slot = v,
                     None => members.push((key, v)),
                 }
-                self.skip_whitespace();
-                match self.bytes.get(self.pos) {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.error("expected ',' or '}' after an object member")),
+                if self.next_member(b'}', "expected ',' or '}' after an object member")? {
+                    break;
                 }
             }
         }
@@ -222,31 +208,50 @@ impl<'t> Parser<'t, '_> {
     }
 
     fn array(&mut self, level: usize) -> Result<Value, ParseError> {
+        let start = self.stacks.items.len();
+        if !self.open(level, b']')? {
+            loop {
+                let v = self.value(level)?;
+                self.stacks.items.push(v);
+                if self.next_member(b']', "expected ',' or ']' after an array element")? {
+                    break;
+                }
+            }
+        }
+        Ok(Value::array(self.stacks.items.split_off(start)))
+    }
+
+    /// Enter a container at `level`, the cursor on its opening bracket:
+    /// `true` if `close` ends it at once.
+    #[inline]
+    fn open(&mut self, level: usize, close: u8) -> Result<bool, ParseError> {
         if level > MAX_DEPTH {
             return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
         }
         self.depth = self.depth.max(level);
         self.pos += 1;
-        let start = self.stacks.items.len();
         self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-        } else {
-            loop {
-                let v = self.value(level)?;
-                self.stacks.items.push(v);
-                self.skip_whitespace();
-                match self.bytes.get(self.pos) {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.error("expected ',' or ']' after an array element")),
-                }
+        let empty = self.bytes.get(self.pos) == Some(&close);
+        self.pos += usize::from(empty);
+        Ok(empty)
+    }
+
+    /// After a member: `true` past the container's `close`, `false` past a
+    /// comma, the error `what` otherwise.
+    #[inline]
+    fn next_member(&mut self, close: u8, what: &str) -> Result<bool, ParseError> {
+        self.skip_whitespace();
+        match self.bytes.get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
             }
+            Some(&b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.error(what)),
         }
-        Ok(Value::array(self.stacks.items.split_off(start)))
     }
 
     fn key(&mut self) -> Result<Key, ParseError> {
@@ -432,15 +437,7 @@ impl<'t> Parser<'t, '_> {
         }
         let mut float = false;
         if self.bytes.get(i) == Some(&b'.') {
-            i += 1;
-            let from = i;
-            while self.bytes.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == from {
-                self.pos = i;
-                return Err(self.error("invalid number"));
-            }
+            i = self.digits_after(i + 1)?;
             float = true;
         }
         if let Some(b'e' | b'E') = self.bytes.get(i) {
@@ -448,14 +445,7 @@ impl<'t> Parser<'t, '_> {
             if let Some(b'+' | b'-') = self.bytes.get(i) {
                 i += 1;
             }
-            let from = i;
-            while self.bytes.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == from {
-                self.pos = i;
-                return Err(self.error("invalid number"));
-            }
+            i = self.digits_after(i)?;
             float = true;
         }
         self.numbers += 1;
@@ -481,6 +471,17 @@ impl<'t> Parser<'t, '_> {
         };
         self.pos = i;
         Ok(number)
+    }
+
+    /// The end of the digits from `i` on, of which a fraction or an
+    /// exponent must have at least one.
+    fn digits_after(&mut self, i: usize) -> Result<usize, ParseError> {
+        let end = i + self.bytes[i.min(self.bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if end == i {
+            self.pos = i;
+            return Err(self.error("invalid number"));
+        }
+        Ok(end)
     }
 
     #[inline]
