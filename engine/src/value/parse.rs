@@ -223,7 +223,7 @@ impl<'t> Parser<'t, '_> {
 
     /// Enter a container at `level`, the cursor on its opening bracket:
     /// `true` if `close` ends it at once.
-    #[inline]
+    #[inline(always)]
     fn open(&mut self, level: usize, close: u8) -> Result<bool, ParseError> {
         if level > MAX_DEPTH {
             return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
@@ -238,7 +238,7 @@ impl<'t> Parser<'t, '_> {
 
     /// After a member: `true` past the container's `close`, `false` past a
     /// comma, the error `what` otherwise.
-    #[inline]
+    #[inline(always)]
     fn next_member(&mut self, close: u8, what: &str) -> Result<bool, ParseError> {
         self.skip_whitespace();
         match self.bytes.get(self.pos) {
@@ -475,6 +475,7 @@ impl<'t> Parser<'t, '_> {
 
     /// The end of the digits from `i` on, of which a fraction or an
     /// exponent must have at least one.
+    #[inline(always)]
     fn digits_after(&mut self, i: usize) -> Result<usize, ParseError> {
         let end = i + self.bytes[i.min(self.bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
         if end == i {
