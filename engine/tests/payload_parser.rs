@@ -146,6 +146,15 @@ fn hand_picked_texts_parse_as_simd_json_parsed_them() {
     agree(format!("{{{}}}", members.join(",")).as_bytes());
     let objects: Vec<String> = long.iter().map(|k| format!("{{\"{k}\":[{{\"{k}\":true}}]}}")).collect();
     agree(format!("[{}]", objects.join(",")).as_bytes());
+    // Objects past the members a repeated-key check scans (it keeps a map
+    // then): keys repeated early, late and many times, interned and not.
+    for n in [31, 32, 33, 100, 3000] {
+        let keys: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+        let mut members: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("\"{k}\":{i}")).collect();
+        members.extend(["\"m0\":\"again\"".to_string(), format!("\"m{}\":null", n - 1), "\"m0\":[0]".to_string()]);
+        members.push(format!("\"{}\":1,\"{}\":2", "x".repeat(200), "x".repeat(200)));
+        agree(format!("{{{}}}", members.join(",")).as_bytes());
+    }
     let fanout = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/machines/iot-fanout.input.json"))
         .expect("the reference record");
     agree(&fanout);

@@ -20,7 +20,8 @@
 //! - strings are UTF-8 (the whole text is checked first), without raw control
 //!   characters, and a `\u` escape of a lone surrogate is an error;
 //! - containers nest at most [`MAX_DEPTH`] deep, so the recursion is bounded;
-//! - a key given twice keeps its first position and its last value.
+//! - a key given twice keeps its first position and its last value (found
+//!   by a scan in small objects, by a map in large ones: linear either way).
 
 use super::{Key, Object, ParseError, Value, special_bytes};
 use crate::bounds::{MAX_DEPTH, MAX_NUMBER_LEN, Measure};
@@ -134,6 +135,12 @@ struct Parser<'t, 's> {
     stacks: &'s mut Stacks,
 }
 
+/// Members an object's repeated-key check scans; past them it keeps a map.
+const SCAN_MEMBERS_UP_TO: usize = 32;
+
+/// Where each key of a large object sits among its members.
+type Positions = std::collections::HashMap<Key, usize, foldhash::fast::FixedState>;
+
 /// Shared keys remembered per document at most.
 const MAX_SHARED_KEYS: usize = 64;
 
@@ -171,6 +178,10 @@ impl<'t> Parser<'t, '_> {
 
     fn object(&mut self, level: usize) -> Result<Value, ParseError> {
         let start = self.stacks.members.len();
+        // A repeated key is found by a scan while the object is small, by
+        // a map once it is large: a record of thousands of distinct keys
+        // would otherwise cost a scan of all earlier ones per key.
+        let mut positions: Option<Positions> = None;
         if !self.open(level, b'}')? {
             loop {
                 self.skip_whitespace();
@@ -185,9 +196,24 @@ impl<'t> Parser<'t, '_> {
                 self.pos += 1;
                 let v = self.value(level)?;
                 let members = &mut self.stacks.members;
-                match members[start..].iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, slot)) => *slot = v,
-                    None => members.push((key, v)),
+                let count = members.len() - start;
+                let found = match &positions {
+                    Some(p) => p.get(&key).copied(),
+                    None => members[start..].iter().position(|(k, _)| *k == key),
+                };
+                match found {
+                    Some(i) => members[start + i].1 = v,
+                    None => {
+                        if let Some(p) = &mut positions {
+                            p.insert(key.clone(), count);
+                        } else if count >= SCAN_MEMBERS_UP_TO {
+                            let mut p = Positions::default();
+                            p.extend(members[start..].iter().enumerate().map(|(i, (k, _))| (k.clone(), i)));
+                            p.insert(key.clone(), count);
+                            positions = Some(p);
+                        }
+                        members.push((key, v));
+                    }
                 }
                 if self.next_member(b'}', "expected ',' or '}' after an object member")? {
                     break;
