@@ -590,7 +590,7 @@ pub(crate) fn text_in_scratch<E>(build: impl FnOnce(&mut String) -> Result<(), E
 
 /// Parse JSON text into a [`Value`].
 pub fn from_str(text: &str) -> Result<Value, ParseError> {
-    from_slice(text.as_bytes())
+    parse::parse_text(text).map(|(v, _)| v)
 }
 
 #[cfg(test)]

@@ -30,13 +30,18 @@ use std::cell::RefCell;
 /// Parse `bytes`, with an upper bound on the value's measure found on the
 /// way (see [`super::from_slice_bounded`]).
 pub(super) fn parse(bytes: &[u8]) -> Result<(Value, Measure), ParseError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| ParseError(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    parse_text(text)
+}
+
+/// [`parse`] of text already known to be UTF-8 (no second check).
+pub(super) fn parse_text(text: &str) -> Result<(Value, Measure), ParseError> {
     thread_local! {
         /// Containers' members while they are read (reused: a record's parse
         /// allocates only what its value keeps).
         static STACKS: RefCell<Stacks> = RefCell::new(Stacks::default());
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| ParseError(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
     STACKS.with(|cell| {
         // A nested parse on this thread (none today) would find the stacks
         // taken and use fresh ones rather than fail.
@@ -55,7 +60,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<(Value, Measure), ParseError> {
         let (numbers, depth) = (p.numbers, p.depth);
         p.stacks.trim();
         let value = result?;
-        let bytes = bytes.len().saturating_add(numbers.saturating_mul(MAX_NUMBER_LEN - 1));
+        let bytes = text.len().saturating_add(numbers.saturating_mul(MAX_NUMBER_LEN - 1));
         Ok((value, Measure { bytes, depth }))
     })
 }
