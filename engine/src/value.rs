@@ -327,14 +327,25 @@ impl fmt::Debug for Object {
 
 fn write_number(n: &Number, out: &mut Vec<u8>) {
     if let Some(u) = n.as_u64() {
-        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+        // Most payload integers are small (indexes, counts, readings):
+        // written without a digit buffer and a variable-length copy.
+        if u < 100 {
+            let u = u as u8;
+            if u < 10 {
+                out.push(b'0' + u);
+            } else {
+                out.extend_from_slice(&[b'0' + u / 10, b'0' + u % 10]);
+            }
+        } else {
+            out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+        }
     } else if let Some(i) = n.as_i64() {
         out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-    } else {
-        // Floats are rare in payloads: let serde_json format them, so the
-        // text stays identical to its output.
-        use std::io::Write as _;
-        let _ = write!(out, "{n}");
+    } else if let Some(f) = n.as_f64() {
+        // serde_json's own formatter for floats (its `Display` calls the
+        // same), so the text stays identical to its output, without the
+        // `fmt` machinery a `write!` costs.
+        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
     }
 }
 
@@ -570,22 +581,48 @@ pub fn from_slice_bounded(bytes: &[u8]) -> Result<(Value, crate::bounds::Measure
     parse::parse(bytes)
 }
 
+/// Strings in the order of their UTF-16 code units: JavaScript's (JSONata's
+/// comparisons and sorts) and Java's `String.compareTo` (a JSONPath Choice
+/// rule's `String*` comparisons on AWS), where Rust's is by bytes (code
+/// points). The two differ only where the first differing characters are
+/// one from U+E000 to U+FFFF and one past U+FFFF, which UTF-16 writes as a
+/// surrogate pair (0xD800…) and so puts first.
+pub fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    // The shared prefix is whole characters up to its last boundary, in both.
+    let start = (0..=common).rev().find(|&i| a.is_char_boundary(i)).unwrap_or(0);
+    match (a[start..].chars().next(), b[start..].chars().next()) {
+        (Some(x), Some(y)) => {
+            let (mut x16, mut y16) = ([0u16; 2], [0u16; 2]);
+            (*x.encode_utf16(&mut x16)).cmp(&*y.encode_utf16(&mut y16))
+        }
+        _ => a.len().cmp(&b.len()),
+    }
+}
+
 /// A string built by `build` in a buffer reused between calls on this
 /// thread: one allocation, the result's. A nested call takes a buffer of
-/// its own (the shared one is out while `build` runs); one grown past
+/// its own (the shared one is borrowed while `build` runs); one grown past
 /// 64 KiB is not kept.
 pub(crate) fn text_in_scratch<E>(build: impl FnOnce(&mut String) -> Result<(), E>) -> Result<Arc<str>, E> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     const KEEP: usize = 64 * 1024;
-    let mut out = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    out.clear();
-    let result = build(&mut out).map(|()| Arc::from(out.as_str()));
-    if out.capacity() <= KEEP {
-        SCRATCH.with(|s| *s.borrow_mut() = out);
-    }
-    result
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut out) => {
+            out.clear();
+            let result = build(&mut out).map(|()| Arc::from(out.as_str()));
+            if out.capacity() > KEEP {
+                *out = String::new();
+            }
+            result
+        }
+        Err(_) => {
+            let mut out = String::new();
+            build(&mut out).map(|()| Arc::from(out.as_str()))
+        }
+    })
 }
 
 /// Parse JSON text into a [`Value`].
@@ -596,6 +633,21 @@ pub fn from_str(text: &str) -> Result<Value, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let floats =
+            [0.1, -0.0, 71.5, 1e300, -1e-300, 5e-324, 1.7976931348623157e308, 1.5e-7, 123456789.125, 1e21, 1e15];
+        let integers: [serde_json::Number; 10] =
+            [0u64, 9, 10, 99, 100, 1_700_000_000, u64::MAX, 42, 7, 1_000_000].map(serde_json::Number::from);
+        let negative = [-1i64, -10, -99, -100, i64::MIN].map(serde_json::Number::from);
+        let numbers = floats.iter().filter_map(|&f| serde_json::Number::from_f64(f)).chain(integers).chain(negative);
+        for n in numbers {
+            let mut out = Vec::new();
+            Value::Number(n.clone()).write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&n).unwrap());
+        }
+    }
 
     #[test]
     fn a_parsed_values_bound_is_never_below_its_measure() {

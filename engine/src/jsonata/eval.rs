@@ -5,8 +5,8 @@
 use super::Error;
 use super::ast::{BinOp, Group, Kind, LambdaDef, Node, Stage, TransformDef};
 use super::functions::{self, Builtin};
-use super::value::{Arr, Obj, V, deep_equal, js_string_order, obj_get, obj_set};
-use crate::value::{Key, Value};
+use super::value::{Arr, Obj, V, deep_equal, obj_get, obj_set};
+use crate::value::{Key, Value, utf16_order};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -903,7 +903,7 @@ impl<'a> Evaluator<'a> {
                     (V::Undef, _) => return Greater,
                     (_, V::Undef) => return Less,
                     (V::Num(p), V::Num(q)) => p.partial_cmp(q).unwrap_or(Equal),
-                    (V::Str(p), V::Str(q)) => js_string_order(p, q),
+                    (V::Str(p), V::Str(q)) => utf16_order(p, q),
                     (V::Num(_) | V::Str(_), V::Num(_) | V::Str(_)) => {
                         error.get_or_insert(Error::eval(
                             "T2007",
@@ -1270,7 +1270,7 @@ pub(super) fn compare(op: BinOp, lhs: &V, rhs: &V) -> R {
     }
     let ord = match (lhs, rhs) {
         (V::Num(a), V::Num(b)) => a.partial_cmp(b),
-        (V::Str(a), V::Str(b)) => Some(js_string_order(a, b)),
+        (V::Str(a), V::Str(b)) => Some(utf16_order(a, b)),
         _ => {
             return Err(Error::eval("T2009", "The values either side of the operator must be of the same data type"));
         }

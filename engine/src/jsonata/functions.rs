@@ -6,8 +6,8 @@ use super::Error;
 use super::eval::{Evaluator, Scope, boolean};
 use super::format;
 use super::signature::Signature;
-use super::value::{Arr, Obj, V, deep_equal, js_number, js_string_order, obj_get, obj_set, stringify};
-use crate::value::Key;
+use super::value::{Arr, Obj, V, deep_equal, js_number, obj_get, obj_set, stringify};
+use crate::value::{Key, utf16_order};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -1141,7 +1141,7 @@ fn sort(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
         merge_sort(items, &mut |a, b| {
             Ok(match (a, b) {
                 (V::Num(x), V::Num(y)) => x > y,
-                (V::Str(x), V::Str(y)) => js_string_order(x, y).is_gt(),
+                (V::Str(x), V::Str(y)) => utf16_order(x, y).is_gt(),
                 _ => false,
             })
         })?

@@ -234,9 +234,9 @@ mod tests {
             ("x\u{e000}", "x\u{10000}"),
         ] {
             let units = |s: &str| s.encode_utf16().collect::<Vec<_>>();
-            assert_eq!(value::js_string_order(a, b), units(a).cmp(&units(b)), "{a:?} {b:?}");
-            assert_eq!(value::js_string_order(b, a), units(b).cmp(&units(a)), "{b:?} {a:?}");
-            assert!(value::js_string_order(a, a).is_eq());
+            assert_eq!(crate::value::utf16_order(a, b), units(a).cmp(&units(b)), "{a:?} {b:?}");
+            assert_eq!(crate::value::utf16_order(b, a), units(b).cmp(&units(a)), "{b:?} {a:?}");
+            assert!(crate::value::utf16_order(a, a).is_eq());
         }
     }
 

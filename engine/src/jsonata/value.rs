@@ -214,23 +214,6 @@ pub fn number_value(n: f64) -> Value {
     }
 }
 
-/// JavaScript's order of strings: by UTF-16 code units, where Rust's is by
-/// bytes (code points). The two differ only where the first differing
-/// characters are one from U+E000 to U+FFFF and one past U+FFFF, which
-/// UTF-16 writes as a surrogate pair (0xD800…) and so puts first.
-pub fn js_string_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    // The shared prefix is whole characters up to its last boundary, in both.
-    let start = (0..=common).rev().find(|&i| a.is_char_boundary(i)).unwrap_or(0);
-    match (a[start..].chars().next(), b[start..].chars().next()) {
-        (Some(x), Some(y)) => {
-            let (mut x16, mut y16) = ([0u16; 2], [0u16; 2]);
-            (*x.encode_utf16(&mut x16)).cmp(&*y.encode_utf16(&mut y16))
-        }
-        _ => a.len().cmp(&b.len()),
-    }
-}
-
 /// Deep equality as JSONata's `=` (`isDeepEqual`).
 pub fn deep_equal(a: &V, b: &V) -> bool {
     if matches!(a, V::Json(_)) || matches!(b, V::Json(_)) {

@@ -125,7 +125,10 @@ fn test(op: ChoiceOp, v: &Value, operand: &Operand) -> bool {
     match op {
         StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
             match (v, operand) {
-                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(a.cmp(b)),
+                // Equal or not needs no order; the others compare as Java's
+                // `String.compareTo` does on AWS: by UTF-16 code units.
+                (Value::String(a), Operand::Value(Value::String(b))) if op == StringEquals => a == b,
+                (Value::String(a), Operand::Value(Value::String(b))) => ord_ok(crate::value::utf16_order(a, b)),
                 _ => false,
             }
         }
@@ -182,5 +185,26 @@ fn glob_match(parts: &[GlobPart], s: &str) -> bool {
             }
             s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).any(|i| glob_match(rest, &s[i..]))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `String*` rules order strings by UTF-16 code units (Java's
+    /// `compareTo`), not by code points: U+FFFF sorts after U+1F600, whose
+    /// first unit is the surrogate 0xD83D.
+    #[test]
+    fn string_rules_compare_utf16_code_units() {
+        let s = |x: &str| Value::from(x);
+        let operand = |x: &str| Operand::Value(Value::from(x));
+        assert!(test(ChoiceOp::StringGreaterThan, &s("\u{ffff}"), &operand("\u{1f600}")));
+        assert!(test(ChoiceOp::StringLessThan, &s("\u{1f600}"), &operand("\u{e000}")));
+        assert!(test(ChoiceOp::StringLessThanEquals, &s("ab"), &operand("abc")));
+        assert!(test(ChoiceOp::StringGreaterThanEquals, &s("b"), &operand("abc")));
+        assert!(test(ChoiceOp::StringEquals, &s("\u{1f600}"), &operand("\u{1f600}")));
+        assert!(!test(ChoiceOp::StringEquals, &s("a"), &operand("b")));
+        assert!(!test(ChoiceOp::StringLessThan, &s("a"), &Operand::Value(Value::from(1))));
     }
 }
