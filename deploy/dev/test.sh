@@ -21,7 +21,17 @@ step "test servers (Redis, a Kafka-protocol broker, an AWS emulator) and the dep
 ./deploy/dev/services.sh install
 ./deploy/dev/services.sh start
 set -a; . target/services.env; set +a
-trap './deploy/dev/services.sh stop' EXIT
+# Tests make their files under one directory of this run (Rust's temp_dir,
+# Python's tempfile and mktemp all read TMPDIR): removed when the suite
+# passes, kept for a look when it fails, never left to pile up in /tmp.
+export TMPDIR="$PWD/target/test-tmp"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+finish() {
+  local status=$?
+  ./deploy/dev/services.sh stop
+  if [ "$status" -eq 0 ]; then rm -rf "$TMPDIR"; else echo "the tests' files are kept in $TMPDIR"; fi
+}
+trap finish EXIT
 
 step "the engine's dependencies (pure: no threads, clocks, channels, networking, logging, metrics)"
 ./deploy/dev/engine-purity.sh
