@@ -84,13 +84,13 @@ impl MemoryDedup {
     }
 
     /// Reserve room for one more key; `false` when the store is full of
-    /// live keys. A reservation not used is given back with `release`.
+    /// live keys. A reservation not used is given back with `unreserve`.
     fn reserve(&self) -> bool {
         for _ in 0..2 {
             if self.count.fetch_add(1, Ordering::AcqRel) < self.capacity {
                 return true;
             }
-            self.release();
+            self.unreserve();
             if !self.sweep() {
                 return false;
             }
@@ -98,7 +98,7 @@ impl MemoryDedup {
         false
     }
 
-    fn release(&self) {
+    fn unreserve(&self) {
         self.count.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -143,7 +143,7 @@ impl DedupStore for MemoryDedup {
         }
         match self.keys.entry(key.to_string()) {
             Slot::Occupied(mut e) => {
-                self.release();
+                self.unreserve();
                 if self.live(e.get()) {
                     return e.get().twin();
                 }
@@ -164,12 +164,22 @@ impl DedupStore for MemoryDedup {
         if self.reserve() {
             match self.keys.entry(key.to_string()) {
                 Slot::Occupied(mut e) => {
-                    self.release();
+                    self.unreserve();
                     e.insert(Entry::done());
                 }
                 Slot::Vacant(v) => {
                     v.insert(Entry::done());
                 }
+            }
+        }
+    }
+
+    /// Forget the claims (never a completed key): the keys' records,
+    /// delivered again, run. Every claim here is this process's own.
+    fn release_many(&self, keys: &[&str]) {
+        for key in keys {
+            if self.keys.remove_if(*key, |_, e| !e.done).is_some() {
+                self.unreserve();
             }
         }
     }
@@ -199,6 +209,21 @@ mod tests {
         assert_eq!(short.begin("y"), Claim::Run);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(short.begin("y"), Claim::Run, "a claim older than the TTL lapses: its twin runs");
+    }
+
+    #[test]
+    fn a_released_claim_runs_again_and_a_completed_key_is_never_released() {
+        let d = MemoryDedup::new(Duration::from_secs(3600), 3);
+        assert_eq!(d.begin_many(&["abandoned", "done"]), [Claim::Run, Claim::Run]);
+        d.complete("done");
+        d.release_many(&["abandoned", "done", "never-claimed"]);
+        assert_eq!(d.len(), 1, "only the completed key is left");
+        assert_eq!(d.begin("done"), Claim::Done, "a completed key stays completed");
+        assert_eq!(d.begin("abandoned"), Claim::Run, "the claim given back is taken again at once");
+        // The bound counts the released entry out: "x" still fits.
+        assert_eq!(d.begin("x"), Claim::Run);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.begin("x"), Claim::Running, "remembered, not past the bound");
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub struct InFlight {
 impl InFlight {
     /// Note `offset` as handed out. One out of order (not expected from the
     /// sources, which read forward) is placed where it belongs; one already
-    /// in flight is not counted twice.
-    pub fn insert(&mut self, offset: u64) {
+    /// in flight is not counted twice. `false` when it was already in flight
+    /// (and not done): its earlier copy holds it.
+    pub fn insert(&mut self, offset: u64) -> bool {
         match self.offsets.back() {
             Some(&(last, _)) if last >= offset => {
                 let at = self.offsets.partition_point(|&(o, _)| o < offset);
@@ -34,8 +35,9 @@ impl InFlight {
                         if entry.1 {
                             entry.1 = false;
                             self.pending += 1;
+                            return true;
                         }
-                        return;
+                        return false;
                     }
                     _ => self.offsets.insert(at, (offset, false)),
                 }
@@ -43,6 +45,7 @@ impl InFlight {
             _ => self.offsets.push_back((offset, false)),
         }
         self.pending += 1;
+        true
     }
 
     /// Note `offset` as complete; an offset not in flight is ignored.
@@ -125,7 +128,8 @@ mod tests {
             f.insert(o);
         }
         f.complete(4);
-        f.insert(4);
+        assert!(f.insert(4), "done, then handed out again: in flight anew");
+        assert!(!f.insert(5), "still in flight");
         assert_eq!((f.first(), f.len()), (Some(3), 3));
         f.complete(3);
         assert_eq!((f.first(), f.len()), (Some(4), 2), "the second copy of 4 holds the watermark");

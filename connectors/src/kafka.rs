@@ -151,18 +151,28 @@ impl Tracker {
 
     /// Note a record read by the `poll` now running: in flight, not yet
     /// handed out. Its slot, the slot's epoch and the partition's origin.
-    fn read(&mut self, topic: &str, partition: i32, offset: i64) -> (u16, u8, Option<Origin>) {
+    ///
+    /// `None` for an offset already in flight (read twice by one poll, or
+    /// again while the record an earlier poll handed out runs: a consumer
+    /// that went back): it is not handed out again. One record per in-flight
+    /// offset keeps `handed_out` exact (a second copy would be neither
+    /// counted nor waited for by a revoke, and the first copy's completion
+    /// would move the watermark past the second while it runs) and runs a
+    /// record once for one read. An offset read again after it completed is
+    /// in flight anew and handed out.
+    fn read(&mut self, topic: &str, partition: i32, offset: i64) -> Option<(u16, u8, Option<Origin>)> {
         let slot = self.slot(topic, partition);
         let (mut epoch, mut origin) = (0, None);
         if let Some((_, state)) = self.states[slot as usize].as_mut() {
-            let before = state.in_flight.len();
-            state.in_flight.insert(offset as u64);
-            state.unhanded += state.in_flight.len() - before;
             state.next = offset + 1;
+            if !state.in_flight.insert(offset as u64) {
+                return None;
+            }
+            state.unhanded += 1;
             epoch = state.epoch;
             origin = state.origin;
         }
-        (slot, epoch, origin)
+        Some((slot, epoch, origin))
     }
 
     /// Records of the partition handed out and not yet complete: what a
@@ -372,7 +382,9 @@ impl Source for KafkaSource {
                 }
             };
             let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-            let (slot, epoch, origin) = lock(&self.progress.tracker).read(topic, partition, offset);
+            let Some((slot, epoch, origin)) = lock(&self.progress.tracker).read(topic, partition, offset) else {
+                continue;
+            };
             records.push(Record {
                 id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
@@ -712,15 +724,63 @@ mod tests {
     }
 
     fn record_at(t: &mut Tracker, topic: &str, partition: i32, offset: i64) -> Record {
-        let (slot, epoch, _) = t.read(topic, partition, offset);
-        Record {
+        read_at(t, topic, partition, offset).expect("a record not in flight yet")
+    }
+
+    /// What `KafkaSource::poll` makes of a message: a record, or nothing
+    /// for an offset already in flight.
+    fn read_at(t: &mut Tracker, topic: &str, partition: i32, offset: i64) -> Option<Record> {
+        let (slot, epoch, _) = t.read(topic, partition, offset)?;
+        Some(Record {
             id: record_id(slot, epoch, offset),
             partition: partition_key(topic, partition),
             payload: Vec::new(),
             coordinates: Coordinates::new(Origin::intern("kafka:test"), Place::Offset(offset as u64)),
             key: None,
             oversized: None,
+        })
+    }
+
+    /// One `poll` reading these offsets of partition a:0, handed out.
+    fn poll_of(t: &mut Tracker, offsets: &[i64]) -> Vec<Record> {
+        let mut batch: Vec<Record> = offsets.iter().filter_map(|&o| read_at(t, "a", 0, o)).collect();
+        t.hand_out(&mut batch);
+        batch
+    }
+
+    fn offsets(batch: &[Record]) -> Vec<i64> {
+        batch.iter().map(|r| split_id(r.id).2).collect()
+    }
+
+    /// A message read again while its offset is in flight (twice in one
+    /// poll, or again after an earlier poll handed it out: a consumer that
+    /// went back after a seek or a fetch error) is not handed out again: one
+    /// record per in-flight offset, so a revoke waits for every record
+    /// handed out and the watermark never passes one still running. An
+    /// offset read again after it completed is handed out again.
+    #[test]
+    fn an_offset_already_in_flight_is_not_handed_out_again() {
+        let mut t = Tracker::default();
+        let first = poll_of(&mut t, &[10, 11, 10]);
+        assert_eq!(offsets(&first), [10, 11], "a message read twice in one poll is handed out once");
+        assert_eq!(t.handed_out("a", 0), 2);
+        // The next poll reads 11 again (still running) and 12, then, inside
+        // a later poll, a revoke counts what it must wait for.
+        let second = poll_of(&mut t, &[11, 12]);
+        assert_eq!(offsets(&second), [12], "11 is running: not handed out a second time");
+        let during = read_at(&mut t, "a", 0, 13).expect("13 is new");
+        assert_eq!(t.handed_out("a", 0), 3, "10, 11 and 12 are handed out; 13 is the poll's own");
+        for r in first.iter().chain(&second) {
+            t.complete(r.id);
         }
+        assert_eq!(t.handed_out("a", 0), 0, "every record handed out completed: nothing left running");
+        let mut rest = vec![during];
+        t.hand_out(&mut rest);
+        assert_eq!(t.handed_out("a", 0), 1);
+        assert_eq!(t.watermarks(), vec![(("a".to_string(), 0), 13)]);
+        // 11 again, after it completed: a new delivery, handed out.
+        assert_eq!(offsets(&poll_of(&mut t, &[11])), [11]);
+        assert_eq!(t.handed_out("a", 0), 2);
     }
 
     #[test]

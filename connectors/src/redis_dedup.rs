@@ -234,6 +234,17 @@ impl DedupStore for RedisDedup {
             self.running.remove(*k);
         }
     }
+
+    /// Claims live in this process only (see the module doc): nothing in
+    /// Redis is touched (completed keys stay completed) and no request is
+    /// sent. Forgetting them here lets the records, delivered again to a
+    /// pipeline on this store, run rather than wait as twins of executions
+    /// that were dropped.
+    fn release_many(&self, keys: &[&str]) {
+        for k in keys {
+            self.running.remove(*k);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +310,22 @@ mod tests {
         assert_eq!(store.begin("done"), Claim::Done, "asked again, the twin is done");
         // Both connections went back to the pool.
         assert_eq!(store.pool.lock().expect("pool").len(), 2);
+    }
+
+    #[test]
+    fn released_claims_run_again_and_completed_keys_stay_completed() {
+        let (url, prefix) = (redis_url(), fresh_prefix());
+        let store = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
+        assert_eq!(store.begin_many(&["abandoned", "done"]), [Claim::Run, Claim::Run]);
+        store.complete_many(&["done"]);
+        let asked = store.round_trips();
+        // The drain gave up on "abandoned"; "done" (and a key never claimed)
+        // are asked to be given back too: no request, nothing in Redis changes.
+        store.release_many(&["abandoned", "done", "never"]);
+        assert_eq!(store.round_trips(), asked, "claims live in the process: no request");
+        assert_eq!(store.begin_many(&["abandoned", "done"]), [Claim::Run, Claim::Done], "the claim is free again");
+        let other = RedisDedup::connect(&url, Duration::from_secs(60), &prefix).expect("redis");
+        assert_eq!(other.begin_many(&["done", "abandoned"]), [Claim::Done, Claim::Run]);
     }
 
     #[test]

@@ -499,6 +499,100 @@ fn a_twin_of_a_claim_running_elsewhere_is_held_until_the_claim_lapses_and_then_r
     assert!(log.contains("0 duplicates skipped"), "{log}");
 }
 
+/// The status of `key`'s item in the dedup table (`None`: no item).
+fn claim_status(aws: &Aws, table: &str, key: &str) -> Option<String> {
+    let get = aws.dynamodb.get_item().table_name(table).key("pk", AttributeValue::S(format!("aws-test:\"{key}\"")));
+    let item = aws.rt.block_on(get.consistent_read(true).send()).expect("GetItem");
+    item.item().map(|i| i.get("status").and_then(|s| s.as_s().ok()).cloned().unwrap_or_default())
+}
+
+/// Wait up to a minute for `key`'s item to have `status`.
+fn await_status(aws: &Aws, table: &str, key: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while claim_status(aws, table, key).as_deref() != Some(status) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(claim_status(aws, table, key).as_deref(), Some(status), "{key}");
+}
+
+/// An execution abandoned at the drain deadline gives its claim back: the
+/// message, visible again when the process stops, runs at once in the next
+/// process instead of waiting out the claim (six minutes), and a key the
+/// first process completed stays completed.
+#[test]
+fn a_claim_abandoned_at_the_drain_deadline_is_given_back_and_its_message_runs_at_once_after_a_restart() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "da", &run, false);
+    let table = format!("dedup-{run}");
+    aws.table(&table);
+    // The first process parks the slow order on a four-minute Wait (within
+    // an Express execution's five) and gives up on it one second after SIGTERM.
+    let dir = work_dir();
+    let slow_machine = dir.join("slow.asl.json");
+    std::fs::write(
+        &slow_machine,
+        r#"{"StartAt":"Slow?","States":{
+          "Slow?":{"Type":"Choice","Choices":[{"Variable":"$.slow","BooleanEquals":true,"Next":"Hour"}],"Default":"Done"},
+          "Hour":{"Type":"Wait","Seconds":240,"Next":"Done"},
+          "Done":{"Type":"Pass","End":true}}}"#,
+    )
+    .expect("machine");
+    let first_cfg = dir.join("pipeline-first.yaml");
+    let text = format!(
+        "pipelines:\n  - name: aws-test\n    state_machine: {}\n{}    idempotency: {{ key: $.orderId }}\n    dedup: {{ type: dynamodb, table: \"{table}\", ttl: 1h }}\nruntime: {{ shards: 2, max_in_flight_per_shard: 64, drain_timeout: 1s }}\n",
+        slow_machine.display(),
+        // Visible again two seconds after the process is gone.
+        sqs_lines(&q, ", visibility_timeout: 2s", "")
+    );
+    std::fs::write(&first_cfg, text).expect("config");
+    let (fast, slow, taken) = (format!("{run}-fast"), format!("{run}-slow"), format!("{run}-taken"));
+    aws.send(
+        &q.input,
+        &[
+            (format!(r#"{{"orderId":"{fast}","id":"{fast}","slow":false}}"#), None),
+            (format!(r#"{{"orderId":"{slow}","id":"{slow}","slow":true}}"#), None),
+            (format!(r#"{{"orderId":"{taken}","id":"{taken}","slow":true}}"#), None),
+        ],
+    );
+    let first = start(&first_cfg);
+    assert_eq!(aws.drain(&q.output, 1, Duration::from_secs(60)).len(), 1, "the fast order ran");
+    await_status(aws, &table, &fast, "done");
+    await_status(aws, &table, &slow, "running");
+    await_status(aws, &table, &taken, "running");
+    // Another process takes "taken"'s claim over (as after ours lapsed),
+    // for five seconds: ours is no longer there to give back.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let takeover = aws
+        .dynamodb
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S(format!("aws-test:\"{taken}\"")))
+        .item("status", AttributeValue::S("running".into()))
+        .item("owner", AttributeValue::S("another-process".into()))
+        .item("expires_at", AttributeValue::N((now + 5).to_string()));
+    aws.rt.block_on(takeover.send()).expect("PutItem");
+    let first_log = stop(first);
+    assert!(first_log.contains("2 abandoned at the drain deadline"), "{first_log}");
+    assert_eq!(claim_status(aws, &table, &slow), None, "the abandoned claim was given back\n{first_log}");
+    assert_eq!(claim_status(aws, &table, &fast).as_deref(), Some("done"), "a completed key is never given back");
+    assert_eq!(claim_status(aws, &table, &taken).as_deref(), Some("running"), "another process's claim stays");
+
+    // The next process (the echo machine, no Wait) takes the slow order's
+    // message as soon as it is visible again and runs it, well within the
+    // six minutes a claim left behind would hold it; "taken" runs once the
+    // other process's claim lapsed.
+    let (_, second_cfg) = dynamodb_dedup_config(&q, &table);
+    let second = start(&second_cfg);
+    let results = aws.drain(&q.output, 2, Duration::from_secs(30));
+    let second_log = stop(second);
+    let mut ran: Vec<&str> = results.iter().filter_map(|r| r["id"].as_str()).collect();
+    ran.sort_unstable();
+    assert_eq!(ran, [slow.as_str(), taken.as_str()], "both ran after the restart\n{first_log}\n{second_log}");
+    assert_eq!(aws.calls(&slow).len(), 1, "{second_log}");
+    assert_eq!(claim_status(aws, &table, &slow).as_deref(), Some("done"));
+}
+
 #[test]
 fn sns_publish_reaches_a_subscribed_queue() {
     let aws = aws();

@@ -8,6 +8,7 @@ use super::response::with_metadata;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -203,7 +204,11 @@ fn from_attribute(v: &AttributeValue) -> Json {
 /// `complete` marks it `done`. Shared by every replica. A twin of a
 /// `running` claim is held (not acknowledged) until the claim is `done` or
 /// lapses: after a crash, its redelivery waits out the claim
-/// ([`CLAIM_SECONDS`]) and then runs.
+/// ([`CLAIM_SECONDS`]) and then runs. A claim names the store that took it
+/// (`owner`, random per store), so that one whose execution was dropped at
+/// the drain deadline can be given back (`release_many`: a conditional
+/// delete of a `running` item of this owner only) and its redelivery, after
+/// a restart, runs at once.
 pub struct DynamoDedup {
     aws: Arc<Aws>,
     client: Client,
@@ -215,6 +220,9 @@ pub struct DynamoDedup {
     /// meanwhile (a shard's next batch) is a running twin without asking,
     /// so the earlier record wins, as claims sent in order would.
     asking: DashSet<String>,
+    /// Written into this store's claims: only a claim of its own is given
+    /// back, never one another process took over.
+    owner: String,
 }
 
 /// How long a running claim holds before a redelivery may take it over: a
@@ -224,6 +232,18 @@ const CLAIM_SECONDS: u64 = 360;
 /// Claims of one batch in flight at once: a batch of a thousand records
 /// must not open a thousand connections.
 const CLAIMS_AT_ONCE: usize = 64;
+
+/// How long giving claims back may take: it runs past the drain deadline.
+const RELEASE_WITHIN: Duration = Duration::from_secs(2);
+
+/// A store's name in its claims: the process and a random number, so that
+/// two stores (two processes, or a restart) never share one.
+fn owner_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}-{random:016x}", std::process::id())
+}
 
 impl DynamoDedup {
     pub fn open(aws: Arc<Aws>, table: &str, ttl: Duration, ttl_attribute: &str, prefix: &str) -> Result<Self, String> {
@@ -239,6 +259,7 @@ impl DynamoDedup {
             ttl_attribute: ttl_attribute.into(),
             prefix: prefix.into(),
             asking: DashSet::new(),
+            owner: owner_token(),
         })
     }
 
@@ -315,6 +336,7 @@ impl DedupStore for DynamoDedup {
                 .table_name(&self.table)
                 .item("pk", AttributeValue::S(format!("{}{}", self.prefix, keys[i])))
                 .item("status", AttributeValue::S("running".into()))
+                .item("owner", AttributeValue::S(self.owner.clone()))
                 .item(&self.ttl_attribute, AttributeValue::N((now + CLAIM_SECONDS).to_string()))
                 // Free, or a running claim that expired (its runner crashed).
                 .condition_expression("attribute_not_exists(pk) OR (#s = :running AND #t < :now)")
@@ -358,5 +380,50 @@ impl DedupStore for DynamoDedup {
                 tracing::warn!(table = %self.table, cause = %describe(DYNAMODB, &e).1, "marking a key complete failed");
             }
         }
+    }
+
+    /// A conditional delete per key, all sent at once and given
+    /// [`RELEASE_WITHIN`] in all: only an item still `running` under this
+    /// store's own claim goes. A completed key, a claim another process took
+    /// over after ours lapsed, or a key never claimed refuses by its
+    /// condition, silently. Whatever is not given back in time lapses after
+    /// [`CLAIM_SECONDS`], as after a crash.
+    fn release_many(&self, keys: &[&str]) {
+        if keys.is_empty() {
+            return;
+        }
+        let deletes = keys.iter().map(|k| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(format!("{}{k}", self.prefix)))
+                .condition_expression("#s = :running AND #o = :owner")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":running", AttributeValue::S("running".into()))
+                .expression_attribute_values(":owner", AttributeValue::S(self.owner.clone()))
+                .send()
+        });
+        let all = stream::iter(deletes).buffer_unordered(CLAIMS_AT_ONCE).collect::<Vec<_>>();
+        let Ok(answers) = self.aws.handle().block_on(async { tokio::time::timeout(RELEASE_WITHIN, all).await }) else {
+            tracing::warn!(
+                table = %self.table,
+                keys = keys.len(),
+                "giving dedup claims back timed out; those left lapse after {CLAIM_SECONDS}s"
+            );
+            return;
+        };
+        let mut released = 0;
+        for answer in answers {
+            match answer {
+                Ok(_) => released += 1,
+                Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => {
+                }
+                Err(e) => {
+                    tracing::warn!(table = %self.table, cause = %describe(DYNAMODB, &e).1, "giving a dedup claim back failed");
+                }
+            }
+        }
+        tracing::debug!(table = %self.table, asked = keys.len(), released, "dedup claims given back");
     }
 }

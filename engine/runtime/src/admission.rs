@@ -28,6 +28,21 @@ pub(crate) enum Checked {
     },
 }
 
+impl Checked {
+    /// The key whose claim this record may hold, for a record dropped before
+    /// its execution ends (past the drain deadline): one told to run holds
+    /// its key's claim, and one dead-lettered by a store that panicked may.
+    /// A twin or a settled record holds none.
+    pub(crate) fn claimed_key(self) -> Option<String> {
+        match self {
+            Checked::Run(Admission { dedup_key, .. }) => dedup_key,
+            Checked::Failed { dedup_key, .. } => Some(dedup_key),
+            Checked::Settled(_) | Checked::Twin(_) => None,
+        }
+        .filter(|key| !key.is_empty())
+    }
+}
+
 /// What an admitted record starts its execution with.
 pub(crate) struct Admission {
     pub dedup_key: Option<String>,
@@ -115,6 +130,25 @@ pub(crate) fn settle_claims(checked: &mut [Checked], claiming: Claiming<'_>, sta
             checked[i] = judge(claim, admission, stats, m);
         }
     }
+}
+
+/// The keys a batch never started holds claims on: its claims' answers are
+/// waited for (already sent, they are on their way; a claim given back
+/// before its own put lands would stay taken) and the keys told `Run` are
+/// returned. Nothing is counted: the records are not acknowledged. A store
+/// that panics answering leaves every key asked, which a store releases
+/// only where its own claim holds it.
+pub(crate) fn claimed_keys(mut checked: Vec<Checked>, claiming: Option<Claiming<'_>>) -> Vec<String> {
+    if let Some(Claiming { keyed, pending }) = claiming
+        && let Ok(claims) = crate::panics::isolate(|| pending.answers())
+    {
+        for (&i, claim) in keyed.iter().zip(answered(claims)) {
+            if claim != Claim::Run {
+                checked[i] = Checked::Settled(Output::Skip);
+            }
+        }
+    }
+    checked.into_iter().filter_map(Checked::claimed_key).collect()
 }
 
 /// A store's answers, then `Run` for every key it left unanswered: a

@@ -191,8 +191,9 @@ pub enum Claim {
 }
 
 /// Claims sent to a dedup store, answered by [`PendingClaims::answers`].
-/// Dropped unanswered (past the drain deadline), the claims stay taken in
-/// this process, which is stopping.
+/// A shard that drops a batch unstarted (past the drain deadline) still
+/// takes its answers, to give back the claims it was granted
+/// ([`DedupStore::release_many`]).
 pub struct PendingClaims<'s>(Box<dyn FnOnce() -> Vec<Claim> + 's>);
 
 impl<'s> PendingClaims<'s> {
@@ -233,6 +234,15 @@ pub trait DedupStore: Send + Sync {
     fn complete_many(&self, keys: &[&str]) {
         keys.iter().for_each(|k| self.complete(k));
     }
+    /// Give back claims this process took whose executions end without a
+    /// result (abandoned at the drain deadline, or never started), so that
+    /// their records, delivered again, run at once rather than after the
+    /// claims lapse. Only a key still holding this store's own un-completed
+    /// claim is released: never a completed key, never another process's
+    /// claim. Called past the drain deadline: one attempt, bounded to a
+    /// couple of seconds, failures logged (the claims then lapse as after a
+    /// crash). Stores whose claims cannot outlive the process may do nothing.
+    fn release_many(&self, _keys: &[&str]) {}
 }
 
 /// A store that remembers nothing: every record runs (benchmarks, tests,

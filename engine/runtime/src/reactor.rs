@@ -100,7 +100,9 @@ impl<'a, T> Reactor<'a, T> {
 }
 
 impl<T> Reactor<'_, T> {
-    /// Drop every parked execution and give back what each was parked with.
+    /// Drop every parked execution and give back what each was parked with
+    /// (past the drain deadline: a shard gives back their dedup claims; the
+    /// records are never acknowledged).
     pub fn drain(&mut self) -> Vec<T> {
         self.parked = 0;
         self.free.clear();
@@ -109,18 +111,6 @@ impl<T> Reactor<'_, T> {
             meta
         });
         metas.collect()
-    }
-
-    /// Drop every parked execution (the drain deadline passed); returns how
-    /// many there were. Their records are never acknowledged.
-    pub fn abandon(&mut self) -> usize {
-        let abandoned = self.parked;
-        for (execution, meta) in self.slots.drain(..).flatten() {
-            discard(execution);
-            drop(meta);
-        }
-        self.parked = 0;
-        abandoned
     }
 }
 

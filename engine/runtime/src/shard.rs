@@ -2,9 +2,10 @@
 //! from outside inline, parks the others in its reactor and hands finished
 //! ones to the sink writer, a batch per turn. A panic in one record's work
 //! dead-letters that record (`Expressway.InternalError`); past the drain
-//! deadline the shard drops what is still parked, unacknowledged.
+//! deadline the shard drops what is still parked, unacknowledged, and gives
+//! the dedup claims of what it dropped back to the store in one call.
 
-use crate::admission::{Admission, Checked, Claiming, Started, admit, check, send_claims, settle_claims};
+use crate::admission::{Admission, Checked, Claiming, Started, admit, check, claimed_keys, send_claims, settle_claims};
 use crate::api::DedupStore;
 use crate::api::Record;
 use crate::executor::{Done, Intake, Output};
@@ -77,16 +78,31 @@ pub(crate) fn shard_loop(
         let Started { record, reader, dedup_key, .. } = started;
         Done { id: record.id, dedup_key, output, key: record.key, reader }
     };
-    let hand_over = |finished: &mut Vec<Done>| finished.is_empty() || done.send(std::mem::take(finished)).is_ok();
+    // A batch the sink writer no longer takes (it stopped) is kept: its
+    // records' claims are given back at the end.
+    let hand_over = |finished: &mut Vec<Done>| {
+        finished.is_empty()
+            || match done.send(std::mem::take(finished)) {
+                Ok(()) => true,
+                Err(unsent) => {
+                    *finished = unsent.into_inner();
+                    false
+                }
+            }
+    };
     // The next batch, checked and its claims sent, when it was already
     // waiting as the current one began: the store answers while the current
     // one runs.
     let mut ahead: Option<Prepared<'_>> = None;
     let keyed = !matches!(spec.key, KeySpec::None);
     let mut open = true;
+    // Claims of records dropped before their execution ended (past the drain
+    // deadline): given back to the store in one call at the end, so that
+    // their records, delivered again, run at once.
+    let mut unfinished: Vec<String> = Vec::new();
     while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
-            return;
+            break;
         }
         if abandon.load(Ordering::Relaxed) {
             break;
@@ -115,7 +131,7 @@ pub(crate) fn shard_loop(
                 }
             }
             if !hand_over(&mut finished) {
-                return;
+                break;
             }
             let wait =
                 timers.next().map_or(IDLE_POLL, |at| at.saturating_duration_since(spec.clock.now()).min(IDLE_POLL));
@@ -145,7 +161,13 @@ pub(crate) fn shard_loop(
         };
         // Past the drain deadline a batch is not started: unacknowledged, it
         // is delivered again after a restart.
-        let batch = batch.filter(|_| !abandon.load(Ordering::Relaxed));
+        let batch = match batch {
+            Some(dropped) if abandon.load(Ordering::Relaxed) => {
+                unfinished.extend(dropped.claimed_keys());
+                None
+            }
+            batch => batch,
+        };
         // Only a keyed pipeline has claims whose answers are worth waiting
         // for in the background.
         if batch.is_some()
@@ -165,10 +187,14 @@ pub(crate) fn shard_loop(
             internal_error(spec, stats, &m, &record.coordinates, None, Some(&admission.input), panicked)
         });
         let batch = batch.into_iter().zip(checked).map(|(record, checked)| (record, reader, checked));
-        for (record, reader, checked) in ready.into_iter().chain(batch) {
+        let mut work = ready.into_iter().chain(batch);
+        while let Some((record, reader, checked)) = work.next() {
             // Past the drain deadline a record is not started: unacknowledged,
-            // it is delivered again after a restart.
+            // it is delivered again after a restart, and its claim (with
+            // those of the records after it) is given back.
             if abandon.load(Ordering::Relaxed) {
+                let rest = std::iter::once(checked).chain(work.map(|(_, _, checked)| checked));
+                unfinished.extend(rest.filter_map(Checked::claimed_key));
                 break;
             }
             seq += 1;
@@ -219,6 +245,11 @@ pub(crate) fn shard_loop(
             }
         }
     }
+    // A batch whose claims were sent ahead and that never started.
+    if let Some(dropped) = ahead.take() {
+        unfinished.extend(dropped.claimed_keys());
+    }
+    // Held twins hold no claim (their key's claim is another record's).
     let held = twins.drop_all();
     if held > 0 {
         tracing::warn!(
@@ -228,7 +259,9 @@ pub(crate) fn shard_loop(
             "drain timeout: records held for a twin still running are let go unacknowledged and will be delivered again after a restart"
         );
     }
-    let abandoned = reactor.abandon();
+    let parked = reactor.drain();
+    let abandoned = parked.len();
+    unfinished.extend(parked.into_iter().filter_map(|started| started.dedup_key));
     if abandoned > 0 {
         stats.abandoned.fetch_add(abandoned as u64, Ordering::Relaxed);
         metrics::counter!(metric::ABANDONED, "pipeline" => spec.name.clone()).increment(abandoned as u64);
@@ -239,7 +272,30 @@ pub(crate) fn shard_loop(
             "drain timeout: executions still running are abandoned unacknowledged and will run again after a restart"
         );
     }
-    hand_over(&mut finished);
+    if !hand_over(&mut finished) {
+        // The sink writer stopped: these results are never written.
+        unfinished.extend(finished.into_iter().filter_map(|d| d.dedup_key));
+    }
+    give_back(spec, shard, dedup, &unfinished);
+}
+
+/// Give the claims of records dropped unfinished back to the store, in one
+/// call (which the store bounds in time: the drain deadline has passed).
+fn give_back(spec: &PipelineSpec, shard: usize, dedup: &dyn DedupStore, keys: &[String]) {
+    if keys.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if let Err(panicked) = isolate(|| dedup.release_many(&keys)) {
+        tracing::warn!(
+            pipeline = %spec.name,
+            shard,
+            cause = %panicked.cause(),
+            "giving back dedup claims failed; they lapse as after a crash"
+        );
+    } else {
+        tracing::info!(pipeline = %spec.name, shard, keys = keys.len(), "dedup claims of unfinished records given back");
+    }
 }
 
 /// A batch checked, its keys' claims sent and not yet answered.
@@ -248,6 +304,20 @@ struct Prepared<'s> {
     records: Vec<Record>,
     checked: Vec<Checked>,
     claiming: Result<Option<Claiming<'s>>, Panicked>,
+}
+
+impl Prepared<'_> {
+    /// The keys this batch, dropped unstarted, holds claims on (its claims'
+    /// answers waited for).
+    fn claimed_keys(self) -> Vec<String> {
+        let Prepared { checked, claiming, .. } = self;
+        match claiming {
+            Ok(claiming) => claimed_keys(checked, claiming),
+            // Whether its keys were sent is unknown: a store releases only
+            // its own claims, so asking for all of them is safe.
+            Err(_) => checked.into_iter().filter_map(Checked::claimed_key).collect(),
+        }
+    }
 }
 
 /// Check every record of a batch, then send its keys' claims to the dedup

@@ -24,6 +24,28 @@ fn dead_letters_sink(e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("dead letters: {e}"))
 }
 
+/// Give back the dedup claims of records whose results will never be
+/// durable here (the sink failed, or the drain deadline and its grace
+/// passed): those not yet durable and those still queued for this writer, in
+/// one call, so their records, delivered again, run at once. A shard whose
+/// batch finds the channel closed after this gives its own back.
+fn give_back<'d>(
+    dedup: &dyn DedupStore,
+    pipeline: &str,
+    unwritten: impl Iterator<Item = &'d Done>,
+    rx: &Receiver<Vec<Done>>,
+) {
+    let queued: Vec<Vec<Done>> = rx.try_iter().collect();
+    let mut keys: Vec<&str> = unwritten.filter_map(|d| d.dedup_key.as_deref()).collect();
+    keys.extend(queued.iter().flatten().filter_map(|d| d.dedup_key.as_deref()));
+    if keys.is_empty() {
+        return;
+    }
+    if crate::panics::isolate(|| dedup.release_many(&keys)).is_err() {
+        tracing::warn!(pipeline, "giving back dedup claims failed; they lapse as after a crash");
+    }
+}
+
 /// Writes results and dead letters in arrival order, in batches; once a
 /// batch is durable in both sinks, marks its keys complete and acknowledges
 /// its records. A pipelined sink (Kafka) makes batches durable while the
@@ -62,6 +84,7 @@ pub(crate) fn sink_loop(
                 batches = pending.len(),
                 "drain timeout: batches not yet durable are not acknowledged"
             );
+            give_back(dedup, pipeline, pending.iter().flat_map(|p| &p.done), &rx);
             return;
         }
         // Take a batch: wait for one only when nothing is pending.
@@ -157,6 +180,7 @@ pub(crate) fn sink_loop(
             for reader in &acks {
                 let _ = reader.to.send(Err(e.to_string()));
             }
+            give_back(dedup, pipeline, pending.iter().flat_map(|p| &p.done).chain(&batch), &rx);
             return;
         }
     }
