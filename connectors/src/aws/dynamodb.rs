@@ -236,6 +236,14 @@ const CLAIMS_AT_ONCE: usize = 64;
 /// How long giving claims back may take: it runs past the drain deadline.
 const RELEASE_WITHIN: Duration = Duration::from_secs(2);
 
+/// How long one call of the store may take, retries included (one attempt:
+/// [`CALL_ATTEMPT_WITHIN`]). A claim's answer is waited for on the shard
+/// thread, and at the drain deadline for a batch never started: a table
+/// that stops answering must not stop the shard, or its shutdown, for good.
+/// A claim not answered in time runs (a duplicate at worst).
+const CALL_WITHIN: Duration = Duration::from_secs(5);
+const CALL_ATTEMPT_WITHIN: Duration = Duration::from_secs(2);
+
 /// A store's name in its claims: the process and a random number, so that
 /// two stores (two processes, or a restart) never share one.
 fn owner_token() -> String {
@@ -247,7 +255,18 @@ fn owner_token() -> String {
 
 impl DynamoDedup {
     pub fn open(aws: Arc<Aws>, table: &str, ttl: Duration, ttl_attribute: &str, prefix: &str) -> Result<Self, String> {
+        // The expiry would overwrite (or be overwritten by) a claim's own field.
+        if ["pk", "status", "owner"].contains(&ttl_attribute) {
+            return Err(format!(
+                "dedup ttl_attribute '{ttl_attribute}' names an attribute the store writes itself (pk, status, owner)"
+            ));
+        }
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(CALL_WITHIN)
+            .operation_attempt_timeout(CALL_ATTEMPT_WITHIN)
+            .build();
         let client = aws.dynamodb();
+        let client = aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().timeout_config(timeouts).build());
         aws.handle()
             .block_on(client.describe_table().table_name(table).send())
             .map_err(|e| format!("DynamoDB table {table}: {}", describe(DYNAMODB, &e).1))?;
@@ -413,16 +432,21 @@ impl DedupStore for DynamoDedup {
             );
             return;
         };
-        let mut released = 0;
+        let (mut released, mut failed, mut first_cause) = (0, 0, None);
         for answer in answers {
             match answer {
                 Ok(_) => released += 1,
                 Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => {
                 }
                 Err(e) => {
-                    tracing::warn!(table = %self.table, cause = %describe(DYNAMODB, &e).1, "giving a dedup claim back failed");
+                    failed += 1;
+                    first_cause.get_or_insert_with(|| describe(DYNAMODB, &e).1);
                 }
             }
+        }
+        // One line for the lot: a shutdown may give back thousands.
+        if let Some(cause) = first_cause {
+            tracing::warn!(table = %self.table, failed, %cause, "giving dedup claims back failed; those lapse after {CLAIM_SECONDS}s");
         }
         tracing::debug!(table = %self.table, asked = keys.len(), released, "dedup claims given back");
     }
