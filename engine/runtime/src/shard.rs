@@ -100,8 +100,12 @@ pub(crate) fn shard_loop(
     // deadline): given back to the store in one call at the end, so that
     // their records, delivered again, run at once.
     let mut unfinished: Vec<String> = Vec::new();
+    // The sink writer stopped (its sink failed): nothing more can be
+    // written, and what is dropped now was not dropped for the deadline.
+    let mut sink_stopped = false;
     while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
+            sink_stopped = true;
             break;
         }
         if abandon.load(Ordering::Relaxed) {
@@ -131,6 +135,7 @@ pub(crate) fn shard_loop(
                 }
             }
             if !hand_over(&mut finished) {
+                sink_stopped = true;
                 break;
             }
             let wait =
@@ -251,7 +256,7 @@ pub(crate) fn shard_loop(
     }
     // Held twins hold no claim (their key's claim is another record's).
     let held = twins.drop_all();
-    if held > 0 {
+    if held > 0 && !sink_stopped {
         tracing::warn!(
             pipeline = %spec.name,
             shard,
@@ -262,7 +267,7 @@ pub(crate) fn shard_loop(
     let parked = reactor.drain();
     let abandoned = parked.len();
     unfinished.extend(parked.into_iter().filter_map(|started| started.dedup_key));
-    if abandoned > 0 {
+    if abandoned > 0 && !sink_stopped {
         stats.abandoned.fetch_add(abandoned as u64, Ordering::Relaxed);
         metrics::counter!(metric::ABANDONED, "pipeline" => spec.name.clone()).increment(abandoned as u64);
         tracing::warn!(
@@ -270,6 +275,13 @@ pub(crate) fn shard_loop(
             shard,
             abandoned,
             "drain timeout: executions still running are abandoned unacknowledged and will run again after a restart"
+        );
+    } else if sink_stopped && abandoned + held > 0 {
+        tracing::warn!(
+            pipeline = %spec.name,
+            shard,
+            dropped = abandoned + held,
+            "the sink writer stopped: records still running or held are dropped unacknowledged and will be delivered again after a restart"
         );
     }
     if !hand_over(&mut finished) {
