@@ -63,6 +63,9 @@ pub struct SqsSource {
     deletes: mpsc::UnboundedSender<String>,
     deletes_pending: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    /// The pollers and the visibility extender, stopped before what is in
+    /// flight is made visible again (see `Drop`).
+    receiving: Vec<tokio::task::JoinHandle<()>>,
     lag: Arc<AtomicU64>,
     // FIFO: one message per group runs at a time, the rest wait here in order.
     fifo: bool,
@@ -93,6 +96,7 @@ impl SqsSource {
         let next_id = Arc::new(AtomicU64::new(0));
         let name = queue_url.rsplit('/').next().unwrap_or_default().to_string();
         let visibility = config.visibility_timeout.max(Duration::from_secs(2));
+        let mut receiving = Vec::with_capacity(config.pollers.max(1) + 1);
         for _ in 0..config.pollers.max(1) {
             let poller = Poller {
                 client: client.clone(),
@@ -106,20 +110,20 @@ impl SqsSource {
                 stop: stop.clone(),
                 fifo,
             };
-            aws.handle().spawn(poller.run(tx.clone()));
+            receiving.push(aws.handle().spawn(poller.run(tx.clone())));
         }
         let (deletes, delete_rx) = mpsc::unbounded_channel();
         let deletes_pending = Arc::new(AtomicUsize::new(0));
         aws.handle().spawn(delete_batches(client.clone(), queue_url.clone(), delete_rx, deletes_pending.clone()));
         let lag = Arc::new(AtomicU64::new(0));
-        aws.handle().spawn(extend_visibility(
+        receiving.push(aws.handle().spawn(extend_visibility(
             client.clone(),
             queue_url.clone(),
             visibility,
             in_flight.clone(),
             stop.clone(),
             lag.clone(),
-        ));
+        )));
         Ok(SqsSource {
             aws,
             client,
@@ -129,6 +133,7 @@ impl SqsSource {
             deletes,
             deletes_pending,
             stop,
+            receiving,
             lag,
             fifo,
             busy_groups: HashSet::new(),
@@ -205,6 +210,16 @@ impl Drop for SqsSource {
     /// consumer takes it without waiting out the visibility timeout.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // A poller waits in a long poll of up to 20 s: left to run, it would
+        // take the messages made visible below, as SQS hands them to the
+        // first open request, and hold them for the visibility timeout.
+        // Cancelled, its open request goes; a message it received before is
+        // already in `in_flight`. The extender would lengthen what is reset.
+        let receiving = std::mem::take(&mut self.receiving);
+        receiving.iter().for_each(tokio::task::JoinHandle::abort);
+        let _ = self.aws.handle().block_on(async {
+            tokio::time::timeout(Duration::from_secs(1), futures_util::future::join_all(receiving)).await
+        });
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.deletes_pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -385,10 +400,23 @@ async fn change_visibility(client: &Client, queue_url: &str, receipts: &[String]
                     .ok()
             })
             .collect();
-        if let Err(e) =
-            client.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await
-        {
-            tracing::warn!(queue = %queue_url, error = %describe(SQS, &e).1, "ChangeMessageVisibilityBatch failed");
+        match client.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
+            Err(e) => {
+                tracing::warn!(queue = %queue_url, error = %describe(SQS, &e).1, "ChangeMessageVisibilityBatch failed");
+            }
+            // A batch succeeds with entries that failed (a receipt handle
+            // expired): those keep the visibility they had.
+            Ok(out) if !out.failed().is_empty() => {
+                let first = &out.failed()[0];
+                tracing::warn!(
+                    queue = %queue_url,
+                    failed = out.failed().len(),
+                    code = %first.code(),
+                    message = first.message().unwrap_or_default(),
+                    "ChangeMessageVisibilityBatch refused some messages"
+                );
+            }
+            Ok(_) => {}
         }
     }
 }
