@@ -346,6 +346,10 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
         // same), so the text stays identical to its output, without the
         // `fmt` machinery a `write!` costs.
         out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
+    } else {
+        // Not reached without serde_json's `arbitrary_precision`.
+        use std::io::Write as _;
+        let _ = write!(out, "{n}");
     }
 }
 
