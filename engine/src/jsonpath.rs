@@ -470,7 +470,8 @@ fn compare(l: &Value, op: CmpOp, r: &Value) -> bool {
     use std::cmp::Ordering;
     let ord = match (l, r) {
         (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
-        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+        // Jayway compares with Java's `String.compareTo`: UTF-16 code units.
+        (Value::String(a), Value::String(b)) => Some(crate::value::utf16_order(a, b)),
         _ => {
             return match op {
                 CmpOp::Eq => l == r,
@@ -855,6 +856,15 @@ mod tests {
         assert_eq!(sel("$.x-y", &v).unwrap(), json!(1));
         assert_eq!(sel("$", &v).unwrap(), v);
         assert_eq!(sel("$.a.b.length()", &v).unwrap(), json!(3));
+    }
+
+    /// Jayway's filters compare strings as Java does: by UTF-16 code units,
+    /// so U+FFFF sorts after U+1F600 (a surrogate pair, 0xD83D first).
+    #[test]
+    fn filters_order_strings_by_utf16_code_units() {
+        let v = json!({"items": [{"s": "\u{ffff}"}, {"s": "\u{1f600}"}, {"s": "a"}]});
+        assert_eq!(sel("$.items[?(@.s > '\u{e000}')].s", &v).unwrap(), json!(["\u{ffff}"]));
+        assert_eq!(sel("$.items[?(@.s < '\u{e000}')].s", &v).unwrap(), json!(["\u{1f600}", "a"]));
     }
 
     #[test]
