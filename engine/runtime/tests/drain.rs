@@ -15,56 +15,14 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn a_parked_execution_is_abandoned_unacknowledged_at_the_drain_deadline() {
-    let machine = r#"{"StartAt":"Slow?","States":{
-      "Slow?":{"Type":"Choice","Choices":[{"Variable":"$.slow","BooleanEquals":true,"Next":"Hour"}],"Default":"Done"},
-      "Hour":{"Type":"Wait","Seconds":3600,"Next":"Done"},
-      "Done":{"Type":"Pass","End":true}}}"#;
-    let program = Arc::new(compile_text(machine, WorkflowType::Standard).expect("valid"));
-    // The clock never moves: the Wait could only end by the drain giving up.
-    let spec = PipelineSpec {
-        express: false,
-        drain_timeout: Duration::from_millis(500),
-        clock: Arc::new(ManualClock::new(1_700_000_000_000)),
-        ..PipelineSpec::new("drain", program)
-    };
     let inputs =
         [r#"{"id":0,"slow":false}"#, r#"{"id":1,"slow":true}"#, r#"{"id":2,"slow":false}"#, r#"{"id":3,"slow":false}"#];
-    let source = records_of(inputs.iter().map(|s| s.to_string()).collect());
-    let completed = source.completed();
-    let (results, dead) = (MemorySink::default(), MemorySink::default());
-    let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    {
-        let (results, dead, stats, shutdown) = (results.clone(), dead.clone(), stats.clone(), shutdown.clone());
-        std::thread::spawn(move || {
-            let r = expressway_runtime::run(
-                spec,
-                Box::new(source),
-                Box::new(results),
-                Box::new(dead),
-                Arc::new(NoDedup),
-                stats,
-                shutdown,
-            );
-            let _ = done_tx.send(r);
-        });
-    }
     // The three quick records finish; the slow one parks on its Wait.
-    while Stats::get(&stats.acknowledged) < 3 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    shutdown.store(true, Ordering::Relaxed);
-    // A bound only so that a hang fails instead of waiting out the hour.
-    let outcome = done_rx.recv_timeout(Duration::from_secs(120)).expect("the run returned before the Wait could end");
-    outcome.expect("a clean shutdown");
-
-    assert_eq!(results.lines(), vec![inputs[0], inputs[2], inputs[3]]);
-    assert!(dead.lines().is_empty(), "{:?}", dead.lines());
-    let mut acknowledged = completed.lock().expect("completed ids").clone();
-    acknowledged.sort_unstable();
-    assert_eq!(acknowledged, vec![0, 2, 3], "the abandoned record is not acknowledged");
-    assert_eq!(Stats::get(&stats.abandoned), 1);
+    let run =
+        run_until(&inputs, Arc::new(NoDedup), KeySpec::None, 3).expect("the run returned before the Wait could end");
+    assert_eq!(run.results, vec![inputs[0], inputs[2], inputs[3]]);
+    assert_eq!(run.acknowledged, vec![0, 2, 3], "the abandoned record is not acknowledged");
+    assert_eq!(Stats::get(&run.stats.abandoned), 1);
 }
 
 /// A memory store as the connectors' is, that notes what it is asked to give
@@ -101,15 +59,19 @@ impl DedupStore for Remembering {
     }
 }
 
-/// Run `inputs` keyed by `$.id` through the hour-long-Wait machine on
-/// `dedup` until `acknowledged` records are, then shut down: the run's
-/// results and its acknowledged ids. `None` if it did not return within
-/// ten seconds (a record held for good).
-fn run_keyed(
-    inputs: &[&str],
-    dedup: Arc<Remembering>,
-    acknowledged: u64,
-) -> Option<(Vec<String>, Vec<expressway_runtime::RecordId>)> {
+/// What a run left: its results, the ids it acknowledged, its counts.
+struct Run {
+    results: Vec<String>,
+    acknowledged: Vec<expressway_runtime::RecordId>,
+    stats: Arc<Stats>,
+}
+
+/// Run `inputs` through a machine whose `"slow": true` records park on an
+/// hour-long Wait, on a clock that never moves (so such a Wait can only end
+/// by the drain giving up), with `dedup` and `key`, until `acknowledged`
+/// records are (or ten seconds passed), then shut down. `None` if the run
+/// did not return within a minute.
+fn run_until(inputs: &[&str], dedup: Arc<dyn DedupStore>, key: KeySpec, acknowledged: u64) -> Option<Run> {
     let machine = r#"{"StartAt":"Slow?","States":{
       "Slow?":{"Type":"Choice","Choices":[{"Variable":"$.slow","BooleanEquals":true,"Next":"Hour"}],"Default":"Done"},
       "Hour":{"Type":"Wait","Seconds":3600,"Next":"Done"},
@@ -119,7 +81,7 @@ fn run_keyed(
         express: false,
         drain_timeout: Duration::from_millis(300),
         clock: Arc::new(ManualClock::new(1_700_000_000_000)),
-        key: KeySpec::Path(JsonPath::parse("$.id").expect("path")),
+        key,
         ..PipelineSpec::new("drain", program)
     };
     let source = records_of(inputs.iter().map(|s| s.to_string()).collect());
@@ -148,11 +110,12 @@ fn run_keyed(
         std::thread::sleep(Duration::from_millis(5));
     }
     shutdown.store(true, Ordering::Relaxed);
-    done_rx.recv_timeout(Duration::from_secs(10)).ok()?.expect("a clean shutdown");
+    // A bound only so that a hang fails instead of waiting out the hour.
+    done_rx.recv_timeout(Duration::from_secs(60)).ok()?.expect("a clean shutdown");
     assert!(dead.lines().is_empty(), "{:?}", dead.lines());
-    let mut acknowledged = completed.lock().expect("completed ids").clone();
-    acknowledged.sort_unstable();
-    Some((results.lines(), acknowledged))
+    let mut ids = completed.lock().expect("completed ids").clone();
+    ids.sort_unstable();
+    Some(Run { results: results.lines(), acknowledged: ids, stats })
 }
 
 /// The claim of an execution abandoned at the drain deadline is given back
@@ -163,18 +126,25 @@ fn run_keyed(
 fn an_abandoned_executions_claim_is_given_back_and_its_redelivery_runs_at_once() {
     let store = Arc::new(Remembering::default());
     let first = [r#"{"id":0,"slow":false}"#, r#"{"id":1,"slow":true}"#, r#"{"id":2,"slow":false}"#];
-    let (results, acknowledged) = run_keyed(&first, store.clone(), 2).expect("the first run returned");
-    assert_eq!(results, vec![first[0], first[2]]);
-    assert_eq!(acknowledged, vec![0, 2], "the abandoned record is not acknowledged");
+    let run = run_until(&first, store.clone(), by_id(), 2).expect("the first run returned");
+    assert_eq!(run.results, vec![first[0], first[2]]);
+    assert_eq!(run.acknowledged, vec![0, 2], "the abandoned record is not acknowledged");
     assert_eq!(*store.released.lock().unwrap(), vec![vec!["1".to_string()]], "one call, the abandoned key only");
     assert_eq!(store.keys.lock().unwrap().get("0"), Some(&true), "a completed key stays completed");
 
     // Delivered again (not slow this time), the record runs; its completed
     // neighbour is skipped.
     let again = [r#"{"id":1,"slow":false}"#, r#"{"id":2,"slow":false}"#];
-    let (results, acknowledged) =
-        run_keyed(&again, store.clone(), 2).expect("the redelivered record was held for a claim never given back");
-    assert_eq!(results, vec![again[0]], "the redelivery ran; the completed key was skipped");
-    assert_eq!(acknowledged, vec![0, 1]);
+    let run = run_until(&again, store.clone(), by_id(), 2).expect("the second run returned");
+    assert_eq!(
+        run.results,
+        vec![again[0]],
+        "the redelivery ran (not held for a claim never given back); the completed key was skipped"
+    );
+    assert_eq!(run.acknowledged, vec![0, 1]);
     assert_eq!(store.released.lock().unwrap().len(), 1, "nothing was abandoned the second time");
+}
+
+fn by_id() -> KeySpec {
+    KeySpec::Path(JsonPath::parse("$.id").expect("path"))
 }
