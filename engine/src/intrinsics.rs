@@ -630,9 +630,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
                 return Err(bad(func, "deep merge is not supported: the third argument must be false"));
             }
             let mut out: Object = (**a).clone();
-            for (k, v) in b.iter() {
-                out.insert(k.clone(), v.clone());
-            }
+            out.extend_replacing(b.iter().map(|(k, v)| (k.clone(), v.clone())));
             Value::object(out)
         }
         Func::MathRandom => {

@@ -108,7 +108,8 @@ fn csv_items(body: &str, given: Option<&[String]>, delimiter: u8, limit: usize) 
         let mut fields = fields.into_iter();
         let mut o = Object::with_capacity(keys.len());
         for k in &keys {
-            o.insert(k.clone(), Value::from(fields.next().unwrap_or_default()));
+            // Headers are distinct (checked above): no key to look for.
+            o.push_unique(k.clone(), Value::from(fields.next().unwrap_or_default()));
         }
         items.push(Value::object(o));
     }

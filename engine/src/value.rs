@@ -88,6 +88,18 @@ impl Object {
         self.entries.push((key, value));
     }
 
+    /// [`Object::insert`] of each of `items` in turn, in time linear in
+    /// the members however many there are ([`set_all`]).
+    #[inline]
+    pub fn extend_replacing(&mut self, items: impl IntoIterator<Item = (Key, Value)>) {
+        let items = items.into_iter();
+        match items.size_hint().1 {
+            // Small whatever comes: the plain scan per key.
+            Some(n) if self.len() + n <= SCAN_MEMBERS_UP_TO => items.for_each(|(k, v)| self.insert(k, v)),
+            _ => set_all(&mut self.entries, items),
+        }
+    }
+
     /// The value at `key`, inserting `default()` first if absent.
     pub fn entry_or_insert_with(&mut self, key: &str, default: impl FnOnce() -> Value) -> &mut Value {
         let pos = match self.entries.iter().position(|(k, _)| &**k == key) {
@@ -113,19 +125,64 @@ impl Object {
     }
 }
 
+/// Members from which a bulk operation on an object's members looks keys up
+/// in a map of their positions rather than by a scan per key.
+pub(crate) const SCAN_MEMBERS_UP_TO: usize = 32;
+
+/// Where each key of a large object sits among its members.
+pub(crate) type Positions = std::collections::HashMap<Key, usize, foldhash::fast::FixedState>;
+
+fn positions<V>(entries: &[(Key, V)]) -> Positions {
+    entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect()
+}
+
+/// Insert or replace each of `items` in `entries` (an object's members,
+/// keys distinct), a replaced key keeping its position: by a scan per key
+/// while the object is small, by a map of positions once it is large. A
+/// record's wide objects merged or built key by key (`States.JsonMerge`,
+/// JSONata's `$merge`) would otherwise cost time quadratic in a size the
+/// record chooses. Shared by [`Object`] and JSONata's objects.
+pub(crate) fn set_all<V>(entries: &mut Vec<(Key, V)>, items: impl IntoIterator<Item = (Key, V)>) {
+    let mut map: Option<Positions> = None;
+    for (key, value) in items {
+        if map.is_none() && entries.len() >= SCAN_MEMBERS_UP_TO {
+            map = Some(positions(entries));
+        }
+        let found = match &map {
+            Some(p) => p.get(&key).copied(),
+            None => entries.iter().position(|(k, _)| *k == key),
+        };
+        match found {
+            Some(i) => entries[i].1 = value,
+            None => {
+                if let Some(p) = &mut map {
+                    p.insert(key.clone(), entries.len());
+                }
+                entries.push((key, value));
+            }
+        }
+    }
+}
+
 impl PartialEq for Object {
     /// JSON objects are equal regardless of key order.
     fn eq(&self, other: &Object) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+        if self.len() != other.len() {
+            return false;
+        }
+        if self.len() <= SCAN_MEMBERS_UP_TO {
+            return self.iter().all(|(k, v)| other.get(k) == Some(v));
+        }
+        // Linear, not a scan of `other` per key.
+        let at = positions(&other.entries);
+        self.iter().all(|(k, v)| at.get(k).is_some_and(|&i| other.entries[i].1 == *v))
     }
 }
 
 impl FromIterator<(Key, Value)> for Object {
     fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Object {
         let mut o = Object::new();
-        for (k, v) in iter {
-            o.insert(k, v);
-        }
+        o.extend_replacing(iter);
         o
     }
 }
@@ -637,6 +694,43 @@ pub fn from_str(text: &str) -> Result<Value, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bulk inserts (a map past 32 members) give what one `insert` after
+    /// another gives: a replaced key keeps its first position and takes the
+    /// last value; equality ignores order at every size.
+    #[test]
+    fn bulk_inserts_and_equality_match_the_plain_scan_at_every_size() {
+        let key = |i: u64| Key::from(format!("k{}", i % 97).as_str());
+        for n in [0u64, 5, 31, 32, 33, 40, 200, 1000] {
+            // Keys repeat (i % 97), so large runs replace as well as append.
+            let items: Vec<(Key, Value)> = (0..n).map(|i| (key(i * 7 + n), Value::from(i))).collect();
+            let mut plain = Object::new();
+            for (k, v) in items.iter().cloned() {
+                plain.insert(k, v);
+            }
+            let mut bulk = Object::new();
+            bulk.extend_replacing(items.iter().cloned());
+            let collected: Object = items.iter().cloned().collect();
+            let order = |o: &Object| o.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+            assert_eq!(order(&bulk), order(&plain), "{n} items");
+            assert_eq!(order(&collected), order(&plain), "{n} items");
+            // A filtered iterator (no upper bound on its length) takes the
+            // same path as a large one.
+            let mut filtered = Object::new();
+            filtered.extend_replacing(items.iter().cloned().filter(|_| true));
+            assert_eq!(order(&filtered), order(&plain), "{n} items");
+
+            let mut members: Vec<(Key, Value)> = plain.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            members.reverse();
+            let reversed: Object = members.into_iter().collect();
+            assert!(reversed == plain, "{n} items: equal in any order");
+            if let Some((k, _)) = plain.iter().last() {
+                let mut changed = plain.clone();
+                changed.insert(k.clone(), Value::from("other"));
+                assert!(changed != plain, "{n} items: one value differs");
+            }
+        }
+    }
 
     #[test]
     fn numbers_are_written_as_serde_json_writes_them() {

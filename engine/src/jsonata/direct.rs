@@ -332,13 +332,13 @@ fn merge<R>(parts: &[MergePart<R>], reader: &mut impl Reader<R>) -> Option<(Valu
                 if bound.depth + 1 > MAX_DEPTH {
                     return None;
                 }
-                for (k, v) in o.iter() {
+                out.extend_replacing(o.iter().map(|(k, v)| {
                     if converts(v) {
                         // Its text may grow (`12345678901234567` is `1.2345678901234568e+16`).
                         bound.bytes = bound.bytes.saturating_add(bounds::MAX_NUMBER_LEN);
                     }
-                    out.insert(k.clone(), as_evaluated(v));
-                }
+                    (k.clone(), as_evaluated(v))
+                }));
                 bound
             }
             MergePart::Object(fields) => {

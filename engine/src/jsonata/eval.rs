@@ -1177,11 +1177,12 @@ fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Key>)>) -> V {
             let mut out: Obj = o.iter().map(|(k, v)| (k.clone(), rebuild(v, edits))).collect();
             if let Some((updates, deletes)) = edits.get(&Rc::as_ptr(o)) {
                 for u in updates {
-                    for (k, v) in u {
-                        obj_set(&mut out, k.clone(), v.clone());
-                    }
+                    crate::value::set_all(&mut out, u.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
-                out.retain(|(k, _)| !deletes.contains(k));
+                if !deletes.is_empty() {
+                    let deletes: std::collections::HashSet<&Key> = deletes.iter().collect();
+                    out.retain(|(k, _)| !deletes.contains(k));
+                }
             }
             V::object(out)
         }

@@ -6,7 +6,7 @@ use super::Error;
 use super::eval::{Evaluator, Scope, boolean};
 use super::format;
 use super::signature::Signature;
-use super::value::{Arr, Obj, V, deep_equal, js_number, obj_get, obj_set, stringify};
+use super::value::{Arr, Obj, V, deep_equal, js_number, obj_get, stringify};
 use crate::value::{Key, utf16_order};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -1044,9 +1044,7 @@ fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let mut out: Obj = Vec::new();
     for item in a.to_items() {
         if let V::Obj(o) = item.into_norm() {
-            for (k, v) in o.iter() {
-                obj_set(&mut out, k.clone(), v.clone());
-            }
+            crate::value::set_all(&mut out, o.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
     Ok(V::object(out))

@@ -23,7 +23,7 @@
 //! - a key given twice keeps its first position and its last value (found
 //!   by a scan in small objects, by a map in large ones: linear either way).
 
-use super::{Key, Object, ParseError, Value, special_bytes};
+use super::{Key, Object, ParseError, Positions, SCAN_MEMBERS_UP_TO, Value, special_bytes};
 use crate::bounds::{MAX_DEPTH, MAX_NUMBER_LEN, Measure};
 use std::cell::RefCell;
 
@@ -139,12 +139,6 @@ struct Parser<'t, 's> {
     shared_keys: Vec<Key>,
     stacks: &'s mut Stacks,
 }
-
-/// Members an object's repeated-key check scans; past them it keeps a map.
-const SCAN_MEMBERS_UP_TO: usize = 32;
-
-/// Where each key of a large object sits among its members.
-type Positions = std::collections::HashMap<Key, usize, foldhash::fast::FixedState>;
 
 /// Shared keys remembered per document at most.
 const MAX_SHARED_KEYS: usize = 64;
