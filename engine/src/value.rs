@@ -404,10 +404,16 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
         // `fmt` machinery a `write!` costs.
         out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
     } else {
-        // Not reached without serde_json's `arbitrary_precision`.
-        use std::io::Write as _;
-        let _ = write!(out, "{n}");
+        write_number_text(n, out);
     }
+}
+
+/// Not reached without serde_json's `arbitrary_precision`.
+#[cold]
+#[inline(never)]
+fn write_number_text(n: &Number, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let _ = write!(out, "{n}");
 }
 
 /// Bytes that must be escaped in a JSON string: `"`, `\\` and controls.
