@@ -95,7 +95,7 @@ impl Object {
         let items = items.into_iter();
         match items.size_hint().1 {
             // Small whatever comes: the plain scan per key.
-            Some(n) if self.len() + n <= SCAN_MEMBERS_UP_TO => items.for_each(|(k, v)| self.insert(k, v)),
+            Some(n) if self.len().saturating_add(n) <= SCAN_MEMBERS_UP_TO => items.for_each(|(k, v)| self.insert(k, v)),
             _ => set_all(&mut self.entries, items),
         }
     }

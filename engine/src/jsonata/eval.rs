@@ -1176,9 +1176,8 @@ fn rebuild(v: &V, edits: &HashMap<*const Obj, (Vec<Obj>, Vec<Key>)>) -> V {
         V::Obj(o) => {
             let mut out: Obj = o.iter().map(|(k, v)| (k.clone(), rebuild(v, edits))).collect();
             if let Some((updates, deletes)) = edits.get(&Rc::as_ptr(o)) {
-                for u in updates {
-                    crate::value::set_all(&mut out, u.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
+                // One pass over every update's members (one map of positions).
+                crate::value::set_all(&mut out, updates.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
                 if !deletes.is_empty() {
                     let deletes: std::collections::HashSet<&Key> = deletes.iter().collect();
                     out.retain(|(k, _)| !deletes.contains(k));

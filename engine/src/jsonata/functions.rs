@@ -1041,12 +1041,18 @@ fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     if a.is_undef() {
         return Ok(V::Undef);
     }
+    let objects: Vec<_> = a
+        .to_items()
+        .into_iter()
+        .filter_map(|item| match item.into_norm() {
+            V::Obj(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    // One pass over every member: many small objects merged one call each
+    // would build the map of positions again per object.
     let mut out: Obj = Vec::new();
-    for item in a.to_items() {
-        if let V::Obj(o) = item.into_norm() {
-            crate::value::set_all(&mut out, o.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-    }
+    crate::value::set_all(&mut out, objects.iter().flat_map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone()))));
     Ok(V::object(out))
 }
 
