@@ -225,6 +225,9 @@ pub struct DynamoDedup {
     owner: String,
 }
 
+/// One conditional put's answer.
+type PutItemResult = Result<PutItemOutput, SdkError<PutItemError>>;
+
 /// How long a running claim holds before a redelivery may take it over: a
 /// crashed execution must not block its own redelivery for the whole TTL.
 const CLAIM_SECONDS: u64 = 360;
@@ -292,12 +295,17 @@ impl DynamoDedup {
         &self,
         count: usize,
         asked: &[usize],
-        answers: Result<Vec<Result<PutItemOutput, SdkError<PutItemError>>>, tokio::task::JoinError>,
+        answers: Result<Result<Vec<PutItemResult>, tokio::time::error::Elapsed>, tokio::task::JoinError>,
     ) -> Vec<Claim> {
         // A key not asked (repeated, or being asked) is a running twin.
         let mut claimed = vec![Claim::Running; count];
         let answers = match answers {
-            Ok(answers) => answers,
+            Ok(Ok(answers)) => answers,
+            Ok(Err(_)) => {
+                tracing::warn!(table = %self.table, "dedup claims not answered within {CALL_WITHIN:?}; running the records");
+                asked.iter().for_each(|&i| claimed[i] = Claim::Run);
+                return claimed;
+            }
             Err(e) => {
                 tracing::warn!(table = %self.table, cause = %e, "dedup claims lost; running the records");
                 asked.iter().for_each(|&i| claimed[i] = Claim::Run);
@@ -367,7 +375,10 @@ impl DedupStore for DynamoDedup {
                 .send()
         });
         let puts: Vec<_> = puts.collect();
-        let task = self.aws.handle().spawn(stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect::<Vec<_>>());
+        // The batch as a whole within CALL_WITHIN: at most CLAIMS_AT_ONCE run
+        // at once, so a hanging table would otherwise cost CALL_WITHIN per 64.
+        let all = stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect::<Vec<_>>();
+        let task = self.aws.handle().spawn(tokio::time::timeout(CALL_WITHIN, all));
         let count = keys.len();
         PendingClaims::new(move || {
             let answers = self.aws.handle().block_on(task);
