@@ -213,8 +213,8 @@ impl Drop for SqsSource {
         // A poller waits in a long poll of up to 20 s: left to run, it would
         // take the messages made visible below, as SQS hands them to the
         // first open request, and hold them for the visibility timeout.
-        // Cancelled, its open request goes; a message it received before is
-        // already in `in_flight`. The extender would lengthen what is reset.
+        // Cancelled, its open request goes; the messages of a reply it had
+        // are all in `in_flight` before it hands any out. The extender would lengthen what is reset.
         let receiving = std::mem::take(&mut self.receiving);
         receiving.iter().for_each(tokio::task::JoinHandle::abort);
         let _ = self.aws.handle().block_on(async {
@@ -270,6 +270,10 @@ impl Poller {
                 }
             };
             received.increment(messages.len() as u64);
+            // Every message of the reply is in flight (extended, made visible
+            // again at a stop) before the first waits for room in the channel:
+            // a poller cancelled in that wait loses none.
+            let mut batch = Vec::with_capacity(messages.len());
             for m in messages {
                 let (Some(receipt), Some(message_id)) = (m.receipt_handle, m.message_id) else { continue };
                 let attributes = m.attributes.unwrap_or_default();
@@ -294,7 +298,10 @@ impl Poller {
                     key: group.as_ref().map(|g| g.clone().into_bytes()),
                     oversized: None,
                 };
-                if tx.send(Received { record, group }).await.is_err() {
+                batch.push(Received { record, group });
+            }
+            for r in batch {
+                if tx.send(r).await.is_err() {
                     return;
                 }
             }
