@@ -105,7 +105,9 @@ pub(crate) fn shard_loop(
     let mut sink_stopped = false;
     while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
-            sink_stopped = true;
+            // The writer also stops at the drain deadline: that is not a
+            // failed sink.
+            sink_stopped = !abandon.load(Ordering::Relaxed);
             break;
         }
         if abandon.load(Ordering::Relaxed) {
@@ -135,7 +137,7 @@ pub(crate) fn shard_loop(
                 }
             }
             if !hand_over(&mut finished) {
-                sink_stopped = true;
+                sink_stopped = !abandon.load(Ordering::Relaxed);
                 break;
             }
             let wait =
