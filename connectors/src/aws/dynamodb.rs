@@ -378,7 +378,8 @@ impl DedupStore for DynamoDedup {
         // The batch as a whole within CALL_WITHIN: at most CLAIMS_AT_ONCE run
         // at once, so a hanging table would otherwise cost CALL_WITHIN per 64.
         let all = stream::iter(puts).buffered(CLAIMS_AT_ONCE).collect::<Vec<_>>();
-        let task = self.aws.handle().spawn(tokio::time::timeout(CALL_WITHIN, all));
+        // The timer is made on the AWS runtime (the shard thread has none).
+        let task = self.aws.handle().spawn(async move { tokio::time::timeout(CALL_WITHIN, all).await });
         let count = keys.len();
         PendingClaims::new(move || {
             let answers = self.aws.handle().block_on(task);
