@@ -151,6 +151,20 @@ pub(crate) fn claimed_keys(mut checked: Vec<Checked>, claiming: Option<Claiming<
     checked.into_iter().filter_map(Checked::claimed_key).collect()
 }
 
+/// Give the claims of records dropped unfinished back to the store, in one
+/// call (which the store bounds in time: the drain deadline has passed). A
+/// store that panics leaves them to lapse, as after a crash.
+pub(crate) fn give_back(dedup: &dyn DedupStore, pipeline: &str, keys: &[&str]) {
+    if keys.is_empty() {
+        return;
+    }
+    if let Err(panicked) = crate::panics::isolate(|| dedup.release_many(keys)) {
+        tracing::warn!(pipeline, cause = %panicked.cause(), "giving back dedup claims failed; they lapse as after a crash");
+    } else {
+        tracing::info!(pipeline, keys = keys.len(), "dedup claims of unfinished records given back");
+    }
+}
+
 /// A store's answers, then `Run` for every key it left unanswered: a
 /// duplicate at worst, never a record acknowledged without running.
 pub(crate) fn answered(claims: Vec<Claim>) -> impl Iterator<Item = Claim> {

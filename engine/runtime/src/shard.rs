@@ -5,7 +5,9 @@
 //! deadline the shard drops what is still parked, unacknowledged, and gives
 //! the dedup claims of what it dropped back to the store in one call.
 
-use crate::admission::{Admission, Checked, Claiming, Started, admit, check, claimed_keys, send_claims, settle_claims};
+use crate::admission::{
+    Admission, Checked, Claiming, Started, admit, check, claimed_keys, give_back, send_claims, settle_claims,
+};
 use crate::api::DedupStore;
 use crate::api::Record;
 use crate::executor::{Done, Intake, Output};
@@ -290,26 +292,8 @@ pub(crate) fn shard_loop(
         // The sink writer stopped: these results are never written.
         unfinished.extend(finished.into_iter().filter_map(|d| d.dedup_key));
     }
-    give_back(spec, shard, dedup, &unfinished);
-}
-
-/// Give the claims of records dropped unfinished back to the store, in one
-/// call (which the store bounds in time: the drain deadline has passed).
-fn give_back(spec: &PipelineSpec, shard: usize, dedup: &dyn DedupStore, keys: &[String]) {
-    if keys.is_empty() {
-        return;
-    }
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    if let Err(panicked) = isolate(|| dedup.release_many(&keys)) {
-        tracing::warn!(
-            pipeline = %spec.name,
-            shard,
-            cause = %panicked.cause(),
-            "giving back dedup claims failed; they lapse as after a crash"
-        );
-    } else {
-        tracing::info!(pipeline = %spec.name, shard, keys = keys.len(), "dedup claims of unfinished records given back");
-    }
+    let unfinished: Vec<&str> = unfinished.iter().map(String::as_str).collect();
+    give_back(dedup, &spec.name, &unfinished);
 }
 
 /// A batch checked, its keys' claims sent and not yet answered.

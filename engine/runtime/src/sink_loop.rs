@@ -29,7 +29,7 @@ fn dead_letters_sink(e: std::io::Error) -> std::io::Error {
 /// passed): those not yet durable and those still queued for this writer, in
 /// one call, so their records, delivered again, run at once. A shard whose
 /// batch finds the channel closed after this gives its own back.
-fn give_back<'d>(
+fn give_back_unwritten<'d>(
     dedup: &dyn DedupStore,
     pipeline: &str,
     unwritten: impl Iterator<Item = &'d Done>,
@@ -38,12 +38,7 @@ fn give_back<'d>(
     let queued: Vec<Vec<Done>> = rx.try_iter().collect();
     let mut keys: Vec<&str> = unwritten.filter_map(|d| d.dedup_key.as_deref()).collect();
     keys.extend(queued.iter().flatten().filter_map(|d| d.dedup_key.as_deref()));
-    if keys.is_empty() {
-        return;
-    }
-    if crate::panics::isolate(|| dedup.release_many(&keys)).is_err() {
-        tracing::warn!(pipeline, "giving back dedup claims failed; they lapse as after a crash");
-    }
+    crate::admission::give_back(dedup, pipeline, &keys);
 }
 
 /// Writes results and dead letters in arrival order, in batches; once a
@@ -84,7 +79,7 @@ pub(crate) fn sink_loop(
                 batches = pending.len(),
                 "drain timeout: batches not yet durable are not acknowledged"
             );
-            give_back(dedup, pipeline, pending.iter().flat_map(|p| &p.done), &rx);
+            give_back_unwritten(dedup, pipeline, pending.iter().flat_map(|p| &p.done), &rx);
             return;
         }
         // Take a batch: wait for one only when nothing is pending.
@@ -180,7 +175,7 @@ pub(crate) fn sink_loop(
             for reader in &acks {
                 let _ = reader.to.send(Err(e.to_string()));
             }
-            give_back(dedup, pipeline, pending.iter().flat_map(|p| &p.done).chain(&batch), &rx);
+            give_back_unwritten(dedup, pipeline, pending.iter().flat_map(|p| &p.done).chain(&batch), &rx);
             return;
         }
     }
