@@ -185,22 +185,14 @@ pub(crate) fn judge(claim: Claim, admission: Admission, stats: &Stats, m: &Shard
     }
 }
 
-/// Count an execution as started and name it. Names are only read through
+/// Count an execution as started (in the shard's turn) and name it. Names are only read through
 /// `$$` and execution logs: machines that use neither get none.
-pub(crate) fn admit(
-    spec: &PipelineSpec,
-    admission: &mut Admission,
-    stats: &Stats,
-    m: &ShardMetrics,
-    shard: usize,
-    seq: u64,
-) {
+pub(crate) fn admit(spec: &PipelineSpec, admission: &mut Admission, m: &ShardMetrics, shard: usize, seq: u64) {
     let named = spec.program.uses_context || spec.log_level != ExecutionLogLevel::Off;
     if named {
         admission.name = format!("{}-{shard}-{seq}", spec.name);
     }
-    stats.executions.fetch_add(1, Ordering::Relaxed);
-    m.started.increment(1);
+    m.count_started();
 }
 
 /// A record whose execution has started: what finishing it needs.

@@ -2,7 +2,10 @@
 //! It reports through the `metrics` facade only; the binary decides whether
 //! a Prometheus recorder exists.
 
+use crate::spec::Stats;
 use expressway_engine::asl::StateType;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::Ordering;
 
 /// Metric names, mirroring CloudWatch's AWS/States where one exists. Labels
 /// are bounded: the pipeline, an ASL error name — never an execution id.
@@ -56,18 +59,31 @@ pub mod metric {
     }
 }
 
-/// Per-shard metric handles, resolved once so the per-record cost is an
-/// atomic add.
+/// Per-shard metric handles, resolved once. The per-record counts (started,
+/// succeeded, durations, transitions) are kept by the shard and added once
+/// per turn ([`ShardMetrics::flush`]): added per record, every shard wrote
+/// the same shared counters, and their cache lines went back and forth
+/// between the cores.
 pub(crate) struct ShardMetrics {
-    pub started: metrics::Counter,
-    pub succeeded: metrics::Counter,
+    started: metrics::Counter,
+    succeeded: metrics::Counter,
     pub timed_out: metrics::Counter,
-    pub duration: metrics::Histogram,
+    duration: metrics::Histogram,
     pub dedup_hits: metrics::Counter,
     pub twins_held: metrics::Gauge,
     pub malformed: metrics::Counter,
     pub internal_errors: metrics::Counter,
-    pub entered: [metrics::Counter; 8],
+    entered: [metrics::Counter; 8],
+    turn: Turn,
+}
+
+/// What this shard counted since its last [`ShardMetrics::flush`].
+#[derive(Default)]
+struct Turn {
+    started: Cell<u64>,
+    succeeded: Cell<u64>,
+    entered: [Cell<u64>; 8],
+    durations: RefCell<Vec<f64>>,
 }
 
 impl ShardMetrics {
@@ -84,6 +100,54 @@ impl ShardMetrics {
             internal_errors: metrics::counter!(metric::INTERNAL_ERRORS, "pipeline" => p.clone()),
             entered: StateType::ALL
                 .map(|t| metrics::counter!(metric::TRANSITIONS, "pipeline" => p.clone(), "state_type" => t.as_str())),
+            turn: Turn::default(),
         }
     }
+
+    pub(crate) fn count_started(&self) {
+        bump(&self.turn.started, 1);
+    }
+
+    /// A finished execution: how long it ran and the states it entered.
+    pub(crate) fn count_ended(&self, seconds: f64, entered_by_type: &[u32; 8]) {
+        self.turn.durations.borrow_mut().push(seconds);
+        for (count, n) in self.turn.entered.iter().zip(entered_by_type) {
+            bump(count, u64::from(*n));
+        }
+    }
+
+    pub(crate) fn count_succeeded(&self) {
+        bump(&self.turn.succeeded, 1);
+    }
+
+    /// Add this turn's counts to the shared counters and to `stats`. Done
+    /// before the shard hands results on or waits: whoever reads `stats`
+    /// after a record is acknowledged finds it counted.
+    pub(crate) fn flush(&self, stats: &Stats) {
+        let turn = &self.turn;
+        let started = turn.started.take();
+        if started > 0 {
+            stats.executions.fetch_add(started, Ordering::Relaxed);
+            self.started.increment(started);
+        }
+        let succeeded = turn.succeeded.take();
+        if succeeded > 0 {
+            stats.succeeded.fetch_add(succeeded, Ordering::Relaxed);
+            self.succeeded.increment(succeeded);
+        }
+        for (counter, count) in self.entered.iter().zip(&turn.entered) {
+            let n = count.take();
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+        let mut durations = turn.durations.borrow_mut();
+        for seconds in durations.drain(..) {
+            self.duration.record(seconds);
+        }
+    }
+}
+
+fn bump(count: &Cell<u64>, by: u64) {
+    count.set(count.get() + by);
 }

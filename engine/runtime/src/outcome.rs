@@ -23,17 +23,11 @@ pub(crate) fn conclude(
     started: &Started,
     result: &ExecutionResult,
 ) -> Output {
-    m.duration.record(spec.clock.now().saturating_duration_since(started.began).as_secs_f64());
-    for (counter, n) in m.entered.iter().zip(result.entered_by_type) {
-        if n > 0 {
-            counter.increment(n as u64);
-        }
-    }
+    m.count_ended(spec.clock.now().saturating_duration_since(started.began).as_secs_f64(), &result.entered_by_type);
     log_execution(spec, &started.name, &started.record.coordinates, result, &started.input);
     match result.status {
         Status::Succeeded => {
-            stats.succeeded.fetch_add(1, Ordering::Relaxed);
-            m.succeeded.increment(1);
+            m.count_succeeded();
             let mut line = Vec::with_capacity(256);
             match &result.output {
                 Some(o) => o.write_json(&mut line),

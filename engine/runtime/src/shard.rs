@@ -80,9 +80,11 @@ pub(crate) fn shard_loop(
         let Started { record, reader, dedup_key, .. } = started;
         Done { id: record.id, dedup_key, output, key: record.key, reader }
     };
-    // A batch the sink writer no longer takes (it stopped) is kept: its
-    // records' claims are given back at the end.
+    // The turn's counts are added to the shared ones first. A batch the
+    // sink writer no longer takes (it stopped) is kept: its records' claims
+    // are given back at the end.
     let hand_over = |finished: &mut Vec<Done>| {
+        m.flush(stats);
         finished.is_empty()
             || match done.send(std::mem::take(finished)) {
                 Ok(()) => true,
@@ -105,6 +107,9 @@ pub(crate) fn shard_loop(
     // The sink writer stopped (its sink failed): nothing more can be
     // written, and what is dropped now was not dropped for the deadline.
     let mut sink_stopped = false;
+    // Past the drain deadline a batch is not started (below), so it is not
+    // prepared either: no claim is sent only to be given back.
+    let intake = |batch: Intake| (!abandon.load(Ordering::Relaxed)).then(|| prepare(spec, batch, dedup, stats, &m));
     while open || !reactor.is_empty() || !twins.is_empty() || ahead.is_some() {
         if !hand_over(&mut finished) {
             // The writer also stops at the drain deadline: that is not a
@@ -125,7 +130,7 @@ pub(crate) fn shard_loop(
             Some(next)
         } else if reactor.is_empty() && twins.is_empty() {
             match rx.recv() {
-                Ok(batch) => Some(prepare(spec, batch, dedup, stats, &m)),
+                Ok(batch) => intake(batch),
                 Err(_) => {
                     open = false;
                     None
@@ -148,7 +153,7 @@ pub(crate) fn shard_loop(
             if open {
                 crossbeam_channel::select! {
                     recv(rx) -> r => match r {
-                        Ok(batch) => Some(prepare(spec, batch, dedup, stats, &m)),
+                        Ok(batch) => intake(batch),
                         Err(_) => { open = false; None }
                     },
                     recv(woken) -> slot => {
@@ -184,7 +189,7 @@ pub(crate) fn shard_loop(
             && ahead.is_none()
             && let Ok(next) = rx.try_recv()
         {
-            ahead = Some(prepare(spec, next, dedup, stats, &m));
+            ahead = intake(next);
         }
         let (reader, batch, checked) = match batch {
             Some(prepared) => settle(spec, prepared, stats, &m),
@@ -223,7 +228,7 @@ pub(crate) fn shard_loop(
                     continue;
                 }
             };
-            admit(spec, &mut admission, stats, &m, shard, seq);
+            admit(spec, &mut admission, &m, shard, seq);
             let Admission { dedup_key, input, input_bound, name } = admission;
             let started = Started { record, reader, dedup_key, input, input_bound, name, began: spec.clock.now() };
             let info = Arc::new(ExecutionInfo {

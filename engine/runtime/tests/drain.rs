@@ -23,6 +23,10 @@ fn a_parked_execution_is_abandoned_unacknowledged_at_the_drain_deadline() {
     assert_eq!(run.results, vec![inputs[0], inputs[2], inputs[3]]);
     assert_eq!(run.acknowledged, vec![0, 2, 3], "the abandoned record is not acknowledged");
     assert_eq!(Stats::get(&run.stats.abandoned), 1);
+    // Shards add their counts once per turn, before they hand results on:
+    // when the three were acknowledged, all four starts and the three
+    // successes were already counted, the parked one's start included.
+    assert_eq!(run.counted_at_acknowledgement, (4, 3));
 }
 
 /// A memory store as the connectors' is, that notes what it is asked to give
@@ -64,6 +68,9 @@ struct Run {
     results: Vec<String>,
     acknowledged: Vec<expressway_runtime::RecordId>,
     stats: Arc<Stats>,
+    /// Executions started and succeeded as counted when the awaited records
+    /// were acknowledged, before the shutdown.
+    counted_at_acknowledgement: (u64, u64),
 }
 
 /// Run `inputs` through a machine whose `"slow": true` records park on an
@@ -109,13 +116,14 @@ fn run_until(inputs: &[&str], dedup: Arc<dyn DedupStore>, key: KeySpec, acknowle
     while Stats::get(&stats.acknowledged) < acknowledged && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+    let counted_at_acknowledgement = (Stats::get(&stats.executions), Stats::get(&stats.succeeded));
     shutdown.store(true, Ordering::Relaxed);
     // A bound only so that a hang fails instead of waiting out the hour.
     done_rx.recv_timeout(Duration::from_secs(60)).ok()?.expect("a clean shutdown");
     assert!(dead.lines().is_empty(), "{:?}", dead.lines());
     let mut ids = completed.lock().expect("completed ids").clone();
     ids.sort_unstable();
-    Some(Run { results: results.lines(), acknowledged: ids, stats })
+    Some(Run { results: results.lines(), acknowledged: ids, stats, counted_at_acknowledgement })
 }
 
 /// The claim of an execution abandoned at the drain deadline is given back
