@@ -12,8 +12,24 @@ pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
             || matches!(c, '<' | '>' | '{' | '}' | '[' | ']' | '?' | '*' | '"' | '#' | '%' | '\\' | '^' | '|' | '~')
             || matches!(c, '`' | '$' | '&' | ',' | ';' | ':' | '/')
     };
+    // Lengths are the API model's constraints, checked before the service
+    // reads the name: a ValidationException naming the field, as on AWS.
     let len = name.chars().count();
-    if len == 0 || len > max || name.chars().any(bad) {
+    if len == 0 {
+        return Err(ApiError::validation(
+            "name",
+            &format!("'{name}'"),
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if len > max {
+        return Err(ApiError::validation(
+            "name",
+            &format!("'{name}'"),
+            &format!("Member must have length less than or equal to {max}"),
+        ));
+    }
+    if name.chars().any(bad) {
         return Err(ApiError::new(ErrorKind::InvalidName, format!("Invalid Name: '{name}'")));
     }
     Ok(())
@@ -121,11 +137,22 @@ mod tests {
     #[test]
     fn names_follow_aws_rules() {
         assert!(check_name("orders-v2_final.1", 80).is_ok());
-        for bad in ["", "a b", "a:b", "a/b", "a#b", "a*b", "a\u{7}b", "a{b", "a$b"] {
+        for bad in ["a b", "a:b", "a/b", "a#b", "a*b", "a\u{7}b", "a{b", "a$b"] {
             assert_eq!(check_name(bad, 80).unwrap_err().kind, ErrorKind::InvalidName, "{bad:?}");
         }
         assert!(check_name(&"x".repeat(80), 80).is_ok());
-        assert!(check_name(&"x".repeat(81), 80).is_err());
+        // Too long or empty breaks the model's length constraint, which AWS
+        // answers with a ValidationException, not InvalidName.
+        let long = check_name(&"x".repeat(81), 80).unwrap_err();
+        assert_eq!(long.kind, ErrorKind::ValidationException);
+        assert_eq!(
+            long.message,
+            format!(
+                "1 validation error detected: Value '{}' at 'name' failed to satisfy constraint: Member must have length less than or equal to 80",
+                "x".repeat(81)
+            )
+        );
+        assert_eq!(check_name("", 80).unwrap_err().kind, ErrorKind::ValidationException);
     }
 
     #[test]

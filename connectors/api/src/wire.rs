@@ -165,14 +165,21 @@ impl<'a> Fields<'a> {
     pub fn max_results(&self, default: usize) -> Result<usize, ApiError> {
         match self.0.get("maxResults") {
             None | Some(Value::Null) => Ok(default),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(0) => Ok(default),
-                Some(n @ 1..=1000) => Ok(n as usize),
-                _ => Err(ApiError::validation(
+            Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
+                (Some(0), _) => Ok(default),
+                (Some(n @ 1..=1000), _) => Ok(n as usize),
+                (None, Some(_)) => Err(ApiError::validation(
+                    "maxResults",
+                    &n.to_string(),
+                    "Member must have value greater than or equal to 0",
+                )),
+                (Some(_), _) => Err(ApiError::validation(
                     "maxResults",
                     &n.to_string(),
                     "Member must have value less than or equal to 1000",
                 )),
+                // A fraction, or past any integer: not the model's type.
+                (None, None) => Err(ApiError::new(ErrorKind::SerializationException, "maxResults must be an integer")),
             },
             Some(_) => Err(ApiError::new(ErrorKind::SerializationException, "maxResults must be a number")),
         }
@@ -216,4 +223,32 @@ pub fn page<T: Clone>(items: &[T], token: Option<&str>, max: usize) -> Result<(V
     let end = (start + max).min(items.len());
     let next = (end < items.len()).then(|| base64::engine::general_purpose::STANDARD.encode(format!("offset:{end}")));
     Ok((items[start..end].to_vec(), next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `maxResults` is an integer from 0 to 1000 in AWS's model: each bound
+    /// broken is named as AWS names it, a fraction is not the model's type.
+    #[test]
+    fn max_results_keeps_the_models_bounds() {
+        let ask = |v: Value| {
+            let body = json!({ "maxResults": v });
+            let map = body.as_object().expect("an object").clone();
+            Fields(&map).max_results(100)
+        };
+        assert_eq!(ask(json!(0)).ok(), Some(100), "0 is the default");
+        assert_eq!(ask(json!(1000)).ok(), Some(1000));
+        let message = |v: Value| ask(v).expect_err("refused").message;
+        assert_eq!(
+            message(json!(-5)),
+            "1 validation error detected: Value -5 at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        );
+        assert_eq!(
+            message(json!(1001)),
+            "1 validation error detected: Value 1001 at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000"
+        );
+        assert_eq!(ask(json!(1.5)).expect_err("refused").kind, ErrorKind::SerializationException);
+    }
 }
