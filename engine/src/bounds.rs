@@ -138,6 +138,69 @@ impl Default for Sum {
     }
 }
 
+/// A running measure of the values gathered into one array (a Map's or a
+/// Parallel's results), so that gathering stops as soon as they cannot fit
+/// in one payload. A record whose iterations each return a large value
+/// would otherwise hold many payloads' worth in memory before the array is
+/// measured. Cheap while the values' bounds show they fit; exact (each
+/// value walked once, within the limit) from the first time they do not.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// Upper bounds, or exact measures once `exact`: each value's bytes and
+    /// its comma (or the opening bracket).
+    bytes: usize,
+    exact: bool,
+}
+
+impl Gathered {
+    /// Count `next`, gathered after `earlier`: false once the array of all
+    /// of them is certainly over the size limit. Failures' error outputs
+    /// are small and not counted.
+    pub fn add_outcome(&mut self, next: &crate::vm::Outcome, earlier: &[crate::vm::Outcome]) -> bool {
+        let Some(v) = next.succeeded() else { return true };
+        self.add(v, None, earlier.iter().filter_map(crate::vm::Outcome::succeeded))
+    }
+
+    /// [`Gathered::add_outcome`] for a value whose measure may be known.
+    #[inline]
+    pub fn add<'a>(&mut self, next: &Value, known: Option<Measure>, earlier: impl Iterator<Item = &'a Value>) -> bool {
+        if self.exact {
+            return self.add_exact(next);
+        }
+        let part = match known {
+            Some(m) => m.bytes,
+            None => bound(next, None).map_or(MAX_PAYLOAD_BYTES, |m| m.bytes),
+        };
+        self.bytes += part + 1;
+        self.bytes < MAX_PAYLOAD_BYTES || self.measure_exactly(next, earlier)
+    }
+
+    /// The bounds no longer show the array fits: measure what is gathered
+    /// exactly, once.
+    #[cold]
+    fn measure_exactly<'a>(&mut self, next: &Value, earlier: impl Iterator<Item = &'a Value>) -> bool {
+        self.exact = true;
+        self.bytes = 0;
+        for v in earlier {
+            if !self.add_exact(v) {
+                return false;
+            }
+        }
+        self.add_exact(next)
+    }
+
+    fn add_exact(&mut self, v: &Value) -> bool {
+        match check(v) {
+            Ok(m) => {
+                self.bytes += m.bytes + 1;
+                // The array's text: every value and comma, and `]`.
+                self.bytes < MAX_PAYLOAD_BYTES
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// The length of an object key's `"key":` as the writer writes it.
 pub fn member_len(k: &crate::value::Key) -> usize {
     k.json_member().map_or_else(|| string_len(k) + 1, <[u8]>::len)

@@ -142,7 +142,7 @@ pub fn execute(
 ) -> ExecutionResult {
     let start = info.start_time_ms;
     let (mut frame, mut shared, deadline) = begin(program, info, input, opts);
-    let driven = drive(program, &mut frame, &mut shared, effects, opts, deadline);
+    let driven = drive(program, &mut frame, &mut shared, effects, deadline);
     finish(driven, &mut shared, start)
 }
 
@@ -164,6 +164,7 @@ pub fn begin(
     // `$$.Execution.Input` is the only reader of the original input.
     let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
     let mut shared = Shared::new(info, shared_input, opts.seed);
+    shared.max_transitions = opts.max_transitions;
     if let Some(observer) = &opts.observer {
         shared.watch = Watch::new(Some(observer.clone()));
     }
@@ -216,16 +217,18 @@ fn drive(
     frame: &mut Frame,
     shared: &mut Shared,
     effects: &mut dyn Effects,
-    opts: &RunOptions,
     deadline: Option<i64>,
 ) -> Driven {
     let mut event = Resume::Start;
     loop {
         match program.resume(frame, shared, event) {
+            // Inline iterations past the cap end early (as failures): the
+            // execution timed out, whatever came of them.
+            Step::Done(_) if shared.out_of_transitions() => return Driven::TimedOut,
             Step::Done(outcome) => return Driven::Done(outcome),
             Step::Invoke(call) => event = Resume::Task(effects.invoke(&call)),
             Step::Sleep { millis } => {
-                if opts.max_transitions.is_some_and(|m| shared.transitions >= m) {
+                if shared.out_of_transitions() {
                     return Driven::TimedOut;
                 }
                 if deadline.is_some_and(|d| shared.now_ms + millis > d) {
@@ -242,6 +245,8 @@ fn drive(
                 let started = shared.now_ms;
                 let mut finished = started;
                 let mut results = Vec::with_capacity(fork.children.len());
+                let mut gathered = crate::bounds::Gathered::default();
+                let mut past_limit = false;
                 for (machine, input) in fork.children {
                     // Children run concurrently on AWS; on the virtual clock each
                     // starts at the fork and the parent resumes after the slowest.
@@ -249,16 +254,26 @@ fn drive(
                         shared.now_ms = started;
                     }
                     shared.events += 1; // IterationStarted
+                    shared.transitions += 1; // into the child's first state
+                    if shared.out_of_transitions() {
+                        return Driven::TimedOut;
+                    }
                     let mut child = Frame::new(program, machine, input, fork.vars.clone());
-                    match drive(program, &mut child, shared, effects, opts, deadline) {
-                        Driven::Done(o) => results.push(o),
+                    match drive(program, &mut child, shared, effects, deadline) {
+                        Driven::Done(o) => {
+                            if fork.results_bounded && !gathered.add_outcome(&o, &results) {
+                                past_limit = true;
+                                break;
+                            }
+                            results.push(o)
+                        }
                         Driven::TimedOut => return Driven::TimedOut,
                     }
                     shared.events += 1; // IterationSucceeded/Failed
                     finished = finished.max(shared.now_ms);
                 }
                 shared.now_ms = finished;
-                event = Resume::Forked(results);
+                event = if past_limit { Resume::ForkedPastLimit } else { Resume::Forked(results) };
             }
         }
     }

@@ -245,3 +245,63 @@ fn intrinsics_refuse_huge_results_and_overflowing_sums() {
     assert_eq!(output(param("States.MathAdd(2147483647, 1)"), json!({})), json!({"x": 2147483648i64}));
     assert_eq!(output(param("States.Format('{}{}', $.s, $.s)"), json!({"s": "ab"})), json!({"x": "abab"}));
 }
+
+/// Run `def` on `input` with `opts`: the result and how many Pass states
+/// were entered (how far the iterations got).
+fn run_counting(def: Value, input: Value, opts: &expressway_engine::driver::RunOptions) -> (Res, u32) {
+    let program = expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).expect("valid");
+    let mut effects = expressway_engine::driver::Offline;
+    let r = expressway_engine::execute(&program, info(), value::Value::from(input), &mut effects, opts);
+    let passes = r.entered_by_type[expressway_engine::asl::StateType::Pass.index()];
+    (res(r), passes)
+}
+
+/// A Map whose iterations each return most of a payload fails with
+/// States.DataLimitExceeded as soon as its results cannot fit, not after
+/// every iteration has run and held its result: 3,000 iterations of 100 KB
+/// would hold 300 MB. Inline (Pass only) and forked (a Wait in the
+/// iteration) alike.
+#[test]
+fn a_maps_results_stop_gathering_once_they_cannot_fit_a_payload() {
+    let big = "x".repeat(100_000);
+    let input = json!({"items": (0..3000).collect::<Vec<u32>>(), "big": big});
+    for wait in [false, true] {
+        let mut states =
+            json!({"Copy": {"Type": "Pass", "Parameters": {"s.$": "$$.Execution.Input.big"}, "End": true}});
+        let start = if wait {
+            states["Pause"] = json!({"Type": "Wait", "Seconds": 0, "Next": "Copy"});
+            "Pause"
+        } else {
+            "Copy"
+        };
+        let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": start, "States": states}, "End": true}}});
+        let (r, passes) = run_counting(def, input.clone(), &Default::default());
+        let cause = failed_with(&r, "States.DataLimitExceeded");
+        assert!(cause.contains("'M'"), "{cause}");
+        assert!(passes <= 3, "wait={wait}: {passes} iterations ran; the third result is past the limit");
+    }
+    // Small results are gathered as before.
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}});
+    assert_eq!(output(def, json!({"items": [1, 2, 3]})), json!([1, 2, 3]));
+}
+
+/// Inline iterations count against the execution's transitions cap: nested
+/// Maps of 100 × 100 × 100 Pass states (results dropped, so small) stop at
+/// the cap as timed out instead of running a million transitions inside one
+/// step.
+#[test]
+fn nested_inline_maps_stop_at_the_transitions_cap() {
+    let level = |name: &str, inner: Value| {
+        json!({"StartAt": name, "States": {name: {"Type": "Map", "ItemsPath": "$$.Execution.Input.a",
+            "ItemProcessor": inner, "ResultPath": null, "End": true}}})
+    };
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": true}}});
+    let def = level("L1", level("L2", level("L3", pass)));
+    let input = json!({"a": (0..100).collect::<Vec<u32>>()});
+    let opts = expressway_engine::driver::RunOptions { max_transitions: Some(10_000), ..Default::default() };
+    let (r, passes) = run_counting(def, input, &opts);
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 20_000, "{passes} Pass states ran past a cap of 10,000 transitions");
+}

@@ -12,6 +12,7 @@
 use crate::clock::Clock;
 use crate::tasks::{self, TaskService};
 use crate::timers::{Sleep, Timers};
+use expressway_engine::bounds::Gathered;
 use expressway_engine::driver::{self, Driven, ExecutionResult};
 use expressway_engine::program::Program;
 use expressway_engine::vm::{Frame, Resume, Shared, Step, TaskCall, TaskOutcome};
@@ -34,7 +35,6 @@ pub(crate) struct Live<'a> {
     pub tasks: &'a dyn TaskService,
     pub timers: &'a Timers,
     pub clock: &'a dyn Clock,
-    pub max_transitions: Option<u64>,
 }
 
 /// Drive one execution from its first step to its end.
@@ -62,13 +62,16 @@ fn drive<'f, 'l: 'f>(
         let mut step = first;
         loop {
             let event = match step {
+                // Inline iterations past the cap end early: the execution
+                // timed out, whatever came of them.
+                Step::Done(_) if shared.borrow().out_of_transitions() => return Driven::TimedOut,
                 Step::Done(outcome) => return Driven::Done(outcome),
                 Step::Invoke(call) => match invoke(live, call, deadline_ms).await {
                     Some(outcome) => Resume::Task(outcome),
                     None => return timed_out(shared, deadline_ms),
                 },
                 Step::Sleep { millis } => {
-                    if live.max_transitions.is_some_and(|m| shared.borrow().transitions >= m) {
+                    if shared.borrow().out_of_transitions() {
                         return Driven::TimedOut;
                     }
                     let now = live.clock.wall_ms();
@@ -100,15 +103,25 @@ fn drive<'f, 'l: 'f>(
                             driven
                         }
                     });
-                    let results: Vec<Driven> = futures_util::stream::iter(children).buffered(limit).collect().await;
-                    let mut outcomes = Vec::with_capacity(results.len());
-                    for driven in results {
+                    let mut running = futures_util::stream::iter(children).buffered(limit);
+                    let mut outcomes = Vec::new();
+                    let mut gathered = Gathered::default();
+                    let mut past_limit = false;
+                    while let Some(driven) = running.next().await {
                         match driven {
-                            Driven::Done(o) => outcomes.push(o),
+                            Driven::Done(o) => {
+                                // Results past the payload limit: the
+                                // children still running are dropped.
+                                if fork.results_bounded && !gathered.add_outcome(&o, &outcomes) {
+                                    past_limit = true;
+                                    break;
+                                }
+                                outcomes.push(o)
+                            }
                             Driven::TimedOut => return Driven::TimedOut,
                         }
                     }
-                    Resume::Forked(outcomes)
+                    if past_limit { Resume::ForkedPastLimit } else { Resume::Forked(outcomes) }
                 }
             };
             let mut s = shared.borrow_mut();

@@ -184,9 +184,8 @@ fn start<'a>(submission: Submission, timers: &'a Timers, clock: &'a dyn Clock, r
     let registration = abort.unwrap_or_else(|| AbortHandle::new_pair().1);
     let aborted = Arc::new(AtomicBool::new(false));
     let flag = aborted.clone();
-    let max_transitions = opts.max_transitions;
     let execution: Boxed<'a, ExecutionResult> = Box::pin(async move {
-        let live = Live { program: &program, tasks: tasks.as_ref(), timers, clock, max_transitions };
+        let live = Live { program: &program, tasks: tasks.as_ref(), timers, clock };
         let (mut frame, mut shared, deadline) = driver::begin(&program, info, input, &opts);
         let first = program.resume(&mut frame, &mut shared, Resume::Start);
         match Abortable::new(live::execute(&live, frame, shared, first, deadline), registration).await {

@@ -50,13 +50,7 @@ pub(crate) fn shard_loop(
     };
     let m = ShardMetrics::new(&spec.name);
     let timers = Timers::new(spec.clock.clone());
-    let live = Live {
-        program: &spec.program,
-        tasks: spec.tasks.as_ref(),
-        timers: &timers,
-        clock: spec.clock.as_ref(),
-        max_transitions: opts.max_transitions,
-    };
+    let live = Live { program: &spec.program, tasks: spec.tasks.as_ref(), timers: &timers, clock: spec.clock.as_ref() };
     // Machines without tasks, waits or retries never wait on anything: they
     // run to their end inline, on the virtual clock, with no future at all.
     let suspends = spec.program.suspends();

@@ -4,7 +4,7 @@
 
 use super::fields::{path_integer, shown_raw};
 use super::query::read_bound;
-use super::raised::{check_built, path_miss_detail, query_error, runtime};
+use super::raised::{check_built, data_limit_cause, path_miss_detail, query_error, runtime};
 use super::resolve::selected_bound;
 use super::{Fork, Frame, MAX_PAYLOAD_BYTES, MapIo, Outcome, Raised, Resume, Shared, Step, Waiting};
 use crate::asl::{DirectRoot, ItemBatcher, MapMode, MapState, Template, Tolerance};
@@ -128,12 +128,18 @@ impl Program {
             frame.io = Some(Box::new(MapIo::Forked { inputs: inputs.iter().map(|(v, _)| v.clone()).collect() }));
         }
         if inline {
-            let (results, bounds) = self.run_inline(frame, shared, spec.processor, inputs, start_pc);
+            let bounded = map.result_writer.is_none();
+            let Some((results, bounds)) = self.run_inline(frame, shared, spec.processor, inputs, start_pc, bounded)
+            else {
+                shared.events += 1; // MapStateFailed
+                return Err(self.results_past_limit(frame));
+            };
             return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
         }
         let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
-        Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone() })))
+        let results_bounded = map.result_writer.is_none();
+        Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone(), results_bounded })))
     }
 
     /// The tolerated failure threshold (percentage, count) a Distributed
@@ -299,11 +305,24 @@ impl Program {
         processor: MachineId,
         inputs: Vec<(Value, Option<Measure>)>,
         start_pc: Option<u32>,
-    ) -> (Vec<Outcome>, Vec<Option<Measure>>) {
-        let mut results = Vec::with_capacity(inputs.len());
+        bounded: bool,
+    ) -> Option<(Vec<Outcome>, Vec<Option<Measure>>)> {
+        let mut results: Vec<Outcome> = Vec::with_capacity(inputs.len());
         let mut bounds = Vec::with_capacity(inputs.len());
+        let mut gathered = bounds::Gathered::default();
         for (input, bound) in inputs {
+            if shared.out_of_transitions() {
+                // The execution has timed out: its driver ends it at the
+                // next pause, whatever the Map makes of this.
+                results.push(Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), "")));
+                bounds.push(None);
+                break;
+            }
             shared.events += 1; // IterationStarted
+            // Entering the iteration's first state is a transition: a
+            // one-state iteration would otherwise never count against the
+            // cap, however many there are.
+            shared.transitions += 1;
             let mut child = Frame::new(self, processor, Value::Null, frame.vars.clone());
             let mut step = match start_pc {
                 None => {
@@ -315,16 +334,33 @@ impl Program {
             let outcome = loop {
                 match step {
                     Step::Done(o) => break o,
+                    // Past the transitions cap the execution has timed out
+                    // (see above).
+                    _ if shared.out_of_transitions() => {
+                        break Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), ""));
+                    }
                     // Only the step budget pauses an inline machine, and
                     // an acyclic one ends: carry on.
                     _ => step = self.resume(&mut child, shared, Resume::Timer),
                 }
             };
             shared.events += 1; // IterationSucceeded/Failed
+            if bounded
+                && let Outcome::Succeeded(v) = &outcome
+                && !gathered.add(v, child.output_bound, results.iter().filter_map(Outcome::succeeded))
+            {
+                return None;
+            }
             results.push(outcome);
             bounds.push(child.output_bound);
         }
-        (results, bounds)
+        Some((results, bounds))
+    }
+
+    /// A Map's or Parallel's results grown past the payload limit.
+    pub(super) fn results_past_limit(&self, frame: &Frame) -> Raised {
+        let state = self.state_name(frame);
+        Raised::new(ErrorName::DataLimitExceeded.as_str(), data_limit_cause(state, bounds::Exceeded::Size))
     }
 
     fn batch(

@@ -63,6 +63,9 @@ pub struct Shared {
     pub fused_maps: u32,
     /// Per-state events for an observer, if the driver set one.
     pub watch: Watch,
+    /// The transitions after which the driver stops the execution as timed
+    /// out: inline iterations, which run within one step, stop there too.
+    pub max_transitions: Option<u64>,
 }
 
 impl Shared {
@@ -77,7 +80,14 @@ impl Shared {
             entered_by_type: [0; 8],
             fused_maps: 0,
             watch: Watch::default(),
+            max_transitions: None,
         }
+    }
+
+    /// Past the transitions cap: the driver ends the execution as timed out
+    /// at its next pause or end.
+    pub fn out_of_transitions(&self) -> bool {
+        self.max_transitions.is_some_and(|m| self.transitions >= m)
     }
 
     fn next_random(&mut self) -> u64 {
@@ -323,6 +333,13 @@ impl Program {
                     return step;
                 }
             }
+            Resume::ForkedPastLimit => {
+                shared.events += 1; // MapStateFailed / ParallelStateFailed
+                let raised = self.results_past_limit(frame);
+                if let Some(step) = self.raise(frame, shared, raised) {
+                    return step;
+                }
+            }
         }
         self.run(frame, shared)
     }
@@ -456,7 +473,12 @@ impl Program {
                     let branches = &self.parallels[p as usize];
                     let children = branches.iter().map(|m| (*m, frame.acc().clone())).collect();
                     frame.waiting = Waiting::Op;
-                    return Step::Fork(Fork { children, max_concurrency: 0, vars: frame.vars.clone() });
+                    return Step::Fork(Fork {
+                        children,
+                        max_concurrency: 0,
+                        vars: frame.vars.clone(),
+                        results_bounded: true,
+                    });
                 }
                 Op::ResultPath(r) => {
                     let (path, steps) = &self.result_paths[r as usize];

@@ -11,6 +11,15 @@ pub enum Outcome {
     Failed(Raised),
 }
 
+impl Outcome {
+    pub fn succeeded(&self) -> Option<&Value> {
+        match self {
+            Outcome::Succeeded(v) => Some(v),
+            Outcome::Failed(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TaskCall {
     pub state_name: Box<str>,
@@ -34,6 +43,12 @@ pub struct Fork {
     /// The forking frame's workflow variables: children read them, and what
     /// they assign stays in their own scope.
     pub vars: Value,
+    /// Whether the children's results become the state's result (not
+    /// written out by a ResultWriter), so bounded as one payload: a driver
+    /// stops gathering them once they cannot fit
+    /// ([`crate::bounds::Gathered`]) and resumes with
+    /// [`Resume::ForkedPastLimit`].
+    pub results_bounded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,4 +65,7 @@ pub enum Resume {
     Task(TaskOutcome),
     Timer,
     Forked(Vec<Outcome>),
+    /// The children's results grew past the payload limit before all had
+    /// finished: the state fails with States.DataLimitExceeded.
+    ForkedPastLimit,
 }
