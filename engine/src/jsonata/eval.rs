@@ -73,6 +73,10 @@ impl Scope {
     }
 }
 
+/// Items copied or compared by a built-in that cost one evaluation step
+/// ([`Evaluator::charge`]): a step of the evaluator does about as much work.
+pub(super) const ITEMS_PER_STEP: u64 = 8;
+
 pub struct Limits {
     pub max_depth: usize,
     pub max_steps: u64,
@@ -173,6 +177,18 @@ impl<'a> Evaluator<'a> {
         let f = self.scope(Some(env.clone()));
         *f.vars.borrow_mut() = tuple.clone();
         f
+    }
+
+    /// Charge `work` evaluation steps for what a built-in or an operator
+    /// does beyond one step (items copied or compared, text written), so
+    /// that no evaluation runs or allocates without bound inside a single
+    /// step. [`ITEMS_PER_STEP`] items of plain work are one step.
+    pub(super) fn charge(&mut self, work: u64) -> Result<(), Error> {
+        self.steps = self.steps.saturating_add(work);
+        if self.steps > self.limits.max_steps {
+            return Err(Error::eval("U1001", "Expression evaluation exceeded its step budget"));
+        }
+        Ok(())
     }
 
     pub fn evaluate(&mut self, node: &Node, input: &V, env: &Rc<Scope>) -> R {
@@ -748,6 +764,9 @@ impl<'a> Evaluator<'a> {
                         "The size of the sequence allocated by the range operator (..) must not exceed 1e7",
                     ));
                 }
+                // Charged before it is allocated, as plain work: the
+                // largest range (1e7 items) fits even a state's budget.
+                self.charge((b - a + 1.0) as u64 / ITEMS_PER_STEP)?;
                 Ok(seq_of((a as i64..=b as i64).map(|i| V::Num(i as f64)).collect(), false))
             }
             BinOp::In => {

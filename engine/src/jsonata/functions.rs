@@ -233,13 +233,17 @@ fn average(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Num(ns.iter().sum::<f64>() / ns.len() as f64))
 }
 
-fn string_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn string_fn(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let v = arg(args, 0);
     if v.is_undef() {
         return Ok(V::Undef);
     }
     let pretty = matches!(arg(args, 1), V::Bool(true));
-    Ok(text(string_pretty(v, pretty)?))
+    let out = string_pretty(v, pretty)?;
+    // Written text: a step per 64 bytes (at most a payload's worth a call,
+    // but a call repeated over many items adds up).
+    ev.charge(out.len() as u64 / 64)?;
+    Ok(text(out))
 }
 
 fn js_slice(len: usize, start: f64, end: Option<f64>) -> (usize, usize) {
@@ -664,11 +668,12 @@ fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::array(parts.into_iter().take(limit).map(text).collect()))
 }
 
-fn join(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn join(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
     }
+    charge_items(ev, a.item_count().unwrap_or(1))?;
     let sep = arg(args, 1).as_str().unwrap_or("").to_string();
     let parts: Vec<String> = a.to_items().iter().map(|v| v.as_str().unwrap_or("").to_string()).collect();
     let seps = sep.len().saturating_mul(parts.len().saturating_sub(1));
@@ -969,22 +974,27 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     Ok(if out.is_empty() { V::Undef } else { V::object(out) })
 }
 
-fn keys(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn keys(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let mut out: Vec<Key> = Vec::new();
-    let mut add = |o: &Obj| {
+    let mut add = |ev: &mut Evaluator<'_>, o: &Obj| -> Result<(), Error> {
+        // Each key is compared with every distinct one kept so far.
+        charge_items(ev, o.len().saturating_mul(out.len() + 1))?;
         for (k, _) in o.iter() {
             if !out.contains(k) {
                 out.push(k.clone());
             }
         }
+        Ok(())
     };
     match arg(args, 0) {
-        V::Obj(o) => add(o),
-        V::Arr(a) => a.items.iter().for_each(|i| {
-            if let V::Obj(o) = &*i.norm() {
-                add(o)
+        V::Obj(o) => add(ev, o)?,
+        V::Arr(a) => {
+            for i in &a.items {
+                if let V::Obj(o) = &*i.norm() {
+                    add(ev, o)?;
+                }
             }
-        }),
+        }
         _ => {}
     }
     Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&k))).collect()))
@@ -995,12 +1005,13 @@ fn lookup_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(super::eval::lookup(arg(args, 0), key))
 }
 
-fn append_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn append_fn(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let (a, b) = (arg(args, 0).clone(), arg(args, 1).clone());
     if a.is_undef() || b.is_undef() {
         return append(a, b);
     }
     items_fit(a.item_count().unwrap_or(1) + b.item_count().unwrap_or(1))?;
+    charge_items(ev, a.item_count().unwrap_or(1) + b.item_count().unwrap_or(1))?;
     let mut items = a.to_items();
     items.extend(b.to_items());
     Ok(V::array(items))
@@ -1056,12 +1067,13 @@ fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::object(out))
 }
 
-fn reverse(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn reverse(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     if a.is_undef() {
         return Ok(V::Undef);
     }
     let mut items = a.to_items();
+    charge_items(ev, items.len())?;
     items.reverse();
     Ok(V::array(items))
 }
@@ -1132,6 +1144,8 @@ fn sort(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     if items.len() <= 1 {
         return Ok(V::array(items));
     }
+    // A comparison per item per level (a comparator's own steps count too).
+    charge_items(ev, items.len().saturating_mul(items.len().ilog2() as usize + 1))?;
     let f = arg(args, 1).clone();
     let sorted = if f.is_undef() {
         let all_num = items.iter().all(|v| matches!(v, V::Num(_)));
@@ -1164,6 +1178,7 @@ fn shuffle(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
         return Ok(V::Undef);
     }
     let mut items = a.to_items();
+    charge_items(ev, items.len())?;
     for i in (1..items.len()).rev() {
         let j = (next_random(ev) * (i + 1) as f64) as usize;
         items.swap(i, j.min(i));
@@ -1171,11 +1186,13 @@ fn shuffle(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::array(items))
 }
 
-fn distinct(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn distinct(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let a = arg(args, 0);
     let V::Arr(arr) = a else { return Ok(a.clone()) };
     let mut out: Vec<V> = Vec::new();
     for item in &arr.items {
+        // Each item is compared with every distinct one kept so far.
+        charge_items(ev, out.len() + 1)?;
         if !out.iter().any(|o| deep_equal(o, item)) {
             out.push(item.clone());
         }
@@ -1280,14 +1297,17 @@ fn millis(ev: &mut Evaluator<'_>, _: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Num(ev.now_millis as f64))
 }
 
-fn zip(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn zip(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let lists: Vec<Vec<V>> = args.iter().map(V::to_items).collect();
     let n = lists.iter().map(Vec::len).min().unwrap_or(0);
+    // An array allocated per tuple: a step each.
+    ev.charge(n as u64)?;
     Ok(V::array((0..n).map(|i| V::array(lists.iter().map(|l| l[i].clone()).collect())).collect()))
 }
 
-fn partition(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn partition(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let items = arg(args, 0).to_items();
+    charge_items(ev, items.len())?;
     let size = arg(args, 1).num().unwrap_or(0.0);
     if size < 1.0 || size.fract() != 0.0 {
         return Err(Error::eval(
@@ -1345,4 +1365,9 @@ fn parse(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     })?;
     ev.json_depth.include(&value);
     Ok(V::from_json(&value))
+}
+
+/// Charge `items` of plain work (copied or compared) to the evaluation.
+fn charge_items(ev: &mut Evaluator<'_>, items: usize) -> Result<(), Error> {
+    ev.charge(items as u64 / crate::jsonata::eval::ITEMS_PER_STEP)
 }
