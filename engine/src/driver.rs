@@ -224,11 +224,11 @@ fn drive(
         match program.resume(frame, shared, event) {
             // Inline iterations past the cap end early (as failures): the
             // execution timed out, whatever came of them.
-            Step::Done(_) if shared.out_of_transitions() => return Driven::TimedOut,
+            Step::Done(_) if shared.out_of_budget() => return Driven::TimedOut,
             Step::Done(outcome) => return Driven::Done(outcome),
             Step::Invoke(call) => event = Resume::Task(effects.invoke(&call)),
             Step::Sleep { millis } => {
-                if shared.out_of_transitions() {
+                if shared.out_of_budget() {
                     return Driven::TimedOut;
                 }
                 if deadline.is_some_and(|d| shared.now_ms + millis > d) {
@@ -255,7 +255,7 @@ fn drive(
                     }
                     shared.events += 1; // IterationStarted
                     shared.transitions += 1; // into the child's first state
-                    if shared.out_of_transitions() {
+                    if shared.out_of_budget() {
                         return Driven::TimedOut;
                     }
                     let mut child = Frame::new(program, machine, input, fork.vars.clone());

@@ -335,3 +335,21 @@ fn nested_inline_maps_stop_at_the_transitions_cap() {
     assert_eq!(r.status, Status::TimedOut, "{r:?}");
     assert!(passes < 20_000, "{passes} Pass states ran past a cap of 10,000 transitions");
 }
+
+/// An execution's JSONata work together is bounded, not only each
+/// evaluation's: a loop of states, each well within its own step budget,
+/// is stopped as timed out once the execution has spent
+/// `QUERY_STEPS_PER_EXECUTION`, instead of holding its thread (and a
+/// shard's shutdown) for as long as the loop goes on.
+#[test]
+fn a_loop_of_jsonata_states_stops_at_the_executions_query_budget() {
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "Work", "States": {
+        "Work": {"Type": "Pass", "Output": "{% {'n': $states.input.n + 1, 'w': $count($sort([1..20000]))} %}",
+                 "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n < 1000000 %}", "Next": "Work"}],
+                  "Default": "Done"},
+        "Done": {"Type": "Succeed"}}});
+    let (r, passes) = run_counting(def, json!({"n": 0}), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 2_000, "{passes} states of ~40,000 steps each ran past the execution's 20 M");
+}

@@ -64,14 +64,14 @@ fn drive<'f, 'l: 'f>(
             let event = match step {
                 // Inline iterations past the cap end early: the execution
                 // timed out, whatever came of them.
-                Step::Done(_) if shared.borrow().out_of_transitions() => return Driven::TimedOut,
+                Step::Done(_) if shared.borrow().out_of_budget() => return Driven::TimedOut,
                 Step::Done(outcome) => return Driven::Done(outcome),
                 Step::Invoke(call) => match invoke(live, call, deadline_ms).await {
                     Some(outcome) => Resume::Task(outcome),
                     None => return timed_out(shared, deadline_ms),
                 },
                 Step::Sleep { millis } => {
-                    if shared.borrow().out_of_transitions() {
+                    if shared.borrow().out_of_budget() {
                         return Driven::TimedOut;
                     }
                     let now = live.clock.wall_ms();

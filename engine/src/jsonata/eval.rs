@@ -179,6 +179,11 @@ impl<'a> Evaluator<'a> {
         f
     }
 
+    /// The steps taken so far, charged work included.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
     /// Charge `work` evaluation steps for what a built-in or an operator
     /// does beyond one step (items copied or compared, text written), so
     /// that no evaluation runs or allocates without bound inside a single
@@ -186,6 +191,8 @@ impl<'a> Evaluator<'a> {
     pub(super) fn charge(&mut self, work: u64) -> Result<(), Error> {
         self.steps = self.steps.saturating_add(work);
         if self.steps > self.limits.max_steps {
+            // Refused before it was done: the budget is spent, no more.
+            self.steps = self.limits.max_steps + 1;
             return Err(Error::eval("U1001", "Expression evaluation exceeded its step budget"));
         }
         Ok(())

@@ -147,6 +147,18 @@ impl Expression {
     /// Evaluate against `input` (`None` is JavaScript's `undefined`).
     /// `Ok(None)`: the expression produced nothing.
     pub fn evaluate(&self, input: Option<&Value>, env: Environment<'_>) -> Result<Option<Value>, Error> {
+        let mut steps = 0;
+        self.evaluate_metered(input, env, &mut steps)
+    }
+
+    /// [`Expression::evaluate`], adding the evaluation steps it took
+    /// (charged work included) to `steps`.
+    pub fn evaluate_metered(
+        &self,
+        input: Option<&Value>,
+        env: Environment<'_>,
+        steps: &mut u64,
+    ) -> Result<Option<Value>, Error> {
         let mut ev = eval::Evaluator::new(env.limits, env.now_millis, env.seed);
         ev.globals = env.variables;
         ev.json_depth = functions::JsonDepth::new(env.value_depth, env.variables);
@@ -172,6 +184,7 @@ impl Expression {
             root.bind(Key::intern(name), V::from_json(value));
         }
         let result = ev.evaluate(&self.root, &input, &root);
+        *steps = steps.saturating_add(ev.steps());
         root.clear();
         let result = result?;
         let result = match result {

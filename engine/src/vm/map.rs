@@ -311,7 +311,7 @@ impl Program {
         let mut bounds = Vec::with_capacity(inputs.len());
         let mut gathered = bounds::Gathered::default();
         for (input, bound) in inputs {
-            if shared.out_of_transitions() {
+            if shared.out_of_budget() {
                 // The execution has timed out: its driver ends it at the
                 // next pause, whatever the Map makes of this.
                 results.push(Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), "")));
@@ -336,7 +336,7 @@ impl Program {
                     Step::Done(o) => break o,
                     // Past the transitions cap the execution has timed out
                     // (see above).
-                    _ if shared.out_of_transitions() => {
+                    _ if shared.out_of_budget() => {
                         break Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), ""));
                     }
                     // Only the step budget pauses an inline machine, and

@@ -66,7 +66,17 @@ pub struct Shared {
     /// The transitions after which the driver stops the execution as timed
     /// out: inline iterations, which run within one step, stop there too.
     pub max_transitions: Option<u64>,
+    /// JSONata evaluation steps the execution may still take, all its
+    /// states together ([`QUERY_STEPS_PER_EXECUTION`]).
+    pub query_steps_left: u64,
 }
+
+/// JSONata evaluation steps one execution may take in all (ten times one
+/// state's budget; each step is well under a microsecond): past them it is
+/// stopped as timed out, as AWS stops an Express execution at its time
+/// limit. Without it a loop of states, each within its own budget, could
+/// hold a shard's thread for hours on one record, and its shutdown with it.
+pub const QUERY_STEPS_PER_EXECUTION: u64 = 20_000_000;
 
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
@@ -81,13 +91,14 @@ impl Shared {
             fused_maps: 0,
             watch: Watch::default(),
             max_transitions: None,
+            query_steps_left: QUERY_STEPS_PER_EXECUTION,
         }
     }
 
-    /// Past the transitions cap: the driver ends the execution as timed out
-    /// at its next pause or end.
-    pub fn out_of_transitions(&self) -> bool {
-        self.max_transitions.is_some_and(|m| self.transitions >= m)
+    /// Past the transitions cap or the execution's JSONata steps: the driver
+    /// ends the execution as timed out at its next pause or end.
+    pub fn out_of_budget(&self) -> bool {
+        self.max_transitions.is_some_and(|m| self.transitions >= m) || self.query_steps_left == 0
     }
 
     fn next_random(&mut self) -> u64 {
@@ -592,7 +603,7 @@ impl Program {
 
     fn budget(&self, frame: &mut Frame, shared: &mut Shared) -> Option<Step> {
         shared.transitions += 1;
-        if shared.transitions.is_multiple_of(TRANSITIONS_PER_RESUME) {
+        if shared.transitions.is_multiple_of(TRANSITIONS_PER_RESUME) || shared.out_of_budget() {
             frame.waiting = Waiting::Yield;
             return Some(Step::Sleep { millis: 0 });
         }
