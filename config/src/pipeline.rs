@@ -447,6 +447,47 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
+/// The longest configuration read: far beyond any real one.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Flow collections (`[..]`, `{..}`) nested deeper than this are refused
+/// before the YAML parser sees them: its scanner takes time quadratic in
+/// their depth before its own recursion limit answers.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Refuse a text too large, or with flow collections nested too deep, for
+/// the YAML parser to be given it. Quoted scalars and comments are skipped,
+/// so brackets inside them do not count.
+fn check_shape(text: &str) -> Result<(), String> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(format!("the configuration is larger than {MAX_CONFIG_BYTES} bytes"));
+    }
+    let (mut depth, mut quote, mut comment, mut prev) = (0usize, None::<char>, false, ' ');
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(format!("flow collections are nested deeper than {MAX_FLOW_DEPTH} levels"));
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 impl Config {
     /// Parse, then substitute `${VAR:default}` from `env` in string values.
     pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigProblem> {
@@ -463,6 +504,7 @@ impl Config {
         overrides: &[(String, String)],
     ) -> Result<Config, ConfigProblem> {
         let problem = |message: String| ConfigProblem { at: "config".into(), message };
+        check_shape(text).map_err(problem)?;
         let mut doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| problem(e.to_string()))?;
         substitute(&mut doc, "", env)?;
         for (name, value) in overrides {
@@ -741,6 +783,25 @@ pipelines:
     dedup: { type: memory, ttl: 90s }
 runtime: { shards: 2, drain_timeout: 5s }
 "#;
+
+    /// Flow collections nested past the limit, or a text past the size
+    /// limit, are refused before the YAML parser (whose scanner is
+    /// quadratic in the nesting) sees them; brackets in quoted scalars and
+    /// comments do not count, and what real configurations nest still
+    /// parses.
+    #[test]
+    fn deep_flow_nesting_and_huge_texts_are_refused_unparsed() {
+        let deep = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        // Our message, not the parser's ("recursion limit exceeded").
+        let e = Config::from_yaml(&deep, &|_| None).expect_err("refused");
+        assert!(e.message.contains("nested deeper than 64"), "{e}");
+        let huge = format!("# {}\n{MINIMAL}", "x".repeat(MAX_CONFIG_BYTES));
+        assert!(Config::from_yaml(&huge, &|_| None).expect_err("refused").message.contains("larger than"));
+        let quoted =
+            format!("{MINIMAL}# {brackets}\nextra: \"{brackets}\"\nmore: '{brackets}'\n", brackets = "[{".repeat(100));
+        assert!(check_shape(&quoted).is_ok());
+        assert!(check_shape(&format!("a: {}{}", "[".repeat(64), "]".repeat(64))).is_ok());
+    }
 
     #[test]
     fn parses_with_defaults_durations_and_interpolation() {

@@ -30,10 +30,23 @@ pub use validate::{Diagnostic, WorkflowType};
 pub use value::Value;
 pub use vm::{ExecutionInfo, TaskCall, TaskOutcome};
 
+/// AWS's limit on a state machine definition: 1,048,576 characters (the
+/// API's `definition` member).
+pub const MAX_DEFINITION_CHARS: usize = 1 << 20;
+
 /// Validate and compile definition text, reporting duplicate keys and JSON
-/// syntax errors as diagnostics too.
+/// syntax errors as diagnostics too; a text past AWS's length limit is
+/// refused unread.
 pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {
     use validate::{Code, Diagnostic};
+    // Refused before it is parsed: a definition file can be any size.
+    if text.len() > MAX_DEFINITION_CHARS && text.chars().count() > MAX_DEFINITION_CHARS {
+        return Err(vec![Diagnostic {
+            code: Code::BadValue,
+            pointer: String::new(),
+            message: format!("the definition is longer than AWS's limit of {MAX_DEFINITION_CHARS} characters"),
+        }]);
+    }
     let (value, dups) = json::parse_strict(text).map_err(|e| {
         vec![Diagnostic {
             code: Code::BadValue,

@@ -98,3 +98,18 @@ fn express_refusal_applies_in_nested_machines() {
     ]}}});
     refused(def, WorkflowType::Express, Code::Unsupported, "/States/P/Branches/0/States/A/Resource");
 }
+
+/// A definition longer than AWS's 1,048,576 characters is refused before it
+/// is parsed (AWS: "Maximum definition size: 1 MB"; the API's `definition`
+/// member is at most 1,048,576 long); one just under it compiles.
+#[test]
+fn a_definition_past_awss_length_limit_is_refused_unread() {
+    let with_comment = |len: usize| {
+        let shell = r#"{"Comment":"","StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+        shell.replacen(r#""Comment":"""#, &format!(r#""Comment":"{}""#, "x".repeat(len - shell.len())), 1)
+    };
+    let limit = expressway_engine::MAX_DEFINITION_CHARS;
+    assert!(expressway_engine::compile_text(&with_comment(limit), WorkflowType::Standard).is_ok());
+    let d = expressway_engine::compile_text(&with_comment(limit + 1), WorkflowType::Standard).err().expect("refused");
+    assert!(d[0].message.contains("longer than AWS's limit"), "{d:?}");
+}

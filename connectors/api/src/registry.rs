@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// AWS's limit on a definition: 1 MiB of characters.
-pub const MAX_DEFINITION_CHARS: usize = 1 << 20;
+pub use expressway_engine::MAX_DEFINITION_CHARS;
 /// Tags per resource (AWS: 50).
 pub const MAX_TAGS: usize = 50;
 /// State machines this process keeps (AWS's default quota: 10,000).
