@@ -110,6 +110,6 @@ fn a_definition_past_awss_length_limit_is_refused_unread() {
     };
     let limit = expressway_engine::MAX_DEFINITION_CHARS;
     assert!(expressway_engine::compile_text(&with_comment(limit), WorkflowType::Standard).is_ok());
-    let d = expressway_engine::compile_text(&with_comment(limit + 1), WorkflowType::Standard).err().expect("refused");
+    let d = expressway_engine::compile_text(&with_comment(limit + 1), WorkflowType::Standard).expect_err("refused");
     assert!(d[0].message.contains("longer than AWS's limit"), "{d:?}");
 }
