@@ -3,8 +3,10 @@
 
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
+use expressway_engine::vm::StateEvent;
 use expressway_engine::{WorkflowType, compile_text};
 use expressway_runtime::testing::{Replay, run_to_end};
+use expressway_runtime::watch::PipelineWatch;
 use expressway_runtime::{NoDedup, PipelineSpec};
 use std::sync::Arc;
 
@@ -29,4 +31,34 @@ fn malformed_records_keep_their_exact_bytes() {
     assert!(dead[1].get("input").is_none(), "{}", dead[1]);
     let bytes = BASE64_STANDARD.decode(dead[1]["inputBase64"].as_str().expect("base64 text")).expect("base64");
     assert_eq!(bytes, records[1]);
+}
+
+/// A Map whose iterations wait (so they run as parked futures, not inline)
+/// and each return most of a payload is dead-lettered with
+/// States.DataLimitExceeded once its results cannot fit, and the records
+/// around it run: the live driver stops gathering as the engine's does.
+#[test]
+fn a_parked_maps_results_past_the_payload_limit_dead_letter_its_record_only() {
+    let machine = r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":4,
+      "ItemProcessor":{"StartAt":"Pause","States":{
+        "Pause":{"Type":"Wait","Seconds":0,"Next":"Copy"},
+        "Copy":{"Type":"Pass","Parameters":{"s.$":"$$.Execution.Input.big"},"End":true}}},
+      "ResultSelector":{"n.$":"States.ArrayLength($)"},"End":true}}}"#;
+    let program = Arc::new(compile_text(machine, WorkflowType::Express).expect("valid"));
+    let big = "x".repeat(100_000);
+    let record = |n: usize| format!(r#"{{"items":{:?},"big":"{big}"}}"#, vec![0; n]).into_bytes();
+    let records = [record(2), record(3000), record(1)];
+    let source = Replay::new(3, move |seq| records[seq as usize].clone()).partitions(1);
+    let watch = Arc::new(PipelineWatch::new(program.states.len(), 1));
+    let spec = PipelineSpec { shards: 1, watch: Some(watch.clone()), ..PipelineSpec::new("t", program.clone()) };
+    let ran = run_to_end(spec, source, Arc::new(NoDedup)).expect("run");
+    let copy = program.states.iter().position(|s| &*s.name == "Copy").expect("state");
+    let copies = watch.counts()[copy][StateEvent::Entered as usize];
+    // 2 + 1 for the neighbours; the big one stops within its concurrency
+    // of the third result, not after 3,000.
+    assert!(copies <= 3 + 3 + 4, "{copies} iterations ran");
+    assert_eq!(ran.results, vec![r#"{"n":2}"#.to_string(), r#"{"n":1}"#.to_string()]);
+    assert_eq!(ran.dead_letters.len(), 1);
+    let dead: serde_json::Value = serde_json::from_str(&ran.dead_letters[0]).expect("json");
+    assert_eq!(dead["error"], "States.DataLimitExceeded", "{dead}");
 }
