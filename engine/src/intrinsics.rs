@@ -432,6 +432,11 @@ pub trait IntrinsicEnv {
     }
     fn uuid(&mut self) -> String;
     fn random(&mut self) -> u64;
+    /// Count `bytes` read or written against the execution's work
+    /// ([`crate::vm::WORK_PER_EXECUTION`]); nothing where none is kept.
+    fn charge(&mut self, bytes: usize) {
+        let _ = bytes;
+    }
 }
 
 /// `States.IntrinsicFailure` cause text.
@@ -449,6 +454,7 @@ pub fn eval_measured(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<(Value, 
         // escaped it may be longer, which its caller refuses.
         let v = format_parts(parts, &call.args[1..], env)?;
         let m = crate::bounds::scalar(&v).filter(|m| m.fits());
+        env.charge(v.as_str().map_or(0, str::len));
         return Ok((v, m));
     }
     let mut args = Vec::with_capacity(call.args.len());
@@ -459,10 +465,15 @@ pub fn eval_measured(call: &Call, env: &mut dyn IntrinsicEnv) -> Result<(Value, 
             Arg::Call(c) => eval(c, env)?,
         });
     }
+    // Strings are read whole (hashed, encoded, split, parsed); the result
+    // is written whole.
+    let read: usize = args.iter().map(|a| a.as_str().map_or(0, str::len)).sum();
     let v = apply(call.func, args, env)?;
     // Nested calls build on each other's results: each must be a payload
     // in its own right, so none can grow past one.
-    bounded(call.func, v).map(|(v, m)| (v, Some(m)))
+    let (v, m) = bounded(call.func, v)?;
+    env.charge(read + m.bytes);
+    Ok((v, Some(m)))
 }
 
 /// `v` and its measure, if it keeps the payload bounds ([`crate::bounds`]).

@@ -339,7 +339,7 @@ fn nested_inline_maps_stop_at_the_transitions_cap() {
 /// An execution's JSONata work together is bounded, not only each
 /// evaluation's: a loop of states, each well within its own step budget,
 /// is stopped as timed out once the execution has spent
-/// `QUERY_STEPS_PER_EXECUTION`, instead of holding its thread (and a
+/// `WORK_PER_EXECUTION`, instead of holding its thread (and a
 /// shard's shutdown) for as long as the loop goes on.
 #[test]
 fn a_loop_of_jsonata_states_stops_at_the_executions_query_budget() {
@@ -352,4 +352,19 @@ fn a_loop_of_jsonata_states_stops_at_the_executions_query_budget() {
     let (r, passes) = run_counting(def, json!({"n": 0}), &Default::default());
     assert_eq!(r.status, Status::TimedOut, "{r:?}");
     assert!(passes < 2_000, "{passes} states of ~40,000 steps each ran past the execution's 20 M");
+}
+
+/// Intrinsic functions count against the execution's work too, a step per
+/// 64 bytes they read or write: a loop hashing a 200 KB string (each call
+/// within every bound) is stopped as timed out after ~1.3 GB of hashing,
+/// not after ten million transitions' worth.
+#[test]
+fn a_loop_of_intrinsics_over_a_large_string_stops_at_the_executions_work() {
+    let grow = json!({"Type": "Pass", "Parameters": {
+        "i.$": "States.MathAdd($.i, 1)",
+        "h.$": "States.Hash($$.Execution.Input.big, 'MD5')"}});
+    let input = json!({"big": "x".repeat(200_000)});
+    let (r, passes) = run_counting(looping(grow, 1_000_000), input, &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 10_000, "{passes} hashes of 200 KB ran");
 }

@@ -66,17 +66,22 @@ pub struct Shared {
     /// The transitions after which the driver stops the execution as timed
     /// out: inline iterations, which run within one step, stop there too.
     pub max_transitions: Option<u64>,
-    /// JSONata evaluation steps the execution may still take, all its
-    /// states together ([`QUERY_STEPS_PER_EXECUTION`]).
-    pub query_steps_left: u64,
+    /// Work the execution may still do, all its states together
+    /// ([`WORK_PER_EXECUTION`]).
+    pub work_left: u64,
 }
 
-/// JSONata evaluation steps one execution may take in all (ten times one
-/// state's budget; each step is well under a microsecond): past them it is
-/// stopped as timed out, as AWS stops an Express execution at its time
-/// limit. Without it a loop of states, each within its own budget, could
-/// hold a shard's thread for hours on one record, and its shutdown with it.
-pub const QUERY_STEPS_PER_EXECUTION: u64 = 20_000_000;
+/// Work one execution may do in all, in JSONata evaluation steps (ten times
+/// one state's budget; a step is well under a microsecond): its JSONata
+/// steps, and its intrinsic functions at a step per 64 bytes they read or
+/// write. Past it the execution is stopped as timed out, as AWS stops an
+/// Express execution at its time limit. Without it a loop of states, each
+/// within its own bounds, could hold a shard's thread for hours on one
+/// record, and its shutdown with it.
+pub const WORK_PER_EXECUTION: u64 = 20_000_000;
+
+/// Bytes an intrinsic function reads or writes per unit of work.
+pub const BYTES_PER_STEP: usize = 64;
 
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
@@ -91,14 +96,14 @@ impl Shared {
             fused_maps: 0,
             watch: Watch::default(),
             max_transitions: None,
-            query_steps_left: QUERY_STEPS_PER_EXECUTION,
+            work_left: WORK_PER_EXECUTION,
         }
     }
 
-    /// Past the transitions cap or the execution's JSONata steps: the driver
+    /// Past the transitions cap or the execution's work: the driver
     /// ends the execution as timed out at its next pause or end.
     pub fn out_of_budget(&self) -> bool {
-        self.max_transitions.is_some_and(|m| self.transitions >= m) || self.query_steps_left == 0
+        self.max_transitions.is_some_and(|m| self.transitions >= m) || self.work_left == 0
     }
 
     fn next_random(&mut self) -> u64 {

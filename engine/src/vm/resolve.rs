@@ -193,6 +193,10 @@ struct CallEnv<'s, 'a> {
 }
 
 impl IntrinsicEnv for CallEnv<'_, '_> {
+    fn charge(&mut self, bytes: usize) {
+        let shared = &mut *self.resolver.shared;
+        shared.work_left = shared.work_left.saturating_sub((bytes / super::BYTES_PER_STEP) as u64);
+    }
     fn resolve(&self, path: &JsonPath) -> Result<Value, String> {
         self.resolver.select(path, self.data).map_err(|m| path_miss_detail(path, &m))
     }
