@@ -462,26 +462,36 @@ fn check_shape(text: &str) -> Result<(), String> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(format!("the configuration is larger than {MAX_CONFIG_BYTES} bytes"));
     }
-    let (mut depth, mut quote, mut comment, mut prev) = (0usize, None::<char>, false, ' ');
+    // A quote or a bracket opens something only where a scalar starts
+    // (after a line's indentation, `:`, `-`, `?`, `,`, `[` or `{`): inside a
+    // plain scalar (`it's`, `use {name}`) it is text.
+    let starts_scalar = |last: char| matches!(last, '\n' | ':' | '-' | '?' | ',' | '[' | '{');
+    let (mut depth, mut quote, mut comment) = (0usize, None::<char>, false);
+    let (mut last, mut prev) = ('\n', '\n');
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
-        match (quote, c) {
-            _ if comment => comment = c != '\n',
-            (Some('"'), '\\') => {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if q == '"' && c == '\\' {
                 chars.next();
+            } else if c == q {
+                quote = None;
             }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '#') if prev.is_whitespace() => comment = true,
-            (None, '[' | '{') => {
-                depth += 1;
-                if depth > MAX_FLOW_DEPTH {
-                    return Err(format!("flow collections are nested deeper than {MAX_FLOW_DEPTH} levels"));
-                }
+        } else if c == '#' && prev.is_whitespace() {
+            comment = true;
+        } else if matches!(c, '"' | '\'') && starts_scalar(last) {
+            quote = Some(c);
+        } else if matches!(c, '[' | '{') && starts_scalar(last) {
+            depth += 1;
+            if depth > MAX_FLOW_DEPTH {
+                return Err(format!("flow collections are nested deeper than {MAX_FLOW_DEPTH} levels"));
             }
-            (None, ']' | '}') => depth = depth.saturating_sub(1),
-            _ => {}
+        } else if matches!(c, ']' | '}') && depth > 0 {
+            depth -= 1;
+        }
+        if c == '\n' || !c.is_whitespace() {
+            last = c;
         }
         prev = c;
     }
@@ -800,6 +810,9 @@ runtime: { shards: 2, drain_timeout: 5s }
         let quoted =
             format!("{MINIMAL}# {brackets}\nextra: \"{brackets}\"\nmore: '{brackets}'\n", brackets = "[{".repeat(100));
         assert!(check_shape(&quoted).is_ok());
+        // Brackets and apostrophes inside plain scalars are text.
+        let plain = format!("{MINIMAL}{}", "note: it's a {b [c\n".repeat(100));
+        assert!(check_shape(&plain).is_ok());
         assert!(check_shape(&format!("a: {}{}", "[".repeat(64), "]".repeat(64))).is_ok());
     }
 

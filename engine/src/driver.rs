@@ -273,7 +273,7 @@ fn drive(
                     finished = finished.max(shared.now_ms);
                 }
                 shared.now_ms = finished;
-                event = if past_limit { Resume::ForkedPastLimit } else { Resume::Forked(results) };
+                event = if past_limit { Resume::ForkedPastLimit(results) } else { Resume::Forked(results) };
             }
         }
     }

@@ -96,6 +96,7 @@ fn drive<'f, 'l: 'f>(
                             let first = {
                                 let mut s = shared.borrow_mut();
                                 s.events += 1; // IterationStarted
+                                s.transitions += 1; // into the child's first state
                                 live.program.resume(&mut child, &mut s, Resume::Start)
                             };
                             let driven = drive(live, &mut child, shared, first, deadline_ms).await;
@@ -121,7 +122,7 @@ fn drive<'f, 'l: 'f>(
                             Driven::TimedOut => return Driven::TimedOut,
                         }
                     }
-                    if past_limit { Resume::ForkedPastLimit } else { Resume::Forked(outcomes) }
+                    if past_limit { Resume::ForkedPastLimit(outcomes) } else { Resume::Forked(outcomes) }
                 }
             };
             let mut s = shared.borrow_mut();

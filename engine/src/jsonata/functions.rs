@@ -240,9 +240,9 @@ fn string_fn(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     }
     let pretty = matches!(arg(args, 1), V::Bool(true));
     let out = string_pretty(v, pretty)?;
-    // Written text: a step per 64 bytes (at most a payload's worth a call,
-    // but a call repeated over many items adds up).
-    ev.charge(out.len() as u64 / 64)?;
+    // Written text, at the rate intrinsics are charged (at most a
+    // payload's worth a call, but a call repeated over many items adds up).
+    ev.charge((out.len() / crate::vm::BYTES_PER_STEP) as u64)?;
     Ok(text(out))
 }
 

@@ -129,12 +129,9 @@ impl Program {
         }
         if inline {
             let bounded = map.result_writer.is_none();
-            let Some((results, bounds)) = self.run_inline(frame, shared, spec.processor, inputs, start_pc, bounded)
-            else {
-                shared.events += 1; // MapStateFailed
-                return Err(self.results_past_limit(frame));
-            };
-            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds)));
+            let (results, bounds, past_limit) =
+                self.run_inline(frame, shared, spec.processor, inputs, start_pc, bounded);
+            return Ok(MapStart::Finished(self.collect_fork(frame, shared, results, &bounds, past_limit)));
         }
         let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
@@ -210,6 +207,11 @@ impl Program {
     ) -> Result<Vec<(Value, Option<Measure>)>, Raised> {
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
+            // Inputs are all built before the first iteration runs: each
+            // counts against the execution's work as it is built.
+            if shared.out_of_budget() {
+                return Err(out_of_budget());
+            }
             let input = match &map.item_selector {
                 None => (item.clone(), bounds::scalar(item).or(items_bound)),
                 Some(t) => {
@@ -282,6 +284,10 @@ impl Program {
         }
         let mut accs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
+            // The usual way fails it (see `iteration_inputs`).
+            if shared.out_of_budget() {
+                return None;
+            }
             let mut resolver = self.resolver(frame, shared);
             resolver.map_item = Some((i, item));
             resolver.map_item_bound = items_bound;
@@ -306,7 +312,7 @@ impl Program {
         inputs: Vec<(Value, Option<Measure>)>,
         start_pc: Option<u32>,
         bounded: bool,
-    ) -> Option<(Vec<Outcome>, Vec<Option<Measure>>)> {
+    ) -> (Vec<Outcome>, Vec<Option<Measure>>, bool) {
         let mut results: Vec<Outcome> = Vec::with_capacity(inputs.len());
         let mut bounds = Vec::with_capacity(inputs.len());
         let mut gathered = bounds::Gathered::default();
@@ -314,7 +320,7 @@ impl Program {
             if shared.out_of_budget() {
                 // The execution has timed out: its driver ends it at the
                 // next pause, whatever the Map makes of this.
-                results.push(Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), "")));
+                results.push(Outcome::Failed(out_of_budget()));
                 bounds.push(None);
                 break;
             }
@@ -337,7 +343,7 @@ impl Program {
                     // Past the transitions cap the execution has timed out
                     // (see above).
                     _ if shared.out_of_budget() => {
-                        break Outcome::Failed(Raised::new(ErrorName::Timeout.as_str(), ""));
+                        break Outcome::Failed(out_of_budget());
                     }
                     // Only the step budget pauses an inline machine, and
                     // an acyclic one ends: carry on.
@@ -349,12 +355,13 @@ impl Program {
                 && let Outcome::Succeeded(v) = &outcome
                 && !gathered.add(v, child.output_bound, results.iter().filter_map(Outcome::succeeded))
             {
-                return None;
+                // The results so far: a failure among them still decides.
+                return (results, bounds, true);
             }
             results.push(outcome);
             bounds.push(child.output_bound);
         }
-        Some((results, bounds))
+        (results, bounds, false)
     }
 
     /// A Map's or Parallel's results grown past the payload limit.
@@ -422,6 +429,7 @@ impl Program {
         shared: &mut Shared,
         results: Vec<Outcome>,
         bounds: &[Option<Measure>],
+        past_limit: bool,
     ) -> Option<Step> {
         let total = results.len();
         let failures = results.iter().filter(|r| matches!(r, Outcome::Failed(_))).count();
@@ -450,6 +458,13 @@ impl Program {
                 shared.events += 1; // MapStateFailed / ParallelStateFailed
                 return self.raise(frame, shared, err);
             }
+        }
+        // Gathering stopped at the payload limit, no failure deciding first
+        // (a ResultWriter's Map is never stopped: its results are written).
+        if past_limit {
+            shared.events += 1; // MapStateFailed / ParallelStateFailed
+            let raised = self.results_past_limit(frame);
+            return self.raise(frame, shared, raised);
         }
         if let Some(Op::Map(m)) = self.code.get(frame.pc)
             && let Some(writer) = &self.maps[*m as usize].state.result_writer
@@ -486,6 +501,13 @@ impl Program {
         frame.pc += 1;
         None
     }
+}
+
+/// What a Map gets for work it stops at the execution's budget: the
+/// execution has timed out, and its driver ends it at the next pause
+/// whatever the Map (or a Catch) makes of this.
+fn out_of_budget() -> Raised {
+    Raised::new(ErrorName::Timeout.as_str(), "")
 }
 
 #[cfg(test)]

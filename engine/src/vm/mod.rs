@@ -73,15 +73,16 @@ pub struct Shared {
 
 /// Work one execution may do in all, in JSONata evaluation steps (ten times
 /// one state's budget; a step is well under a microsecond): its JSONata
-/// steps, and its intrinsic functions at a step per 64 bytes they read or
-/// write. Past it the execution is stopped as timed out, as AWS stops an
+/// steps, and its intrinsic functions at a step per 16 bytes they read or
+/// write (so at most 320 MB of text built, e.g. by an ItemSelector for
+/// iteration inputs held all at once). Past it the execution is stopped as timed out, as AWS stops an
 /// Express execution at its time limit. Without it a loop of states, each
 /// within its own bounds, could hold a shard's thread for hours on one
 /// record, and its shutdown with it.
 pub const WORK_PER_EXECUTION: u64 = 20_000_000;
 
 /// Bytes an intrinsic function reads or writes per unit of work.
-pub const BYTES_PER_STEP: usize = 64;
+pub const BYTES_PER_STEP: usize = 16;
 
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
@@ -345,14 +346,12 @@ impl Program {
                 }
             }
             Resume::Forked(results) => {
-                if let Some(step) = self.collect_fork(frame, shared, results, &[]) {
+                if let Some(step) = self.collect_fork(frame, shared, results, &[], false) {
                     return step;
                 }
             }
-            Resume::ForkedPastLimit => {
-                shared.events += 1; // MapStateFailed / ParallelStateFailed
-                let raised = self.results_past_limit(frame);
-                if let Some(step) = self.raise(frame, shared, raised) {
+            Resume::ForkedPastLimit(results) => {
+                if let Some(step) = self.collect_fork(frame, shared, results, &[], true) {
                     return step;
                 }
             }

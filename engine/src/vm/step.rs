@@ -65,7 +65,8 @@ pub enum Resume {
     Task(TaskOutcome),
     Timer,
     Forked(Vec<Outcome>),
-    /// The children's results grew past the payload limit before all had
-    /// finished: the state fails with States.DataLimitExceeded.
-    ForkedPastLimit,
+    /// The children's results so far, after which they grew past the
+    /// payload limit: the state fails with the first failure among them
+    /// (as it would have), else with States.DataLimitExceeded.
+    ForkedPastLimit(Vec<Outcome>),
 }
