@@ -166,14 +166,23 @@ fn validate_takes_huge_and_deep_definitions() {
         chain.insert(format!("S{i}"), next);
     }
     let chain = json!({"StartAt": "S0", "States": chain});
-    let mut choice = serde_json::Map::new();
-    let branches: Vec<Value> =
-        (0..n).map(|i| json!({"Variable": "$.x", "NumericEquals": i, "Next": format!("T{i}")})).collect();
-    choice.insert("C".into(), json!({"Type": "Choice", "Choices": branches, "Default": "T0"}));
-    for i in 0..n {
-        choice.insert(format!("T{i}"), json!({"Type": "Succeed"}));
-    }
-    let choice = json!({"StartAt": "C", "States": choice});
+    let choice_of = |n: usize| {
+        let mut choice = serde_json::Map::new();
+        let branches: Vec<Value> =
+            (0..n).map(|i| json!({"Variable": "$.x", "NumericEquals": i, "Next": format!("T{i}")})).collect();
+        choice.insert("C".into(), json!({"Type": "Choice", "Choices": branches, "Default": "T0"}));
+        for i in 0..n {
+            choice.insert(format!("T{i}"), json!({"Type": "Succeed"}));
+        }
+        json!({"StartAt": "C", "States": choice})
+    };
+    // 10,000 rules: as many as fit AWS's 1,048,576 characters (20,000 do
+    // not, and are refused unread).
+    let (rules, choice) = (10_000, choice_of(10_000));
+    let over = temp("huge-choice-over-the-limit.json", &choice_of(n));
+    let (code, out) = run(&["validate", over.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 2);
+    assert!(out["diagnostics"][0]["message"].as_str().unwrap_or("").contains("longer than AWS's limit"), "{out}");
     // Each Parallel is four levels of JSON; the definition reader's nesting
     // limit (128) allows 31 of them around a Pass.
     let nested = |depth: usize| {
@@ -183,7 +192,8 @@ fn validate_takes_huge_and_deep_definitions() {
         }
         m
     };
-    for (name, definition, states) in [("chain", &chain, n), ("choice", &choice, n + 1), ("parallel", &nested(31), 32)]
+    for (name, definition, states) in
+        [("chain", &chain, n), ("choice", &choice, rules + 1), ("parallel", &nested(31), 32)]
     {
         let path = temp(&format!("huge-{name}.json"), definition);
         let out = bin().args(["validate", path.to_str().unwrap()]).output().expect("validate");
