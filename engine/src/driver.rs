@@ -253,8 +253,7 @@ fn drive(
                     if fork.max_concurrency != 1 {
                         shared.now_ms = started;
                     }
-                    shared.events += 1; // IterationStarted
-                    shared.transitions += 1; // into the child's first state
+                    shared.iteration_started();
                     if shared.out_of_budget() {
                         return Driven::TimedOut;
                     }

@@ -375,7 +375,7 @@ fn nested_inline_maps_stop_at_the_transitions_cap() {
 /// `WORK_PER_EXECUTION`, instead of holding its thread (and a
 /// shard's shutdown) for as long as the loop goes on.
 #[test]
-fn a_loop_of_jsonata_states_stops_at_the_executions_query_budget() {
+fn a_loop_of_jsonata_states_stops_at_the_executions_work() {
     let def = json!({"QueryLanguage": "JSONata", "StartAt": "Work", "States": {
         "Work": {"Type": "Pass", "Output": "{% {'n': $states.input.n + 1, 'w': $count($sort([1..20000]))} %}",
                  "Next": "Again"},

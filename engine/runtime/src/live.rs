@@ -95,8 +95,7 @@ fn drive<'f, 'l: 'f>(
                             let mut child = Frame::new(live.program, machine, input, vars);
                             let first = {
                                 let mut s = shared.borrow_mut();
-                                s.events += 1; // IterationStarted
-                                s.transitions += 1; // into the child's first state
+                                s.iteration_started();
                                 live.program.resume(&mut child, &mut s, Resume::Start)
                             };
                             let driven = drive(live, &mut child, shared, first, deadline_ms).await;

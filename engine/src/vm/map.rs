@@ -314,21 +314,17 @@ impl Program {
         bounded: bool,
     ) -> (Vec<Outcome>, Vec<Option<Measure>>, bool) {
         let mut results: Vec<Outcome> = Vec::with_capacity(inputs.len());
-        let mut bounds = Vec::with_capacity(inputs.len());
+        let mut measures = Vec::with_capacity(inputs.len());
         let mut gathered = bounds::Gathered::default();
         for (input, bound) in inputs {
             if shared.out_of_budget() {
                 // The execution has timed out: its driver ends it at the
                 // next pause, whatever the Map makes of this.
                 results.push(Outcome::Failed(out_of_budget()));
-                bounds.push(None);
+                measures.push(None);
                 break;
             }
-            shared.events += 1; // IterationStarted
-            // Entering the iteration's first state is a transition: a
-            // one-state iteration would otherwise never count against the
-            // cap, however many there are.
-            shared.transitions += 1;
+            shared.iteration_started();
             let mut child = Frame::new(self, processor, Value::Null, frame.vars.clone());
             let mut step = match start_pc {
                 None => {
@@ -356,16 +352,16 @@ impl Program {
                 && !gathered.add(v, child.output_bound, results.iter().filter_map(Outcome::succeeded))
             {
                 // The results so far: a failure among them still decides.
-                return (results, bounds, true);
+                return (results, measures, true);
             }
             results.push(outcome);
-            bounds.push(child.output_bound);
+            measures.push(child.output_bound);
         }
-        (results, bounds, false)
+        (results, measures, false)
     }
 
     /// A Map's or Parallel's results grown past the payload limit.
-    pub(super) fn results_past_limit(&self, frame: &Frame) -> Raised {
+    fn results_past_limit(&self, frame: &Frame) -> Raised {
         let state = self.state_name(frame);
         Raised::new(ErrorName::DataLimitExceeded.as_str(), data_limit_cause(state, bounds::Exceeded::Size))
     }

@@ -101,6 +101,15 @@ impl Shared {
         }
     }
 
+    /// A Map iteration or Parallel branch begins: its history event, and the
+    /// transition into its first state (a one-state iteration would
+    /// otherwise never count against the cap, however many there are).
+    /// Every driver of iterations calls this, so they count alike.
+    pub fn iteration_started(&mut self) {
+        self.events += 1; // IterationStarted
+        self.transitions += 1;
+    }
+
     /// Past the transitions cap or the execution's work: the driver
     /// ends the execution as timed out at its next pause or end.
     pub fn out_of_budget(&self) -> bool {
