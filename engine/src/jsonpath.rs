@@ -235,34 +235,23 @@ impl JsonPath {
     /// Select against `root`. Definite paths give the value or a miss;
     /// indefinite paths give an array of every match.
     pub fn select(&self, root: &Value) -> Result<Value, PathMiss> {
+        let mut unbounded = u64::MAX;
+        self.select_within(root, &mut unbounded)
+    }
+
+    /// [`JsonPath::select`] visiting at most `*nodes_left` nodes, less what
+    /// it visited left there. An indefinite path's work is not bounded by
+    /// the data alone: a filter comparing each element with a path over the
+    /// whole input is quadratic in it, one nesting such filters cubic. Out
+    /// of nodes, the walk stops and misses, with `*nodes_left` at 0.
+    pub fn select_within(&self, root: &Value, nodes_left: &mut u64) -> Result<Value, PathMiss> {
         if self.is_definite() {
             return self.select_definite(root).map(|v| v.into_owned());
         }
-        let mut current: Vec<&Value> = vec![root];
-        let mut length_of: Option<usize> = None;
-        let (segments, merge) = match self.segments.split_last() {
-            Some((last, body)) if merge_fields(last).is_some() => (body, merge_fields(last)),
-            _ => (self.segments.as_slice(), None),
-        };
-        for seg in segments {
-            if let Segment::Length = seg {
-                // `.length()` after an indefinite path measures the match list.
-                length_of = Some(current.len());
-                continue;
-            }
-            let mut next = Vec::new();
-            for v in current {
-                apply(seg, v, root, &mut next);
-            }
-            current = next;
-        }
-        if let Some(n) = length_of {
-            return Ok(Value::from(n));
-        }
-        if let Some(fields) = merge {
-            return Ok(Value::array(current.into_iter().filter_map(|v| merged(fields, v)).collect()));
-        }
-        Ok(Value::array(current.into_iter().cloned().collect()))
+        let mut walk = Walk { root, nodes_left: *nodes_left, ran_out: false };
+        let selected = walk.select(self);
+        *nodes_left = walk.nodes_left;
+        selected.ok_or_else(|| PathMiss { rendered: self.source.to_string() })
     }
 
     /// Borrowing form for definite paths.
@@ -277,10 +266,28 @@ impl JsonPath {
         root: &'a Value,
         skip: usize,
     ) -> Result<std::borrow::Cow<'a, Value>, PathMiss> {
+        self.select_definite_scanning(root, skip, &mut 0)
+    }
+
+    /// [`JsonPath::select_definite_from`], adding to `*scanned` the members
+    /// of every wide object ([`WIDE_OBJECT`]) it looks a field up in: a
+    /// lookup reads an object's members one by one, so a loop of states
+    /// reading a field of a 20,000-member object does work a transitions
+    /// cap alone would let run for minutes.
+    #[inline]
+    pub fn select_definite_scanning<'a>(
+        &self,
+        root: &'a Value,
+        skip: usize,
+        scanned: &mut u64,
+    ) -> Result<std::borrow::Cow<'a, Value>, PathMiss> {
         let mut cur = root;
         for (n, seg) in self.segments.iter().enumerate().skip(skip) {
             let next = match seg {
-                Segment::Field(name) => cur.as_object().and_then(|o| o.get_key(name)),
+                Segment::Field(name) => cur.as_object().and_then(|o| {
+                    *scanned += wide_members(o);
+                    o.get_key(name)
+                }),
                 Segment::Index(i) => cur.as_array().and_then(|a| index(a, *i)),
                 Segment::Length => {
                     let len = match cur {
@@ -371,97 +378,195 @@ fn index(a: &[Value], i: i64) -> Option<&Value> {
     }
 }
 
-fn apply<'a>(seg: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
-    match seg {
-        Segment::Field(name) => {
-            if let Some(x) = v.as_object().and_then(|o| o.get_key(name)) {
-                out.push(x);
+/// Objects with more members than this count the members a lookup in
+/// them scans ([`JsonPath::select_definite_scanning`]); smaller ones are
+/// too cheap to count.
+pub const WIDE_OBJECT: usize = 64;
+
+/// Members a lookup scans per node a walk visits: a member is a pointer
+/// comparison, a node a push and a match.
+const MEMBERS_PER_NODE: u64 = 8;
+
+/// The members of `o` if it is wide, else 0.
+#[inline]
+pub fn wide_members(o: &crate::value::Object) -> u64 {
+    if o.len() > WIDE_OBJECT { o.len() as u64 } else { 0 }
+}
+
+/// One indefinite select's walk over `root`, counting the nodes it visits
+/// down from `nodes_left`; once it `ran_out`, every step stops short.
+struct Walk<'a> {
+    root: &'a Value,
+    nodes_left: u64,
+    ran_out: bool,
+}
+
+impl<'a> Walk<'a> {
+    /// Spend `n` visits; false (and none left) when fewer than `n` were.
+    fn spend(&mut self, n: u64) -> bool {
+        match self.nodes_left.checked_sub(n) {
+            Some(left) => {
+                self.nodes_left = left;
+                true
+            }
+            None => {
+                self.nodes_left = 0;
+                self.ran_out = true;
+                false
             }
         }
-        Segment::Index(i) => {
-            if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
-                out.push(x);
+    }
+
+    /// `path`'s matches (an array), `.length()` of them or their merged
+    /// fields; `None` when the walk ran out of nodes.
+    fn select(&mut self, path: &JsonPath) -> Option<Value> {
+        let mut current: Vec<&'a Value> = vec![self.root];
+        let mut length_of: Option<usize> = None;
+        let (segments, merge) = match path.segments.split_last() {
+            Some((last, body)) if merge_fields(last).is_some() => (body, merge_fields(last)),
+            _ => (path.segments.as_slice(), None),
+        };
+        for seg in segments {
+            if let Segment::Length = seg {
+                // `.length()` after an indefinite path measures the match list.
+                length_of = Some(current.len());
+                continue;
             }
+            let mut next = Vec::new();
+            for v in current {
+                self.apply(seg, v, &mut next);
+            }
+            if !self.spend(next.len() as u64) || self.ran_out {
+                return None;
+            }
+            current = next;
         }
-        Segment::Wildcard => match v {
-            Value::Array(a) => out.extend(a.iter()),
-            Value::Object(o) => out.extend(o.values()),
-            _ => {}
-        },
-        Segment::Descendant(inner) => descend(inner, v, root, out),
-        Segment::Slice(start, end, step) => {
-            if let Value::Array(a) = v {
-                let len = a.len() as i64;
-                let norm = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
-                let step = step.unwrap_or(1).max(1);
-                let s = start.map(norm).unwrap_or(0);
-                let e = end.map(norm).unwrap_or(len);
-                let mut i = s;
-                while i < e {
-                    out.push(&a[i as usize]);
-                    i += step;
+        if let Some(n) = length_of {
+            return Some(Value::from(n));
+        }
+        if let Some(fields) = merge {
+            return Some(Value::array(current.into_iter().filter_map(|v| merged(fields, v)).collect()));
+        }
+        Some(Value::array(current.into_iter().cloned().collect()))
+    }
+
+    /// What `seg` selects from `v`, pushed on `out`; nothing once the walk
+    /// is out of nodes (its caller then misses).
+    fn apply(&mut self, seg: &Segment, v: &'a Value, out: &mut Vec<&'a Value>) {
+        if self.ran_out {
+            return;
+        }
+        match seg {
+            Segment::Field(name) => {
+                if let Some(o) = v.as_object()
+                    && self.spend(wide_members(o) / MEMBERS_PER_NODE)
+                    && let Some(x) = o.get_key(name)
+                {
+                    out.push(x);
                 }
             }
-        }
-        Segment::Union(items) => {
-            for item in items {
-                match item {
-                    UnionItem::Field(f) => {
-                        if let Some(x) = v.as_object().and_then(|o| o.get(f)) {
+            Segment::Index(i) => {
+                if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
+                    out.push(x);
+                }
+            }
+            Segment::Wildcard => match v {
+                Value::Array(a) => out.extend(a.iter()),
+                Value::Object(o) => out.extend(o.values()),
+                _ => {}
+            },
+            Segment::Descendant(inner) => self.descend(inner, v, out),
+            Segment::Slice(start, end, step) => {
+                if let Value::Array(a) = v {
+                    let len = a.len() as i64;
+                    let norm = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
+                    let step = step.unwrap_or(1).max(1);
+                    let s = start.map(norm).unwrap_or(0);
+                    let e = end.map(norm).unwrap_or(len);
+                    let mut i = s;
+                    while i < e {
+                        out.push(&a[i as usize]);
+                        i += step;
+                    }
+                }
+            }
+            Segment::Union(items) => {
+                for item in items {
+                    match item {
+                        UnionItem::Field(f) => {
+                            if let Some(x) = v.as_object().and_then(|o| o.get(f)) {
+                                out.push(x);
+                            }
+                        }
+                        UnionItem::Index(i) => {
+                            if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
+                                out.push(x);
+                            }
+                        }
+                    }
+                }
+            }
+            Segment::Filter(f) => match v {
+                Value::Array(a) => {
+                    for x in a.iter() {
+                        if self.matches(f, x) {
                             out.push(x);
                         }
                     }
-                    UnionItem::Index(i) => {
-                        if let Some(x) = v.as_array().and_then(|a| index(a, *i)) {
-                            out.push(x);
-                        }
-                    }
                 }
+                Value::Object(_) if self.matches(f, v) => out.push(v),
+                _ => {}
+            },
+            Segment::Length => {}
+        }
+    }
+
+    /// `inner` applied to `v` and everything under it, a visit per node.
+    /// Recursion as deep as the value, which parsing bounds.
+    fn descend(&mut self, inner: &Segment, v: &'a Value, out: &mut Vec<&'a Value>) {
+        if !self.spend(1) {
+            return;
+        }
+        match (inner, v) {
+            // Jayway's scan tests a filter on each object it walks, not on an
+            // array's elements as well, so a matching element is selected once.
+            (Segment::Filter(f), Value::Object(_)) if self.matches(f, v) => out.push(v),
+            (Segment::Filter(_), _) => {}
+            _ => self.apply(inner, v, out),
+        }
+        match v {
+            Value::Array(a) => a.iter().for_each(|c| self.descend(inner, c, out)),
+            Value::Object(o) => o.values().for_each(|c| self.descend(inner, c, out)),
+            _ => {}
+        }
+    }
+
+    /// Whether `current` passes the filter, a visit per test (an absolute
+    /// operand's own walk spends from the same count).
+    fn matches(&mut self, f: &Filter, current: &Value) -> bool {
+        if !self.spend(1) {
+            return false;
+        }
+        match f {
+            Filter::Exists(p) => p.select_definite(current).is_ok(),
+            Filter::And(a, b) => self.matches(a, current) && self.matches(b, current),
+            Filter::Or(a, b) => self.matches(a, current) || self.matches(b, current),
+            Filter::Not(a) => !self.matches(a, current),
+            Filter::Compare(l, op, r) => {
+                let (Some(l), Some(r)) = (self.operand(l, current), self.operand(r, current)) else {
+                    return false;
+                };
+                compare(&l, *op, &r)
             }
         }
-        Segment::Filter(f) => match v {
-            Value::Array(a) => out.extend(a.iter().filter(|x| filter_matches(f, x, root))),
-            Value::Object(_) if filter_matches(f, v, root) => out.push(v),
-            _ => {}
-        },
-        Segment::Length => {}
     }
-}
 
-fn descend<'a>(inner: &Segment, v: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
-    match (inner, v) {
-        // Jayway's scan tests a filter on each object it walks, not on an
-        // array's elements as well, so a matching element is selected once.
-        (Segment::Filter(f), Value::Object(_)) if filter_matches(f, v, root) => out.push(v),
-        (Segment::Filter(_), _) => {}
-        _ => apply(inner, v, root, out),
-    }
-    match v {
-        Value::Array(a) => a.iter().for_each(|c| descend(inner, c, root, out)),
-        Value::Object(o) => o.values().for_each(|c| descend(inner, c, root, out)),
-        _ => {}
-    }
-}
-
-fn operand_value(op: &Operand, current: &Value, root: &Value) -> Option<Value> {
-    match op {
-        Operand::Literal(v) => Some(v.clone()),
-        Operand::Current(p) => p.select_definite(current).ok().map(|c| c.into_owned()),
-        Operand::Absolute(p) => p.select(root).ok(),
-    }
-}
-
-fn filter_matches(f: &Filter, current: &Value, root: &Value) -> bool {
-    match f {
-        Filter::Exists(p) => p.select_definite(current).is_ok(),
-        Filter::And(a, b) => filter_matches(a, current, root) && filter_matches(b, current, root),
-        Filter::Or(a, b) => filter_matches(a, current, root) || filter_matches(b, current, root),
-        Filter::Not(a) => !filter_matches(a, current, root),
-        Filter::Compare(l, op, r) => {
-            let (Some(l), Some(r)) = (operand_value(l, current, root), operand_value(r, current, root)) else {
-                return false;
-            };
-            compare(&l, *op, &r)
+    fn operand(&mut self, op: &Operand, current: &Value) -> Option<Value> {
+        match op {
+            Operand::Literal(v) => Some(v.clone()),
+            Operand::Current(p) => p.select_definite(current).ok().map(|c| c.into_owned()),
+            Operand::Absolute(p) if p.is_definite() => p.select_definite(self.root).ok().map(|c| c.into_owned()),
+            Operand::Absolute(p) => self.select(p),
         }
     }
 }

@@ -401,3 +401,78 @@ fn a_loop_of_intrinsics_over_a_large_string_stops_at_the_executions_work() {
     assert_eq!(r.status, Status::TimedOut, "{r:?}");
     assert!(passes < 3_000, "{passes} hashes of 200 KB ran");
 }
+
+/// `count` items `{"a": i}`, under `items`.
+fn numbered_items(count: usize) -> Value {
+    json!({"items": (0..count).map(|i| json!({"a": i})).collect::<Vec<_>>()})
+}
+
+/// Indefinite JSONPath spends the execution's work too, a step per 16
+/// nodes it visits: a filter comparing each of 2,000 items with a path over
+/// all of them visits ~4 M nodes, well within every bound each time, and a
+/// loop of such states is stopped as timed out, not run to its end.
+#[test]
+fn a_loop_of_quadratic_jsonpath_filters_stops_at_the_executions_work() {
+    let grow = json!({"Type": "Pass", "Parameters": {
+        "i.$": "States.MathAdd($.i, 1)",
+        "items.$": "$.items",
+        "matched.$": "$.items[?(@.a == $.items[-1:].a)]"}});
+    let mut input = numbered_items(2_000);
+    input["i"] = json!(0);
+    // A path over the whole input per item: quadratic.
+    let quadratic = json!({"Type": "Pass", "Parameters": {
+        "i.$": "States.MathAdd($.i, 1)",
+        "items.$": "$.items",
+        "matched.$": "$.items[?(@.a == $.items[*].a)]"}});
+    let (r, passes) = run_counting(looping(quadratic, 400), input.clone(), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 200, "{passes} filters of ~4 M nodes each ran past the execution's 20 M steps");
+    // A linear filter over the same items runs its 400 passes.
+    let (r, passes) = run_counting(looping(grow, 400), input, &Default::default());
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert_eq!(passes, 401);
+}
+
+/// Filters nested in a filter's operand multiply: over 1,000 items this
+/// path visits ~10⁹ nodes in one select. It stops when the execution's
+/// work is spent, in that one select, and the execution times out.
+#[test]
+fn a_single_cubic_jsonpath_stops_within_the_executions_work() {
+    let def = json!({"StartAt": "Cubic", "States": {"Cubic": {"Type": "Pass",
+        "InputPath": "$.items[?(@.a == $.items[?(@.a == $.items[*].a)].a)]", "End": true}}});
+    let (r, _) = run_counting(def, numbered_items(1_000), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+}
+
+/// A field lookup (or a ResultPath write) in an object reads its members
+/// one by one, so a wide object's lookups spend the execution's work: a
+/// loop reading and writing a field of a 10,000-member object (~10 µs a
+/// lookup, 10 M transitions allowed) is stopped as timed out after a few
+/// seconds of work, where it would hold its thread for minutes; the same
+/// loop over a narrow object runs to its end.
+#[test]
+fn a_loop_over_a_wide_objects_fields_stops_at_the_executions_work() {
+    // Count in `$.n.v`, then copy it to `$.i`: two lookups and a write in
+    // the wide object per pass, and one more by the loop's Choice.
+    let counting = |limit: u64| {
+        let mut def = looping(
+            json!({"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.i, 1)"},
+                                     "ResultPath": "$.n"}),
+            limit,
+        );
+        def["States"]["Grow"]["Next"] = json!("Copy");
+        def["States"]["Copy"] = json!({"Type": "Pass", "InputPath": "$.n.v", "ResultPath": "$.i", "Next": "Loop"});
+        def
+    };
+    let wide = |members: usize| {
+        let mut input: serde_json::Map<String, Value> = (0..members).map(|i| (format!("k{i}"), json!(i))).collect();
+        input.insert("i".into(), json!(0));
+        Value::Object(input)
+    };
+    let (r, passes) = run_counting(counting(100_000), wide(10_000), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 150_000, "{passes} of 200,001 passes over a 10,000-member object ran");
+    let (r, passes) = run_counting(counting(100_000), wide(50), &Default::default());
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert_eq!(passes, 200_001, "Init, then Grow and Copy each time");
+}

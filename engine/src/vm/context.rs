@@ -35,7 +35,7 @@ impl Resolver<'_> {
             (Some((index, _)), Some(MapItem::Index)) => return Ok(Value::from(index)),
             _ => {}
         }
-        path.select(&self.context())
+        self.select_metered(path, &self.context())
     }
 
     pub(super) fn context(&self) -> Value {

@@ -16,6 +16,7 @@ use crate::intrinsics;
 use crate::jsonpath::{RefStep, Root};
 use crate::program::{MachineId, Op, Program, StateId};
 use crate::value::Value;
+use std::cell::Cell;
 use std::sync::Arc;
 
 mod choice;
@@ -67,8 +68,9 @@ pub struct Shared {
     /// out: inline iterations, which run within one step, stop there too.
     pub max_transitions: Option<u64>,
     /// Work the execution may still do, all its states together
-    /// ([`WORK_PER_EXECUTION`]).
-    pub work_left: u64,
+    /// ([`WORK_PER_EXECUTION`]). In a cell: paths are selected through
+    /// shared borrows, and an indefinite one spends work too.
+    work_left: Cell<u64>,
 }
 
 /// Work one execution may do in all, in JSONata evaluation steps (ten times
@@ -84,6 +86,14 @@ pub const WORK_PER_EXECUTION: u64 = 20_000_000;
 /// Bytes an intrinsic function reads or writes per unit of work.
 pub const BYTES_PER_STEP: usize = 16;
 
+/// Nodes an indefinite JSONPath (wildcard, scan, filter) visits per unit of
+/// work: a visit is a few nanoseconds, a JSONata step some tens.
+pub const NODES_PER_STEP: u64 = 16;
+
+/// Members of wide objects a field lookup or write scans per unit of work
+/// (a member is a pointer comparison, under a nanosecond).
+pub const MEMBERS_PER_STEP: u64 = 128;
+
 impl Shared {
     pub fn new(info: Arc<ExecutionInfo>, execution_input: Arc<Value>, seed: u64) -> Shared {
         Shared {
@@ -97,7 +107,7 @@ impl Shared {
             fused_maps: 0,
             watch: Watch::default(),
             max_transitions: None,
-            work_left: WORK_PER_EXECUTION,
+            work_left: Cell::new(WORK_PER_EXECUTION),
         }
     }
 
@@ -113,7 +123,17 @@ impl Shared {
     /// Past the transitions cap or the execution's work: the driver
     /// ends the execution as timed out at its next pause or end.
     pub fn out_of_budget(&self) -> bool {
-        self.max_transitions.is_some_and(|m| self.transitions >= m) || self.work_left == 0
+        self.max_transitions.is_some_and(|m| self.transitions >= m) || self.work_left.get() == 0
+    }
+
+    /// The work the execution may still do.
+    pub fn work_left(&self) -> u64 {
+        self.work_left.get()
+    }
+
+    /// Spend `steps` of the execution's work (all that is left, at most).
+    pub fn spend_work(&self, steps: u64) {
+        self.work_left.set(self.work_left.get().saturating_sub(steps));
     }
 
     fn next_random(&mut self) -> u64 {
@@ -523,7 +543,12 @@ impl Program {
                     };
                     let fits = written.is_some();
                     let mut out = if fits { frame.take_input().0 } else { frame.input.clone() };
-                    match write_path(&mut out, steps, result) {
+                    let mut scanned = 0;
+                    let wrote = write_path(&mut out, steps, result, &mut scanned);
+                    if scanned > 0 {
+                        shared.spend_work(scanned / MEMBERS_PER_STEP);
+                    }
+                    match wrote {
                         Ok(()) => match written.map_or_else(|| check_built(self.state_name(frame), &out).map(Some), Ok)
                         {
                             Ok(bound) => {
@@ -658,7 +683,10 @@ fn written_bound(root: Measure, steps: &[RefStep], value: Measure) -> Measure {
 }
 
 /// Write `value` at `steps` inside `root`, creating objects on the way.
-fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), ()> {
+/// Write `value` at `steps` under `root`, adding to `*scanned` the members
+/// of the wide objects it looked a field up in (see
+/// [`crate::jsonpath::JsonPath::select_definite_scanning`]).
+fn write_path(root: &mut Value, steps: &[RefStep], value: Value, scanned: &mut u64) -> Result<(), ()> {
     let Some((last, init)) = steps.split_last() else {
         *root = value;
         return Ok(());
@@ -668,6 +696,7 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
         cur = match step {
             RefStep::Field(f) => {
                 let obj = cur.as_object_mut().ok_or(())?;
+                *scanned += crate::jsonpath::wide_members(obj);
                 obj.entry_or_insert_with(f, Value::empty_object)
             }
             RefStep::Index(i) => {
@@ -680,7 +709,9 @@ fn write_path(root: &mut Value, steps: &[RefStep], value: Value) -> Result<(), (
     match last {
         RefStep::Field(f) => {
             // The key is shared with the program: no allocation per write.
-            cur.as_object_mut().ok_or(())?.insert(f.clone(), value);
+            let obj = cur.as_object_mut().ok_or(())?;
+            *scanned += crate::jsonpath::wide_members(obj);
+            obj.insert(f.clone(), value);
         }
         RefStep::Index(i) => {
             let arr = cur.as_array_mut().ok_or(())?;

@@ -176,11 +176,11 @@ impl Resolver<'_> {
             now_millis: self.shared.now_ms,
             seed: if j.reads_random { self.shared.next_random() } else { 0x9e37_79b9 },
             // Within what is left of the execution's steps, too.
-            limits: Limits { max_steps: LIMITS.max_steps.min(self.shared.work_left), ..LIMITS },
+            limits: Limits { max_steps: LIMITS.max_steps.min(self.shared.work_left()), ..LIMITS },
         };
         let mut steps = 0;
         let evaluated = j.expr.evaluate_metered(Some(self.state_input), env, &mut steps);
-        self.shared.work_left = self.shared.work_left.saturating_sub(steps);
+        self.shared.spend_work(steps);
         match evaluated {
             Ok(Some(v)) => Ok((v, None)),
             Ok(None) => Err(returned_nothing(j)),

@@ -69,8 +69,10 @@ impl Program {
                     ResultPath::Replace => error_output,
                     ResultPath::Discard => frame.input.clone(),
                     ResultPath::Into(_, steps) => {
-                        let mut out = frame.input.clone();
-                        if write_path(&mut out, steps, error_output.clone()).is_err() { error_output } else { out }
+                        let (mut out, mut scanned) = (frame.input.clone(), 0);
+                        let wrote = write_path(&mut out, steps, error_output.clone(), &mut scanned);
+                        shared.spend_work(scanned / super::MEMBERS_PER_STEP);
+                        if wrote.is_err() { error_output } else { out }
                     }
                 };
                 shared.events += 1; // StateExited

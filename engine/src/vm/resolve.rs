@@ -38,20 +38,46 @@ impl Resolver<'_> {
         data: &'d Value,
     ) -> Result<std::borrow::Cow<'d, Value>, PathMiss> {
         if path.root == Root::Input && path.is_definite() {
-            return path.select_definite(data);
+            return self.select_definite(path, data);
         }
         self.select(path, data).map(std::borrow::Cow::Owned)
     }
 
+    /// A definite path's value, wide objects it looks into spending the
+    /// execution's work (a step per [`super::MEMBERS_PER_STEP`] members).
+    fn select_definite<'d>(&self, path: &JsonPath, data: &'d Value) -> Result<std::borrow::Cow<'d, Value>, PathMiss> {
+        let mut scanned = 0;
+        let selected = path.select_definite_scanning(data, 0, &mut scanned);
+        if scanned > 0 {
+            self.shared.spend_work(scanned / super::MEMBERS_PER_STEP);
+        }
+        selected
+    }
+
     pub(super) fn select(&self, path: &JsonPath, data: &Value) -> Result<Value, PathMiss> {
         match &path.root {
-            Root::Input => path.select(data),
+            Root::Input => self.select_metered(path, data),
             Root::Context => self.select_context(path),
             Root::Variable(name) => match self.vars.get(name) {
-                Some(v) => path.select(v),
+                Some(v) => self.select_metered(path, v),
                 None => Err(PathMiss { rendered: format!("${name}") }),
             },
         }
+    }
+
+    /// Select `path` from `data`, an indefinite path spending the
+    /// execution's work for the nodes it visits (a step per
+    /// [`super::NODES_PER_STEP`]). Out of work, it stops and misses; the
+    /// driver then ends the execution as timed out.
+    pub(super) fn select_metered(&self, path: &JsonPath, data: &Value) -> Result<Value, PathMiss> {
+        if path.is_definite() {
+            return self.select_definite(path, data).map(std::borrow::Cow::into_owned);
+        }
+        let budget = self.shared.work_left().saturating_mul(super::NODES_PER_STEP);
+        let mut nodes_left = budget;
+        let selected = path.select_within(data, &mut nodes_left);
+        self.shared.spend_work((budget - nodes_left).div_ceil(super::NODES_PER_STEP));
+        selected
     }
 
     /// Build a template's value; one that breaks the payload bounds fails
@@ -194,8 +220,7 @@ struct CallEnv<'s, 'a> {
 
 impl IntrinsicEnv for CallEnv<'_, '_> {
     fn charge(&mut self, bytes: usize) {
-        let shared = &mut *self.resolver.shared;
-        shared.work_left = shared.work_left.saturating_sub((bytes / super::BYTES_PER_STEP) as u64);
+        self.resolver.shared.spend_work((bytes / super::BYTES_PER_STEP) as u64);
     }
     fn resolve(&self, path: &JsonPath) -> Result<Value, String> {
         self.resolver.select(path, self.data).map_err(|m| path_miss_detail(path, &m))
