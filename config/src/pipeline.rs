@@ -334,6 +334,21 @@ pub struct RuntimeConfig {
     /// per shard runs.
     #[serde(default = "default_sink_writers", deserialize_with = "scalar")]
     pub sink_writers: usize,
+    /// The work one execution may do, in steps (JSONata steps; intrinsics
+    /// and JSONPath charge theirs in the same unit), past which it ends
+    /// `TIMED_OUT` (`States.Timeout`): AWS stops an Express execution at five
+    /// minutes of wall clock, this at a bounded amount of CPU. 20 M steps
+    /// is a few seconds of one core.
+    #[serde(default = "default_max_work", deserialize_with = "scalar")]
+    pub max_work_per_execution: u64,
+}
+
+/// The most `runtime.max_work_per_execution` may be: ~100× the default,
+/// minutes of one core, about what AWS's five minutes allow.
+pub const MAX_WORK_PER_EXECUTION: u64 = 2_000_000_000;
+
+fn default_max_work() -> u64 {
+    expressway_engine::vm::WORK_PER_EXECUTION
 }
 
 /// The ordering contract: which records are started in their source's
@@ -363,6 +378,7 @@ impl Default for RuntimeConfig {
             commit_interval: default_commit_interval(),
             ordering: Ordering::Partition,
             sink_writers: default_sink_writers(),
+            max_work_per_execution: default_max_work(),
         }
     }
 }
@@ -625,6 +641,12 @@ impl Config {
                     }
                 }
             }
+        }
+        if !(1..=MAX_WORK_PER_EXECUTION).contains(&self.runtime.max_work_per_execution) {
+            out.push(ConfigProblem {
+                at: "runtime.max_work_per_execution".into(),
+                message: format!("must be from 1 to {MAX_WORK_PER_EXECUTION}"),
+            });
         }
         if self.runtime.max_in_flight_per_shard == 0 {
             out.push(ConfigProblem {
@@ -924,6 +946,23 @@ pipelines:
             let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
             let at = format!("runtime.{}", bad.split(':').next().unwrap_or_default());
             assert!(problems.iter().any(|p| p.at == at), "{bad}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn the_work_per_execution_is_bounded() {
+        let c = Config::from_yaml(MINIMAL, &|_| None).unwrap();
+        assert_eq!(c.runtime.max_work_per_execution, expressway_engine::vm::WORK_PER_EXECUTION);
+        let with = |value: &str| {
+            let text =
+                MINIMAL.replace("drain_timeout: 5s", &format!("drain_timeout: 5s, max_work_per_execution: {value}"));
+            Config::from_yaml(&text, &|_| None).unwrap()
+        };
+        let c = with("100000000");
+        assert_eq!((c.runtime.max_work_per_execution, c.problems().len()), (100_000_000, 0));
+        for bad in ["0", "2000000001"] {
+            let problems = with(bad).problems();
+            assert!(problems.iter().any(|p| p.at == "runtime.max_work_per_execution"), "{bad}: {problems:?}");
         }
     }
 

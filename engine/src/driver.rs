@@ -82,6 +82,9 @@ pub struct RunOptions {
     /// on the virtual clock a loop of Pass/Choice states takes no time, so
     /// this stands in for the wall-clock cap.
     pub max_transitions: Option<u64>,
+    /// The work the execution may do in all ([`crate::vm::WORK_PER_EXECUTION`]
+    /// by default), past which it is stopped as timed out.
+    pub max_work: u64,
     /// Told of every state event; also makes the result carry its path.
     pub observer: Option<Observer>,
 }
@@ -92,6 +95,7 @@ impl Default for RunOptions {
             max_duration_ms: Some(EXPRESS_MAX_DURATION_MS),
             seed: 0x5eed,
             max_transitions: Some(DEFAULT_MAX_TRANSITIONS),
+            max_work: crate::vm::WORK_PER_EXECUTION,
             observer: None,
         }
     }
@@ -165,6 +169,7 @@ pub fn begin(
     let shared_input = Arc::new(if program.uses_context { input.clone() } else { Value::Null });
     let mut shared = Shared::new(info, shared_input, opts.seed);
     shared.max_transitions = opts.max_transitions;
+    shared.set_work_left(opts.max_work);
     if let Some(observer) = &opts.observer {
         shared.watch = Watch::new(Some(observer.clone()));
     }

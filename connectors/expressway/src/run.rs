@@ -451,6 +451,7 @@ fn run_config(
             shards,
             max_in_flight_per_shard: config.runtime.max_in_flight_per_shard,
             max_payload_bytes: config.runtime.max_payload_bytes,
+            max_work_per_execution: config.runtime.max_work_per_execution,
             drain_timeout: config.runtime.drain_timeout,
             commit_interval: config.runtime.commit_interval,
             ordering: match config.runtime.ordering {

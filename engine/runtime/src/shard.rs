@@ -46,6 +46,7 @@ pub(crate) fn shard_loop(
     };
     let opts = RunOptions {
         observer: spec.watch.as_ref().map(|w| w.observer(shard)),
+        max_work: spec.max_work_per_execution,
         ..RunOptions::for_workflow(if spec.express { WorkflowType::Express } else { WorkflowType::Standard })
     };
     let m = ShardMetrics::new(&spec.name);

@@ -43,6 +43,10 @@ pub struct PipelineSpec {
     pub shards: usize,
     pub max_in_flight_per_shard: usize,
     pub max_payload_bytes: usize,
+    /// The work each execution may do ([`RunOptions::max_work`]).
+    ///
+    /// [`RunOptions::max_work`]: expressway_engine::driver::RunOptions::max_work
+    pub max_work_per_execution: u64,
     /// From a shutdown request to the end of the run, at most (plus the sink
     /// writer's grace to make durable what finished by then): executions
     /// still parked then are abandoned and not acknowledged.
@@ -74,6 +78,7 @@ impl PipelineSpec {
             shards: 1,
             max_in_flight_per_shard: 1024,
             max_payload_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
+            max_work_per_execution: expressway_engine::vm::WORK_PER_EXECUTION,
             drain_timeout: Duration::from_secs(25),
             commit_interval: Duration::from_secs(1),
             ordering: RecordOrdering::Partition,

@@ -62,3 +62,27 @@ fn a_parked_maps_results_past_the_payload_limit_dead_letter_its_record_only() {
     let dead: serde_json::Value = serde_json::from_str(&ran.dead_letters[0]).expect("json");
     assert_eq!(dead["error"], "States.DataLimitExceeded", "{dead}");
 }
+
+/// A pipeline's `max_work_per_execution` is each execution's work budget:
+/// a record whose JSONata sorts 20,000 numbers (~40,000 steps) runs under
+/// the default and is dead-lettered as timed out under a budget of 10,000
+/// steps, while a record doing little still runs.
+#[test]
+fn the_pipelines_work_budget_times_out_a_record_past_it() {
+    let machine = r#"{"QueryLanguage":"JSONata","StartAt":"Sort","States":{"Sort":{"Type":"Pass",
+      "Output":"{% $count($sort([1..$states.input.n])) %}","End":true}}}"#;
+    let program = Arc::new(compile_text(machine, WorkflowType::Express).expect("valid"));
+    let records = [br#"{"n":20000}"#.to_vec(), br#"{"n":10}"#.to_vec()];
+    let run = |spec: PipelineSpec| {
+        let records = records.clone();
+        let source = Replay::new(2, move |seq| records[seq as usize].clone()).partitions(1);
+        run_to_end(spec, source, Arc::new(NoDedup)).expect("run")
+    };
+    let ran = run(PipelineSpec::new("t", program.clone()));
+    assert_eq!((ran.results, ran.dead_letters.len()), (vec!["20000".to_string(), "10".to_string()], 0));
+    let ran = run(PipelineSpec { max_work_per_execution: 10_000, ..PipelineSpec::new("t", program) });
+    assert_eq!(ran.results, vec!["10".to_string()]);
+    assert_eq!(ran.dead_letters.len(), 1, "{:?}", ran.dead_letters);
+    let dead: serde_json::Value = serde_json::from_str(&ran.dead_letters[0]).expect("json");
+    assert_eq!(dead["error"], "States.Timeout", "{dead}");
+}

@@ -73,14 +73,17 @@ pub struct Shared {
     work_left: Cell<u64>,
 }
 
-/// Work one execution may do in all, in JSONata evaluation steps (ten times
-/// one state's budget; a step is well under a microsecond): its JSONata
-/// steps, and its intrinsic functions at a step per 16 bytes they read or
-/// write (so at most 320 MB of text built, e.g. by an ItemSelector for
-/// iteration inputs held all at once). Past it the execution is stopped as timed out, as AWS stops an
-/// Express execution at its time limit. Without it a loop of states, each
-/// within its own bounds, could hold a shard's thread for hours on one
-/// record, and its shutdown with it.
+/// Work one execution may do in all by default ([`crate::driver::RunOptions`]
+/// and a configuration's `runtime.max_work_per_execution` set another), in
+/// JSONata evaluation steps (ten times one state's budget; a step is well
+/// under a microsecond): its JSONata steps, its intrinsic functions at a
+/// step per 16 bytes they read or write (so at most 320 MB of text built,
+/// e.g. by an ItemSelector for iteration inputs held all at once), and its
+/// JSONPath selects ([`NODES_PER_STEP`], [`MEMBERS_PER_STEP`]). Past it the
+/// execution is stopped as timed out, as AWS stops an Express execution at
+/// its time limit. Without it a loop of states, each within its own bounds,
+/// could hold a shard's thread for hours on one record, and its shutdown
+/// with it.
 pub const WORK_PER_EXECUTION: u64 = 20_000_000;
 
 /// Bytes an intrinsic function reads or writes per unit of work.
@@ -129,6 +132,11 @@ impl Shared {
     /// The work the execution may still do.
     pub fn work_left(&self) -> u64 {
         self.work_left.get()
+    }
+
+    /// Set the work the execution may still do (a driver, before it starts).
+    pub fn set_work_left(&mut self, steps: u64) {
+        self.work_left.set(steps);
     }
 
     /// Spend `steps` of the execution's work (all that is left, at most).
