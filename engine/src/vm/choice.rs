@@ -175,17 +175,40 @@ fn test(op: ChoiceOp, v: &Value, operand: &Operand) -> bool {
     }
 }
 
+/// Whether `s` matches a `StringMatches` pattern, in time linear in both
+/// and without recursion: a pattern of thousands of stars or a string that
+/// backtracking would retry exponentially (`*a*a*a*b` against `aaaa…`) is
+/// a user's to write. The literal before the first star anchors at the
+/// start, the one after the last star at the end, and each literal between
+/// stars matches at its leftmost place after the one before: leftmost is
+/// never worse, as a star absorbs whatever a later place would skip. Relies
+/// on the parser never emitting two literals in a row.
 fn glob_match(parts: &[GlobPart], s: &str) -> bool {
-    match parts.split_first() {
-        None => s.is_empty(),
-        Some((GlobPart::Literal(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| glob_match(rest, r)),
-        Some((GlobPart::Star, rest)) => {
-            if rest.is_empty() {
-                return true;
-            }
-            s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).any(|i| glob_match(rest, &s[i..]))
+    let (mut parts, mut s) = (parts, s);
+    if let Some((GlobPart::Literal(head), rest)) = parts.split_first() {
+        match s.strip_prefix(head.as_str()) {
+            Some(after) => (parts, s) = (rest, after),
+            None => return false,
         }
     }
+    if parts.is_empty() {
+        return s.is_empty();
+    }
+    if let Some((GlobPart::Literal(tail), init)) = parts.split_last() {
+        match s.strip_suffix(tail.as_str()) {
+            Some(before) => (parts, s) = (init, before),
+            None => return false,
+        }
+    }
+    for part in parts {
+        if let GlobPart::Literal(middle) = part {
+            match s.find(middle.as_str()) {
+                Some(at) => s = &s[at + middle.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -206,5 +229,65 @@ mod tests {
         assert!(test(ChoiceOp::StringEquals, &s("\u{1f600}"), &operand("\u{1f600}")));
         assert!(!test(ChoiceOp::StringEquals, &s("a"), &operand("b")));
         assert!(!test(ChoiceOp::StringLessThan, &s("a"), &Operand::Value(Value::from(1))));
+    }
+
+    fn pattern(text: &str) -> Vec<GlobPart> {
+        let mut parts = Vec::new();
+        for (i, literal) in text.split('*').enumerate() {
+            if i > 0 {
+                parts.push(GlobPart::Star);
+            }
+            if !literal.is_empty() {
+                parts.push(GlobPart::Literal(literal.into()));
+            }
+        }
+        parts
+    }
+
+    /// The backtracking definition the linear matcher must agree with.
+    fn backtracking(parts: &[GlobPart], s: &str) -> bool {
+        match parts.split_first() {
+            None => s.is_empty(),
+            Some((GlobPart::Literal(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| backtracking(rest, r)),
+            Some((GlobPart::Star, rest)) => {
+                s.char_indices().map(|(i, _)| i).chain([s.len()]).any(|i| backtracking(rest, &s[i..]))
+            }
+        }
+    }
+
+    /// Every pattern over `a`, `b`, `*` up to 5 long against every string
+    /// over `a`, `b`, `é` up to 5 long: the same answer as backtracking.
+    #[test]
+    fn string_matches_agrees_with_backtracking() {
+        fn all(alphabet: &[&str], up_to: usize) -> Vec<String> {
+            let mut out = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..up_to {
+                last = last.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+                out.extend(last.iter().cloned());
+            }
+            out
+        }
+        let strings = all(&["a", "b", "é"], 5);
+        for text in all(&["a", "b", "*"], 5) {
+            let parts = pattern(&text);
+            for s in &strings {
+                assert_eq!(glob_match(&parts, s), backtracking(&parts, s), "{text:?} against {s:?}");
+            }
+        }
+    }
+
+    /// A pattern of 100,000 stars and literals, and one that backtracking
+    /// retries exponentially, each answer in linear time on the stack it
+    /// started with (the recursive matcher overflowed the stack on the
+    /// first and ran for hours on the second).
+    #[test]
+    fn string_matches_is_linear_and_flat() {
+        let many = pattern(&"*a".repeat(50_000));
+        assert!(glob_match(&many, &"a".repeat(50_000)));
+        assert!(!glob_match(&many, &"a".repeat(49_999)));
+        let exponential = pattern(&format!("{}b", "*a".repeat(40)));
+        assert!(!glob_match(&exponential, &"a".repeat(100_000)));
+        assert!(glob_match(&exponential, &format!("{}b", "a".repeat(100_000))));
     }
 }
