@@ -135,7 +135,7 @@ impl JsonPath {
         // Jayway's `PathCompiler.compile` trims the spaces around a path first
         // (deployed definitions carry such paths, e.g. "$$.Execution.Name ").
         let source = source.trim_matches(' ');
-        let mut p = Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0 };
+        let mut p = Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0, nesting: 0, filter_nodes: 0 };
         let path = p.path()?;
         if p.i != p.s.len() {
             return Err(p.err("unexpected trailing characters"));
@@ -602,11 +602,29 @@ struct Parser<'a> {
     src: &'a str,
     /// Inside `[?( … )]`: a dotted name also ends at an operator there.
     filter_depth: usize,
+    /// Filters, parentheses and `!` open around the parser now: each a
+    /// frame of recursion here and when the filter is tested and dropped.
+    nesting: usize,
+    /// `&&`, `||` and `!` built so far: a chain of `&&`/`||` parses in a
+    /// loop but nests one level per operator in the tree evaluation walks.
+    filter_nodes: usize,
 }
 
+/// How deep filters, their parentheses and `!` may nest in one path, and
+/// how many `&&`, `||` and `!` it may hold: far past any written by hand, well
+/// inside a thread's stack (a definition is the user's to write).
+pub const MAX_FILTER_NESTING: usize = 100;
+pub const MAX_FILTER_NODES: usize = 1_000;
+
 impl Parser<'_> {
+    /// A syntax error quoting the path, its first 200 characters at most (a
+    /// path is as long as the definition that holds it).
     fn err(&self, what: &str) -> PathSyntaxError {
-        PathSyntaxError { message: format!("{what} at offset {} in '{}'", self.i, self.src) }
+        let quoted = match self.src.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}…", &self.src[..cut]),
+            None => self.src.to_string(),
+        };
+        PathSyntaxError { message: format!("{what} at offset {} in '{quoted}'", self.i) }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -781,7 +799,7 @@ impl Parser<'_> {
                     return Err(self.err("expected '(' after '?'"));
                 }
                 self.filter_depth += 1;
-                let f = self.filter_or();
+                let f = self.nested(Self::filter_or);
                 self.filter_depth -= 1;
                 let f = f?;
                 self.skip_ws();
@@ -836,6 +854,26 @@ impl Parser<'_> {
         Ok(seg)
     }
 
+    /// Parse one more level of nesting, refused past [`MAX_FILTER_NESTING`].
+    fn nested<T>(&mut self, parse: impl FnOnce(&mut Self) -> Result<T, PathSyntaxError>) -> Result<T, PathSyntaxError> {
+        if self.nesting >= MAX_FILTER_NESTING {
+            return Err(self.err(&format!("filter nested more than {MAX_FILTER_NESTING} deep")));
+        }
+        self.nesting += 1;
+        let parsed = parse(self);
+        self.nesting -= 1;
+        parsed
+    }
+
+    /// Count a `&&`, `||` or `!`, refused past [`MAX_FILTER_NODES`].
+    fn node(&mut self, filter: Filter) -> Result<Filter, PathSyntaxError> {
+        self.filter_nodes += 1;
+        if self.filter_nodes > MAX_FILTER_NODES {
+            return Err(self.err(&format!("more than {MAX_FILTER_NODES} filter operators")));
+        }
+        Ok(filter)
+    }
+
     fn filter_or(&mut self) -> Result<Filter, PathSyntaxError> {
         let mut left = self.filter_and()?;
         loop {
@@ -843,7 +881,7 @@ impl Parser<'_> {
             if self.s[self.i..].starts_with(b"||") {
                 self.i += 2;
                 let right = self.filter_and()?;
-                left = Filter::Or(Box::new(left), Box::new(right));
+                left = self.node(Filter::Or(Box::new(left), Box::new(right)))?;
             } else {
                 return Ok(left);
             }
@@ -857,7 +895,7 @@ impl Parser<'_> {
             if self.s[self.i..].starts_with(b"&&") {
                 self.i += 2;
                 let right = self.filter_atom()?;
-                left = Filter::And(Box::new(left), Box::new(right));
+                left = self.node(Filter::And(Box::new(left), Box::new(right)))?;
             } else {
                 return Ok(left);
             }
@@ -867,10 +905,11 @@ impl Parser<'_> {
     fn filter_atom(&mut self) -> Result<Filter, PathSyntaxError> {
         self.skip_ws();
         if self.eat(b'!') {
-            return Ok(Filter::Not(Box::new(self.filter_atom()?)));
+            let negated = self.nested(Self::filter_atom)?;
+            return self.node(Filter::Not(Box::new(negated)));
         }
         if self.eat(b'(') {
-            let f = self.filter_or()?;
+            let f = self.nested(Self::filter_or)?;
             self.skip_ws();
             if !self.eat(b')') {
                 return Err(self.err("expected ')'"));
@@ -949,7 +988,36 @@ mod tests {
     use serde_json::json;
 
     fn sel(p: &str, v: &serde_json::Value) -> Result<serde_json::Value, PathMiss> {
-        JsonPath::parse(p).unwrap().select(&Value::from(v)).map(serde_json::Value::from)
+        JsonPath::parse(p).map_err(|e| e.message).unwrap().select(&Value::from(v)).map(serde_json::Value::from)
+    }
+
+    /// Parentheses, `!`, nested filters and operator chains a definition
+    /// could nest past any stack are refused with a syntax error naming the
+    /// bound (each overflowed the stack before), while the same shapes
+    /// within it parse and select.
+    #[test]
+    fn filters_nested_past_the_bound_are_refused() {
+        let deep = [
+            format!("$[?({}@.a{})]", "(".repeat(6000), ")".repeat(6000)),
+            format!("$[?({}@.a)]", "!".repeat(100_000)),
+            format!("$[?({})]", vec!["@.a"; 50_000].join(" && ")),
+            format!("$[?({})]", vec!["@.a"; 50_000].join(" || ")),
+            format!("$[?(@.a{}{})]", "[?(@.a".repeat(3000), ")]".repeat(3000)),
+        ];
+        for path in &deep {
+            let error = JsonPath::parse(path).expect_err("refused").message;
+            assert!(
+                error.contains("nested more than 100") || error.contains("more than 1000 filter operators"),
+                "{error}"
+            );
+        }
+        let v = json!([{"a": 1}, {"b": 2}]);
+        let within = format!("$[?({}@.a{})]", "(".repeat(90), ")".repeat(90));
+        assert_eq!(sel(&within, &v).unwrap(), json!([{"a": 1}]));
+        let within = format!("$[?({}@.a)]", "!".repeat(98));
+        assert_eq!(sel(&within, &v).unwrap(), json!([{"a": 1}]));
+        let within = format!("$[?({})]", vec!["@.a"; 900].join(" && "));
+        assert_eq!(sel(&within, &v).unwrap(), json!([{"a": 1}]));
     }
 
     #[test]
