@@ -205,6 +205,9 @@ fn jsonata_functions_refuse_huge_results_before_allocating_them() {
         ("$reduce([1..40], function($a, $b){ [$a, $a] }, [1])", "U1002"),
         ("$fromMillis(0, '[Y,1000000000]')", "U1002"),
         ("$string([1..60000].{'k': $pad('', 10, 'v')})", "U1002"),
+        // An `M` per thousand: 10^18 would be a petabyte of numeral.
+        ("$formatInteger(1e18, 'I')", "U1002"),
+        ("$formatInteger(1e9, 'i')", "U1002"),
     ];
     for (expr, code) in hostile {
         assert_eq!(jsonata_code(expr), code, "{expr}");
@@ -214,6 +217,8 @@ fn jsonata_functions_refuse_huge_results_before_allocating_them() {
         ("$count([1..1000000])", json!(1_000_000)),
         ("$length($join([1..10].$pad('', 1000, 'j')))", json!(10_000)),
         ("$formatInteger(7, '000')", json!("007")),
+        ("$formatInteger(1999, 'I')", json!("MCMXCIX")),
+        ("$length($formatInteger(100000, 'i'))", json!(100)),
         ("$fromMillis(0, '[Y,4]')", json!("1970")),
         ("$count($reduce([1..10], function($a, $b){ $append($a, $a) }, [1]))", json!(1024)),
     ];

@@ -308,6 +308,8 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     let mut s = match f.primary {
         Primary::Letters => to_letters(n, if f.case == Case::Upper { b'A' } else { b'a' }),
         Primary::Roman => {
+            // A numeral has an `m` per thousand: refused before it is built.
+            super::functions::string_fits((n / 1000).saturating_add(15) as usize)?;
             let r = to_roman(n);
             if f.case == Case::Upper { r.to_uppercase() } else { r }
         }
@@ -367,10 +369,12 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     Ok(s)
 }
 
-pub fn format_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+pub fn format_integer(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let f = analyse_integer_picture(arg(args, 1).as_str().unwrap_or(""))?;
-    Ok(V::Str(Arc::from(format_integer_with(n.floor(), &f)?)))
+    let formatted = format_integer_with(n.floor(), &f)?;
+    ev.charge((formatted.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+    Ok(V::Str(Arc::from(formatted)))
 }
 
 fn word_value(word: &str) -> Option<u64> {
