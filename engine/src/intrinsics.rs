@@ -437,7 +437,16 @@ pub trait IntrinsicEnv {
     fn charge(&mut self, bytes: usize) {
         let _ = bytes;
     }
+    /// Whether the execution's work is spent: a function doing more than
+    /// linear work stops early, its execution about to be timed out.
+    fn out_of_work(&self) -> bool {
+        false
+    }
 }
+
+/// Bytes of work charged per item compared ([`crate::vm::BYTES_PER_STEP`]
+/// make a step): eight comparisons a step, as JSONata's built-ins charge.
+const BYTES_PER_COMPARISON: usize = 2;
 
 /// `States.IntrinsicFailure` cause text.
 pub type Failure = String;
@@ -564,6 +573,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             let Value::Array(a) = &args[0] else {
                 return Err(bad(func, "the first argument must be an array"));
             };
+            env.charge(a.len().saturating_mul(BYTES_PER_COMPARISON));
             Value::Bool(a.iter().any(|x| json_eq(x, &args[1])))
         }
         Func::ArrayRange => {
@@ -601,15 +611,7 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
             _ => return Err(bad(func, "the argument must be an array")),
         },
         Func::ArrayUnique => match &args[0] {
-            Value::Array(a) => {
-                let mut out: Vec<Value> = Vec::new();
-                for x in a.iter() {
-                    if !out.iter().any(|y| json_eq(x, y)) {
-                        out.push(x.clone());
-                    }
-                }
-                Value::array(out)
-            }
+            Value::Array(a) => Value::array(unique(a, env)),
             _ => return Err(bad(func, "the argument must be an array")),
         },
         Func::Base64Encode => {
@@ -626,7 +628,11 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
         Func::Hash => {
             let data = match &args[0] {
                 Value::String(s) => s.to_string(),
-                other => other.to_json(),
+                other => {
+                    let text = other.to_json();
+                    env.charge(text.len());
+                    text
+                }
             };
             let algo = as_str(func, &args[1])?;
             Value::from(hash(&algo, data.as_bytes()).ok_or_else(|| {
@@ -671,6 +677,55 @@ fn apply(func: Func, args: Vec<Value>, env: &mut dyn IntrinsicEnv) -> Result<Val
         }
         Func::Uuid => Value::from(env.uuid()),
     })
+}
+
+/// `States.ArrayUnique`: each item not equal to one before it, in order.
+/// Scalars are found in a hash set (a payload of distinct numbers was
+/// quadratic); arrays and objects are compared with each one kept, each
+/// comparison charged, stopping once the execution's work is spent.
+fn unique(items: &[Value], env: &mut dyn IntrinsicEnv) -> Vec<Value> {
+    /// A scalar as `json_eq` compares it: numbers by their double.
+    #[derive(PartialEq, Eq, Hash)]
+    enum Scalar<'a> {
+        Null,
+        Bool(bool),
+        Number(u64),
+        String(&'a str),
+    }
+    fn scalar(v: &Value) -> Option<Scalar<'_>> {
+        Some(match v {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            // 0.0 and -0.0 are equal doubles; JSON has no NaN.
+            Value::Number(n) => Scalar::Number(n.as_f64().map_or(0, |f| if f == 0.0 { 0 } else { f.to_bits() })),
+            Value::String(s) => Scalar::String(s),
+            _ => return None,
+        })
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut containers: Vec<&Value> = Vec::new();
+    let mut out = Vec::new();
+    env.charge(items.len().saturating_mul(BYTES_PER_COMPARISON));
+    for x in items {
+        let first = match scalar(x) {
+            Some(key) => seen.insert(key),
+            None => {
+                env.charge(containers.len().saturating_mul(BYTES_PER_COMPARISON));
+                if env.out_of_work() {
+                    break;
+                }
+                let first = !containers.iter().any(|y| json_eq(x, y));
+                if first {
+                    containers.push(x);
+                }
+                first
+            }
+        };
+        if first {
+            out.push(x.clone());
+        }
+    }
+    out
 }
 
 fn json_eq(a: &Value, b: &Value) -> bool {
@@ -877,6 +932,11 @@ mod tests {
         assert_eq!(run("States.ArrayRange(0, 10, 3)", json!({})).unwrap(), json!([0, 3, 6, 9]));
         assert_eq!(run("States.ArrayRange(5, 1, -2)", json!({})).unwrap(), json!([5, 3, 1]));
         assert_eq!(run("States.ArrayUnique($)", json!([1, 2, 2, 1.0])).unwrap(), json!([1, 2]));
+        assert_eq!(
+            run("States.ArrayUnique($)", json!([0, {"a": 1}, "0", -0.0, [1], {"a": 1}, null, false, null, [1], "0"]))
+                .unwrap(),
+            json!([0, {"a": 1}, "0", [1], null, false])
+        );
         assert_eq!(run("States.ArrayContains($, 2)", json!([1, 2])).unwrap(), json!(true));
         assert_eq!(run("States.ArrayGetItem($, 1)", json!([1, 2])).unwrap(), json!(2));
         assert_eq!(run("States.ArrayLength($)", json!([1, 2])).unwrap(), json!(2));

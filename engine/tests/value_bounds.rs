@@ -173,7 +173,14 @@ fn jsonata_built_ins_charge_their_work_to_the_step_budget() {
         "$count($sort([1..10000000]))",
         "$count([[1..10000000], [1..10000000], [1..10000000], [1..10000000], [1..10000000]])",
         "$count($map([1..100000], function($v){ $length($string([1..2000])) }))",
-        "$count($keys([1..30000].{$string($): 1}))",
+        // String built-ins and `&` charge the text they read and write:
+        // 10^5 substrings of a 100 KB string scanned 10 GB, 10^4 upper-cased
+        // copies held a gigabyte.
+        "($s := $pad('', 100000, 'x'); $count([1..100000].$substring($s, 5, 3)))",
+        "($s := $pad('', 100000, 'x'); $count([1..10000].$uppercase($s)))",
+        "($s := $pad('', 100000, 'x'); $count([1..1000].$split($s, '')))",
+        "($s := $pad('', 100000, 'x'); $count([1..100000].($s & 'y')))",
+        "($s := $pad('', 100000, ' '); $count([1..100000].$trim($s)))",
     ];
     for expr in hostile {
         assert_eq!(jsonata_code(expr), "U1001", "{expr}");
@@ -183,7 +190,9 @@ fn jsonata_built_ins_charge_their_work_to_the_step_budget() {
         ("$count($distinct([1..2000]))", json!(2000)),
         ("$count($sort([1..100000]))", json!(100_000)),
         ("$count($zip([1..100000], [1..100000]))", json!(100_000)),
-        ("$count($keys([1..500].{$string($): 1}))", json!(500)),
+        ("$count($keys([1..30000].{$string($): 1}))", json!(30000)),
+        ("($s := $pad('', 100000, 'x'); $length($substring($s, 5)))", json!(99995)),
+        ("($s := $pad('', 1000, 'x'); $count([1..1000].$uppercase($s)))", json!(1000)),
     ];
     for (expr, want) in fine {
         assert_eq!(output(jsonata_state(expr), json!({})), want, "{expr}");
@@ -405,6 +414,37 @@ fn a_loop_of_intrinsics_over_a_large_string_stops_at_the_executions_work() {
     let (r, passes) = run_counting(looping(grow, 1_000_000), input, &Default::default());
     assert_eq!(r.status, Status::TimedOut, "{r:?}");
     assert!(passes < 3_000, "{passes} hashes of 200 KB ran");
+}
+
+/// Intrinsics that compare items charge each comparison, and a Choice its
+/// strings: each loop here is stopped as timed out by the execution's
+/// work, where before `ArrayContains` and a string Choice ran uncharged
+/// to the transitions cap (hours), `Hash` of an object serialized it for
+/// free, and `ArrayUnique` of 15,000 objects compared 110 M pairs a pass.
+#[test]
+fn comparing_intrinsics_and_string_choices_spend_the_executions_work() {
+    let numbers: Vec<u64> = (0..30_000).collect();
+    let objects: Vec<Value> = (0..15_000).map(|i| json!({"a": i})).collect();
+    let loops = [
+        ("States.ArrayContains($$.Execution.Input.items, -1)", json!(numbers), 10_000),
+        ("States.Hash($$.Execution.Input.items, 'MD5')", json!(objects), 3_000),
+        ("States.ArrayUnique($$.Execution.Input.items)", json!(objects), 3),
+    ];
+    for (call, items, most) in loops {
+        let grow = json!({"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)", "x.$": call}});
+        let (r, passes) = run_counting(looping(grow, 1_000_000), json!({"items": items}), &Default::default());
+        assert_eq!(r.status, Status::TimedOut, "{call}: {r:?}");
+        assert!(passes <= most, "{call}: {passes} passes ran, at most {most} expected");
+    }
+    let choice = json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "StringLessThanPath": "$.b", "Next": "Done"}],
+              "Default": "Again"},
+        "Again": {"Type": "Pass", "Next": "C"},
+        "Done": {"Type": "Succeed"}}});
+    let same = "x".repeat(200_000);
+    let (r, passes) = run_counting(choice, json!({"a": same, "b": same}), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 1_000, "{passes} comparisons of 200 KB strings ran");
 }
 
 /// `count` items `{"a": i}`, under `items`.

@@ -707,12 +707,14 @@ impl<'a> Evaluator<'a> {
 
     fn binary(&mut self, op: BinOp, l: &Node, r: &Node, input: &V, env: &Rc<Scope>) -> R {
         if op == BinOp::Concat {
-            // `a & b & c` into one buffer, not a string per `&`.
-            return concatenated(|out| {
+            // `a & b & c` into one buffer, not a string per `&`; the text
+            // written is charged.
+            let joined = concatenated(|out| {
                 self.concat_into(l, input, env, out)?;
                 self.concat_into(r, input, env, out)
-            })
-            .map(V::Str);
+            })?;
+            self.charge((joined.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+            return Ok(V::Str(joined));
         }
         let lhs = self.evaluate(l, input, env)?;
         if op == BinOp::And || op == BinOp::Or {
@@ -1065,12 +1067,24 @@ impl<'a> Evaluator<'a> {
                 // lazily converted ones a level.
                 let args: Vec<V> = args.into_iter().map(V::into_norm).collect();
                 let args = b.signature.validate(&args, input)?;
+                // The text a built-in reads: string functions walk theirs
+                // (`$substring` counts characters, `$trim` scans, `$split`
+                // cuts) and their own charges cover only what they build.
+                let read: usize = args.iter().map(|a| if let V::Str(s) = a { s.len() } else { 0 }).sum();
+                self.charge((read / crate::vm::BYTES_PER_STEP) as u64)?;
                 let result = (b.imp)(self, &args, input, env)?;
                 // Whatever a function built: one that grew its result from
-                // its inputs ($string, $uppercase, $zip…) is refused here.
+                // its inputs ($string, $uppercase, $zip…) is refused here,
+                // and what it wrote is charged.
                 match &result {
-                    V::Str(s) => functions::string_fits(s.len())?,
-                    V::Arr(a) => functions::items_fit(a.items.len())?,
+                    V::Str(s) => {
+                        functions::string_fits(s.len())?;
+                        self.charge((s.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+                    }
+                    V::Arr(a) => {
+                        functions::items_fit(a.items.len())?;
+                        self.charge(a.items.len() as u64 / ITEMS_PER_STEP)?;
+                    }
                     _ => {}
                 }
                 match result {

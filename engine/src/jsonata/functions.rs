@@ -976,11 +976,11 @@ fn sift(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
 
 fn keys(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let mut out: Vec<Key> = Vec::new();
+    let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::new();
     let mut add = |ev: &mut Evaluator<'_>, o: &Obj| -> Result<(), Error> {
-        // Each key is compared with every distinct one kept so far.
-        charge_items(ev, o.len().saturating_mul(out.len() + 1))?;
+        charge_items(ev, o.len())?;
         for (k, _) in o.iter() {
-            if !out.contains(k) {
+            if seen.insert(k.clone()) {
                 out.push(k.clone());
             }
         }

@@ -90,11 +90,20 @@ fn eval_rule(rule: &Rule, resolver: &Resolver<'_>, data: &Value) -> Result<bool,
             let value = value.map_err(|_| {
                 format!("Invalid path '{variable}': The choice state's condition path references an invalid value.")
             })?;
+            // A string rule reads its string, up to a payload per rule per
+            // transition: charged, or a Choice looping on itself compares
+            // megabytes per transition for free.
+            if let Value::String(s) = &*value {
+                resolver.shared.spend_work((s.len() / super::BYTES_PER_STEP) as u64);
+            }
             let expected = match operand {
                 Operand::Path(p) => {
                     let v = resolver.select(p, data).map_err(|_| {
                         format!("Invalid path '{p}': The choice state's condition path references an invalid value.")
                     })?;
+                    if let Value::String(s) = &v {
+                        resolver.shared.spend_work((s.len() / super::BYTES_PER_STEP) as u64);
+                    }
                     return Ok(test(*op, &value, &Operand::Value(v)));
                 }
                 other => other,

@@ -222,6 +222,9 @@ impl IntrinsicEnv for CallEnv<'_, '_> {
     fn charge(&mut self, bytes: usize) {
         self.resolver.shared.spend_work((bytes / super::BYTES_PER_STEP) as u64);
     }
+    fn out_of_work(&self) -> bool {
+        self.resolver.shared.work_left() == 0
+    }
     fn resolve(&self, path: &JsonPath) -> Result<Value, String> {
         self.resolver.select(path, self.data).map_err(|m| path_miss_detail(path, &m))
     }
