@@ -234,9 +234,10 @@ impl JsonPath {
 
     /// Select against `root`. Definite paths give the value or a miss;
     /// indefinite paths give an array of every match.
+    /// At most [`NODES_PER_SELECT`] nodes are visited: past them it misses.
     pub fn select(&self, root: &Value) -> Result<Value, PathMiss> {
-        let mut unbounded = u64::MAX;
-        self.select_within(root, &mut unbounded)
+        let mut nodes_left = NODES_PER_SELECT;
+        self.select_within(root, &mut nodes_left)
     }
 
     /// [`JsonPath::select`] visiting at most `*nodes_left` nodes, less what
@@ -609,6 +610,12 @@ struct Parser<'a> {
     /// loop but nests one level per operator in the tree evaluation walks.
     filter_nodes: usize,
 }
+
+/// The most nodes one select may visit or hold: a payload has at most
+/// ~130 K values, so only a path multiplying them (`$..a..a..a`) comes
+/// near, and its lists of node references stay under ~130 MB where an
+/// execution's whole work would let them reach gigabytes.
+pub const NODES_PER_SELECT: u64 = 8_000_000;
 
 /// How deep filters, their parentheses and `!` may nest in one path, and
 /// how many `&&`, `||` and `!` it may hold: far past any written by hand, well

@@ -447,6 +447,30 @@ fn comparing_intrinsics_and_string_choices_spend_the_executions_work() {
     assert!(passes < 1_000, "{passes} comparisons of 200 KB strings ran");
 }
 
+/// `depth` objects, each under the `a` of the one before.
+fn chain_of_a(depth: usize) -> Value {
+    let mut v = json!(0);
+    for _ in 0..depth {
+        v = json!({"a": v});
+    }
+    v
+}
+
+/// A path whose scans multiply the nodes (`$..a..a..a` over a chain of 400
+/// visits ~10.7 M) stops at the select bound of 8 M nodes and the execution
+/// is timed out, where before its node lists could grow to the execution's
+/// whole work (320 M references, gigabytes). Within the bound it runs.
+#[test]
+fn a_path_multiplying_nodes_stops_at_the_select_bound() {
+    let def = |path: &str| {
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass",
+        "Parameters": {"n.$": path}, "End": true}}})
+    };
+    let r = run(def("$..a..a..a.length()"), chain_of_a(400));
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert_eq!(output(def("$..a..a.length()"), chain_of_a(400)), json!({"n": 79_800}));
+}
+
 /// `count` items `{"a": i}`, under `items`.
 fn numbered_items(count: usize) -> Value {
     json!({"items": (0..count).map(|i| json!({"a": i})).collect::<Vec<_>>()})

@@ -67,16 +67,22 @@ impl Resolver<'_> {
 
     /// Select `path` from `data`, an indefinite path spending the
     /// execution's work for the nodes it visits (a step per
-    /// [`super::NODES_PER_STEP`]). Out of work, it stops and misses; the
+    /// [`super::NODES_PER_STEP`]), at most [`crate::jsonpath::NODES_PER_SELECT`].
+    /// Out of either, it stops and misses, the execution's work spent; the
     /// driver then ends the execution as timed out.
     pub(super) fn select_metered(&self, path: &JsonPath, data: &Value) -> Result<Value, PathMiss> {
         if path.is_definite() {
             return self.select_definite(path, data).map(std::borrow::Cow::into_owned);
         }
-        let budget = self.shared.work_left().saturating_mul(super::NODES_PER_STEP);
+        let budget =
+            self.shared.work_left().saturating_mul(super::NODES_PER_STEP).min(crate::jsonpath::NODES_PER_SELECT);
         let mut nodes_left = budget;
         let selected = path.select_within(data, &mut nodes_left);
-        self.shared.spend_work((budget - nodes_left).div_ceil(super::NODES_PER_STEP));
+        match selected {
+            Ok(_) => self.shared.spend_work((budget - nodes_left).div_ceil(super::NODES_PER_STEP)),
+            // An indefinite path misses only when its walk ran out.
+            Err(_) => self.shared.spend_work(u64::MAX),
+        }
         selected
     }
 
