@@ -178,3 +178,36 @@ fn an_intrinsic_just_below_the_limit_runs() {
     assert_eq!(out, json!({"x": "x"}));
     let _: Value = out;
 }
+
+/// A definition's JSONata holds at most 100 regular expressions (each
+/// compiled up to 1 MiB; 400 Unicode `\w{100}` held 3 GB before): the
+/// 101st is a validation error and the expressions after it are not
+/// compiled. An `$eval`'d text pays for each one it compiles.
+#[test]
+fn a_definitions_regular_expressions_are_bounded() {
+    let machine = |count: usize| {
+        let states: serde_json::Map<String, serde_json::Value> = (0..count)
+            .map(|i| {
+                let next = if i + 1 == count { json!({"End": true}) } else { json!({"Next": format!("S{}", i + 1)}) };
+                let mut state = json!({"Type": "Pass", "Output": format!("{{% $contains('a{i}', /a{i}/) %}}")});
+                state.as_object_mut().unwrap().extend(next.as_object().unwrap().clone());
+                (format!("S{i}"), state)
+            })
+            .collect();
+        json!({"QueryLanguage": "JSONata", "StartAt": "S0", "States": states})
+    };
+    assert!(validate(&machine(100), WorkflowType::Express).is_ok());
+    let d = match validate(&machine(101), WorkflowType::Express) {
+        Ok(_) => panic!("validated"),
+        Err(d) => d.into_iter().map(|d| (d.code, d.pointer, d.message)).collect::<Vec<_>>(),
+    };
+    assert!(
+        d.iter().any(|(c, p, m)| *c == Code::BadJsonata && p == "/States/S100/Output" && m.contains("100 regular")),
+        "{d:?}"
+    );
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": {"Type": "Pass",
+        "Output": "{% $count([1..1000].$eval('/a' & $string($) & '/')) %}", "End": true}}});
+    let r = support::run(def, json!({}));
+    assert_eq!(r.status, Status::Failed, "{r:?}");
+    assert!(r.cause.as_deref().unwrap_or_default().contains("U1001"), "{r:?}");
+}

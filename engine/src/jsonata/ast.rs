@@ -156,9 +156,14 @@ struct Slot {
     level: i32,
 }
 
-/// Builds the evaluable tree.
-pub fn build(raw: Raw) -> Result<Node, Error> {
-    let mut b = Builder { slots: Vec::new() };
+/// The most regular expressions one expression may hold (each up to
+/// [`REGEX_BYTES`] compiled).
+pub const MAX_REGEXES_PER_EXPRESSION: usize = 32;
+
+/// Builds the evaluable tree; with it, how many regular expressions it
+/// compiled.
+pub fn build(raw: Raw) -> Result<(Node, usize), Error> {
+    let mut b = Builder { slots: Vec::new(), regexes: 0 };
     let mut node = b.process(raw)?;
     if !node.seeking_parent.is_empty() {
         return Err(Error::syntax(
@@ -169,7 +174,7 @@ pub fn build(raw: Raw) -> Result<Node, Error> {
     }
     let labels: Vec<Key> = b.slots.into_iter().map(|s| Key::intern(&s.label)).collect();
     label(&mut node, &labels);
-    Ok(node)
+    Ok((node, b.regexes))
 }
 
 /// Give parent nodes and their ancestor steps the final names of their slots.
@@ -238,6 +243,8 @@ fn label(node: &mut Node, labels: &[Key]) {
 
 struct Builder {
     slots: Vec<Slot>,
+    /// Regular expressions compiled so far.
+    regexes: usize,
 }
 
 fn push_ancestry(result: &mut Node, value: &Node) {
@@ -626,6 +633,14 @@ impl Builder {
             RawKind::Descendant => Node::new(Kind::Descendant, pos),
             RawKind::Placeholder => Node::new(Kind::Placeholder, pos),
             RawKind::Regex(pattern, flags) => {
+                self.regexes += 1;
+                if self.regexes > MAX_REGEXES_PER_EXPRESSION {
+                    return Err(Error::syntax(
+                        "S0302",
+                        pos,
+                        format!("More than {MAX_REGEXES_PER_EXPRESSION} regular expressions in one expression"),
+                    ));
+                }
                 Node::new(Kind::Regex(Arc::new(compile_regex(&pattern, &flags, pos)?)), pos)
             }
         };
@@ -686,9 +701,57 @@ fn tail_call_optimize(node: Node) -> Node {
     }
 }
 
+/// The most a compiled regular expression may take (its NFA; each lazy DFA
+/// cache as much): Unicode `\w{100}` took 8 MB, and an expression, a
+/// definition or an `$eval`'d record may hold many.
+const REGEX_BYTES: usize = 1 << 20;
+
 /// A JavaScript regular expression as the `regex` crate spells it.
 pub fn compile_regex(pattern: &str, flags: &str, pos: usize) -> Result<regex::Regex, Error> {
-    let mut b = regex::RegexBuilder::new(pattern);
+    let mut b = regex::RegexBuilder::new(&javascript_classes(pattern));
     b.case_insensitive(flags.contains('i')).multi_line(flags.contains('m'));
+    b.size_limit(REGEX_BYTES).dfa_size_limit(REGEX_BYTES);
     b.build().map_err(|e| Error::syntax("S0302", pos, format!("Invalid regular expression: {e}")))
+}
+
+/// `pattern` with JavaScript's ASCII meaning of `\d`, `\w` and `\b`
+/// (without the `u` flag, which JSONata's regexes never carry): the
+/// `regex` crate's are Unicode, so `/\w+/` matched all of `héllo` where
+/// jsonata-js matches `h`, and compiled a hundredfold larger. In a class
+/// `\b` is a backspace, and a negated class nests (`[a\W]`).
+fn javascript_classes(pattern: &str) -> String {
+    const WORD: &str = "0-9A-Za-z_";
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('d') if in_class => out.push_str("0-9"),
+                Some('d') => out.push_str("[0-9]"),
+                Some('D') => out.push_str("[^0-9]"),
+                Some('w') if in_class => out.push_str(WORD),
+                Some('w') => out.push_str("[0-9A-Za-z_]"),
+                Some('W') => out.push_str("[^0-9A-Za-z_]"),
+                Some('b') if in_class => out.push_str("\\x08"),
+                Some('b') => out.push_str("(?-u:\\b)"),
+                Some('B') => out.push_str("(?-u:\\B)"),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

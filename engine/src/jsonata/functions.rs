@@ -1271,11 +1271,17 @@ fn decode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(text(percent_decode(s, ";/?:@&=+$,#")?))
 }
 
+/// Work charged for each regular expression an `$eval`'d text compiles:
+/// a hundred at most in one evaluation's budget.
+const STEPS_PER_REGEX: u64 = 20_000;
+
 fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
     let expr = super::Expression::parse(src).map_err(|e| {
         Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message))
     })?;
+    // Compiling a regular expression takes up to milliseconds and a MiB.
+    ev.charge((expr.regexes() as u64).saturating_mul(STEPS_PER_REGEX))?;
     let ctx = if arg(args, 1).is_undef() { input.clone() } else { arg(args, 1).clone() };
     ev.evaluate(expr.root(), &ctx, env).map_err(|e| {
         Error::eval("D3121", format!("Dynamic error evaluating the expression passed to function eval: {}", e.message))

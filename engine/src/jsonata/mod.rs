@@ -115,6 +115,8 @@ impl Default for Environment<'_> {
 pub struct Expression {
     root: ast::Node,
     source: Arc<str>,
+    /// Regular expressions compiled in it.
+    regexes: usize,
 }
 
 impl fmt::Debug for Expression {
@@ -126,8 +128,13 @@ impl fmt::Debug for Expression {
 impl Expression {
     pub fn parse(source: &str) -> Result<Expression, Error> {
         let raw = parser::parse(source)?;
-        let root = ast::build(raw)?;
-        Ok(Expression { root, source: Arc::from(source) })
+        let (root, regexes) = ast::build(raw)?;
+        Ok(Expression { root, source: Arc::from(source), regexes })
+    }
+
+    /// How many regular expressions it compiled (each up to 1 MiB).
+    pub fn regexes(&self) -> usize {
+        self.regexes
     }
 
     pub fn source(&self) -> &str {
@@ -221,6 +228,31 @@ mod tests {
                 Ok(v) => panic!("{expr} gave {v:?}, not an error"),
             },
         }
+    }
+
+    /// Without the `u` flag (JSONata never sets it) JavaScript's `\d`, `\w`
+    /// and `\b` are ASCII: `/\w+/` matches the `h` of `héllo`, not all of
+    /// it as the `regex` crate's Unicode classes did; in a class `\b` is a
+    /// backspace. A pattern compiling past 1 MiB is refused (`S0302`), and
+    /// an expression holds at most 32 regular expressions.
+    #[test]
+    fn regular_expressions_have_javascripts_ascii_classes_and_a_size_bound() {
+        assert_eq!(run("$match('héllo wörld', /\\w+/).match", "null").as_deref(), Some(r#"["h","llo","w","rld"]"#));
+        assert_eq!(run("$contains('٣', /\\d/)", "null").as_deref(), Some("false"));
+        assert_eq!(run("$match('é a1', /\\b/).index", "null").as_deref(), Some("[2,4]"));
+        assert_eq!(run("$match('a-b_c!é', /[\\w-]+/).match", "null").as_deref(), Some(r#""a-b_c""#));
+        assert_eq!(run("$match('x!é', /[x\\W]+/).match", "null").as_deref(), Some(r#""x!é""#));
+        assert_eq!(run("$split('a9b', /\\D/)", "null").as_deref(), Some(r#"["","9",""]"#));
+        assert_eq!(
+            run("[$contains('\\b', /[\\b]/), $contains('b', /[\\b]/)]", "null").as_deref(),
+            Some("[true,false]")
+        );
+        // ASCII `\w{100}` is small where the Unicode one took 8 MB.
+        assert_eq!(run("$contains($pad('', 100, 'a'), /\\w{100}/)", "null").as_deref(), Some("true"));
+        assert_eq!(err("$contains('a', /\\p{L}{2000}/)", "null"), "S0302");
+        let many = vec!["/a/"; 33].join(",");
+        assert_eq!(err(&format!("[{many}]"), "null"), "S0302");
+        assert_eq!(Expression::parse(&format!("[{}]", vec!["/a/"; 32].join(","))).map(|e| e.regexes()).ok(), Some(32));
     }
 
     /// JavaScript orders strings by UTF-16 code units: a character past

@@ -6,6 +6,10 @@ use crate::value::{Key, Value as RtValue};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+/// The most regular expressions one definition's JSONata may hold: far
+/// past hand-written machines, and a bounded memory (each up to 1 MiB).
+pub const MAX_REGEXES_PER_DEFINITION: usize = 100;
+
 /// Is `s` a JSONata expression (`{% … %}`) rather than a literal string?
 pub fn is_expression(s: &str) -> bool {
     s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
@@ -18,8 +22,23 @@ impl Validator {
         match v {
             Value::String(s) if is_expression(s) => {
                 let source = s[2..s.len() - 2].trim();
+                if self.regexes > MAX_REGEXES_PER_DEFINITION {
+                    // Reported once; the rest are not compiled.
+                    return Template::Const(RtValue::Null);
+                }
                 match crate::jsonata::Expression::parse(source) {
                     Ok(expr) => {
+                        self.regexes += expr.regexes();
+                        if self.regexes > MAX_REGEXES_PER_DEFINITION {
+                            self.err(
+                                Code::BadJsonata,
+                                at,
+                                format!(
+                                    "the definition's JSONata holds more than {MAX_REGEXES_PER_DEFINITION} regular \
+                                     expressions (each compiled up to 1 MiB)"
+                                ),
+                            );
+                        }
                         let context = crate::asl::ContextUse::of(source);
                         let direct = crate::asl::DirectRead::expression(&expr);
                         self.uses_context |= context == crate::asl::ContextUse::All;

@@ -39,7 +39,7 @@ pub enum WorkflowType {
 
 /// Validates a definition into the typed model, or returns every problem found.
 pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachine, Vec<Diagnostic>> {
-    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new(), uses_context: false };
+    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new(), uses_context: false, regexes: 0 };
     let mut machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
     if let Some(m) = &mut machine {
         m.uses_context = v.uses_context;
@@ -81,6 +81,8 @@ struct Validator {
     all_names: HashSet<String>,
     /// Some path or expression reads the execution's part of `$$` (more than `$$.Map.Item…`).
     uses_context: bool,
+    /// Regular expressions the JSONata expressions compiled so far.
+    regexes: usize,
 }
 
 impl Validator {
