@@ -258,6 +258,9 @@ impl<'a> Evaluator<'a> {
                 if !input.is_undef() {
                     descendants(&input.norm(), &mut out);
                 }
+                // A step per item, not per eight: each is a node unpacked
+                // (an allocation), and `**.a.**` multiplies them.
+                self.charge(out.len() as u64)?;
                 match out.len() {
                     0 if input.is_undef() => V::Undef,
                     1 => out.pop().unwrap_or_default(),
