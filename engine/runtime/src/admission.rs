@@ -79,7 +79,7 @@ pub(crate) fn check(spec: &PipelineSpec, record: &Record, stats: &Stats, m: &Sha
         // types never share a key (`1` and `"1"`, `true` and `"true"`). A null
         // is no key: records without one would all be one record.
         KeySpec::Path(p) => match p.select(&input) {
-            Ok(v) if !matches!(v, Value::Null) => Some(v.to_json()),
+            Ok(v) if !matches!(v, Value::Null) => Some(stored_key(v.to_json())),
             _ => {
                 let cause = format!("the idempotency key '{p}' is missing from the record or is null");
                 let error = "Expressway.MissingIdempotencyKey";
@@ -212,4 +212,21 @@ impl Started {
     pub fn execution_input(&self) -> expressway_engine::Input {
         expressway_engine::Input { value: self.input.clone(), bound: self.input_bound }
     }
+}
+
+/// Key text longer than this is stored as its digest.
+pub(crate) const KEY_BYTES_KEPT: usize = 128;
+
+/// A key as the dedup store keeps it: its JSON text, or past
+/// [`KEY_BYTES_KEPT`] bytes `sha256:` and the text's SHA-256 in hex, so a
+/// store holds at most ~128 bytes a key whatever the record (a key path
+/// selecting a 200 KB value held 200 KB per record in the memory store and
+/// failed DynamoDB's 2 KB key limit). No JSON text starts with `s`, so a
+/// digest never equals a kept key.
+pub(crate) fn stored_key(text: String) -> String {
+    use sha2::{Digest, Sha256};
+    if text.len() <= KEY_BYTES_KEPT {
+        return text;
+    }
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
 }

@@ -328,3 +328,25 @@ fn records_dead_lettered_by_a_panicking_store_complete_their_keys() {
     completed.sort();
     assert_eq!(completed, ["0", "1", "2"]);
 }
+
+/// A key's JSON text past 128 bytes is stored as its SHA-256 (`sha256:`
+/// and 64 hex digits): repeats of a 100 KB key are still skipped, keys
+/// differing in their last byte still run, and the store never holds more
+/// than 128 bytes a key (it held the whole key before).
+#[test]
+fn long_keys_are_stored_as_their_digest() {
+    let long = |last: char| format!("{}{last}", "k".repeat(100_000));
+    let payloads: Vec<String> = [long('a'), long('a'), long('b'), "short".into(), "short".into()]
+        .iter()
+        .map(|id| format!(r#"{{"id":"{id}"}}"#))
+        .collect();
+    let store = Arc::new(Seen::default());
+    let ran = run_to_end(keyed_by_id(), records_of(payloads).partitions(1), store.clone()).expect("run");
+    assert_eq!(ran.results.len(), 3);
+    assert_eq!(Stats::get(&ran.stats.duplicates), 2);
+    let keys = store.0.lock().unwrap();
+    assert!(keys.contains(r#""short""#), "{keys:?}");
+    let digests: Vec<&String> = keys.iter().filter(|k| k.starts_with("sha256:")).collect();
+    assert_eq!(digests.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.len() <= 128), "{keys:?}");
+}
