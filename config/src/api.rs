@@ -36,6 +36,12 @@ pub struct ApiConfig {
     /// … and at most this many bytes of their inputs and outputs.
     #[serde(default = "default_kept_bytes", deserialize_with = "scalar")]
     pub executions_kept_bytes: usize,
+    /// Memory the state machines created through the API may take, their
+    /// definitions and compiled programs together (estimated from their
+    /// size and their JSONata); a create or update past it is refused with
+    /// `ServiceQuotaExceededException`.
+    #[serde(default = "default_definitions_bytes", deserialize_with = "scalar")]
+    pub definitions_kept_bytes: usize,
     /// Threads running executions that wait (tasks, Wait states, retries).
     #[serde(default = "default_threads", deserialize_with = "scalar")]
     pub threads: usize,
@@ -88,6 +94,11 @@ fn default_kept() -> usize {
 fn default_kept_bytes() -> usize {
     64 << 20
 }
+fn default_definitions_bytes() -> usize {
+    1 << 30
+}
+/// The most `definitions_kept_bytes` may be.
+pub const MAX_DEFINITIONS_KEPT_BYTES: usize = 64 << 30;
 fn default_threads() -> usize {
     2
 }
@@ -109,6 +120,7 @@ impl Default for ApiConfig {
             mock_config: None,
             executions_kept: default_kept(),
             executions_kept_bytes: default_kept_bytes(),
+            definitions_kept_bytes: default_definitions_bytes(),
             threads: default_threads(),
             max_connections: default_connections(),
             idle_timeout: default_idle(),
@@ -157,6 +169,12 @@ impl ApiConfig {
             && (c.access_key_id.is_empty() || c.secret_access_key.is_empty())
         {
             out.push(problem("credentials", "access_key_id and secret_access_key must not be empty".into()));
+        }
+        if !(1 << 20..=MAX_DEFINITIONS_KEPT_BYTES).contains(&self.definitions_kept_bytes) {
+            out.push(problem(
+                "definitions_kept_bytes",
+                format!("must be from 1 MiB ({}) to 64 GiB ({MAX_DEFINITIONS_KEPT_BYTES})", 1 << 20),
+            ));
         }
         for (at, n) in [("threads", self.threads), ("max_connections", self.max_connections)] {
             if n == 0 {

@@ -23,6 +23,8 @@ pub struct StateMachine {
     /// Some path reads the execution's part of `$$` — anything but
     /// `$$.Map.Item…` (set on the top-level machine only).
     pub uses_context: bool,
+    /// Nodes of all its JSONata expressions' trees (top-level machine only).
+    pub jsonata_nodes: usize,
 }
 
 impl StateMachine {

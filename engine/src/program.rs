@@ -157,12 +157,17 @@ pub struct Program {
     /// The execution input must be kept for `$$.Execution.Input`, and
     /// executions named for `$$.Execution.Name` / `Id`.
     pub uses_context: bool,
+    /// Nodes of its JSONata expressions' trees: most of what a program
+    /// weighs in memory beyond its definition's size.
+    pub jsonata_nodes: usize,
 }
 
 /// Lower a validated machine. Cannot fail: the validator has checked every
 /// name and field the compiler resolves.
 pub fn compile(machine: &StateMachine) -> Program {
-    let mut c = Compiler { p: Program { uses_context: machine.uses_context, ..Program::default() } };
+    let mut c = Compiler {
+        p: Program { uses_context: machine.uses_context, jsonata_nodes: machine.jsonata_nodes, ..Program::default() },
+    };
     c.machine(machine);
     c.p
 }

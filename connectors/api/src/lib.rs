@@ -66,7 +66,7 @@ impl Api {
         make_tasks: TasksFactory,
     ) -> Result<Api, String> {
         let partition = Partition { region: config.region.clone(), account: config.account.clone() };
-        let mut registry = Registry::new(partition.clone(), config.state_dir.clone());
+        let mut registry = Registry::new(partition.clone(), config.state_dir.clone(), config.definitions_kept_bytes);
         let loaded = registry.load()?;
         if loaded > 0 {
             tracing::info!(state_machines = loaded, "state machines read back from the API's state_dir");

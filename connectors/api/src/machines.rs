@@ -171,6 +171,7 @@ pub fn create(api: &Api, f: Fields) -> Reply {
             format!("The maximum number of state machines ({MAX_MACHINES}) has been reached"),
         ));
     }
+    registry.room().fits(crate::registry::weight(definition.len(), &program))?;
     let now = wall_ms();
     let mut m = Machine {
         name: name.to_string(),
@@ -271,13 +272,20 @@ pub fn update(api: &Api, f: Fields) -> Reply {
     }
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
+    let room = registry.room();
     let m = registry.get_mut(&r.name).ok_or(not_found)?;
     if m.from_config {
         return Err(config_owned(arn));
     }
     let logging = if has_logging { Some(logging(&f, m.express)?) } else { None };
     let program = match definition {
-        Some(d) => Some(Arc::new(compile(d, m.express)?)),
+        Some(d) => {
+            let program = Arc::new(compile(d, m.express)?);
+            if d != &*m.latest.definition {
+                room.fits(crate::registry::weight(d.len(), &program))?;
+            }
+            Some(program)
+        }
         None => None,
     };
     let now = wall_ms();

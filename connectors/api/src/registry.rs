@@ -20,6 +20,28 @@ pub const MAX_MACHINES: usize = 10_000;
 /// Versions per state machine (AWS: 1,000) and aliases (AWS: 100).
 pub const MAX_VERSIONS: usize = 1000;
 pub const MAX_ALIASES: usize = 100;
+/// Bytes taken per byte of definition text (text and compiled states)
+/// and per JSONata node (measured: a 1 MB definition whose JSONata has
+/// 315,000 nodes held 87 MB once compiled).
+const BYTES_PER_DEFINITION_BYTE: usize = 4;
+const BYTES_PER_JSONATA_NODE: usize = 280;
+
+/// A definition of `definition_len` bytes compiled to `program`: what it
+/// is taken to hold in memory.
+pub fn weight(definition_len: usize, program: &Program) -> usize {
+    definition_len
+        .saturating_mul(BYTES_PER_DEFINITION_BYTE)
+        .saturating_add(program.jsonata_nodes.saturating_mul(BYTES_PER_JSONATA_NODE))
+}
+
+pub struct Registry {
+    pub partition: Partition,
+    machines: BTreeMap<String, Machine>,
+    state_dir: Option<PathBuf>,
+    /// What its definitions may take, by [`weight`] (`api.definitions_kept_bytes`):
+    /// 10,000 machines of 1 MB would take ~870 GB compiled.
+    max_held_bytes: usize,
+}
 
 /// One definition as written, and compiled.
 #[derive(Clone)]
@@ -67,6 +89,31 @@ pub struct Machine {
     pub aliases: BTreeMap<String, Alias>,
     /// A pipeline's machine from the configuration: not changed through the API.
     pub from_config: bool,
+}
+
+/// What the registry has room for ([`Registry::room`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    left: usize,
+    max: usize,
+}
+
+impl Room {
+    /// Refused when a definition of `weight` does not fit.
+    pub fn fits(self, weight: usize) -> Result<(), ApiError> {
+        if weight > self.left {
+            return Err(ApiError::new(
+                ErrorKind::ServiceQuotaExceededException,
+                format!(
+                    "The state machines' definitions would take more than this server's {} MiB \
+                     (api.definitions_kept_bytes; this one ~{} MiB)",
+                    self.max >> 20,
+                    weight.div_ceil(1 << 20)
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What an execution runs: the machine and, when named, its version or alias.
@@ -121,15 +168,14 @@ pub fn revision_id() -> String {
     expressway_engine::intrinsics::uuid_v4(now ^ (n << 40), n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-pub struct Registry {
-    pub partition: Partition,
-    machines: BTreeMap<String, Machine>,
-    state_dir: Option<PathBuf>,
-}
-
 impl Registry {
-    pub fn new(partition: Partition, state_dir: Option<PathBuf>) -> Registry {
-        Registry { partition, machines: BTreeMap::new(), state_dir }
+    pub fn new(partition: Partition, state_dir: Option<PathBuf>, max_held_bytes: usize) -> Registry {
+        Registry { partition, machines: BTreeMap::new(), state_dir, max_held_bytes }
+    }
+
+    /// What one more definition may weigh now.
+    pub fn room(&self) -> Room {
+        Room { left: self.max_held_bytes.saturating_sub(self.held_bytes()), max: self.max_held_bytes }
     }
 
     pub fn get(&self, name: &str) -> Option<&Machine> {
@@ -146,6 +192,22 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.machines.is_empty()
+    }
+
+    /// What every definition kept takes, by [`weight`]: each machine's
+    /// latest and each version of another revision.
+    pub fn held_bytes(&self) -> usize {
+        let mut held = 0usize;
+        for m in self.machines.values() {
+            let mut counted = std::collections::HashSet::new();
+            let revisions = std::iter::once(&m.latest).chain(m.versions.values().map(|v| &v.revision));
+            for r in revisions {
+                if counted.insert(r.revision_id.as_str()) {
+                    held = held.saturating_add(weight(r.definition.len(), &r.program));
+                }
+            }
+        }
+        held
     }
 
     pub fn insert(&mut self, machine: Machine) {

@@ -354,7 +354,7 @@ fn call(target: &str, body: &str) -> Vec<u8> {
 #[test]
 fn hostile_requests_get_aws_errors_and_the_server_keeps_serving() {
     let dir = work_dir("api-hostile");
-    let server = serve(&dir, "  idle_timeout: 2s\n");
+    let server = serve(&dir, "  idle_timeout: 2s\n  definitions_kept_bytes: 16777216\n");
     let port = server.port;
     let (status, body) = exchange(port, &call("ListStateMachines", "{not json"));
     assert_eq!(status, 400, "{body}");
@@ -407,6 +407,43 @@ fn hostile_requests_get_aws_errors_and_the_server_keeps_serving() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&machine_arn("p")), "{body}");
     drop(idle);
+
+    // What the definitions kept take is bounded (16 MiB here): JSONata of
+    // ~20,000 nodes weighs ~6 MiB compiled, so the third is refused until
+    // one is deleted; one past 100,000 nodes is no valid definition.
+    let heavy = |terms: usize, count: usize| {
+        let sum = vec!["$states.input.a"; terms].join(" + ");
+        let states: serde_json::Map<String, serde_json::Value> = (0..count)
+            .map(|i| {
+                let last = i + 1 == count;
+                let mut s = serde_json::json!({"Type": "Pass", "Output": format!("{{% {sum} %}}")});
+                s[if last { "End" } else { "Next" }] =
+                    if last { serde_json::json!(true) } else { serde_json::json!(format!("S{}", i + 1)) };
+                (format!("S{i}"), s)
+            })
+            .collect();
+        serde_json::json!({"QueryLanguage": "JSONata", "StartAt": "S0", "States": states}).to_string()
+    };
+    let create = |name: &str, definition: &str| {
+        let body = serde_json::json!({"name": name, "definition": definition, "roleArn": ROLE, "type": "EXPRESS"});
+        exchange(port, &call("CreateStateMachine", &body.to_string()))
+    };
+    let definition = heavy(40, 100);
+    for name in ["heavy-1", "heavy-2"] {
+        let (status, body) = create(name, &definition);
+        assert_eq!(status, 200, "{name}: {}", &body[..body.len().min(400)]);
+    }
+    let (status, body) = create("heavy-3", &definition);
+    assert_eq!(status, 400, "{}", &body[..body.len().min(400)]);
+    assert!(body.contains("ServiceQuotaExceededException") && body.contains("definitions_kept_bytes"), "{body}");
+    let delete = serde_json::json!({"stateMachineArn": machine_arn("heavy-1")}).to_string();
+    let (status, body) = exchange(port, &call("DeleteStateMachine", &delete));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = create("heavy-3", &definition);
+    assert_eq!(status, 200, "{}", &body[..body.len().min(400)]);
+    let (status, body) = create("too-heavy", &heavy(150, 200));
+    assert_eq!(status, 400, "{}", &body[..body.len().min(400)]);
+    assert!(body.contains("InvalidDefinition") && body.contains("100000 nodes"), "{}", &body[..body.len().min(600)]);
 }
 
 fn clients_python() -> PathBuf {

@@ -160,10 +160,17 @@ struct Slot {
 /// [`REGEX_BYTES`] compiled).
 pub const MAX_REGEXES_PER_EXPRESSION: usize = 32;
 
-/// Builds the evaluable tree; with it, how many regular expressions it
-/// compiled.
-pub fn build(raw: Raw) -> Result<(Node, usize), Error> {
-    let mut b = Builder { slots: Vec::new(), regexes: 0 };
+/// What building a tree took: the regular expressions it compiled and the
+/// nodes it holds (what it weighs in memory).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Built {
+    pub regexes: usize,
+    pub nodes: usize,
+}
+
+/// Builds the evaluable tree, and says what it took.
+pub fn build(raw: Raw) -> Result<(Node, Built), Error> {
+    let mut b = Builder { slots: Vec::new(), regexes: 0, nodes: 0 };
     let mut node = b.process(raw)?;
     if !node.seeking_parent.is_empty() {
         return Err(Error::syntax(
@@ -174,7 +181,7 @@ pub fn build(raw: Raw) -> Result<(Node, usize), Error> {
     }
     let labels: Vec<Key> = b.slots.into_iter().map(|s| Key::intern(&s.label)).collect();
     label(&mut node, &labels);
-    Ok((node, b.regexes))
+    Ok((node, Built { regexes: b.regexes, nodes: b.nodes }))
 }
 
 /// Give parent nodes and their ancestor steps the final names of their slots.
@@ -245,6 +252,8 @@ struct Builder {
     slots: Vec<Slot>,
     /// Regular expressions compiled so far.
     regexes: usize,
+    /// Nodes built so far.
+    nodes: usize,
 }
 
 fn push_ancestry(result: &mut Node, value: &Node) {
@@ -339,6 +348,7 @@ impl Builder {
     }
 
     fn process(&mut self, raw: Raw) -> Result<Node, Error> {
+        self.nodes += 1;
         let pos = raw.pos;
         let keep_array = raw.keep_array;
         let mut node = match raw.kind {

@@ -115,8 +115,8 @@ impl Default for Environment<'_> {
 pub struct Expression {
     root: ast::Node,
     source: Arc<str>,
-    /// Regular expressions compiled in it.
-    regexes: usize,
+    /// What building it took.
+    built: ast::Built,
 }
 
 impl fmt::Debug for Expression {
@@ -128,13 +128,18 @@ impl fmt::Debug for Expression {
 impl Expression {
     pub fn parse(source: &str) -> Result<Expression, Error> {
         let raw = parser::parse(source)?;
-        let (root, regexes) = ast::build(raw)?;
-        Ok(Expression { root, source: Arc::from(source), regexes })
+        let (root, built) = ast::build(raw)?;
+        Ok(Expression { root, source: Arc::from(source), built })
     }
 
     /// How many regular expressions it compiled (each up to 1 MiB).
     pub fn regexes(&self) -> usize {
-        self.regexes
+        self.built.regexes
+    }
+
+    /// How many nodes its tree holds (a few hundred bytes each).
+    pub fn nodes(&self) -> usize {
+        self.built.nodes
     }
 
     pub fn source(&self) -> &str {

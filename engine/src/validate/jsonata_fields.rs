@@ -10,6 +10,12 @@ use std::sync::Arc;
 /// past hand-written machines, and a bounded memory (each up to 1 MiB).
 pub const MAX_REGEXES_PER_DEFINITION: usize = 100;
 
+/// The most nodes one definition's JSONata expressions may hold: a
+/// 1 MB definition of long expressions compiled to ~87 MB before, and a
+/// server keeps thousands of definitions. Hand-written machines hold a few
+/// thousand.
+pub const MAX_JSONATA_NODES: usize = 100_000;
+
 /// Is `s` a JSONata expression (`{% … %}`) rather than a literal string?
 pub fn is_expression(s: &str) -> bool {
     s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
@@ -22,13 +28,24 @@ impl Validator {
         match v {
             Value::String(s) if is_expression(s) => {
                 let source = s[2..s.len() - 2].trim();
-                if self.regexes > MAX_REGEXES_PER_DEFINITION {
+                if self.regexes > MAX_REGEXES_PER_DEFINITION || self.jsonata_nodes > MAX_JSONATA_NODES {
                     // Reported once; the rest are not compiled.
                     return Template::Const(RtValue::Null);
                 }
                 match crate::jsonata::Expression::parse(source) {
                     Ok(expr) => {
                         self.regexes += expr.regexes();
+                        self.jsonata_nodes += expr.nodes();
+                        if self.jsonata_nodes > MAX_JSONATA_NODES {
+                            self.err(
+                                Code::BadJsonata,
+                                at,
+                                format!(
+                                    "the definition's JSONata expressions hold more than {MAX_JSONATA_NODES} nodes \
+                                     (a few hundred bytes each once compiled)"
+                                ),
+                            );
+                        }
                         if self.regexes > MAX_REGEXES_PER_DEFINITION {
                             self.err(
                                 Code::BadJsonata,

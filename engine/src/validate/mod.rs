@@ -39,10 +39,18 @@ pub enum WorkflowType {
 
 /// Validates a definition into the typed model, or returns every problem found.
 pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachine, Vec<Diagnostic>> {
-    let mut v = Validator { diags: Vec::new(), workflow, all_names: HashSet::new(), uses_context: false, regexes: 0 };
+    let mut v = Validator {
+        diags: Vec::new(),
+        workflow,
+        all_names: HashSet::new(),
+        uses_context: false,
+        regexes: 0,
+        jsonata_nodes: 0,
+    };
     let mut machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
     if let Some(m) = &mut machine {
         m.uses_context = v.uses_context;
+        m.jsonata_nodes = v.jsonata_nodes;
     }
     if v.diags.is_empty()
         && let Some(m) = machine
@@ -83,6 +91,8 @@ struct Validator {
     uses_context: bool,
     /// Regular expressions the JSONata expressions compiled so far.
     regexes: usize,
+    /// Nodes of the JSONata expressions' trees so far.
+    jsonata_nodes: usize,
 }
 
 impl Validator {
@@ -148,6 +158,7 @@ impl Validator {
             timeout_seconds,
             query_language,
             uses_context: false,
+            jsonata_nodes: 0,
         };
         if let Some(start) = &start_at
             && !states_obj.contains_key(start)
