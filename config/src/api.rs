@@ -36,10 +36,10 @@ pub struct ApiConfig {
     /// … and at most this many bytes of their inputs and outputs.
     #[serde(default = "default_kept_bytes", deserialize_with = "scalar")]
     pub executions_kept_bytes: usize,
-    /// Memory the state machines created through the API may take, their
-    /// definitions and compiled programs together (estimated from their
-    /// size and their JSONata); a create or update past it is refused with
-    /// `ServiceQuotaExceededException`.
+    /// Memory the state machines the API keeps may take (the pipelines'
+    /// too), their definitions and compiled programs together (estimated
+    /// from their size and their JSONata); a create or update past it is
+    /// refused with `ServiceQuotaExceededException`.
     #[serde(default = "default_definitions_bytes", deserialize_with = "scalar")]
     pub definitions_kept_bytes: usize,
     /// Threads running executions that wait (tasks, Wait states, retries).

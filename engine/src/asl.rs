@@ -23,8 +23,10 @@ pub struct StateMachine {
     /// Some path reads the execution's part of `$$` — anything but
     /// `$$.Map.Item…` (set on the top-level machine only).
     pub uses_context: bool,
-    /// Nodes of all its JSONata expressions' trees (top-level machine only).
+    /// Nodes of all its JSONata expressions' trees, and the regular
+    /// expressions they compiled (top-level machine only).
     pub jsonata_nodes: usize,
+    pub jsonata_regexes: usize,
 }
 
 impl StateMachine {

@@ -157,16 +157,23 @@ pub struct Program {
     /// The execution input must be kept for `$$.Execution.Input`, and
     /// executions named for `$$.Execution.Name` / `Id`.
     pub uses_context: bool,
-    /// Nodes of its JSONata expressions' trees: most of what a program
-    /// weighs in memory beyond its definition's size.
+    /// Nodes of its JSONata expressions' trees and the regular expressions
+    /// they compiled: most of what a program weighs in memory beyond its
+    /// definition's size.
     pub jsonata_nodes: usize,
+    pub jsonata_regexes: usize,
 }
 
 /// Lower a validated machine. Cannot fail: the validator has checked every
 /// name and field the compiler resolves.
 pub fn compile(machine: &StateMachine) -> Program {
     let mut c = Compiler {
-        p: Program { uses_context: machine.uses_context, jsonata_nodes: machine.jsonata_nodes, ..Program::default() },
+        p: Program {
+            uses_context: machine.uses_context,
+            jsonata_nodes: machine.jsonata_nodes,
+            jsonata_regexes: machine.jsonata_regexes,
+            ..Program::default()
+        },
     };
     c.machine(machine);
     c.p

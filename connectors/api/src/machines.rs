@@ -272,7 +272,7 @@ pub fn update(api: &Api, f: Fields) -> Reply {
     }
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
-    let room = registry.room();
+    let room = registry.room_replacing(&r.name);
     let m = registry.get_mut(&r.name).ok_or(not_found)?;
     if m.from_config {
         return Err(config_owned(arn));

@@ -20,11 +20,13 @@ pub const MAX_MACHINES: usize = 10_000;
 /// Versions per state machine (AWS: 1,000) and aliases (AWS: 100).
 pub const MAX_VERSIONS: usize = 1000;
 pub const MAX_ALIASES: usize = 100;
-/// Bytes taken per byte of definition text (text and compiled states)
-/// and per JSONata node (measured: a 1 MB definition whose JSONata has
-/// 315,000 nodes held 87 MB once compiled).
+/// Bytes taken per byte of definition text (text and compiled states),
+/// per JSONata node (measured: a 1 MB definition whose JSONata has
+/// 315,000 nodes held 87 MB once compiled) and per regular expression (at
+/// most 1 MiB compiled and 1 MiB of search cache).
 const BYTES_PER_DEFINITION_BYTE: usize = 4;
 const BYTES_PER_JSONATA_NODE: usize = 280;
+const BYTES_PER_REGEX: usize = 2 << 20;
 
 /// A definition of `definition_len` bytes compiled to `program`: what it
 /// is taken to hold in memory.
@@ -32,6 +34,7 @@ pub fn weight(definition_len: usize, program: &Program) -> usize {
     definition_len
         .saturating_mul(BYTES_PER_DEFINITION_BYTE)
         .saturating_add(program.jsonata_nodes.saturating_mul(BYTES_PER_JSONATA_NODE))
+        .saturating_add(program.jsonata_regexes.saturating_mul(BYTES_PER_REGEX))
 }
 
 pub struct Registry {
@@ -116,6 +119,32 @@ impl Room {
     }
 }
 
+impl Machine {
+    /// What its revisions take, by [`weight`]: each compiled program once.
+    pub fn held_bytes(&self) -> usize {
+        self.weigh(true)
+    }
+
+    /// [`Machine::held_bytes`] of the revisions other than its latest: what
+    /// it keeps when its latest is replaced.
+    pub fn held_bytes_by_versions(&self) -> usize {
+        self.weigh(false)
+    }
+
+    fn weigh(&self, with_latest: bool) -> usize {
+        let mut counted: std::collections::HashSet<*const Program> = std::collections::HashSet::new();
+        let latest = with_latest.then_some(&self.latest);
+        let revisions = latest.into_iter().chain(self.versions.values().map(|v| &v.revision));
+        let mut held = 0usize;
+        for r in revisions {
+            if counted.insert(Arc::as_ptr(&r.program)) {
+                held = held.saturating_add(weight(r.definition.len(), &r.program));
+            }
+        }
+        held
+    }
+}
+
 /// What an execution runs: the machine and, when named, its version or alias.
 #[derive(Clone)]
 pub struct Resolved {
@@ -178,6 +207,16 @@ impl Registry {
         Room { left: self.max_held_bytes.saturating_sub(self.held_bytes()), max: self.max_held_bytes }
     }
 
+    /// What `name`'s latest definition may weigh when replaced: the room
+    /// now and what its latest takes that no version keeps.
+    pub fn room_replacing(&self, name: &str) -> Room {
+        let mut room = self.room();
+        if let Some(m) = self.machines.get(name) {
+            room.left = room.left.saturating_add(m.held_bytes().saturating_sub(m.held_bytes_by_versions()));
+        }
+        room
+    }
+
     pub fn get(&self, name: &str) -> Option<&Machine> {
         self.machines.get(name)
     }
@@ -194,18 +233,12 @@ impl Registry {
         self.machines.is_empty()
     }
 
-    /// What every definition kept takes, by [`weight`]: each machine's
-    /// latest and each version of another revision.
+    /// What every definition kept takes, by [`weight`]: each compiled
+    /// program once, however many revisions share it.
     pub fn held_bytes(&self) -> usize {
         let mut held = 0usize;
         for m in self.machines.values() {
-            let mut counted = std::collections::HashSet::new();
-            let revisions = std::iter::once(&m.latest).chain(m.versions.values().map(|v| &v.revision));
-            for r in revisions {
-                if counted.insert(r.revision_id.as_str()) {
-                    held = held.saturating_add(weight(r.definition.len(), &r.program));
-                }
-            }
+            held = held.saturating_add(m.held_bytes());
         }
         held
     }

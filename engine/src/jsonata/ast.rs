@@ -728,19 +728,17 @@ pub fn compile_regex(pattern: &str, flags: &str, pos: usize) -> Result<regex::Re
 /// (without the `u` flag, which JSONata's regexes never carry): the
 /// `regex` crate's are Unicode, so `/\w+/` matched all of `héllo` where
 /// jsonata-js matches `h`, and compiled a hundredfold larger. In a class
-/// `\b` is a backspace, and a negated class nests (`[a\W]`).
+/// `\b` is a backspace, and each class nests (`[a\W]`; `[\w-z]` is `\w`,
+/// `-` and `z` as in JavaScript, not a range from `_`).
 fn javascript_classes(pattern: &str) -> String {
-    const WORD: &str = "0-9A-Za-z_";
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut chars = pattern.chars();
     let mut in_class = false;
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some('d') if in_class => out.push_str("0-9"),
                 Some('d') => out.push_str("[0-9]"),
                 Some('D') => out.push_str("[^0-9]"),
-                Some('w') if in_class => out.push_str(WORD),
                 Some('w') => out.push_str("[0-9A-Za-z_]"),
                 Some('W') => out.push_str("[^0-9A-Za-z_]"),
                 Some('b') if in_class => out.push_str("\\x08"),

@@ -1072,17 +1072,22 @@ impl<'a> Evaluator<'a> {
                 let args = b.signature.validate(&args, input)?;
                 // The text a built-in reads: string functions walk theirs
                 // (`$substring` counts characters, `$trim` scans, `$split`
-                // cuts) and their own charges cover only what they build.
+                // cuts); what they build is charged below, the work of
+                // building it (sorting, comparing) by the functions.
                 let read: usize = args.iter().map(|a| if let V::Str(s) = a { s.len() } else { 0 }).sum();
                 self.charge((read / crate::vm::BYTES_PER_STEP) as u64)?;
                 let result = (b.imp)(self, &args, input, env)?;
                 // Whatever a function built: one that grew its result from
                 // its inputs ($string, $uppercase, $zip…) is refused here,
-                // and what it wrote is charged.
+                // and the text it wrote is charged (not an argument handed
+                // back: `$string` of a string writes nothing).
                 match &result {
                     V::Str(s) => {
                         functions::string_fits(s.len())?;
-                        self.charge((s.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+                        let passed_through = args.iter().any(|a| matches!(a, V::Str(x) if Arc::ptr_eq(x, s)));
+                        if !passed_through {
+                            self.charge((s.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+                        }
                     }
                     V::Arr(a) => {
                         functions::items_fit(a.items.len())?;

@@ -369,12 +369,11 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     Ok(s)
 }
 
-pub fn format_integer(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+pub fn format_integer(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let Some(n) = arg(args, 0).num() else { return Ok(V::Undef) };
     let f = analyse_integer_picture(arg(args, 1).as_str().unwrap_or(""))?;
-    let formatted = format_integer_with(n.floor(), &f)?;
-    ev.charge((formatted.len() / crate::vm::BYTES_PER_STEP) as u64)?;
-    Ok(V::Str(Arc::from(formatted)))
+    // The text written is charged by every built-in's call.
+    Ok(V::Str(Arc::from(format_integer_with(n.floor(), &f)?)))
 }
 
 fn word_value(word: &str) -> Option<u64> {

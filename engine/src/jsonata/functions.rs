@@ -233,17 +233,15 @@ fn average(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(V::Num(ns.iter().sum::<f64>() / ns.len() as f64))
 }
 
-fn string_fn(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn string_fn(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let v = arg(args, 0);
     if v.is_undef() {
         return Ok(V::Undef);
     }
     let pretty = matches!(arg(args, 1), V::Bool(true));
-    let out = string_pretty(v, pretty)?;
-    // Written text, at the rate intrinsics are charged (at most a
-    // payload's worth a call, but a call repeated over many items adds up).
-    ev.charge((out.len() / crate::vm::BYTES_PER_STEP) as u64)?;
-    Ok(text(out))
+    // The text written is charged by every built-in's call
+    // (`Evaluator::apply_inner`), at the rate intrinsics are charged.
+    Ok(text(string_pretty(v, pretty)?))
 }
 
 fn js_slice(len: usize, start: f64, end: Option<f64>) -> (usize, usize) {

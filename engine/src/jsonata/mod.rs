@@ -247,6 +247,8 @@ mod tests {
         assert_eq!(run("$match('é a1', /\\b/).index", "null").as_deref(), Some("[2,4]"));
         assert_eq!(run("$match('a-b_c!é', /[\\w-]+/).match", "null").as_deref(), Some(r#""a-b_c""#));
         assert_eq!(run("$match('x!é', /[x\\W]+/).match", "null").as_deref(), Some(r#""x!é""#));
+        assert_eq!(run("$match('`-z', /[\\w-z]+/).match", "null").as_deref(), Some(r#""-z""#));
+        assert_eq!(run("$match('a.b-c@d', /[\\w-\\.]+/).match", "null").as_deref(), Some(r#"["a.b-c","d"]"#));
         assert_eq!(run("$split('a9b', /\\D/)", "null").as_deref(), Some(r#"["","9",""]"#));
         assert_eq!(
             run("[$contains('\\b', /[\\b]/), $contains('b', /[\\b]/)]", "null").as_deref(),

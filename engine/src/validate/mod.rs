@@ -51,6 +51,7 @@ pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachi
     if let Some(m) = &mut machine {
         m.uses_context = v.uses_context;
         m.jsonata_nodes = v.jsonata_nodes;
+        m.jsonata_regexes = v.regexes;
     }
     if v.diags.is_empty()
         && let Some(m) = machine
@@ -159,6 +160,7 @@ impl Validator {
             query_language,
             uses_context: false,
             jsonata_nodes: 0,
+            jsonata_regexes: 0,
         };
         if let Some(start) = &start_at
             && !states_obj.contains_key(start)
