@@ -180,6 +180,9 @@ fn jsonata_built_ins_charge_their_work_to_the_step_budget() {
         "($s := $pad('', 100000, 'x'); $count([1..10000].$uppercase($s)))",
         "($s := $pad('', 100000, 'x'); $count([1..1000].$split($s, '')))",
         "($s := $pad('', 100000, 'x'); $count([1..100000].($s & 'y')))",
+        // Each match object is a step: 20 × 200,000 matches (and their
+        // indexes counted from the start each time: 7 minutes before).
+        "($s := $pad('', 200000, 'a'); $count([1..20].$match($s, /a/)))",
         "($s := $pad('', 100000, ' '); $count([1..100000].$trim($s)))",
         // `**` unpacks a node per item it yields: over a chain of 300
         // objects, `**.a.**.a.**` yields 4.5 M (~900 MB held before).
@@ -194,6 +197,8 @@ fn jsonata_built_ins_charge_their_work_to_the_step_budget() {
         ("$count($sort([1..100000]))", json!(100_000)),
         ("$count($zip([1..100000], [1..100000]))", json!(100_000)),
         ("$count($keys([1..30000].{$string($): 1}))", json!(30000)),
+        ("$count($match($pad('', 100000, 'a'), /a/))", json!(100_000)),
+        ("$match('😀a😀éa', /a/).index", json!([2, 6])),
         ("($d := $reduce([1..300], function($v, $i){ {'a': $v} }, 0); $count($d.**))", json!(301)),
         ("($s := $pad('', 100000, 'x'); $length($substring($s, 5)))", json!(99995)),
         ("($s := $pad('', 1000, 'x'); $count([1..1000].$uppercase($s)))", json!(1000)),
