@@ -485,20 +485,15 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R
     let mut out = Vec::new();
     match regex_of(arg(args, 1)) {
         Some(re) => {
-            // Indexes count UTF-16 units from the previous match on, not
-            // from the start each time (quadratic: 22 s for one string of
-            // 260,000 matches); each match object built is a step.
-            let (mut counted_to, mut units) = (0, 0);
+            let mut index = Utf16Index::default();
             for caps in re.captures_iter(s).take(limit) {
                 let Some(m) = caps.get(0) else { continue };
-                ev.charge(1)?;
-                units += s[counted_to..m.start()].encode_utf16().count();
-                counted_to = m.start();
+                charge_search(ev, s, m.end())?;
                 let groups: Vec<V> =
                     (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                 out.push(V::object(vec![
                     (Key::from_static("match"), text(m.as_str())),
-                    (Key::from_static("index"), V::Num(units as f64)),
+                    (Key::from_static("index"), V::Num(index.at(s, m.start()) as f64)),
                     (Key::from_static("groups"), V::array(groups)),
                 ]));
             }
@@ -522,6 +517,37 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R
         }
     }
     Ok(V::seq(out))
+}
+
+/// UTF-16 offsets (JavaScript's string indexes) of increasing byte offsets
+/// into one string, each counted on from the one before: counting each from
+/// the start was quadratic (22 s for one string of 260,000 matches).
+#[derive(Default)]
+struct Utf16Index {
+    counted_to: usize,
+    units: usize,
+}
+
+impl Utf16Index {
+    fn at(&mut self, s: &str, byte: usize) -> usize {
+        self.units += s[self.counted_to..byte].encode_utf16().count();
+        self.counted_to = byte;
+        self.units
+    }
+}
+
+/// Bytes a search for the next regex match is taken to scan per step.
+/// Finding the next match may scan to the end of the string (the `regex`
+/// crate's iteration is quadratic for patterns like `/a*x|a/`, as a
+/// backtracking engine is): each match after the first is charged the rest
+/// of the string at 1 KiB a step, so that one evaluation stops within its
+/// budget (~2 GB scanned at most, seconds) instead of scanning for minutes,
+/// while 20,000 matches in a 100 KB string still fit (100,000 do not). Each
+/// match is a step too.
+const SCAN_BYTES_PER_STEP: usize = 1024;
+
+fn charge_search(ev: &mut Evaluator<'_>, s: &str, from: usize) -> Result<(), Error> {
+    ev.charge((s.len().saturating_sub(from) / SCAN_BYTES_PER_STEP) as u64 + 1)
 }
 
 fn contains(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
@@ -615,6 +641,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
             let Some(re) = regex_of(pattern) else { return Ok(V::Undef) };
             let mut out = String::new();
             let mut last = 0;
+            let mut index = Utf16Index::default();
             for (n, caps) in re.captures_iter(s).enumerate() {
                 if n >= limit {
                     break;
@@ -623,6 +650,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                 if m.as_str().is_empty() {
                     return Err(Error::eval("D1004", "Regular expression matches zero length string"));
                 }
+                charge_search(ev, s, m.end())?;
                 out.push_str(&s[last..m.start()]);
                 match replacement {
                     V::Str(r) => out.push_str(&expand(r, &caps)),
@@ -631,7 +659,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                             (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                         let mobj = V::object(vec![
                             (Key::from_static("match"), text(m.as_str())),
-                            (Key::from_static("index"), V::Num(m.start() as f64)),
+                            (Key::from_static("index"), V::Num(index.at(s, m.start()) as f64)),
                             (Key::from_static("groups"), V::array(groups)),
                         ]);
                         match ev.apply(f, vec![mobj], input, env)? {
@@ -654,7 +682,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
     }
 }
 
-fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+fn split(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     let V::Str(s) = arg(args, 0) else { return Ok(V::Undef) };
     if let Some(n) = arg(args, 2).num()
         && n < 0.0
@@ -666,7 +694,21 @@ fn split(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
         V::Str(sep) if sep.is_empty() => s.chars().map(String::from).collect(),
         V::Str(sep) => s.split(&**sep).map(String::from).collect(),
         other => match regex_of(other) {
-            Some(re) => re.split(s).map(String::from).collect(),
+            // `Regex::split`, each search charged.
+            Some(re) => {
+                let mut parts = Vec::new();
+                let mut last = 0;
+                for m in re.find_iter(s) {
+                    if parts.len() >= limit {
+                        break;
+                    }
+                    charge_search(ev, s, m.end())?;
+                    parts.push(s[last..m.start()].to_string());
+                    last = m.end();
+                }
+                parts.push(s[last..].to_string());
+                parts
+            }
             None => return Ok(V::Undef),
         },
     };
