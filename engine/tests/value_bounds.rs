@@ -462,6 +462,26 @@ fn comparing_intrinsics_and_string_choices_spend_the_executions_work() {
     assert!(passes < 1_000, "{passes} comparisons of 200 KB strings ran");
 }
 
+/// Measuring a selected value whose size is not known yet spends the
+/// execution's work: nested Maps whose ItemSelector copies the execution's
+/// 3,000-item input into every iteration walked it each time for free (the
+/// transitions cap let that run for minutes); now the execution is timed
+/// out after some tens of thousands of iterations.
+#[test]
+fn measuring_selected_values_spends_the_executions_work() {
+    let map = |inner: (&str, Value)| {
+        json!({"Type": "Map", "ItemsPath": "$.a", "ItemSelector": {"a.$": "$$.Execution.Input.a"},
+               "ItemProcessor": {"StartAt": inner.0, "States": {inner.0: inner.1}},
+               "ResultSelector": {"n.$": "States.ArrayLength($)"}, "End": true})
+    };
+    let pass = ("P", json!({"Type": "Pass", "Result": 1, "End": true}));
+    let def = json!({"StartAt": "M1", "States": {"M1": map(("M2", map(("M3", map(pass)))))}});
+    let items: Vec<u64> = (0..3_000).collect();
+    let (r, passes) = run_counting(def, json!({"a": items}), &Default::default());
+    assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(passes < 100_000, "{passes} iterations ran");
+}
+
 /// `depth` objects, each under the `a` of the one before.
 fn chain_of_a(depth: usize) -> Value {
     let mut v = json!(0);

@@ -141,7 +141,7 @@ impl Resolver<'_> {
                     let (v, bound) = match ft {
                         Template::Path(p) => match self.select(p, data) {
                             Ok(v) => {
-                                let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
+                                let bound = self.selected_bound(p, &v, data_bound);
                                 (v, bound)
                             }
                             Err(_) => return Err(missing_field(p, k, data)),
@@ -166,7 +166,7 @@ impl Resolver<'_> {
             }
             Template::Path(p) => match self.select(p, data) {
                 Ok(v) => {
-                    let bound = bounds::bound(&v, self.whole_bound(p, data_bound));
+                    let bound = self.selected_bound(p, &v, data_bound);
                     Ok((v, bound))
                 }
                 Err(m) => Err((ErrorName::Runtime, path_miss_detail(p, &m))),
@@ -185,6 +185,21 @@ impl Resolver<'_> {
     /// An upper bound on the measure of what `p` selects, where known.
     fn whole_bound(&self, p: &JsonPath, data_bound: Option<Measure>) -> Option<Measure> {
         selected_bound(p, data_bound, self.map_item_bound)
+    }
+
+    /// The measure of `v`, selected by `p`: its bound where known, else
+    /// measured, the walk spending the execution's work (a step per
+    /// [`super::BYTES_PER_STEP`] measured): an ItemSelector copying a
+    /// context value into every iteration of nested Maps walked it each
+    /// time uncharged, minutes up to the transitions cap.
+    fn selected_bound(&self, p: &JsonPath, v: &Value, data_bound: Option<Measure>) -> Option<Measure> {
+        if let Some(known) = bounds::scalar(v).or(self.whole_bound(p, data_bound)) {
+            return Some(known);
+        }
+        let measured = bounds::check(v).ok();
+        let walked = measured.map_or(bounds::MAX_PAYLOAD_BYTES, |m| m.bytes);
+        self.shared.spend_work((walked / super::BYTES_PER_STEP) as u64);
+        measured
     }
 
     pub(super) fn eval_call_measured(
