@@ -831,6 +831,11 @@ pub fn round_half_even(n: f64, precision: i32) -> f64 {
         format!("{m}e{}", e + p).parse().unwrap_or(x)
     };
     let value = shift(n, precision);
+    if !value.is_finite() {
+        // Shifted past the doubles (1e300 at 20 places): so large a number
+        // has no fraction to round.
+        return n;
+    }
     let mut r = value.round();
     if (r - value).abs() == 0.5 && r % 2.0 != 0.0 {
         r -= value.signum();

@@ -262,6 +262,22 @@ mod tests {
         assert_eq!(Expression::parse(&format!("[{}]", vec!["/a/"; 32].join(","))).map(|e| e.regexes()).ok(), Some(32));
     }
 
+    /// Rounding a number so large that shifting it by the places asked
+    /// overflows a double keeps the number: `$formatNumber(1e300, '0.00…')`
+    /// printed `inf.00…`.
+    #[test]
+    fn rounding_a_huge_number_keeps_it() {
+        let twenty = format!("0.{}", "0".repeat(20));
+        let out = run(&format!("$formatNumber(1e300, '{twenty}')"), "null").unwrap_or_default();
+        assert!(
+            out.starts_with("\"1000000000000000052504760")
+                && !out.contains("inf")
+                && out.ends_with(".00000000000000000000\""),
+            "{out}"
+        );
+        assert_eq!(run("$round(1e300, 20)", "null").as_deref(), Some("1e+300"));
+    }
+
     /// JavaScript orders strings by UTF-16 code units: a character past
     /// U+FFFF (a surrogate pair, 0xD83D 0xDE00 for 😀) comes before one from
     /// U+E000 to U+FFFF, where their UTF-8 bytes (and Rust's order) put it after.
