@@ -135,7 +135,8 @@ impl JsonPath {
         // Jayway's `PathCompiler.compile` trims the spaces around a path first
         // (deployed definitions carry such paths, e.g. "$$.Execution.Name ").
         let source = source.trim_matches(' ');
-        let mut p = Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0, nesting: 0, filter_nodes: 0 };
+        let mut p =
+            Parser { s: source.as_bytes(), i: 0, src: source, filter_depth: 0, nesting: 0, filter_operators: 0 };
         let path = p.path()?;
         if p.i != p.s.len() {
             return Err(p.err("unexpected trailing characters"));
@@ -608,7 +609,7 @@ struct Parser<'a> {
     nesting: usize,
     /// `&&`, `||` and `!` built so far: a chain of `&&`/`||` parses in a
     /// loop but nests one level per operator in the tree evaluation walks.
-    filter_nodes: usize,
+    filter_operators: usize,
 }
 
 /// The most nodes one select may visit or hold: a payload has at most
@@ -621,7 +622,7 @@ pub const NODES_PER_SELECT: u64 = 8_000_000;
 /// how many `&&`, `||` and `!` it may hold: far past any written by hand, well
 /// inside a thread's stack (a definition is the user's to write).
 pub const MAX_FILTER_NESTING: usize = 100;
-pub const MAX_FILTER_NODES: usize = 1_000;
+pub const MAX_FILTER_OPERATORS: usize = 1_000;
 
 impl Parser<'_> {
     /// A syntax error quoting the path, its first 200 characters at most (a
@@ -872,11 +873,11 @@ impl Parser<'_> {
         parsed
     }
 
-    /// Count a `&&`, `||` or `!`, refused past [`MAX_FILTER_NODES`].
-    fn node(&mut self, filter: Filter) -> Result<Filter, PathSyntaxError> {
-        self.filter_nodes += 1;
-        if self.filter_nodes > MAX_FILTER_NODES {
-            return Err(self.err(&format!("more than {MAX_FILTER_NODES} filter operators")));
+    /// Count a `&&`, `||` or `!`, refused past [`MAX_FILTER_OPERATORS`].
+    fn operator(&mut self, filter: Filter) -> Result<Filter, PathSyntaxError> {
+        self.filter_operators += 1;
+        if self.filter_operators > MAX_FILTER_OPERATORS {
+            return Err(self.err(&format!("more than {MAX_FILTER_OPERATORS} filter operators")));
         }
         Ok(filter)
     }
@@ -888,7 +889,7 @@ impl Parser<'_> {
             if self.s[self.i..].starts_with(b"||") {
                 self.i += 2;
                 let right = self.filter_and()?;
-                left = self.node(Filter::Or(Box::new(left), Box::new(right)))?;
+                left = self.operator(Filter::Or(Box::new(left), Box::new(right)))?;
             } else {
                 return Ok(left);
             }
@@ -902,7 +903,7 @@ impl Parser<'_> {
             if self.s[self.i..].starts_with(b"&&") {
                 self.i += 2;
                 let right = self.filter_atom()?;
-                left = self.node(Filter::And(Box::new(left), Box::new(right)))?;
+                left = self.operator(Filter::And(Box::new(left), Box::new(right)))?;
             } else {
                 return Ok(left);
             }
@@ -913,7 +914,7 @@ impl Parser<'_> {
         self.skip_ws();
         if self.eat(b'!') {
             let negated = self.nested(Self::filter_atom)?;
-            return self.node(Filter::Not(Box::new(negated)));
+            return self.operator(Filter::Not(Box::new(negated)));
         }
         if self.eat(b'(') {
             let f = self.nested(Self::filter_or)?;

@@ -184,6 +184,12 @@ impl<'a> Evaluator<'a> {
         self.steps
     }
 
+    /// Charge the text a built-in or an operator reads or writes, at the
+    /// rate intrinsics are charged (a step per [`crate::vm::BYTES_PER_STEP`]).
+    pub(super) fn charge_text(&mut self, bytes: usize) -> Result<(), Error> {
+        self.charge((bytes / crate::vm::BYTES_PER_STEP) as u64)
+    }
+
     /// Charge `work` evaluation steps for what a built-in or an operator
     /// does beyond one step (items copied or compared, text written), so
     /// that no evaluation runs or allocates without bound inside a single
@@ -716,7 +722,7 @@ impl<'a> Evaluator<'a> {
                 self.concat_into(l, input, env, out)?;
                 self.concat_into(r, input, env, out)
             })?;
-            self.charge((joined.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+            self.charge_text(joined.len())?;
             return Ok(V::Str(joined));
         }
         let lhs = self.evaluate(l, input, env)?;
@@ -1075,7 +1081,7 @@ impl<'a> Evaluator<'a> {
                 // cuts); what they build is charged below, the work of
                 // building it (sorting, comparing) by the functions.
                 let read: usize = args.iter().map(|a| if let V::Str(s) = a { s.len() } else { 0 }).sum();
-                self.charge((read / crate::vm::BYTES_PER_STEP) as u64)?;
+                self.charge_text(read)?;
                 let result = (b.imp)(self, &args, input, env)?;
                 // Whatever a function built: one that grew its result from
                 // its inputs ($string, $uppercase, $zip…) is refused here,
@@ -1086,7 +1092,7 @@ impl<'a> Evaluator<'a> {
                         functions::string_fits(s.len())?;
                         let passed_through = args.iter().any(|a| matches!(a, V::Str(x) if Arc::ptr_eq(x, s)));
                         if !passed_through {
-                            self.charge((s.len() / crate::vm::BYTES_PER_STEP) as u64)?;
+                            self.charge_text(s.len())?;
                         }
                     }
                     V::Arr(a) => {

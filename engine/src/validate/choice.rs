@@ -186,7 +186,7 @@ pub fn op_by_name(k: &str) -> Option<ChoiceOp> {
 }
 
 /// `StringMatches` patterns: `*` matches any run, `\*` and `\\` are literal.
-fn glob(s: &str) -> Vec<GlobPart> {
+pub(crate) fn glob(s: &str) -> Vec<GlobPart> {
     let mut parts = Vec::new();
     let mut lit = String::new();
     let mut chars = s.chars();

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 mod assign;
-mod choice;
+pub(crate) mod choice;
 mod dataflow;
 mod diagnostic;
 mod fail;

@@ -94,7 +94,7 @@ fn eval_rule(rule: &Rule, resolver: &Resolver<'_>, data: &Value) -> Result<bool,
             // transition: charged, or a Choice looping on itself compares
             // megabytes per transition for free.
             if let Value::String(s) = &*value {
-                resolver.shared.spend_work((s.len() / super::BYTES_PER_STEP) as u64);
+                resolver.shared.spend_bytes(s.len());
             }
             let expected = match operand {
                 Operand::Path(p) => {
@@ -102,7 +102,7 @@ fn eval_rule(rule: &Rule, resolver: &Resolver<'_>, data: &Value) -> Result<bool,
                         format!("Invalid path '{p}': The choice state's condition path references an invalid value.")
                     })?;
                     if let Value::String(s) = &v {
-                        resolver.shared.spend_work((s.len() / super::BYTES_PER_STEP) as u64);
+                        resolver.shared.spend_bytes(s.len());
                     }
                     return Ok(test(*op, &value, &Operand::Value(v)));
                 }
@@ -240,17 +240,9 @@ mod tests {
         assert!(!test(ChoiceOp::StringLessThan, &s("a"), &Operand::Value(Value::from(1))));
     }
 
+    /// A `StringMatches` pattern as the validator parses it.
     fn pattern(text: &str) -> Vec<GlobPart> {
-        let mut parts = Vec::new();
-        for (i, literal) in text.split('*').enumerate() {
-            if i > 0 {
-                parts.push(GlobPart::Star);
-            }
-            if !literal.is_empty() {
-                parts.push(GlobPart::Literal(literal.into()));
-            }
-        }
-        parts
+        crate::validate::choice::glob(text)
     }
 
     /// The backtracking definition the linear matcher must agree with.

@@ -139,6 +139,12 @@ impl Shared {
         self.work_left.set(steps);
     }
 
+    /// Spend the work of reading or writing `bytes` (a step per
+    /// [`BYTES_PER_STEP`]).
+    pub fn spend_bytes(&self, bytes: usize) {
+        self.spend_work((bytes / BYTES_PER_STEP) as u64);
+    }
+
     /// Spend `steps` of the execution's work (all that is left, at most).
     pub fn spend_work(&self, steps: u64) {
         self.work_left.set(self.work_left.get().saturating_sub(steps));

@@ -198,7 +198,7 @@ impl Resolver<'_> {
         }
         let measured = bounds::check(v).ok();
         let walked = measured.map_or(bounds::MAX_PAYLOAD_BYTES, |m| m.bytes);
-        self.shared.spend_work((walked / super::BYTES_PER_STEP) as u64);
+        self.shared.spend_bytes(walked);
         measured
     }
 
@@ -241,7 +241,7 @@ struct CallEnv<'s, 'a> {
 
 impl IntrinsicEnv for CallEnv<'_, '_> {
     fn charge(&mut self, bytes: usize) {
-        self.resolver.shared.spend_work((bytes / super::BYTES_PER_STEP) as u64);
+        self.resolver.shared.spend_bytes(bytes);
     }
     fn out_of_work(&self) -> bool {
         self.resolver.shared.work_left() == 0
