@@ -99,6 +99,10 @@ fn default_definitions_bytes() -> usize {
 }
 /// The most `definitions_kept_bytes` may be.
 pub const MAX_DEFINITIONS_KEPT_BYTES: usize = 64 << 30;
+/// The most threads the API may run executions on.
+pub const MAX_THREADS: usize = 1024;
+/// The most connections it may serve at once.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
 fn default_threads() -> usize {
     2
 }
@@ -176,9 +180,14 @@ impl ApiConfig {
                 format!("must be from 1 MiB ({}) to 64 GiB ({MAX_DEFINITIONS_KEPT_BYTES})", 1 << 20),
             ));
         }
-        for (at, n) in [("threads", self.threads), ("max_connections", self.max_connections)] {
-            if n == 0 {
-                out.push(problem(at, "must be at least 1".into()));
+        // Each thread is spawned at start and each connection is a permit of
+        // a semaphore that holds at most 2^61: bounded, so a typo cannot
+        // hang the start or panic it.
+        for (at, n, max) in
+            [("threads", self.threads, MAX_THREADS), ("max_connections", self.max_connections, MAX_CONNECTIONS)]
+        {
+            if !(1..=max).contains(&n) {
+                out.push(problem(at, format!("must be from 1 to {max}")));
             }
         }
         out
@@ -188,6 +197,26 @@ impl ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Threads are spawned at start and connections are semaphore permits:
+    /// 100,000 threads hung the start and `u64::MAX` connections panicked it.
+    #[test]
+    fn threads_and_connections_are_bounded() {
+        for (field, bad) in [
+            ("threads", "0"),
+            ("threads", "100000"),
+            ("max_connections", "0"),
+            ("max_connections", "18446744073709551615"),
+        ] {
+            let api: ApiConfig = serde_norway::from_str(&format!("{{{field}: {bad}}}")).expect("parses");
+            let problems = api.problems();
+            assert!(problems.iter().any(|p| p.at == format!("api.{field}")), "{field}: {bad}: {problems:?}");
+        }
+        let api: ApiConfig =
+            serde_norway::from_str(&format!("{{threads: {MAX_THREADS}, max_connections: {MAX_CONNECTIONS}}}"))
+                .expect("parses");
+        assert!(api.problems().is_empty(), "{:?}", api.problems());
+    }
 
     #[test]
     fn the_console_is_off_by_default_and_refused_beyond_loopback() {

@@ -389,6 +389,18 @@ fn default_sink_writers() -> usize {
 
 /// The most shard threads a pipeline may ask for.
 pub const MAX_SHARDS: usize = 1024;
+/// The most executions a shard may hold admitted but unacknowledged.
+pub const MAX_IN_FLIGHT_PER_SHARD: usize = 1_000_000;
+/// The longest record a source may read (`runtime.max_payload_bytes`): 64
+/// times AWS's 256 KiB payload, for text with whitespace to spare; the
+/// engine still bounds every state's payload at 256 KiB.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+/// The most task calls in flight at once (`aws.max_concurrent_calls`).
+pub const MAX_CONCURRENT_CALLS: usize = 65_536;
+/// SQS refuses a visibility timeout past 12 hours.
+pub const MAX_SQS_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+/// The most keys a memory dedup store may remember.
+pub const MAX_MEMORY_DEDUP_KEYS: usize = 100_000_000;
 /// The most sink writer threads (each with its own sinks).
 pub const MAX_SINK_WRITERS: usize = 256;
 
@@ -648,11 +660,38 @@ impl Config {
                 message: format!("must be from 1 to {MAX_WORK_PER_EXECUTION}"),
             });
         }
-        if self.runtime.max_in_flight_per_shard == 0 {
-            out.push(ConfigProblem {
-                at: "runtime.max_in_flight_per_shard".into(),
-                message: "must be at least 1".into(),
-            });
+        // Numbers that size memory, threads or what is sent to a service:
+        // a value past what any deployment needs is refused here rather
+        // than overflowing (a line window of `usize::MAX + 2`), panicking
+        // (a semaphore of more permits than tokio holds) or deadlocking (no
+        // permits) where it is used.
+        let bounded = [
+            ("runtime.max_in_flight_per_shard", self.runtime.max_in_flight_per_shard, MAX_IN_FLIGHT_PER_SHARD),
+            ("runtime.max_payload_bytes", self.runtime.max_payload_bytes, MAX_RECORD_BYTES),
+            ("aws.max_concurrent_calls", self.aws.max_concurrent_calls, MAX_CONCURRENT_CALLS),
+        ];
+        for (at, n, max) in bounded {
+            if !(1..=max).contains(&n) {
+                out.push(ConfigProblem { at: at.into(), message: format!("must be from 1 to {max}") });
+            }
+        }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            if let SourceConfig::Sqs { visibility_timeout, .. } = &p.source
+                && *visibility_timeout > MAX_SQS_VISIBILITY
+            {
+                out.push(ConfigProblem {
+                    at: format!("pipelines[{i}] ({}).source.visibility_timeout", p.name),
+                    message: "must be at most 12h (SQS's limit)".into(),
+                });
+            }
+            if let DedupConfig::Memory { capacity, .. } = p.dedup
+                && capacity > MAX_MEMORY_DEDUP_KEYS
+            {
+                out.push(ConfigProblem {
+                    at: format!("pipelines[{i}] ({}).dedup.capacity", p.name),
+                    message: format!("must be at most {MAX_MEMORY_DEDUP_KEYS}"),
+                });
+            }
         }
         if let Some(m) = &self.metrics
             && m.address.parse::<std::net::SocketAddr>().is_err()
@@ -1000,6 +1039,53 @@ pipelines:
             let problems = Config::from_yaml(&sqs(bad), &|_| None).unwrap().problems();
             assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.pollers"), "{bad}: {problems:?}");
         }
+    }
+
+    /// Every number that sizes memory, threads, permits or a service call
+    /// is refused past its bound, naming its field; `u64::MAX` wrapped the
+    /// line window (every record "oversized"), panicked tokio's semaphore
+    /// or sent SQS a negative visibility timeout.
+    #[test]
+    fn numbers_past_their_bounds_are_refused_naming_the_field() {
+        let huge = u64::MAX.to_string();
+        let cases = [
+            ("runtime: { shards: 2, drain_timeout: 5s", "max_in_flight_per_shard", "runtime.max_in_flight_per_shard"),
+            ("runtime: { shards: 2, drain_timeout: 5s", "max_payload_bytes", "runtime.max_payload_bytes"),
+        ];
+        for (anchor, field, at) in cases {
+            for bad in ["0", huge.as_str()] {
+                let text = MINIMAL.replace(anchor, &format!("{anchor}, {field}: {bad}"));
+                let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
+                assert!(problems.iter().any(|p| p.at == at), "{field}: {bad}: {problems:?}");
+            }
+        }
+        for bad in ["0", huge.as_str()] {
+            let text = format!("{MINIMAL}aws: {{ max_concurrent_calls: {bad} }}\n");
+            let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
+            assert!(problems.iter().any(|p| p.at == "aws.max_concurrent_calls"), "{bad}: {problems:?}");
+        }
+        let text = MINIMAL.replace("ttl: 90s }", &format!("ttl: 90s, capacity: {huge} }}"));
+        let problems = Config::from_yaml(&text, &|_| None).unwrap().problems();
+        assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).dedup.capacity"), "{problems:?}");
+        let sqs = |visibility: &str| {
+            MINIMAL.replace(
+                "source: { type: file, path: \"${DATA:data/in.jsonl}\" }",
+                &format!("source: {{ type: sqs, queue_url: \"http://q/in\", visibility_timeout: {visibility} }}"),
+            )
+        };
+        assert!(Config::from_yaml(&sqs("12h"), &|_| None).unwrap().problems().is_empty());
+        let problems = Config::from_yaml(&sqs("13h"), &|_| None).unwrap().problems();
+        assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.visibility_timeout"), "{problems:?}");
+        // The largest accepted values are accepted.
+        let text = MINIMAL.replace(
+            "runtime: { shards: 2, drain_timeout: 5s",
+            &format!(
+                "aws: {{ max_concurrent_calls: {MAX_CONCURRENT_CALLS} }}\nruntime: {{ shards: 2, drain_timeout: 5s, \
+                 max_in_flight_per_shard: {MAX_IN_FLIGHT_PER_SHARD}, max_payload_bytes: {MAX_RECORD_BYTES}"
+            ),
+        );
+        let c = Config::from_yaml(&text, &|_| None).unwrap();
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
     }
 
     #[test]
