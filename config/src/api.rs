@@ -36,6 +36,16 @@ pub struct ApiConfig {
     /// … and at most this many bytes of their inputs and outputs.
     #[serde(default = "default_kept_bytes", deserialize_with = "scalar")]
     pub executions_kept_bytes: usize,
+    /// Executions running at once (started, not ended: inline, queued,
+    /// parked on a task or a Wait); a start past it is refused
+    /// (`ExecutionLimitExceeded`, `ThrottlingException` for
+    /// StartSyncExecution) …
+    #[serde(default = "default_running", deserialize_with = "scalar")]
+    pub executions_running: usize,
+    /// … and what their inputs may take parsed, estimated at 32 bytes per
+    /// byte of input plus 16 KiB each.
+    #[serde(default = "default_running_bytes", deserialize_with = "scalar")]
+    pub executions_running_bytes: usize,
     /// Memory the state machines the API keeps may take (the pipelines'
     /// too), their definitions and compiled programs together (estimated
     /// from their size and their JSONata); a create or update past it is
@@ -94,6 +104,16 @@ fn default_kept() -> usize {
 fn default_kept_bytes() -> usize {
     64 << 20
 }
+fn default_running() -> usize {
+    10_000
+}
+/// The most `executions_running` may be.
+pub const MAX_EXECUTIONS_RUNNING: usize = 1_000_000;
+fn default_running_bytes() -> usize {
+    1 << 30
+}
+/// The most `executions_running_bytes` may be.
+pub const MAX_EXECUTIONS_RUNNING_BYTES: usize = 64 << 30;
 fn default_definitions_bytes() -> usize {
     1 << 30
 }
@@ -125,6 +145,8 @@ impl Default for ApiConfig {
             executions_kept: default_kept(),
             executions_kept_bytes: default_kept_bytes(),
             definitions_kept_bytes: default_definitions_bytes(),
+            executions_running: default_running(),
+            executions_running_bytes: default_running_bytes(),
             threads: default_threads(),
             max_connections: default_connections(),
             idle_timeout: default_idle(),
@@ -183,9 +205,17 @@ impl ApiConfig {
         // Each thread is spawned at start and each connection is a permit of
         // a semaphore that holds at most 2^61: bounded, so a typo cannot
         // hang the start or panic it.
-        for (at, n, max) in
-            [("threads", self.threads, MAX_THREADS), ("max_connections", self.max_connections, MAX_CONNECTIONS)]
-        {
+        if !(1 << 20..=MAX_EXECUTIONS_RUNNING_BYTES).contains(&self.executions_running_bytes) {
+            out.push(problem(
+                "executions_running_bytes",
+                format!("must be from 1 MiB ({}) to 64 GiB ({MAX_EXECUTIONS_RUNNING_BYTES})", 1 << 20),
+            ));
+        }
+        for (at, n, max) in [
+            ("threads", self.threads, MAX_THREADS),
+            ("max_connections", self.max_connections, MAX_CONNECTIONS),
+            ("executions_running", self.executions_running, MAX_EXECUTIONS_RUNNING),
+        ] {
             if !(1..=max).contains(&n) {
                 out.push(problem(at, format!("must be from 1 to {max}")));
             }
@@ -207,6 +237,10 @@ mod tests {
             ("threads", "100000"),
             ("max_connections", "0"),
             ("max_connections", "18446744073709551615"),
+            ("executions_running", "0"),
+            ("executions_running", "1000001"),
+            ("executions_running_bytes", "1000"),
+            ("executions_running_bytes", "18446744073709551615"),
         ] {
             let api: ApiConfig = serde_norway::from_str(&format!("{{{field}: {bad}}}")).expect("parses");
             let problems = api.problems();

@@ -6,8 +6,11 @@
 //! [`server`], with SigV4 checked by [`auth`] when credentials are set; and
 //! the web [`console`] beside it when configured.
 //!
-//! Executions that never wait run inline on the request's thread;
-//! the others run on the runtime's [`expressway_runtime::pool::Pool`].
+//! Executions that never wait run inline on the request's thread when one
+//! of [`Api::allow_inline`]'s slots is free (one HTTP thread always stays
+//! free of executions, so List/Describe/Stop answer whatever runs); the
+//! others, and every StartExecution, run on the runtime's
+//! [`expressway_runtime::pool::Pool`]. [`running`] bounds what runs at once.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +21,7 @@ pub mod executions;
 pub mod machines;
 pub mod registry;
 pub mod run;
+pub mod running;
 pub mod server;
 pub mod test_state;
 pub mod validate;
@@ -44,6 +48,9 @@ pub struct Api {
     registry: RwLock<Registry>,
     executions: Mutex<Store>,
     pool: Pool,
+    running: Arc<running::Running>,
+    /// Request threads that may run an execution inline now.
+    inline_slots: std::sync::atomic::AtomicUsize,
     tasks: OnceLock<Result<Arc<dyn TaskService>, String>>,
     make_tasks: TasksFactory,
     mock_config: Option<Value>,
@@ -109,12 +116,25 @@ impl Api {
             registry: RwLock::new(registry),
             executions: Mutex::new(Store::new(config.executions_kept, config.executions_kept_bytes)),
             pool,
+            running: running::Running::new(config.executions_running, config.executions_running_bytes),
+            inline_slots: std::sync::atomic::AtomicUsize::new(0),
             tasks: OnceLock::new(),
             make_tasks,
             mock_config,
             seq: AtomicU64::new(0),
             console: OnceLock::new(),
         })
+    }
+
+    /// Let `n` request threads at a time run an execution that never waits
+    /// inline (the server runs one thread more than that).
+    pub fn allow_inline(&self, n: usize) {
+        self.inline_slots.store(n, Ordering::Release);
+    }
+
+    /// Executions started and not yet ended.
+    pub fn running(&self) -> usize {
+        self.running.count()
     }
 
     /// Serve the web console beside the API (once; later calls are ignored).

@@ -9,6 +9,7 @@ use crate::Api;
 use crate::arn::check_name;
 use crate::executions::{Ending, Execution, Status, Store};
 use crate::registry::Resolved;
+use crate::running::Refusal;
 use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_connectors::mock::MockConfig;
 use expressway_engine::driver::{Offline, RunOptions};
@@ -21,6 +22,7 @@ use expressway_runtime::pool::{AbortHandle, Finished, Submission};
 use expressway_runtime::tasks::{StartExecution, StartRefused, StartedExecution};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// AWS's limit on an execution's input, in bytes of UTF-8.
 const MAX_INPUT_BYTES: usize = 256 * 1024;
@@ -88,14 +90,15 @@ impl Api {
     }
 
     /// Run `e` to its end: from a MockConfigFile test case, inline when the
-    /// machine never waits, else on the runtime's pool. With `observer` set,
-    /// also the path it took.
+    /// machine never waits and `place` allows it, else on the runtime's
+    /// pool. With `observer` set, also the path it took.
     async fn run(
         self: &Arc<Self>,
         r: &Resolved,
         e: &Arc<Execution>,
         input: EngineValue,
         observer: Option<Observer>,
+        place: Place,
     ) -> (Ending, Path) {
         let workflow = if r.express { WorkflowType::Express } else { WorkflowType::Standard };
         let opts = RunOptions { observer: observer.clone(), ..RunOptions::for_workflow(workflow) };
@@ -106,7 +109,9 @@ impl Api {
                 Ok(mut mocks) => caught(|| expressway_engine::execute(&program, info, input, &mut mocks, &opts)),
                 Err(cause) => Finished::Ran(failed("States.Runtime", cause)),
             }
-        } else if !program.suspends() {
+        } else if !program.suspends()
+            && let Some(_slot) = (place == Place::InlineIfFree).then(|| self.inline_slot()).flatten()
+        {
             caught(|| expressway_engine::execute(&program, info, input, &mut Offline, &opts))
         } else {
             let tasks = match self.tasks() {
@@ -144,6 +149,33 @@ impl Api {
 
     fn keep(&self, e: Arc<Execution>) {
         self.executions().add(e);
+    }
+
+    /// One of the request threads' slots for an inline execution, if free.
+    fn inline_slot(&self) -> Option<InlineSlot<'_>> {
+        self.inline_slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| free.checked_sub(1))
+            .ok()
+            .map(|_| InlineSlot(&self.inline_slots))
+    }
+}
+
+/// Where an execution that never waits may run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// On the request's thread, when a slot is free (StartSyncExecution:
+    /// its caller waits, and a hop to the pool would add to every answer).
+    InlineIfFree,
+    /// On the pool (StartExecution: its answer does not wait for it).
+    Pool,
+}
+
+/// A request thread's slot, given back when the inline execution ends.
+struct InlineSlot<'a>(&'a AtomicUsize);
+
+impl Drop for InlineSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -220,8 +252,9 @@ pub async fn start_sync_watched(
         ));
     }
     let (text, input) = input_of(&f)?;
+    let _admitted = api.running.admit(text.len(), Refusal::Throttling)?;
     let e = Arc::new(api.new_execution(&r, &f, text)?);
-    let (end, path) = api.run(&r, &e, input, observer).await;
+    let (end, path) = api.run(&r, &e, input, observer, Place::InlineIfFree).await;
     let body = sync_answer(&e, &end);
     e.end(end);
     api.keep(e);
@@ -280,6 +313,7 @@ fn start_execution(api: &Arc<Api>, f: Fields<'_>) -> Result<Arc<Execution>, ApiE
     let arn = f.str("stateMachineArn")?;
     let r = api.read_registry().resolve(arn, api.pick())?;
     let (text, input) = input_of(&f)?;
+    let admitted = api.running.admit(text.len(), Refusal::ExecutionLimitExceeded)?;
     let e = Arc::new(api.new_execution(&r, &f, text)?);
     if !r.express {
         // Names are unique per STANDARD machine: the same name and input
@@ -300,7 +334,8 @@ fn start_execution(api: &Arc<Api>, f: Fields<'_>) -> Result<Arc<Execution>, ApiE
     }
     let (api, started) = (api.clone(), e.clone());
     tokio::spawn(async move {
-        let (end, _) = api.run(&r, &e, input, None).await;
+        let _admitted = admitted;
+        let (end, _) = api.run(&r, &e, input, None, Place::Pool).await;
         let grew = end.output.as_ref().map_or(0, String::len);
         if e.end(end) {
             api.executions().grew(grew);

@@ -36,13 +36,16 @@ pub fn describe_metrics() {
 }
 
 /// Bind `config.address` now (a taken port fails at start) and serve on
-/// `workers` threads of a runtime of the API's own.
+/// `workers` threads (and one kept free of executions) of a runtime of the API's own.
 pub fn serve(api: Arc<Api>, config: &ApiConfig, workers: usize) -> std::io::Result<std::net::SocketAddr> {
     let listener = std::net::TcpListener::bind(&config.address)?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    // One thread more than may run executions inline: control-plane calls
+    // are answered while every other thread runs one.
+    api.allow_inline(workers.max(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
+        .worker_threads(workers.max(1) + 1)
         .thread_name("api-http")
         .enable_all()
         .build()?;

@@ -638,3 +638,129 @@ fn a_nested_start_execution_of_a_machine_this_process_serves_starts_in_process()
         assert_eq!(output["greeting"], "hello nested");
     });
 }
+
+/// Two children of itself per execution, each then parked on a long Wait;
+/// a refused child start is caught, so its parent parks too.
+fn self_starting(arn: &str) -> String {
+    let branch = |n: u8| {
+        format!(
+            r#"{{"StartAt": "Start{n}", "States": {{
+      "Start{n}": {{"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+        "Parameters": {{"StateMachineArn": "{arn}", "Input.$": "$"}},
+        "Catch": [{{"ErrorEquals": ["States.ALL"], "ResultPath": "$.refused", "Next": "Refused{n}"}}], "End": true}},
+      "Refused{n}": {{"Type": "Pass", "End": true}}}}}}"#
+        )
+    };
+    format!(
+        r#"{{"StartAt": "Fork", "States": {{
+      "Fork": {{"Type": "Parallel", "Branches": [{}, {}], "Next": "Nap"}},
+      "Nap": {{"Type": "Wait", "Seconds": 600, "End": true}}}}}}"#,
+        branch(1),
+        branch(2)
+    )
+}
+
+/// A machine that starts itself twice grew the process by 500 MB a second
+/// without bound: now at most `api.executions_running` run, the next start
+/// is refused with AWS's `ExecutionLimitExceeded` (a nested start's task
+/// fails with `StepFunctions.ExecutionLimitExceededException`), the server
+/// keeps answering, and a stopped execution gives its room back.
+#[test]
+fn running_executions_are_bounded_and_a_self_starting_machine_stops_at_the_bound() {
+    let dir = work_dir("api-running-bound");
+    let port = free_port();
+    let config = dir.join("api.yaml");
+    std::fs::write(&config, format!("api:\n  address: 127.0.0.1:{port}\n  executions_running: 40\n")).expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
+    command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
+    let closed = free_port();
+    command
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
+    let sfn = client(server.port);
+    let arn = machine_arn("forks");
+    runtime().block_on(async {
+        sfn.create_state_machine()
+            .name("forks")
+            .definition(self_starting(&arn))
+            .role_arn(ROLE)
+            .send()
+            .await
+            .expect("create");
+        sfn.start_execution().state_machine_arn(&arn).input("{}").send().await.expect("the first start");
+        // 1 + 2 + 4 + 8 + 16 = 31 fit; the generation of 32 fills the rest.
+        let mut running = 0;
+        for _ in 0..100 {
+            let listed = sfn
+                .list_executions()
+                .state_machine_arn(&arn)
+                .status_filter(ExecutionStatus::Running)
+                .max_results(1000)
+                .send()
+                .await
+                .expect("list");
+            running = listed.executions().len();
+            assert!(running <= 40, "{running} running past the bound of 40");
+            if running == 40 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(running, 40, "{}", server.log_tail());
+        // Settled: no more starts are tried, and none gets through.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let all = sfn.list_executions().state_machine_arn(&arn).max_results(1000).send().await.expect("list");
+        assert_eq!(all.executions().len(), 40, "refused starts leave no execution behind");
+        let refused = sfn.start_execution().state_machine_arn(&arn).input("{}").send().await.unwrap_err();
+        let refused = refused.into_service_error();
+        assert!(refused.is_execution_limit_exceeded(), "{refused:?}");
+        assert!(refused.to_string().contains("api.executions_running"), "{refused}");
+        // StartSyncExecution has no such error: it is throttled (the SDK
+        // retries, then gives up).
+        let starter = format!(
+            r#"{{"StartAt": "Start", "States": {{
+          "Start": {{"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+            "Parameters": {{"StateMachineArn": "{arn}", "Input": {{}}}},
+            "Catch": [{{"ErrorEquals": ["States.ALL"], "Next": "Refused"}}], "End": true}},
+          "Refused": {{"Type": "Pass", "End": true}}}}}}"#
+        );
+        for (name, definition) in [("starter", starter.as_str()), ("naps", WAITS)] {
+            let kind = if name == "starter" { StateMachineType::Express } else { StateMachineType::Standard };
+            sfn.create_state_machine()
+                .name(name)
+                .definition(definition)
+                .role_arn(ROLE)
+                .r#type(kind)
+                .send()
+                .await
+                .expect("create");
+        }
+        let throttled = sfn.start_sync_execution().state_machine_arn(machine_arn("starter")).send().await.unwrap_err();
+        let throttled = throttled.into_service_error();
+        assert_eq!(throttled.meta().code(), Some("ThrottlingException"), "{throttled:?}");
+        // A stopped execution gives its room back: the starter runs in it,
+        // and its own nested start is refused with AWS's error name.
+        let first = all.executions().last().expect("one").execution_arn().to_string();
+        sfn.stop_execution().execution_arn(&first).send().await.expect("stop");
+        let mut ran = None;
+        for _ in 0..50 {
+            match sfn.start_sync_execution().state_machine_arn(machine_arn("starter")).send().await {
+                Ok(run) => {
+                    ran = Some(run);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let ran = ran.expect("room after a stop");
+        assert_eq!(ran.status(), &SyncExecutionStatus::Succeeded, "{ran:?}");
+        let out: serde_json::Value = serde_json::from_str(ran.output().expect("output")).expect("json");
+        assert_eq!(out["Error"], "StepFunctions.ExecutionLimitExceededException", "{out:#}");
+        assert!(out["Cause"].as_str().is_some_and(|c| c.contains("Error Code: ExecutionLimitExceeded")), "{out:#}");
+        // The starter's room came back when it ended.
+        sfn.start_execution().state_machine_arn(machine_arn("naps")).send().await.expect("room after the starter");
+    });
+}
