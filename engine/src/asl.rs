@@ -27,6 +27,8 @@ pub struct StateMachine {
     /// expressions they compiled (top-level machine only).
     pub jsonata_nodes: usize,
     pub jsonata_regexes: usize,
+    /// What all its JSONPaths hold compiled (top-level machine only).
+    pub jsonpath_bytes: usize,
 }
 
 impl StateMachine {

@@ -197,6 +197,13 @@ impl Call {
         out
     }
 
+    /// What its arguments and their paths hold on the heap, nested calls'
+    /// included ([`JsonPath::heap_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.args.len() * size_of::<Arg>()
+            + self.paths().iter().map(|p| size_of::<JsonPath>() + p.heap_bytes()).sum::<usize>()
+    }
+
     /// The call with each path replaced by what `rewrite` makes of it;
     /// `None` if `rewrite` refuses one.
     pub fn with_paths(&self, rewrite: &mut dyn FnMut(&JsonPath) -> Option<JsonPath>) -> Option<Call> {

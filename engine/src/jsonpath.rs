@@ -64,6 +64,47 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
+/// An allocation of `n` bytes as the allocator takes it.
+fn alloc(n: usize) -> usize {
+    if n == 0 { 0 } else { n.next_multiple_of(16).max(32) }
+}
+
+impl Segment {
+    /// What it holds on the heap beyond its own slot.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Segment::Filter(f) => alloc(size_of::<Filter>()) + f.heap_bytes(),
+            Segment::Union(items) => alloc(items.len() * size_of::<UnionItem>()),
+            Segment::Descendant(s) => alloc(size_of::<Segment>()) + s.heap_bytes(),
+            _ => 0,
+        }
+    }
+}
+
+impl Filter {
+    // Recursion as deep as the parser's, which bounds nesting and operators
+    // (`MAX_FILTER_NESTING`, `MAX_FILTER_OPERATORS`).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Filter::Exists(p) => p.heap_bytes(),
+            Filter::Compare(a, _, b) => a.heap_bytes() + b.heap_bytes(),
+            Filter::And(a, b) | Filter::Or(a, b) => 2 * alloc(size_of::<Filter>()) + a.heap_bytes() + b.heap_bytes(),
+            Filter::Not(f) => alloc(size_of::<Filter>()) + f.heap_bytes(),
+        }
+    }
+}
+
+impl Operand {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Operand::Current(p) | Operand::Absolute(p) => p.heap_bytes(),
+            // Filters compare with scalars: a string's text is its only allocation.
+            Operand::Literal(Value::String(s)) => alloc(s.len() + 16),
+            Operand::Literal(_) => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     /// `@...` relative to the element under test.
@@ -225,6 +266,16 @@ impl JsonPath {
     /// Map item, which needs neither a copy of the input nor a name.
     pub fn reads_execution_context(&self) -> bool {
         self.root == Root::Context && !matches!(self.segments.first(), Some(Segment::Field(f)) if &**f == "Map")
+    }
+
+    /// What it takes on the heap compiled, estimated from its parts' sizes
+    /// (each allocation counted at least 32 bytes, as the allocator rounds):
+    /// a definition's paths can weigh far more than their text (a 1 MB
+    /// definition of `&&` filters held 88 MB).
+    pub fn heap_bytes(&self) -> usize {
+        alloc(self.source.len())
+            + alloc(self.segments.len() * size_of::<Segment>())
+            + self.segments.iter().map(Segment::heap_bytes).sum::<usize>()
     }
 
     /// A reference path (ResultPath, Choice `Variable`, …) may only name fields

@@ -29,12 +29,14 @@ const BYTES_PER_JSONATA_NODE: usize = 280;
 const BYTES_PER_REGEX: usize = 2 << 20;
 
 /// A definition of `definition_len` bytes compiled to `program`: what it
-/// is taken to hold in memory.
+/// is taken to hold in memory (its JSONPaths as the compiler estimates
+/// them: a 0.95 MB definition of `&&` filters held 88 MB, estimated 83 MB).
 pub fn weight(definition_len: usize, program: &Program) -> usize {
     definition_len
         .saturating_mul(BYTES_PER_DEFINITION_BYTE)
         .saturating_add(program.jsonata_nodes.saturating_mul(BYTES_PER_JSONATA_NODE))
         .saturating_add(program.jsonata_regexes.saturating_mul(BYTES_PER_REGEX))
+        .saturating_add(program.jsonpath_bytes)
 }
 
 pub struct Registry {

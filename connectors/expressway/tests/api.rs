@@ -450,6 +450,23 @@ fn hostile_requests_get_aws_errors_and_the_server_keeps_serving() {
     let (status, body) = create("too-heavy", &heavy(150, 200));
     assert_eq!(status, 400, "{}", &body[..body.len().min(400)]);
     assert!(body.contains("InvalidDefinition") && body.contains("100000 nodes"), "{}", &body[..body.len().min(600)]);
+    // JSONPath filters weigh what they hold compiled (~440 bytes per `&&`
+    // operand), not four times their text: 270 KB of them (~1 MiB by the
+    // old estimate) is ~23 MiB, past the 16 MiB budget on its own.
+    let chain = vec!["@.b"; 900].join("&&");
+    let filters: serde_json::Map<String, serde_json::Value> =
+        (0..60).map(|i| (format!("k{i}.$"), format!("$.a[?({chain})]").into())).collect();
+    let filtered =
+        serde_json::json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": filters, "End": true}}});
+    let (status, body) = create("filters", &filtered.to_string());
+    assert_eq!(status, 400, "{}", &body[..body.len().min(400)]);
+    let mib: usize = body
+        .split("this one ~")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(body.contains("ServiceQuotaExceededException") && mib >= 20, "{body}");
 }
 
 fn clients_python() -> PathBuf {

@@ -17,6 +17,7 @@ impl Validator {
         match JsonPath::parse(s) {
             Ok(p) => {
                 self.uses_context |= p.reads_execution_context();
+                self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(size_of::<JsonPath>() + p.heap_bytes());
                 Some(p)
             }
             Err(e) => {
@@ -132,6 +133,7 @@ impl Validator {
             match Call::parse(s) {
                 Ok(c) => {
                     self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
+                    self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(c.heap_bytes());
                     Template::Call(c)
                 }
                 Err(e) => {

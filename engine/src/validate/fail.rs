@@ -42,6 +42,7 @@ impl Validator {
                 Some(s) if intrinsics::looks_like_call(s) => match Call::parse(s) {
                     Ok(c) => {
                         self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
+                        self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(c.heap_bytes());
                         FailField::Call(c)
                     }
                     Err(e) => {

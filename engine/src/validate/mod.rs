@@ -46,11 +46,13 @@ pub fn validate(definition: &Value, workflow: WorkflowType) -> Result<StateMachi
         uses_context: false,
         regexes: 0,
         jsonata_nodes: 0,
+        jsonpath_bytes: 0,
     };
     let mut machine = v.machine(definition, "", QueryLanguage::JsonPath, true);
     if let Some(m) = &mut machine {
         m.uses_context = v.uses_context;
         m.jsonata_nodes = v.jsonata_nodes;
+        m.jsonpath_bytes = v.jsonpath_bytes;
         m.jsonata_regexes = v.regexes;
     }
     if v.diags.is_empty()
@@ -94,6 +96,8 @@ struct Validator {
     regexes: usize,
     /// Nodes of the JSONata expressions' trees so far.
     jsonata_nodes: usize,
+    /// What the JSONPaths (intrinsics' included) parsed so far hold ([`JsonPath::heap_bytes`]).
+    jsonpath_bytes: usize,
 }
 
 impl Validator {
@@ -160,6 +164,7 @@ impl Validator {
             query_language,
             uses_context: false,
             jsonata_nodes: 0,
+            jsonpath_bytes: 0,
             jsonata_regexes: 0,
         };
         if let Some(start) = &start_at
