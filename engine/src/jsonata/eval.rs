@@ -194,6 +194,14 @@ impl<'a> Evaluator<'a> {
     /// does beyond one step (items copied or compared, text written), so
     /// that no evaluation runs or allocates without bound inside a single
     /// step. [`ITEMS_PER_STEP`] items of plain work are one step.
+    /// Before `n` tuples of a `@`/`#`/`%` step are built: each holds its
+    /// bindings in allocations of its own (~280 bytes; 10 M of them for
+    /// `[1..10000000]#$i` took 2.8 GB), so each costs [`STEPS_PER_TUPLE`]
+    /// steps and the step budget bounds their memory to a few hundred MB.
+    fn charge_tuples(&mut self, n: usize) -> Result<(), Error> {
+        self.charge((n as u64).saturating_mul(STEPS_PER_TUPLE))
+    }
+
     pub(super) fn charge(&mut self, work: u64) -> Result<(), Error> {
         self.steps = self.steps.saturating_add(work);
         if self.steps > self.limits.max_steps {
@@ -589,6 +597,7 @@ impl<'a> Evaluator<'a> {
                 Some(t) => self.sort(terms, &seq_of(t.into_iter().map(V::Tuple).collect(), true), env)?,
                 None => {
                     let sorted = self.sort(terms, input, env)?;
+                    self.charge_tuples(sorted.item_count().unwrap_or(1))?;
                     let items = sorted
                         .to_items()
                         .into_iter()
@@ -609,7 +618,11 @@ impl<'a> Evaluator<'a> {
         }
         let tuples = match tuples {
             Some(t) => t,
-            None => input.to_items().into_iter().map(|v| Rc::new(vec![(Key::from_static("@"), v)])).collect(),
+            None => {
+                let items = input.to_items();
+                self.charge_tuples(items.len())?;
+                items.into_iter().map(|v| Rc::new(vec![(Key::from_static("@"), v)])).collect()
+            }
         };
         let ancestor = step.ancestor.and(step.label.clone());
         let mut result: Vec<Rc<Obj>> = Vec::new();
@@ -625,6 +638,7 @@ impl<'a> Evaluator<'a> {
                 v @ V::Json(Value::Array(_)) => (v.to_items(), false),
                 v => (vec![v.clone()], false),
             };
+            self.charge_tuples(items.len())?;
             for (bb, item) in items.into_iter().enumerate() {
                 let mut t: Obj = (**tuple).clone();
                 if is_stream {
@@ -1177,6 +1191,9 @@ fn key_not_a_string(key: &V) -> Error {
     let shown = functions::string(key).unwrap_or_default();
     Error::eval("T1003", format!("Key in object structure must evaluate to a string; got: {shown}"))
 }
+
+/// What building one tuple costs of the step budget ([`Evaluator::charge_tuples`]).
+pub const STEPS_PER_TUPLE: u64 = 8;
 
 fn tuple_items(v: &V) -> Vec<Rc<Obj>> {
     v.to_items().into_iter().filter_map(|t| if let V::Tuple(o) = t { Some(o) } else { None }).collect()
