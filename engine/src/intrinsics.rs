@@ -533,7 +533,8 @@ fn as_int(func: Func, v: &Value) -> Result<i64, Failure> {
     match v {
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            // Whole and within i64 only: `as` would saturate 1e20 to i64::MAX.
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (-9.2e18..9.2e18).contains(f)).map(|f| f as i64))
             .ok_or_else(|| bad(func, &format!("expected an integer, got {n}"))),
         Value::String(s) => s.trim().parse().map_err(|_| bad(func, &format!("expected an integer, got '{s}'"))),
         other => Err(bad(func, &format!("expected an integer, got {other}"))),
@@ -938,6 +939,11 @@ mod tests {
         );
         assert_eq!(run("States.ArrayRange(0, 10, 3)", json!({})).unwrap(), json!([0, 3, 6, 9]));
         assert_eq!(run("States.ArrayRange(5, 1, -2)", json!({})).unwrap(), json!([5, 3, 1]));
+        // Past i64 is not an integer here: it saturated to [0, 9223372036854775807].
+        for huge in ["States.ArrayRange(0, 1e20, 1e19)", "States.ArrayRange(0, 1e308, 1e307)"] {
+            let e = run(huge, json!({})).expect_err(huge);
+            assert!(e.to_string().contains("expected an integer"), "{huge}: {e}");
+        }
         assert_eq!(run("States.ArrayUnique($)", json!([1, 2, 2, 1.0])).unwrap(), json!([1, 2]));
         assert_eq!(
             run("States.ArrayUnique($)", json!([0, {"a": 1}, "0", -0.0, [1], {"a": 1}, null, false, null, [1], "0"]))

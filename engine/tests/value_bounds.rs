@@ -585,3 +585,43 @@ fn a_loop_over_a_wide_objects_fields_stops_at_the_executions_work() {
     assert_eq!(r.status, Status::Succeeded, "{r:?}");
     assert_eq!(passes, 200_001, "Init, then Grow and Copy each time");
 }
+
+/// `$formatBase` as JavaScript's `toString(radix)` prints whole numbers
+/// past i64 (a cast had printed 1e19 as 9223372036854775807).
+#[test]
+fn format_base_prints_numbers_past_i64_as_javascript_does() {
+    let cases = [
+        ("$formatBase(1e19, 10)", json!("10000000000000000000")),
+        ("$formatBase(1e21, 10)", json!("1e+21")),
+        ("$formatBase(-1e19, 16)", json!("-8ac7230489e80000")),
+        ("$formatBase($power(2, 70), 2)", json!(format!("1{}", "0".repeat(70)))),
+        ("$formatBase($power(2, 100), 16)", json!(format!("1{}", "0".repeat(25)))),
+        ("$formatBase(255, 16)", json!("ff")),
+        ("$formatBase(-255.5, 2)", json!("-100000000")), // rounded half to even: -256
+    ];
+    for (expr, want) in cases {
+        assert_eq!(output(jsonata_state(expr), json!({})), want, "{expr}");
+    }
+}
+
+/// Regex matches as jsonata-js's closure gives them: a next search starts
+/// where the last match ended, none follows a match at the end of the
+/// string, and an empty match a next search finds is D1004.
+#[test]
+fn regex_matches_progress_as_in_jsonata_js() {
+    for expr in ["$match('aaa', /(?:)/)", "$split('ab', /x*/)", "$match('aab', /a*/)", "$match('ab', /x*/, 1)"] {
+        assert_eq!(jsonata_code(expr), "D1004", "{expr}");
+    }
+    let cases = [
+        ("$match('aa', /a*/).match", json!("aa")),
+        ("$replace('aa', /a*/, 'b')", json!("b")),
+        ("$split('a,b,,c', /,/)", json!(["a", "b", "", "c"])),
+        ("$split('a,b,c', /,/, 2)", json!(["a", "b"])),
+        ("$match('ab', /$/).index", json!(2)),
+        ("$count($match('abcabc', /b/))", json!(2)),
+        ("$contains('ab', /x*/)", json!(true)),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(output(jsonata_state(expr), json!({})), want, "{expr}");
+    }
+}

@@ -486,9 +486,12 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R
     match regex_of(arg(args, 1)) {
         Some(re) => {
             let mut index = Utf16Index::default();
-            for caps in re.captures_iter(s).take(limit) {
-                let Some(m) = caps.get(0) else { continue };
-                charge_search(ev, s, m.end())?;
+            let mut matches = JsMatches::new(re, s);
+            let mut next = if limit > 0 { matches.next(ev)? } else { None };
+            while let Some(caps) = next.take()
+                && out.len() < limit
+            {
+                let Some(m) = caps.get(0) else { break };
                 let groups: Vec<V> =
                     (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                 out.push(V::object(vec![
@@ -496,6 +499,8 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R
                     (Key::from_static("index"), V::Num(index.at(s, m.start()) as f64)),
                     (Key::from_static("groups"), V::array(groups)),
                 ]));
+                // jsonata-js asks for the next match before it counts this one.
+                next = matches.next(ev)?;
             }
         }
         None => {
@@ -545,6 +550,43 @@ impl Utf16Index {
 /// while 20,000 matches in a 100 KB string still fit (100,000 do not). Each
 /// match is a step too.
 const SCAN_BYTES_PER_STEP: usize = 1024;
+
+/// The matches of a regex in a string as jsonata-js's regex closure gives
+/// them: each next search starts where the last match ended (not past an
+/// empty one), there is none once that is the end of the string, and an
+/// empty match found by a next search is D1004, as it would never progress
+/// (`$match('aaa', /x*/)`; the regex crate's own iterator steps past it,
+/// and finds an extra empty match at the end of `$match('aa', /a*/)`).
+/// Each search is charged the rest of the string.
+struct JsMatches<'s> {
+    re: Arc<regex::Regex>,
+    s: &'s str,
+    /// Where the next search starts; `None` when there is none.
+    at: Option<usize>,
+    first: bool,
+}
+
+impl<'s> JsMatches<'s> {
+    fn new(re: Arc<regex::Regex>, s: &'s str) -> JsMatches<'s> {
+        JsMatches { re, s, at: Some(0), first: true }
+    }
+
+    fn next(&mut self, ev: &mut Evaluator<'_>) -> Result<Option<regex::Captures<'s>>, Error> {
+        let Some(at) = self.at else { return Ok(None) };
+        charge_search(ev, self.s, at)?;
+        let Some(caps) = self.re.captures_at(self.s, at) else {
+            self.at = None;
+            return Ok(None);
+        };
+        let Some(m) = caps.get(0) else { return Ok(None) };
+        if m.is_empty() && !self.first {
+            return Err(Error::eval("D1004", "Regular expression matches zero length string"));
+        }
+        self.first = false;
+        self.at = (m.end() < self.s.len()).then_some(m.end());
+        Ok(Some(caps))
+    }
+}
 
 fn charge_search(ev: &mut Evaluator<'_>, s: &str, from: usize) -> Result<(), Error> {
     ev.charge((s.len().saturating_sub(from) / SCAN_BYTES_PER_STEP) as u64 + 1)
@@ -642,15 +684,16 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
             let mut out = String::new();
             let mut last = 0;
             let mut index = Utf16Index::default();
-            for (n, caps) in re.captures_iter(s).enumerate() {
-                if n >= limit {
-                    break;
-                }
-                let Some(m) = caps.get(0) else { continue };
+            let mut matches = JsMatches::new(re, s);
+            let mut next = if limit > 0 { matches.next(ev)? } else { None };
+            let mut n = 0;
+            while let Some(caps) = next.take()
+                && n < limit
+            {
+                let Some(m) = caps.get(0) else { break };
                 if m.as_str().is_empty() {
                     return Err(Error::eval("D1004", "Regular expression matches zero length string"));
                 }
-                charge_search(ev, s, m.end())?;
                 out.push_str(&s[last..m.start()]);
                 match replacement {
                     V::Str(r) => out.push_str(&expand(r, &caps)),
@@ -675,6 +718,8 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                 }
                 string_fits(out.len())?;
                 last = m.end();
+                n += 1;
+                next = matches.next(ev)?;
             }
             out.push_str(&s[last..]);
             Ok(text(out))
@@ -698,13 +743,15 @@ fn split(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
             Some(re) => {
                 let mut parts = Vec::new();
                 let mut last = 0;
-                for m in re.find_iter(s) {
-                    if parts.len() >= limit {
-                        break;
-                    }
-                    charge_search(ev, s, m.end())?;
+                let mut matches = JsMatches::new(re, s);
+                let mut next = if limit > 0 { matches.next(ev)? } else { None };
+                while let Some(caps) = next.take()
+                    && parts.len() < limit
+                {
+                    let Some(m) = caps.get(0) else { break };
                     parts.push(s[last..m.start()].to_string());
                     last = m.end();
+                    next = matches.next(ev)?;
                 }
                 parts.push(s[last..].to_string());
                 parts
@@ -737,21 +784,61 @@ fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
             format!("The radix of the formatBase function must be between 2 and 36. It was given {radix}"),
         ));
     }
-    let n = round_half_even(n, 0) as i64;
+    let n = round_half_even(n, 0);
     let radix = radix as u32;
-    let mut digits = Vec::new();
-    let mut m = n.unsigned_abs();
-    loop {
-        digits.push(std::char::from_digit((m % radix as u64) as u32, radix).unwrap_or('0'));
-        m /= radix as u64;
-        if m == 0 {
-            break;
-        }
+    // JavaScript's `Number.prototype.toString(radix)`: base 10 from 1e21 in
+    // exponent form, every other whole number digit by digit (a cast to i64
+    // had printed 1e19 as 9223372036854775807).
+    if radix == 10 && n.abs() >= 1e21 {
+        return Ok(text(super::value::js_number(n)));
     }
-    if n < 0 {
+    let mut digits = radix_digits(n.abs(), radix);
+    if n < 0.0 {
         digits.push('-');
     }
     Ok(text(digits.iter().rev().collect::<String>()))
+}
+
+/// The digits of the whole number `x` (≥ 0, finite) in `radix`, least
+/// significant first: exact, as a float's value is an integer times a
+/// power of two (at most 1,024 bits).
+fn radix_digits(x: f64, radix: u32) -> Vec<char> {
+    let digit = |d: u32| std::char::from_digit(d, radix).unwrap_or('0');
+    if x < 18_446_744_073_709_551_616.0 {
+        let mut m = x as u64;
+        let mut digits = Vec::new();
+        loop {
+            digits.push(digit((m % u64::from(radix)) as u32));
+            m /= u64::from(radix);
+            if m == 0 {
+                return digits;
+            }
+        }
+    }
+    // x = mantissa × 2^shift, the shift ≥ 12 here: limbs of 32 bits, most
+    // significant last, divided by the radix until nothing is left.
+    let bits = x.to_bits();
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let shift = ((bits >> 52) & 0x7ff) as usize - 1075;
+    let mut limbs = vec![0u32; shift / 32 + 3];
+    let wide = u128::from(mantissa) << (shift % 32);
+    for (i, limb) in limbs.iter_mut().skip(shift / 32).take(3).enumerate() {
+        *limb = (wide >> (32 * i)) as u32;
+    }
+    let mut digits = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rest = 0u64;
+        for limb in limbs.iter_mut().rev() {
+            let cur = (rest << 32) | u64::from(*limb);
+            *limb = (cur / u64::from(radix)) as u32;
+            rest = cur % u64::from(radix);
+        }
+        digits.push(digit(rest as u32));
+        while limbs.last() == Some(&0) {
+            limbs.pop();
+        }
+    }
+    digits
 }
 
 fn number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
