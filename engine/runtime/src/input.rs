@@ -43,6 +43,9 @@ pub fn parse_bounded(payload: &[u8], max: usize) -> Result<(Value, Measure), Rej
     if payload.len() > max {
         return Err(too_large(payload.len() as u64, max));
     }
+    // A UTF-8 byte order mark, as editors on Windows write at the start of a
+    // file, is not part of the JSON text (RFC 8259 §8.1 lets a reader skip it).
+    let payload = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
     value::from_slice_bounded(payload).map_err(|e| {
         // The parser checks UTF-8 first; only on its error path is it worth
         // a second pass to say which of the two was wrong.
@@ -69,6 +72,12 @@ mod tests {
             (latin1.error, latin1.cause.as_str()),
             (MALFORMED_RECORD, "the input is not UTF-8 text: invalid byte at offset 4")
         );
+        assert_eq!(
+            parse(b"\xEF\xBB\xBF{\"a\": 1}", 100).map(|v| v.to_json()),
+            Ok(r#"{"a":1}"#.into()),
+            "a BOM is skipped"
+        );
+        assert!(parse(b"\xEF\xBB\xBF\xEF\xBB\xBF{}", 100).is_err(), "one BOM, not two");
         let big = parse(&[b' '; 101], 100).expect_err("too large");
         assert_eq!(big, too_large(101, 100));
         assert!(big.oversized && big.cause.contains("101 bytes exceeds the maximum of 100"), "{}", big.cause);
