@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Cases that must pass (of 1,686); raise it when the evaluator improves.
-const FLOOR: usize = 1672;
+const FLOOR: usize = 1673;
 
 fn suite_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/jsonata-suite")

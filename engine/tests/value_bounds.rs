@@ -597,6 +597,9 @@ fn format_base_prints_numbers_past_i64_as_javascript_does() {
         ("$formatBase($power(2, 70), 2)", json!(format!("1{}", "0".repeat(70)))),
         ("$formatBase($power(2, 100), 16)", json!(format!("1{}", "0".repeat(25)))),
         ("$formatBase(255, 16)", json!("ff")),
+        // jsonata-js spells in doubles, "trillion" its largest word.
+        ("$formatInteger(1e20, 'w')", json!("one hundred million trillion")),
+        ("$formatInteger(1234, 'w')", json!("one thousand, two hundred and thirty-four")),
         ("$formatBase(-255.5, 2)", json!("-100000000")), // rounded half to even: -256
     ];
     for (expr, want) in cases {

@@ -203,52 +203,52 @@ const ORDINALS: [&str; 20] = [
 const DECADES: [&str; 9] = ["Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred"];
 const MAGNITUDES: [&str; 4] = ["Thousand", "Million", "Billion", "Trillion"];
 
-fn number_to_words(num: u64, prev: bool, ord: bool) -> String {
+/// jsonata-js's `numberToWords`, in doubles as it computes (a cast to u64
+/// had spelled 1e20 as 18,446,744,073,709,551,615).
+fn number_to_words(num: f64, prev: bool, ord: bool) -> String {
     let mut words = String::new();
-    if num <= 19 {
+    if num <= 19.0 {
         if prev {
             words.push_str(" and ");
         }
         words.push_str(if ord { ORDINALS[num as usize] } else { FEW[num as usize] });
-    } else if num < 100 {
-        let (tens, rem) = (num / 10, num % 10);
+    } else if num < 100.0 {
+        let (tens, rem) = ((num / 10.0).floor(), num % 10.0);
         if prev {
             words.push_str(" and ");
         }
         words.push_str(DECADES[tens as usize - 2]);
-        if rem > 0 {
+        if rem > 0.0 {
             words.push('-');
             words.push_str(&number_to_words(rem, false, ord));
         } else if ord {
             words.pop();
             words.push_str("ieth");
         }
-    } else if num < 1000 {
-        let (hundreds, rem) = (num / 100, num % 100);
+    } else if num < 1000.0 {
+        let (hundreds, rem) = ((num / 100.0).floor(), num % 100.0);
         if prev {
             words.push_str(", ");
         }
         words.push_str(FEW[hundreds as usize]);
         words.push_str(" Hundred");
-        if rem > 0 {
+        if rem > 0.0 {
             words.push_str(&number_to_words(rem, true, ord));
         } else if ord {
             words.push_str("th");
         }
     } else {
-        let mut mag = ((num as f64).log10() / 3.0).floor() as usize;
-        if mag > MAGNITUDES.len() {
-            mag = MAGNITUDES.len();
-        }
-        let factor = 10u64.pow(mag as u32 * 3);
-        let (mant, rem) = (num / factor, num % factor);
+        let mag = ((num.log10() / 3.0).floor() as usize).min(MAGNITUDES.len());
+        let factor = 10f64.powi(mag as i32 * 3);
+        let mant = (num / factor).floor();
+        let rem = num - mant * factor;
         if prev {
             words.push_str(", ");
         }
         words.push_str(&number_to_words(mant, false, false));
         words.push(' ');
         words.push_str(MAGNITUDES[mag - 1]);
-        if rem > 0 {
+        if rem > 0.0 {
             words.push_str(&number_to_words(rem, true, ord));
         } else if ord {
             words.push_str("th");
@@ -314,7 +314,7 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
             if f.case == Case::Upper { r.to_uppercase() } else { r }
         }
         Primary::Words => {
-            let w = number_to_words(n, false, f.ordinal);
+            let w = number_to_words(value.abs().floor(), false, f.ordinal);
             match f.case {
                 Case::Upper => w.to_uppercase(),
                 Case::Lower => w.to_lowercase(),
