@@ -529,12 +529,17 @@ fn as_str(func: Func, v: &Value) -> Result<String, Failure> {
     }
 }
 
+/// 2^63: whole floats below it (and at or above its negation) fit an i64.
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
 fn as_int(func: Func, v: &Value) -> Result<i64, Failure> {
     match v {
         Value::Number(n) => n
             .as_i64()
             // Whole and within i64 only: `as` would saturate 1e20 to i64::MAX.
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (-9.2e18..9.2e18).contains(f)).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64().filter(|f| f.fract() == 0.0 && (-TWO_TO_63..TWO_TO_63).contains(f)).map(|f| f as i64)
+            })
             .ok_or_else(|| bad(func, &format!("expected an integer, got {n}"))),
         Value::String(s) => s.trim().parse().map_err(|_| bad(func, &format!("expected an integer, got '{s}'"))),
         other => Err(bad(func, &format!("expected an integer, got {other}"))),

@@ -9,7 +9,7 @@ use crate::Api;
 use crate::arn::check_name;
 use crate::executions::{Ending, Execution, Status, Store};
 use crate::registry::Resolved;
-use crate::running::Refusal;
+use crate::running::{Admitted, Refusal};
 use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_connectors::mock::MockConfig;
 use expressway_engine::driver::{Offline, RunOptions};
@@ -17,9 +17,10 @@ use expressway_engine::program::StateId;
 use expressway_engine::value::Value as EngineValue;
 use expressway_engine::vm::{ExecutionInfo, Observer, StateEvent};
 use expressway_engine::{ExecutionResult, WorkflowType};
+use expressway_runtime::TaskService;
 use expressway_runtime::clock::wall_ms;
 use expressway_runtime::pool::{AbortHandle, Finished, Submission};
-use expressway_runtime::tasks::{StartExecution, StartRefused, StartedExecution};
+use expressway_runtime::tasks::{NoTaskService, StartExecution, StartRefused, StartedExecution};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +41,14 @@ fn input_of(f: &Fields) -> Result<(String, EngineValue), ApiError> {
             "input",
             "'<sensitive>'",
             &format!("Member must have length less than or equal to {MAX_INPUT_BYTES}"),
+        ));
+    }
+    // Record sources skip a byte order mark; AWS's JSON reader refuses one
+    // at the start of an input string.
+    if text.starts_with('\u{feff}') {
+        return Err(ApiError::new(
+            ErrorKind::InvalidExecutionInput,
+            "Invalid State Machine Execution Input: 'the input starts with a byte order mark (U+FEFF)'",
         ));
     }
     match expressway_runtime::input::parse(text.as_bytes(), MAX_INPUT_BYTES) {
@@ -91,7 +100,10 @@ impl Api {
 
     /// Run `e` to its end: from a MockConfigFile test case, inline when the
     /// machine never waits and `place` allows it, else on the runtime's
-    /// pool. With `observer` set, also the path it took.
+    /// pool. With `observer` set, also the path it took. `admitted` is held
+    /// until the execution has ended, wherever it runs: on the pool, by the
+    /// execution's own callback, so a caller that goes away (a client that
+    /// disconnects from StartSyncExecution) does not give its room back early.
     async fn run(
         self: &Arc<Self>,
         r: &Resolved,
@@ -99,6 +111,7 @@ impl Api {
         input: EngineValue,
         observer: Option<Observer>,
         place: Place,
+        admitted: Admitted,
     ) -> (Ending, Path) {
         let workflow = if r.express { WorkflowType::Express } else { WorkflowType::Standard };
         let opts = RunOptions { observer: observer.clone(), ..RunOptions::for_workflow(workflow) };
@@ -114,7 +127,11 @@ impl Api {
         {
             caught(|| expressway_engine::execute(&program, info, input, &mut Offline, &opts))
         } else {
-            let tasks = match self.tasks() {
+            // A machine that never waits calls no task: the AWS clients are
+            // neither needed nor built for it.
+            let tasks =
+                if !program.suspends() { Ok(Arc::new(NoTaskService) as Arc<dyn TaskService>) } else { self.tasks() };
+            let tasks = match tasks {
                 Ok(t) => t,
                 Err(cause) => return (ending(Finished::Ran(failed("States.Runtime", cause))), Path::new()),
             };
@@ -131,6 +148,7 @@ impl Api {
                 abort: Some(registration),
                 done: Box::new(move |finished| {
                     let _ = tx.send(finished);
+                    drop(admitted);
                 }),
             };
             match self.pool.submit(submission) {
@@ -252,9 +270,9 @@ pub async fn start_sync_watched(
         ));
     }
     let (text, input) = input_of(&f)?;
-    let _admitted = api.running.admit(text.len(), Refusal::Throttling)?;
+    let admitted = api.running.admit(text.len(), Refusal::Throttling)?;
     let e = Arc::new(api.new_execution(&r, &f, text)?);
-    let (end, path) = api.run(&r, &e, input, observer, Place::InlineIfFree).await;
+    let (end, path) = api.run(&r, &e, input, observer, Place::InlineIfFree, admitted).await;
     let body = sync_answer(&e, &end);
     e.end(end);
     api.keep(e);
@@ -313,11 +331,11 @@ fn start_execution(api: &Arc<Api>, f: Fields<'_>) -> Result<Arc<Execution>, ApiE
     let arn = f.str("stateMachineArn")?;
     let r = api.read_registry().resolve(arn, api.pick())?;
     let (text, input) = input_of(&f)?;
-    let admitted = api.running.admit(text.len(), Refusal::ExecutionLimitExceeded)?;
     let e = Arc::new(api.new_execution(&r, &f, text)?);
-    if !r.express {
+    let admitted = if !r.express {
         // Names are unique per STANDARD machine: the same name and input
-        // while it runs is the same execution; anything else is refused.
+        // while it runs is the same execution; anything else is refused —
+        // both answered before the running bound is asked.
         let mut store = api.executions();
         if let Some(existing) = store.get(&e.arn) {
             if existing.ending().is_none() && existing.input == e.input {
@@ -328,14 +346,17 @@ fn start_execution(api: &Arc<Api>, f: Fields<'_>) -> Result<Arc<Execution>, ApiE
                 format!("Execution Already Exists: '{}'", e.arn),
             ));
         }
+        let admitted = api.running.admit(e.input.len(), Refusal::ExecutionLimitExceeded)?;
         store.add(e.clone());
+        admitted
     } else {
+        let admitted = api.running.admit(e.input.len(), Refusal::ExecutionLimitExceeded)?;
         api.keep(e.clone());
-    }
+        admitted
+    };
     let (api, started) = (api.clone(), e.clone());
     tokio::spawn(async move {
-        let _admitted = admitted;
-        let (end, _) = api.run(&r, &e, input, None, Place::Pool).await;
+        let (end, _) = api.run(&r, &e, input, None, Place::Pool, admitted).await;
         let grew = end.output.as_ref().map_or(0, String::len);
         if e.end(end) {
             api.executions().grew(grew);

@@ -781,3 +781,31 @@ fn running_executions_are_bounded_and_a_self_starting_machine_stops_at_the_bound
         sfn.start_execution().state_machine_arn(machine_arn("naps")).send().await.expect("room after the starter");
     });
 }
+
+/// A StartSyncExecution whose client goes away still holds its room until
+/// the execution ends: the permit is the execution's, not the request's
+/// (dropped with the request, it let disconnecting clients park executions
+/// without bound).
+#[test]
+fn a_sync_execution_holds_its_room_after_its_client_disconnects() {
+    let dir = work_dir("api-running-disconnect");
+    let server = serve(&dir, "  executions_running: 1\n");
+    let port = server.port;
+    let naps = r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 60, "End": true}}}"#;
+    for (name, definition) in [("naps", naps), ("greets", GREETER)] {
+        let body = serde_json::json!({"name": name, "definition": definition, "roleArn": ROLE, "type": "EXPRESS"});
+        let (status, answer) = exchange(port, &call("CreateStateMachine", &body.to_string()));
+        assert_eq!(status, 200, "{answer}");
+    }
+    let start =
+        |name: &str| serde_json::json!({"stateMachineArn": machine_arn(name), "input": "{\"who\": \"x\"}"}).to_string();
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(&call("StartSyncExecution", &start("naps"))).expect("send");
+        std::thread::sleep(Duration::from_millis(500));
+    } // closed: the client is gone, its execution parked on the Wait.
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, answer) = exchange(port, &call("StartSyncExecution", &start("greets")));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("ThrottlingException") && answer.contains("api.executions_running"), "{answer}");
+}

@@ -45,12 +45,17 @@ pub fn parse_bounded(payload: &[u8], max: usize) -> Result<(Value, Measure), Rej
     }
     // A UTF-8 byte order mark, as editors on Windows write at the start of a
     // file, is not part of the JSON text (RFC 8259 §8.1 lets a reader skip it).
-    let payload = payload.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(payload);
+    let (payload, skipped) = match payload.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => (rest, 3),
+        None => (payload, 0),
+    };
     value::from_slice_bounded(payload).map_err(|e| {
         // The parser checks UTF-8 first; only on its error path is it worth
         // a second pass to say which of the two was wrong.
         let cause = match std::str::from_utf8(payload) {
-            Err(bad) => format!("the input is not UTF-8 text: invalid byte at offset {}", bad.valid_up_to()),
+            Err(bad) => {
+                format!("the input is not UTF-8 text: invalid byte at offset {}", bad.valid_up_to() + skipped)
+            }
             Ok(_) => format!("the input is not valid JSON: {e}"),
         };
         Rejected { error: MALFORMED_RECORD, cause, oversized: false }

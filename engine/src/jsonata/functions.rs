@@ -691,9 +691,6 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                 && n < limit
             {
                 let Some(m) = caps.get(0) else { break };
-                if m.as_str().is_empty() {
-                    return Err(Error::eval("D1004", "Regular expression matches zero length string"));
-                }
                 out.push_str(&s[last..m.start()]);
                 match replacement {
                     V::Str(r) => out.push_str(&expand(r, &caps)),
@@ -786,10 +783,9 @@ fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     }
     let n = round_half_even(n, 0);
     let radix = radix as u32;
-    // JavaScript's `Number.prototype.toString(radix)`: base 10 from 1e21 in
-    // exponent form, every other whole number digit by digit (a cast to i64
-    // had printed 1e19 as 9223372036854775807).
-    if radix == 10 && n.abs() >= 1e21 {
+    // JavaScript's `Number.prototype.toString(radix)` (a cast to i64 had
+    // printed 1e19 as 9223372036854775807): base 10 as any number prints.
+    if radix == 10 {
         return Ok(text(super::value::js_number(n)));
     }
     let mut digits = radix_digits(n.abs(), radix);
@@ -800,45 +796,23 @@ fn format_base(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
 }
 
 /// The digits of the whole number `x` (≥ 0, finite) in `radix`, least
-/// significant first: exact, as a float's value is an integer times a
-/// power of two (at most 1,024 bits).
-fn radix_digits(x: f64, radix: u32) -> Vec<char> {
-    let digit = |d: u32| std::char::from_digit(d, radix).unwrap_or('0');
-    if x < 18_446_744_073_709_551_616.0 {
-        let mut m = x as u64;
-        let mut digits = Vec::new();
-        loop {
-            digits.push(digit((m % u64::from(radix)) as u32));
-            m /= u64::from(radix);
-            if m == 0 {
-                return digits;
-            }
-        }
-    }
-    // x = mantissa × 2^shift, the shift ≥ 12 here: limbs of 32 bits, most
-    // significant last, divided by the radix until nothing is left.
-    let bits = x.to_bits();
-    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
-    let shift = ((bits >> 52) & 0x7ff) as usize - 1075;
-    let mut limbs = vec![0u32; shift / 32 + 3];
-    let wide = u128::from(mantissa) << (shift % 32);
-    for (i, limb) in limbs.iter_mut().skip(shift / 32).take(3).enumerate() {
-        *limb = (wide >> (32 * i)) as u32;
-    }
+/// significant first, as V8's `DoubleToRadixCString` writes them: the
+/// digits a double cannot hold (while the rest is at least 2^53) are 0.
+fn radix_digits(mut x: f64, radix: u32) -> Vec<char> {
+    let r = f64::from(radix);
     let mut digits = Vec::new();
-    while limbs.iter().any(|&l| l != 0) {
-        let mut rest = 0u64;
-        for limb in limbs.iter_mut().rev() {
-            let cur = (rest << 32) | u64::from(*limb);
-            *limb = (cur / u64::from(radix)) as u32;
-            rest = cur % u64::from(radix);
-        }
-        digits.push(digit(rest as u32));
-        while limbs.last() == Some(&0) {
-            limbs.pop();
+    while x / r >= 9_007_199_254_740_992.0 {
+        x /= r;
+        digits.push('0');
+    }
+    loop {
+        let rest = x % r;
+        digits.push(std::char::from_digit(rest as u32, radix).unwrap_or('0'));
+        x = (x - rest) / r;
+        if x <= 0.0 {
+            return digits;
         }
     }
-    digits
 }
 
 fn number(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {

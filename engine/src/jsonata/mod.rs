@@ -244,7 +244,9 @@ mod tests {
     fn regular_expressions_have_javascripts_ascii_classes_and_a_size_bound() {
         assert_eq!(run("$match('héllo wörld', /\\w+/).match", "null").as_deref(), Some(r#"["h","llo","w","rld"]"#));
         assert_eq!(run("$contains('٣', /\\d/)", "null").as_deref(), Some("false"));
-        assert_eq!(run("$match('é a1', /\\b/).index", "null").as_deref(), Some("[2,4]"));
+        // An empty next match is D1004 as in jsonata-js, so the boundaries are
+        // seen through what follows them: é is no word character.
+        assert_eq!(run("$match('é a1 b', /\\b./).index", "null").as_deref(), Some("[2,4,5]"));
         assert_eq!(run("$match('a-b_c!é', /[\\w-]+/).match", "null").as_deref(), Some(r#""a-b_c""#));
         assert_eq!(run("$match('x!é', /[x\\W]+/).match", "null").as_deref(), Some(r#""x!é""#));
         assert_eq!(run("$match('`-z', /[\\w-z]+/).match", "null").as_deref(), Some(r#""-z""#));
