@@ -570,23 +570,28 @@ const NESTED: &str = r#"{"StartAt": "Child", "States": {
     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.remote", "Next": "Done"}], "Next": "Done"},
   "Done": {"Type": "Succeed"}}}"#;
 
-#[test]
-fn a_nested_start_execution_of_a_machine_this_process_serves_starts_in_process() {
-    let dir = work_dir("api-in-process");
+/// `expressway serve` with `extra` lines in its `api:` section and an AWS
+/// endpoint where nothing listens: a call over the network fails, so a
+/// child execution that starts was started in process.
+fn serve_offline(dir: &Path, extra: &str) -> Server {
     let port = free_port();
     let config = dir.join("api.yaml");
-    std::fs::write(&config, format!("api:\n  address: 127.0.0.1:{port}\n")).expect("config");
+    std::fs::write(&config, format!("api:\n  address: 127.0.0.1:{port}\n{extra}")).expect("config");
     let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
     command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
-    // Nothing listens at the AWS endpoint: a call over the network fails,
-    // so a child that starts was started without one.
     let closed = free_port();
     command
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1");
-    let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
+    Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open)
+}
+
+#[test]
+fn a_nested_start_execution_of_a_machine_this_process_serves_starts_in_process() {
+    let dir = work_dir("api-in-process");
+    let server = serve_offline(&dir, "");
     let sfn = client(server.port);
     runtime().block_on(async {
         for (name, definition) in [("child", GREETER), ("parent", NESTED)] {
@@ -685,18 +690,7 @@ fn self_starting(arn: &str) -> String {
 #[test]
 fn running_executions_are_bounded_and_a_self_starting_machine_stops_at_the_bound() {
     let dir = work_dir("api-running-bound");
-    let port = free_port();
-    let config = dir.join("api.yaml");
-    std::fs::write(&config, format!("api:\n  address: 127.0.0.1:{port}\n  executions_running: 40\n")).expect("config");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
-    command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
-    let closed = free_port();
-    command
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
+    let server = serve_offline(&dir, "  executions_running: 40\n");
     let sfn = client(server.port);
     let arn = machine_arn("forks");
     runtime().block_on(async {
