@@ -8,8 +8,8 @@
 //!
 //! Executions that never wait run inline on the request's thread when one
 //! of [`Api::allow_inline`]'s slots is free (one HTTP thread always stays
-//! free of StartSyncExecution's, so List/Describe/Stop answer whatever
-//! runs; MockConfigFile test cases and TestState are the exception); the
+//! free of executions, so List/Describe/Stop answer whatever runs;
+//! MockConfigFile test cases and TestState run elsewhere when no slot is); the
 //! others, and every StartExecution, run on the runtime's
 //! [`expressway_runtime::pool::Pool`]. [`running`] bounds what runs at once.
 

@@ -119,7 +119,13 @@ impl Api {
         let program = r.revision.program.clone();
         let mut finished = if let Some(tc) = &r.test_case {
             match self.mocks(&r.name, tc) {
-                Ok(mut mocks) => caught(|| expressway_engine::execute(&program, info, input, &mut mocks, &opts)),
+                Ok(mut mocks) => {
+                    let (program, opts) = (program.clone(), opts.clone());
+                    let work = move || caught(|| expressway_engine::execute(&program, info, input, &mut mocks, &opts));
+                    self.off_the_free_thread(place == Place::InlineIfFree, work)
+                        .await
+                        .unwrap_or_else(|e| Finished::Panicked(e.message))
+                }
                 Err(cause) => Finished::Ran(failed("States.Runtime", cause)),
             }
         } else if !program.suspends()
@@ -167,6 +173,20 @@ impl Api {
 
     fn keep(&self, e: Arc<Execution>) {
         self.executions().add(e);
+    }
+
+    /// Run `work` (an execution that never waits, or answers its tasks
+    /// itself) on this request's thread when `inline` and a slot is free,
+    /// else on Tokio's blocking threads: never on the request thread kept free.
+    pub(crate) async fn off_the_free_thread<T: Send + 'static>(
+        &self,
+        inline: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        if inline && let Some(_slot) = self.inline_slot() {
+            return Ok(work());
+        }
+        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))
     }
 
     /// One of the request threads' slots for an inline execution, if free.

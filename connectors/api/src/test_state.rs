@@ -167,8 +167,14 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     });
     let opts = RunOptions::for_workflow(WorkflowType::Standard);
     let result: ExecutionResult = match mock {
-        Some(outcome) => expressway_engine::execute(&program, info, input, &mut Mock(outcome), &opts),
-        None if program.tasks.is_empty() => expressway_engine::execute(&program, info, input, &mut Offline, &opts),
+        Some(outcome) => {
+            let work = move || expressway_engine::execute(&program, info, input, &mut Mock(outcome), &opts);
+            api.off_the_free_thread(true, work).await?
+        }
+        None if program.tasks.is_empty() => {
+            let work = move || expressway_engine::execute(&program, info, input, &mut Offline, &opts);
+            api.off_the_free_thread(true, work).await?
+        }
         None => {
             let tasks = api.tasks().map_err(|e| ApiError::new(ErrorKind::ValidationException, e))?;
             tokio::task::spawn_blocking(move || {
