@@ -615,8 +615,21 @@ impl Config {
                     message: "results and dead letters must not go to the same file".into(),
                 });
             }
-            if let DedupConfig::Memory { capacity: 0, .. } = p.dedup {
-                out.push(ConfigProblem { at: format!("{at}.dedup.capacity"), message: "must be at least 1".into() });
+            if let DedupConfig::Memory { capacity, .. } = p.dedup
+                && !(1..=MAX_MEMORY_DEDUP_KEYS).contains(&capacity)
+            {
+                out.push(ConfigProblem {
+                    at: format!("{at}.dedup.capacity"),
+                    message: format!("must be from 1 to {MAX_MEMORY_DEDUP_KEYS}"),
+                });
+            }
+            if let SourceConfig::Sqs { visibility_timeout, .. } = &p.source
+                && *visibility_timeout > MAX_SQS_VISIBILITY
+            {
+                out.push(ConfigProblem {
+                    at: format!("{at}.source.visibility_timeout"),
+                    message: "must be at most 12h (SQS's limit)".into(),
+                });
             }
         }
         // Each is a thread (a writer also opens its own sinks): bounded, so no
@@ -673,24 +686,6 @@ impl Config {
         for (at, n, max) in bounded {
             if !(1..=max).contains(&n) {
                 out.push(ConfigProblem { at: at.into(), message: format!("must be from 1 to {max}") });
-            }
-        }
-        for (i, p) in self.pipelines.iter().enumerate() {
-            if let SourceConfig::Sqs { visibility_timeout, .. } = &p.source
-                && *visibility_timeout > MAX_SQS_VISIBILITY
-            {
-                out.push(ConfigProblem {
-                    at: format!("pipelines[{i}] ({}).source.visibility_timeout", p.name),
-                    message: "must be at most 12h (SQS's limit)".into(),
-                });
-            }
-            if let DedupConfig::Memory { capacity, .. } = p.dedup
-                && capacity > MAX_MEMORY_DEDUP_KEYS
-            {
-                out.push(ConfigProblem {
-                    at: format!("pipelines[{i}] ({}).dedup.capacity", p.name),
-                    message: format!("must be at most {MAX_MEMORY_DEDUP_KEYS}"),
-                });
             }
         }
         if let Some(m) = &self.metrics

@@ -197,11 +197,20 @@ impl Call {
         out
     }
 
-    /// What its arguments and their paths hold on the heap, nested calls'
-    /// included ([`JsonPath::heap_bytes`]).
+    /// What it holds on the heap: its arguments (a path inline in its
+    /// argument, a nested call boxed) and their paths' parts
+    /// ([`JsonPath::heap_bytes`]).
     pub fn heap_bytes(&self) -> usize {
         self.args.len() * size_of::<Arg>()
-            + self.paths().iter().map(|p| size_of::<JsonPath>() + p.heap_bytes()).sum::<usize>()
+            + self
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Literal(_) => 0,
+                    Arg::Path(p) => p.heap_bytes(),
+                    Arg::Call(c) => size_of::<Call>() + c.heap_bytes(),
+                })
+                .sum::<usize>()
     }
 
     /// The call with each path replaced by what `rewrite` makes of it;

@@ -65,7 +65,7 @@ pub enum Filter {
 }
 
 /// An allocation of `n` bytes as the allocator takes it.
-fn alloc(n: usize) -> usize {
+fn allocated(n: usize) -> usize {
     if n == 0 { 0 } else { n.next_multiple_of(16).max(32) }
 }
 
@@ -73,9 +73,9 @@ impl Segment {
     /// What it holds on the heap beyond its own slot.
     fn heap_bytes(&self) -> usize {
         match self {
-            Segment::Filter(f) => alloc(size_of::<Filter>()) + f.heap_bytes(),
-            Segment::Union(items) => alloc(items.len() * size_of::<UnionItem>()),
-            Segment::Descendant(s) => alloc(size_of::<Segment>()) + s.heap_bytes(),
+            Segment::Filter(f) => allocated(size_of::<Filter>()) + f.heap_bytes(),
+            Segment::Union(items) => allocated(items.len() * size_of::<UnionItem>()),
+            Segment::Descendant(s) => allocated(size_of::<Segment>()) + s.heap_bytes(),
             _ => 0,
         }
     }
@@ -88,8 +88,10 @@ impl Filter {
         match self {
             Filter::Exists(p) => p.heap_bytes(),
             Filter::Compare(a, _, b) => a.heap_bytes() + b.heap_bytes(),
-            Filter::And(a, b) | Filter::Or(a, b) => 2 * alloc(size_of::<Filter>()) + a.heap_bytes() + b.heap_bytes(),
-            Filter::Not(f) => alloc(size_of::<Filter>()) + f.heap_bytes(),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                2 * allocated(size_of::<Filter>()) + a.heap_bytes() + b.heap_bytes()
+            }
+            Filter::Not(f) => allocated(size_of::<Filter>()) + f.heap_bytes(),
         }
     }
 }
@@ -99,7 +101,7 @@ impl Operand {
         match self {
             Operand::Current(p) | Operand::Absolute(p) => p.heap_bytes(),
             // Filters compare with scalars: a string's text is its only allocation.
-            Operand::Literal(Value::String(s)) => alloc(s.len() + 16),
+            Operand::Literal(Value::String(s)) => allocated(s.len() + 16),
             Operand::Literal(_) => 0,
         }
     }
@@ -273,8 +275,8 @@ impl JsonPath {
     /// a definition's paths can weigh far more than their text (a 1 MB
     /// definition of `&&` filters held 88 MB).
     pub fn heap_bytes(&self) -> usize {
-        alloc(self.source.len())
-            + alloc(self.segments.len() * size_of::<Segment>())
+        allocated(self.source.len())
+            + allocated(self.segments.len() * size_of::<Segment>())
             + self.segments.iter().map(Segment::heap_bytes).sum::<usize>()
     }
 

@@ -133,11 +133,6 @@ impl Api {
         self.inline_slots.store(n, Ordering::Release);
     }
 
-    /// Executions started and not yet ended.
-    pub fn running(&self) -> usize {
-        self.running.count()
-    }
-
     /// Serve the web console beside the API (once; later calls are ignored).
     pub fn open_console(&self, console: console::Console) {
         let _ = self.console.set(console);

@@ -194,14 +194,6 @@ impl<'a> Evaluator<'a> {
     /// does beyond one step (items copied or compared, text written), so
     /// that no evaluation runs or allocates without bound inside a single
     /// step. [`ITEMS_PER_STEP`] items of plain work are one step.
-    /// Before `n` tuples of a `@`/`#`/`%` step are built: each holds its
-    /// bindings in allocations of its own (~280 bytes; 10 M of them for
-    /// `[1..10000000]#$i` took 2.8 GB), so each costs [`STEPS_PER_TUPLE`]
-    /// steps and the step budget bounds their memory to a few hundred MB.
-    fn charge_tuples(&mut self, n: usize) -> Result<(), Error> {
-        self.charge((n as u64).saturating_mul(STEPS_PER_TUPLE))
-    }
-
     pub(super) fn charge(&mut self, work: u64) -> Result<(), Error> {
         self.steps = self.steps.saturating_add(work);
         if self.steps > self.limits.max_steps {
@@ -210,6 +202,14 @@ impl<'a> Evaluator<'a> {
             return Err(Error::eval("U1001", "Expression evaluation exceeded its step budget"));
         }
         Ok(())
+    }
+
+    /// Before `n` tuples of a `@`/`#`/`%` step are built: each holds its
+    /// bindings in allocations of its own (~280 bytes; 10 M of them for
+    /// `[1..10000000]#$i` took 2.8 GB), so each costs [`STEPS_PER_TUPLE`]
+    /// steps and the step budget bounds their memory to a few hundred MB.
+    fn charge_tuples(&mut self, n: usize) -> Result<(), Error> {
+        self.charge((n as u64).saturating_mul(STEPS_PER_TUPLE))
     }
 
     pub fn evaluate(&mut self, node: &Node, input: &V, env: &Rc<Scope>) -> R {

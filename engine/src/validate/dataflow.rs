@@ -27,6 +27,14 @@ impl Validator {
         }
     }
 
+    /// An intrinsic call parsed for the machine: what it reads of `$$` and
+    /// what its paths hold compiled are noted.
+    pub(super) fn noted(&mut self, call: Call) -> Call {
+        self.uses_context |= call.paths().iter().any(|p| p.reads_execution_context());
+        self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(call.heap_bytes());
+        call
+    }
+
     /// A reference path: fields and indexes only (no filters or wildcards), so it names one value.
     pub(super) fn reference_path(&mut self, v: &Value, at: &str, name: &str) -> Option<JsonPath> {
         let p = self.path(v, at, name)?;
@@ -131,11 +139,7 @@ impl Validator {
         };
         if intrinsics::looks_like_call(s) {
             match Call::parse(s) {
-                Ok(c) => {
-                    self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
-                    self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(c.heap_bytes());
-                    Template::Call(c)
-                }
+                Ok(c) => Template::Call(self.noted(c)),
                 Err(e) => {
                     self.err(Code::BadIntrinsic, at, format!("invalid intrinsic function call in '{key}': {e}"));
                     Template::Const(RtValue::Null)

@@ -40,11 +40,7 @@ impl Validator {
             }
             (None, Some(v)) => match v.as_str() {
                 Some(s) if intrinsics::looks_like_call(s) => match Call::parse(s) {
-                    Ok(c) => {
-                        self.uses_context |= c.paths().iter().any(|p| p.reads_execution_context());
-                        self.jsonpath_bytes = self.jsonpath_bytes.saturating_add(c.heap_bytes());
-                        FailField::Call(c)
-                    }
+                    Ok(c) => FailField::Call(self.noted(c)),
                     Err(e) => {
                         self.err(Code::BadIntrinsic, ptr(at, path), format!("invalid intrinsic function call: {e}"));
                         FailField::None
