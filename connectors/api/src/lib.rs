@@ -110,7 +110,7 @@ impl Api {
                 Some(serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?)
             }
         };
-        let pool = Pool::start(config.threads, Arc::new(expressway_runtime::SystemClock))
+        let pool = Pool::start(config.threads, config.executions_running, Arc::new(expressway_runtime::SystemClock))
             .map_err(|e| format!("starting the API's execution threads: {e}"))?;
         Ok(Api {
             partition,

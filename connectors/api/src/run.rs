@@ -159,6 +159,8 @@ impl Api {
             };
             match self.pool.submit(submission) {
                 Ok(()) => rx.await.unwrap_or(Finished::Abandoned),
+                // The pool holds as many as the running bound admits: only
+                // a pool that is stopping refuses.
                 Err(_) => {
                     Finished::Ran(failed("Expressway.Throttled", "too many executions are running; retry later".into()))
                 }

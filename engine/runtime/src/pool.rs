@@ -11,7 +11,7 @@ use crate::panics::{Panicked, isolate};
 use crate::reactor::{Ended, Reactor};
 use crate::tasks::TaskService;
 use crate::timers::Timers;
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use expressway_engine::Status;
 use expressway_engine::WorkflowType;
 use expressway_engine::driver::{self, ExecutionResult, Offline, RunOptions};
@@ -59,42 +59,57 @@ impl Submission {
     }
 }
 
-/// Submissions waiting for a pool thread, per thread, before `submit` is
-/// refused: the API answers "too many requests" rather than queue without end.
-const QUEUED: usize = 4096;
-
 /// A few threads running submitted executions.
+///
+/// Submissions wait in one queue per thread, together at most `queued` of
+/// them (counted, not preallocated: a large bound costs nothing until it is
+/// used). The API sizes `queued` to its running bound, and each submission
+/// holds a place under that bound until it ends, so an execution the API
+/// admitted always finds room here (before, queues of a fixed 4,096 per
+/// thread refused admitted executions after StartExecution had answered).
 pub struct Pool {
     queues: Vec<Sender<Submission>>,
     next: AtomicUsize,
+    /// Submissions sent and not yet taken by a thread.
+    waiting: Arc<AtomicUsize>,
+    queued: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
-    pub fn start(threads: usize, clock: Arc<dyn Clock>) -> std::io::Result<Pool> {
+    pub fn start(threads: usize, queued: usize, clock: Arc<dyn Clock>) -> std::io::Result<Pool> {
         let mut queues = Vec::new();
         let mut handles = Vec::new();
+        let waiting = Arc::new(AtomicUsize::new(0));
         for i in 0..threads.max(1) {
-            let (tx, rx) = bounded::<Submission>(QUEUED);
-            let clock = clock.clone();
-            handles.push(std::thread::Builder::new().name(format!("api-{i}")).spawn(move || worker(rx, clock))?);
+            let (tx, rx) = unbounded::<Submission>();
+            let (clock, waiting) = (clock.clone(), waiting.clone());
+            handles
+                .push(std::thread::Builder::new().name(format!("api-{i}")).spawn(move || worker(rx, waiting, clock))?);
             queues.push(tx);
         }
-        Ok(Pool { queues, next: AtomicUsize::new(0), threads: handles })
+        Ok(Pool { queues, next: AtomicUsize::new(0), waiting, queued, threads: handles })
     }
 
-    /// Hand `submission` to a thread, round robin. A full queue gives it back.
+    /// Hand `submission` to a thread, round robin. With `queued` submissions
+    /// already waiting (or the pool stopped) it is given back.
     pub fn submit(&self, submission: Submission) -> Result<(), Submission> {
+        if self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.queued).then_some(n + 1))
+            .is_err()
+        {
+            return Err(submission);
+        }
         let n = self.queues.len();
         let first = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut submission = submission;
-        for i in 0..n {
-            match self.queues[(first + i) % n].try_send(submission) {
-                Ok(()) => return Ok(()),
-                Err(e) => submission = e.into_inner(),
+        match self.queues[first % n].send(submission) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                Err(e.into_inner())
             }
         }
-        Err(submission)
     }
 
     /// Stop taking submissions, give running ones until `grace` to end, then
@@ -123,7 +138,7 @@ struct Parked {
 /// before it checks its timers again.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-fn worker(rx: Receiver<Submission>, clock: Arc<dyn Clock>) {
+fn worker(rx: Receiver<Submission>, waiting: Arc<AtomicUsize>, clock: Arc<dyn Clock>) {
     let timers = Timers::new(clock.clone());
     let mut reactor: Reactor<'_, Parked> = Reactor::new();
     let woken = reactor.woken.clone();
@@ -163,6 +178,7 @@ fn worker(rx: Receiver<Submission>, clock: Arc<dyn Clock>) {
             open = false;
             continue;
         };
+        waiting.fetch_sub(1, Ordering::AcqRel);
         start(submission, &timers, clock.as_ref(), &mut reactor);
     }
     for parked in reactor.drain() {
