@@ -213,25 +213,52 @@ pub fn paged(key: &str, all: &[Value], f: &Fields) -> Reply {
 
 /// A page of `items` after `token` (an offset we handed out), and the next token.
 pub fn page<T: Clone>(items: &[T], token: Option<&str>, max: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
-    use base64::Engine;
     let start = match token {
         None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
-            .filter(|n| *n <= items.len())
+        // Only a token exactly as we write it: `offset:+1` or `offset:01`
+        // name an offset too, but no page ever handed them out.
+        Some(t) => offset_of(t)
+            .filter(|n| *n <= items.len() && token_for(*n) == t)
             .ok_or_else(|| ApiError::new(ErrorKind::InvalidToken, format!("Invalid Token: '{t}'")))?,
     };
-    let end = (start + max).min(items.len());
-    let next = (end < items.len()).then(|| base64::engine::general_purpose::STANDARD.encode(format!("offset:{end}")));
+    let end = start.saturating_add(max).min(items.len());
+    let next = (end < items.len()).then(|| token_for(end));
     Ok((items[start..end].to_vec(), next))
+}
+
+fn token_for(offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("offset:{offset}"))
+}
+
+fn offset_of(token: &str) -> Option<usize> {
+    use base64::Engine;
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(token).ok()?).ok()?;
+    text.strip_prefix("offset:")?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token is one a page handed out: the offsets it names past the list,
+    /// and the same offsets written another way, are `InvalidToken`.
+    #[test]
+    fn only_tokens_a_page_handed_out_are_taken() {
+        use base64::Engine;
+        let items: Vec<u32> = (0..10).collect();
+        let (first, next) = page(&items, None, 4).expect("first page");
+        assert_eq!(first, [0, 1, 2, 3]);
+        let next = next.expect("a next page");
+        let (second, _) = page(&items, Some(&next), 4).expect("the handed-out token");
+        assert_eq!(second, [4, 5, 6, 7]);
+        let forged = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        for bad in [forged("offset:+4"), forged("offset:04"), forged("offset:11"), forged("offset:-1"), "%%%".into()] {
+            let refused = page(&items, Some(&bad), 4).expect_err("a forged token");
+            assert_eq!(refused.kind.as_str(), "InvalidToken", "{bad}");
+        }
+        assert_eq!(page(&items, Some(&forged("offset:10")), 4).expect("the end").0, Vec::<u32>::new());
+    }
 
     /// `maxResults` is an integer from 0 to 1000 in AWS's model: each bound
     /// broken is named as AWS names it, a fraction is not the model's type.
