@@ -38,8 +38,23 @@ pub const MAX_DEFINITION_CHARS: usize = 1 << 20;
 /// syntax errors as diagnostics too; a text past AWS's length limit is
 /// refused unread.
 pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {
+    let (value, mut diags) = definition_json(text)?;
+    match compile(&value, workflow) {
+        Ok(p) if diags.is_empty() => Ok(p),
+        Ok(_) => Err(diags),
+        Err(more) => {
+            diags.extend(more);
+            Err(diags)
+        }
+    }
+}
+
+/// Definition text as JSON, with a diagnostic for each key given twice;
+/// an error when it is past AWS's length limit (refused unread: a
+/// definition file can be any size) or is not JSON. What every reader of
+/// definition text (compiling, drawing) starts from.
+pub fn definition_json(text: &str) -> Result<(serde_json::Value, Vec<Diagnostic>), Vec<Diagnostic>> {
     use validate::{Code, Diagnostic};
-    // Refused before it is parsed: a definition file can be any size.
     if text.len() > MAX_DEFINITION_CHARS && text.chars().count() > MAX_DEFINITION_CHARS {
         return Err(vec![Diagnostic {
             code: Code::BadValue,
@@ -54,7 +69,7 @@ pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<D
             message: format!("the definition is not valid JSON: {e}"),
         }]
     })?;
-    let mut diags: Vec<Diagnostic> = dups
+    let diags = dups
         .into_iter()
         .map(|p| Diagnostic {
             code: Code::DuplicateKey,
@@ -62,14 +77,7 @@ pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<D
             pointer: p,
         })
         .collect();
-    match compile(&value, workflow) {
-        Ok(p) if diags.is_empty() => Ok(p),
-        Ok(_) => Err(diags),
-        Err(more) => {
-            diags.extend(more);
-            Err(diags)
-        }
-    }
+    Ok((value, diags))
 }
 
 /// Validate and compile a definition in one go.

@@ -75,7 +75,7 @@ pub use layout::layout;
 pub use model::{Anchor, Edge, EdgeKind, Frame, Graph, Node, NodeKind, Point, Rect};
 
 use expressway_engine::asl::StateMachine;
-use expressway_engine::validate::{Code, Diagnostic, WorkflowType, validate};
+use expressway_engine::validate::{Diagnostic, WorkflowType, validate};
 
 /// A drawn state name's most characters (AWS allows 80).
 pub const MAX_NAME_CHARS: usize = 40;
@@ -95,16 +95,7 @@ pub enum Format {
 /// The definition's machine, or every problem that keeps it from being one
 /// (the same checks as `expressway validate`, duplicate keys included).
 pub fn parse(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
-    let bad = |pointer: String, message: String, code: Code| Diagnostic { code, pointer, message };
-    let (value, dups) = expressway_engine::json::parse_strict(text)
-        .map_err(|e| vec![bad(String::new(), format!("the definition is not valid JSON: {e}"), Code::BadValue)])?;
-    let mut diags: Vec<Diagnostic> = dups
-        .into_iter()
-        .map(|p| {
-            let key = p.rsplit('/').next().unwrap_or("").to_string();
-            bad(p, format!("key '{key}' appears more than once"), Code::DuplicateKey)
-        })
-        .collect();
+    let (value, mut diags) = expressway_engine::definition_json(text)?;
     // Standard accepts every integration pattern; a graph draws them all.
     match validate(&value, WorkflowType::Standard) {
         Ok(machine) if diags.is_empty() => Ok(machine),

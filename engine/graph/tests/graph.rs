@@ -422,3 +422,15 @@ fn a_wide_parallel_lays_out_without_overlapping_branches() {
     assert!(frames.windows(2).all(|w| w[0].right() < w[1].x), "branch frames side by side");
     assert!(frames.last().is_some_and(|r| r.right() < graph.width), "inside the graph");
 }
+
+/// A graph is drawn only of a definition `validate` takes: one past AWS's
+/// 1,048,576 characters is refused before it is read, as `validate` refuses it.
+#[test]
+fn a_definition_past_awss_length_limit_is_not_drawn() {
+    let padding = " ".repeat(expressway_engine::MAX_DEFINITION_CHARS);
+    let text = format!(r#"{{"StartAt":"A","States":{{"A":{{"Type":"Succeed"}}}}}}{padding}"#);
+    let diags = draw(&text, Format::Svg).expect_err("too long to draw");
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].message.contains("longer than AWS's limit of 1048576 characters"), "{}", diags[0].message);
+    assert!(draw(text.trim_end(), Format::Svg).is_ok(), "the same machine within the limit is drawn");
+}
