@@ -193,7 +193,7 @@ pub fn create(api: &Api, f: Fields) -> Reply {
         out["stateMachineVersionArn"] = json!(publish(api, &mut m, description)?);
     }
     registry.insert(m);
-    registry.save()?;
+    registry.save(name)?;
     Ok(out)
 }
 
@@ -316,7 +316,7 @@ pub fn update(api: &Api, f: Fields) -> Reply {
         *m = copy;
         out["stateMachineVersionArn"] = json!(version);
     }
-    registry.save()?;
+    registry.save(&r.name)?;
     Ok(out)
 }
 
@@ -334,7 +334,7 @@ pub fn delete(api: &Api, f: Fields) -> Reply {
         return Err(config_owned(arn));
     }
     if registry.remove(&r.name).is_some() {
-        registry.save()?;
+        registry.save(&r.name)?;
         drop(registry);
         api.executions().forget_machine(&api.partition.machine(&r.name));
     }
@@ -369,7 +369,7 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
     }
     let version = publish(api, m, description)?;
     let created = m.versions.values().next_back().map_or(0, |v| v.created_ms);
-    registry.save()?;
+    registry.save(&r.name)?;
     Ok(json!({"stateMachineVersionArn": version, "creationDate": timestamp(created)}))
 }
 
@@ -405,7 +405,7 @@ pub fn delete_version(api: &Api, f: Fields) -> Reply {
             ));
         }
         m.versions.remove(&n);
-        registry.save()?;
+        registry.save(&r.name)?;
     }
     Ok(json!({}))
 }
@@ -503,7 +503,7 @@ pub fn create_alias(api: &Api, f: Fields) -> Reply {
     }
     let now = wall_ms();
     m.aliases.insert(name.to_string(), Alias { description, routes, created_ms: now, updated_ms: now });
-    registry.save()?;
+    registry.save(&machine)?;
     Ok(json!({"stateMachineAliasArn": arn, "creationDate": timestamp(now)}))
 }
 
@@ -565,7 +565,7 @@ pub fn update_alias(api: &Api, f: Fields) -> Reply {
     }
     a.updated_ms = wall_ms();
     let updated = a.updated_ms;
-    registry.save()?;
+    registry.save(&machine)?;
     Ok(json!({"updateDate": timestamp(updated)}))
 }
 
@@ -576,7 +576,7 @@ pub fn delete_alias(api: &Api, f: Fields) -> Reply {
     if let Some(m) = registry.get_mut(&machine)
         && m.aliases.remove(&name).is_some()
     {
-        registry.save()?;
+        registry.save(&machine)?;
     }
     Ok(json!({}))
 }
@@ -602,7 +602,7 @@ pub fn tag(api: &Api, f: Fields) -> Reply {
         return Err(too_many_tags(arn));
     }
     m.tags = all;
-    registry.save()?;
+    registry.save(&name)?;
     Ok(json!({}))
 }
 
@@ -616,7 +616,7 @@ pub fn untag(api: &Api, f: Fields) -> Reply {
     for k in keys.iter().filter_map(Value::as_str) {
         m.tags.remove(k);
     }
-    registry.save()?;
+    registry.save(&name)?;
     Ok(json!({}))
 }
 

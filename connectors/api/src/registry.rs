@@ -303,37 +303,62 @@ impl Registry {
         Ok(Resolved { name, express: m.express, machine_arn, version_arn, alias_arn, revision, test_case })
     }
 
-    /// Write every machine made through the API to `state_dir`, atomically
-    /// (a temporary file renamed over the old one).
-    pub fn save(&self) -> Result<(), ApiError> {
+    /// Write machine `name` to `state_dir` as it is now, atomically (a
+    /// temporary file renamed over the old one), or remove its file when it
+    /// is gone. One file per machine: a change writes what that machine
+    /// holds, not every machine's definitions (one file for all had a
+    /// change under the registry's lock rewrite up to the whole budget).
+    pub fn save(&self, name: &str) -> Result<(), ApiError> {
         let Some(dir) = &self.state_dir else { return Ok(()) };
-        let saved: Vec<Saved> = self.machines.values().filter(|m| !m.from_config).map(Saved::from).collect();
-        let text = serde_json::to_vec_pretty(&saved).map_err(internal)?;
-        std::fs::create_dir_all(dir).map_err(internal)?;
-        let tmp = dir.join("state-machines.json.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(internal)?;
-            f.write_all(&text).map_err(internal)?;
-            f.sync_all().map_err(internal)?;
+        let dir = dir.join(MACHINES_DIR);
+        let path = dir.join(file_name(name));
+        match self.machines.get(name).filter(|m| !m.from_config) {
+            Some(m) => write_atomically(&dir, &path, &serde_json::to_vec_pretty(&Saved::from(m)).map_err(internal)?),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(internal(e)),
+                _ => Ok(()),
+            },
         }
-        std::fs::rename(&tmp, dir.join("state-machines.json")).map_err(internal)
     }
 
     /// Read back what [`Registry::save`] wrote; a machine whose definition no
-    /// longer compiles is reported and skipped.
+    /// longer compiles is reported and skipped. A `state_dir` of one file for
+    /// all machines (written before 2026-12-03) is moved into per-machine
+    /// files first.
     pub fn load(&mut self) -> Result<usize, String> {
-        let Some(dir) = &self.state_dir else { return Ok(0) };
-        let path = dir.join("state-machines.json");
-        let text = match std::fs::read(&path) {
-            Ok(t) => t,
+        let Some(dir) = self.state_dir.clone() else { return Ok(0) };
+        let legacy = dir.join(LEGACY_FILE);
+        match std::fs::read(&legacy) {
+            Ok(text) => {
+                let saved: Vec<Saved> = serde_json::from_slice(&text)
+                    .map_err(|e| format!("{} is not what Expressway wrote: {e}", legacy.display()))?;
+                for s in saved {
+                    let name = s.name.clone();
+                    let text = serde_json::to_vec_pretty(&s).map_err(|e| e.to_string())?;
+                    write_atomically(&dir.join(MACHINES_DIR), &dir.join(MACHINES_DIR).join(file_name(&name)), &text)
+                        .map_err(|e| e.message)?;
+                }
+                std::fs::remove_file(&legacy).map_err(|e| format!("removing {}: {e}", legacy.display()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("reading {}: {e}", legacy.display())),
+        }
+        let entries = match std::fs::read_dir(dir.join(MACHINES_DIR)) {
+            Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+            Err(e) => return Err(format!("reading {}: {e}", dir.join(MACHINES_DIR).display())),
         };
-        let saved: Vec<Saved> = serde_json::from_slice(&text)
-            .map_err(|e| format!("{} is not what Expressway wrote: {e}", path.display()))?;
         let mut n = 0;
-        for s in saved {
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            // A temporary file is a write that never finished: its machine's
+            // previous file (if any) is what was saved.
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let s: Saved = serde_json::from_slice(&text)
+                .map_err(|e| format!("{} is not what Expressway wrote: {e}", path.display()))?;
             let name = s.name.clone();
             match s.into_machine() {
                 Ok(m) => {
@@ -347,6 +372,29 @@ impl Registry {
         }
         Ok(n)
     }
+}
+
+/// Under `state_dir`: one file per machine made through the API.
+const MACHINES_DIR: &str = "state-machines";
+/// Under `state_dir`: every machine in one file, as written before.
+const LEGACY_FILE: &str = "state-machines.json";
+
+/// A machine's file: its name in hex, since names may hold any character
+/// but whitespace and a few symbols (and are at most 80 characters).
+fn file_name(machine: &str) -> String {
+    let mut name: String = machine.bytes().map(|b| format!("{b:02x}")).collect();
+    name.push_str(".json");
+    name
+}
+
+fn write_atomically(dir: &std::path::Path, path: &std::path::Path, text: &[u8]) -> Result<(), ApiError> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).map_err(internal)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(internal)?;
+    f.write_all(text).map_err(internal)?;
+    f.sync_all().map_err(internal)?;
+    std::fs::rename(&tmp, path).map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

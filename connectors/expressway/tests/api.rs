@@ -330,6 +330,48 @@ fn the_rust_sdk_creates_runs_and_inspects_state_machines() {
             .expect("alias after restart");
         assert!(run.output().unwrap_or_default().contains("hello again"));
     });
+
+    // One file per machine: a change writes that machine's, a deletion
+    // removes it.
+    let saved = dir.join("state").join("state-machines");
+    let files = || -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&saved)
+            .expect("the machines' files")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    };
+    let listed = rt.block_on(async {
+        let sfn = client(server.port);
+        let before = sfn.list_state_machines().send().await.expect("list").state_machines().len();
+        assert_eq!(files().len(), before, "{:?}", files());
+        sfn.delete_state_machine().state_machine_arn(machine_arn("fails")).send().await.expect("delete");
+        before - 1
+    });
+    assert_eq!(files().len(), listed, "the deleted machine's file is gone: {:?}", files());
+
+    // A state_dir written as one file for all machines is read back and
+    // moved into per-machine files.
+    server.stop();
+    let all: Vec<serde_json::Value> = files()
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).expect("read")).expect("a saved machine"))
+        .collect();
+    std::fs::remove_dir_all(&saved).expect("remove the per-machine files");
+    let legacy = dir.join("state").join("state-machines.json");
+    std::fs::write(&legacy, serde_json::to_vec(&all).expect("json")).expect("write the one file");
+    server.restart();
+    rt.block_on(async {
+        let sfn = client(server.port);
+        let described =
+            sfn.describe_state_machine().state_machine_arn(machine_arn("greeter")).send().await.expect("after moving");
+        assert!(described.definition().contains("goodbye"));
+        assert_eq!(sfn.list_state_machines().send().await.expect("list").state_machines().len(), listed);
+    });
+    assert!(!legacy.exists(), "the one file was moved into per-machine files");
+    assert_eq!(files().len(), listed);
 }
 
 /// One raw HTTP/1.1 exchange: the status and the body.
