@@ -23,10 +23,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// Concurrent iterations of a Map without `MaxConcurrency`, as AWS's inline
-/// Map runs them.
-const UNBOUNDED_FORK_CONCURRENCY: usize = 40;
-
 pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// What every execution of a shard shares.
@@ -84,10 +80,7 @@ fn drive<'f, 'l: 'f>(
                     Resume::Timer
                 }
                 Step::Fork(fork) => {
-                    let limit = match fork.max_concurrency {
-                        0 => UNBOUNDED_FORK_CONCURRENCY,
-                        n => n,
-                    };
+                    let limit = fork.max_concurrency.max(1);
                     let vars = fork.vars;
                     let children = fork.children.into_iter().map(|(machine, input)| {
                         let vars = vars.clone();

@@ -23,6 +23,20 @@ pub(super) enum MapStart {
     Finished(Option<Step>),
 }
 
+/// Iterations that run at once on AWS for a `MaxConcurrency` of
+/// `max_concurrency` (0: none given): an inline Map runs at most 40
+/// whatever is asked; a distributed one up to 10,000 child executions.
+fn at_once(mode: MapMode, max_concurrency: usize) -> usize {
+    const INLINE: usize = 40;
+    const DISTRIBUTED: usize = 10_000;
+    match (mode, max_concurrency) {
+        (MapMode::Inline, 0) => INLINE,
+        (MapMode::Inline, n) => n.min(INLINE),
+        (MapMode::Distributed, 0) => DISTRIBUTED,
+        (MapMode::Distributed, n) => n,
+    }
+}
+
 impl Program {
     pub(super) fn start_map(&self, frame: &mut Frame, shared: &mut Shared, m: u32) -> Result<MapStart, Raised> {
         let spec = &self.maps[m as usize];
@@ -136,6 +150,7 @@ impl Program {
         let children = inputs.into_iter().map(|(v, _)| (spec.processor, v)).collect();
         frame.waiting = Waiting::Op;
         let results_bounded = map.result_writer.is_none();
+        let max_concurrency = at_once(map.mode, max_concurrency);
         Ok(MapStart::Forked(Step::Fork(Fork { children, max_concurrency, vars: frame.vars.clone(), results_bounded })))
     }
 

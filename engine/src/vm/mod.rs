@@ -529,11 +529,12 @@ impl Program {
                 Op::Parallel(p) => {
                     shared.events += 1; // ParallelStateStarted
                     let branches = &self.parallels[p as usize];
-                    let children = branches.iter().map(|m| (*m, frame.acc().clone())).collect();
+                    let children: Vec<_> = branches.iter().map(|m| (*m, frame.acc().clone())).collect();
                     frame.waiting = Waiting::Op;
                     return Step::Fork(Fork {
+                        // Every branch runs at once.
+                        max_concurrency: children.len(),
                         children,
-                        max_concurrency: 0,
                         vars: frame.vars.clone(),
                         results_bounded: true,
                     });

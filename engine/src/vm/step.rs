@@ -39,6 +39,8 @@ pub enum TaskOutcome {
 #[derive(Debug, Clone)]
 pub struct Fork {
     pub children: Vec<(MachineId, Value)>,
+    /// Children that run at once, as AWS runs them (at least 1): every
+    /// branch of a Parallel state, at most 40 iterations of an inline Map.
     pub max_concurrency: usize,
     /// The forking frame's workflow variables: children read them, and what
     /// they assign stays in their own scope.
