@@ -586,10 +586,12 @@ fn a_loop_over_a_wide_objects_fields_stops_at_the_executions_work() {
     assert_eq!(passes, 200_001, "Init, then Grow and Copy each time");
 }
 
-/// `$formatBase` as JavaScript's `toString(radix)` prints whole numbers
-/// past i64 (a cast had printed 1e19 as 9223372036854775807).
+/// `$formatBase` (JavaScript's `toString(radix)`) and `$formatInteger`
+/// (its decimal, letter and word pictures) print whole numbers past i64 as
+/// jsonata-js does (a cast had printed 1e19 and 1e20 as 9223372036854775807
+/// and 18446744073709551615); the expected texts are jsonata-js 2.x's.
 #[test]
-fn format_base_prints_numbers_past_i64_as_javascript_does() {
+fn format_functions_print_numbers_past_i64_as_javascript_does() {
     let cases = [
         ("$formatBase(1e19, 10)", json!("10000000000000000000")),
         ("$formatBase(1e21, 10)", json!("1e+21")),
@@ -603,6 +605,13 @@ fn format_base_prints_numbers_past_i64_as_javascript_does() {
         // jsonata-js spells in doubles, "trillion" its largest word.
         ("$formatInteger(1e20, 'w')", json!("one hundred million trillion")),
         ("$formatInteger(1234, 'w')", json!("one thousand, two hundred and thirty-four")),
+        // Decimal pictures print JavaScript's text, letters follow its doubles.
+        ("$formatInteger(1e20, '0')", json!("100000000000000000000")),
+        ("$formatInteger($power(2, 64), '#,##0')", json!("18,446,744,073,709,552,000")),
+        ("$formatInteger(-1e19, '0')", json!("-10000000000000000000")),
+        ("$formatInteger(1e21, '0')", json!("1e+21")),
+        ("$formatInteger(1e20, 'a')", json!("angwjirsmasvagw")),
+        ("$formatInteger(702, 'A')", json!("ZZ")),
         ("$formatBase(-255.5, 2)", json!("-100000000")), // rounded half to even: -256
     ];
     for (expr, want) in cases {

@@ -283,11 +283,14 @@ fn to_roman(mut n: u64) -> String {
     out
 }
 
-fn to_letters(mut n: u64, a: u8) -> String {
+/// jsonata-js's `decimalToLetters`, in doubles as it computes: past 2^53
+/// its letters follow the double's arithmetic, not an integer's (at most
+/// ~218 letters, for the largest double).
+fn to_letters(mut n: f64, a: u8) -> String {
     let mut letters = Vec::new();
-    while n > 0 {
-        letters.push((((n - 1) % 26) as u8 + a) as char);
-        n = (n - 1) / 26;
+    while n > 0.0 {
+        letters.push((((n - 1.0) % 26.0) as u8 + a) as char);
+        n = ((n - 1.0) / 26.0).floor();
     }
     letters.iter().rev().collect()
 }
@@ -304,11 +307,12 @@ fn sequence_unsupported(f: &IntegerFormat) -> Error {
 
 fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
     let negative = value < 0.0;
-    let n = value.abs() as u64;
     let mut s = match f.primary {
-        Primary::Letters => to_letters(n, if f.case == Case::Upper { b'A' } else { b'a' }),
+        Primary::Letters => to_letters(value.abs(), if f.case == Case::Upper { b'A' } else { b'a' }),
         Primary::Roman => {
-            // A numeral has an `m` per thousand: refused before it is built.
+            // A numeral has an `m` per thousand: refused before it is built
+            // (so `n` never saturates).
+            let n = value.abs() as u64;
             super::functions::string_fits((n / 1000).saturating_add(15) as usize)?;
             let r = to_roman(n);
             if f.case == Case::Upper { r.to_uppercase() } else { r }
@@ -322,7 +326,9 @@ fn format_integer_with(value: f64, f: &IntegerFormat) -> Result<String, Error> {
             }
         }
         Primary::Decimal => {
-            let mut digits = n.to_string();
+            // JavaScript's text of the number (`'' + value`): every digit
+            // up to 10^21 (zeros past a double's precision), `1e+21` beyond.
+            let mut digits = super::value::js_number(value.abs());
             if f.mandatory > digits.len() {
                 digits = "0".repeat(f.mandatory - digits.len()) + &digits;
             }
