@@ -4,8 +4,8 @@
 use crate::Api;
 use crate::arn::{Qualifier, check_name};
 use crate::registry::{
-    Alias, MAX_ALIASES, MAX_DEFINITION_CHARS, MAX_MACHINES, MAX_TAGS, MAX_VERSIONS, Machine, Revision, Route, Version,
-    compile, revision_id,
+    Alias, MAX_ALIASES, MAX_DEFINITION_CHARS, MAX_MACHINES, MAX_TAGS, MAX_VERSIONS, Machine, Revision, Room, Route,
+    Version, compile, revision_id,
 };
 use crate::wire::{ApiError, ErrorKind, Fields, Reply, paged, timestamp};
 use expressway_runtime::clock::wall_ms;
@@ -108,7 +108,9 @@ fn config_owned(arn: &str) -> ApiError {
 }
 
 /// Publish the machine's current definition as its next version.
-fn publish(api: &Api, m: &mut Machine, description: Option<String>) -> Result<String, ApiError> {
+/// Publish `m`'s latest revision as a version, if it is not the last one
+/// already; `room` is what the registry has left for it.
+fn publish(api: &Api, m: &mut Machine, description: Option<String>, room: Room) -> Result<String, ApiError> {
     if m.versions.len() >= MAX_VERSIONS {
         return Err(ApiError::new(
             ErrorKind::ServiceQuotaExceededException,
@@ -121,6 +123,7 @@ fn publish(api: &Api, m: &mut Machine, description: Option<String>) -> Result<St
     {
         return Ok(api.partition.version(&m.name, *n));
     }
+    room.fits(crate::registry::version_weight(description.as_deref()))?;
     let n = m.next_version;
     m.next_version += 1;
     m.versions.insert(n, Version { revision: m.latest.clone(), description, created_ms: wall_ms() });
@@ -171,7 +174,9 @@ pub fn create(api: &Api, f: Fields) -> Reply {
             format!("The maximum number of state machines ({MAX_MACHINES}) has been reached"),
         ));
     }
-    registry.room().fits(crate::registry::weight(definition.len(), &program))?;
+    let weight = crate::registry::weight(definition.len(), &program);
+    let room = registry.room();
+    room.fits(weight)?;
     let now = wall_ms();
     let mut m = Machine {
         name: name.to_string(),
@@ -190,7 +195,7 @@ pub fn create(api: &Api, f: Fields) -> Reply {
     };
     let mut out = json!({"stateMachineArn": arn, "creationDate": timestamp(now)});
     if publish_it {
-        out["stateMachineVersionArn"] = json!(publish(api, &mut m, description)?);
+        out["stateMachineVersionArn"] = json!(publish(api, &mut m, description, room.after(weight))?);
     }
     registry.insert(m);
     registry.save(name)?;
@@ -278,11 +283,14 @@ pub fn update(api: &Api, f: Fields) -> Reply {
         return Err(config_owned(arn));
     }
     let logging = if has_logging { Some(logging(&f, m.express)?) } else { None };
+    let mut room_left = room;
     let program = match definition {
         Some(d) => {
             let program = Arc::new(compile(d, m.express)?);
             if d != &*m.latest.definition {
-                room.fits(crate::registry::weight(d.len(), &program))?;
+                let weight = crate::registry::weight(d.len(), &program);
+                room.fits(weight)?;
+                room_left = room.after(weight);
             }
             Some(program)
         }
@@ -312,7 +320,7 @@ pub fn update(api: &Api, f: Fields) -> Reply {
     let mut out = json!({"updateDate": timestamp(now), "revisionId": revision});
     if publish_it {
         let mut copy = m.clone();
-        let version = publish(api, &mut copy, description)?;
+        let version = publish(api, &mut copy, description, room_left)?;
         *m = copy;
         out["stateMachineVersionArn"] = json!(version);
     }
@@ -355,6 +363,7 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
     let description = f.opt_str_max("description", 256)?.map(str::to_string);
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
+    let room = registry.room();
     let m = registry.get_mut(&r.name).ok_or(not_found)?;
     if let Some(expected) = f.opt_str("revisionId")?
         && expected != m.latest.revision_id
@@ -367,7 +376,7 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
             ),
         ));
     }
-    let version = publish(api, m, description)?;
+    let version = publish(api, m, description, room)?;
     let created = m.versions.values().next_back().map_or(0, |v| v.created_ms);
     registry.save(&r.name)?;
     Ok(json!({"stateMachineVersionArn": version, "creationDate": timestamp(created)}))

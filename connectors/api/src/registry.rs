@@ -7,7 +7,7 @@ use crate::arn::{MachineRef, Partition, Qualifier};
 use crate::wire::{ApiError, ErrorKind};
 use expressway_engine::{Program, WorkflowType};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +104,11 @@ pub struct Room {
 }
 
 impl Room {
+    /// The room left once `weight` is taken.
+    pub fn after(self, weight: usize) -> Room {
+        Room { left: self.left.saturating_sub(weight), max: self.max }
+    }
+
     /// Refused when a definition of `weight` does not fit.
     pub fn fits(self, weight: usize) -> Result<(), ApiError> {
         if weight > self.left {
@@ -143,8 +148,17 @@ impl Machine {
                 held = held.saturating_add(weight(r.definition.len(), &r.program));
             }
         }
-        held
+        // A version that shares its program (published after a change of
+        // role only) still holds its own record.
+        self.versions.values().fold(held, |held, v| held.saturating_add(version_weight(v.description.as_deref())))
     }
+}
+
+/// What a version holds beside its program: its record (ids, role, dates,
+/// a map entry) and its description.
+pub fn version_weight(description: Option<&str>) -> usize {
+    const BYTES_PER_VERSION: usize = 1024;
+    BYTES_PER_VERSION.saturating_add(description.map_or(0, str::len))
 }
 
 /// What an execution runs: the machine and, when named, its version or alias.
@@ -403,7 +417,14 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 #[derive(Serialize, Deserialize)]
 struct SavedRevision {
-    definition: String,
+    /// The text, written once per machine file: a later revision with the
+    /// same text names the first instead (`same_definition_as`), so 1,000
+    /// versions of a 1 MB definition are not 1 GB written per change, nor
+    /// 1,000 programs compiled on a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    same_definition_as: Option<String>,
     revision_id: String,
     role_arn: String,
 }
@@ -433,33 +454,68 @@ struct Saved {
 }
 
 impl SavedRevision {
-    fn of(r: &Revision) -> SavedRevision {
+    /// `r` saved, its text only if no revision saved before it in `written`
+    /// (text address → revision id) shares it.
+    fn of(r: &Revision, written: &mut HashMap<*const u8, String>) -> SavedRevision {
+        let (definition, same_definition_as) = match written.get(&r.definition.as_ptr()) {
+            Some(first) => (None, Some(first.clone())),
+            None => {
+                written.insert(r.definition.as_ptr(), r.revision_id.clone());
+                (Some(r.definition.to_string()), None)
+            }
+        };
         SavedRevision {
-            definition: r.definition.to_string(),
+            definition,
+            same_definition_as,
             revision_id: r.revision_id.clone(),
             role_arn: r.role_arn.clone(),
         }
     }
 
-    fn revision(self, express: bool) -> Result<Revision, ApiError> {
-        let program = Arc::new(compile(&self.definition, express)?);
-        Ok(Revision {
-            definition: self.definition.into(),
-            program,
-            revision_id: self.revision_id,
-            role_arn: self.role_arn,
-        })
+    /// The revision, its text and program shared with any revision read
+    /// before it in `read` that has the same text (compiled once).
+    fn revision(self, express: bool, read: &mut ReadRevisions) -> Result<Revision, ApiError> {
+        let (definition, program) = match (self.definition, self.same_definition_as) {
+            (Some(text), _) => match read.by_text.get(text.as_str()) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let program = Arc::new(compile(&text, express)?);
+                    let definition: Arc<str> = text.into();
+                    read.by_text.insert(definition.clone(), (definition.clone(), program.clone()));
+                    (definition, program)
+                }
+            },
+            (None, Some(first)) => read.by_revision.get(&first).cloned().ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::InternalFailure,
+                    format!("revision {first}'s definition is not saved before it"),
+                )
+            })?,
+            (None, None) => {
+                return Err(ApiError::new(ErrorKind::InternalFailure, "a saved revision has no definition"));
+            }
+        };
+        read.by_revision.insert(self.revision_id.clone(), (definition.clone(), program.clone()));
+        Ok(Revision { definition, program, revision_id: self.revision_id, role_arn: self.role_arn })
     }
+}
+
+/// A machine's revisions read so far: by text and by revision id.
+#[derive(Default)]
+struct ReadRevisions {
+    by_text: HashMap<Arc<str>, (Arc<str>, Arc<Program>)>,
+    by_revision: HashMap<String, (Arc<str>, Arc<Program>)>,
 }
 
 impl From<&Machine> for Saved {
     fn from(m: &Machine) -> Saved {
+        let mut written = HashMap::new();
         Saved {
             name: m.name.clone(),
             express: m.express,
             created_ms: m.created_ms,
             updated_ms: m.updated_ms,
-            latest: SavedRevision::of(&m.latest),
+            latest: SavedRevision::of(&m.latest, &mut written),
             description: m.description.clone(),
             logging: m.logging.clone(),
             tracing: m.tracing.clone(),
@@ -469,7 +525,7 @@ impl From<&Machine> for Saved {
                 .iter()
                 .map(|(n, v)| SavedVersion {
                     number: *n,
-                    revision: SavedRevision::of(&v.revision),
+                    revision: SavedRevision::of(&v.revision, &mut written),
                     description: v.description.clone(),
                     created_ms: v.created_ms,
                 })
@@ -483,12 +539,14 @@ impl From<&Machine> for Saved {
 impl Saved {
     fn into_machine(self) -> Result<Machine, ApiError> {
         let express = self.express;
+        let mut read = ReadRevisions::default();
+        let latest = self.latest.revision(express, &mut read)?;
         let mut versions = BTreeMap::new();
         for v in self.versions {
             versions.insert(
                 v.number,
                 Version {
-                    revision: v.revision.revision(express)?,
+                    revision: v.revision.revision(express, &mut read)?,
                     description: v.description,
                     created_ms: v.created_ms,
                 },
@@ -499,7 +557,7 @@ impl Saved {
             express,
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
-            latest: self.latest.revision(express)?,
+            latest,
             description: self.description,
             logging: self.logging,
             tracing: self.tracing,
@@ -509,5 +567,86 @@ impl Saved {
             aliases: self.aliases,
             from_config: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFINITION: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+
+    /// A machine whose latest revision was published three times, each after
+    /// a change of role only: four revisions, one definition.
+    fn republished() -> Machine {
+        let latest = Revision {
+            definition: DEFINITION.into(),
+            program: Arc::new(compile(DEFINITION, true).expect("valid")),
+            revision_id: "r0".into(),
+            role_arn: "arn:aws:iam::1:role/a".into(),
+        };
+        let mut versions = BTreeMap::new();
+        for n in 1..=3u64 {
+            let revision = Revision {
+                revision_id: format!("r{n}"),
+                role_arn: format!("arn:aws:iam::1:role/{n}"),
+                ..latest.clone()
+            };
+            versions.insert(n, Version { revision, description: Some("d".repeat(100)), created_ms: 0 });
+        }
+        Machine {
+            name: "m".into(),
+            express: true,
+            created_ms: 0,
+            updated_ms: 0,
+            latest,
+            description: None,
+            logging: serde_json::Value::Null,
+            tracing: serde_json::Value::Null,
+            tags: BTreeMap::new(),
+            versions,
+            next_version: 4,
+            aliases: BTreeMap::new(),
+            from_config: false,
+        }
+    }
+
+    /// Versions sharing a definition are saved with its text once and read
+    /// back sharing one compiled program, as they were before the restart
+    /// (each had been written whole and compiled again: 1,000 versions of a
+    /// 1 MB definition were 1 GB written per change and 1,000 programs).
+    #[test]
+    fn a_shared_definition_is_saved_once_and_compiled_once_when_read_back() {
+        let text = serde_json::to_string(&Saved::from(&republished())).expect("json");
+        assert_eq!(text.matches("StartAt").count(), 1, "{text}");
+        let back: Saved = serde_json::from_str(&text).expect("read");
+        let m = back.into_machine().expect("compiles");
+        assert_eq!(m.versions.len(), 3);
+        for v in m.versions.values() {
+            assert!(Arc::ptr_eq(&v.revision.program, &m.latest.program), "one program for one text");
+            assert!(Arc::ptr_eq(&v.revision.definition, &m.latest.definition));
+        }
+        assert_eq!(m.versions[&2].revision.role_arn, "arn:aws:iam::1:role/2");
+
+        // A file written before, with the text in every revision, reads the same.
+        let mut old: serde_json::Value = serde_json::from_str(&text).expect("json");
+        for v in old["versions"].as_array_mut().expect("versions") {
+            let revision = v["revision"].as_object_mut().expect("a revision");
+            revision.remove("same_definition_as");
+            revision.insert("definition".into(), DEFINITION.into());
+        }
+        let m = serde_json::from_value::<Saved>(old).expect("read").into_machine().expect("compiles");
+        assert!(m.versions.values().all(|v| Arc::ptr_eq(&v.revision.program, &m.latest.program)));
+    }
+
+    /// A version is weighed even when it shares its program: publishing
+    /// after changes of role only cannot hold versions for nothing.
+    #[test]
+    fn every_version_is_weighed_even_one_sharing_its_program() {
+        let m = republished();
+        let program_only = weight(DEFINITION.len(), &m.latest.program);
+        assert_eq!(m.held_bytes(), program_only + 3 * version_weight(Some(&"d".repeat(100))));
+        let room = Room { left: m.held_bytes(), max: 1 << 30 };
+        assert!(room.after(m.held_bytes()).fits(version_weight(None)).is_err(), "no room for one more version");
     }
 }
