@@ -102,15 +102,20 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// The defaults for `workflow`: Express executions stop after five
-    /// minutes, Standard ones have no cap of their own.
+    /// The defaults for `workflow`: AWS's maximum execution time, five
+    /// minutes for Express executions and a year for Standard ones.
     pub fn for_workflow(workflow: crate::WorkflowType) -> RunOptions {
-        let express = workflow == crate::WorkflowType::Express;
-        RunOptions { max_duration_ms: express.then_some(EXPRESS_MAX_DURATION_MS), ..RunOptions::default() }
+        let max = match workflow {
+            crate::WorkflowType::Express => EXPRESS_MAX_DURATION_MS,
+            crate::WorkflowType::Standard => STANDARD_MAX_DURATION_MS,
+        };
+        RunOptions { max_duration_ms: Some(max), ..RunOptions::default() }
     }
 }
 
 pub const EXPRESS_MAX_DURATION_MS: i64 = 5 * 60 * 1000;
+/// AWS's "maximum execution time" of a Standard workflow: one year.
+pub const STANDARD_MAX_DURATION_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// Far beyond any real machine's transitions in five minutes.
 pub const DEFAULT_MAX_TRANSITIONS: u64 = 10_000_000;
@@ -160,9 +165,9 @@ pub fn begin(
 ) -> (Frame, Shared, Option<i64>) {
     let Input { value: input, bound } = input.into();
     let start = info.start_time_ms;
-    let mut deadline = opts.max_duration_ms.map(|d| start + d);
+    let mut deadline = opts.max_duration_ms.map(|d| start.saturating_add(d));
     if let Some(t) = program.machines[0].timeout_seconds {
-        let d = start + t as i64 * 1000;
+        let d = start.saturating_add(t as i64 * 1000);
         deadline = Some(deadline.map_or(d, |x| x.min(d)));
     }
     // `$$.Execution.Input` is the only reader of the original input.
@@ -236,14 +241,17 @@ fn drive(
                 if shared.out_of_budget() {
                     return Driven::TimedOut;
                 }
-                if deadline.is_some_and(|d| shared.now_ms + millis > d) {
+                // Saturating: a wait of `SecondsPath: 2^63 / 1000` or a
+                // retry backed off to infinity had wrapped past the deadline
+                // and resumed at once, its clock back in 1970.
+                if deadline.is_some_and(|d| shared.now_ms.saturating_add(millis) > d) {
                     shared.now_ms = deadline.unwrap_or(shared.now_ms);
                     return Driven::TimedOut;
                 }
                 if millis > 0 {
                     effects.sleep(millis as u64);
                 }
-                shared.now_ms += millis;
+                shared.now_ms = shared.now_ms.saturating_add(millis);
                 event = Resume::Timer;
             }
             Step::Fork(fork) => {

@@ -164,3 +164,40 @@ fn a_pass_loop_is_stopped_by_the_transition_budget() {
     ));
     assert_eq!(r.status, Status::TimedOut);
 }
+
+/// A wait or a retry back-off too long for any clock ends the execution
+/// at its deadline, as AWS's maximum execution time does (five minutes for
+/// Express, a year for Standard): the sum of now and `SecondsPath: 2^62`
+/// had wrapped below the deadline, and the execution resumed at once with
+/// `$$.State.EnteredTime` in 1970.
+#[test]
+fn a_wait_or_back_off_past_any_clock_times_out_at_the_deadline() {
+    let def = json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "SecondsPath": "$.s", "Next": "T"},
+        "T": {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime"}, "End": true}}});
+    for s in [json!(4611686018427387904u64), json!(9223372036854775807u64)] {
+        let r = run(def.clone(), json!({ "s": s }));
+        assert_eq!((r.status, r.error.as_deref()), (Status::TimedOut, Some("States.Timeout")), "{s}: {r:?}");
+        assert_eq!(r.duration_ms, 300_000, "{s}");
+    }
+    // Past a Java long: a number AWS cannot read as one.
+    let r = run(def.clone(), json!({"s": 18446744073709551615u64}));
+    assert_eq!(r.error.as_deref(), Some("States.Runtime"));
+    assert!(r.cause.as_deref().unwrap_or("").contains("cannot be parsed as a long value"), "{r:?}");
+    let standard = expressway_engine::compile(&def, WorkflowType::Standard).expect("valid");
+    let r = res(expressway_engine::execute(
+        &standard,
+        info(),
+        expressway_engine::Value::from(json!({"s": 9223372036854775807u64})),
+        &mut expressway_engine::driver::Offline,
+        &RunOptions::for_workflow(WorkflowType::Standard),
+    ));
+    assert_eq!((r.status, r.duration_ms), (Status::TimedOut, 365 * 24 * 3600 * 1000), "a year: {r:?}");
+
+    let retried = single(json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 1e308, "MaxAttempts": 5}]}));
+    let mut inv = FnTasks { f: failing_n_times(4), calls: vec![] };
+    let r = run_with(retried, json!({}), &mut inv);
+    assert_eq!((r.status, r.error.as_deref()), (Status::TimedOut, Some("States.Timeout")), "{r:?}");
+    assert_eq!(inv.calls.len(), 2, "the second back-off (1e308 s) is past the deadline");
+}

@@ -71,11 +71,16 @@ fn drive<'f, 'l: 'f>(
                         return Driven::TimedOut;
                     }
                     let now = live.clock.wall_ms();
-                    if deadline_ms.is_some_and(|d| now + millis > d) {
+                    // Saturating: a huge wait had wrapped past the deadline
+                    // and parked the execution for ~292 million years.
+                    if deadline_ms.is_some_and(|d| now.saturating_add(millis) > d) {
                         return timed_out(shared, deadline_ms);
                     }
                     if millis > 0 {
-                        Sleep::new(live.timers, live.clock.now() + Duration::from_millis(millis as u64)).await;
+                        let Some(at) = live.clock.now().checked_add(Duration::from_millis(millis as u64)) else {
+                            return timed_out(shared, deadline_ms);
+                        };
+                        Sleep::new(live.timers, at).await;
                     }
                     Resume::Timer
                 }

@@ -37,14 +37,15 @@ impl Program {
             WaitFor::SecondsExpr(t) => Ok(self.jsonata_count(frame, shared, t, "Seconds")? as i64 * 1000),
             WaitFor::TimestampExpr(t) => {
                 let ms = self.jsonata_timestamp(frame, shared, t)?;
-                Ok((ms - shared.now_ms).max(0))
+                Ok(ms.saturating_sub(shared.now_ms).max(0))
             }
-            WaitFor::Timestamp(t) => Ok((crate::time::to_millis(t) - shared.now_ms).max(0)),
+            WaitFor::Timestamp(t) => Ok(crate::time::to_millis(t).saturating_sub(shared.now_ms).max(0)),
             WaitFor::SecondsPath(p) => {
                 let v =
                     self.resolver(frame, shared).select(p, frame.acc()).map_err(|m| fail(path_miss_detail(p, &m)))?;
                 match &v {
-                    Value::Number(n) if n.is_i64() || n.is_u64() => match n.as_i64() {
+                    // Past i64 is past Java's long, as on AWS.
+                    Value::Number(n) if n.is_i64() => match n.as_i64() {
                         Some(s) if s >= 0 => Ok(s.saturating_mul(1000)),
                         _ => Err(fail(format!("The SecondsPath parameter references a negative value: {p} == {v}"))),
                     },
@@ -55,7 +56,7 @@ impl Program {
                 let v =
                     self.resolver(frame, shared).select(p, frame.acc()).map_err(|m| fail(path_miss_detail(p, &m)))?;
                 match v.as_str().and_then(crate::time::parse_timestamp) {
-                    Some(t) => Ok((crate::time::to_millis(&t) - shared.now_ms).max(0)),
+                    Some(t) => Ok(crate::time::to_millis(&t).saturating_sub(shared.now_ms).max(0)),
                     None => {
                         let shown = match &v {
                             Value::String(s) => s.to_string(),
