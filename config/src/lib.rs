@@ -7,6 +7,7 @@
 pub mod api;
 pub mod context;
 pub mod endpoint;
+pub mod files;
 pub mod pipeline;
 
 pub use context::{ContextError, ExecutionContext};

@@ -483,6 +483,110 @@ pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// their depth before its own recursion limit answers.
 pub const MAX_FLOW_DEPTH: usize = 64;
 
+/// Values (nodes) a configuration may hold once its YAML aliases are
+/// expanded, and bytes of scalars: far beyond any real configuration.
+pub const MAX_CONFIG_NODES: usize = 200_000;
+pub const MAX_CONFIG_SCALAR_BYTES: usize = 16 << 20;
+
+/// Refuse a text whose aliases expand past [`MAX_CONFIG_NODES`] or
+/// [`MAX_CONFIG_SCALAR_BYTES`], counting without building: the parser's own
+/// limit counts alias jumps, not what each replays, so one anchor of 2,000
+/// items named by 2,000 aliases (10 KB) took 1 GB and 20,000 aliases of a
+/// 50,000-item anchor aborted the process out of memory.
+fn check_expansion(text: &str) -> Result<(), String> {
+    use serde::de::DeserializeSeed;
+    let counted = Counted { nodes: std::cell::Cell::new(0), bytes: std::cell::Cell::new(0) };
+    match (&counted).deserialize(serde_norway::Deserializer::from_str(text)) {
+        Ok(()) => Ok(()),
+        // Past the bound, or a YAML error the real parse reports in its words.
+        Err(e) if counted.over() => Err(e.to_string()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// What a YAML document holds, expanded: counted as it is visited, never built.
+struct Counted {
+    nodes: std::cell::Cell<usize>,
+    bytes: std::cell::Cell<usize>,
+}
+
+impl Counted {
+    fn over(&self) -> bool {
+        self.nodes.get() > MAX_CONFIG_NODES || self.bytes.get() > MAX_CONFIG_SCALAR_BYTES
+    }
+
+    fn count<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        self.nodes.set(self.nodes.get() + 1);
+        self.bytes.set(self.bytes.get().saturating_add(bytes));
+        if self.over() {
+            return Err(E::custom(format!(
+                "the configuration holds more than {MAX_CONFIG_NODES} values or {MAX_CONFIG_SCALAR_BYTES} bytes \
+                 of text once its YAML aliases are expanded"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &Counted {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &Counted {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.count(v.len())
+    }
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<(), E> {
+        self.count(v.len())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.count(0)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.count(0)?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.count(0)?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        // A tagged value (`!tag value`): the tag, then its value.
+        let ((), value) = data.variant_seed(self)?;
+        value.newtype_variant_seed(self)
+    }
+}
+
 /// Refuse a text too large, or with flow collections nested too deep, for
 /// the YAML parser to be given it. Quoted scalars and comments are skipped,
 /// so brackets inside them do not count.
@@ -543,6 +647,7 @@ impl Config {
     ) -> Result<Config, ConfigProblem> {
         let problem = |message: String| ConfigProblem { at: "config".into(), message };
         check_shape(text).map_err(problem)?;
+        check_expansion(text).map_err(problem)?;
         let mut doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| problem(e.to_string()))?;
         substitute(&mut doc, "", env)?;
         for (name, value) in overrides {
@@ -557,8 +662,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigProblem> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigProblem { at: path.display().to_string(), message: e.to_string() })?;
+        let text = crate::files::read_text_at_most(path, MAX_CONFIG_BYTES)
+            .map_err(|message| ConfigProblem { at: path.display().to_string(), message })?;
         let overrides: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         Config::from_yaml_with_overrides(&text, &|k| std::env::var(k).ok(), &overrides)
     }
@@ -849,6 +954,30 @@ pipelines:
     dedup: { type: memory, ttl: 90s }
 runtime: { shards: 2, drain_timeout: 5s }
 "#;
+
+    /// One anchor named by many aliases expands past any real
+    /// configuration: refused by what it expands to, counted without
+    /// building it (a 10 KB text of 2,000 aliases to a 2,000-item anchor
+    /// took 1 GB; ten times that aborted the process). A few aliases, as
+    /// configurations use them, still load.
+    #[test]
+    fn aliases_that_expand_past_the_bound_are_refused_before_they_are_built() {
+        let items = vec!["a"; 2_000].join(", ");
+        let aliases = vec!["*x"; 2_000].join(", ");
+        let fan_out = format!(
+            "{MINIMAL}extra: &x [{items}]
+more: [{aliases}]
+"
+        );
+        assert!(fan_out.len() < 20_000);
+        let e = Config::from_yaml(&fan_out, &|_| None).expect_err("refused");
+        assert!(e.message.contains("once its YAML aliases are expanded"), "{e}");
+
+        let reused = "pipelines:\n  - name: a\n    state_machine: m.asl.json\n    source: { type: stdin }\n    \
+                      sink: &out { type: stdout }\n    dead_letter: *out\n";
+        let c = Config::from_yaml(reused, &|_| None).expect("a few aliases load");
+        assert_eq!(c.pipelines.len(), 1);
+    }
 
     /// Flow collections nested past the limit, or a text past the size
     /// limit, are refused before the YAML parser (whose scanner is

@@ -106,7 +106,9 @@ impl Api {
         let mock_config = match &config.mock_config {
             None => None,
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let text =
+                    expressway_config::files::read_text_at_most(path, expressway_config::files::MAX_SIDE_FILE_BYTES)
+                        .map_err(|e| format!("reading {}: {e}", path.display()))?;
                 Some(serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?)
             }
         };

@@ -3,19 +3,26 @@
 
 use crate::cli::TypeArg;
 use expressway_config::ExecutionContext;
+use expressway_config::files::{MAX_DEFINITION_FILE_BYTES, MAX_SIDE_FILE_BYTES, read_text_at_most};
 use expressway_engine::{ExecutionResult, Status, WorkflowType};
 use expressway_runtime::input::{self, Rejected};
 use serde_json::{Map, Value, json};
 use std::io::Read;
 use std::path::Path;
 
+/// A definition's text from `path` (`-`: standard input), read at most to
+/// the size no definition AWS takes can exceed.
+pub fn read_definition(path: &Path) -> Result<String, String> {
+    read_text_at_most(path, MAX_DEFINITION_FILE_BYTES).map_err(|e| format!("reading {}: {e}", shown(path)))
+}
+
+/// A context, a mock file or another file read beside a definition, bounded.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("reading standard input: {e}"))?;
-        return Ok(s);
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+    read_text_at_most(path, MAX_SIDE_FILE_BYTES).map_err(|e| format!("reading {}: {e}", shown(path)))
+}
+
+fn shown(path: &Path) -> std::borrow::Cow<'_, str> {
+    if path.as_os_str() == "-" { "standard input".into() } else { path.to_string_lossy() }
 }
 
 /// An execution input read from `path` (`-`: standard input) as `run` reads

@@ -2,7 +2,9 @@
 //! states answered by recorded mocks or performed against AWS.
 
 use crate::cli::TypeArg;
-use crate::common::{invalid_definition_json, read_input, read_json, read_text, result_json, workflow_of};
+use crate::common::{
+    invalid_definition_json, read_definition, read_input, read_json, read_text, result_json, workflow_of,
+};
 use expressway_config::ExecutionContext;
 use expressway_connectors::mock::{MockConfig, RecordedMocks};
 use expressway_engine::driver::{Offline, RunOptions};
@@ -53,7 +55,7 @@ pub fn cmd_exec(
         None => ExecutionContext::default(),
     };
     let workflow = workflow_of(workflow_type, &ctx)?;
-    let program = match expressway_engine::compile_text(&read_text(definition)?, workflow) {
+    let program = match expressway_engine::compile_text(&read_definition(definition)?, workflow) {
         Ok(p) => p,
         Err(diags) => {
             println!("{}", invalid_definition_json(&diags));

@@ -2,7 +2,7 @@
 //! laid out and rendered by `expressway-graph`.
 
 use crate::cli::GraphFormat;
-use crate::common::read_text;
+use crate::common::read_definition;
 use expressway_graph::Format;
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ pub fn cmd_graph(definition: &Path, format: GraphFormat) -> Result<ExitCode, Str
         GraphFormat::Dot => Format::Dot,
         GraphFormat::Mermaid => Format::Mermaid,
     };
-    match expressway_graph::draw(&read_text(definition)?, format) {
+    match expressway_graph::draw(&read_definition(definition)?, format) {
         Ok(text) => {
             print!("{text}");
             Ok(ExitCode::SUCCESS)

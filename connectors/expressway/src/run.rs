@@ -62,12 +62,12 @@ fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>
         let machine_path = resolve(&base, &p.state_machine);
         let workflow = p.workflow_type;
         let mut definition = String::new();
-        let program = match std::fs::read_to_string(&machine_path) {
+        let program = match expressway_config::files::read_text_at_most(
+            &machine_path,
+            expressway_config::files::MAX_DEFINITION_FILE_BYTES,
+        ) {
             Err(e) => {
-                problems.push(ConfigProblem {
-                    at: format!("{at}.state_machine"),
-                    message: format!("{}: {e}", machine_path.display()),
-                });
+                problems.push(ConfigProblem { at: format!("{at}.state_machine"), message: e });
                 None
             }
             Ok(text) => match expressway_engine::compile_text(&text, workflow) {

@@ -2,7 +2,7 @@
 //! compiled program.
 
 use crate::cli::TypeArg;
-use crate::common::{read_text, workflow_of};
+use crate::common::{read_definition, workflow_of};
 use expressway_config::ExecutionContext;
 use serde_json::json;
 use std::path::Path;
@@ -15,7 +15,7 @@ pub fn cmd_validate(
     workflow_type: Option<TypeArg>,
 ) -> Result<ExitCode, String> {
     let workflow = workflow_of(workflow_type, &ExecutionContext::default())?;
-    match expressway_engine::compile_text(&read_text(definition)?, workflow) {
+    match expressway_engine::compile_text(&read_definition(definition)?, workflow) {
         Ok(program) => {
             if json_out {
                 println!("{}", json!({"status": "VALID"}));
