@@ -113,6 +113,30 @@ fn wait_states_advance_the_virtual_clock() {
     assert_eq!(r.duration_ms, 60_000);
 }
 
+/// On the virtual clock a fork's children run as many at a time as on
+/// AWS: a Map's `MaxConcurrency` (an inline Map at most 40) and every
+/// branch of a Parallel state at once; the parent resumes after the last.
+#[test]
+fn forked_children_share_the_virtual_clock_as_their_concurrency_allows() {
+    let map = |concurrency: Value, items: usize| {
+        let mut state = json!({"Type": "Map", "ItemsPath": "$.items", "End": true,
+            "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 2, "End": true}}}});
+        if !concurrency.is_null() {
+            state["MaxConcurrency"] = concurrency;
+        }
+        run(single(state), json!({ "items": vec![0; items] })).duration_ms
+    };
+    assert_eq!(map(json!(2), 8), 8_000, "8 waits of 2 s, two at a time");
+    assert_eq!(map(json!(3), 7), 6_000, "three rounds: 3, 3, 1");
+    assert_eq!(map(json!(1), 4), 8_000, "one at a time");
+    assert_eq!(map(Value::Null, 100), 6_000, "40 at a time: three rounds");
+    assert_eq!(map(json!(1000), 100), 6_000, "an inline Map runs at most 40 whatever it asks");
+    let parallel = single(json!({"Type": "Parallel", "End": true, "Branches": (0..50)
+        .map(|i| json!({"StartAt": format!("W{i}"), "States": {format!("W{i}"): {"Type": "Wait", "Seconds": 2, "End": true}}}))
+        .collect::<Vec<_>>()}));
+    assert_eq!(run(parallel, json!({})).duration_ms, 2_000, "every branch at once");
+}
+
 #[test]
 fn wait_rejects_negative_and_fractional_seconds() {
     let def = single(json!({"Type": "Wait", "SecondsPath": "$.s", "End": true}));
