@@ -136,6 +136,11 @@ impl<'a> Fields<'a> {
     pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
+            // AWS's model bounds every ARN member (a 100 KB ARN had been
+            // looked up and echoed back in StateMachineDoesNotExist).
+            Some(Value::String(s)) if s.len() > arn_max(name) && s.chars().count() > arn_max(name) => {
+                Err(ApiError::too_long(name, arn_max(name)))
+            }
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(ApiError::new(
                 ErrorKind::SerializationException,
@@ -199,6 +204,17 @@ pub fn timestamp(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
+/// The longest an ARN member may be in AWS's model: 2,000 characters for a
+/// Map Run's, 256 for every other (`stateMachineArn`, `executionArn`,
+/// `roleArn`, ...); no bound for a member that is not an ARN.
+fn arn_max(field: &str) -> usize {
+    match field {
+        "mapRunArn" => 2000,
+        f if f.ends_with("Arn") => 256,
+        _ => usize::MAX,
+    }
+}
+
 /// A List operation's answer: `{key: [page], nextToken?}`, the page read
 /// from the request's `nextToken` and `maxResults` (default 100).
 pub fn paged(key: &str, all: &[Value], f: &Fields) -> Reply {
@@ -258,6 +274,23 @@ mod tests {
             assert_eq!(refused.kind.as_str(), "InvalidToken", "{bad}");
         }
         assert_eq!(page(&items, Some(&forged("offset:10")), 4).expect("the end").0, Vec::<u32>::new());
+    }
+
+    /// An ARN member past AWS's 256 characters is a ValidationException
+    /// naming it, before anything is looked up.
+    #[test]
+    fn arn_members_keep_the_models_length() {
+        let long = format!("arn:aws:states:us-east-1:123456789012:stateMachine:{}", "m".repeat(300));
+        let body = json!({ "stateMachineArn": long, "input": "x".repeat(300) });
+        let map = body.as_object().expect("an object").clone();
+        let refused = Fields(&map).str("stateMachineArn").expect_err("too long");
+        assert_eq!(refused.kind.as_str(), "ValidationException");
+        assert!(
+            refused.message.contains("'stateMachineArn'") && refused.message.contains("256"),
+            "{}",
+            refused.message
+        );
+        assert!(Fields(&map).str("input").is_ok(), "not an ARN");
     }
 
     /// `maxResults` is an integer from 0 to 1000 in AWS's model: each bound
