@@ -83,6 +83,26 @@ impl FileSource {
 
     /// Lines longer than `max` bytes become `States.DataLimitExceeded` dead
     /// letters without being read into memory (default: AWS's 256 KiB).
+    /// At the end of what it read: a file now shorter than the position
+    /// read was truncated under the run (a copytruncate rotation), and what
+    /// is written to it from now on sits before that position, where no
+    /// read looks. An error, not a quiet end: the run had finished normally
+    /// with its checkpoint past the end of a 20-byte file.
+    fn check_not_truncated(&self) -> Result<(), SourceError> {
+        let meta = self.reader.get_ref().metadata().map_err(|e| err(&self.path, "reading the length of", e))?;
+        // A pipe or a device has no length to compare.
+        let len = meta.len();
+        if meta.is_file() && len < self.position {
+            return Err(SourceError(format!(
+                "{} shrank to {len} bytes while being read (to byte {}): it was truncated or replaced under the run; \
+                 what was written to it since is not read",
+                self.path.display(),
+                self.position
+            )));
+        }
+        Ok(())
+    }
+
     pub fn max_record_bytes(mut self, max: usize) -> FileSource {
         self.max_record_bytes = max;
         self
@@ -101,6 +121,7 @@ impl Source for FileSource {
             let line = read_line(&mut self.reader, &mut self.line, self.max_record_bytes)
                 .map_err(|e| err(&self.path, "reading", e))?;
             if line == Line::End {
+                self.check_not_truncated()?;
                 break;
             }
             if !line.complete() && self.follow {
@@ -307,6 +328,24 @@ mod tests {
         std::fs::write(d.join("in.jsonl.checkpoint"), "8\n").unwrap();
         let mut at_end = FileSource::open(&input, false, None).expect("a checkpoint at the end is fine");
         assert!(matches!(at_end.poll(10).unwrap(), Polled::Finished));
+    }
+
+    /// A file truncated while it is read is an error at the end of what
+    /// was read, in follow mode and not.
+    #[test]
+    fn a_file_truncated_under_the_reader_is_an_error() {
+        let d = temp_dir("truncated");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
+        for follow in [false, true] {
+            let _ = std::fs::remove_file(d.join("in.jsonl.checkpoint"));
+            std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
+            let mut s = FileSource::open(&input, follow, None).unwrap();
+            assert_eq!(records(s.poll(10).unwrap()).len(), 2);
+            std::fs::write(&input, "{}\n").unwrap();
+            let e = s.poll(10).err().expect("truncated").to_string();
+            assert!(e.contains("shrank to 3 bytes") && e.contains("byte 16"), "{e}");
+        }
     }
 
     /// The drain deadline abandons a record parked on a long Wait: the
