@@ -284,3 +284,27 @@ fn jsonata_states_refuse_jsonpath_fields_and_bad_expressions() {
     let def = machine(json!({"S": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}));
     assert!(expressway_engine::compile(&def, WorkflowType::Express).is_err());
 }
+
+/// Arrays read from the state's input behave as arrays JSONata builds, as
+/// in jsonata-js 2.x (the expected values are its results): a predicate that
+/// names positions keeps the items at them (it had been taken as a truthy
+/// value, keeping every item), `$lookup` and `$keys` flatten and merge them,
+/// and `$spread` keeps what is not an object.
+#[test]
+fn input_arrays_are_read_as_jsonata_js_reads_them() {
+    let input = json!({"objs": [{"a": 1, "c": [1, 2]}, {"a": 2, "c": [3]}, {"a": 3}], "arr": [1, 2],
+        "nested": [{"a": 1}, [{"b": 2}]]});
+    let cases = [
+        ("$states.input.objs[$states.input.arr].a", json!([2, 3])),
+        ("$count($states.input.objs[c])", json!(0)),
+        ("$lookup($states.input.objs, 'c')", json!([1, 2, 3])),
+        ("$keys($states.input.nested)", json!(["a", "b"])),
+        ("$spread([1, {'a': 1}])", json!([1, {"a": 1}])),
+        ("$spread($states.input.arr)", json!([1, 2])),
+        ("$spread([[1, {'x': 2}], 3])", json!([1, {"x": 2}, 3])),
+    ];
+    for (expr, want) in cases {
+        let def = machine(json!({"S": {"Type": "Pass", "End": true, "Output": format!("{{% {expr} %}}")}}));
+        assert_eq!(output(def, input.clone()), want, "{expr}");
+    }
+}

@@ -699,14 +699,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 self.evaluate(predicate, item, env)?
             };
-            let numbers: Option<Vec<f64>> = match &res {
-                V::Num(n) => Some(vec![*n]),
-                V::Arr(a) if a.items.iter().all(|v| matches!(v, V::Num(_))) => {
-                    Some(a.items.iter().filter_map(|v| if let V::Num(n) = v { Some(*n) } else { None }).collect())
-                }
-                _ => None,
-            };
-            match numbers {
+            match indexes_named(&res) {
                 Some(ns) => {
                     for n in ns {
                         let mut ii = n.floor();
@@ -1365,6 +1358,8 @@ pub fn lookup(input: &V, key: &str) -> V {
                 match lookup(item, key) {
                     V::Undef => {}
                     V::Arr(r) => out.extend(r.items.iter().cloned()),
+                    // An input's array is flattened as a built one is.
+                    v @ V::Json(Value::Array(_)) => out.extend(v.to_items()),
                     v => out.push(v),
                 }
             }
@@ -1429,5 +1424,19 @@ fn descendants(v: &V, out: &mut Vec<V>) {
             o.iter().for_each(|(_, c)| descendants(c, out));
         }
         v => out.push(v.clone()),
+    }
+}
+
+/// The positions a filter's predicate names, as jsonata-js reads its result:
+/// a number, or an array all of numbers — built or read from the input (an
+/// input's array of numbers had been taken as a truthy value, keeping every
+/// item: `objs[c]` with `c: [1, 2]`).
+fn indexes_named(res: &V) -> Option<Vec<f64>> {
+    match res {
+        V::Num(n) => Some(vec![*n]),
+        V::Arr(_) | V::Json(Value::Array(_)) => {
+            res.to_items().iter().map(|v| if let V::Num(n) = v { Some(*n) } else { None }).collect()
+        }
+        _ => None,
     }
 }

@@ -1099,17 +1099,23 @@ fn keys(ev: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
         }
         Ok(())
     };
-    match arg(args, 0) {
-        V::Obj(o) => add(ev, o)?,
-        V::Arr(a) => {
-            for i in &a.items {
-                if let V::Obj(o) = &*i.norm() {
-                    add(ev, o)?;
-                }
+    // Arrays nested in the array are merged too, as jsonata-js's `keys`
+    // recurses (`$keys([{'a':1},[{'b':2}]])` is `["a","b"]`).
+    fn visit(
+        ev: &mut Evaluator<'_>,
+        v: &V,
+        add: &mut dyn FnMut(&mut Evaluator<'_>, &Obj) -> Result<(), Error>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        match &*v.norm() {
+            V::Obj(o) => add(ev, o),
+            V::Arr(a) if depth < crate::bounds::MAX_DEPTH => {
+                a.items.iter().try_for_each(|i| visit(ev, i, add, depth + 1))
             }
+            _ => Ok(()),
         }
-        _ => {}
     }
+    visit(ev, arg(args, 0), &mut add, 0)?;
     Ok(V::seq(out.into_iter().map(|k| V::Str(Arc::from(&k))).collect()))
 }
 
@@ -1135,11 +1141,16 @@ fn exists(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
 }
 
 fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
+    // jsonata-js appends what each item spreads to: an object's members one
+    // by one, a nested array's items, anything else as it is (`$spread([1,
+    // {'a':1}])` is `[1, {"a":1}]`; scalars had been dropped).
     fn go(v: &V, out: &mut Vec<V>) -> bool {
         match &*v.norm() {
             V::Arr(a) => {
                 for i in &a.items {
-                    go(i, out);
+                    if !go(i, out) && !i.is_undef() {
+                        out.push(i.clone());
+                    }
                 }
                 true
             }
