@@ -308,3 +308,25 @@ fn input_arrays_are_read_as_jsonata_js_reads_them() {
         assert_eq!(output(def, input.clone()), want, "{expr}");
     }
 }
+
+/// Regex matches and a few built-ins as jsonata-js 2.x gives them (the
+/// expected values are its results): a regex called as a function, and the
+/// object `$replace` hands a function, carry `start` and `end`; a group that
+/// took no part is `null` (it had been `""`); `$spread` of an array is an
+/// array; `$parseInteger` reads a sign as `parseInt` does.
+#[test]
+fn regex_matches_and_built_ins_keep_jsonata_js_shapes() {
+    let cases = [
+        ("/b/('abc')", json!({"match": "b", "start": 1, "end": 2, "groups": []})),
+        ("$match('abc', /(x)|(b)/).groups", json!([null, "b"])),
+        ("$replace('abc', /b/, function($m){ $string($m.start) & $string($m.end) })", json!("a12c")),
+        ("$spread([3])", json!([3])),
+        ("$spread({'a': 1})", json!({"a": 1})),
+        ("$parseInteger('-12', '0')", json!(-12)),
+        ("$parseInteger('-1,234', '#,##0')", json!(-1234)),
+    ];
+    for (expr, want) in cases {
+        let def = machine(json!({"S": {"Type": "Pass", "End": true, "Output": format!("{{% {expr} %}}")}}));
+        assert_eq!(output(def, json!({})), want, "{expr}");
+    }
+}

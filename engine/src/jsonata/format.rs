@@ -529,8 +529,16 @@ fn parse_integer_with(text: &str, f: &IntegerFormat) -> Result<Option<f64>, Erro
                     })
                     .collect();
             }
-            let lead: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
-            lead.parse::<f64>().ok()
+            // JavaScript's `parseInt`, as jsonata-js ends with: leading
+            // whitespace, a sign, then the digits up to the first other
+            // character (`-12` had been no number at all).
+            let text = digits.trim_start();
+            let (sign, rest) = match text.strip_prefix('-') {
+                Some(rest) => (-1.0, rest),
+                None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+            };
+            let lead: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            lead.parse::<f64>().ok().map(|n| sign * n)
         }
         Primary::Sequence => return Err(sequence_unsupported(f)),
     })

@@ -447,17 +447,26 @@ fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     Ok(text(if width > 0.0 { format!("{s}{padding}") } else { format!("{padding}{s}") }))
 }
 
-/// One regex match as JSONata's match object.
+/// A regex called as a function (`/b/('abc')`): its first match as
+/// jsonata-js's matcher gives it, `{match, start, end, groups}` (positions
+/// in UTF-16 units); `$match` renames `start` to `index`.
 pub fn regex_match(re: &regex::Regex, s: &str, from: usize) -> V {
     let Some(caps) = re.captures_at(s, from) else { return V::Undef };
     let Some(m) = caps.get(0) else { return V::Undef };
-    let groups: Vec<V> = (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
-    let index = s[..m.start()].encode_utf16().count();
+    let start = s[..m.start()].encode_utf16().count();
+    let end = start + m.as_str().encode_utf16().count();
     V::object(vec![
         (Key::from_static("match"), text(m.as_str())),
-        (Key::from_static("index"), V::Num(index as f64)),
-        (Key::from_static("groups"), V::array(groups)),
+        (Key::from_static("start"), V::Num(start as f64)),
+        (Key::from_static("end"), V::Num(end as f64)),
+        (Key::from_static("groups"), groups_of(&caps)),
     ])
+}
+
+/// A match's capture groups; one that took no part in the match is
+/// JavaScript's `undefined` there, written `null` (it had been `""`).
+fn groups_of(caps: &regex::Captures<'_>) -> V {
+    V::array((1..caps.len()).map(|i| caps.get(i).map_or(V::Null, |g| text(g.as_str()))).collect())
 }
 
 fn regex_of(v: &V) -> Option<Arc<regex::Regex>> {
@@ -492,12 +501,10 @@ fn match_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R
                 && out.len() < limit
             {
                 let Some(m) = caps.get(0) else { break };
-                let groups: Vec<V> =
-                    (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
                 out.push(V::object(vec![
                     (Key::from_static("match"), text(m.as_str())),
                     (Key::from_static("index"), V::Num(index.at(s, m.start()) as f64)),
-                    (Key::from_static("groups"), V::array(groups)),
+                    (Key::from_static("groups"), groups_of(&caps)),
                 ]));
                 // jsonata-js asks for the next match before it counts this one.
                 next = matches.next(ev)?;
@@ -695,12 +702,14 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                 match replacement {
                     V::Str(r) => out.push_str(&expand(r, &caps)),
                     f => {
-                        let groups: Vec<V> =
-                            (1..caps.len()).map(|i| caps.get(i).map_or(text(""), |g| text(g.as_str()))).collect();
+                        // The matcher's object, as jsonata-js hands it to
+                        // the function: `start` and `end`, not `index`.
+                        let start = index.at(s, m.start());
                         let mobj = V::object(vec![
                             (Key::from_static("match"), text(m.as_str())),
-                            (Key::from_static("index"), V::Num(index.at(s, m.start()) as f64)),
-                            (Key::from_static("groups"), V::array(groups)),
+                            (Key::from_static("start"), V::Num(start as f64)),
+                            (Key::from_static("end"), V::Num((start + m.as_str().encode_utf16().count()) as f64)),
+                            (Key::from_static("groups"), groups_of(&caps)),
                         ]);
                         match ev.apply(f, vec![mobj], input, env)? {
                             V::Str(r) => out.push_str(&r),
@@ -1168,7 +1177,9 @@ fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     if !go(v, &mut out) {
         return Ok(v.clone());
     }
-    Ok(V::seq(out))
+    // An array spreads to an array whatever its length (`$spread([3])` is
+    // `[3]`); an object to a sequence, one member being that member alone.
+    Ok(if v.norm().is_array_like() { V::array(out) } else { V::seq(out) })
 }
 
 fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
