@@ -204,7 +204,7 @@ fn jsonata_built_ins_charge_their_work_to_the_step_budget() {
         ("$count($match($pad('', 20000, 'a'), /a/))", json!(20_000)),
         ("$match('😀a😀éa', /a/).index", json!([2, 6])),
         ("$count($split($join([1..20000].($string($) & 'x'), ','), /,/))", json!(20_000)),
-        ("$replace('😀a😀éa', /a/, function($m){ $string($m.index) })", json!("😀2😀é6")),
+        ("$replace('😀a😀éa', /a/, function($m){ $string($m.start) })", json!("😀2😀é6")),
         ("($d := $reduce([1..300], function($v, $i){ {'a': $v} }, 0); $count($d.**))", json!(301)),
         ("($s := $pad('', 100000, 'x'); $length($substring($s, 5)))", json!(99995)),
         ("($s := $pad('', 1000, 'x'); $count([1..1000].$uppercase($s)))", json!(1000)),
