@@ -330,3 +330,26 @@ fn regex_matches_and_built_ins_keep_jsonata_js_shapes() {
         assert_eq!(output(def, json!({})), want, "{expr}");
     }
 }
+
+/// A user function that is not tail-recursive recurses as deep as in
+/// jsonata-js (3,000 calls; ~130 had overflowed the evaluator's depth),
+/// on a thread of the default 2 MiB stack; endless recursion is still U1001.
+#[test]
+fn deep_recursion_runs_to_jsonata_js_depths_and_endless_recursion_stops() {
+    let run_on_small_stack = |expr: &'static str| {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let def = machine(json!({"S": {"Type": "Pass", "End": true, "Output": format!("{{% {expr} %}}")}}));
+                run(def, json!({}))
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+    };
+    let deep = run_on_small_stack("($f := function($n){$n = 0 ? 0 : 1 + $f($n-1)}; $f(3000))");
+    assert_eq!(deep.output, Some(json!(3000)), "{deep:?}");
+    let endless = run_on_small_stack("($f := function($n){1 + $f($n)}; $f(1))");
+    assert_eq!(endless.error.as_deref(), Some("States.QueryEvaluationError"));
+    assert!(endless.cause.as_deref().unwrap_or("").contains("U1001"), "{endless:?}");
+}

@@ -77,6 +77,11 @@ impl Scope {
 /// ([`Evaluator::charge`]): a step of the evaluator does about as much work.
 pub(super) const ITEMS_PER_STEP: u64 = 8;
 
+/// Stack left below which an evaluation step continues on a new segment of
+/// [`STACK_SEGMENT`] bytes.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 pub struct Limits {
     pub max_depth: usize,
     pub max_steps: u64,
@@ -84,7 +89,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 500, max_steps: 10_000_000 }
+        Limits { max_depth: 10_000, max_steps: 10_000_000 }
     }
 }
 
@@ -226,7 +231,10 @@ impl<'a> Evaluator<'a> {
             self.depth -= 1;
             return Err(Error::eval("U1001", "Expression evaluation exceeded its step budget"));
         }
-        let result = self.evaluate_inner(node, input, env);
+        // Deep recursion (a user function that is not tail-recursive) runs
+        // on stack grown on the heap: the depth is `max_depth`, whatever
+        // the thread's stack (it had been ~130 calls of such a function).
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.evaluate_inner(node, input, env));
         self.depth -= 1;
         result.map_err(|e| e.at(node.pos))
     }

@@ -12,7 +12,9 @@ use crate::value::Value;
 
 /// The evaluation budget of one expression: a runaway one fails its state
 /// with `States.QueryEvaluationError` (U1001) instead of holding the shard.
-const LIMITS: Limits = Limits { max_depth: 400, max_steps: 2_000_000 };
+/// Nested evaluation steps: a user function recursing ~3,000 times that is
+/// not tail-recursive (jsonata-js, on JavaScript's stack, goes as far).
+const LIMITS: Limits = Limits { max_depth: 10_000, max_steps: 2_000_000 };
 
 /// What the data handed to a JSONata expression is, besides `$states.input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
