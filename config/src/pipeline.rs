@@ -841,6 +841,9 @@ pub const ENV_PREFIX: &str = "EXPRESSWAY__";
 /// Set the field at `A__B__0__C` (lower-cased; numbers index sequences).
 fn apply_override(doc: &mut serde_norway::Value, path: &str, value: &str) -> Result<(), String> {
     use serde_norway::Value as Y;
+    // The value is YAML too: the same bounds as the file's, before it is built.
+    check_shape(value)?;
+    check_expansion(value)?;
     let parsed: Y = serde_norway::from_str(value).unwrap_or_else(|_| Y::String(value.to_string()));
     let parts: Vec<String> = path.split("__").map(str::to_lowercase).collect();
     let mut cur = doc;
@@ -971,6 +974,11 @@ more: [{aliases}]
         );
         assert!(fan_out.len() < 20_000);
         let e = Config::from_yaml(&fan_out, &|_| None).expect_err("refused");
+        assert!(e.message.contains("once its YAML aliases are expanded"), "{e}");
+        // An override's value is YAML too.
+        let bomb = format!("[&x [{items}], {aliases}]");
+        let overrides = [("EXPRESSWAY__RUNTIME__NOTE".to_string(), bomb)];
+        let e = Config::from_yaml_with_overrides(MINIMAL, &|_| None, &overrides).expect_err("refused");
         assert!(e.message.contains("once its YAML aliases are expanded"), "{e}");
 
         let reused = "pipelines:\n  - name: a\n    state_machine: m.asl.json\n    source: { type: stdin }\n    \

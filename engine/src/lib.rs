@@ -38,9 +38,18 @@ pub const MAX_DEFINITION_CHARS: usize = 1 << 20;
 /// syntax errors as diagnostics too; a text past AWS's length limit is
 /// refused unread.
 pub fn compile_text(text: &str, workflow: WorkflowType) -> Result<Program, Vec<Diagnostic>> {
+    read_definition(text, |value| compile(value, workflow))
+}
+
+/// `read` of definition text's JSON ([`definition_json`]): its result, or
+/// every problem — the text's (keys given twice) and `read`'s together.
+pub fn read_definition<T>(
+    text: &str,
+    read: impl FnOnce(&serde_json::Value) -> Result<T, Vec<Diagnostic>>,
+) -> Result<T, Vec<Diagnostic>> {
     let (value, mut diags) = definition_json(text)?;
-    match compile(&value, workflow) {
-        Ok(p) if diags.is_empty() => Ok(p),
+    match read(&value) {
+        Ok(t) if diags.is_empty() => Ok(t),
         Ok(_) => Err(diags),
         Err(more) => {
             diags.extend(more);

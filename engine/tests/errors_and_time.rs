@@ -204,6 +204,11 @@ fn a_wait_or_back_off_past_any_clock_times_out_at_the_deadline() {
         assert_eq!((r.status, r.error.as_deref()), (Status::TimedOut, Some("States.Timeout")), "{s}: {r:?}");
         assert_eq!(r.duration_ms, 300_000, "{s}");
     }
+    // A JSONata wait past any clock, as a path's.
+    let jsonata = json!({"QueryLanguage": "JSONata", "StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": "{% 1e19 %}", "End": true}}});
+    let r = run(jsonata, json!({}));
+    assert_eq!((r.status, r.duration_ms), (Status::TimedOut, 300_000), "{r:?}");
     // Past a Java long: a number AWS cannot read as one.
     let r = run(def.clone(), json!({"s": 18446744073709551615u64}));
     assert_eq!(r.error.as_deref(), Some("States.Runtime"));

@@ -302,6 +302,7 @@ fn input_arrays_are_read_as_jsonata_js_reads_them() {
         ("$spread([1, {'a': 1}])", json!([1, {"a": 1}])),
         ("$spread($states.input.arr)", json!([1, 2])),
         ("$spread([[1, {'x': 2}], 3])", json!([1, {"x": 2}, 3])),
+        ("$exists($spread([]))", json!(false)),
     ];
     for (expr, want) in cases {
         let def = machine(json!({"S": {"Type": "Pass", "End": true, "Output": format!("{{% {expr} %}}")}}));
@@ -352,4 +353,16 @@ fn deep_recursion_runs_to_jsonata_js_depths_and_endless_recursion_stops() {
     let endless = run_on_small_stack("($f := function($n){1 + $f($n)}; $f(1))");
     assert_eq!(endless.error.as_deref(), Some("States.QueryEvaluationError"));
     assert!(endless.cause.as_deref().unwrap_or("").contains("U1001"), "{endless:?}");
+    // `$eval` parses its text from deep in a recursion (a 199-level
+    // expression wants ~800 KiB of stack for its parse).
+    let deep_eval = run_on_small_stack(
+        "($f := function($n){$n = 0 ? $eval($pad('', 199, '(') & '1' & $pad('', 199, ')')) : $f($n-1)}; $f(2900))",
+    );
+    assert_eq!(deep_eval.output, Some(json!(1)), "{deep_eval:?}");
+    // A function chained to itself in a loop nests without evaluating a
+    // node; calling (or dropping) 300,000 levels had overflowed the stack.
+    let chained = run_on_small_stack(
+        "($c := function($f, $n){ $n = 0 ? $f : $c($f ~> $string, $n - 1) }; $c($string, 1500)('x'))",
+    );
+    assert!(chained.cause.as_deref().unwrap_or("").contains("more than 1000 nested"), "{chained:?}");
 }

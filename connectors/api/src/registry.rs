@@ -346,12 +346,14 @@ impl Registry {
             Ok(text) => {
                 let saved: Vec<Saved> = serde_json::from_slice(&text)
                     .map_err(|e| format!("{} is not what Expressway wrote: {e}", legacy.display()))?;
+                let machines = dir.join(MACHINES_DIR);
                 for s in saved {
-                    let name = s.name.clone();
                     let text = serde_json::to_vec_pretty(&s).map_err(|e| e.to_string())?;
-                    write_atomically(&dir.join(MACHINES_DIR), &dir.join(MACHINES_DIR).join(file_name(&name)), &text)
-                        .map_err(|e| e.message)?;
+                    write_atomically(&machines, &machines.join(file_name(&s.name)), &text).map_err(|e| e.message)?;
                 }
+                // The new files are durable before the old one goes: a crash
+                // in between moves it again on the next start.
+                sync_dir(&machines).map_err(|e| e.message)?;
                 std::fs::remove_file(&legacy).map_err(|e| format!("removing {}: {e}", legacy.display()))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -367,6 +369,10 @@ impl Registry {
             let path = entry.map_err(|e| e.to_string())?.path();
             // A temporary file is a write that never finished: its machine's
             // previous file (if any) is what was saved.
+            if path.extension().is_some_and(|e| e == "tmp") {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
@@ -374,6 +380,12 @@ impl Registry {
             let s: Saved = serde_json::from_slice(&text)
                 .map_err(|e| format!("{} is not what Expressway wrote: {e}", path.display()))?;
             let name = s.name.clone();
+            // Only a machine's own file: one copied or renamed by hand would
+            // bring back a machine under a file its deletion never removes.
+            if path.file_name() != Some(std::ffi::OsStr::new(&file_name(&name))) {
+                tracing::error!(file = %path.display(), state_machine = %name, "a file not named for its state machine; skipped");
+                continue;
+            }
             match s.into_machine() {
                 Ok(m) => {
                     self.machines.insert(m.name.clone(), m);
@@ -393,12 +405,19 @@ const MACHINES_DIR: &str = "state-machines";
 /// Under `state_dir`: every machine in one file, as written before.
 const LEGACY_FILE: &str = "state-machines.json";
 
-/// A machine's file: its name in hex, since names may hold any character
-/// but whitespace and a few symbols (and are at most 80 characters).
+/// A machine's file: a hash of its name (names may hold any character but
+/// whitespace and a few symbols; 80 of them in hex, up to 640 bytes, passed
+/// the 255 a file name may have), the name itself kept inside.
 fn file_name(machine: &str) -> String {
-    let mut name: String = machine.bytes().map(|b| format!("{b:02x}")).collect();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(machine.as_bytes());
+    let mut name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     name.push_str(".json");
     name
+}
+
+fn sync_dir(dir: &std::path::Path) -> Result<(), ApiError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(internal)
 }
 
 fn write_atomically(dir: &std::path::Path, path: &std::path::Path, text: &[u8]) -> Result<(), ApiError> {
@@ -637,6 +656,28 @@ mod tests {
         }
         let m = serde_json::from_value::<Saved>(old).expect("read").into_machine().expect("compiles");
         assert!(m.versions.values().all(|v| Arc::ptr_eq(&v.revision.program, &m.latest.program)));
+    }
+
+    /// A machine's file is named for a hash of its name: 80 characters of
+    /// three bytes each (640 in hex) fit a file name; a file not named for
+    /// the machine inside it, and a write that never finished, are not read.
+    #[test]
+    fn machines_with_long_names_are_saved_and_stray_files_skipped() {
+        let dir = std::env::temp_dir().join(format!("expressway-registry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
+        let mut registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
+        let name = "€".repeat(80);
+        registry.insert(Machine { name: name.clone(), ..republished() });
+        registry.save(&name).expect("saved under a hashed name");
+        let saved = dir.join(MACHINES_DIR).join(file_name(&name));
+        std::fs::copy(&saved, dir.join(MACHINES_DIR).join("copied-by-hand.json")).expect("copy");
+        std::fs::write(dir.join(MACHINES_DIR).join("torn.json.tmp"), "{").expect("a torn write");
+        let mut back = Registry::new(partition, Some(dir.clone()), 1 << 30);
+        assert_eq!(back.load(), Ok(1), "the machine once, from its own file");
+        assert!(back.contains(&name));
+        assert!(!dir.join(MACHINES_DIR).join("torn.json.tmp").exists(), "a torn write is cleared");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A version is weighed even when it shares its program: publishing

@@ -95,16 +95,8 @@ pub enum Format {
 /// The definition's machine, or every problem that keeps it from being one
 /// (the same checks as `expressway validate`, duplicate keys included).
 pub fn parse(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
-    let (value, mut diags) = expressway_engine::definition_json(text)?;
     // Standard accepts every integration pattern; a graph draws them all.
-    match validate(&value, WorkflowType::Standard) {
-        Ok(machine) if diags.is_empty() => Ok(machine),
-        Ok(_) => Err(diags),
-        Err(more) => {
-            diags.extend(more);
-            Err(diags)
-        }
-    }
+    expressway_engine::read_definition(text, |value| validate(value, WorkflowType::Standard))
 }
 
 /// Render a laid-out graph.

@@ -87,7 +87,7 @@ fn drive<'f, 'l: 'f>(
                 Step::Fork(fork) => {
                     let limit = fork.max_concurrency.max(1);
                     let vars = fork.vars;
-                    let children = fork.children.into_iter().map(|(machine, input)| {
+                    let children = fork.children.into_iter().enumerate().map(|(index, (machine, input))| {
                         let vars = vars.clone();
                         async move {
                             let mut child = Frame::new(live.program, machine, input, vars);
@@ -98,14 +98,18 @@ fn drive<'f, 'l: 'f>(
                             };
                             let driven = drive(live, &mut child, shared, first, deadline_ms).await;
                             shared.borrow_mut().events += 1; // IterationSucceeded/Failed
-                            driven
+                            (index, driven)
                         }
                     });
-                    let mut running = futures_util::stream::iter(children).buffered(limit);
+                    // A slot is free as soon as any child ends, as on AWS
+                    // (`buffered` had held a slot for each child ended after
+                    // a slower earlier one); results are put back in order.
+                    let mut running = futures_util::stream::iter(children).buffer_unordered(limit);
                     let mut outcomes = Vec::new();
+                    let mut indexes = Vec::new();
                     let mut gathered = Gathered::default();
                     let mut past_limit = false;
-                    while let Some(driven) = running.next().await {
+                    while let Some((index, driven)) = running.next().await {
                         match driven {
                             Driven::Done(o) => {
                                 // Results past the payload limit: the
@@ -114,11 +118,15 @@ fn drive<'f, 'l: 'f>(
                                     past_limit = true;
                                     break;
                                 }
-                                outcomes.push(o)
+                                outcomes.push(o);
+                                indexes.push(index);
                             }
                             Driven::TimedOut => return Driven::TimedOut,
                         }
                     }
+                    let mut ordered: Vec<(usize, _)> = indexes.into_iter().zip(outcomes).collect();
+                    ordered.sort_unstable_by_key(|(index, _)| *index);
+                    let outcomes = ordered.into_iter().map(|(_, o)| o).collect();
                     if past_limit { Resume::ForkedPastLimit(outcomes) } else { Resume::Forked(outcomes) }
                 }
             };
@@ -140,7 +148,8 @@ fn timed_out(shared: &RefCell<Shared>, deadline_ms: Option<i64>) -> Driven {
 /// execution's own deadline passes first.
 async fn invoke(live: &Live<'_>, call: TaskCall, deadline_ms: Option<i64>) -> Option<TaskOutcome> {
     let now = live.clock.now();
-    let task_limit = call.timeout_seconds.map(|s| now + Duration::from_secs(s));
+    // Past any instant (a `TimeoutSecondsPath` of 2^63) is no limit but the execution's.
+    let task_limit = call.timeout_seconds.and_then(|s| now.checked_add(Duration::from_secs(s)));
     let execution_limit = deadline_ms.map(|d| now + Duration::from_millis((d - live.clock.wall_ms()).max(0) as u64));
     let (reply, wait) = tasks::channel();
     live.tasks.start(call, reply);

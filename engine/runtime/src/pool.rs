@@ -61,9 +61,9 @@ impl Submission {
 
 /// A few threads running submitted executions.
 ///
-/// Submissions wait in one queue per thread, together at most `queued` of
-/// them (counted, not preallocated: a large bound costs nothing until it is
-/// used). The API sizes `queued` to its running bound, and each submission
+/// Submissions wait in one queue per thread, together at most `max_waiting`
+/// of them (counted, not preallocated: a large bound costs nothing until it is
+/// used). The API sizes `max_waiting` to its running bound, and each submission
 /// holds a place under that bound until it ends, so an execution the API
 /// admitted always finds room here (before, queues of a fixed 4,096 per
 /// thread refused admitted executions after StartExecution had answered).
@@ -72,12 +72,12 @@ pub struct Pool {
     next: AtomicUsize,
     /// Submissions sent and not yet taken by a thread.
     waiting: Arc<AtomicUsize>,
-    queued: usize,
+    max_waiting: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
-    pub fn start(threads: usize, queued: usize, clock: Arc<dyn Clock>) -> std::io::Result<Pool> {
+    pub fn start(threads: usize, max_waiting: usize, clock: Arc<dyn Clock>) -> std::io::Result<Pool> {
         let mut queues = Vec::new();
         let mut handles = Vec::new();
         let waiting = Arc::new(AtomicUsize::new(0));
@@ -88,28 +88,32 @@ impl Pool {
                 .push(std::thread::Builder::new().name(format!("api-{i}")).spawn(move || worker(rx, waiting, clock))?);
             queues.push(tx);
         }
-        Ok(Pool { queues, next: AtomicUsize::new(0), waiting, queued, threads: handles })
+        Ok(Pool { queues, next: AtomicUsize::new(0), waiting, max_waiting, threads: handles })
     }
 
-    /// Hand `submission` to a thread, round robin. With `queued` submissions
+    /// Hand `submission` to a thread, round robin. With `max_waiting` submissions
     /// already waiting (or the pool stopped) it is given back.
     pub fn submit(&self, submission: Submission) -> Result<(), Submission> {
         if self
             .waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.queued).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max_waiting).then_some(n + 1))
             .is_err()
         {
             return Err(submission);
         }
         let n = self.queues.len();
         let first = self.next.fetch_add(1, Ordering::Relaxed);
-        match self.queues[first % n].send(submission) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                Err(e.into_inner())
+        let mut submission = submission;
+        // A queue whose thread has ended (it never does but for a bug) gives
+        // the submission back: the next thread takes it.
+        for i in 0..n {
+            match self.queues[(first + i) % n].send(submission) {
+                Ok(()) => return Ok(()),
+                Err(e) => submission = e.into_inner(),
             }
         }
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        Err(submission)
     }
 
     /// Stop taking submissions, give running ones until `grace` to end, then

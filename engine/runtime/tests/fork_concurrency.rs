@@ -101,3 +101,77 @@ fn an_inline_maps_iterations_run_at_most_forty_at_once() {
         assert_eq!(most_at_once(machine, items), 40, "with {concurrency:?}");
     }
 }
+
+/// Holds the call for item 0 and answers every other at once; releases the
+/// held one when the three others have all started while it was held (or,
+/// failing that, when calls stop coming for half a second).
+struct HoldsTheFirst {
+    held: Arc<Mutex<FirstHeld>>,
+}
+
+/// The held call, how many others started while it was held, and when the
+/// last call came.
+#[derive(Default)]
+struct FirstHeld {
+    call: Option<(TaskCall, TaskReply)>,
+    others_while_held: usize,
+    last_call: Option<Instant>,
+}
+
+impl TaskService for HoldsTheFirst {
+    fn check(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn start(&self, call: TaskCall, reply: TaskReply) {
+        let mut held = self.held.lock().expect("held");
+        held.last_call = Some(Instant::now());
+        if call.input.as_f64() == Some(0.0) {
+            held.call = Some((call, reply));
+            return;
+        }
+        if held.call.is_some() {
+            held.others_while_held += 1;
+        }
+        reply.send(TaskOutcome::Succeeded(call.input));
+        if held.others_while_held == 3
+            && let Some((call, reply)) = held.call.take()
+        {
+            reply.send(TaskOutcome::Succeeded(call.input));
+        }
+    }
+}
+
+/// A slot is free as soon as any child ends, as on AWS: with
+/// `MaxConcurrency: 2` and the first iteration held, the three others run
+/// one after another beside it (a stream that yields in order had kept a
+/// slot for each child ended after the slower first one, so the third
+/// waited for the first).
+#[test]
+fn a_slot_frees_when_any_child_ends_not_in_order() {
+    let machine = format!(
+        r#"{{"StartAt":"M","States":{{"M":{{"Type":"Map","MaxConcurrency":2,"End":true,"ItemsPath":"$.items",
+           "ItemProcessor":{{"StartAt":"T","States":{{"T":{TASK}}}}}}}}}}}"#
+    );
+    let program = Arc::new(compile_text(&machine, WorkflowType::Express).expect("valid"));
+    let held: Arc<Mutex<FirstHeld>> = Arc::default();
+    let watched = Arc::downgrade(&held);
+    std::thread::spawn(move || {
+        while let Some(held) = watched.upgrade() {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut held = held.lock().expect("held");
+            if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_millis(500))
+                && let Some((call, reply)) = held.call.take()
+            {
+                reply.send(TaskOutcome::Succeeded(call.input));
+            }
+        }
+    });
+    let service = HoldsTheFirst { held: held.clone() };
+    let spec = PipelineSpec { tasks: Arc::new(service), shards: 1, ..PipelineSpec::new("slots", program) };
+    let ran = run_to_end(spec, records_of(vec!["{\"items\":[0,1,2,3]}".into()]), Arc::new(NoDedup)).expect("ran");
+    assert_eq!(ran.results.len(), 1, "dead letters: {:?}", ran.dead_letters);
+    let output: serde_json::Value = serde_json::from_str(&ran.results[0]).expect("JSON");
+    assert_eq!(output.get("output").unwrap_or(&output), &serde_json::json!([0, 1, 2, 3]), "results in item order");
+    assert_eq!(held.lock().expect("held").others_while_held, 3, "the three others ran while the first was held");
+}

@@ -20,9 +20,11 @@ pub enum Func {
     },
     Builtin(&'static Builtin),
     /// A call with `?` placeholders, waiting for the missing arguments.
+    /// `nesting`: how many partials and chains it holds, itself included.
     Partial {
         target: V,
         args: Vec<Option<V>>,
+        nesting: usize,
     },
     Regex(Arc<regex::Regex>),
     Transform {
@@ -30,7 +32,49 @@ pub enum Func {
         env: Rc<Scope>,
     },
     /// `f ~> g` on two functions: `g(f(x))`.
-    Chain(V, V),
+    Chain {
+        first: V,
+        then: V,
+        nesting: usize,
+    },
+}
+
+/// Partials and chains nested in one function at most: calling one, and
+/// dropping it, recurse once per level (`$reduce` over 300,000 items can
+/// chain a function to itself as often, and had overflowed the stack).
+const MAX_FUNCTION_NESTING: usize = 1000;
+
+/// jsonata-js's error for recursion past the depth limit.
+fn recursed_too_deep() -> Error {
+    Error::eval(
+        "U1001",
+        "Stack overflow error: Check for non-terminating recursive function. Consider rewriting as tail-recursive.",
+    )
+}
+
+/// How many partials and chains `v` holds (0 when it is neither).
+fn nesting_of(v: &V) -> usize {
+    match v {
+        V::Func(f) => match &**f {
+            Func::Partial { nesting, .. } | Func::Chain { nesting, .. } => *nesting,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// The nesting of a partial or chain made of `parts`, refused past the bound.
+fn nesting_over<'a>(parts: impl IntoIterator<Item = &'a V>) -> Result<usize, Error> {
+    let nesting = parts.into_iter().map(nesting_of).max().unwrap_or(0) + 1;
+    if nesting > MAX_FUNCTION_NESTING {
+        return Err(Error::eval(
+            "U1001",
+            format!(
+                "Stack overflow error: a function is built of more than {MAX_FUNCTION_NESTING} nested partial applications or chains"
+            ),
+        ));
+    }
+    Ok(nesting)
 }
 
 impl Func {
@@ -40,7 +84,7 @@ impl Func {
             Func::Lambda { def, .. } => def.params.len(),
             Func::Builtin(b) => b.arity,
             Func::Partial { args, .. } => args.iter().filter(|a| a.is_none()).count(),
-            Func::Regex(_) | Func::Transform { .. } | Func::Chain(..) => 1,
+            Func::Regex(_) | Func::Transform { .. } | Func::Chain { .. } => 1,
         }
     }
 }
@@ -78,9 +122,14 @@ impl Scope {
 pub(super) const ITEMS_PER_STEP: u64 = 8;
 
 /// Stack left below which an evaluation step continues on a new segment of
-/// [`STACK_SEGMENT`] bytes.
-const STACK_RED_ZONE: usize = 128 * 1024;
-const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+/// [`STACK_SEGMENT`] bytes: enough for what a step may do without passing
+/// through [`Evaluator::evaluate`] again (a built-in walking a value 512
+/// levels deep); `$eval` asks for more of its own (its parse).
+const STACK_RED_ZONE: usize = 512 * 1024;
+pub(super) const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+/// Steps a new stack segment costs (mapping it, faulting it in, unmapping
+/// it): a loop at a segment's edge would otherwise pay that on every step.
+const STEPS_PER_STACK_SEGMENT: u64 = 1000;
 
 pub struct Limits {
     pub max_depth: usize,
@@ -222,10 +271,7 @@ impl<'a> Evaluator<'a> {
         self.steps += 1;
         if self.depth > self.limits.max_depth {
             self.depth -= 1;
-            return Err(Error::eval(
-                "U1001",
-                "Stack overflow error: Check for non-terminating recursive function. Consider rewriting as tail-recursive.",
-            ));
+            return Err(recursed_too_deep());
         }
         if self.steps > self.limits.max_steps {
             self.depth -= 1;
@@ -234,9 +280,30 @@ impl<'a> Evaluator<'a> {
         // Deep recursion (a user function that is not tail-recursive) runs
         // on stack grown on the heap: the depth is `max_depth`, whatever
         // the thread's stack (it had been ~130 calls of such a function).
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.evaluate_inner(node, input, env));
+        let result = self.on_enough_stack(|ev| ev.evaluate_inner(node, input, env));
         self.depth -= 1;
         result.map_err(|e| e.at(node.pos))
+    }
+
+    /// `f`, on a new stack segment if this one is near its end (charged).
+    fn on_enough_stack(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        if stacker::remaining_stack().is_some_and(|left| left < STACK_RED_ZONE) {
+            self.charge(STEPS_PER_STACK_SEGMENT)?;
+        }
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || f(self))
+    }
+
+    /// A call that recurses without evaluating a node (a partial's or a
+    /// chain's function): counted against the depth, on enough stack.
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            self.depth -= 1;
+            return Err(recursed_too_deep());
+        }
+        let result = self.on_enough_stack(f);
+        self.depth -= 1;
+        result
     }
 
     fn evaluate_inner(&mut self, node: &Node, input: &V, env: &Rc<Scope>) -> R {
@@ -1022,7 +1089,8 @@ impl<'a> Evaluator<'a> {
             }
             return Err(Error::eval("T1008", "Attempted to partially apply a non-function"));
         }
-        Ok(V::Func(Rc::new(Func::Partial { target: f, args: values })))
+        let nesting = nesting_over(std::iter::once(&f).chain(values.iter().flatten()))?;
+        Ok(V::Func(Rc::new(Func::Partial { target: f, args: values, nesting })))
     }
 
     fn apply_operator(&mut self, l: &Node, r: &Node, input: &V, env: &Rc<Scope>) -> R {
@@ -1045,7 +1113,8 @@ impl<'a> Evaluator<'a> {
             ));
         }
         if lhs.is_func() {
-            return Ok(V::Func(Rc::new(Func::Chain(lhs, f))));
+            let nesting = nesting_over([&lhs, &f])?;
+            return Ok(V::Func(Rc::new(Func::Chain { first: lhs, then: f, nesting })));
         }
         self.apply(&f, vec![lhs], input, env)
     }
@@ -1121,11 +1190,11 @@ impl<'a> Evaluator<'a> {
                     other => Ok(other),
                 }
             }
-            Func::Partial { target, args: bound } => {
+            Func::Partial { target, args: bound, .. } => {
                 let mut supplied = args.into_iter();
                 let full =
                     bound.iter().map(|a| a.clone().unwrap_or_else(|| supplied.next().unwrap_or_default())).collect();
-                self.apply(target, full, input, env)
+                self.nested(|ev| ev.apply(target, full, input, env))
             }
             Func::Regex(re) => match args.first() {
                 Some(V::Str(s)) => Ok(functions::regex_match(re, s, 0)),
@@ -1135,10 +1204,10 @@ impl<'a> Evaluator<'a> {
                 let tenv = tenv.clone();
                 self.transform(def, args.into_iter().next().unwrap_or_default(), &tenv)
             }
-            Func::Chain(first, second) => {
-                let mid = self.apply(first, args, input, env)?;
-                self.apply(second, vec![mid], input, env)
-            }
+            Func::Chain { first, then, .. } => self.nested(|ev| {
+                let mid = ev.apply(first, args, input, env)?;
+                ev.apply(then, vec![mid], input, env)
+            }),
         }
     }
 

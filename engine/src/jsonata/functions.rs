@@ -453,13 +453,18 @@ fn pad(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
 pub fn regex_match(re: &regex::Regex, s: &str, from: usize) -> V {
     let Some(caps) = re.captures_at(s, from) else { return V::Undef };
     let Some(m) = caps.get(0) else { return V::Undef };
-    let start = s[..m.start()].encode_utf16().count();
-    let end = start + m.as_str().encode_utf16().count();
+    matcher_result(&caps, m.as_str(), s[..m.start()].encode_utf16().count())
+}
+
+/// jsonata-js's matcher object for a match of `matched` at UTF-16 offset
+/// `start`: `{match, start, end, groups}`.
+fn matcher_result(caps: &regex::Captures<'_>, matched: &str, start: usize) -> V {
+    let end = start + matched.encode_utf16().count();
     V::object(vec![
-        (Key::from_static("match"), text(m.as_str())),
+        (Key::from_static("match"), text(matched)),
         (Key::from_static("start"), V::Num(start as f64)),
         (Key::from_static("end"), V::Num(end as f64)),
-        (Key::from_static("groups"), groups_of(&caps)),
+        (Key::from_static("groups"), groups_of(caps)),
     ])
 }
 
@@ -704,13 +709,7 @@ fn replace(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R 
                     f => {
                         // The matcher's object, as jsonata-js hands it to
                         // the function: `start` and `end`, not `index`.
-                        let start = index.at(s, m.start());
-                        let mobj = V::object(vec![
-                            (Key::from_static("match"), text(m.as_str())),
-                            (Key::from_static("start"), V::Num(start as f64)),
-                            (Key::from_static("end"), V::Num((start + m.as_str().encode_utf16().count()) as f64)),
-                            (Key::from_static("groups"), groups_of(&caps)),
-                        ]);
+                        let mobj = matcher_result(&caps, m.as_str(), index.at(s, m.start()));
                         match ev.apply(f, vec![mobj], input, env)? {
                             V::Str(r) => out.push_str(&r),
                             _ => {
@@ -1179,7 +1178,13 @@ fn spread(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
     }
     // An array spreads to an array whatever its length (`$spread([3])` is
     // `[3]`); an object to a sequence, one member being that member alone.
-    Ok(if v.norm().is_array_like() { V::array(out) } else { V::seq(out) })
+    Ok(if out.is_empty() {
+        V::Undef
+    } else if v.norm().is_array_like() {
+        V::array(out)
+    } else {
+        V::seq(out)
+    })
 }
 
 fn merge(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
@@ -1411,6 +1416,16 @@ fn decode_url(_: &mut Evaluator<'_>, args: &[V], _: &V, _: &Rc<Scope>) -> R {
 const STEPS_PER_REGEX: u64 = 20_000;
 
 fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
+    // Parsing, walking and dropping the expression recurse per level of its
+    // nesting (up to ~1 MiB at `MAX_NESTING`): from deep in a recursion
+    // that had overflowed the stack left after the evaluator's red zone.
+    stacker::maybe_grow(EVAL_STACK, super::eval::STACK_SEGMENT, || eval_text(ev, args, input, env))
+}
+
+/// The stack `$eval` needs for its expression's parse and drop.
+const EVAL_STACK: usize = 1536 * 1024;
+
+fn eval_text(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
     let expr = super::Expression::parse(src).map_err(|e| {
         Error::eval("D3120", format!("Syntax error in expression passed to function eval: {}", e.message))

@@ -21,8 +21,9 @@ pub struct Raw {
 /// expression — a definition's, or one `$eval` reads from a record —
 /// would overflow the thread's stack, which Rust cannot catch. The path
 /// pass is the greediest: about 4 KiB a level in a release build, so 200
-/// levels take under 1 MiB of a shard thread's 2 MiB. (The evaluator's
-/// own budget, [`super::Limits`], counts calls, not nesting.)
+/// levels take under 1 MiB of a shard thread's 2 MiB (`$eval`, which
+/// parses from deep in an evaluation, first makes sure of 1.5 MiB). (The
+/// evaluator's own budget, [`super::Limits`], counts calls, not nesting.)
 pub const MAX_NESTING: u32 = 200;
 
 fn too_deep(pos: usize) -> Error {

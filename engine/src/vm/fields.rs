@@ -34,7 +34,11 @@ impl Program {
         let fail = |detail: String| runtime(name, frame.entered_event, detail);
         match w {
             WaitFor::Seconds(s) => Ok(*s as i64 * 1000),
-            WaitFor::SecondsExpr(t) => Ok(self.jsonata_count(frame, shared, t, "Seconds")? as i64 * 1000),
+            // Saturating: `{% 1e19 %}` had wrapped to a negative wait.
+            WaitFor::SecondsExpr(t) => {
+                let seconds = self.jsonata_count(frame, shared, t, "Seconds")?;
+                Ok(i64::try_from(seconds).unwrap_or(i64::MAX).saturating_mul(1000))
+            }
             WaitFor::TimestampExpr(t) => {
                 let ms = self.jsonata_timestamp(frame, shared, t)?;
                 Ok(ms.saturating_sub(shared.now_ms).max(0))

@@ -25,7 +25,7 @@ pub(super) enum MapStart {
 
 /// Iterations that run at once on AWS for a `MaxConcurrency` of
 /// `max_concurrency` (0: none given): an inline Map runs at most 40
-/// whatever is asked; a distributed one up to 10,000 child executions.
+/// whatever is asked; a distributed one at most 10,000 child executions.
 fn at_once(mode: MapMode, max_concurrency: usize) -> usize {
     const INLINE: usize = 40;
     const DISTRIBUTED: usize = 10_000;
@@ -33,7 +33,7 @@ fn at_once(mode: MapMode, max_concurrency: usize) -> usize {
         (MapMode::Inline, 0) => INLINE,
         (MapMode::Inline, n) => n.min(INLINE),
         (MapMode::Distributed, 0) => DISTRIBUTED,
-        (MapMode::Distributed, n) => n,
+        (MapMode::Distributed, n) => n.min(DISTRIBUTED),
     }
 }
 
