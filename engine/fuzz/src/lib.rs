@@ -28,8 +28,10 @@ pub fn document() -> Value {
 /// resource-limit work's to add, and a large input only slows the search.
 pub const MAX_SOURCE_LEN: usize = 4096;
 
-/// The VM's JSONata depth limit (engine/src/vm/query.rs `LIMITS`) and a
-/// tenth of its step budget: spending all 2 M steps takes ~5 s of CPU under
+/// A depth of 400 nested steps, below the VM's 10,000 (engine/src/vm/query.rs
+/// `LIMITS`; deeper evaluation runs on heap-grown stack segments, covered by
+/// `engine/tests/jsonata_states.rs`), and a tenth of its step budget:
+/// spending all 2 M steps takes ~5 s of CPU under
 /// AddressSanitizer, so budget-bound inputs (`$inf := function(){$inf()}`)
 /// would be reported as time-outs; with this budget a time-out means work
 /// the step count does not bound.
