@@ -365,4 +365,13 @@ fn deep_recursion_runs_to_jsonata_js_depths_and_endless_recursion_stops() {
         "($c := function($f, $n){ $n = 0 ? $f : $c($f ~> $string, $n - 1) }; $c($string, 1500)('x'))",
     );
     assert!(chained.cause.as_deref().unwrap_or("").contains("more than 1000 nested"), "{chained:?}");
+    // Functions nested through what no depth check sees into — a partial's
+    // array or object argument, a lambda's input — 100,000 deep: dropping
+    // them had recursed once a level and aborted the process.
+    for nest in ["$p([$a], ?)", "$p({'g': $a}, ?)", "[$a].(function(){ 1 })"] {
+        let expr =
+            format!("( $p := function($g, $x){{ 1 }}; $c := $reduce([0..100000], function($a, $i){{ {nest} }}); 7 )");
+        let nested = run_on_small_stack(Box::leak(expr.into_boxed_str()));
+        assert_eq!(nested.output, Some(json!(7)), "{nest}: {nested:?}");
+    }
 }

@@ -39,6 +39,56 @@ pub enum Func {
     },
 }
 
+impl Drop for Func {
+    /// Dropped without recursing once per nested function: a partial's
+    /// arguments, a chain's parts and a lambda's input can each hold another
+    /// function (in arrays and objects too, which no depth check of built
+    /// values sees through), and a `$reduce` can nest them 100,000 deep —
+    /// whose drop, recursive, overflowed the stack and aborted the process.
+    /// The parts that may hold functions go to a per-thread list, emptied by
+    /// the outermost drop in a loop.
+    fn drop(&mut self) {
+        let parts: Vec<V> = match self {
+            Func::Partial { target, args, .. } => {
+                std::iter::once(std::mem::take(target)).chain(std::mem::take(args).into_iter().flatten()).collect()
+            }
+            Func::Chain { first, then, .. } => vec![std::mem::take(first), std::mem::take(then)],
+            Func::Lambda { input, .. } => vec![std::mem::take(input)],
+            Func::Builtin(_) | Func::Regex(_) | Func::Transform { .. } => return,
+        };
+        // Scalars and engine JSON hold no function: dropped here.
+        let mut parts: Vec<V> =
+            parts.into_iter().filter(|p| matches!(p, V::Func(_) | V::Arr(_) | V::Obj(_) | V::Tuple(_))).collect();
+        if parts.is_empty() {
+            return;
+        }
+        thread_local! {
+            static PENDING: RefCell<Option<Vec<V>>> = const { RefCell::new(None) };
+        }
+        let outermost = PENDING.try_with(|pending| {
+            let mut pending = pending.borrow_mut();
+            match pending.as_mut() {
+                Some(list) => {
+                    list.append(&mut parts);
+                    false
+                }
+                None => {
+                    *pending = Some(std::mem::take(&mut parts));
+                    true
+                }
+            }
+        });
+        // Past the thread's teardown the parts drop where they are.
+        if outermost != Ok(true) {
+            return;
+        }
+        while let Some(part) = PENDING.with(|pending| pending.borrow_mut().as_mut().and_then(Vec::pop)) {
+            drop(part);
+        }
+        PENDING.with(|pending| *pending.borrow_mut() = None);
+    }
+}
+
 /// Partials and chains nested in one function at most: calling one, and
 /// dropping it, recurse once per level (`$reduce` over 300,000 items can
 /// chain a function to itself as often, and had overflowed the stack).
