@@ -365,6 +365,16 @@ fn deep_recursion_runs_to_jsonata_js_depths_and_endless_recursion_stops() {
         "($c := function($f, $n){ $n = 0 ? $f : $c($f ~> $string, $n - 1) }; $c($string, 1500)('x'))",
     );
     assert!(chained.cause.as_deref().unwrap_or("").contains("more than 1000 nested"), "{chained:?}");
+    // A loop at the edge of a stack segment moves to a new one once, not
+    // per item: at some depth each of 3,000 items' evaluations had mapped a
+    // segment of its own and spent the step budget.
+    for depth in 0..400 {
+        let expr = format!(
+            "($f := function($n){{ $n = 0 ? $count($map([1..3000], function($x){{ $x }})) : 1 + $f($n - 1) }}; $f({depth}))"
+        );
+        let edge = run_on_small_stack(Box::leak(expr.into_boxed_str()));
+        assert_eq!(edge.output, Some(json!(depth + 3000)), "at depth {depth}: {edge:?}");
+    }
     // Functions nested through what no depth check sees into — a partial's
     // array or object argument, a lambda's input — 100,000 deep: dropping
     // them had recursed once a level and aborted the process.

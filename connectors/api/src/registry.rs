@@ -355,18 +355,22 @@ impl Registry {
                 // in between moves it again on the next start.
                 sync_dir(&machines).map_err(|e| e.message)?;
                 std::fs::remove_file(&legacy).map_err(|e| format!("removing {}: {e}", legacy.display()))?;
+                // And its removal: else a crash could bring it back over newer files.
+                sync_dir(&dir).map_err(|e| e.message)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("reading {}: {e}", legacy.display())),
         }
-        let entries = match std::fs::read_dir(dir.join(MACHINES_DIR)) {
+        let machines_dir = dir.join(MACHINES_DIR);
+        let entries = match std::fs::read_dir(&machines_dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(format!("reading {}: {e}", dir.join(MACHINES_DIR).display())),
         };
+        // Listed before any is renamed, so that none is read twice.
+        let paths = entries.map(|e| e.map(|e| e.path())).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
         let mut n = 0;
-        for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
+        for path in paths {
             // A temporary file is a write that never finished: its machine's
             // previous file (if any) is what was saved.
             if path.extension().is_some_and(|e| e == "tmp") {
@@ -382,7 +386,13 @@ impl Registry {
             let name = s.name.clone();
             // Only a machine's own file: one copied or renamed by hand would
             // bring back a machine under a file its deletion never removes.
-            if path.file_name() != Some(std::ffi::OsStr::new(&file_name(&name))) {
+            let own = machines_dir.join(file_name(&name));
+            // A file named by the name's hex (as written on main for an hour,
+            // 2026-12-03) takes the hashed name.
+            if path.file_name() == Some(std::ffi::OsStr::new(&hex_file_name(&name))) && !own.exists() {
+                std::fs::rename(&path, &own).map_err(|e| format!("renaming {}: {e}", path.display()))?;
+                sync_dir(&machines_dir).map_err(|e| e.message)?;
+            } else if path != own {
                 tracing::error!(file = %path.display(), state_machine = %name, "a file not named for its state machine; skipped");
                 continue;
             }
@@ -412,6 +422,13 @@ fn file_name(machine: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(machine.as_bytes());
     let mut name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    name.push_str(".json");
+    name
+}
+
+/// A machine's file as one build of 2026-12-03 named it: its name in hex.
+fn hex_file_name(machine: &str) -> String {
+    let mut name: String = machine.bytes().map(|b| format!("{b:02x}")).collect();
     name.push_str(".json");
     name
 }
@@ -672,10 +689,19 @@ mod tests {
         registry.save(&name).expect("saved under a hashed name");
         let saved = dir.join(MACHINES_DIR).join(file_name(&name));
         std::fs::copy(&saved, dir.join(MACHINES_DIR).join("copied-by-hand.json")).expect("copy");
+        // A file as one build named it (the name in hex) takes the hashed name.
+        registry.insert(Machine { name: "hexed".into(), ..republished() });
+        registry.save("hexed").expect("saved");
+        std::fs::rename(
+            dir.join(MACHINES_DIR).join(file_name("hexed")),
+            dir.join(MACHINES_DIR).join(hex_file_name("hexed")),
+        )
+        .expect("renamed as that build named it");
         std::fs::write(dir.join(MACHINES_DIR).join("torn.json.tmp"), "{").expect("a torn write");
         let mut back = Registry::new(partition, Some(dir.clone()), 1 << 30);
-        assert_eq!(back.load(), Ok(1), "the machine once, from its own file");
-        assert!(back.contains(&name));
+        assert_eq!(back.load(), Ok(2), "each machine once, from its own file");
+        assert!(back.contains(&name) && back.contains("hexed"));
+        assert!(dir.join(MACHINES_DIR).join(file_name("hexed")).exists(), "renamed to its hashed name");
         assert!(!dir.join(MACHINES_DIR).join("torn.json.tmp").exists(), "a torn write is cleared");
         let _ = std::fs::remove_dir_all(&dir);
     }

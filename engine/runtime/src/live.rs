@@ -104,6 +104,8 @@ fn drive<'f, 'l: 'f>(
                     // A slot is free as soon as any child ends, as on AWS
                     // (`buffered` had held a slot for each child ended after
                     // a slower earlier one); results are put back in order.
+                    // Past the payload limit, what was gathered is what ended
+                    // first (as on AWS, where iterations race), not a prefix.
                     let mut running = futures_util::stream::iter(children).buffer_unordered(limit);
                     let mut outcomes = Vec::new();
                     let mut indexes = Vec::new();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Holds every call until `wanted` are outstanding, then answers them all.
 /// A fork that never has `wanted` children running would wait for ever: a
-/// watchdog answers what is held once no call has come for half a second,
+/// watchdog answers what is held once no call has come for three seconds,
 /// so the fork ends and the test sees how many it had at once.
 struct Gathering {
     wanted: usize,
@@ -41,7 +41,7 @@ impl Gathering {
             while let Some(held) = watched.upgrade() {
                 std::thread::sleep(Duration::from_millis(100));
                 let mut held = held.lock().expect("held");
-                if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+                if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
                     held.answer_all();
                 }
             }
@@ -104,7 +104,7 @@ fn an_inline_maps_iterations_run_at_most_forty_at_once() {
 
 /// Holds the call for item 0 and answers every other at once; releases the
 /// held one when the three others have all started while it was held (or,
-/// failing that, when calls stop coming for half a second).
+/// failing that, when calls stop coming for three seconds).
 struct HoldsTheFirst {
     held: Arc<Mutex<FirstHeld>>,
 }
@@ -160,7 +160,7 @@ fn a_slot_frees_when_any_child_ends_not_in_order() {
         while let Some(held) = watched.upgrade() {
             std::thread::sleep(Duration::from_millis(100));
             let mut held = held.lock().expect("held");
-            if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_millis(500))
+            if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
                 && let Some((call, reply)) = held.call.take()
             {
                 reply.send(TaskOutcome::Succeeded(call.input));

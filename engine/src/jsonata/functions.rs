@@ -1417,13 +1417,20 @@ const STEPS_PER_REGEX: u64 = 20_000;
 
 fn eval_fn(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     // Parsing, walking and dropping the expression recurse per level of its
-    // nesting (up to ~1 MiB at `MAX_NESTING`): from deep in a recursion
-    // that had overflowed the stack left after the evaluator's red zone.
-    stacker::maybe_grow(EVAL_STACK, super::eval::STACK_SEGMENT, || eval_text(ev, args, input, env))
+    // nesting, at most one per byte of its text (~1 MiB at `MAX_NESTING`
+    // levels): from deep in a recursion that had overflowed the stack left
+    // after the evaluator's red zone. Asked for by the text's length, so a
+    // short text (`$eval('1')`) never moves to a new segment.
+    let levels = arg(args, 0).as_str().map_or(0, str::len).min(super::parser::MAX_NESTING as usize);
+    ev.with_stack(EVAL_STACK_PER_LEVEL * levels + EVAL_STACK_BASE, |ev| eval_text(ev, args, input, env))
 }
 
-/// The stack `$eval` needs for its expression's parse and drop.
-const EVAL_STACK: usize = 1536 * 1024;
+/// The stack `$eval` needs per level of its expression's nesting (the
+/// parser's path pass is the greediest, ~4 KiB a level in an optimised
+/// build; a debug build's frames are larger, and its tests run release-like
+/// profiles), and beside them.
+const EVAL_STACK_PER_LEVEL: usize = 5 * 1024;
+const EVAL_STACK_BASE: usize = 128 * 1024;
 
 fn eval_text(ev: &mut Evaluator<'_>, args: &[V], input: &V, env: &Rc<Scope>) -> R {
     let V::Str(src) = arg(args, 0) else { return Ok(V::Undef) };
