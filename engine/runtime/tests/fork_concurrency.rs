@@ -33,19 +33,41 @@ impl Held {
     }
 }
 
+/// Calls held by a test's task service, answered by a watchdog once no call
+/// has come for three seconds (so a fork that never reaches what the test
+/// waits for still ends).
+trait HeldCalls: Send + 'static {
+    fn last_call(&self) -> Option<Instant>;
+    fn answer_held(&mut self);
+}
+
+impl HeldCalls for Held {
+    fn last_call(&self) -> Option<Instant> {
+        self.last_call
+    }
+    fn answer_held(&mut self) {
+        self.answer_all();
+    }
+}
+
+/// The watchdog of [`HeldCalls`]: it ends with the service.
+fn answer_when_quiet<T: HeldCalls>(held: &Arc<Mutex<T>>) {
+    let watched = Arc::downgrade(held);
+    std::thread::spawn(move || {
+        while let Some(held) = watched.upgrade() {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut held = held.lock().expect("held");
+            if held.last_call().is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+                held.answer_held();
+            }
+        }
+    });
+}
+
 impl Gathering {
     fn new(wanted: usize) -> Gathering {
         let held: Arc<Mutex<Held>> = Arc::default();
-        let watched = Arc::downgrade(&held);
-        std::thread::spawn(move || {
-            while let Some(held) = watched.upgrade() {
-                std::thread::sleep(Duration::from_millis(100));
-                let mut held = held.lock().expect("held");
-                if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
-                    held.answer_all();
-                }
-            }
-        });
+        answer_when_quiet(&held);
         Gathering { wanted, held }
     }
 }
@@ -102,6 +124,17 @@ fn an_inline_maps_iterations_run_at_most_forty_at_once() {
     }
 }
 
+impl HeldCalls for FirstHeld {
+    fn last_call(&self) -> Option<Instant> {
+        self.last_call
+    }
+    fn answer_held(&mut self) {
+        if let Some((call, reply)) = self.call.take() {
+            reply.send(TaskOutcome::Succeeded(call.input));
+        }
+    }
+}
+
 /// Holds the call for item 0 and answers every other at once; releases the
 /// held one when the three others have all started while it was held (or,
 /// failing that, when calls stop coming for three seconds).
@@ -134,10 +167,8 @@ impl TaskService for HoldsTheFirst {
             held.others_while_held += 1;
         }
         reply.send(TaskOutcome::Succeeded(call.input));
-        if held.others_while_held == 3
-            && let Some((call, reply)) = held.call.take()
-        {
-            reply.send(TaskOutcome::Succeeded(call.input));
+        if held.others_while_held == 3 {
+            held.answer_held();
         }
     }
 }
@@ -155,18 +186,7 @@ fn a_slot_frees_when_any_child_ends_not_in_order() {
     );
     let program = Arc::new(compile_text(&machine, WorkflowType::Express).expect("valid"));
     let held: Arc<Mutex<FirstHeld>> = Arc::default();
-    let watched = Arc::downgrade(&held);
-    std::thread::spawn(move || {
-        while let Some(held) = watched.upgrade() {
-            std::thread::sleep(Duration::from_millis(100));
-            let mut held = held.lock().expect("held");
-            if held.last_call.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
-                && let Some((call, reply)) = held.call.take()
-            {
-                reply.send(TaskOutcome::Succeeded(call.input));
-            }
-        }
-    });
+    answer_when_quiet(&held);
     let service = HoldsTheFirst { held: held.clone() };
     let spec = PipelineSpec { tasks: Arc::new(service), shards: 1, ..PipelineSpec::new("slots", program) };
     let ran = run_to_end(spec, records_of(vec!["{\"items\":[0,1,2,3]}".into()]), Arc::new(NoDedup)).expect("ran");

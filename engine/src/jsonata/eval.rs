@@ -48,17 +48,19 @@ impl Drop for Func {
     /// The parts that may hold functions go to a per-thread list, emptied by
     /// the outermost drop in a loop.
     fn drop(&mut self) {
-        let parts: Vec<V> = match self {
-            Func::Partial { target, args, .. } => {
-                std::iter::once(std::mem::take(target)).chain(std::mem::take(args).into_iter().flatten()).collect()
-            }
-            Func::Chain { first, then, .. } => vec![std::mem::take(first), std::mem::take(then)],
-            Func::Lambda { input, .. } => vec![std::mem::take(input)],
-            Func::Builtin(_) | Func::Regex(_) | Func::Transform { .. } => return,
-        };
         // Scalars and engine JSON hold no function: dropped here.
-        let mut parts: Vec<V> =
-            parts.into_iter().filter(|p| matches!(p, V::Func(_) | V::Arr(_) | V::Obj(_) | V::Tuple(_))).collect();
+        let may_nest = |p: &V| matches!(p, V::Func(_) | V::Arr(_) | V::Obj(_) | V::Tuple(_));
+        let mut parts: Vec<V> = match self {
+            Func::Partial { target, args, .. } => std::iter::once(std::mem::take(target))
+                .chain(std::mem::take(args).into_iter().flatten())
+                .filter(may_nest)
+                .collect(),
+            Func::Chain { first, then, .. } => {
+                [std::mem::take(first), std::mem::take(then)].into_iter().filter(may_nest).collect()
+            }
+            Func::Lambda { input, .. } if may_nest(input) => vec![std::mem::take(input)],
+            Func::Lambda { .. } | Func::Builtin(_) | Func::Regex(_) | Func::Transform { .. } => return,
+        };
         if parts.is_empty() {
             return;
         }
