@@ -197,9 +197,10 @@ pub fn create(api: &Api, f: Fields) -> Reply {
     if publish_it {
         out["stateMachineVersionArn"] = json!(publish(api, &mut m, description, room.after(weight))?);
     }
-    registry.insert(m);
-    registry.save(name)?;
-    Ok(out)
+    registry.change(name, |registry| {
+        registry.insert(m);
+        Ok(out)
+    })
 }
 
 pub fn describe(api: &Api, f: Fields) -> Reply {
@@ -278,54 +279,52 @@ pub fn update(api: &Api, f: Fields) -> Reply {
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
     let room = registry.room_replacing(&r.name);
-    let m = registry.get_mut(&r.name).ok_or(not_found)?;
-    if m.from_config {
-        return Err(config_owned(arn));
-    }
-    let logging = if has_logging { Some(logging(&f, m.express)?) } else { None };
-    let mut room_left = room;
-    let program = match definition {
-        Some(d) => {
-            let program = Arc::new(compile(d, m.express)?);
-            if d != &*m.latest.definition {
-                let weight = crate::registry::weight(d.len(), &program);
-                room.fits(weight)?;
-                room_left = room.after(weight);
-            }
-            Some(program)
+    registry.change(&r.name, |registry| {
+        let m = registry.get_mut(&r.name).ok_or(not_found)?;
+        if m.from_config {
+            return Err(config_owned(arn));
         }
-        None => None,
-    };
-    let now = wall_ms();
-    let changed =
-        definition.is_some_and(|d| d != &*m.latest.definition) || role.is_some_and(|r| r != m.latest.role_arn);
-    if let (Some(d), Some(p)) = (definition, program) {
-        m.latest.definition = d.into();
-        m.latest.program = p;
-    }
-    if let Some(role) = role {
-        m.latest.role_arn = role.into();
-    }
-    if changed {
-        m.latest.revision_id = revision_id();
-    }
-    if let Some(l) = logging {
-        m.logging = l;
-    }
-    if let Some(t) = f.get("tracingConfiguration") {
-        m.tracing = t.clone();
-    }
-    m.updated_ms = now;
-    let revision = m.latest.revision_id.clone();
-    let mut out = json!({"updateDate": timestamp(now), "revisionId": revision});
-    if publish_it {
-        let mut copy = m.clone();
-        let version = publish(api, &mut copy, description, room_left)?;
-        *m = copy;
-        out["stateMachineVersionArn"] = json!(version);
-    }
-    registry.save(&r.name)?;
-    Ok(out)
+        let logging = if has_logging { Some(logging(&f, m.express)?) } else { None };
+        let mut room_left = room;
+        let program = match definition {
+            Some(d) => {
+                let program = Arc::new(compile(d, m.express)?);
+                if d != &*m.latest.definition {
+                    let weight = crate::registry::weight(d.len(), &program);
+                    room.fits(weight)?;
+                    room_left = room.after(weight);
+                }
+                Some(program)
+            }
+            None => None,
+        };
+        let now = wall_ms();
+        let changed =
+            definition.is_some_and(|d| d != &*m.latest.definition) || role.is_some_and(|r| r != m.latest.role_arn);
+        if let (Some(d), Some(p)) = (definition, program) {
+            m.latest.definition = d.into();
+            m.latest.program = p;
+        }
+        if let Some(role) = role {
+            m.latest.role_arn = role.into();
+        }
+        if changed {
+            m.latest.revision_id = revision_id();
+        }
+        if let Some(l) = logging {
+            m.logging = l;
+        }
+        if let Some(t) = f.get("tracingConfiguration") {
+            m.tracing = t.clone();
+        }
+        m.updated_ms = now;
+        let revision = m.latest.revision_id.clone();
+        let mut out = json!({"updateDate": timestamp(now), "revisionId": revision});
+        if publish_it {
+            out["stateMachineVersionArn"] = json!(publish(api, m, description, room_left)?);
+        }
+        Ok(out)
+    })
 }
 
 pub fn delete(api: &Api, f: Fields) -> Reply {
@@ -341,8 +340,7 @@ pub fn delete(api: &Api, f: Fields) -> Reply {
     if registry.get(&r.name).is_some_and(|m| m.from_config) {
         return Err(config_owned(arn));
     }
-    if registry.remove(&r.name).is_some() {
-        registry.save(&r.name)?;
+    if registry.change(&r.name, |registry| Ok(registry.remove(&r.name).is_some()))? {
         drop(registry);
         api.executions().forget_machine(&api.partition.machine(&r.name));
     }
@@ -364,22 +362,23 @@ pub fn publish_version(api: &Api, f: Fields) -> Reply {
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(arn);
     let room = registry.room();
-    let m = registry.get_mut(&r.name).ok_or(not_found)?;
-    if let Some(expected) = f.opt_str("revisionId")?
-        && expected != m.latest.revision_id
-    {
-        return Err(ApiError::new(
-            ErrorKind::ConflictException,
-            format!(
-                "Failed to publish the State Machine version for revision {expected}. The current State Machine revision is {}.",
-                m.latest.revision_id
-            ),
-        ));
-    }
-    let version = publish(api, m, description, room)?;
-    let created = m.versions.values().next_back().map_or(0, |v| v.created_ms);
-    registry.save(&r.name)?;
-    Ok(json!({"stateMachineVersionArn": version, "creationDate": timestamp(created)}))
+    registry.change(&r.name, |registry| {
+        let m = registry.get_mut(&r.name).ok_or(not_found)?;
+        if let Some(expected) = f.opt_str("revisionId")?
+            && expected != m.latest.revision_id
+        {
+            return Err(ApiError::new(
+                ErrorKind::ConflictException,
+                format!(
+                    "Failed to publish the State Machine version for revision {expected}. The current State Machine revision is {}.",
+                    m.latest.revision_id
+                ),
+            ));
+        }
+        let version = publish(api, m, description, room)?;
+        let created = m.versions.values().next_back().map_or(0, |v| v.created_ms);
+        Ok(json!({"stateMachineVersionArn": version, "creationDate": timestamp(created)}))
+    })
 }
 
 pub fn list_versions(api: &Api, f: Fields) -> Reply {
@@ -403,20 +402,21 @@ pub fn delete_version(api: &Api, f: Fields) -> Reply {
         return Err(ApiError::invalid_arn(arn));
     };
     let mut registry = api.write_registry();
-    if let Some(m) = registry.get_mut(&r.name) {
-        if let Some((alias, _)) = m.aliases.iter().find(|(_, a)| a.routes.iter().any(|route| route.version == n)) {
-            return Err(ApiError::new(
-                ErrorKind::ConflictException,
-                format!(
-                    "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]",
-                    api.partition.alias(&r.name, alias)
-                ),
-            ));
+    registry.change(&r.name, |registry| {
+        if let Some(m) = registry.get_mut(&r.name) {
+            if let Some((alias, _)) = m.aliases.iter().find(|(_, a)| a.routes.iter().any(|route| route.version == n)) {
+                return Err(ApiError::new(
+                    ErrorKind::ConflictException,
+                    format!(
+                        "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]",
+                        api.partition.alias(&r.name, alias)
+                    ),
+                ));
+            }
+            m.versions.remove(&n);
         }
-        m.versions.remove(&n);
-        registry.save(&r.name)?;
-    }
-    Ok(json!({}))
+        Ok(json!({}))
+    })
 }
 
 fn routes(api: &Api, m: &Machine, f: &Fields) -> Result<Vec<Route>, ApiError> {
@@ -492,28 +492,29 @@ pub fn create_alias(api: &Api, f: Fields) -> Reply {
     let machine = api.partition.parse_machine(first)?.name;
     let mut registry = api.write_registry();
     let not_found = registry.does_not_exist(first);
-    let m = registry.get_mut(&machine).ok_or(not_found)?;
-    let routes = routes(api, m, &f)?;
-    let arn = api.partition.alias(&machine, name);
-    if let Some(existing) = m.aliases.get(name) {
-        if existing.routes == routes && existing.description == description {
-            return Ok(json!({"stateMachineAliasArn": arn, "creationDate": timestamp(existing.created_ms)}));
+    registry.change(&machine, |registry| {
+        let m = registry.get_mut(&machine).ok_or(not_found)?;
+        let routes = routes(api, m, &f)?;
+        let arn = api.partition.alias(&machine, name);
+        if let Some(existing) = m.aliases.get(name) {
+            if existing.routes == routes && existing.description == description {
+                return Ok(json!({"stateMachineAliasArn": arn, "creationDate": timestamp(existing.created_ms)}));
+            }
+            return Err(ApiError::new(
+                ErrorKind::ConflictException,
+                format!("Alias {arn} already exists with a different configuration"),
+            ));
         }
-        return Err(ApiError::new(
-            ErrorKind::ConflictException,
-            format!("Alias {arn} already exists with a different configuration"),
-        ));
-    }
-    if m.aliases.len() >= MAX_ALIASES {
-        return Err(ApiError::new(
-            ErrorKind::ServiceQuotaExceededException,
-            format!("The maximum number of aliases ({MAX_ALIASES}) has been reached for this state machine"),
-        ));
-    }
-    let now = wall_ms();
-    m.aliases.insert(name.to_string(), Alias { description, routes, created_ms: now, updated_ms: now });
-    registry.save(&machine)?;
-    Ok(json!({"stateMachineAliasArn": arn, "creationDate": timestamp(now)}))
+        if m.aliases.len() >= MAX_ALIASES {
+            return Err(ApiError::new(
+                ErrorKind::ServiceQuotaExceededException,
+                format!("The maximum number of aliases ({MAX_ALIASES}) has been reached for this state machine"),
+            ));
+        }
+        let now = wall_ms();
+        m.aliases.insert(name.to_string(), Alias { description, routes, created_ms: now, updated_ms: now });
+        Ok(json!({"stateMachineAliasArn": arn, "creationDate": timestamp(now)}))
+    })
 }
 
 fn render_alias(api: &Api, machine: &str, name: &str, a: &Alias) -> Value {
@@ -562,30 +563,34 @@ pub fn update_alias(api: &Api, f: Fields) -> Reply {
     let (machine, name) = alias_name_of(api, arn)?;
     let mut registry = api.write_registry();
     let not_found = ApiError::resource_not_found(arn);
-    let m = registry.get_mut(&machine).ok_or(not_found.clone())?;
-    let routes = if f.get("routingConfiguration").is_some() { Some(routes(api, m, &f)?) } else { None };
-    let description = f.opt_str_max("description", 256)?.map(str::to_string);
-    let a = m.aliases.get_mut(&name).ok_or(not_found)?;
-    if let Some(r) = routes {
-        a.routes = r;
-    }
-    if description.is_some() {
-        a.description = description;
-    }
-    a.updated_ms = wall_ms();
-    let updated = a.updated_ms;
-    registry.save(&machine)?;
-    Ok(json!({"updateDate": timestamp(updated)}))
+    registry.change(&machine, |registry| {
+        let m = registry.get_mut(&machine).ok_or(not_found.clone())?;
+        let routes = if f.get("routingConfiguration").is_some() { Some(routes(api, m, &f)?) } else { None };
+        let description = f.opt_str_max("description", 256)?.map(str::to_string);
+        let a = m.aliases.get_mut(&name).ok_or(not_found)?;
+        if let Some(r) = routes {
+            a.routes = r;
+        }
+        if description.is_some() {
+            a.description = description;
+        }
+        a.updated_ms = wall_ms();
+        let updated = a.updated_ms;
+        Ok(json!({"updateDate": timestamp(updated)}))
+    })
 }
 
 pub fn delete_alias(api: &Api, f: Fields) -> Reply {
     let arn = f.str("stateMachineAliasArn")?;
     let (machine, name) = alias_name_of(api, arn)?;
     let mut registry = api.write_registry();
-    if let Some(m) = registry.get_mut(&machine)
-        && m.aliases.remove(&name).is_some()
-    {
-        registry.save(&machine)?;
+    if registry.get(&machine).is_some_and(|m| m.aliases.contains_key(&name)) {
+        registry.change(&machine, |registry| {
+            if let Some(m) = registry.get_mut(&machine) {
+                m.aliases.remove(&name);
+            }
+            Ok(())
+        })?;
     }
     Ok(json!({}))
 }
@@ -604,15 +609,14 @@ pub fn tag(api: &Api, f: Fields) -> Reply {
     let tags = tags_of(Some(f.get("tags").ok_or_else(|| ApiError::missing("tags"))?))?;
     let mut registry = api.write_registry();
     let not_found = ApiError::resource_not_found(arn);
-    let m = registry.get_mut(&name).ok_or(not_found)?;
-    let mut all = m.tags.clone();
-    all.extend(tags);
-    if all.len() > MAX_TAGS {
-        return Err(too_many_tags(arn));
-    }
-    m.tags = all;
-    registry.save(&name)?;
-    Ok(json!({}))
+    registry.change(&name, |registry| {
+        let m = registry.get_mut(&name).ok_or(not_found)?;
+        m.tags.extend(tags);
+        if m.tags.len() > MAX_TAGS {
+            return Err(too_many_tags(arn));
+        }
+        Ok(json!({}))
+    })
 }
 
 pub fn untag(api: &Api, f: Fields) -> Reply {
@@ -621,12 +625,13 @@ pub fn untag(api: &Api, f: Fields) -> Reply {
     let keys = f.get("tagKeys").and_then(Value::as_array).ok_or_else(|| ApiError::missing("tagKeys"))?;
     let mut registry = api.write_registry();
     let not_found = ApiError::resource_not_found(arn);
-    let m = registry.get_mut(&name).ok_or(not_found)?;
-    for k in keys.iter().filter_map(Value::as_str) {
-        m.tags.remove(k);
-    }
-    registry.save(&name)?;
-    Ok(json!({}))
+    registry.change(&name, |registry| {
+        let m = registry.get_mut(&name).ok_or(not_found)?;
+        for k in keys.iter().filter_map(Value::as_str) {
+            m.tags.remove(k);
+        }
+        Ok(json!({}))
+    })
 }
 
 pub fn list_tags(api: &Api, f: Fields) -> Reply {

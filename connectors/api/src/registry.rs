@@ -317,12 +317,38 @@ impl Registry {
         Ok(Resolved { name, express: m.express, machine_arn, version_arn, alias_arn, revision, test_case })
     }
 
+    /// Make one change to machine `name` (create, edit or remove it, through
+    /// `edit`), all or nothing: kept and saved to `state_dir` when `edit`
+    /// succeeds and its save does; otherwise the machine is put back as it
+    /// was. A refused request that had changed part of the machine first
+    /// (an update whose version cannot be published), or a full disk, would
+    /// else leave a change that clients see but a restart loses.
+    pub fn change<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut Registry) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let before = self.machines.get(name).cloned();
+        let result = edit(self).and_then(|out| self.save(name).map(|()| out));
+        if result.is_err() {
+            match before {
+                Some(m) => {
+                    self.machines.insert(name.to_string(), m);
+                }
+                None => {
+                    self.machines.remove(name);
+                }
+            }
+        }
+        result
+    }
+
     /// Write machine `name` to `state_dir` as it is now, atomically (a
     /// temporary file renamed over the old one), or remove its file when it
     /// is gone. One file per machine: a change writes what that machine
     /// holds, not every machine's definitions (one file for all had a
     /// change under the registry's lock rewrite up to the whole budget).
-    pub fn save(&self, name: &str) -> Result<(), ApiError> {
+    fn save(&self, name: &str) -> Result<(), ApiError> {
         let Some(dir) = &self.state_dir else { return Ok(()) };
         let dir = dir.join(MACHINES_DIR);
         let path = dir.join(file_name(name));
@@ -441,10 +467,14 @@ fn write_atomically(dir: &std::path::Path, path: &std::path::Path, text: &[u8]) 
     use std::io::Write;
     std::fs::create_dir_all(dir).map_err(internal)?;
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(internal)?;
-    f.write_all(text).map_err(internal)?;
-    f.sync_all().map_err(internal)?;
-    std::fs::rename(&tmp, path).map_err(internal)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // The machine's previous file stays what was saved.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -685,13 +715,21 @@ mod tests {
         let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
         let mut registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
         let name = "€".repeat(80);
-        registry.insert(Machine { name: name.clone(), ..republished() });
-        registry.save(&name).expect("saved under a hashed name");
+        registry
+            .change(&name, |r| {
+                r.insert(Machine { name: name.clone(), ..republished() });
+                Ok(())
+            })
+            .expect("saved under a hashed name");
         let saved = dir.join(MACHINES_DIR).join(file_name(&name));
         std::fs::copy(&saved, dir.join(MACHINES_DIR).join("copied-by-hand.json")).expect("copy");
         // A file as one build named it (the name in hex) takes the hashed name.
-        registry.insert(Machine { name: "hexed".into(), ..republished() });
-        registry.save("hexed").expect("saved");
+        registry
+            .change("hexed", |r| {
+                r.insert(Machine { name: "hexed".into(), ..republished() });
+                Ok(())
+            })
+            .expect("saved");
         std::fs::rename(
             dir.join(MACHINES_DIR).join(file_name("hexed")),
             dir.join(MACHINES_DIR).join(hex_file_name("hexed")),
@@ -703,6 +741,56 @@ mod tests {
         assert!(back.contains(&name) && back.contains("hexed"));
         assert!(dir.join(MACHINES_DIR).join(file_name("hexed")).exists(), "renamed to its hashed name");
         assert!(!dir.join(MACHINES_DIR).join("torn.json.tmp").exists(), "a torn write is cleared");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A change is all or nothing: one whose edit fails part-way, or whose
+    /// save fails (here a directory sits where its file's temporary copy
+    /// goes, which even root cannot write over), leaves the machine as it
+    /// was in memory and on disk; a machine whose creation cannot be saved
+    /// is not created.
+    #[test]
+    fn a_change_that_fails_part_way_or_cannot_be_saved_is_undone() {
+        let dir = std::env::temp_dir().join(format!("expressway-registry-undo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
+        let mut registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
+        registry
+            .change("m", |r| {
+                r.insert(republished());
+                Ok(())
+            })
+            .expect("saved");
+        let tag = |r: &mut Registry| {
+            r.get_mut("m").expect("m").tags.insert("k".into(), "v".into());
+        };
+        let refused = registry.change("m", |r| {
+            tag(r);
+            Err::<(), _>(ApiError::new(ErrorKind::ValidationException, "refused after a change"))
+        });
+        assert_eq!(refused.map_err(|e| e.kind), Err(ErrorKind::ValidationException));
+        assert!(registry.get("m").expect("m").tags.is_empty(), "the part made before the refusal is undone");
+
+        let blocker = |name: &str| dir.join(MACHINES_DIR).join(file_name(name)).with_extension("json.tmp");
+        std::fs::create_dir(blocker("m")).expect("a directory in the way");
+        let unsaved = registry.change("m", |r| {
+            tag(r);
+            Ok(())
+        });
+        assert_eq!(unsaved.map_err(|e| e.kind), Err(ErrorKind::InternalFailure));
+        assert!(registry.get("m").expect("m").tags.is_empty(), "what could not be saved is not kept");
+        std::fs::create_dir(blocker("n")).expect("a directory in the way");
+        let created = registry.change("n", |r| {
+            r.insert(Machine { name: "n".into(), ..republished() });
+            Ok(())
+        });
+        assert!(created.is_err() && !registry.contains("n"), "a creation that cannot be saved creates nothing");
+
+        std::fs::remove_dir(blocker("m")).expect("cleared");
+        std::fs::remove_dir(blocker("n")).expect("cleared");
+        let mut back = Registry::new(partition, Some(dir.clone()), 1 << 30);
+        assert_eq!(back.load(), Ok(1));
+        assert!(back.get("m").expect("m").tags.is_empty(), "disk and memory agree");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
