@@ -46,6 +46,10 @@ pub struct Registry {
     /// What its definitions may take, by [`weight`] (`api.definitions_kept_bytes`):
     /// 10,000 machines of 1 MB would take ~870 GB compiled.
     max_held_bytes: usize,
+    /// What the machines hold now, by [`weight`]: kept as they change, so a
+    /// change weighs its own machine's revisions, not every machine's (up
+    /// to ~1 M under the write lock that StartExecution waits on).
+    held: usize,
 }
 
 /// One definition as written, and compiled.
@@ -215,7 +219,7 @@ pub fn revision_id() -> String {
 
 impl Registry {
     pub fn new(partition: Partition, state_dir: Option<PathBuf>, max_held_bytes: usize) -> Registry {
-        Registry { partition, machines: BTreeMap::new(), state_dir, max_held_bytes }
+        Registry { partition, machines: BTreeMap::new(), state_dir, max_held_bytes, held: 0 }
     }
 
     /// What one more definition may weigh now.
@@ -250,23 +254,28 @@ impl Registry {
     }
 
     /// What every definition kept takes, by [`weight`]: each compiled
-    /// program once, however many revisions share it.
+    /// program once per machine, however many revisions share it.
     pub fn held_bytes(&self) -> usize {
-        let mut held = 0usize;
-        for m in self.machines.values() {
-            held = held.saturating_add(m.held_bytes());
-        }
-        held
+        self.held
     }
 
     pub fn insert(&mut self, machine: Machine) {
-        self.machines.insert(machine.name.clone(), machine);
+        self.held = self.held.saturating_add(machine.held_bytes());
+        if let Some(old) = self.machines.insert(machine.name.clone(), machine) {
+            self.held = self.held.saturating_sub(old.held_bytes());
+        }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Machine> {
-        self.machines.remove(name)
+        let removed = self.machines.remove(name);
+        if let Some(m) = &removed {
+            self.held = self.held.saturating_sub(m.held_bytes());
+        }
+        removed
     }
 
+    /// A machine to change in place: only inside [`Registry::change`],
+    /// which saves the change and weighs it.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Machine> {
         self.machines.get_mut(name)
     }
@@ -329,6 +338,7 @@ impl Registry {
         edit: impl FnOnce(&mut Registry) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let before = self.machines.get(name).cloned();
+        let held_before = self.held;
         let result = edit(self).and_then(|out| self.save(name).map(|()| out));
         if result.is_err() {
             match before {
@@ -339,6 +349,10 @@ impl Registry {
                     self.machines.remove(name);
                 }
             }
+            self.held = held_before;
+        } else {
+            let weighed = |m: Option<&Machine>| m.map_or(0, Machine::held_bytes);
+            self.held = held_before.saturating_sub(weighed(before.as_ref())).saturating_add(weighed(self.get(name)));
         }
         result
     }
@@ -424,7 +438,7 @@ impl Registry {
             }
             match s.into_machine() {
                 Ok(m) => {
-                    self.machines.insert(m.name.clone(), m);
+                    self.insert(m);
                     n += 1;
                 }
                 Err(e) => {
@@ -744,11 +758,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// What the registry holds, as kept through its changes, against a
+    /// weighing of every machine.
+    fn held_as_weighed(r: &Registry) -> usize {
+        r.machines().map(Machine::held_bytes).sum()
+    }
+
     /// A change is all or nothing: one whose edit fails part-way, or whose
     /// save fails (here a directory sits where its file's temporary copy
     /// goes, which even root cannot write over), leaves the machine as it
     /// was in memory and on disk; a machine whose creation cannot be saved
-    /// is not created.
+    /// is not created. What the registry holds follows every change.
     #[test]
     fn a_change_that_fails_part_way_or_cannot_be_saved_is_undone() {
         let dir = std::env::temp_dir().join(format!("expressway-registry-undo-{}", std::process::id()));
@@ -761,6 +781,15 @@ mod tests {
                 Ok(())
             })
             .expect("saved");
+        registry
+            .change("m", |r| {
+                let m = r.get_mut("m").expect("m");
+                let latest = m.latest.clone();
+                m.versions.insert(9, Version { revision: latest, description: Some("x".repeat(500)), created_ms: 0 });
+                Ok(())
+            })
+            .expect("saved");
+        assert_eq!(registry.held_bytes(), held_as_weighed(&registry));
         let tag = |r: &mut Registry| {
             r.get_mut("m").expect("m").tags.insert("k".into(), "v".into());
         };
@@ -770,6 +799,7 @@ mod tests {
         });
         assert_eq!(refused.map_err(|e| e.kind), Err(ErrorKind::ValidationException));
         assert!(registry.get("m").expect("m").tags.is_empty(), "the part made before the refusal is undone");
+        assert_eq!(registry.held_bytes(), held_as_weighed(&registry));
 
         let blocker = |name: &str| dir.join(MACHINES_DIR).join(file_name(name)).with_extension("json.tmp");
         std::fs::create_dir(blocker("m")).expect("a directory in the way");
@@ -785,12 +815,16 @@ mod tests {
             Ok(())
         });
         assert!(created.is_err() && !registry.contains("n"), "a creation that cannot be saved creates nothing");
+        assert_eq!(registry.held_bytes(), held_as_weighed(&registry));
 
         std::fs::remove_dir(blocker("m")).expect("cleared");
         std::fs::remove_dir(blocker("n")).expect("cleared");
         let mut back = Registry::new(partition, Some(dir.clone()), 1 << 30);
         assert_eq!(back.load(), Ok(1));
         assert!(back.get("m").expect("m").tags.is_empty(), "disk and memory agree");
+        assert_eq!(back.held_bytes(), registry.held_bytes());
+        registry.change("m", |r| Ok(r.remove("m"))).expect("removed");
+        assert_eq!(registry.held_bytes(), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
