@@ -10,6 +10,7 @@ use crate::asl::{
     self, Catcher, ChoiceBranch, FailField, MapState, Retrier, Rule, StateKind, StateMachine, StateType, Task,
     Template, Transition, WaitFor,
 };
+use crate::bounds::Measure;
 use crate::fusion::FusedStart;
 use crate::jsonpath::{JsonPath, RefStep};
 use crate::value::Value;
@@ -75,6 +76,18 @@ pub struct StateInfo {
     pub keeps_input: bool,
     /// Task, Map and Parallel: JSONata `Assign`/`Output` see `$states.result`.
     pub has_result: bool,
+}
+
+/// What a Pass state's `Result` measures.
+#[derive(Debug, Clone, Copy)]
+pub enum ConstBound {
+    Fits(Measure),
+    /// Past the payload bounds, and the state's output as it is: the state
+    /// fails with States.DataLimitExceeded, as on AWS.
+    Fails,
+    /// Past the bounds, but dropped (`ResultPath: null`) or written into
+    /// the input (`ResultPath` measures what it writes).
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +158,9 @@ pub struct Program {
     pub paths: Vec<JsonPath>,
     pub templates: Vec<Template>,
     pub consts: Vec<Value>,
+    /// Each constant's measure, taken once here (a definition may hold a
+    /// 1 MB `Result`, past the payload bounds).
+    pub const_bounds: Vec<ConstBound>,
     pub result_paths: Vec<(JsonPath, Vec<RefStep>)>,
     pub tasks: Vec<Task>,
     pub waits: Vec<WaitFor>,
@@ -284,6 +300,11 @@ impl Compiler {
         match &s.kind {
             StateKind::Pass { result: Some(r) } => {
                 let i = Self::push(&mut self.p.consts, r.clone());
+                self.p.const_bounds.push(match crate::bounds::check(r) {
+                    Ok(m) => ConstBound::Fits(m),
+                    Err(_) if matches!(io.result_path, asl::ResultPath::Replace) => ConstBound::Fails,
+                    Err(_) => ConstBound::Unknown,
+                });
                 self.p.code.push(Op::Const(i));
             }
             StateKind::Pass { result: None } => {}
@@ -469,7 +490,7 @@ impl Program {
                 Op::Parameters(i) | Op::ResultSelector(i) | Op::Assign(i) | Op::Output(i) => {
                     n(self.templates.len(), i, "template")?
                 }
-                Op::Const(i) => n(self.consts.len(), i, "const")?,
+                Op::Const(i) => n(self.consts.len().min(self.const_bounds.len()), i, "const")?,
                 Op::Invoke(i) => n(self.tasks.len(), i, "task")?,
                 Op::Wait(i) => n(self.waits.len(), i, "wait")?,
                 Op::Map(i) => n(self.maps.len(), i, "map")?,

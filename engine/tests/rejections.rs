@@ -113,3 +113,20 @@ fn a_definition_past_awss_length_limit_is_refused_unread() {
     let d = expressway_engine::compile_text(&with_comment(limit + 1), WorkflowType::Standard).expect_err("refused");
     assert!(d[0].message.contains("longer than AWS's limit"), "{d:?}");
 }
+
+/// Developer Guide, "Handling errors in Step Functions workflows", Retry
+/// fields: `MaxDelaySeconds` "must be greater than 0 and less than 31622401"
+/// (a year and a day); AWS's language server's fixtures refuse 31622401.
+#[test]
+fn max_delay_seconds_is_at_most_a_year_and_a_day() {
+    let retry = |max: Value| {
+        let lambda = "arn:aws:lambda:us-east-1:111111111111:function:f";
+        task(lambda, json!({"Retry": [{"ErrorEquals": ["E"], "MaxDelaySeconds": max}]}))
+    };
+    accepted(retry(json!(1)), WorkflowType::Standard);
+    accepted(retry(json!(31_622_400)), WorkflowType::Standard);
+    for over in [json!(31_622_401), json!(99_999_999), json!(0)] {
+        let msg = refused(retry(over), WorkflowType::Standard, Code::OutOfRange, "/States/T/Retry/0/MaxDelaySeconds");
+        assert_eq!(msg, "'MaxDelaySeconds' must be an integer from 1 to 31622400");
+    }
+}

@@ -59,6 +59,46 @@ fn a_template_doubling_its_input_fails_at_the_payload_limit() {
     assert_eq!(run(looping(grow, 3), json!({"s": "x".repeat(1000)})).status, Status::Succeeded);
 }
 
+/// A definition may hold a constant past the payload limit (its own bound
+/// is 1 MB): as the state's output it fails the state, as AWS recorded
+/// (localstack's `test_start_large_input`: a Pass `Result` of 257 KiB);
+/// the same constant as Parameters, a JSONata Output or written into the
+/// input fails alike; dropped by `ResultPath: null` it costs nothing; one
+/// that fits is the output.
+#[test]
+fn a_constant_past_the_payload_limit_fails_where_it_becomes_an_output() {
+    let big = json!({"Arg1": "a".repeat(263_168)});
+    let pass = |fields: Value, jsonata: bool| {
+        let mut state = json!({"Type": "Pass", "Next": "After"});
+        for (k, v) in fields.as_object().unwrap() {
+            state[k] = v.clone();
+        }
+        let mut def = json!({"StartAt": "State_1", "States": {"State_1": state, "After": {"Type": "Succeed"}}});
+        if jsonata {
+            def["QueryLanguage"] = json!("JSONata");
+        }
+        run(def, json!({}))
+    };
+    let limit =
+        "The state/task 'State_1' returned a result with a size exceeding the maximum number of bytes service limit.";
+    for (fields, jsonata) in [
+        (json!({"Result": big}), false),
+        (json!({"Result": big, "ResultPath": "$.x"}), false),
+        (json!({"Parameters": big}), false),
+        (json!({"Output": big}), true),
+    ] {
+        let keys: Vec<&String> = fields.as_object().unwrap().keys().collect();
+        let r = pass(fields.clone(), jsonata);
+        // Not `{r:?}`: its output would be the whole constant.
+        let got = (r.status, r.error.as_deref(), r.cause.as_deref());
+        assert_eq!(got, (Status::Failed, Some("States.DataLimitExceeded"), Some(limit)), "{keys:?}");
+    }
+    let dropped = pass(json!({"Result": big, "ResultPath": null}), false);
+    assert!(dropped.status == Status::Succeeded && dropped.output == Some(json!({})), "{:?}", dropped.error);
+    let small = pass(json!({"Result": {"Arg1": "a"}}), false);
+    assert_eq!(small.output, Some(json!({"Arg1": "a"})));
+}
+
 #[test]
 fn a_jsonata_assign_doubling_a_variable_fails_at_the_payload_limit() {
     let def = |n: u64| {

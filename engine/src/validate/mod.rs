@@ -235,10 +235,15 @@ impl Validator {
 
     /// An integer from `min` to 99999999.
     fn positive_int(&mut self, v: &Value, at: &str, name: &str, min: u64) -> Option<u64> {
+        self.int_in(v, at, name, min, 99_999_999)
+    }
+
+    /// An integer from `min` to `max`.
+    fn int_in(&mut self, v: &Value, at: &str, name: &str, min: u64, max: u64) -> Option<u64> {
         match v.as_u64() {
-            Some(n) if n >= min && n <= 99_999_999 => Some(n),
+            Some(n) if n >= min && n <= max => Some(n),
             Some(_) => {
-                self.err(Code::OutOfRange, at, format!("'{name}' must be an integer from {min} to 99999999"));
+                self.err(Code::OutOfRange, at, format!("'{name}' must be an integer from {min} to {max}"));
                 None
             }
             None => {

@@ -87,7 +87,8 @@ impl Validator {
                 None => 2.0,
             };
             let max_delay_seconds = match obj.get("MaxDelaySeconds") {
-                Some(x) => self.positive_int(x, &ptr(&rp, "MaxDelaySeconds"), "MaxDelaySeconds", 1),
+                // AWS: "greater than 0 and less than 31622401" (a year and a day).
+                Some(x) => self.int_in(x, &ptr(&rp, "MaxDelaySeconds"), "MaxDelaySeconds", 1, 31_622_400),
                 None => None,
             };
             let full_jitter = match obj.get("JitterStrategy") {

@@ -14,7 +14,7 @@ use crate::bounds::{self, Measure};
 use crate::errors::ErrorName;
 use crate::intrinsics;
 use crate::jsonpath::{RefStep, Root};
-use crate::program::{MachineId, Op, Program, StateId};
+use crate::program::{ConstBound, MachineId, Op, Program, StateId};
 use crate::value::Value;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -482,9 +482,23 @@ impl Program {
                 }
                 Op::Const(c) => {
                     let v = self.consts[c as usize].clone();
-                    let bound = bounds::scalar(&v);
-                    frame.set_acc(v, bound);
-                    Ok(())
+                    match self.const_bounds[c as usize] {
+                        ConstBound::Fits(m) => {
+                            frame.set_acc(v, Some(m));
+                            Ok(())
+                        }
+                        ConstBound::Unknown => {
+                            frame.set_acc(v, None);
+                            Ok(())
+                        }
+                        ConstBound::Fails => match check_built(self.state_name(frame), &v) {
+                            Ok(m) => {
+                                frame.set_acc(v, Some(m));
+                                Ok(())
+                            }
+                            Err((name, cause)) => Err(Raised::new(name.as_str(), cause)),
+                        },
+                    }
                 }
                 Op::Invoke(t) => {
                     let task = &self.tasks[t as usize];
@@ -546,7 +560,9 @@ impl Program {
                     // not be. Where the two may be over, write into a copy,
                     // so that the input stays for Retry and Catch.
                     let written = if steps.is_empty() {
-                        Some(result_bound)
+                        // The result is the output: one of unknown measure
+                        // (a constant past the bounds) is measured below.
+                        result_bound.filter(|b| b.fits()).map(Some)
                     } else {
                         let input_bound = frame.input_bound.or_else(|| bounds::check(&frame.input).ok());
                         let result_bound = result_bound.or_else(|| bounds::check(&result).ok());

@@ -105,8 +105,16 @@ impl Resolver<'_> {
         data_bound: Option<Measure>,
     ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
         match t {
-            // Unchecked, and measured only if a later join needs it.
-            Template::Const(v) => return Ok((v.clone(), bounds::scalar(v))),
+            // Measured where it is used, as a built value is: a definition
+            // may hold constants past the payload bounds.
+            Template::Const(v) => {
+                let bound = bounds::scalar(v).filter(|b| b.fits());
+                let bound = match bound {
+                    Some(b) => b,
+                    None => check_built(&self.program.states[self.frame_state as usize].name, v)?,
+                };
+                return Ok((v.clone(), Some(bound)));
+            }
             Template::Path(p) => {
                 let v = self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m)))?;
                 let bound = bounds::scalar(&v).or(self.whole_bound(p, data_bound));
