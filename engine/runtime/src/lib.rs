@@ -49,5 +49,6 @@ pub use api::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::{MAX_SOURCE_READERS, SinkWriter, run, run_parallel};
+pub use outcome::MAX_DEAD_LETTER_BYTES;
 pub use spec::{ExecutionLogLevel, KeySpec, PipelineSpec, RecordOrdering, RunError, Stats};
 pub use tasks::{LocalExecutions, NoTaskService, TaskReply, TaskService};

@@ -137,7 +137,19 @@ fn keep_failure(
     });
 }
 
-/// A dead letter carries everything needed to replay or diagnose a record.
+/// The most text a dead letter takes: SQS's classic message limit, and under
+/// Kafka's 1 MB default. A sink that refused a dead letter would stop the
+/// pipeline on that record for good (each restart reads it again), so the
+/// envelope is bounded whatever the record and its cause: a cause past AWS's
+/// 32,768 characters is cut, and an input that would take the envelope past
+/// this bound is left out, its size and coordinates kept to find it.
+pub const MAX_DEAD_LETTER_BYTES: usize = 256 * 1024;
+
+/// AWS's bound on an execution's cause, in characters.
+const MAX_CAUSE_CHARS: usize = 32_768;
+
+/// A dead letter carries everything needed to replay or diagnose a record,
+/// within [`MAX_DEAD_LETTER_BYTES`].
 fn render_dead_letter(
     spec: &PipelineSpec,
     coordinates: &Coordinates,
@@ -146,22 +158,46 @@ fn render_dead_letter(
     cause: &str,
     input: Option<&Value>,
 ) -> Output {
-    let mut o = Object::with_capacity(6);
+    let mut o = Object::with_capacity(7);
     o.insert("pipeline", Value::from(spec.name.as_str()));
     o.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
     o.insert("source", Value::from(coordinates.to_string()));
     o.insert("error", Value::from(error));
-    o.insert("cause", Value::from(cause));
-    match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {
-        (Some(v), _) => o.insert("input", v.clone()),
-        (None, Some((_, Ok(text)))) => o.insert("input", Value::from(text)),
+    match cause.char_indices().nth(MAX_CAUSE_CHARS) {
+        Some((cut, _)) => {
+            o.insert("cause", Value::from(&cause[..cut]));
+            o.insert("causeTruncated", Value::Bool(true));
+        }
+        None => o.insert("cause", Value::from(cause)),
+    }
+    let without_input = o.clone();
+    let input_bytes = match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {
+        (Some(v), _) => {
+            o.insert("input", v.clone());
+            None
+        }
+        (None, Some((bytes, Ok(text)))) => {
+            o.insert("input", Value::from(text));
+            Some(bytes.len())
+        }
         // Text would replace the bytes that are not UTF-8: keep them all, so
         // the record can be replayed exactly.
-        (None, Some((bytes, Err(_)))) => o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(bytes))),
+        (None, Some((bytes, Err(_)))) => {
+            o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(bytes)));
+            Some(bytes.len())
+        }
         // The source never read it (too large): its coordinates find it.
-        (None, None) => {}
+        (None, None) => None,
     };
     let mut line = Vec::with_capacity(256);
     Value::object(o).write_json(&mut line);
+    if line.len() > MAX_DEAD_LETTER_BYTES {
+        let mut o = without_input;
+        let bytes = input_bytes.unwrap_or_else(|| input.map_or(0, |v| v.to_string().len()));
+        o.insert("inputBytes", Value::from(bytes as u64));
+        o.insert("inputOmitted", Value::Bool(true));
+        line.clear();
+        Value::object(o).write_json(&mut line);
+    }
     Output::DeadLetter(line)
 }

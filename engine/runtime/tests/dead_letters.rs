@@ -86,3 +86,42 @@ fn the_pipelines_work_budget_times_out_a_record_past_it() {
     let dead: serde_json::Value = serde_json::from_str(&ran.dead_letters[0]).expect("json");
     assert_eq!(dead["error"], "States.Timeout", "{dead}");
 }
+
+/// A dead letter always fits a sink: a failed execution's input and a cause
+/// of up to 256 KiB each (numbers rendered longer than they arrived, control
+/// characters escaped six-fold) made envelopes past SQS's 256 KiB and
+/// Kafka's 1 MB, which the sink refused — and a refused dead letter stops
+/// the pipeline on that record at every restart. A cause is cut at AWS's
+/// 32,768 characters; an input that does not fit is left out, its size kept
+/// and its coordinates there to find it; a small one is kept whole.
+#[test]
+fn a_dead_letter_stays_within_what_a_sink_takes() {
+    use expressway_runtime::MAX_DEAD_LETTER_BYTES;
+    let machine = r#"{"QueryLanguage":"JSONata","StartAt":"F","States":{"F":{"Type":"Fail","Error":"Invalid",
+      "Cause":"{% $pad('', $states.input.n, '\u0001') %}"}}}"#;
+    let program = Arc::new(compile_text(machine, WorkflowType::Express).expect("valid"));
+    let numbers = vec!["1e15"; 52_000].join(",");
+    let records = [
+        format!(r#"{{"n":40000,"pad":[{numbers}]}}"#).into_bytes(),
+        br#"{"n":3}"#.to_vec(),
+        format!(r#"{{"n":10,"pad":"{}"}}"#, "\\\\".repeat(150_000)).into_bytes(),
+    ];
+    let source = Replay::new(3, move |seq| records[seq as usize].clone()).partitions(1);
+    let ran = run_to_end(PipelineSpec::new("t", program), source, Arc::new(NoDedup)).expect("run");
+    assert_eq!(ran.dead_letters.len(), 3);
+    for line in &ran.dead_letters {
+        assert!(line.len() <= MAX_DEAD_LETTER_BYTES, "a dead letter of {} bytes", line.len());
+    }
+    let dead: Vec<serde_json::Value> = ran.dead_letters.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead[0]["cause"].as_str().map(|c| c.chars().count()), Some(32_768));
+    assert_eq!((dead[0]["causeTruncated"].as_bool(), dead[0]["inputOmitted"].as_bool()), (Some(true), Some(true)));
+    assert!(dead[0]["inputBytes"].as_u64() > Some(200_000), "{}", dead[0]["inputBytes"]);
+    assert!(dead[0]["source"].is_string());
+    assert_eq!(dead[1]["input"], serde_json::json!({"n": 3}), "a small record is kept whole");
+    assert!(dead[1].get("causeTruncated").is_none() && dead[1].get("inputOmitted").is_none());
+    assert_eq!(
+        dead[2]["inputOmitted"].as_bool(),
+        Some(true),
+        "a record past the payload limit, its 300,000 backslashes 600,000 escaped"
+    );
+}
