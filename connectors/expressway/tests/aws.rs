@@ -820,3 +820,24 @@ fn an_unsupported_resource_fails_validation_naming_it() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("arn:aws:states:::elasticmapreduce:addStep") && text.contains("not supported"), "{text}");
 }
+
+/// Distinct records with the same result are distinct messages on a FIFO
+/// queue: each message's deduplication id is the sink's own, not the body's
+/// hash (SQS kept one of four identical results in a group and dropped the
+/// rest, while their source messages were deleted: lost).
+#[test]
+fn identical_results_on_a_fifo_queue_are_all_kept() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "same", &run, true);
+    let dir = work_dir();
+    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"ok":true},"End":true}}}"#);
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
+    let bodies: Vec<_> = (0..4).map(|i| (format!(r#"{{"i":{i}}}"#), Some("g".to_string()))).collect();
+    aws.send(&q.input, &bodies);
+    let child = start(&cfg);
+    let results = aws.drain(&q.output, 4, Duration::from_secs(60));
+    let log = stop(child);
+    assert_eq!(results.len(), 4, "{results:?}\n{log}");
+    assert!(results.iter().all(|r| r == &serde_json::json!({"ok": true})), "{results:?}");
+}

@@ -17,7 +17,6 @@ use dashmap::DashMap;
 use expressway_engine::{TaskOutcome, Value};
 use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -431,7 +430,10 @@ async fn change_visibility(client: &Client, queue_url: &str, receipts: &[String]
 /// Results or dead letters as messages of a queue. On a FIFO queue the
 /// `MessageGroupId` comes from `message_group_id` (a path into the result),
 /// else from the input record's key (an SQS FIFO source's group), else one
-/// group for all; the deduplication id is the SHA-256 of group and body.
+/// group for all; the deduplication id is this sink's own per message (a
+/// retried send reuses it). Not the body's: distinct records with the same
+/// result in one group were kept once by SQS and the others lost, their
+/// sources deleted.
 pub struct SqsSink {
     aws: Arc<Aws>,
     client: Client,
@@ -440,11 +442,17 @@ pub struct SqsSink {
     group_path: Option<ResultKey>,
     buffer: Vec<Outgoing>,
     sent: metrics::Counter,
+    /// Unique to this sink (random, per process), so that its messages'
+    /// deduplication ids never meet another's.
+    nonce: u64,
+    written: u64,
 }
 
 struct Outgoing {
     body: String,
     group: Option<String>,
+    /// On a FIFO queue, the message's deduplication id.
+    dedup: Option<String>,
 }
 
 impl SqsSink {
@@ -459,6 +467,17 @@ impl SqsSink {
             group_path,
             buffer: Vec::new(),
             sent: metrics::counter!(metric::SENT, "queue" => name),
+            nonce: {
+                use std::hash::{BuildHasher, Hasher};
+                // Keyed from the OS's randomness, once per process.
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+                );
+                h.write_u32(std::process::id());
+                h.finish()
+            },
+            written: 0,
         })
     }
 
@@ -472,8 +491,7 @@ impl SqsSink {
                     let mut e = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&m.body);
                     if fifo {
                         let group = m.group.clone().unwrap_or_else(|| "expressway".into());
-                        let dedup = hex(&Sha256::digest(format!("{group}\n{}", m.body).as_bytes()));
-                        e = e.message_group_id(group).message_deduplication_id(dedup);
+                        e = e.message_group_id(group).set_message_deduplication_id(m.dedup.clone());
                     }
                     e.build().ok()
                 })
@@ -505,10 +523,6 @@ impl SqsSink {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Sink for SqsSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.write_keyed(None, line)
@@ -523,7 +537,11 @@ impl Sink for SqsSink {
         } else {
             key.map(|k| String::from_utf8_lossy(k).into_owned())
         };
-        self.buffer.push(Outgoing { body, group });
+        let dedup = self.fifo.then(|| {
+            self.written += 1;
+            format!("{:016x}-{}", self.nonce, self.written)
+        });
+        self.buffer.push(Outgoing { body, group, dedup });
         Ok(())
     }
 
