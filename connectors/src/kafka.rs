@@ -598,13 +598,23 @@ impl Sink for KafkaSink {
             Some(batch) => batch,
             None => *self.open.insert(self.deliveries.lock().open_batch(self.next)),
         };
-        self.next += 1;
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&self.topic, batch).payload(line);
         if let Some(key) = key {
             record = record.key(key);
         }
-        send_when_queued(&self.producer, record).map_err(|e| std::io::Error::other(format!("kafka produce: {e}")))
+        match send_when_queued(&self.producer, record) {
+            // Counted once queued: a refused message is not waited for.
+            Ok(()) => {
+                self.next += 1;
+                Ok(())
+            }
+            // Past `message.max.bytes` with its key: this record only.
+            Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge) => {
+                Err(expressway_runtime::Refused::error(format!("kafka produce: {e}")))
+            }
+            Err(e) => Err(std::io::Error::other(format!("kafka produce: {e}"))),
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -841,3 +841,28 @@ fn identical_results_on_a_fifo_queue_are_all_kept() {
     assert_eq!(results.len(), 4, "{results:?}\n{log}");
     assert!(results.iter().all(|r| r == &serde_json::json!({"ok": true})), "{results:?}");
 }
+
+/// A result holding U+FFFF (JSON allows it, SQS does not:
+/// `InvalidMessageContents` failed the whole batch and stopped the pipeline
+/// on that record at every restart) is sent with the character escaped, which
+/// says the same in JSON, and the records around it run.
+#[test]
+fn a_result_with_characters_sqs_refuses_arrives_escaped() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "ffff", &run, false);
+    let dir = work_dir();
+    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
+    let bodies: Vec<_> = [r#"{"i":0}"#, r#"{"i":1,"name":"bad\uffff\ufffe"}"#, r#"{"i":2}"#]
+        .iter()
+        .map(|b| (b.to_string(), None))
+        .collect();
+    aws.send(&q.input, &bodies);
+    let child = start(&cfg);
+    let mut results = aws.drain(&q.output, 3, Duration::from_secs(60));
+    let log = stop(child);
+    results.sort_by_key(|r| r["i"].as_i64());
+    assert_eq!(results.len(), 3, "{results:?}\n{log}");
+    assert_eq!(results[1]["name"], "bad\u{ffff}\u{fffe}");
+}

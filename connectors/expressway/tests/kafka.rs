@@ -40,6 +40,19 @@ fn produce(brokers: &str, topic: &str, messages: impl Iterator<Item = (String, S
 
 /// Write a pipeline config reading `input` in `group` into `output`.
 fn pipeline(dir: &std::path::Path, brokers: &str, group: &str, input: &str, output: &str, extra: &str) -> PathBuf {
+    pipeline_sinking(dir, brokers, group, input, output, "", extra)
+}
+
+/// [`pipeline`] whose results sink has `sink_extra` fields too.
+fn pipeline_sinking(
+    dir: &std::path::Path,
+    brokers: &str,
+    group: &str,
+    input: &str,
+    output: &str,
+    sink_extra: &str,
+    extra: &str,
+) -> PathBuf {
     let machine = repo().join("benches/machines/iot-fanout.asl.json");
     let cfg = dir.join(format!("pipeline-{}.yaml", unique()));
     std::fs::write(
@@ -50,7 +63,7 @@ pipelines:
   - name: kafka-test
     state_machine: {machine}
     source: {{ type: kafka, brokers: "{brokers}", group: "{group}", topics: ["{input}"] }}
-    sink: {{ type: kafka, brokers: "{brokers}", topic: "{output}" }}
+    sink: {{ type: kafka, brokers: "{brokers}", topic: "{output}"{sink_extra} }}
     dead_letter: {{ type: kafka, brokers: "{brokers}", topic: "{output}-dead" }}
 {extra}runtime: {{ shards: 2, max_in_flight_per_shard: 256, drain_timeout: 20s, commit_interval: 200ms }}
 "#,
@@ -486,4 +499,36 @@ fn two_members_share_a_topic_and_a_join_and_a_leave_mid_stream_lose_nothing() {
     // of the member that gave partitions up.
     assert!(duplicates <= 2 * WINDOW, "{duplicates} duplicate results");
     assert!(ran_a + ran_b - n <= 2 * WINDOW, "{} executions re-ran", ran_a + ran_b - n);
+}
+
+/// A result the results sink refuses (past its `message.max.bytes` with
+/// the record's 20 KB key) becomes that record's dead letter
+/// (`Expressway.SinkRejected`, the result kept in it), and the records
+/// around it run. Any sink error had stopped the pipeline, and a refusal
+/// comes back with its record at every restart: stopped for good.
+#[test]
+fn a_result_the_sink_refuses_is_dead_lettered_and_the_stream_goes_on() {
+    let s = setup_with("refused", 1);
+    let dead = format!("{}-dead", s.output);
+    ensure_topic(&s.brokers, &dead, 1).expect("create topic");
+    let mut messages: Vec<(String, String)> = readings(5).collect();
+    messages[2].0 = "k".repeat(20_000);
+    produce(&s.brokers, &s.input, messages.into_iter());
+    let sink_extra = r#", properties: { "message.max.bytes": "4000" }"#;
+    let cfg = pipeline_sinking(&s.dir, &s.brokers, &s.group, &s.input, &s.output, sink_extra, "");
+    let mut child = start(&cfg);
+    let results = consume(&s.brokers, &s.output, 4, Duration::from_secs(120));
+    let letters = consume(&s.brokers, &dead, 1, Duration::from_secs(30));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let mut devices: Vec<String> = results.iter().map(|(_, v)| device(v)).collect();
+    devices.sort();
+    assert_eq!(devices, ["sensor-0", "sensor-1", "sensor-3", "sensor-4"]);
+    assert_eq!(letters.len(), 1);
+    let letter: serde_json::Value = serde_json::from_slice(&letters[0].1).expect("a dead letter is JSON");
+    assert_eq!(letter["error"], "Expressway.SinkRejected", "{letter}");
+    let cause = letter["cause"].as_str().unwrap_or_default();
+    assert!(cause.starts_with("the results sink refused this record's result: kafka produce:"), "{cause}");
+    let kept = letter["output"].as_str().expect("the result is kept");
+    assert_eq!(device(kept.as_bytes()), "sensor-2");
 }

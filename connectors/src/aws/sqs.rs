@@ -523,13 +523,25 @@ impl SqsSink {
     }
 }
 
+/// SQS refuses U+FFFE and U+FFFF in a message (`InvalidMessageContents`),
+/// which JSON allows: the whole batch failed, and the pipeline stopped on
+/// that record at every restart. In the JSON text of a result or dead letter
+/// they can only stand inside strings, where `\ufffe` and `\uffff` say the
+/// same.
+fn sqs_safe(body: String) -> String {
+    if !body.contains(['\u{fffe}', '\u{ffff}']) {
+        return body;
+    }
+    body.replace('\u{fffe}', "\\ufffe").replace('\u{ffff}', "\\uffff")
+}
+
 impl Sink for SqsSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.write_keyed(None, line)
     }
 
     fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
-        let body = String::from_utf8_lossy(line).into_owned();
+        let body = sqs_safe(String::from_utf8_lossy(line).into_owned());
         let group = if !self.fifo {
             None
         } else if let Some(path) = &self.group_path {

@@ -153,6 +153,35 @@ pub enum Lag {
 /// durable, before they are acknowledged to the source loop.
 pub type CompletionHook = Arc<dyn Fn(&[RecordId]) + Send + Sync>;
 
+/// A sink's permanent refusal of one record: too large for it, or content
+/// it cannot carry. The sink writer dead-letters that record
+/// (`Expressway.SinkRejected`) and goes on, where any other sink error (an
+/// outage) stops the pipeline with its records unacknowledged: a refusal
+/// would come back at every restart and stop it for good. A sink returns it
+/// only when it wrote nothing of the record.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl Refused {
+    /// The refusal as a sink's error.
+    pub fn error(why: impl Into<String>) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, Refused(why.into()))
+    }
+
+    /// The refusal `e` carries, if it is one.
+    pub fn of(e: &std::io::Error) -> Option<&Refused> {
+        e.get_ref()?.downcast_ref::<Refused>()
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Where results and dead letters go: one JSON document a call.
 pub trait Sink: Send {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()>;

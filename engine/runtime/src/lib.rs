@@ -45,7 +45,7 @@ pub mod watch;
 
 pub use api::{
     Claim, CompletionHook, Coordinates, DedupStore, Lag, NoDedup, Origin, PendingClaims, Place, Polled, Record,
-    RecordId, Sink, Source, SourceError,
+    RecordId, Refused, Sink, Source, SourceError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use executor::{MAX_SOURCE_READERS, SinkWriter, run, run_parallel};

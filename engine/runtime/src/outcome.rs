@@ -148,6 +148,33 @@ pub const MAX_DEAD_LETTER_BYTES: usize = 256 * 1024;
 /// AWS's bound on an execution's cause, in characters.
 const MAX_CAUSE_CHARS: usize = 32_768;
 
+/// The error of a record whose result or dead letter a sink refused.
+pub const SINK_REJECTED: &str = "Expressway.SinkRejected";
+
+/// The dead letter of a record whose result or dead letter a sink refused
+/// ([`crate::Refused`]): its pipeline, [`SINK_REJECTED`] with `cause`, and
+/// the refused `output` as text while it fits [`MAX_DEAD_LETTER_BYTES`]
+/// (else its size), so that the record's work is not lost.
+pub(crate) fn refusal_letter(pipeline: &str, cause: &str, output: &[u8], keep_output: bool) -> Vec<u8> {
+    let mut o = Object::with_capacity(5);
+    o.insert("pipeline", Value::from(pipeline));
+    o.insert("error", Value::from(SINK_REJECTED));
+    o.insert("cause", Value::from(cause.chars().take(MAX_CAUSE_CHARS).collect::<String>()));
+    let without_output = o.clone();
+    if keep_output {
+        o.insert("output", Value::from(String::from_utf8_lossy(output).as_ref()));
+    }
+    let mut line = Vec::with_capacity(256);
+    Value::object(o).write_json(&mut line);
+    if !keep_output || line.len() > MAX_DEAD_LETTER_BYTES {
+        let mut o = without_output;
+        o.insert("outputBytes", Value::from(output.len() as u64));
+        line.clear();
+        Value::object(o).write_json(&mut line);
+    }
+    line
+}
+
 /// A dead letter carries everything needed to replay or diagnose a record,
 /// within [`MAX_DEAD_LETTER_BYTES`].
 fn render_dead_letter(

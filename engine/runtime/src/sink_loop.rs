@@ -2,7 +2,7 @@
 //! letters, makes them durable, marks their idempotency keys complete and
 //! only then acknowledges each record to the source reader that read it.
 
-use crate::api::{DedupStore, RecordId, Sink};
+use crate::api::{DedupStore, RecordId, Refused, Sink};
 use crate::executor::{Done, Output, ReaderAcks};
 use crate::metrics::metric;
 use crate::spec::Stats;
@@ -22,6 +22,59 @@ fn results(e: std::io::Error) -> std::io::Error {
 /// An error of the dead-letter sink, saying so.
 fn dead_letters_sink(e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("dead letters: {e}"))
+}
+
+/// Write one record's result; one the results sink refuses ([`Refused`]:
+/// too large for it, content it cannot carry) becomes that record's dead
+/// letter, returned, and the pipeline goes on.
+fn write_result(
+    sink: &mut dyn Sink,
+    dead: &mut dyn Sink,
+    key: Option<&[u8]>,
+    line: &[u8],
+    pipeline: &str,
+) -> std::io::Result<Option<Vec<u8>>> {
+    match sink.write_keyed(key, line) {
+        Ok(()) => Ok(None),
+        Err(e) => {
+            let Some(refused) = Refused::of(&e) else { return Err(results(e)) };
+            tracing::warn!(pipeline, reason = %refused, "the results sink refused a result: dead-lettered");
+            let cause = format!("the results sink refused this record's result: {refused}");
+            let letter = crate::outcome::refusal_letter(pipeline, &cause, line, true);
+            Ok(Some(write_dead_letter(dead, key, &letter, pipeline)?.unwrap_or(letter)))
+        }
+    }
+}
+
+/// Write one dead letter. One the sink refuses is written again without the
+/// record's key (a key can be what made it too large), then as its error
+/// alone, returned: a refused dead letter must not stop the pipeline on its
+/// record for good.
+fn write_dead_letter(
+    dead: &mut dyn Sink,
+    key: Option<&[u8]>,
+    line: &[u8],
+    pipeline: &str,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let refused = match dead.write_keyed(key, line) {
+        Ok(()) => return Ok(None),
+        Err(e) => match Refused::of(&e) {
+            Some(r) => r.to_string(),
+            None => return Err(dead_letters_sink(e)),
+        },
+    };
+    if key.is_some() {
+        match dead.write_keyed(None, line) {
+            Ok(()) => return Ok(None),
+            Err(e) if Refused::of(&e).is_none() => return Err(dead_letters_sink(e)),
+            Err(_) => {}
+        }
+    }
+    tracing::warn!(pipeline, reason = %refused, "the dead-letter sink refused a dead letter: written without its record");
+    let cause = format!("the dead-letter sink refused this record's dead letter: {refused}");
+    let letter = crate::outcome::refusal_letter(pipeline, &cause, line, false);
+    dead.write_keyed(None, &letter).map_err(dead_letters_sink)?;
+    Ok(Some(letter))
 }
 
 /// Give back the dedup claims of records whose results will never be
@@ -111,12 +164,15 @@ pub(crate) fn sink_loop(
         }
         let step = (|| -> std::io::Result<()> {
             if !batch.is_empty() {
-                for d in &batch {
+                for d in &mut batch {
                     let key = d.key.as_deref();
-                    match &d.output {
-                        Output::Result(line) => sink.write_keyed(key, line).map_err(results)?,
-                        Output::DeadLetter(line) => dead.write_keyed(key, line).map_err(dead_letters_sink)?,
-                        Output::Skip => {}
+                    let refused = match &d.output {
+                        Output::Result(line) => write_result(&mut *sink, &mut *dead, key, line, pipeline)?,
+                        Output::DeadLetter(line) => write_dead_letter(&mut *dead, key, line, pipeline)?,
+                        Output::Skip => None,
+                    };
+                    if let Some(letter) = refused {
+                        d.output = Output::DeadLetter(letter);
                     }
                 }
                 let sink_ticket = sink.end_batch().map_err(results)?;

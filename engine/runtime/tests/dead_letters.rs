@@ -125,3 +125,70 @@ fn a_dead_letter_stays_within_what_a_sink_takes() {
         "a record past the payload limit, its 300,000 backslashes 600,000 escaped"
     );
 }
+
+/// A sink that refuses ([`Refused`]) lines over `max` bytes or holding
+/// `poison`: an in-memory stand-in for a broker's own per-record refusals
+/// (the real ones, Kafka's `message.max.bytes` and SQS's characters, are in
+/// `connectors/expressway/tests/kafka.rs` and `aws.rs`); here it also refuses
+/// a dead letter, which no broker here can be made to do for one record.
+struct Refusing {
+    lines: expressway_runtime::testing::MemorySink,
+    max: usize,
+    poison: &'static str,
+}
+
+impl expressway_runtime::Sink for Refusing {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if line.len() > self.max || String::from_utf8_lossy(line).contains(self.poison) {
+            return Err(expressway_runtime::Refused::error(format!("{} bytes refused", line.len())));
+        }
+        self.lines.write(line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A result the results sink refuses becomes its record's dead letter
+/// (`Expressway.SinkRejected`, the result kept); a dead letter the
+/// dead-letter sink refuses is written as its error alone; the records
+/// around them run. A refusal had stopped the pipeline, and it comes back
+/// with its record at every restart.
+#[test]
+fn a_record_whose_result_or_dead_letter_a_sink_refuses_is_dead_lettered_and_the_pipeline_goes_on() {
+    use expressway_runtime::testing::{MemorySink, records_of};
+    let machine = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.fail","IsPresent":true,
+      "Next":"F"}],"Default":"P"},"P":{"Type":"Pass","End":true},"F":{"Type":"Fail","Error":"Invalid","CausePath":"$.cause"}}}"#;
+    let program = Arc::new(compile_text(machine, WorkflowType::Express).expect("valid"));
+    let big_cause = "x".repeat(2000);
+    let records = records_of(vec![
+        r#"{"i":0}"#.into(),
+        r#"{"i":1,"poison":"refuse-me"}"#.into(),
+        format!(r#"{{"i":2,"fail":true,"cause":"{big_cause}"}}"#),
+        r#"{"i":3}"#.into(),
+    ]);
+    let (results, dead) = (MemorySink::default(), MemorySink::default());
+    let stats = Arc::new(expressway_runtime::Stats::default());
+    expressway_runtime::run(
+        PipelineSpec { shards: 1, ..PipelineSpec::new("t", program) },
+        Box::new(records.partitions(1)),
+        Box::new(Refusing { lines: results.clone(), max: 10_000, poison: "refuse-me" }),
+        Box::new(Refusing { lines: dead.clone(), max: 1_000, poison: "never" }),
+        Arc::new(NoDedup),
+        stats.clone(),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .expect("the pipeline runs to its end");
+    assert_eq!(results.lines(), [r#"{"i":0}"#, r#"{"i":3}"#]);
+    let dead: Vec<serde_json::Value> = dead.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead[0]["error"], "Expressway.SinkRejected");
+    assert_eq!(dead[0]["cause"], "the results sink refused this record's result: 28 bytes refused");
+    assert_eq!(dead[0]["output"], r#"{"i":1,"poison":"refuse-me"}"#);
+    assert_eq!(dead[1]["error"], "Expressway.SinkRejected");
+    let cause = dead[1]["cause"].as_str().unwrap_or_default();
+    assert!(cause.starts_with("the dead-letter sink refused this record's dead letter: "), "{cause}");
+    assert!(dead[1]["outputBytes"].as_u64() > Some(2000) && dead[1].get("output").is_none(), "{}", dead[1]);
+    assert_eq!(stats.dead_letters.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
