@@ -58,7 +58,7 @@ pub fn cmd_exec(
     let program = match expressway_engine::compile_text(&read_definition(definition)?, workflow) {
         Ok(p) => p,
         Err(diags) => {
-            println!("{}", invalid_definition_json(&diags));
+            print_line(&invalid_definition_json(&diags))?;
             return Ok(ExitCode::from(2));
         }
     };
@@ -99,6 +99,18 @@ pub fn cmd_exec(
     let opts = RunOptions::for_workflow(workflow);
     let mut effects: Box<dyn Effects + '_> = if real_time { Box::new(RealTime(answers)) } else { answers };
     let result = expressway_engine::execute(&program, info, input, effects.as_mut(), &opts);
-    println!("{}", result_json(&result));
+    print_line(&result_json(&result))?;
     Ok(if result.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The result's line on standard output. A reader that went away
+/// (`exec … | head -c 100`) has all it wanted: not an error, and never the
+/// panic of `println!`; any other failure to write is one.
+fn print_line(text: &impl std::fmt::Display) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing the result: {e}")),
+        _ => Ok(()),
+    }
 }

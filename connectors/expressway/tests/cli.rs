@@ -94,6 +94,27 @@ fn exec_reads_stdin_and_answers_tasks_from_a_mock_config_file() {
     assert_eq!(v, json!({"status": "SUCCEEDED", "output": {"ok": true}}));
 }
 
+/// A reader that goes away before the result is written (`exec … | head`)
+/// is no failure: `exec` had panicked on the broken pipe (exit 101).
+#[test]
+fn exec_into_a_closed_pipe_exits_without_a_panic() {
+    let m = machines();
+    let mut child = bin()
+        .args(["exec", "--definition", m.join("pass-chain.asl.json").to_str().unwrap(), "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader is gone before the execution can start.
+    drop(child.stdout.take());
+    child.stdin.take().expect("stdin").write_all(b"{}").expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 #[test]
 fn validate_lists_every_diagnostic_as_json() {
     let def = temp(
