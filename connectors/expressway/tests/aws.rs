@@ -866,3 +866,36 @@ fn a_result_with_characters_sqs_refuses_arrives_escaped() {
     assert_eq!(results.len(), 3, "{results:?}\n{log}");
     assert_eq!(results[1]["name"], "bad\u{ffff}\u{fffe}");
 }
+
+/// A result over the results queue's `MaximumMessageSize` (here 1 KiB) is
+/// its record's dead letter (`Expressway.SinkRejected`, the result kept),
+/// and the records around it run: the batch holding it had failed, and the
+/// pipeline with it, at every restart.
+#[test]
+fn a_result_over_the_queues_message_size_is_dead_lettered() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "small", &run, false);
+    let small =
+        aws.sqs.set_queue_attributes().queue_url(&q.output).attributes(QueueAttributeName::MaximumMessageSize, "1024");
+    aws.rt.block_on(small.send()).expect("SetQueueAttributes");
+    let dir = work_dir();
+    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
+    let pad = "x".repeat(2000);
+    let bodies: Vec<_> = [r#"{"i":0}"#.to_string(), format!(r#"{{"i":1,"pad":"{pad}"}}"#), r#"{"i":2}"#.to_string()]
+        .into_iter()
+        .map(|b| (b, None))
+        .collect();
+    aws.send(&q.input, &bodies);
+    let child = start(&cfg);
+    let mut results = aws.drain(&q.output, 2, Duration::from_secs(60));
+    let dead = aws.drain(&q.dead, 1, Duration::from_secs(30));
+    let log = stop(child);
+    results.sort_by_key(|r| r["i"].as_i64());
+    assert_eq!(results, [serde_json::json!({"i": 0}), serde_json::json!({"i": 2})], "{log}");
+    assert_eq!(dead.len(), 1, "{log}");
+    assert_eq!(dead[0]["error"], "Expressway.SinkRejected");
+    let kept: serde_json::Value = serde_json::from_str(dead[0]["output"].as_str().expect("the result")).expect("json");
+    assert_eq!(kept["pad"], pad.as_str());
+}

@@ -15,7 +15,9 @@ use aws_sdk_sqs::types::{
 };
 use dashmap::DashMap;
 use expressway_engine::{TaskOutcome, Value};
-use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use expressway_runtime::{
+    Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Refused, Sink, Source, SourceError,
+};
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -446,7 +448,13 @@ pub struct SqsSink {
     /// deduplication ids never meet another's.
     nonce: u64,
     written: u64,
+    /// The queue's `MaximumMessageSize`, read at the first write.
+    max_message_bytes: Option<usize>,
 }
+
+/// SQS's message size limit of old, taken when the queue's own cannot be
+/// read: results and dead letters are at most this long.
+const CLASSIC_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 struct Outgoing {
     body: String,
@@ -478,6 +486,7 @@ impl SqsSink {
                 h.finish()
             },
             written: 0,
+            max_message_bytes: None,
         })
     }
 
@@ -535,6 +544,33 @@ fn sqs_safe(body: String) -> String {
     body.replace('\u{fffe}', "\\ufffe").replace('\u{ffff}', "\\uffff")
 }
 
+impl SqsSink {
+    /// The queue's `MaximumMessageSize` (1 KiB to 1 MiB; 256 KiB when it
+    /// cannot be read), asked once.
+    fn max_message_bytes(&mut self) -> usize {
+        if let Some(max) = self.max_message_bytes {
+            return max;
+        }
+        let asked = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::MaximumMessageSize);
+        let max = match self.aws.handle().block_on(asked.send()) {
+            Ok(out) => out
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(CLASSIC_MAX_MESSAGE_BYTES),
+            Err(e) => {
+                tracing::warn!(queue = %self.queue_url, error = %describe(SQS, &e).1, "MaximumMessageSize not read: taking 256 KiB");
+                CLASSIC_MAX_MESSAGE_BYTES
+            }
+        };
+        *self.max_message_bytes.insert(max)
+    }
+}
+
 impl Sink for SqsSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.write_keyed(None, line)
@@ -542,6 +578,16 @@ impl Sink for SqsSink {
 
     fn write_keyed(&mut self, key: Option<&[u8]>, line: &[u8]) -> std::io::Result<()> {
         let body = sqs_safe(String::from_utf8_lossy(line).into_owned());
+        // A message over the queue's limit would fail its whole batch, and
+        // the pipeline with it: refused here, it is this record's alone.
+        let max = self.max_message_bytes();
+        if body.len() > max {
+            return Err(Refused::error(format!(
+                "SQS: a message of {} bytes is over the MaximumMessageSize of {} ({max} bytes)",
+                body.len(),
+                self.queue_url
+            )));
+        }
         let group = if !self.fifo {
             None
         } else if let Some(path) = &self.group_path {
