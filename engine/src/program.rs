@@ -196,7 +196,38 @@ pub fn compile(machine: &StateMachine) -> Program {
         },
     };
     c.machine(machine);
-    c.p
+    let mut p = c.p;
+    for t in &mut p.templates {
+        unfold_past_bounds(t);
+    }
+    for m in &mut p.maps {
+        if let Some(t) = &mut m.state.item_selector {
+            unfold_past_bounds(t);
+        }
+        if let Some(f) = &mut m.fused {
+            unfold_past_bounds(&mut f.template);
+        }
+    }
+    p
+}
+
+/// A template folded whole into a constant is used as it is, unmeasured; one
+/// past the payload bounds (a definition may hold 1 MB) is unfolded a level,
+/// so that building it measures it and the state fails with
+/// States.DataLimitExceeded, as AWS fails it. A long string stays: its
+/// measure is read where it is used.
+fn unfold_past_bounds(t: &mut Template) {
+    let Template::Const(v) = t else { return };
+    if crate::bounds::check(v).is_ok() {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            *t = Template::Object(o.iter().map(|(k, x)| (k.clone(), Template::Const(x.clone()))).collect())
+        }
+        Value::Array(a) => *t = Template::Array(a.iter().cloned().map(Template::Const).collect()),
+        _ => {}
+    }
 }
 
 struct Compiler {

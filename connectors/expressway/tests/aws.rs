@@ -899,3 +899,30 @@ fn a_result_over_the_queues_message_size_is_dead_lettered() {
     let kept: serde_json::Value = serde_json::from_str(dead[0]["output"].as_str().expect("the result")).expect("json");
     assert_eq!(kept["pad"], pad.as_str());
 }
+
+/// A result whose `MessageGroupId` (from `message_group_id`) SQS cannot
+/// take is its record's dead letter, and the records around it run: the
+/// whole batch had failed, and the pipeline with it, at every restart.
+#[test]
+fn a_result_with_a_group_sqs_refuses_is_dead_lettered() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "group", &run, true);
+    let dir = work_dir();
+    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
+    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ", message_group_id: \"$.group\""));
+    let bodies: Vec<_> = [r#"{"i":0,"group":"a"}"#, r#"{"i":1,"group":"has space"}"#, r#"{"i":2,"group":"a"}"#]
+        .iter()
+        .map(|b| (b.to_string(), Some("in".to_string())))
+        .collect();
+    aws.send(&q.input, &bodies);
+    let child = start(&cfg);
+    let results = aws.drain(&q.output, 2, Duration::from_secs(60));
+    let dead = aws.drain(&q.dead, 1, Duration::from_secs(30));
+    let log = stop(child);
+    let order: Vec<i64> = results.iter().filter_map(|r| r["i"].as_i64()).collect();
+    assert_eq!(order, [0, 2], "{log}");
+    assert_eq!(dead.len(), 1, "{log}");
+    assert_eq!(dead[0]["error"], "Expressway.SinkRejected");
+    assert!(dead[0]["cause"].as_str().unwrap_or_default().contains("MessageGroupId"), "{}", dead[0]);
+}

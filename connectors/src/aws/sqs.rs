@@ -532,6 +532,11 @@ impl SqsSink {
     }
 }
 
+/// The first `n` characters of `s`, for a message about it.
+fn first_chars_of(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(cut, _)| &s[..cut])
+}
+
 /// SQS refuses U+FFFE and U+FFFF in a message (`InvalidMessageContents`),
 /// which JSON allows: the whole batch failed, and the pipeline stopped on
 /// that record at every restart. In the JSON text of a result or dead letter
@@ -556,18 +561,21 @@ impl SqsSink {
             .get_queue_attributes()
             .queue_url(&self.queue_url)
             .attribute_names(QueueAttributeName::MaximumMessageSize);
-        let max = match self.aws.handle().block_on(asked.send()) {
-            Ok(out) => out
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(CLASSIC_MAX_MESSAGE_BYTES),
+        match self.aws.handle().block_on(asked.send()) {
+            Ok(out) => {
+                let max = out
+                    .attributes()
+                    .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(CLASSIC_MAX_MESSAGE_BYTES);
+                *self.max_message_bytes.insert(max)
+            }
+            // Asked again at the next write: a passing failure does not fix it.
             Err(e) => {
                 tracing::warn!(queue = %self.queue_url, error = %describe(SQS, &e).1, "MaximumMessageSize not read: taking 256 KiB");
                 CLASSIC_MAX_MESSAGE_BYTES
             }
-        };
-        *self.max_message_bytes.insert(max)
+        }
     }
 }
 
@@ -595,6 +603,16 @@ impl Sink for SqsSink {
         } else {
             key.map(|k| String::from_utf8_lossy(k).into_owned())
         };
+        // SQS takes 1 to 128 printable ASCII characters: any other group
+        // would fail the whole batch.
+        if let Some(g) = &group
+            && (g.is_empty() || g.len() > 128 || !g.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(Refused::error(format!(
+                "SQS: the MessageGroupId {:?} is not 1 to 128 printable ASCII characters",
+                first_chars_of(g, 64)
+            )));
+        }
         let dedup = self.fifo.then(|| {
             self.written += 1;
             format!("{:016x}-{}", self.nonce, self.written)

@@ -77,6 +77,8 @@ pub(crate) struct Done {
     pub key: Option<Vec<u8>>,
     /// The source reader that read it, which takes its acknowledgement.
     pub reader: u16,
+    /// Where it came from, for a dead letter the sink writer makes of it.
+    pub coordinates: crate::api::Coordinates,
 }
 
 pub(crate) enum Output {

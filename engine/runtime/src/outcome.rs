@@ -139,40 +139,106 @@ fn keep_failure(
 
 /// The most text a dead letter takes: SQS's classic message limit, and under
 /// Kafka's 1 MB default. A sink that refused a dead letter would stop the
-/// pipeline on that record for good (each restart reads it again), so the
-/// envelope is bounded whatever the record and its cause: a cause past AWS's
-/// 32,768 characters is cut, and an input that would take the envelope past
-/// this bound is left out, its size and coordinates kept to find it.
+/// pipeline on that record for good (each restart reads it again), so every
+/// dead letter is bounded whatever the record, its error and its cause
+/// ([`letter`]).
 pub const MAX_DEAD_LETTER_BYTES: usize = 256 * 1024;
 
-/// AWS's bound on an execution's cause, in characters.
+/// AWS's bounds on an execution's error and cause, in characters.
+const MAX_ERROR_CHARS: usize = 256;
 const MAX_CAUSE_CHARS: usize = 32_768;
 
 /// The error of a record whose result or dead letter a sink refused.
 pub const SINK_REJECTED: &str = "Expressway.SinkRejected";
 
-/// The dead letter of a record whose result or dead letter a sink refused
-/// ([`crate::Refused`]): its pipeline, [`SINK_REJECTED`] with `cause`, and
-/// the refused `output` as text while it fits [`MAX_DEAD_LETTER_BYTES`]
-/// (else its size), so that the record's work is not lost.
-pub(crate) fn refusal_letter(pipeline: &str, cause: &str, output: &[u8], keep_output: bool) -> Vec<u8> {
-    let mut o = Object::with_capacity(5);
-    o.insert("pipeline", Value::from(pipeline));
-    o.insert("error", Value::from(SINK_REJECTED));
-    o.insert("cause", Value::from(cause.chars().take(MAX_CAUSE_CHARS).collect::<String>()));
-    let without_output = o.clone();
-    if keep_output {
-        o.insert("output", Value::from(String::from_utf8_lossy(output).as_ref()));
+/// What a dead letter carries of its record, while it fits.
+struct Carried {
+    /// `input`, `inputBase64` or `output`.
+    field: &'static str,
+    value: Value,
+    /// Its size as the record had it, written when it is left out (`None`:
+    /// the size of `value`'s text, found only then).
+    bytes: Option<usize>,
+    /// `false`: left out whatever its size.
+    keep: bool,
+}
+
+/// `s` cut to its first `max` characters, and whether it was cut.
+fn first_chars(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
     }
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => (&s[..cut], true),
+        None => (s, false),
+    }
+}
+
+/// A dead letter's text, within [`MAX_DEAD_LETTER_BYTES`]: `head` (where the
+/// record came from), `error` and `cause` cut at AWS's 256 and 32,768
+/// characters (`causeTruncated`), and `carried` — left out when the letter
+/// would not fit with it (`inputOmitted`/`outputOmitted` and its size in
+/// `…Bytes`; the coordinates find the record). A cause that still does not
+/// fit once escaped (six bytes a control character) is cut further.
+fn letter(head: Object, error: &str, cause: &str, carried: Option<Carried>) -> Vec<u8> {
+    let mut o = head;
+    o.insert("error", Value::from(first_chars(error, MAX_ERROR_CHARS).0));
+    let (mut cause_chars, mut cut) = (MAX_CAUSE_CHARS, false);
     let mut line = Vec::with_capacity(256);
-    Value::object(o).write_json(&mut line);
-    if !keep_output || line.len() > MAX_DEAD_LETTER_BYTES {
-        let mut o = without_output;
-        o.insert("outputBytes", Value::from(output.len() as u64));
+    loop {
+        let (kept_cause, was_cut) = first_chars(cause, cause_chars);
+        cut |= was_cut;
+        let mut letter = o.clone();
+        letter.insert("cause", Value::from(kept_cause));
+        if cut {
+            letter.insert("causeTruncated", Value::Bool(true));
+        }
+        if let Some(c) = &carried {
+            if c.keep {
+                let mut with = letter.clone();
+                with.insert(c.field, c.value.clone());
+                line.clear();
+                Value::object(with).write_json(&mut line);
+                if line.len() <= MAX_DEAD_LETTER_BYTES {
+                    return line;
+                }
+            }
+            let (omitted, bytes) =
+                if c.field == "output" { ("outputOmitted", "outputBytes") } else { ("inputOmitted", "inputBytes") };
+            letter.insert(omitted, Value::Bool(true));
+            let size = c.bytes.unwrap_or_else(|| c.value.to_string().len());
+            letter.insert(bytes, Value::from(size as u64));
+        }
         line.clear();
-        Value::object(o).write_json(&mut line);
+        Value::object(letter).write_json(&mut line);
+        if line.len() <= MAX_DEAD_LETTER_BYTES || cause_chars == 0 {
+            return line;
+        }
+        // Each character of the cause takes at most six bytes: a bound
+        // that fits the rest, reached in a few turns.
+        cause_chars = (cause_chars / 2).min(MAX_DEAD_LETTER_BYTES / 12);
+        cut = true;
     }
-    line
+}
+
+/// The dead letter of a record whose result or dead letter a sink refused
+/// ([`crate::Refused`]): its pipeline and source, [`SINK_REJECTED`] with
+/// `cause`, and the refused `output` as text while it fits (else its size),
+/// so that the record's work is not lost.
+pub(crate) fn refusal_letter(
+    pipeline: &str,
+    coordinates: &Coordinates,
+    cause: &str,
+    output: &[u8],
+    keep_output: bool,
+) -> Vec<u8> {
+    let mut head = Object::with_capacity(8);
+    head.insert("pipeline", Value::from(pipeline));
+    head.insert("source", Value::from(coordinates.to_string()));
+    // A refused dead letter is left out: it may be what the sink cannot take.
+    let value = if keep_output { Value::from(String::from_utf8_lossy(output).as_ref()) } else { Value::Null };
+    let carried = Carried { field: "output", value, bytes: Some(output.len()), keep: keep_output };
+    letter(head, SINK_REJECTED, cause, Some(carried))
 }
 
 /// A dead letter carries everything needed to replay or diagnose a record,
@@ -185,46 +251,23 @@ fn render_dead_letter(
     cause: &str,
     input: Option<&Value>,
 ) -> Output {
-    let mut o = Object::with_capacity(7);
-    o.insert("pipeline", Value::from(spec.name.as_str()));
-    o.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
-    o.insert("source", Value::from(coordinates.to_string()));
-    o.insert("error", Value::from(error));
-    match cause.char_indices().nth(MAX_CAUSE_CHARS) {
-        Some((cut, _)) => {
-            o.insert("cause", Value::from(&cause[..cut]));
-            o.insert("causeTruncated", Value::Bool(true));
-        }
-        None => o.insert("cause", Value::from(cause)),
-    }
-    let without_input = o.clone();
-    let input_bytes = match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {
-        (Some(v), _) => {
-            o.insert("input", v.clone());
-            None
-        }
+    let mut head = Object::with_capacity(9);
+    head.insert("pipeline", Value::from(spec.name.as_str()));
+    head.insert("stateMachine", Value::from(spec.state_machine_name.as_str()));
+    head.insert("source", Value::from(coordinates.to_string()));
+    let carried = match (input, payload.map(|p| (p, std::str::from_utf8(p)))) {
+        (Some(v), _) => Some(Carried { field: "input", value: v.clone(), bytes: None, keep: true }),
         (None, Some((bytes, Ok(text)))) => {
-            o.insert("input", Value::from(text));
-            Some(bytes.len())
+            Some(Carried { field: "input", value: Value::from(text), bytes: Some(bytes.len()), keep: true })
         }
         // Text would replace the bytes that are not UTF-8: keep them all, so
         // the record can be replayed exactly.
         (None, Some((bytes, Err(_)))) => {
-            o.insert("inputBase64", Value::from(BASE64_STANDARD.encode(bytes)));
-            Some(bytes.len())
+            let value = Value::from(BASE64_STANDARD.encode(bytes));
+            Some(Carried { field: "inputBase64", value, bytes: Some(bytes.len()), keep: true })
         }
         // The source never read it (too large): its coordinates find it.
         (None, None) => None,
     };
-    let mut line = Vec::with_capacity(256);
-    Value::object(o).write_json(&mut line);
-    if line.len() > MAX_DEAD_LETTER_BYTES {
-        let mut o = without_input;
-        let bytes = input_bytes.unwrap_or_else(|| input.map_or(0, |v| v.to_string().len()));
-        o.insert("inputBytes", Value::from(bytes as u64));
-        o.insert("inputOmitted", Value::Bool(true));
-        line.clear();
-        Value::object(o).write_json(&mut line);
-    }
-    Output::DeadLetter(line)
+    Output::DeadLetter(letter(head, error, cause, carried))
 }

@@ -73,7 +73,7 @@ pub(crate) fn shard_loop(
             }
         };
         let Started { record, reader, dedup_key, .. } = started;
-        Done { id: record.id, dedup_key, output, key: record.key, reader }
+        Done { id: record.id, dedup_key, output, key: record.key, reader, coordinates: record.coordinates }
     };
     // The turn's counts are added to the shared ones first. A batch the
     // sink writer no longer takes (it stopped) is kept: its records' claims
@@ -210,12 +210,26 @@ pub(crate) fn shard_loop(
             let mut admission = match checked {
                 Checked::Run(admission) => admission,
                 Checked::Settled(output) => {
-                    finished.push(Done { id: record.id, dedup_key: None, output, key: record.key, reader });
+                    finished.push(Done {
+                        id: record.id,
+                        dedup_key: None,
+                        output,
+                        key: record.key,
+                        reader,
+                        coordinates: record.coordinates,
+                    });
                     continue;
                 }
                 Checked::Failed { output, dedup_key } => {
                     let dedup_key = Some(dedup_key);
-                    finished.push(Done { id: record.id, dedup_key, output, key: record.key, reader });
+                    finished.push(Done {
+                        id: record.id,
+                        dedup_key,
+                        output,
+                        key: record.key,
+                        reader,
+                        coordinates: record.coordinates,
+                    });
                     continue;
                 }
                 Checked::Twin(admission) => {

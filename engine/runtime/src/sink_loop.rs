@@ -30,18 +30,19 @@ fn dead_letters_sink(e: std::io::Error) -> std::io::Error {
 fn write_result(
     sink: &mut dyn Sink,
     dead: &mut dyn Sink,
-    key: Option<&[u8]>,
+    d: &Done,
     line: &[u8],
     pipeline: &str,
 ) -> std::io::Result<Option<Vec<u8>>> {
+    let key = d.key.as_deref();
     match sink.write_keyed(key, line) {
         Ok(()) => Ok(None),
         Err(e) => {
             let Some(refused) = Refused::of(&e) else { return Err(results(e)) };
             tracing::warn!(pipeline, reason = %refused, "the results sink refused a result: dead-lettered");
             let cause = format!("the results sink refused this record's result: {refused}");
-            let letter = crate::outcome::refusal_letter(pipeline, &cause, line, true);
-            Ok(Some(write_dead_letter(dead, key, &letter, pipeline)?.unwrap_or(letter)))
+            let letter = crate::outcome::refusal_letter(pipeline, &d.coordinates, &cause, line, true);
+            Ok(Some(write_dead_letter(dead, d, &letter, pipeline)?.unwrap_or(letter)))
         }
     }
 }
@@ -50,12 +51,8 @@ fn write_result(
 /// record's key (a key can be what made it too large), then as its error
 /// alone, returned: a refused dead letter must not stop the pipeline on its
 /// record for good.
-fn write_dead_letter(
-    dead: &mut dyn Sink,
-    key: Option<&[u8]>,
-    line: &[u8],
-    pipeline: &str,
-) -> std::io::Result<Option<Vec<u8>>> {
+fn write_dead_letter(dead: &mut dyn Sink, d: &Done, line: &[u8], pipeline: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let key = d.key.as_deref();
     let refused = match dead.write_keyed(key, line) {
         Ok(()) => return Ok(None),
         Err(e) => match Refused::of(&e) {
@@ -72,7 +69,7 @@ fn write_dead_letter(
     }
     tracing::warn!(pipeline, reason = %refused, "the dead-letter sink refused a dead letter: written without its record");
     let cause = format!("the dead-letter sink refused this record's dead letter: {refused}");
-    let letter = crate::outcome::refusal_letter(pipeline, &cause, line, false);
+    let letter = crate::outcome::refusal_letter(pipeline, &d.coordinates, &cause, line, false);
     dead.write_keyed(None, &letter).map_err(dead_letters_sink)?;
     Ok(Some(letter))
 }
@@ -165,10 +162,9 @@ pub(crate) fn sink_loop(
         let step = (|| -> std::io::Result<()> {
             if !batch.is_empty() {
                 for d in &mut batch {
-                    let key = d.key.as_deref();
                     let refused = match &d.output {
-                        Output::Result(line) => write_result(&mut *sink, &mut *dead, key, line, pipeline)?,
-                        Output::DeadLetter(line) => write_dead_letter(&mut *dead, key, line, pipeline)?,
+                        Output::Result(line) => write_result(&mut *sink, &mut *dead, d, line, pipeline)?,
+                        Output::DeadLetter(line) => write_dead_letter(&mut *dead, d, line, pipeline)?,
                         Output::Skip => None,
                     };
                     if let Some(letter) = refused {

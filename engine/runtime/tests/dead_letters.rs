@@ -97,7 +97,8 @@ fn the_pipelines_work_budget_times_out_a_record_past_it() {
 #[test]
 fn a_dead_letter_stays_within_what_a_sink_takes() {
     use expressway_runtime::MAX_DEAD_LETTER_BYTES;
-    let machine = r#"{"QueryLanguage":"JSONata","StartAt":"F","States":{"F":{"Type":"Fail","Error":"Invalid",
+    let machine = r#"{"QueryLanguage":"JSONata","StartAt":"F","States":{"F":{"Type":"Fail",
+      "Error":"{% $exists($states.input.e) ? $states.input.e : 'Invalid' %}",
       "Cause":"{% $pad('', $states.input.n, '\u0001') %}"}}}"#;
     let program = Arc::new(compile_text(machine, WorkflowType::Express).expect("valid"));
     let numbers = vec!["1e15"; 52_000].join(",");
@@ -105,10 +106,13 @@ fn a_dead_letter_stays_within_what_a_sink_takes() {
         format!(r#"{{"n":40000,"pad":[{numbers}]}}"#).into_bytes(),
         br#"{"n":3}"#.to_vec(),
         format!(r#"{{"n":10,"pad":"{}"}}"#, "\\\\".repeat(150_000)).into_bytes(),
+        // An error of 150,000 characters, and a cause still past the bound
+        // once escaped after the input is left out.
+        format!(r#"{{"n":40000,"e":"{}"}}"#, "E".repeat(150_000)).into_bytes(),
     ];
-    let source = Replay::new(3, move |seq| records[seq as usize].clone()).partitions(1);
+    let source = Replay::new(4, move |seq| records[seq as usize].clone()).partitions(1);
     let ran = run_to_end(PipelineSpec::new("t", program), source, Arc::new(NoDedup)).expect("run");
-    assert_eq!(ran.dead_letters.len(), 3);
+    assert_eq!(ran.dead_letters.len(), 4);
     for line in &ran.dead_letters {
         assert!(line.len() <= MAX_DEAD_LETTER_BYTES, "a dead letter of {} bytes", line.len());
     }
@@ -124,6 +128,8 @@ fn a_dead_letter_stays_within_what_a_sink_takes() {
         Some(true),
         "a record past the payload limit, its 300,000 backslashes 600,000 escaped"
     );
+    assert_eq!(dead[3]["error"].as_str().map(str::len), Some(256), "AWS's 256 characters of an error");
+    assert_eq!(dead[3]["causeTruncated"].as_bool(), Some(true));
 }
 
 /// A sink that refuses ([`Refused`]) lines over `max` bytes or holding
@@ -184,11 +190,14 @@ fn a_record_whose_result_or_dead_letter_a_sink_refuses_is_dead_lettered_and_the_
     let dead: Vec<serde_json::Value> = dead.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(dead.len(), 2, "{dead:?}");
     assert_eq!(dead[0]["error"], "Expressway.SinkRejected");
+    assert_eq!(dead[0]["source"], "memory:offset=1", "where the record came from");
     assert_eq!(dead[0]["cause"], "the results sink refused this record's result: 28 bytes refused");
     assert_eq!(dead[0]["output"], r#"{"i":1,"poison":"refuse-me"}"#);
     assert_eq!(dead[1]["error"], "Expressway.SinkRejected");
     let cause = dead[1]["cause"].as_str().unwrap_or_default();
     assert!(cause.starts_with("the dead-letter sink refused this record's dead letter: "), "{cause}");
     assert!(dead[1]["outputBytes"].as_u64() > Some(2000) && dead[1].get("output").is_none(), "{}", dead[1]);
+    assert_eq!(dead[1]["outputOmitted"].as_bool(), Some(true));
+    assert_eq!(dead[1]["source"], "memory:offset=2");
     assert_eq!(stats.dead_letters.load(std::sync::atomic::Ordering::Relaxed), 2);
 }

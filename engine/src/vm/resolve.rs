@@ -87,14 +87,15 @@ impl Resolver<'_> {
     }
 
     /// Build a template's value; one that breaks the payload bounds fails
-    /// the state (a constant or a selected value cannot have grown).
+    /// the state (a selected value cannot have grown; a constant past them
+    /// is unfolded by the compiler, and so built).
     pub(super) fn eval_template(&mut self, t: &Template, data: &Value) -> Result<Value, (ErrorName, String)> {
         self.eval_template_bounded(t, data, None).map(|(v, _)| v)
     }
 
     /// [`Resolver::eval_template`], given an upper bound on `data`'s
     /// measure where one is known; returns one on the value's (`None`:
-    /// unknown, for a constant or selected value, which is not checked).
+    /// unknown, for a folded constant or a selected value, not checked).
     /// The bounds of its parts prove most values within the payload bounds
     /// without a walk over them; one they do not is measured exactly, so a
     /// loose bound never fails a state.
@@ -105,15 +106,15 @@ impl Resolver<'_> {
         data_bound: Option<Measure>,
     ) -> Result<(Value, Option<Measure>), (ErrorName, String)> {
         match t {
-            // Measured where it is used, as a built value is: a definition
-            // may hold constants past the payload bounds.
+            // A folded object or array fits (the compiler unfolds one that
+            // does not: `unfold_past_bounds`), measured only if a later join
+            // needs it; a string is measured here, as a scalar.
             Template::Const(v) => {
-                let bound = bounds::scalar(v).filter(|b| b.fits());
-                let bound = match bound {
-                    Some(b) => b,
-                    None => check_built(&self.program.states[self.frame_state as usize].name, v)?,
+                let bound = match bounds::scalar(v) {
+                    Some(b) if !b.fits() => Some(check_built(&self.program.states[self.frame_state as usize].name, v)?),
+                    b => b,
                 };
-                return Ok((v.clone(), Some(bound)));
+                return Ok((v.clone(), bound));
             }
             Template::Path(p) => {
                 let v = self.select(p, data).map_err(|m| (ErrorName::Runtime, path_miss_detail(p, &m)))?;
