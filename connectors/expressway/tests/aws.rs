@@ -821,23 +821,42 @@ fn an_unsupported_resource_fails_validation_naming_it() {
     assert!(text.contains("arn:aws:states:::elasticmapreduce:addStep") && text.contains("not supported"), "{text}");
 }
 
+/// Run `machine` over `bodies` (each with its FIFO group) from fresh queues
+/// (`prefix`, FIFO when `fifo`; the results sink with `sink` fields),
+/// `prepare`d before the pipeline starts; take `results` results and
+/// `dead` dead letters, and what the pipeline logged.
+fn through_queues(
+    prefix: &str,
+    fifo: bool,
+    machine_text: &str,
+    sink: &str,
+    prepare: impl FnOnce(&Aws, &Queues),
+    bodies: &[(String, Option<String>)],
+    (results, dead): (usize, usize),
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>, String) {
+    let aws = aws();
+    let q = queues(aws, prefix, &unique(), fifo);
+    prepare(aws, &q);
+    let dir = work_dir();
+    let cfg = config(&dir, &machine(&dir, machine_text), &sqs_lines(&q, "", sink));
+    aws.send(&q.input, bodies);
+    let child = start(&cfg);
+    let results = aws.drain(&q.output, results, Duration::from_secs(60));
+    let dead = if dead > 0 { aws.drain(&q.dead, dead, Duration::from_secs(30)) } else { Vec::new() };
+    (results, dead, stop(child))
+}
+
+const PASS_MACHINE: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+
 /// Distinct records with the same result are distinct messages on a FIFO
 /// queue: each message's deduplication id is the sink's own, not the body's
 /// hash (SQS kept one of four identical results in a group and dropped the
 /// rest, while their source messages were deleted: lost).
 #[test]
 fn identical_results_on_a_fifo_queue_are_all_kept() {
-    let aws = aws();
-    let run = unique();
-    let q = queues(aws, "same", &run, true);
-    let dir = work_dir();
-    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"ok":true},"End":true}}}"#);
-    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
+    let same = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"ok":true},"End":true}}}"#;
     let bodies: Vec<_> = (0..4).map(|i| (format!(r#"{{"i":{i}}}"#), Some("g".to_string()))).collect();
-    aws.send(&q.input, &bodies);
-    let child = start(&cfg);
-    let results = aws.drain(&q.output, 4, Duration::from_secs(60));
-    let log = stop(child);
+    let (results, _, log) = through_queues("same", true, same, "", |_, _| {}, &bodies, (4, 0));
     assert_eq!(results.len(), 4, "{results:?}\n{log}");
     assert!(results.iter().all(|r| r == &serde_json::json!({"ok": true})), "{results:?}");
 }
@@ -848,20 +867,11 @@ fn identical_results_on_a_fifo_queue_are_all_kept() {
 /// says the same in JSON, and the records around it run.
 #[test]
 fn a_result_with_characters_sqs_refuses_arrives_escaped() {
-    let aws = aws();
-    let run = unique();
-    let q = queues(aws, "ffff", &run, false);
-    let dir = work_dir();
-    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
-    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
     let bodies: Vec<_> = [r#"{"i":0}"#, r#"{"i":1,"name":"bad\uffff\ufffe"}"#, r#"{"i":2}"#]
         .iter()
         .map(|b| (b.to_string(), None))
         .collect();
-    aws.send(&q.input, &bodies);
-    let child = start(&cfg);
-    let mut results = aws.drain(&q.output, 3, Duration::from_secs(60));
-    let log = stop(child);
+    let (mut results, _, log) = through_queues("ffff", false, PASS_MACHINE, "", |_, _| {}, &bodies, (3, 0));
     results.sort_by_key(|r| r["i"].as_i64());
     assert_eq!(results.len(), 3, "{results:?}\n{log}");
     assert_eq!(results[1]["name"], "bad\u{ffff}\u{fffe}");
@@ -873,25 +883,18 @@ fn a_result_with_characters_sqs_refuses_arrives_escaped() {
 /// pipeline with it, at every restart.
 #[test]
 fn a_result_over_the_queues_message_size_is_dead_lettered() {
-    let aws = aws();
-    let run = unique();
-    let q = queues(aws, "small", &run, false);
-    let small =
-        aws.sqs.set_queue_attributes().queue_url(&q.output).attributes(QueueAttributeName::MaximumMessageSize, "1024");
-    aws.rt.block_on(small.send()).expect("SetQueueAttributes");
-    let dir = work_dir();
-    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
-    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ""));
+    let small = |aws: &Aws, q: &Queues| {
+        let set = aws.sqs.set_queue_attributes().queue_url(&q.output);
+        aws.rt
+            .block_on(set.attributes(QueueAttributeName::MaximumMessageSize, "1024").send())
+            .expect("SetQueueAttributes");
+    };
     let pad = "x".repeat(2000);
     let bodies: Vec<_> = [r#"{"i":0}"#.to_string(), format!(r#"{{"i":1,"pad":"{pad}"}}"#), r#"{"i":2}"#.to_string()]
         .into_iter()
         .map(|b| (b, None))
         .collect();
-    aws.send(&q.input, &bodies);
-    let child = start(&cfg);
-    let mut results = aws.drain(&q.output, 2, Duration::from_secs(60));
-    let dead = aws.drain(&q.dead, 1, Duration::from_secs(30));
-    let log = stop(child);
+    let (mut results, dead, log) = through_queues("small", false, PASS_MACHINE, "", small, &bodies, (2, 1));
     results.sort_by_key(|r| r["i"].as_i64());
     assert_eq!(results, [serde_json::json!({"i": 0}), serde_json::json!({"i": 2})], "{log}");
     assert_eq!(dead.len(), 1, "{log}");
@@ -905,21 +908,12 @@ fn a_result_over_the_queues_message_size_is_dead_lettered() {
 /// whole batch had failed, and the pipeline with it, at every restart.
 #[test]
 fn a_result_with_a_group_sqs_refuses_is_dead_lettered() {
-    let aws = aws();
-    let run = unique();
-    let q = queues(aws, "group", &run, true);
-    let dir = work_dir();
-    let machine = machine(&dir, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#);
-    let cfg = config(&dir, &machine, &sqs_lines(&q, "", ", message_group_id: \"$.group\""));
     let bodies: Vec<_> = [r#"{"i":0,"group":"a"}"#, r#"{"i":1,"group":"has space"}"#, r#"{"i":2,"group":"a"}"#]
         .iter()
         .map(|b| (b.to_string(), Some("in".to_string())))
         .collect();
-    aws.send(&q.input, &bodies);
-    let child = start(&cfg);
-    let results = aws.drain(&q.output, 2, Duration::from_secs(60));
-    let dead = aws.drain(&q.dead, 1, Duration::from_secs(30));
-    let log = stop(child);
+    let sink = ", message_group_id: \"$.group\"";
+    let (results, dead, log) = through_queues("group", true, PASS_MACHINE, sink, |_, _| {}, &bodies, (2, 1));
     let order: Vec<i64> = results.iter().filter_map(|r| r["i"].as_i64()).collect();
     assert_eq!(order, [0, 2], "{log}");
     assert_eq!(dead.len(), 1, "{log}");
