@@ -719,31 +719,36 @@ mod tests {
         assert!(m.versions.values().all(|v| Arc::ptr_eq(&v.revision.program, &m.latest.program)));
     }
 
+    /// A registry saving to a fresh directory of its own, named for `tag`.
+    fn saving_registry(tag: &str) -> (std::path::PathBuf, Partition, Registry) {
+        let dir = std::env::temp_dir().join(format!("expressway-registry-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
+        let registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
+        (dir, partition, registry)
+    }
+
+    /// Create `m` through [`Registry::change`], as the API does.
+    fn create(registry: &mut Registry, m: Machine) -> Result<(), ApiError> {
+        let name = m.name.clone();
+        registry.change(&name, |r| {
+            r.insert(m);
+            Ok(())
+        })
+    }
+
     /// A machine's file is named for a hash of its name: 80 characters of
     /// three bytes each (640 in hex) fit a file name; a file not named for
     /// the machine inside it, and a write that never finished, are not read.
     #[test]
     fn machines_with_long_names_are_saved_and_stray_files_skipped() {
-        let dir = std::env::temp_dir().join(format!("expressway-registry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
-        let mut registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
+        let (dir, partition, mut registry) = saving_registry("names");
         let name = "€".repeat(80);
-        registry
-            .change(&name, |r| {
-                r.insert(Machine { name: name.clone(), ..republished() });
-                Ok(())
-            })
-            .expect("saved under a hashed name");
+        create(&mut registry, Machine { name: name.clone(), ..republished() }).expect("saved under a hashed name");
         let saved = dir.join(MACHINES_DIR).join(file_name(&name));
         std::fs::copy(&saved, dir.join(MACHINES_DIR).join("copied-by-hand.json")).expect("copy");
         // A file as one build named it (the name in hex) takes the hashed name.
-        registry
-            .change("hexed", |r| {
-                r.insert(Machine { name: "hexed".into(), ..republished() });
-                Ok(())
-            })
-            .expect("saved");
+        create(&mut registry, Machine { name: "hexed".into(), ..republished() }).expect("saved");
         std::fs::rename(
             dir.join(MACHINES_DIR).join(file_name("hexed")),
             dir.join(MACHINES_DIR).join(hex_file_name("hexed")),
@@ -771,16 +776,8 @@ mod tests {
     /// is not created. What the registry holds follows every change.
     #[test]
     fn a_change_that_fails_part_way_or_cannot_be_saved_is_undone() {
-        let dir = std::env::temp_dir().join(format!("expressway-registry-undo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let partition = Partition { region: "us-east-1".into(), account: "123456789012".into() };
-        let mut registry = Registry::new(partition.clone(), Some(dir.clone()), 1 << 30);
-        registry
-            .change("m", |r| {
-                r.insert(republished());
-                Ok(())
-            })
-            .expect("saved");
+        let (dir, partition, mut registry) = saving_registry("undo");
+        create(&mut registry, republished()).expect("saved");
         registry
             .change("m", |r| {
                 let m = r.get_mut("m").expect("m");
@@ -810,10 +807,7 @@ mod tests {
         assert_eq!(unsaved.map_err(|e| e.kind), Err(ErrorKind::InternalFailure));
         assert!(registry.get("m").expect("m").tags.is_empty(), "what could not be saved is not kept");
         std::fs::create_dir(blocker("n")).expect("a directory in the way");
-        let created = registry.change("n", |r| {
-            r.insert(Machine { name: "n".into(), ..republished() });
-            Ok(())
-        });
+        let created = create(&mut registry, Machine { name: "n".into(), ..republished() });
         assert!(created.is_err() && !registry.contains("n"), "a creation that cannot be saved creates nothing");
         assert_eq!(registry.held_bytes(), held_as_weighed(&registry));
 

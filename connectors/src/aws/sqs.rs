@@ -532,11 +532,6 @@ impl SqsSink {
     }
 }
 
-/// The first `n` characters of `s`, for a message about it.
-fn first_chars_of(s: &str, n: usize) -> &str {
-    s.char_indices().nth(n).map_or(s, |(cut, _)| &s[..cut])
-}
-
 /// SQS refuses U+FFFE and U+FFFF in a message (`InvalidMessageContents`),
 /// which JSON allows: the whole batch failed, and the pipeline stopped on
 /// that record at every restart. In the JSON text of a result or dead letter
@@ -608,9 +603,9 @@ impl Sink for SqsSink {
         if let Some(g) = &group
             && (g.is_empty() || g.len() > 128 || !g.bytes().all(|b| b.is_ascii_graphic()))
         {
+            let shown: String = g.chars().take(64).collect();
             return Err(Refused::error(format!(
-                "SQS: the MessageGroupId {:?} is not 1 to 128 printable ASCII characters",
-                first_chars_of(g, 64)
+                "SQS: the MessageGroupId {shown:?} is not 1 to 128 printable ASCII characters"
             )));
         }
         let dedup = self.fifo.then(|| {
