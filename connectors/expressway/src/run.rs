@@ -496,8 +496,8 @@ fn run_config(
         let g = Stats::get;
         eprintln!(
             "pipeline {name}: {} executions ({} succeeded, {} failed, {} timed out), {} duplicates skipped, \
-             {} malformed, {} oversized, {} dead letters, {} internal errors, {} abandoned at the drain deadline, \
-             {:.0} exec/s",
+             {} malformed, {} oversized, {} dead letters ({} results refused by the sink), {} internal errors, \
+             {} abandoned at the drain deadline, {:.0} exec/s",
             g(&stats.executions),
             g(&stats.succeeded),
             g(&stats.failed),
@@ -506,6 +506,7 @@ fn run_config(
             g(&stats.malformed),
             g(&stats.oversized),
             g(&stats.dead_letters),
+            g(&stats.sink_refusals),
             g(&stats.internal_errors),
             g(&stats.abandoned),
             g(&stats.executions) as f64 / secs

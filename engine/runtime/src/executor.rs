@@ -84,6 +84,10 @@ pub(crate) struct Done {
 pub(crate) enum Output {
     Result(Vec<u8>),
     DeadLetter(Vec<u8>),
+    /// A result the results sink refused ([`crate::api::Refused`]): the dead
+    /// letter written instead. The execution succeeded, so it is counted as
+    /// succeeded and as a dead letter, and as a sink refusal, which says why.
+    Refused(Vec<u8>),
     /// A duplicate: nothing to write, but it completes in order with the rest.
     Skip,
 }

@@ -22,6 +22,7 @@ pub mod metric {
     pub const MALFORMED: &str = "expressway_malformed_records_total";
     pub const IN_FLIGHT: &str = "expressway_records_in_flight";
     pub const SINK_ERRORS: &str = "expressway_sink_errors_total";
+    pub const SINK_REFUSALS: &str = "expressway_sink_refusals_total";
     pub const COMMITS: &str = "expressway_source_commits_total";
     /// Labelled by source reader (`0`..): bounded by `MAX_SOURCE_READERS`.
     pub const RECORDS_READ: &str = "expressway_source_records_total";
@@ -46,6 +47,10 @@ pub mod metric {
         describe_counter!(MALFORMED, "Records that were not JSON or were too large");
         describe_gauge!(IN_FLIGHT, "Records admitted and not yet acknowledged");
         describe_counter!(SINK_ERRORS, "Failed writes or flushes of a sink");
+        describe_counter!(
+            SINK_REFUSALS,
+            "Results of succeeded executions the results sink refused, dead-lettered instead (each also a dead letter)"
+        );
         describe_counter!(COMMITS, "Source progress commits");
         describe_counter!(RECORDS_READ, "Records read from the source, by source reader");
         describe_counter!(TRANSITIONS, "States entered, by state type");

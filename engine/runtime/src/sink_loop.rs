@@ -116,6 +116,7 @@ pub(crate) fn sink_loop(
     }
     let dead_letters = metrics::counter!(metric::DEAD_LETTERS, "pipeline" => pipeline.to_string());
     let sink_errors = metrics::counter!(metric::SINK_ERRORS, "pipeline" => pipeline.to_string());
+    let sink_refusals = metrics::counter!(metric::SINK_REFUSALS, "pipeline" => pipeline.to_string());
     let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
     let mut open = true;
     let mut abandoned_at: Option<Instant> = None;
@@ -162,13 +163,17 @@ pub(crate) fn sink_loop(
         let step = (|| -> std::io::Result<()> {
             if !batch.is_empty() {
                 for d in &mut batch {
-                    let refused = match &d.output {
-                        Output::Result(line) => write_result(&mut *sink, &mut *dead, d, line, pipeline)?,
-                        Output::DeadLetter(line) => write_dead_letter(&mut *dead, d, line, pipeline)?,
+                    let instead = match &d.output {
+                        Output::Result(line) => {
+                            write_result(&mut *sink, &mut *dead, d, line, pipeline)?.map(Output::Refused)
+                        }
+                        Output::DeadLetter(line) | Output::Refused(line) => {
+                            write_dead_letter(&mut *dead, d, line, pipeline)?.map(Output::DeadLetter)
+                        }
                         Output::Skip => None,
                     };
-                    if let Some(letter) = refused {
-                        d.output = Output::DeadLetter(letter);
+                    if let Some(output) = instead {
+                        d.output = output;
                     }
                 }
                 let sink_ticket = sink.end_batch().map_err(results)?;
@@ -197,9 +202,18 @@ pub(crate) fn sink_loop(
                     only.reserve(p.done.len());
                 }
                 for d in p.done {
-                    if let Output::DeadLetter(_) = d.output {
-                        stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                        dead_letters.increment(1);
+                    match d.output {
+                        Output::DeadLetter(_) => {
+                            stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                            dead_letters.increment(1);
+                        }
+                        Output::Refused(_) => {
+                            stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                            dead_letters.increment(1);
+                            stats.sink_refusals.fetch_add(1, Ordering::Relaxed);
+                            sink_refusals.increment(1);
+                        }
+                        Output::Result(_) | Output::Skip => {}
                     }
                     debug_assert!((d.reader as usize) < ids.len(), "a record from an unknown reader");
                     if let Some(reader) = ids.get_mut(d.reader as usize) {

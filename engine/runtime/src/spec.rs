@@ -119,6 +119,10 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Results the results sink refused (too large for it, content it cannot
+    /// carry), each dead-lettered instead: counted among the succeeded
+    /// executions and the dead letters too.
+    pub sink_refusals: AtomicU64,
     /// Executions ended by a panic (each also a dead letter).
     pub internal_errors: AtomicU64,
     /// Executions still parked when the drain deadline passed: dropped

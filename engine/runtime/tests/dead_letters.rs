@@ -199,5 +199,9 @@ fn a_record_whose_result_or_dead_letter_a_sink_refuses_is_dead_lettered_and_the_
     assert!(dead[1]["outputBytes"].as_u64() > Some(2000) && dead[1].get("output").is_none(), "{}", dead[1]);
     assert_eq!(dead[1]["outputOmitted"].as_bool(), Some(true));
     assert_eq!(dead[1]["source"], "memory:offset=2");
-    assert_eq!(stats.dead_letters.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(count(&stats.dead_letters), 2);
+    // Record 1 succeeded and only its result was refused: it is told apart
+    // from record 2, which failed, by the refusal count.
+    assert_eq!((count(&stats.succeeded), count(&stats.failed), count(&stats.sink_refusals)), (3, 1, 1));
 }
