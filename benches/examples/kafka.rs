@@ -127,6 +127,7 @@ fn expressway(
                 topics: &topics,
                 instance_id: None,
                 properties: &props,
+                max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             })
             .expect("source");
             Box::new(source) as Box<dyn Source>

@@ -320,12 +320,15 @@ pub struct KafkaSourceConfig<'a> {
     pub topics: &'a [String],
     pub instance_id: Option<&'a str>,
     pub properties: &'a BTreeMap<String, String>,
+    /// Messages larger than an execution takes are not copied (see [`bounded`]).
+    pub max_record_bytes: usize,
 }
 
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     progress: Arc<Progress>,
     lag: Arc<std::sync::atomic::AtomicI64>,
+    max_record_bytes: usize,
 }
 
 impl KafkaSource {
@@ -354,8 +357,22 @@ impl KafkaSource {
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
-        Ok(KafkaSource { consumer, progress, lag })
+        Ok(KafkaSource { consumer, progress, lag, max_record_bytes: c.max_record_bytes })
     }
+}
+
+/// A message's payload and key as a record carries them. One larger than
+/// an execution takes (`max` bytes, its payload or its key) is not copied:
+/// it becomes a `States.DataLimitExceeded` dead letter that gives its size,
+/// as a file source's oversized line does, so a topic of huge messages
+/// holds no more memory in flight than one of records that fit.
+fn bounded(payload: Option<&[u8]>, key: Option<&[u8]>, max: usize) -> (Vec<u8>, Option<Vec<u8>>, Option<u64>) {
+    let payload = payload.unwrap_or_default();
+    let key_len = key.map_or(0, <[u8]>::len);
+    if payload.len() > max || key_len > max {
+        return (Vec::new(), None, Some((payload.len() + key_len) as u64));
+    }
+    (payload.to_vec(), key.map(<[u8]>::to_vec), None)
 }
 
 /// A partition's place on the executor: records of one partition share a shard.
@@ -385,16 +402,17 @@ impl Source for KafkaSource {
             let Some((slot, epoch, origin)) = lock(&self.progress.tracker).read(topic, partition, offset) else {
                 continue;
             };
+            let (payload, key, oversized) = bounded(m.payload(), m.key(), self.max_record_bytes);
             records.push(Record {
                 id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
-                payload: m.payload().unwrap_or_default().to_vec(),
+                payload,
                 coordinates: Coordinates::new(
                     origin.unwrap_or_else(|| Origin::intern(&format!("kafka:{topic}:{partition}"))),
                     Place::Offset(offset as u64),
                 ),
-                key: m.key().map(<[u8]>::to_vec),
-                oversized: None,
+                key,
+                oversized,
             });
         }
         lock(&self.progress.tracker).hand_out(&mut records);
@@ -731,6 +749,17 @@ mod tests {
         t.complete(fresh);
         assert_eq!(t.handed_out("b", 3), 0);
         assert_eq!(split_id(record_id(4095, 255, (1 << 44) - 1)), (4095, 255, (1 << 44) - 1));
+    }
+
+    /// A message past the bound, by its payload or by its key, is carried
+    /// as its size alone; one within it whole.
+    #[test]
+    fn a_message_larger_than_an_execution_takes_is_not_copied() {
+        let fits = bounded(Some(b"{}"), Some(b"k"), 4);
+        assert_eq!(fits, (b"{}".to_vec(), Some(b"k".to_vec()), None));
+        assert_eq!(bounded(None, None, 4), (Vec::new(), None, None), "a tombstone is an empty record");
+        assert_eq!(bounded(Some(b"[1,2]"), Some(b"k"), 4), (Vec::new(), None, Some(6)));
+        assert_eq!(bounded(Some(b"{}"), Some(b"kkkkk"), 4), (Vec::new(), None, Some(7)));
     }
 
     fn record_at(t: &mut Tracker, topic: &str, partition: i32, offset: i64) -> Record {

@@ -406,6 +406,7 @@ fn run_config(
                                 topics,
                                 instance_id: instance_id.as_deref(),
                                 properties,
+                                max_record_bytes: config.runtime.max_payload_bytes,
                             },
                         )?;
                         Ok(Box::new(source) as Box<dyn Source>)

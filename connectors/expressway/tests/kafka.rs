@@ -532,3 +532,40 @@ fn a_result_the_sink_refuses_is_dead_lettered_and_the_stream_goes_on() {
     let kept = letter["output"].as_str().expect("the result is kept");
     assert_eq!(device(kept.as_bytes()), "sensor-2");
 }
+
+/// A message larger than an execution takes — by its payload or by its key
+/// — is dead-lettered as `States.DataLimitExceeded` with its size, without
+/// being copied or run, and the records around it run. A huge key had been
+/// carried whole, into memory and onto its result.
+#[test]
+fn a_message_larger_than_an_execution_takes_is_dead_lettered_by_its_size() {
+    let s = setup_with("oversized", 1);
+    let dead = format!("{}-dead", s.output);
+    ensure_topic(&s.brokers, &dead, 1).expect("create topic");
+    let mut messages: Vec<(String, String)> = readings(4).collect();
+    let padding = "p".repeat(300_000);
+    messages[1].1 = format!(r#"{{"deviceId":"sensor-1","padding":"{padding}"}}"#);
+    messages[2].0 = "k".repeat(300_000);
+    // The size a dead letter gives: the message's key and payload.
+    let size = |i: usize| messages[i].0.len() + messages[i].1.len();
+    let sizes = [(1, size(1)), (2, size(2))];
+    produce(&s.brokers, &s.input, messages.into_iter());
+    let cfg = pipeline(&s.dir, &s.brokers, &s.group, &s.input, &s.output, "");
+    let mut child = start(&cfg);
+    let results = consume(&s.brokers, &s.output, 2, Duration::from_secs(120));
+    let letters = consume(&s.brokers, &dead, 2, Duration::from_secs(30));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let mut devices: Vec<String> = results.iter().map(|(_, v)| device(v)).collect();
+    devices.sort();
+    assert_eq!(devices, ["sensor-0", "sensor-3"]);
+    assert_eq!(letters.len(), 2);
+    for ((key, letter), (offset, bytes)) in letters.iter().zip(sizes) {
+        let letter: serde_json::Value = serde_json::from_slice(letter).expect("a dead letter is JSON");
+        assert_eq!(letter["error"], "States.DataLimitExceeded", "{letter}");
+        assert!(letter["source"].as_str().is_some_and(|s| s.ends_with(&format!(":offset={offset}"))), "{letter}");
+        let cause = letter["cause"].as_str().unwrap_or_default();
+        assert!(cause.contains(&format!("The input of {bytes} bytes exceeds")), "{cause}");
+        assert!(key.is_empty(), "the oversized record's key is not carried onto its dead letter");
+    }
+}
