@@ -56,6 +56,10 @@ pub fn parse_bounded(payload: &[u8], max: usize) -> Result<(Value, Measure), Rej
             Err(bad) => {
                 format!("the input is not UTF-8 text: invalid byte at offset {}", bad.valid_up_to() + skipped)
             }
+            // Nothing to parse: say so, not where the text ended.
+            Ok(text) if text.trim_ascii().is_empty() => {
+                "the input is empty: a record must be JSON text (a Kafka tombstone has no value)".to_string()
+            }
             Ok(_) => format!("the input is not valid JSON: {e}"),
         };
         Rejected { error: MALFORMED_RECORD, cause, oversized: false }
@@ -83,6 +87,11 @@ mod tests {
             "a BOM is skipped"
         );
         assert!(parse(b"\xEF\xBB\xBF\xEF\xBB\xBF{}", 100).is_err(), "one BOM, not two");
+        for empty in [&b""[..], b" \r\n\t", b"\xEF\xBB\xBF"] {
+            let rejected = parse(empty, 100).expect_err("empty");
+            assert_eq!(rejected.error, MALFORMED_RECORD);
+            assert!(rejected.cause.starts_with("the input is empty: "), "{}", rejected.cause);
+        }
         let big = parse(&[b' '; 101], 100).expect_err("too large");
         assert_eq!(big, too_large(101, 100));
         assert!(big.oversized && big.cause.contains("101 bytes exceeds the maximum of 100"), "{}", big.cause);
