@@ -136,6 +136,30 @@ fn a_result_path_that_takes_the_input_over_the_limit_fails_and_catch_sees_the_in
     assert_eq!(ok.output.unwrap()["r"].as_str().map(str::len), Some(big.len()));
 }
 
+/// AWS names an integration by its resource type in the cause (recorded:
+/// 'lambda' for `lambda:invoke`, the ARN for a bare function), as in its
+/// history's `resourceType`: `aws-sdk:s3`, `states`, `dynamodb`.
+#[test]
+fn a_task_result_over_the_limit_names_the_integrations_resource_type() {
+    let big = "y".repeat(300 * 1024);
+    for (resource, named) in [
+        ("arn:aws:states:::lambda:invoke", "lambda"),
+        ("arn:aws:lambda:us-east-1:1:function:f", "arn:aws:lambda:us-east-1:1:function:f"),
+        ("arn:aws:states:::aws-sdk:s3:getObject", "aws-sdk:s3"),
+        ("arn:aws:states:::states:startExecution", "states"),
+        ("arn:aws:states:::dynamodb:getItem", "dynamodb"),
+    ] {
+        let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": true}}});
+        let answer = Value::String(big.clone());
+        let mut tasks = FnTasks { f: move |_: &_| TaskOutcome::Succeeded((&answer).into()), calls: Vec::new() };
+        let out = run_with(def, json!({}), &mut tasks);
+        let expected = format!(
+            "The state/task '{named}' returned a result with a size exceeding the maximum number of bytes service limit."
+        );
+        assert_eq!((out.error.as_deref(), out.cause.as_deref()), (Some("States.DataLimitExceeded"), Some(&*expected)));
+    }
+}
+
 #[test]
 fn map_results_over_the_limit_fail_the_map() {
     let def = |n: usize| {

@@ -357,7 +357,7 @@ impl Program {
             }
             Resume::Task(outcome) => {
                 let resource = match self.code.get(frame.pc) {
-                    Some(Op::Invoke(t)) => self.tasks[*t as usize].resource.as_str(),
+                    Some(Op::Invoke(t)) => raised::resource_type(&self.tasks[*t as usize].resource),
                     _ => "",
                 };
                 shared.events += 2; // TaskStarted + TaskSucceeded/Failed/TimedOut

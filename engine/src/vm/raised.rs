@@ -70,6 +70,20 @@ pub(super) fn check_built(state: &str, v: &Value) -> Result<bounds::Measure, (Er
     }
 }
 
+/// What AWS names a task by in its history (`resourceType`) and in the
+/// cause of a result over the payload limit: a service integration's type
+/// (`lambda` for `arn:aws:states:::lambda:invoke`, `aws-sdk:s3` for
+/// `…:::aws-sdk:s3:getObject`, `states` for `…:::states:startExecution.sync:2`),
+/// any other resource (a function's or an activity's ARN) itself.
+pub(super) fn resource_type(resource: &str) -> &str {
+    let Some((_, integration)) = resource.split_once(":states:::") else { return resource };
+    let end = match integration.strip_prefix("aws-sdk:") {
+        Some(rest) => "aws-sdk:".len() + rest.find(':').unwrap_or(rest.len()),
+        None => integration.find(':').unwrap_or(integration.len()),
+    };
+    &integration[..end]
+}
+
 /// AWS's cause for a result over the payload limit; ours for one nested
 /// too deep, worded alike.
 #[cold]
