@@ -920,3 +920,80 @@ fn a_result_with_a_group_sqs_refuses_is_dead_lettered() {
     assert_eq!(dead[0]["error"], "Expressway.SinkRejected");
     assert!(dead[0]["cause"].as_str().unwrap_or_default().contains("MessageGroupId"), "{}", dead[0]);
 }
+
+/// A task past its `TimeoutSeconds` stops its call, so the call's
+/// concurrency slot is free for the next task at once. A timed-out call had
+/// run on until its endpoint answered (for ever, for a hung one), holding
+/// its slot: with `max_concurrent_calls: 1` the second record here waited
+/// out the first call's 25 s and timed out itself.
+#[test]
+fn a_timed_out_task_frees_its_call_slot_at_once() {
+    let aws = aws();
+    let run = unique();
+    let q = queues(aws, "abandon", &run, false);
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Route", "States": {
+            "Route": {"Type": "Choice", "Choices": [{"Variable": "$.sleep", "IsPresent": true, "Next": "Slow"}], "Default": "Echo"},
+            "Slow": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:slow", "TimeoutSeconds": 1,
+              "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.caught", "Next": "Done"}], "End": true},
+            "Echo": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:echo", "TimeoutSeconds": 10,
+              "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.caught", "Next": "Done"}], "ResultPath": "$.echo", "End": true},
+            "Done": {"Type": "Pass", "End": true}}}"#,
+    );
+    let body = format!("{}aws: {{ max_concurrent_calls: 1 }}\n", sqs_lines(&q, "", ""));
+    let cfg = config(&dir, &machine, &body);
+    let child = start(&cfg);
+    aws.send(&q.input, &[(format!(r#"{{"id":"{run}-slow","sleep":25}}"#), None)]);
+    // The slow call holds the one slot before the echo record arrives.
+    let began = Instant::now();
+    while aws.calls(&format!("{run}-slow")).is_empty() && began.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    aws.send(&q.input, &[(format!(r#"{{"id":"{run}-echo"}}"#), None)]);
+    let results = aws.drain(&q.output, 2, Duration::from_secs(60));
+    let log = stop(child);
+    assert_eq!(results.len(), 2, "{results:?}\n{log}");
+    for r in &results {
+        if r["id"] == format!("{run}-slow") {
+            assert_eq!(r["caught"]["Error"], "States.Timeout", "{r}");
+        } else {
+            assert_eq!(r["echo"]["echo"]["id"], format!("{run}-echo"), "the echo ran in the freed slot: {r}");
+        }
+    }
+}
+
+/// `exec --aws` ends a task at its `TimeoutSeconds` (`States.Timeout`): it
+/// had waited for the call's answer whatever the task's timeout.
+#[test]
+fn exec_with_aws_times_a_task_out() {
+    let run = unique();
+    let _ = aws();
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Slow", "States": {"Slow": {"Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:slow", "TimeoutSeconds": 2, "End": true}}}"#,
+    );
+    let input = dir.join("input.json");
+    std::fs::write(&input, format!(r#"{{"id":"{run}-exec","sleep":20}}"#)).expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(
+        (result["status"].as_str(), result["error"].as_str()),
+        (Some("FAILED"), Some("States.Timeout")),
+        "{result}"
+    );
+}

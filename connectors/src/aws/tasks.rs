@@ -184,37 +184,56 @@ impl TaskService for AwsTasks {
         };
         let (clients, limit, local) = (self.clients.clone(), self.limit.clone(), self.local.clone());
         self.aws.handle().spawn(async move {
-            let label = integration.label();
-            metrics::counter!(metric::SCHEDULED, "integration" => label.clone()).increment(1);
-            let _permit = limit.acquire().await;
-            let began = Instant::now();
-            let outcome = match &integration {
-                Integration::LambdaFunction(arn) => lambda::invoke_function(&clients.lambda, arn, &call.input).await,
-                Integration::LambdaInvoke => lambda::invoke(&clients.lambda, &call.input).await,
-                Integration::SqsSendMessage => sqs::send_message(&clients.sqs, &call.input).await,
-                Integration::SnsPublish => sns::publish(&clients.sns, &call.input).await,
-                Integration::HttpInvoke => clients.http.invoke(&call.input).await,
-                Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
-                Integration::AwsSdk(sdk_call) => aws_sdk_call(clients.aws_sdk.as_ref(), sdk_call, &call.input).await,
-                Integration::S3(action) => super::s3_items::call(clients.aws_sdk.as_ref(), *action, &call.input).await,
-                Integration::Optimised(task) if task.kind == optimised::Kind::StartExecution => {
-                    optimised::start_execution(local.as_deref(), clients.aws_sdk.as_ref(), task, &call.input).await
-                }
-                Integration::Optimised(task) => optimised::call(clients.aws_sdk.as_ref(), task, &call.input).await,
-                Integration::ApiGatewayInvoke => {
-                    apigateway::invoke(clients.aws_sdk.as_ref(), &clients.region, &call.input).await
-                }
-            };
-            metrics::histogram!(metric::DURATION, "integration" => label.clone()).record(began.elapsed().as_secs_f64());
-            match &outcome {
-                TaskOutcome::Failed { error, .. } => {
-                    metrics::counter!(metric::FAILED, "integration" => label, "error" => error.clone()).increment(1)
-                }
-                _ => metrics::counter!(metric::SUCCEEDED, "integration" => label).increment(1),
+            // Past the task's time nobody reads the answer: the call (and
+            // its wait for a slot) stops, its connection and slot freed.
+            let abandoned = reply.abandoned();
+            let call = std::pin::pin!(perform(integration, call, clients, limit, local));
+            if let futures_util::future::Either::Left((outcome, _)) =
+                futures_util::future::select(call, abandoned).await
+            {
+                reply.send(outcome);
             }
-            reply.send(outcome);
         });
     }
+}
+
+/// One task call, with its metrics, once a slot of `limit` is free.
+async fn perform(
+    integration: Integration,
+    call: TaskCall,
+    clients: Arc<Clients>,
+    limit: Arc<Semaphore>,
+    local: Option<Arc<dyn LocalExecutions>>,
+) -> TaskOutcome {
+    let label = integration.label();
+    metrics::counter!(metric::SCHEDULED, "integration" => label.clone()).increment(1);
+    let _permit = limit.acquire().await;
+    let began = Instant::now();
+    let outcome = match &integration {
+        Integration::LambdaFunction(arn) => lambda::invoke_function(&clients.lambda, arn, &call.input).await,
+        Integration::LambdaInvoke => lambda::invoke(&clients.lambda, &call.input).await,
+        Integration::SqsSendMessage => sqs::send_message(&clients.sqs, &call.input).await,
+        Integration::SnsPublish => sns::publish(&clients.sns, &call.input).await,
+        Integration::HttpInvoke => clients.http.invoke(&call.input).await,
+        Integration::DynamoDb(op) => dynamodb::call(&clients.dynamodb, *op, &call.input).await,
+        Integration::AwsSdk(sdk_call) => aws_sdk_call(clients.aws_sdk.as_ref(), sdk_call, &call.input).await,
+        Integration::S3(action) => super::s3_items::call(clients.aws_sdk.as_ref(), *action, &call.input).await,
+        Integration::Optimised(task) if task.kind == optimised::Kind::StartExecution => {
+            optimised::start_execution(local.as_deref(), clients.aws_sdk.as_ref(), task, &call.input).await
+        }
+        Integration::Optimised(task) => optimised::call(clients.aws_sdk.as_ref(), task, &call.input).await,
+        Integration::ApiGatewayInvoke => {
+            apigateway::invoke(clients.aws_sdk.as_ref(), &clients.region, &call.input).await
+        }
+    };
+    metrics::histogram!(metric::DURATION, "integration" => label.clone()).record(began.elapsed().as_secs_f64());
+    match &outcome {
+        TaskOutcome::Failed { error, .. } => {
+            metrics::counter!(metric::FAILED, "integration" => label, "error" => error.clone()).increment(1)
+        }
+        _ => metrics::counter!(metric::SUCCEEDED, "integration" => label).increment(1),
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -100,6 +100,10 @@ impl TaskService for NoTaskService {
 struct Slot {
     outcome: Option<TaskOutcome>,
     waker: Option<Waker>,
+    /// The waiter went away (the task timed out, its execution ended):
+    /// nobody reads the answer, so the call should stop.
+    abandoned: bool,
+    abandon_waker: Option<Waker>,
 }
 
 /// The answering half of a started task.
@@ -110,6 +114,31 @@ impl TaskReply {
         if let Some(slot) = self.0.take() {
             fill(&slot, outcome);
         }
+    }
+
+    /// Resolves once nobody waits for the answer any more: past the task's
+    /// `TimeoutSeconds` or its execution's end. A service stops its call
+    /// then, so a hung endpoint holds no connection and no concurrency slot
+    /// beyond the task's own time.
+    pub fn abandoned(&self) -> Abandoned {
+        Abandoned(self.0.clone())
+    }
+}
+
+/// See [`TaskReply::abandoned`].
+pub struct Abandoned(Option<Arc<Mutex<Slot>>>);
+
+impl Future for Abandoned {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(slot) = &self.0 else { return Poll::Ready(()) };
+        let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if s.abandoned {
+            return Poll::Ready(());
+        }
+        s.abandon_waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -133,8 +162,22 @@ fn fill(slot: &Mutex<Slot>, outcome: TaskOutcome) {
     }
 }
 
-/// The waiting half: resolves to the task's outcome.
+/// The waiting half: resolves to the task's outcome. Dropping it unanswered
+/// abandons the call ([`TaskReply::abandoned`]).
 pub struct TaskWait(Arc<Mutex<Slot>>);
+
+impl Drop for TaskWait {
+    fn drop(&mut self) {
+        let waker = {
+            let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            s.abandoned = true;
+            s.abandon_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
 
 impl Future for TaskWait {
     type Output = TaskOutcome;
@@ -156,12 +199,22 @@ pub(crate) fn channel() -> (TaskReply, TaskWait) {
     (TaskReply(Some(slot.clone())), TaskWait(slot))
 }
 
-/// Runs a [`TaskService`] call to its end on the calling thread, for the
-/// one-shot synchronous driver (`expressway exec`).
+/// Runs a [`TaskService`] call on the calling thread, for the one-shot
+/// synchronous drivers (`expressway exec`, TestState): `TimedOut` past the
+/// task's `TimeoutSeconds`, and past [`BLOCKING_CALL_LIMIT`] without one,
+/// the call then abandoned.
 pub struct Blocking<'a>(pub &'a dyn TaskService);
+
+/// How long a blocking driver waits for a task without `TimeoutSeconds`:
+/// an Express execution's whole time (its driver keeps no wall clock of
+/// the execution to stop it sooner).
+pub const BLOCKING_CALL_LIMIT: std::time::Duration =
+    std::time::Duration::from_millis(expressway_engine::driver::EXPRESS_MAX_DURATION_MS as u64);
 
 impl Effects for Blocking<'_> {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        let limit = call.timeout_seconds.map_or(BLOCKING_CALL_LIMIT, std::time::Duration::from_secs);
+        let deadline = std::time::Instant::now().checked_add(limit.min(BLOCKING_CALL_LIMIT));
         let (reply, wait) = channel();
         self.0.start(call.clone(), reply);
         let thread = std::thread::current();
@@ -169,10 +222,14 @@ impl Effects for Blocking<'_> {
         let mut cx = Context::from_waker(&waker);
         let mut wait = std::pin::pin!(wait);
         loop {
-            match wait.as_mut().poll(&mut cx) {
-                Poll::Ready(o) => return o,
-                Poll::Pending => std::thread::park(),
+            if let Poll::Ready(o) = wait.as_mut().poll(&mut cx) {
+                return o;
             }
+            let left = deadline.map_or(BLOCKING_CALL_LIMIT, |d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_zero() {
+                return TaskOutcome::TimedOut;
+            }
+            std::thread::park_timeout(left);
         }
     }
 }
@@ -233,6 +290,55 @@ mod tests {
             Ok(())
         }
         fn start(&self, _: TaskCall, _: TaskReply) {}
+    }
+
+    /// Never answers; tells `abandoned` once its waiter has gone.
+    struct Hanging {
+        abandoned: std::sync::mpsc::Sender<()>,
+    }
+    impl TaskService for Hanging {
+        fn check(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn start(&self, _: TaskCall, reply: TaskReply) {
+            let tell = self.abandoned.clone();
+            std::thread::spawn(move || {
+                let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+                let mut cx = Context::from_waker(&waker);
+                let mut gone = std::pin::pin!(reply.abandoned());
+                while gone.as_mut().poll(&mut cx).is_pending() {
+                    std::thread::park();
+                }
+                let _ = tell.send(());
+                drop(reply);
+            });
+        }
+    }
+
+    /// A call that never answers times out at its `TimeoutSeconds`, and the
+    /// service learns that nobody waits for it any more, so it can stop.
+    #[test]
+    fn a_blocking_call_times_out_and_is_abandoned() {
+        let (tell, told) = std::sync::mpsc::channel();
+        let service = Hanging { abandoned: tell };
+        let began = std::time::Instant::now();
+        let out = Blocking(&service).invoke(&TaskCall { timeout_seconds: Some(1), ..call() });
+        assert_eq!(out, TaskOutcome::TimedOut);
+        assert!(began.elapsed() >= std::time::Duration::from_secs(1));
+        told.recv_timeout(std::time::Duration::from_secs(10)).expect("the service is told the call was abandoned");
+    }
+
+    #[test]
+    fn an_answered_call_is_not_abandoned_before_its_answer() {
+        let (reply, wait) = channel();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut gone = std::pin::pin!(reply.abandoned());
+        assert!(gone.as_mut().poll(&mut cx).is_pending());
+        reply.send(TaskOutcome::TimedOut);
+        assert!(gone.as_mut().poll(&mut cx).is_pending(), "answered, the waiter still holds it");
+        drop(wait);
+        assert!(gone.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]
