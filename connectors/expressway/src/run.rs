@@ -316,6 +316,19 @@ fn run_config(
             .set_buckets(&DURATION_BUCKETS_SECONDS)
             .and_then(|b| b.install_recorder())
             .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+        // Histogram samples wait in the recorder until upkeep folds them in:
+        // with no scrape (no Prometheus yet, the Helm chart's default) they
+        // had piled up for ever, ~20 bytes per execution.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            })
+            .map_err(|e| format!("starting the metrics upkeep: {e}"))?;
         expressway_runtime::metrics::metric::describe();
         metrics::describe_gauge!(BUILD_INFO, "Always 1; the version and git commit of this binary are its labels");
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("EXPRESSWAY_GIT_COMMIT"))
@@ -525,6 +538,9 @@ fn run_config(
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
+
+/// How often the metrics recorder folds recorded histogram samples in.
+const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The Step Functions API: the pipelines' machines under their pipeline
 /// names, tasks performed by the same AWS clients as the pipelines'.

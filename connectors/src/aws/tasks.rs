@@ -229,7 +229,8 @@ async fn perform(
     metrics::histogram!(metric::DURATION, "integration" => label.clone()).record(began.elapsed().as_secs_f64());
     match &outcome {
         TaskOutcome::Failed { error, .. } => {
-            metrics::counter!(metric::FAILED, "integration" => label, "error" => error.clone()).increment(1)
+            let error = expressway_runtime::metrics::error_label(error);
+            metrics::counter!(metric::FAILED, "integration" => label, "error" => error).increment(1)
         }
         _ => metrics::counter!(metric::SUCCEEDED, "integration" => label).increment(1),
     }

@@ -64,6 +64,35 @@ pub mod metric {
     }
 }
 
+/// Distinct `error` label values a process reports at most.
+pub const MAX_ERROR_LABELS: usize = 100;
+/// The longest error name reported as itself (AWS's limit on an error name).
+pub const MAX_ERROR_LABEL_CHARS: usize = 256;
+/// The label of every error name past those bounds.
+pub const OTHER_ERROR_LABEL: &str = "(other)";
+
+/// The `error` label of a failure named `error`. Error names come from
+/// records and remote services (a Fail state's `ErrorPath`, a function's
+/// `errorType`), and every distinct label is a series the exporter keeps and
+/// renders for ever: the first [`MAX_ERROR_LABELS`] names are their own
+/// labels, any later or longer one is [`OTHER_ERROR_LABEL`]. Failures are
+/// the rare path, where a lock is affordable.
+pub fn error_label(error: &str) -> String {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if error.chars().count() > MAX_ERROR_LABEL_CHARS {
+        return OTHER_ERROR_LABEL.to_string();
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.iter().any(|e| e == error) {
+        return error.to_string();
+    }
+    if seen.len() < MAX_ERROR_LABELS {
+        seen.push(error.to_string());
+        return error.to_string();
+    }
+    OTHER_ERROR_LABEL.to_string()
+}
+
 /// Per-shard metric handles, resolved once. The per-record counts (started,
 /// succeeded, durations, transitions) are kept by the shard and added once
 /// per turn ([`ShardMetrics::flush`]): added per record, every shard wrote

@@ -42,7 +42,7 @@ pub(crate) fn conclude(
             } else {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 // Failures are the rare path: the label lookup is affordable.
-                let error = result.error.clone().unwrap_or_default();
+                let error = crate::metrics::error_label(result.error.as_deref().unwrap_or_default());
                 metrics::counter!(metric::FAILED, "pipeline" => spec.name.clone(), "error" => error).increment(1);
             }
             let error = result.error.as_deref().unwrap_or("");
