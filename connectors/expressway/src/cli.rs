@@ -53,8 +53,9 @@ pub enum Command {
         real_time: bool,
         #[arg(long = "type", value_enum)]
         workflow_type: Option<TypeArg>,
-        /// Perform Task states against AWS (Lambda, SQS, SNS, DynamoDB) with the
-        /// SDK's default configuration: AWS_REGION, credentials, AWS_ENDPOINT_URL.
+        /// Perform Task states against AWS (every integration `run` performs:
+        /// Lambda, SQS, SNS, DynamoDB, aws-sdk:*, HTTP, …) with the SDK's
+        /// default configuration: AWS_REGION, credentials, AWS_ENDPOINT_URL.
         #[arg(long, conflicts_with = "mocks")]
         aws: bool,
     },

@@ -56,6 +56,16 @@ fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>
     }
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut problems = config.problems();
+    // Like a pipeline's files, the API's MockConfigFile is named relative to
+    // the configuration, and checked here rather than when `serve` starts.
+    if let Some(file) = config.api.as_mut().and_then(|a| a.mock_config.as_mut()) {
+        *file = resolve(&base, file);
+        let read = expressway_config::files::read_text_at_most(file, expressway_config::files::MAX_SIDE_FILE_BYTES)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).map_err(|e| format!("not JSON: {e}")));
+        if let Err(e) = read {
+            problems.push(ConfigProblem { at: "api.mock_config".into(), message: format!("{}: {e}", file.display()) });
+        }
+    }
     let mut prepared = Vec::new();
     for (i, p) in config.pipelines.iter().enumerate() {
         let at = format!("pipelines[{i}] ({})", p.name);
@@ -265,7 +275,7 @@ const DURATION_BUCKETS_SECONDS: [f64; 16] =
 const BUILD_INFO: &str = "expressway_build_info";
 
 pub fn cmd_run(path: &Path, from_start: bool) -> Result<ExitCode, String> {
-    run_config(prepare(path), from_start)
+    run_config(prepare(path), from_start, false)
 }
 
 /// `expressway serve [--config F]`: the configuration's pipelines (if any)
@@ -282,12 +292,15 @@ pub fn cmd_serve(path: Option<&Path>, address: Option<&str>) -> Result<ExitCode,
         }
         (config, p)
     });
-    run_config(prepared, false)
+    run_config(prepared, false, true)
 }
 
+/// Run `prepared`'s pipelines; with `until_signal` (`serve`) the API goes on
+/// answering after they end, until SIGTERM/SIGINT.
 fn run_config(
     prepared: Result<(Config, Vec<Prepared>), Vec<ConfigProblem>>,
     from_start: bool,
+    until_signal: bool,
 ) -> Result<ExitCode, String> {
     let (config, prepared) = match prepared.and_then(|(config, p)| {
         // Checked again: `serve` may have added or changed the API section.
@@ -499,9 +512,7 @@ fn run_config(
     tracing::info!(pipelines = runs.len(), shards, "running");
     if runs.is_empty() {
         // Only the API: serve until asked to stop.
-        while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_signal(&shutdown);
     }
     let mut failed = false;
     for (name, stats, handle) in runs {
@@ -530,6 +541,11 @@ fn run_config(
             failed = true;
         }
     }
+    if until_signal && api.is_some() {
+        // `serve`: pipelines that ended (a file read to its end) leave the
+        // API answering, as its command promises.
+        wait_for_signal(&shutdown);
+    }
     if let Some(api) = api {
         // Executions the API still runs get what is left of the drain time.
         if let Ok(api) = Arc::try_unwrap(api) {
@@ -537,6 +553,12 @@ fn run_config(
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn wait_for_signal(shutdown: &AtomicBool) {
+    while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// How often the metrics recorder folds recorded histogram samples in.

@@ -598,6 +598,37 @@ fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
     assert!(support::wait_for(Duration::from_secs(30), || support::count_lines(&dir.join("out.jsonl")) == 1));
 }
 
+/// `serve --config` whose pipeline reads a file to its end goes on
+/// answering the API: it had exited with the pipeline, taking the API and
+/// the console with it.
+#[test]
+fn serve_answers_after_its_pipelines_end() {
+    let dir = work_dir("serve-finite");
+    std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
+    std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
+    let port = free_port();
+    let config = dir.join("pipeline.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    \
+             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: out.jsonl }}\n    \
+             dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
+        ),
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
+    command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
+    let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
+    assert!(support::wait_for(Duration::from_secs(30), || support::count_lines(&dir.join("out.jsonl")) == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    runtime().block_on(async {
+        let listed = client(server.port).list_state_machines().send().await.expect("the API still answers");
+        let names: Vec<&str> = listed.state_machines().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["greetings"]);
+    });
+}
+
 const NESTED: &str = r#"{"StartAt": "Child", "States": {
   "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
     "Parameters": {"StateMachineArn.$": "$.child", "Name": "nested-1",

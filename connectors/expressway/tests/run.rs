@@ -238,6 +238,28 @@ fn validate_config_checks_every_example_and_reports_all_problems() {
     );
 }
 
+/// The API's `mock_config` is found beside the configuration, from any
+/// directory, and `validate --config` says when it cannot be read: it had
+/// been read from the working directory, and only when `serve` started.
+#[test]
+fn validate_config_reads_the_apis_mock_config_beside_the_configuration() {
+    let dir = temp_dir("mockcfg");
+    std::fs::create_dir_all(dir.join("cfg")).unwrap();
+    std::fs::write(dir.join("mocks.json"), r#"{"StateMachines": {}, "MockedResponses": {}}"#).unwrap();
+    let good = dir.join("cfg/good.yaml");
+    std::fs::write(&good, "api: { mock_config: ../mocks.json }\n").unwrap();
+    let out = bin().args(["validate", "--config", good.to_str().unwrap()]).current_dir("/").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    for (name, mock) in [("missing", "../none.json"), ("bad", "../cfg/good.yaml")] {
+        let cfg = dir.join(format!("cfg/{name}.yaml"));
+        std::fs::write(&cfg, format!("api: {{ mock_config: {mock} }}\n")).unwrap();
+        let out = bin().args(["validate", "--config", cfg.to_str().unwrap()]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(text.contains("api.mock_config"), "{text}");
+    }
+}
+
 /// Needs the Redis that `deploy/dev/test.sh` (and CI) starts.
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect("REDIS_URL is not set: run deploy/dev/test.sh, which starts Redis and sets it")

@@ -53,7 +53,9 @@ impl Integration {
         if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
             let (service, action) = rest.split_once(':').unwrap_or((rest, ""));
             if action.ends_with(".sync") || action.ends_with(".waitForTaskToken") {
-                return unsupported("Express workflows support only request-response integrations");
+                return unsupported(
+                    "Expressway runs every execution as an Express workflow, which supports only request-response integrations",
+                );
             }
             return match (service, action) {
                 ("lambda", "invoke") => Ok(Integration::LambdaInvoke),
