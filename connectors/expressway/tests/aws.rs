@@ -997,3 +997,79 @@ fn exec_with_aws_times_a_task_out() {
         "{result}"
     );
 }
+
+/// A Lambda endpoint that answers 200 and then a body without end, 1 MB per
+/// 20 ms. A test double of our own: no real service here can be made to
+/// send one.
+fn endless_lambda() -> (Child, String) {
+    let script = r#"
+import http.server, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+        try:
+            self.wfile.write(b"1\r\n[\r\n")
+            while True:
+                self.wfile.write(chunk)
+                time.sleep(0.02)
+        except OSError:
+            pass
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = Command::new("python3").args(["-c", script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut port = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            port.push(byte[0] as char);
+        }
+    }
+    (child, format!("http://127.0.0.1:{}", port.trim()))
+}
+
+/// An answer past the bound on a service's answers fails the task with
+/// `States.DataLimitExceeded` once the bound is read: it had been read on
+/// for as long as it came (gigabytes), past the task's own timeout.
+#[test]
+fn an_endless_lambda_answer_is_cut_at_the_bound() {
+    let (mut server, endpoint) = endless_lambda();
+    let dir = work_dir();
+    let machine = machine(
+        &dir,
+        r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:endless", "TimeoutSeconds": 20, "End": true}}}"#,
+    );
+    let input = dir.join("input.json");
+    std::fs::write(&input, "{}").expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .env("AWS_ENDPOINT_URL_LAMBDA", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("exec");
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(result["error"], "States.DataLimitExceeded", "{result}");
+    assert!(result["cause"].as_str().is_some_and(|c| c.contains("7340032-byte limit")), "{result}");
+}

@@ -51,6 +51,14 @@ where
                 ),
             )
         }
+        other if super::bounded::is_too_large(other) => (
+            "States.DataLimitExceeded".to_string(),
+            format!(
+                "The {} response was larger than the {}-byte limit on its answers",
+                names.service,
+                super::bounded::max_response_bytes(names.prefix)
+            ),
+        ),
         other => (format!("{}.SdkClientException", names.prefix), DisplayErrorContext(other).to_string()),
     }
 }

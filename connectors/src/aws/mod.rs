@@ -4,6 +4,7 @@
 //! its synchronous traits.
 
 pub mod apigateway;
+pub mod bounded;
 pub mod dynamodb;
 pub mod errors;
 pub mod http_invoke;
@@ -84,7 +85,8 @@ impl Aws {
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        let mut b = aws_sdk_sqs::config::Builder::from(&self.config);
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.config)
+            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
         if let Some(url) = self.endpoints.get("sqs") {
             b = b.endpoint_url(url);
         }
@@ -92,7 +94,8 @@ impl Aws {
     }
 
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        let mut b = aws_sdk_lambda::config::Builder::from(&self.config);
+        let mut b = aws_sdk_lambda::config::Builder::from(&self.config)
+            .interceptor(bounded::BoundedResponses(bounded::MAX_LAMBDA_RESPONSE_BYTES));
         if let Some(url) = self.endpoints.get("lambda") {
             b = b.endpoint_url(url);
         }
@@ -100,7 +103,8 @@ impl Aws {
     }
 
     pub fn sns(&self) -> aws_sdk_sns::Client {
-        let mut b = aws_sdk_sns::config::Builder::from(&self.config);
+        let mut b = aws_sdk_sns::config::Builder::from(&self.config)
+            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
         if let Some(url) = self.endpoints.get("sns") {
             b = b.endpoint_url(url);
         }
@@ -121,7 +125,8 @@ impl Aws {
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config);
+        let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
         if let Some(url) = self.endpoints.get("dynamodb") {
             b = b.endpoint_url(url);
         }
