@@ -1073,3 +1073,46 @@ fn an_endless_lambda_answer_is_cut_at_the_bound() {
     assert_eq!(result["error"], "States.DataLimitExceeded", "{result}");
     assert!(result["cause"].as_str().is_some_and(|c| c.contains("7340032-byte limit")), "{result}");
 }
+
+/// Optimised integrations name a service's error after the exception AWS's
+/// own SDK raises for it (recorded on AWS for DynamoDB): a code it models is
+/// its exception's name, any other the service's base exception. Ours had
+/// been the wire code (`SQS.AWS.SimpleQueueService.NonExistentQueue`,
+/// `DynamoDB.ValidationException`), which a Catch written for AWS misses.
+#[test]
+fn service_errors_are_named_as_aws_names_them() {
+    let aws = aws();
+    let run = unique();
+    let dir = work_dir();
+    let missing_queue = aws.queue(&format!("gone-{run}")).replace(&format!("gone-{run}"), &format!("never-{run}"));
+    let definition = r#"{"StartAt": "Send", "States": {
+        "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+          "Parameters": {"QueueUrl": "QUEUE", "MessageBody": "x"},
+          "Catch": [{"ErrorEquals": ["SQS.QueueDoesNotExistException"], "ResultPath": "$.sqs", "Next": "Put"}], "Next": "Put"},
+        "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+          "Parameters": {"TableName": "/not a table name", "Item": {"pk": {"S": "a"}}},
+          "Catch": [{"ErrorEquals": ["DynamoDB.AmazonDynamoDBException"], "ResultPath": "$.dynamodb", "Next": "Done"}], "Next": "Done"},
+        "Done": {"Type": "Succeed"}}}"#
+        .replace("QUEUE", &missing_queue);
+    let machine = machine(&dir, &definition);
+    let input = dir.join("input.json");
+    std::fs::write(&input, "{}").expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("exec");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(result["status"], "SUCCEEDED", "both errors caught by AWS's names: {result}");
+    assert_eq!(result["output"]["sqs"]["Error"], "SQS.QueueDoesNotExistException", "{result}");
+    assert_eq!(result["output"]["dynamodb"]["Error"], "DynamoDB.AmazonDynamoDBException", "{result}");
+    let cause = result["output"]["dynamodb"]["Cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("Service: AmazonDynamoDBv2; Status Code: 400; Error Code: ValidationException"), "{cause}");
+}

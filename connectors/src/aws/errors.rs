@@ -14,15 +14,105 @@ pub struct ServiceNames {
     pub prefix: &'static str,
     /// The name in causes (`AWSLambda`, `AmazonSQS`, `AmazonDynamoDBv2`).
     pub service: &'static str,
-    /// The code of a service error that carries none.
+    /// The name of a service error the service does not model (the SDK's
+    /// base exception), or that carries no code.
     pub unknown: &'static str,
+    /// The exceptions a code names. AWS names an optimised integration's
+    /// error after the exception the AWS SDK for Java (v1) raises for it:
+    /// a modelled error's class (`SQS.QueueDoesNotExistException` for the
+    /// code `AWS.SimpleQueueService.NonExistentQueue`, `SNS.NotFoundException`
+    /// for `NotFound`), the service's base exception for any other code
+    /// (recorded: DynamoDB's `ValidationException` is
+    /// `DynamoDB.AmazonDynamoDBException`). `None`: codes are the names
+    /// (Lambda's modelled codes are their classes' names).
+    pub exceptions: Option<&'static [(&'static str, &'static str)]>,
 }
 
-pub const LAMBDA: ServiceNames = ServiceNames { prefix: "Lambda", service: "AWSLambda", unknown: "AWSLambdaException" };
-pub const SQS: ServiceNames = ServiceNames { prefix: "SQS", service: "AmazonSQS", unknown: "AmazonSQSException" };
-pub const SNS: ServiceNames = ServiceNames { prefix: "SNS", service: "AmazonSNS", unknown: "AmazonSNSException" };
-pub const DYNAMODB: ServiceNames =
-    ServiceNames { prefix: "DynamoDB", service: "AmazonDynamoDBv2", unknown: "AmazonDynamoDBException" };
+impl ServiceNames {
+    /// The ASL error name of a service error with `code`.
+    pub fn error_name(&self, code: Option<&str>) -> String {
+        let exception = match (code, self.exceptions) {
+            (None, _) => self.unknown,
+            (Some(code), None) => code,
+            (Some(code), Some(table)) => table.iter().find(|(c, _)| *c == code).map_or(self.unknown, |(_, e)| *e),
+        };
+        format!("{}.{exception}", self.prefix)
+    }
+}
+
+pub const LAMBDA: ServiceNames =
+    ServiceNames { prefix: "Lambda", service: "AWSLambda", unknown: "AWSLambdaException", exceptions: None };
+pub const SQS: ServiceNames = ServiceNames {
+    prefix: "SQS",
+    service: "AmazonSQS",
+    unknown: "AmazonSQSException",
+    exceptions: Some(SQS_EXCEPTIONS),
+};
+pub const SNS: ServiceNames = ServiceNames {
+    prefix: "SNS",
+    service: "AmazonSNS",
+    unknown: "AmazonSNSException",
+    exceptions: Some(SNS_EXCEPTIONS),
+};
+pub const DYNAMODB: ServiceNames = ServiceNames {
+    prefix: "DynamoDB",
+    service: "AmazonDynamoDBv2",
+    unknown: "AmazonDynamoDBException",
+    exceptions: Some(DYNAMODB_EXCEPTIONS),
+};
+
+/// SendMessage's modelled errors, by the codes SQS answers (its query
+/// protocol's and its JSON protocol's).
+const SQS_EXCEPTIONS: &[(&str, &str)] = &[
+    ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExistException"),
+    ("QueueDoesNotExist", "QueueDoesNotExistException"),
+    ("InvalidMessageContents", "InvalidMessageContentsException"),
+    ("AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperationException"),
+    ("UnsupportedOperation", "UnsupportedOperationException"),
+    ("RequestThrottled", "RequestThrottledException"),
+    ("InvalidAddress", "InvalidAddressException"),
+    ("InvalidSecurity", "InvalidSecurityException"),
+    ("KmsAccessDenied", "KmsAccessDeniedException"),
+    ("KmsDisabled", "KmsDisabledException"),
+    ("KmsInvalidKeyUsage", "KmsInvalidKeyUsageException"),
+    ("KmsInvalidState", "KmsInvalidStateException"),
+    ("KmsNotFound", "KmsNotFoundException"),
+    ("KmsOptInRequired", "KmsOptInRequiredException"),
+    ("KmsThrottled", "KmsThrottledException"),
+];
+
+/// Publish's modelled errors.
+const SNS_EXCEPTIONS: &[(&str, &str)] = &[
+    ("InvalidParameter", "InvalidParameterException"),
+    ("ParameterValueInvalid", "InvalidParameterValueException"),
+    ("InternalError", "InternalErrorException"),
+    ("NotFound", "NotFoundException"),
+    ("EndpointDisabled", "EndpointDisabledException"),
+    ("PlatformApplicationDisabled", "PlatformApplicationDisabledException"),
+    ("AuthorizationError", "AuthorizationErrorException"),
+    ("KMSDisabled", "KMSDisabledException"),
+    ("KMSInvalidState", "KMSInvalidStateException"),
+    ("KMSNotFound", "KMSNotFoundException"),
+    ("KMSOptInRequired", "KMSOptInRequiredException"),
+    ("KMSThrottling", "KMSThrottlingException"),
+    ("KMSAccessDenied", "KMSAccessDeniedException"),
+    ("InvalidSecurity", "InvalidSecurityException"),
+    ("ValidationException", "ValidationException"),
+    ("Throttled", "ThrottledException"),
+];
+
+/// The item operations' modelled errors.
+const DYNAMODB_EXCEPTIONS: &[(&str, &str)] = &[
+    ("ConditionalCheckFailedException", "ConditionalCheckFailedException"),
+    ("InternalServerError", "InternalServerErrorException"),
+    ("InvalidEndpointException", "InvalidEndpointException"),
+    ("ItemCollectionSizeLimitExceededException", "ItemCollectionSizeLimitExceededException"),
+    ("ProvisionedThroughputExceededException", "ProvisionedThroughputExceededException"),
+    ("ReplicatedWriteConflictException", "ReplicatedWriteConflictException"),
+    ("RequestLimitExceeded", "RequestLimitExceededException"),
+    ("ResourceNotFoundException", "ResourceNotFoundException"),
+    ("TransactionConflictException", "TransactionConflictException"),
+];
 
 pub fn failure<E>(names: ServiceNames, e: &SdkError<E, HttpResponse>) -> TaskOutcome
 where
@@ -44,7 +134,7 @@ where
             let status = se.raw().status().as_u16();
             let request_id = se.raw().headers().get("x-amzn-RequestId").unwrap_or("null");
             (
-                format!("{}.{code}", names.prefix),
+                names.error_name(se.err().code()),
                 format!(
                     "{message} (Service: {}; Status Code: {status}; Error Code: {code}; Request ID: {request_id}; Proxy: null)",
                     names.service
@@ -60,5 +150,25 @@ where
             ),
         ),
         other => (format!("{}.SdkClientException", names.prefix), DisplayErrorContext(other).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_named_after_the_exception_aws_raises_for_their_code() {
+        // Recorded on AWS (a DynamoDB table name it refuses).
+        assert_eq!(DYNAMODB.error_name(Some("ValidationException")), "DynamoDB.AmazonDynamoDBException");
+        assert_eq!(DYNAMODB.error_name(Some("ResourceNotFoundException")), "DynamoDB.ResourceNotFoundException");
+        assert_eq!(DYNAMODB.error_name(Some("InternalServerError")), "DynamoDB.InternalServerErrorException");
+        assert_eq!(SQS.error_name(Some("AWS.SimpleQueueService.NonExistentQueue")), "SQS.QueueDoesNotExistException");
+        assert_eq!(SQS.error_name(Some("QueueDoesNotExist")), "SQS.QueueDoesNotExistException");
+        assert_eq!(SQS.error_name(Some("MissingParameter")), "SQS.AmazonSQSException");
+        assert_eq!(SNS.error_name(Some("NotFound")), "SNS.NotFoundException");
+        assert_eq!(SNS.error_name(Some("InvalidParameter")), "SNS.InvalidParameterException");
+        assert_eq!(LAMBDA.error_name(Some("ResourceNotFoundException")), "Lambda.ResourceNotFoundException");
+        assert_eq!(LAMBDA.error_name(None), "Lambda.AWSLambdaException");
     }
 }
