@@ -126,6 +126,17 @@ async fn answer(
             "The Step Functions API takes POST requests on /",
         ));
     }
+    // Without credentials every caller is trusted, which only a loopback
+    // address allows; but a page of another site whose name re-resolves to
+    // 127.0.0.1 (DNS rebinding) is loopback to the browser running it.
+    // Browsers send `Origin` with every POST, SDKs and CLIs never: such a
+    // request is refused, unread.
+    if credentials.is_none() && request.headers().contains_key("origin") {
+        return Err(ApiError::new(
+            ErrorKind::MissingAuthenticationToken,
+            "A request from a web page (it carries an Origin) is answered only with api.credentials set",
+        ));
+    }
     let (parts, body) = request.into_parts();
     let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
         Err(_) => return Err(ApiError::new(ErrorKind::ValidationException, "The request body did not arrive in time")),

@@ -406,6 +406,19 @@ fn hostile_requests_get_aws_errors_and_the_server_keeps_serving() {
     assert!(body.contains("UnknownOperationException"), "{body}");
     let (_, body) = exchange(port, &call("SendTaskSuccess", "{}"));
     assert!(body.contains("does not implement SendTaskSuccess"), "{body}");
+    // A web page's request (DNS rebinding makes a foreign page's requests
+    // loopback ones): refused without credentials, nothing created.
+    let machine = serde_json::json!({"name": "rebound", "definition": GREETER, "roleArn": ROLE, "type": "EXPRESS"});
+    let from_page = String::from_utf8(call("CreateStateMachine", &machine.to_string())).expect("utf-8").replacen(
+        "Host: 127.0.0.1\r\n",
+        "Host: attacker.example:80\r\nOrigin: http://attacker.example\r\n",
+        1,
+    );
+    let (status, body) = exchange(port, from_page.as_bytes());
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("MissingAuthenticationToken") && body.contains("Origin"), "{body}");
+    let (_, listed) = exchange(port, &call("ListStateMachines", "{}"));
+    assert!(!listed.contains("rebound"), "{listed}");
     let (status, body) = exchange(port, &call("CreateStateMachine", r#"{"name": "x"}"#));
     assert_eq!(status, 400);
     assert!(body.contains("ValidationException") && body.contains("'definition'"), "{body}");

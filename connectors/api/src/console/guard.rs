@@ -59,9 +59,13 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-/// The console is served over plain HTTP: its origin is `http://<Host>`.
+/// The console's origin: `http://<Host>`, or `https://<Host>` behind a
+/// proxy that ends TLS (the deployment SECURITY.md recommends).
 fn same_origin(origin: &str, host: &str) -> bool {
-    origin.strip_prefix("http://").is_some_and(|o| o.eq_ignore_ascii_case(host))
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|o| o.eq_ignore_ascii_case(host))
 }
 
 #[cfg(test)]
@@ -93,8 +97,16 @@ mod tests {
     fn only_the_consoles_own_origin_passes() {
         let host = ("host", "127.0.0.1:8083");
         assert_eq!(check(&headers(&[host, ("origin", "http://127.0.0.1:8083")]), &[], true), Ok(()));
+        // Behind a proxy that ends TLS, the page's origin is https.
+        assert_eq!(check(&headers(&[host, ("origin", "https://127.0.0.1:8083")]), &[], true), Ok(()));
         assert_eq!(check(&headers(&[host]), &[], true), Err(Refused::Origin), "a start needs an Origin");
-        for bad in ["http://attacker.example", "https://127.0.0.1:8083", "null", "http://127.0.0.1:9999"] {
+        for bad in [
+            "http://attacker.example",
+            "https://attacker.example",
+            "null",
+            "http://127.0.0.1:9999",
+            "ftp://127.0.0.1:8083",
+        ] {
             assert_eq!(check(&headers(&[host, ("origin", bad)]), &[], false), Err(Refused::Origin), "{bad}");
         }
         assert_eq!(check(&headers(&[host, ("sec-fetch-site", "cross-site")]), &[], false), Err(Refused::Origin));
