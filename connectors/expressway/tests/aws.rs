@@ -1116,3 +1116,64 @@ fn service_errors_are_named_as_aws_names_them() {
     let cause = result["output"]["dynamodb"]["Cause"].as_str().unwrap_or_default();
     assert!(cause.contains("Service: AmazonDynamoDBv2; Status Code: 400; Error Code: ValidationException"), "{cause}");
 }
+
+/// `sqs:sendMessage` passes a `BinaryValue` attribute (base64, as in SQS's
+/// JSON API) and takes `DelaySeconds` as a number's text: both had been
+/// dropped without a word, the attribute arriving with no value.
+#[test]
+fn sqs_send_message_carries_binary_attributes_and_a_delay_given_as_text() {
+    let aws = aws();
+    let run = unique();
+    let dir = work_dir();
+    let queue = aws.queue(&format!("attrs-{run}"));
+    let definition =
+        r#"{"StartAt": "Send", "States": {"Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {"QueueUrl": "QUEUE", "MessageBody": "attrs", "DelaySeconds.$": "$.delay",
+          "MessageAttributes": {"blob": {"DataType": "Binary", "BinaryValue": "aGVsbG8="},
+                                "text": {"DataType": "String", "StringValue": "plain"}}}, "End": true}}}"#
+            .replace("QUEUE", &queue);
+    let machine = machine(&dir, &definition);
+    let input = dir.join("input.json");
+    std::fs::write(&input, r#"{"delay": "0"}"#).expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("exec");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(result["status"], "SUCCEEDED", "{result}");
+    let got = aws
+        .rt
+        .block_on(
+            aws.sqs.receive_message().queue_url(&queue).message_attribute_names("All").wait_time_seconds(5).send(),
+        )
+        .expect("ReceiveMessage");
+    let message = got.messages().first().expect("the message arrived");
+    let attributes = message.message_attributes().expect("attributes");
+    assert_eq!(attributes["blob"].binary_value().map(|b| b.as_ref()), Some(&b"hello"[..]));
+    assert_eq!(attributes["text"].string_value(), Some("plain"));
+    std::fs::write(&input, r#"{"delay": "soon"}"#).expect("input");
+    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("exec");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(
+        (result["status"].as_str(), result["error"].as_str()),
+        (Some("FAILED"), Some("States.Runtime")),
+        "{result}"
+    );
+}

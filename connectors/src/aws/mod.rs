@@ -21,16 +21,39 @@ use expressway_config::pipeline::AwsConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `MessageAttributes` of an SQS or SNS task as (name, DataType,
-/// StringValue); each service builds its own attribute type from them.
-pub(crate) fn message_attributes(params: &expressway_engine::Value) -> Vec<(String, String, Option<String>)> {
+/// One of an SQS or SNS task's `MessageAttributes`; each service builds its
+/// own attribute type from it.
+pub(crate) struct MessageAttribute {
+    pub name: String,
+    pub data_type: String,
+    pub string_value: Option<String>,
+    /// `BinaryValue`, given base64-encoded as in the services' JSON APIs.
+    pub binary_value: Option<Vec<u8>>,
+}
+
+/// `MessageAttributes` of an SQS or SNS task. A `BinaryValue` that is not
+/// base64 is an error naming the attribute, as the service would answer.
+pub(crate) fn message_attributes(params: &expressway_engine::Value) -> Result<Vec<MessageAttribute>, String> {
+    use base64::Engine;
     use expressway_engine::Value;
-    let Some(Value::Object(attrs)) = params.get("MessageAttributes") else { return Vec::new() };
+    let Some(Value::Object(attrs)) = params.get("MessageAttributes") else { return Ok(Vec::new()) };
     attrs
         .iter()
         .map(|(name, a)| {
-            let data_type = a.get("DataType").and_then(Value::as_str).unwrap_or("String").to_string();
-            (name.to_string(), data_type, a.get("StringValue").and_then(Value::as_str).map(str::to_string))
+            let binary_value = match a.get("BinaryValue").and_then(Value::as_str) {
+                None => None,
+                Some(text) => Some(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .map_err(|e| format!("MessageAttributes.{name}.BinaryValue is not base64: {e}"))?,
+                ),
+            };
+            Ok(MessageAttribute {
+                name: name.to_string(),
+                data_type: a.get("DataType").and_then(Value::as_str).unwrap_or("String").to_string(),
+                string_value: a.get("StringValue").and_then(Value::as_str).map(str::to_string),
+                binary_value,
+            })
         })
         .collect()
 }

@@ -33,9 +33,19 @@ pub async fn publish(client: &Client, params: &Value) -> TaskOutcome {
         .set_message_structure(text("MessageStructure"))
         .set_message_group_id(text("MessageGroupId"))
         .set_message_deduplication_id(text("MessageDeduplicationId"));
-    for (name, data_type, string_value) in super::message_attributes(params) {
-        if let Ok(v) = MessageAttributeValue::builder().data_type(data_type).set_string_value(string_value).build() {
-            call = call.message_attributes(name, v);
+    let attributes = match super::message_attributes(params) {
+        Ok(a) => a,
+        Err(cause) => {
+            return TaskOutcome::Failed { error: "SNS.InvalidParameterValueException".into(), cause: Some(cause) };
+        }
+    };
+    for a in attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type(a.data_type)
+            .set_string_value(a.string_value)
+            .set_binary_value(a.binary_value.map(aws_sdk_sns::primitives::Blob::new));
+        if let Ok(v) = value.build() {
+            call = call.message_attributes(a.name, v);
         }
     }
     match call.send().await {

@@ -667,8 +667,18 @@ pub async fn send_message(client: &Client, params: &Value) -> TaskOutcome {
         None => String::new(),
     };
     let mut call = client.send_message().queue_url(queue_url).message_body(body);
-    if let Some(d) = params.get("DelaySeconds").and_then(Value::as_i64) {
-        call = call.delay_seconds(d as i32);
+    // Given as a number or, as AWS's JSON binding takes it, a number's text.
+    match params.get("DelaySeconds") {
+        None | Some(Value::Null) => {}
+        Some(d) => match d.as_i64().or_else(|| d.as_str().and_then(|t| t.trim().parse().ok())) {
+            Some(d) => call = call.delay_seconds(d.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32),
+            None => {
+                return TaskOutcome::Failed {
+                    error: "States.Runtime".into(),
+                    cause: Some(format!("The sqs:sendMessage parameter 'DelaySeconds' must be an integer, not {d}")),
+                };
+            }
+        },
     }
     if let Some(g) = params.get("MessageGroupId").and_then(Value::as_str) {
         call = call.message_group_id(g);
@@ -676,9 +686,17 @@ pub async fn send_message(client: &Client, params: &Value) -> TaskOutcome {
     if let Some(d) = params.get("MessageDeduplicationId").and_then(Value::as_str) {
         call = call.message_deduplication_id(d);
     }
-    for (name, data_type, string_value) in super::message_attributes(params) {
-        if let Ok(v) = MessageAttributeValue::builder().data_type(data_type).set_string_value(string_value).build() {
-            call = call.message_attributes(name, v);
+    let attributes = match super::message_attributes(params) {
+        Ok(a) => a,
+        Err(cause) => return TaskOutcome::Failed { error: "SQS.AmazonSQSException".into(), cause: Some(cause) },
+    };
+    for a in attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type(a.data_type)
+            .set_string_value(a.string_value)
+            .set_binary_value(a.binary_value.map(aws_sdk_sqs::primitives::Blob::new));
+        if let Ok(v) = value.build() {
+            call = call.message_attributes(a.name, v);
         }
     }
     match call.send().await {
