@@ -395,6 +395,9 @@ pub const MAX_IN_FLIGHT_PER_SHARD: usize = 1_000_000;
 /// times AWS's 256 KiB payload, for text with whitespace to spare; the
 /// engine still bounds every state's payload at 256 KiB.
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
+/// The longest pipeline name (AWS's longest state machine name).
+pub const MAX_PIPELINE_NAME_CHARS: usize = 80;
+
 /// The most task calls in flight at once (`aws.max_concurrent_calls`).
 pub const MAX_CONCURRENT_CALLS: usize = 65_536;
 /// SQS refuses a visibility timeout past 12 hours.
@@ -683,7 +686,7 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
-            let at = format!("pipelines[{i}] ({})", p.name);
+            let at = format!("pipelines[{i}] ({})", p.name.escape_debug());
             // A consumer is a thread and a connection, a poller a queue's
             // worth of buffered messages: bounded.
             let readers = match p.source {
@@ -703,6 +706,16 @@ impl Config {
                 out.push(ConfigProblem {
                     at: at.clone(),
                     message: "pipeline names must be non-empty and unique".into(),
+                });
+            }
+            // A name is written raw into log lines and is a state machine's
+            // name in the API: a newline in it forged log lines.
+            if p.name.chars().count() > MAX_PIPELINE_NAME_CHARS || p.name.chars().any(char::is_control) {
+                out.push(ConfigProblem {
+                    at: format!("pipelines[{i}].name"),
+                    message: format!(
+                        "a pipeline name is at most {MAX_PIPELINE_NAME_CHARS} characters, none of them control characters"
+                    ),
                 });
             }
             if let Some(k) = &p.idempotency.key
@@ -1007,6 +1020,18 @@ more: [{aliases}]
         let plain = format!("{MINIMAL}{}", "note: it's a {b [c\n".repeat(100));
         assert!(check_shape(&plain).is_ok());
         assert!(check_shape(&format!("a: {}{}", "[".repeat(64), "]".repeat(64))).is_ok());
+    }
+
+    /// A name is written raw into log lines: a newline in it forged lines.
+    #[test]
+    fn pipeline_names_are_bounded_and_free_of_control_characters() {
+        for (name, ok) in [("iot", true), ("iot readings", true), ("iot\nFORGED", false), ("iot\tx", false)] {
+            let yaml = MINIMAL.replace("name: iot", &format!("name: {}", serde_json::to_string(name).unwrap()));
+            let problems = Config::from_yaml(&yaml, &|_| None).unwrap().problems();
+            assert_eq!(problems.iter().all(|p| p.at != "pipelines[0].name"), ok, "{name:?}: {problems:?}");
+        }
+        let long = MINIMAL.replace("name: iot", &format!("name: {}", "n".repeat(MAX_PIPELINE_NAME_CHARS + 1)));
+        assert!(Config::from_yaml(&long, &|_| None).unwrap().problems().iter().any(|p| p.at == "pipelines[0].name"));
     }
 
     #[test]

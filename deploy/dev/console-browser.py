@@ -267,6 +267,15 @@ def main():
                 browser.screenshot(os.path.join(args.out, f"graph-{name}.png"))
                 print(f"console-browser: {name}: {boxes} boxes")
 
+            # A page opened on a machine that does not exist says so and stays live
+            # (the failed first select had left it without its poll: frozen).
+            browser.goto(f"http://127.0.0.1:{port}/console/?fresh=1#machine=does-not-exist")
+            wait_until("the page to be ready", lambda: browser.js("!!document.body && document.body.dataset.ready === 'true'"))
+            if "cannot show 'does-not-exist'" not in browser.js("document.getElementById('graph').textContent"):
+                fail("a missing machine is not said to be missing")
+            stamp = browser.js("document.getElementById('status').textContent")
+            wait_until("the status line to move on", lambda: browser.js("document.getElementById('status').textContent") != stamp)
+
             # Counts change while the pipeline runs.
             browser.goto(f"{base}#machine=labels")
             wait_until("the pipeline's graph", lambda: browser.js("!!document.body && document.body.dataset.graphFor === 'labels'"))

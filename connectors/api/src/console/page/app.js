@@ -68,7 +68,7 @@ function drawOverview(overview) {
     cell(row, String(p.inFlight));
     cell(row, lagText(p.lag));
     cell(row, compact(p.started));
-    row.addEventListener("click", () => select(p.name));
+    row.addEventListener("click", () => show(p.name));
     body.appendChild(row);
   }
   const list = $("machines");
@@ -78,11 +78,25 @@ function drawOverview(overview) {
     item.textContent = `${m.name} (${m.type.toLowerCase()}${m.fromConfig ? ", pipeline" : ""})`;
     item.dataset.machine = m.name;
     if (m.name === state.machine) item.classList.add("selected");
-    item.addEventListener("click", () => select(m.name));
+    item.addEventListener("click", () => show(m.name));
     list.appendChild(item);
   }
   state.previous = { at: now, pipelines: Object.fromEntries(overview.pipelines.map((p) => [p.name, p])) };
   $("try").hidden = !overview.allowStart || !state.machine;
+}
+
+// Select a machine; one that cannot be shown (deleted since, mistyped in a
+// bookmark) is said to be so, and the page goes on: a failed first select had
+// left it without its poll and its hashchange listener.
+async function show(name) {
+  try {
+    await select(name);
+  } catch (e) {
+    if (state.machine !== name) return;
+    state.machine = null;
+    state.pipeline = null;
+    $("graph").textContent = `cannot show '${name}': ${e.message}`;
+  }
 }
 
 async function select(name) {
@@ -270,10 +284,10 @@ async function start() {
   const wanted = new URLSearchParams(location.hash.slice(1)).get("machine");
   const first = state.overview && (state.overview.pipelines[0] || state.overview.machines[0]);
   const name = wanted || (first && first.name);
-  if (name) await select(name);
+  if (name) await show(name);
   window.addEventListener("hashchange", () => {
     const machine = new URLSearchParams(location.hash.slice(1)).get("machine");
-    if (machine && machine !== state.machine) select(machine);
+    if (machine && machine !== state.machine) show(machine);
   });
   document.body.dataset.ready = "true";
   setInterval(tick, 1000);
