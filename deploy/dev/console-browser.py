@@ -362,8 +362,11 @@ def main():
                 if status != expected:
                     fail(f"{what}: {status}, expected {expected}")
 
-            if browser.errors:
-                fail(f"errors in the browser log: {browser.errors}")
+            # The missing machine's graph answers 404 on purpose; nothing else may fail.
+            expected = "/console/api/graph?machine=does-not-exist"
+            errors = [e for e in browser.errors if not (len(e) > 2 and str(e[2]).endswith(expected))]
+            if errors:
+                fail(f"errors in the browser log: {errors}")
         finally:
             if browser:
                 browser.close()
