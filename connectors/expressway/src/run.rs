@@ -562,7 +562,7 @@ fn wait_for_signal(shutdown: &AtomicBool) {
 }
 
 /// How often the metrics recorder folds recorded histogram samples in.
-const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The Step Functions API: the pipelines' machines under their pipeline
 /// names, tasks performed by the same AWS clients as the pipelines'.
