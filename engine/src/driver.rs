@@ -215,13 +215,30 @@ pub fn finish(driven: Driven, shared: &mut Shared, start_ms: i64) -> ExecutionRe
             status: Status::TimedOut,
             output: None,
             error: Some(ErrorName::Timeout.as_str().into()),
-            cause: None,
+            cause: budget_cause(shared),
             duration_ms,
             entered_by_type,
             fused_maps,
             path,
         },
     }
+}
+
+/// Why an execution stopped at one of Expressway's own limits, which AWS
+/// does not have (its time-out, the deadline, carries no cause): a user
+/// sees it was not the clock.
+fn budget_cause(shared: &Shared) -> Option<String> {
+    if let Some(max) = shared.max_transitions.filter(|m| shared.transitions >= *m) {
+        return Some(format!(
+            "The execution entered {max} states, Expressway's limit on one execution (on the virtual clock a \
+             loop of Pass and Choice states takes no time, so this stands in for the five-minute limit)"
+        ));
+    }
+    (shared.work_left() == 0).then(|| {
+        "The execution did more work than Expressway allows one execution (its steps of path selection, \
+         templates, intrinsics and JSONata, bounded so that no record can hold a shard)"
+            .to_string()
+    })
 }
 
 fn drive(

@@ -187,6 +187,8 @@ fn a_pass_loop_is_stopped_by_the_transition_budget() {
         &opts,
     ));
     assert_eq!(r.status, Status::TimedOut);
+    // Not AWS's time-out (which has no cause): the cause names the limit.
+    assert!(r.cause.as_deref().is_some_and(|c| c.contains("entered 50000 states")), "{:?}", r.cause);
 }
 
 /// A wait or a retry back-off too long for any clock ends the execution
@@ -203,6 +205,7 @@ fn a_wait_or_back_off_past_any_clock_times_out_at_the_deadline() {
         let r = run(def.clone(), json!({ "s": s }));
         assert_eq!((r.status, r.error.as_deref()), (Status::TimedOut, Some("States.Timeout")), "{s}: {r:?}");
         assert_eq!(r.duration_ms, 300_000, "{s}");
+        assert_eq!(r.cause, None, "AWS's time-out carries no cause");
     }
     // A JSONata wait past any clock, as a path's.
     let jsonata = json!({"QueryLanguage": "JSONata", "StartAt": "W", "States": {

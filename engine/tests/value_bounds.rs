@@ -482,6 +482,7 @@ fn a_loop_of_jsonata_states_stops_at_the_executions_work() {
         "Done": {"Type": "Succeed"}}});
     let (r, passes) = run_counting(def, json!({"n": 0}), &Default::default());
     assert_eq!(r.status, Status::TimedOut, "{r:?}");
+    assert!(r.cause.as_deref().is_some_and(|c| c.contains("more work than Expressway allows")), "{r:?}");
     assert!(passes < 2_000, "{passes} states of ~40,000 steps each ran past the execution's 20 M");
 }
 

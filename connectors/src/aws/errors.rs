@@ -4,7 +4,7 @@
 //! got a service answer (network, timeout) is `<Service>.SdkClientException`.
 
 use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use expressway_engine::TaskOutcome;
 
 /// How one service's errors are named.
@@ -149,8 +149,27 @@ where
                 super::bounded::max_response_bytes(names.prefix)
             ),
         ),
-        other => (format!("{}.SdkClientException", names.prefix), DisplayErrorContext(other).to_string()),
+        other => (format!("{}.SdkClientException", names.prefix), client_cause(other)),
     }
+}
+
+/// The cause of a call that got no service answer, worded as AWS's Java SDK
+/// words it (`Unable to execute HTTP request: …`), then the error's chain of
+/// messages: no Rust debug dump of the error's structure.
+fn client_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::from("Unable to execute HTTP request");
+    let mut last = String::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let message = e.to_string();
+        if !message.is_empty() && message != last && !last.contains(&message) {
+            out.push_str(": ");
+            out.push_str(&message);
+        }
+        last = message;
+        next = e.source();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -170,5 +189,17 @@ mod tests {
         assert_eq!(SNS.error_name(Some("InvalidParameter")), "SNS.InvalidParameterException");
         assert_eq!(LAMBDA.error_name(Some("ResourceNotFoundException")), "Lambda.ResourceNotFoundException");
         assert_eq!(LAMBDA.error_name(None), "Lambda.AWSLambdaException");
+    }
+
+    #[test]
+    fn a_call_without_an_answer_says_why_in_words() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+        let e: SdkError<aws_sdk_lambda::operation::invoke::InvokeError, HttpResponse> =
+            SdkError::dispatch_failure(aws_sdk_lambda::error::ConnectorError::io(Box::new(refused)));
+        let (error, cause) = describe(LAMBDA, &e);
+        assert_eq!(error, "Lambda.SdkClientException");
+        assert!(cause.starts_with("Unable to execute HTTP request: "), "{cause}");
+        assert!(cause.ends_with("Connection refused (os error 111)"), "{cause}");
+        assert!(!cause.contains("DispatchFailure") && !cause.contains('{'), "{cause}");
     }
 }
