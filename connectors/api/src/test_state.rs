@@ -3,7 +3,8 @@
 //! transitions lead to stub states that record which state would come next
 //! (and whether a Catch led there); its Retry becomes a first catcher leading
 //! to a stub of its own (AWS does not retry in TestState: it reports such an
-//! error as `RETRIABLE`), and a `mock`
+//! error as `RETRIABLE`, until `stateConfiguration.retrierRetryCount` says
+//! the retrier's attempts are spent), and a `mock`
 //! answers its task. Without a mock a task calls the configured services.
 
 use crate::Api;
@@ -34,8 +35,34 @@ fn stub_name(target: &str, caught: bool) -> String {
     format!("{MARK}:{}:{target}", if caught { "caught" } else { "next" })
 }
 
-/// The tested state with its transitions pointed at stubs, and the stubs.
-fn isolate(state: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+/// The retriers of `retry` that would still retry after `retries` attempts
+/// (`stateConfiguration.retrierRetryCount`, 0 by default): one whose
+/// `MaxAttempts` (3 by default) is spent retries no more, and the errors it
+/// names reach the catchers, not a later retrier — the first retrier an
+/// error matches is the one that decides.
+fn live_retriers(retry: &[Value], retries: u64) -> Vec<Value> {
+    let mut spent: Vec<Value> = Vec::new();
+    let mut live = Vec::new();
+    for retrier in retry {
+        let names = retrier.get("ErrorEquals").and_then(Value::as_array).cloned().unwrap_or_default();
+        if spent.iter().any(|e| e == "States.ALL") {
+            break;
+        }
+        if retrier.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) <= retries {
+            spent.extend(names);
+            continue;
+        }
+        let names: Vec<Value> = names.into_iter().filter(|e| !spent.contains(e)).collect();
+        if !names.is_empty() {
+            live.extend(names);
+        }
+    }
+    live
+}
+
+/// The tested state with its transitions pointed at stubs, and the stubs;
+/// `retries` attempts of its Retry are taken as made.
+fn isolate(state: &Map<String, Value>, retries: u64) -> (Map<String, Value>, Map<String, Value>) {
     let mut state = state.clone();
     let mut stubs = Map::new();
     let mut redirect = |target: &Value, caught: bool| -> Value {
@@ -66,14 +93,8 @@ fn isolate(state: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value
     }
     // An error a retrier would retry is RETRIABLE, whatever a catcher says:
     // a catcher placed first sends it to a stub of its own.
-    let retried: Vec<Value> = state
-        .remove("Retry")
-        .and_then(|r| r.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|r| r.get("ErrorEquals").and_then(Value::as_array).cloned())
-        .flatten()
-        .collect();
+    let retried =
+        live_retriers(&state.remove("Retry").and_then(|r| r.as_array().cloned()).unwrap_or_default(), retries);
     if !retried.is_empty() {
         let retriable = format!("{MARK}:retriable");
         stubs.insert(
@@ -118,7 +139,7 @@ fn mock_of(v: &Value) -> Result<TaskOutcome, ApiError> {
 
 pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     let definition = f.str("definition")?;
-    let state: Map<String, Value> = match serde_json::from_str(definition) {
+    let mut state: Map<String, Value> = match serde_json::from_str(definition) {
         Ok(Value::Object(m)) => m,
         _ => {
             return Err(ApiError::new(
@@ -126,6 +147,31 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
                 "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The state definition must be a JSON object at /'",
             ));
         }
+    };
+    // With `stateName`, the definition is a whole state machine and the
+    // state of that name is the one tested, in the machine's query language.
+    if let (Some(wanted), Some(Value::Object(states))) = (f.opt_str("stateName")?, state.get("States")) {
+        let Some(Value::Object(one)) = states.get(wanted) else {
+            return Err(ApiError::new(
+                ErrorKind::InvalidDefinition,
+                format!("Invalid State Machine Definition: 'The state machine has no state named '{wanted}''"),
+            ));
+        };
+        let mut one = one.clone();
+        if let Some(language) = state.get("QueryLanguage").filter(|_| !one.contains_key("QueryLanguage")) {
+            one.insert("QueryLanguage".into(), language.clone());
+        }
+        state = one;
+    }
+    let retries = match f.get("stateConfiguration").and_then(|c| c.get("retrierRetryCount")) {
+        None | Some(Value::Null) => 0,
+        Some(n) => n.as_u64().ok_or_else(|| {
+            ApiError::validation(
+                "stateConfiguration.retrierRetryCount",
+                &n.to_string(),
+                "Member must have value greater than or equal to 0",
+            )
+        })?,
     };
     if f.get("variables").is_some() {
         return Err(ApiError::new(
@@ -146,7 +192,7 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     let input = expressway_runtime::input::parse(input_text.as_bytes(), 256 * 1024).map_err(|r| {
         ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
     })?;
-    let (tested, stubs) = isolate(&state);
+    let (tested, stubs) = isolate(&state, retries);
     let mut states = Map::new();
     states.insert(name.clone(), Value::Object(tested));
     states.extend(stubs);
@@ -227,4 +273,28 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         out.insert("inspectionData".into(), json!({"input": input_text}));
     }
     Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retriers(r: Value) -> Vec<Value> {
+        r.as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_retrier_whose_attempts_are_spent_retries_no_more_and_shadows_later_ones() {
+        let retry = retriers(json!([
+            {"ErrorEquals": ["Busy"], "MaxAttempts": 2},
+            {"ErrorEquals": ["Busy", "Slow"]},
+            {"ErrorEquals": ["Never"], "MaxAttempts": 0}
+        ]));
+        assert_eq!(live_retriers(&retry, 0), [json!("Busy"), json!("Busy"), json!("Slow")]);
+        // Busy's first retrier is spent: Busy is not retried by the second.
+        assert_eq!(live_retriers(&retry, 2), [json!("Slow")]);
+        assert!(live_retriers(&retry, 3).is_empty());
+        let all = retriers(json!([{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}, {"ErrorEquals": ["X"]}]));
+        assert!(live_retriers(&all, 1).is_empty(), "a spent States.ALL retrier catches everything first");
+    }
 }

@@ -143,6 +143,16 @@ def with_boto3():
     retried = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input="{}",
                              mock={"errorOutput": {"error": "Busy", "cause": "later"}})
     assert (retried["status"], retried["error"]) == ("RETRIABLE", "Busy"), retried
+    # Its retrier's attempts spent (three by default), the error goes to the catcher.
+    spent = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input="{}",
+                           mock={"errorOutput": {"error": "Busy", "cause": "later"}},
+                           stateConfiguration={"retrierRetryCount": 3})
+    assert (spent["status"], spent["nextState"]) == ("CAUGHT_ERROR", "Recover"), spent
+    # One state of a whole machine, named by stateName.
+    machine = {"StartAt": "Call", "States": {"Call": task, "Recover": {"Type": "Succeed"}}}
+    named = sfn.test_state(definition=json.dumps(machine), stateName="Call", roleArn=ROLE, input="{}",
+                           mock={"result": '{"Payload": 1}'})
+    assert named["status"] == "SUCCEEDED" and json.loads(named["output"]) == {"Payload": 1}, named
     pages = sfn.get_paginator("list_state_machines").paginate(PaginationConfig={"PageSize": 1})
     names = [m["name"] for page in pages for m in page["stateMachines"]]
     assert {"boto-doubler", "boto-standard"} <= set(names), names
