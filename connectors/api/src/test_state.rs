@@ -18,6 +18,9 @@ use expressway_runtime::tasks::Blocking;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+/// How long TestState runs at most, as on AWS.
+const TEST_STATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// The field a stub's output is marked with.
 const MARK: &str = "__expressway_test_state";
 
@@ -224,7 +227,9 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         None => {
             let tasks = api.tasks().map_err(|e| ApiError::new(ErrorKind::ValidationException, e))?;
             tokio::task::spawn_blocking(move || {
-                expressway_engine::execute(&program, info, input, &mut Blocking(tasks.as_ref()), &opts)
+                // AWS: "The TestState API can run for up to five minutes".
+                let mut blocking = Blocking::new(tasks.as_ref(), Some(TEST_STATE_LIMIT));
+                expressway_engine::execute(&program, info, input, &mut blocking, &opts)
             })
             .await
             .map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))?

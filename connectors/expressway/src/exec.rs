@@ -89,7 +89,9 @@ pub fn cmd_exec(
         TaskSource::Aws => None,
     };
     let answers: Box<dyn Effects + '_> = match &aws_tasks {
-        Some(service) => Box::new(Blocking(service)),
+        // An Express execution's tasks end with it (five minutes); a
+        // Standard one's as their TimeoutSeconds say.
+        Some(service) => Box::new(Blocking::new(service, express_limit(workflow))),
         None => load_mocks(mocks, test_case, state_machine.or(ctx.state_machine_name.as_deref()))?,
     };
     let started = wall_ms();
@@ -113,4 +115,10 @@ fn print_line(text: &impl std::fmt::Display) -> Result<(), String> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing the result: {e}")),
         _ => Ok(()),
     }
+}
+
+/// How long `exec --aws` waits for a task of a `workflow` execution at most.
+fn express_limit(workflow: expressway_engine::WorkflowType) -> Option<std::time::Duration> {
+    (workflow == expressway_engine::WorkflowType::Express)
+        .then(|| std::time::Duration::from_millis(expressway_engine::driver::EXPRESS_MAX_DURATION_MS as u64))
 }

@@ -68,7 +68,7 @@ fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>
     }
     let mut prepared = Vec::new();
     for (i, p) in config.pipelines.iter().enumerate() {
-        let at = format!("pipelines[{i}] ({})", p.name);
+        let at = format!("pipelines[{i}] ({})", p.name.escape_debug());
         let machine_path = resolve(&base, &p.state_machine);
         let workflow = p.workflow_type;
         let mut definition = String::new();
@@ -541,9 +541,11 @@ fn run_config(
             failed = true;
         }
     }
-    if until_signal && api.is_some() {
+    if until_signal && api.is_some() && !failed {
         // `serve`: pipelines that ended (a file read to its end) leave the
-        // API answering, as its command promises.
+        // API answering, as its command promises. One that stopped on an
+        // error ends the process instead (exit 1, restarted by its
+        // supervisor), not a pod that looks healthy and runs nothing.
         wait_for_signal(&shutdown);
     }
     if let Some(api) = api {

@@ -642,6 +642,45 @@ fn serve_answers_after_its_pipelines_end() {
     });
 }
 
+/// `serve --config` whose pipeline stops on an error (its results sink is
+/// /dev/full) exits with 1, as `run` does: it goes on answering only after
+/// pipelines that ended well.
+#[test]
+fn serve_exits_when_a_pipeline_fails() {
+    let dir = work_dir("serve-failing");
+    std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
+    std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
+    let port = free_port();
+    let config = dir.join("pipeline.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    \
+             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: /dev/full }}\n    \
+             dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args(["serve", "--config", config.to_str().expect("utf-8 path")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let began = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if began.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "serve must exit 1 when its pipeline fails");
+}
+
 const NESTED: &str = r#"{"StartAt": "Child", "States": {
   "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
     "Parameters": {"StateMachineArn.$": "$.child", "Name": "nested-1",

@@ -942,7 +942,9 @@ fn a_timed_out_task_frees_its_call_slot_at_once() {
               "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.caught", "Next": "Done"}], "ResultPath": "$.echo", "End": true},
             "Done": {"Type": "Pass", "End": true}}}"#,
     );
-    let body = format!("{}aws: {{ max_concurrent_calls: 1 }}\n", sqs_lines(&q, "", ""));
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let body =
+        format!("{}aws: {{ max_concurrent_calls: 1 }}\nmetrics: {{ address: \"{metrics}\" }}\n", sqs_lines(&q, "", ""));
     let cfg = config(&dir, &machine, &body);
     let child = start(&cfg);
     aws.send(&q.input, &[(format!(r#"{{"id":"{run}-slow","sleep":25}}"#), None)]);
@@ -953,7 +955,11 @@ fn a_timed_out_task_frees_its_call_slot_at_once() {
     }
     aws.send(&q.input, &[(format!(r#"{{"id":"{run}-echo"}}"#), None)]);
     let results = aws.drain(&q.output, 2, Duration::from_secs(60));
+    // The stopped call counts as a failed call of its integration.
+    let page = support::scrape(&metrics);
     let log = stop(child);
+    let timed_out = r#"expressway_task_calls_failed_total{integration="lambda:function",error="States.Timeout"} 1"#;
+    assert!(page.lines().any(|l| l == timed_out), "{page}");
     assert_eq!(results.len(), 2, "{results:?}\n{log}");
     for r in &results {
         if r["id"] == format!("{run}-slow") {

@@ -188,12 +188,21 @@ impl TaskService for AwsTasks {
         self.aws.handle().spawn(async move {
             // Past the task's time nobody reads the answer: the call (and
             // its wait for a slot) stops, its connection and slot freed.
+            // Abandonment is polled first: a call whose waiter is already
+            // gone does not start.
+            let (label, began) = (integration.label(), Instant::now());
             let abandoned = reply.abandoned();
             let call = std::pin::pin!(perform(integration, call, clients, limit, local));
-            if let futures_util::future::Either::Left((outcome, _)) =
-                futures_util::future::select(call, abandoned).await
-            {
-                reply.send(outcome);
+            match futures_util::future::select(abandoned, call).await {
+                futures_util::future::Either::Right((outcome, _)) => reply.send(outcome),
+                // Counted as what it was to its task, so a hung endpoint
+                // shows in the task error rate and the call durations.
+                futures_util::future::Either::Left(_) => {
+                    let error = expressway_engine::errors::ErrorName::Timeout.as_str();
+                    metrics::histogram!(metric::DURATION, "integration" => label.clone())
+                        .record(began.elapsed().as_secs_f64());
+                    metrics::counter!(metric::FAILED, "integration" => label, "error" => error).increment(1);
+                }
             }
         });
     }

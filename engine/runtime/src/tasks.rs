@@ -171,6 +171,8 @@ impl Drop for TaskWait {
         let waker = {
             let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
             s.abandoned = true;
+            // A late answer must not wake an execution that is gone.
+            s.waker = None;
             s.abandon_waker.take()
         };
         if let Some(w) = waker {
@@ -201,22 +203,34 @@ pub(crate) fn channel() -> (TaskReply, TaskWait) {
 
 /// Runs a [`TaskService`] call on the calling thread, for the one-shot
 /// synchronous drivers (`expressway exec`, TestState): `TimedOut` past the
-/// task's `TimeoutSeconds`, and past [`BLOCKING_CALL_LIMIT`] without one,
+/// task's `TimeoutSeconds` or the driver's own limit, whichever is sooner,
 /// the call then abandoned.
-pub struct Blocking<'a>(pub &'a dyn TaskService);
+pub struct Blocking<'a> {
+    service: &'a dyn TaskService,
+    limit: Option<std::time::Duration>,
+}
 
-/// How long a blocking driver waits for a task without `TimeoutSeconds`:
-/// an Express execution's whole time (its driver keeps no wall clock of
-/// the execution to stop it sooner).
-pub const BLOCKING_CALL_LIMIT: std::time::Duration =
-    std::time::Duration::from_millis(expressway_engine::driver::EXPRESS_MAX_DURATION_MS as u64);
+impl<'a> Blocking<'a> {
+    /// Waits for a task at most `limit` (its execution's whole time: five
+    /// minutes for Express and for TestState; these drivers keep no wall
+    /// clock of the execution to stop it sooner), `None`: as long as its
+    /// `TimeoutSeconds` says.
+    pub fn new(service: &'a dyn TaskService, limit: Option<std::time::Duration>) -> Blocking<'a> {
+        Blocking { service, limit }
+    }
+}
 
 impl Effects for Blocking<'_> {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
-        let limit = call.timeout_seconds.map_or(BLOCKING_CALL_LIMIT, std::time::Duration::from_secs);
-        let deadline = std::time::Instant::now().checked_add(limit.min(BLOCKING_CALL_LIMIT));
+        let timeout = call.timeout_seconds.map(std::time::Duration::from_secs);
+        let limit = match (timeout, self.limit) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        };
+        // A limit past any clock is none.
+        let deadline = limit.and_then(|l| std::time::Instant::now().checked_add(l));
         let (reply, wait) = channel();
-        self.0.start(call.clone(), reply);
+        self.service.start(call.clone(), reply);
         let thread = std::thread::current();
         let waker = Waker::from(Arc::new(Unpark(thread)));
         let mut cx = Context::from_waker(&waker);
@@ -225,11 +239,16 @@ impl Effects for Blocking<'_> {
             if let Poll::Ready(o) = wait.as_mut().poll(&mut cx) {
                 return o;
             }
-            let left = deadline.map_or(BLOCKING_CALL_LIMIT, |d| d.saturating_duration_since(std::time::Instant::now()));
-            if left.is_zero() {
-                return TaskOutcome::TimedOut;
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return TaskOutcome::TimedOut;
+                    }
+                    std::thread::park_timeout(left);
+                }
             }
-            std::thread::park_timeout(left);
         }
     }
 }
@@ -320,12 +339,25 @@ mod tests {
     #[test]
     fn a_blocking_call_times_out_and_is_abandoned() {
         let (tell, told) = std::sync::mpsc::channel();
-        let service = Hanging { abandoned: tell };
-        let began = std::time::Instant::now();
-        let out = Blocking(&service).invoke(&TaskCall { timeout_seconds: Some(1), ..call() });
-        assert_eq!(out, TaskOutcome::TimedOut);
-        assert!(began.elapsed() >= std::time::Duration::from_secs(1));
+        let (done, out) = std::sync::mpsc::channel();
+        // On a thread of its own: without a time-out the call would wait for ever.
+        std::thread::spawn(move || {
+            let service = Hanging { abandoned: tell };
+            let began = std::time::Instant::now();
+            let _ = done.send((
+                Blocking::new(&service, None).invoke(&TaskCall { timeout_seconds: Some(1), ..call() }),
+                began.elapsed(),
+            ));
+        });
+        let (outcome, took) = out.recv_timeout(std::time::Duration::from_secs(10)).expect("the call timed out");
+        assert_eq!(outcome, TaskOutcome::TimedOut);
+        assert!(took >= std::time::Duration::from_secs(1));
         told.recv_timeout(std::time::Duration::from_secs(10)).expect("the service is told the call was abandoned");
+        // The driver's own limit, without a TimeoutSeconds.
+        let (tell, _told) = std::sync::mpsc::channel();
+        let service = Hanging { abandoned: tell };
+        let limited = Blocking::new(&service, Some(std::time::Duration::from_millis(200))).invoke(&call());
+        assert_eq!(limited, TaskOutcome::TimedOut);
     }
 
     #[test]
@@ -343,13 +375,13 @@ mod tests {
 
     #[test]
     fn an_answer_from_another_thread_reaches_the_waiter() {
-        let out = Blocking(&Threaded).invoke(&call());
+        let out = Blocking::new(&Threaded, None).invoke(&call());
         assert_eq!(out, TaskOutcome::Succeeded(Value::from("arn:aws:lambda:us-east-1:1:function:f")));
     }
 
     #[test]
     fn a_dropped_reply_fails_the_task_instead_of_hanging() {
-        match Blocking(&Dropping).invoke(&call()) {
+        match Blocking::new(&Dropping, None).invoke(&call()) {
             TaskOutcome::Failed { error, cause } => {
                 assert_eq!(error, "States.TaskFailed");
                 assert!(cause.unwrap_or_default().contains("dropped"));
