@@ -1005,15 +1005,17 @@ fn exec_with_aws_times_a_task_out() {
 }
 
 /// A Lambda endpoint that answers 200 and then a body without end, 1 MB per
-/// 20 ms. A test double of our own: no real service here can be made to
-/// send one.
-fn endless_lambda() -> (Child, String) {
+/// 20 ms, and logs each call it takes to the file `calls`. A test double of
+/// our own: no real service here can be made to send one.
+fn endless_lambda(calls: &Path) -> (Child, String) {
     let script = r#"
-import http.server, time
+import http.server, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with open(sys.argv[1], "a") as log:
+            log.write("call\n")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -1032,7 +1034,8 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
-    let mut child = Command::new("python3").args(["-c", script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut child =
+        Command::new("python3").args(["-c", script]).arg(calls).stdout(Stdio::piped()).spawn().expect("python3");
     let mut port = String::new();
     if let Some(out) = child.stdout.as_mut() {
         let mut byte = [0u8; 1];
@@ -1044,12 +1047,14 @@ server.serve_forever()
 }
 
 /// An answer past the bound on a service's answers fails the task with
-/// `States.DataLimitExceeded` once the bound is read: it had been read on
-/// for as long as it came (gigabytes), past the task's own timeout.
+/// `States.DataLimitExceeded` once the bound is read, and is not asked
+/// again: it had been read on for as long as it came (gigabytes), past the
+/// task's own timeout.
 #[test]
 fn an_endless_lambda_answer_is_cut_at_the_bound() {
-    let (mut server, endpoint) = endless_lambda();
     let dir = work_dir();
+    let calls = dir.join("calls.log");
+    let (mut server, endpoint) = endless_lambda(&calls);
     let machine = machine(
         &dir,
         r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task",
@@ -1078,6 +1083,8 @@ fn an_endless_lambda_answer_is_cut_at_the_bound() {
     let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
     assert_eq!(result["error"], "States.DataLimitExceeded", "{result}");
     assert!(result["cause"].as_str().is_some_and(|c| c.contains("7340032-byte limit")), "{result}");
+    // Not retried by the SDK: the function would have run again for it.
+    assert_eq!(std::fs::read_to_string(&calls).unwrap_or_default().lines().count(), 1);
 }
 
 /// Optimised integrations name a service's error after the exception AWS's

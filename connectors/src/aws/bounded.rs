@@ -3,26 +3,15 @@
 //! endless body (a proxy gone wrong, a hostile endpoint in `aws.endpoints`)
 //! grew the process by gigabytes until the task timed out, and on after it.
 
-use aws_sdk_lambda::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_lambda::config::interceptors::{BeforeDeserializationInterceptorContextMut, InterceptorContext};
+use aws_sdk_lambda::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_lambda::error::BoxError;
 use aws_sdk_lambda::primitives::SdkBody;
 
-/// The most a Lambda answer may hold: Lambda's limit on a synchronous
-/// response (6 MB), with room to spare.
-pub const MAX_LAMBDA_RESPONSE_BYTES: usize = 7 * 1024 * 1024;
-/// The most any other service's answer may hold: DynamoDB's BatchGetItem
-/// (the dedup store's) answers up to 16 MB, SQS's ReceiveMessage 10
-/// messages of up to 1 MiB.
-pub const MAX_RESPONSE_BYTES: usize = 17 * 1024 * 1024;
-
-/// The bound on the answers of the service whose errors are prefixed `prefix`.
-pub fn max_response_bytes(prefix: &str) -> usize {
-    if prefix == "Lambda" { MAX_LAMBDA_RESPONSE_BYTES } else { MAX_RESPONSE_BYTES }
-}
-
-/// Cuts every response body at its bound (bytes): reading past it fails the
-/// call ([`is_too_large`]), having held at most that much.
+/// Cuts every response body at its bound (bytes; a service's own in
+/// [`super::errors::ServiceNames::max_answer_bytes`]): reading past it fails
+/// the call ([`is_too_large`]), having held at most that much.
 #[derive(Debug)]
 pub struct BoundedResponses(pub usize);
 
@@ -41,6 +30,24 @@ impl Intercept for BoundedResponses {
         let whole = std::mem::replace(body, SdkBody::taken());
         *body = SdkBody::from_body_1_x(http_body_util::Limited::new(whole, self.0));
         Ok(())
+    }
+}
+
+/// Forbids the SDK's retry of an answer cut at the bound: it would come
+/// again as large, and a Lambda would run again for it.
+#[derive(Debug)]
+pub struct NoRetryPastTheBound;
+
+impl ClassifyRetry for NoRetryPastTheBound {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.output_or_error() {
+            Some(Err(e)) if is_too_large(e) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "NoRetryPastTheBound"
     }
 }
 

@@ -23,9 +23,11 @@ pub struct ServiceNames {
     /// code `AWS.SimpleQueueService.NonExistentQueue`, `SNS.NotFoundException`
     /// for `NotFound`), the service's base exception for any other code
     /// (recorded: DynamoDB's `ValidationException` is
-    /// `DynamoDB.AmazonDynamoDBException`). `None`: codes are the names
-    /// (Lambda's modelled codes are their classes' names).
+    /// `DynamoDB.AmazonDynamoDBException`; an IAM denial of `lambda:invoke`
+    /// is `Lambda.AWSLambdaException`). `None`: codes are the names.
     pub exceptions: Option<&'static [(&'static str, &'static str)]>,
+    /// The most an answer of the service may hold, read no further.
+    pub max_answer_bytes: usize,
 }
 
 impl ServiceNames {
@@ -40,26 +42,72 @@ impl ServiceNames {
     }
 }
 
-pub const LAMBDA: ServiceNames =
-    ServiceNames { prefix: "Lambda", service: "AWSLambda", unknown: "AWSLambdaException", exceptions: None };
+/// Lambda's limit on a synchronous answer is 6 MB.
+pub const LAMBDA: ServiceNames = ServiceNames {
+    prefix: "Lambda",
+    service: "AWSLambda",
+    unknown: "AWSLambdaException",
+    exceptions: Some(LAMBDA_EXCEPTIONS),
+    max_answer_bytes: 7 << 20,
+};
+/// ReceiveMessage answers 10 messages of up to 1 MiB, each escaped in JSON
+/// (a quote or a backslash takes two bytes).
 pub const SQS: ServiceNames = ServiceNames {
     prefix: "SQS",
     service: "AmazonSQS",
     unknown: "AmazonSQSException",
     exceptions: Some(SQS_EXCEPTIONS),
+    max_answer_bytes: 32 << 20,
 };
 pub const SNS: ServiceNames = ServiceNames {
     prefix: "SNS",
     service: "AmazonSNS",
     unknown: "AmazonSNSException",
     exceptions: Some(SNS_EXCEPTIONS),
+    max_answer_bytes: 8 << 20,
 };
+/// An item is at most 400 KB; the calls made here answer one.
 pub const DYNAMODB: ServiceNames = ServiceNames {
     prefix: "DynamoDB",
     service: "AmazonDynamoDBv2",
     unknown: "AmazonDynamoDBException",
     exceptions: Some(DYNAMODB_EXCEPTIONS),
+    max_answer_bytes: 8 << 20,
 };
+
+/// Invoke's modelled errors (their codes are their exceptions' names).
+const LAMBDA_EXCEPTIONS: &[(&str, &str)] = &[
+    ("EC2AccessDeniedException", "EC2AccessDeniedException"),
+    ("EC2ThrottledException", "EC2ThrottledException"),
+    ("EC2UnexpectedException", "EC2UnexpectedException"),
+    ("EFSIOException", "EFSIOException"),
+    ("EFSMountConnectivityException", "EFSMountConnectivityException"),
+    ("EFSMountFailureException", "EFSMountFailureException"),
+    ("EFSMountTimeoutException", "EFSMountTimeoutException"),
+    ("ENILimitReachedException", "ENILimitReachedException"),
+    ("InvalidParameterValueException", "InvalidParameterValueException"),
+    ("InvalidRequestContentException", "InvalidRequestContentException"),
+    ("InvalidRuntimeException", "InvalidRuntimeException"),
+    ("InvalidSecurityGroupIDException", "InvalidSecurityGroupIDException"),
+    ("InvalidSubnetIDException", "InvalidSubnetIDException"),
+    ("InvalidZipFileException", "InvalidZipFileException"),
+    ("KMSAccessDeniedException", "KMSAccessDeniedException"),
+    ("KMSDisabledException", "KMSDisabledException"),
+    ("KMSInvalidStateException", "KMSInvalidStateException"),
+    ("KMSNotFoundException", "KMSNotFoundException"),
+    ("RecursiveInvocationException", "RecursiveInvocationException"),
+    ("RequestTooLargeException", "RequestTooLargeException"),
+    ("ResourceConflictException", "ResourceConflictException"),
+    ("ResourceNotFoundException", "ResourceNotFoundException"),
+    ("ResourceNotReadyException", "ResourceNotReadyException"),
+    ("ServiceException", "ServiceException"),
+    ("SnapStartException", "SnapStartException"),
+    ("SnapStartNotReadyException", "SnapStartNotReadyException"),
+    ("SnapStartTimeoutException", "SnapStartTimeoutException"),
+    ("SubnetIPAddressLimitReachedException", "SubnetIPAddressLimitReachedException"),
+    ("TooManyRequestsException", "TooManyRequestsException"),
+    ("UnsupportedMediaTypeException", "UnsupportedMediaTypeException"),
+];
 
 /// SendMessage's modelled errors, by the codes SQS answers (its query
 /// protocol's and its JSON protocol's).
@@ -72,6 +120,14 @@ const SQS_EXCEPTIONS: &[(&str, &str)] = &[
     ("RequestThrottled", "RequestThrottledException"),
     ("InvalidAddress", "InvalidAddressException"),
     ("InvalidSecurity", "InvalidSecurityException"),
+    // SQS's JSON protocol answers its KMS errors with these codes.
+    ("KMS.AccessDeniedException", "KmsAccessDeniedException"),
+    ("KMS.DisabledException", "KmsDisabledException"),
+    ("KMS.InvalidKeyUsageException", "KmsInvalidKeyUsageException"),
+    ("KMS.InvalidStateException", "KmsInvalidStateException"),
+    ("KMS.NotFoundException", "KmsNotFoundException"),
+    ("KMS.OptInRequired", "KmsOptInRequiredException"),
+    ("KMS.ThrottlingException", "KmsThrottledException"),
     ("KmsAccessDenied", "KmsAccessDeniedException"),
     ("KmsDisabled", "KmsDisabledException"),
     ("KmsInvalidKeyUsage", "KmsInvalidKeyUsageException"),
@@ -145,8 +201,7 @@ where
             "States.DataLimitExceeded".to_string(),
             format!(
                 "The {} response was larger than the {}-byte limit on its answers",
-                names.service,
-                super::bounded::max_response_bytes(names.prefix)
+                names.service, names.max_answer_bytes
             ),
         ),
         other => (format!("{}.SdkClientException", names.prefix), client_cause(other)),
@@ -189,6 +244,8 @@ mod tests {
         assert_eq!(SNS.error_name(Some("InvalidParameter")), "SNS.InvalidParameterException");
         assert_eq!(LAMBDA.error_name(Some("ResourceNotFoundException")), "Lambda.ResourceNotFoundException");
         assert_eq!(LAMBDA.error_name(None), "Lambda.AWSLambdaException");
+        assert_eq!(LAMBDA.error_name(Some("AccessDeniedException")), "Lambda.AWSLambdaException");
+        assert_eq!(SQS.error_name(Some("KMS.ThrottlingException")), "SQS.KmsThrottledException");
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl Aws {
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         let mut b = aws_sdk_sqs::config::Builder::from(&self.config)
-            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
+            .interceptor(bounded::BoundedResponses(errors::SQS.max_answer_bytes))
+            .retry_classifier(bounded::NoRetryPastTheBound);
         if let Some(url) = self.endpoints.get("sqs") {
             b = b.endpoint_url(url);
         }
@@ -118,7 +119,8 @@ impl Aws {
 
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         let mut b = aws_sdk_lambda::config::Builder::from(&self.config)
-            .interceptor(bounded::BoundedResponses(bounded::MAX_LAMBDA_RESPONSE_BYTES));
+            .interceptor(bounded::BoundedResponses(errors::LAMBDA.max_answer_bytes))
+            .retry_classifier(bounded::NoRetryPastTheBound);
         if let Some(url) = self.endpoints.get("lambda") {
             b = b.endpoint_url(url);
         }
@@ -127,7 +129,8 @@ impl Aws {
 
     pub fn sns(&self) -> aws_sdk_sns::Client {
         let mut b = aws_sdk_sns::config::Builder::from(&self.config)
-            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
+            .interceptor(bounded::BoundedResponses(errors::SNS.max_answer_bytes))
+            .retry_classifier(bounded::NoRetryPastTheBound);
         if let Some(url) = self.endpoints.get("sns") {
             b = b.endpoint_url(url);
         }
@@ -149,7 +152,8 @@ impl Aws {
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config)
-            .interceptor(bounded::BoundedResponses(bounded::MAX_RESPONSE_BYTES));
+            .interceptor(bounded::BoundedResponses(errors::DYNAMODB.max_answer_bytes))
+            .retry_classifier(bounded::NoRetryPastTheBound);
         if let Some(url) = self.endpoints.get("dynamodb") {
             b = b.endpoint_url(url);
         }
