@@ -320,7 +320,7 @@ pub struct KafkaSourceConfig<'a> {
     pub topics: &'a [String],
     pub instance_id: Option<&'a str>,
     pub properties: &'a BTreeMap<String, String>,
-    /// Messages larger than an execution takes are not copied (see [`bounded`]).
+    /// Messages larger than an execution takes are not copied (see [`copied_within`]).
     pub max_record_bytes: usize,
 }
 
@@ -361,18 +361,19 @@ impl KafkaSource {
     }
 }
 
-/// A message's payload and key as a record carries them. One larger than
-/// an execution takes (`max` bytes, its payload or its key) is not copied:
-/// it becomes a `States.DataLimitExceeded` dead letter that gives its size,
-/// as a file source's oversized line does, so a topic of huge messages
-/// holds no more memory in flight than one of records that fit.
-fn bounded(payload: Option<&[u8]>, key: Option<&[u8]>, max: usize) -> (Vec<u8>, Option<Vec<u8>>, Option<u64>) {
+/// A message's payload and key as a record carries them. A part larger
+/// than an execution takes (`max` bytes) is not copied: a payload past it
+/// becomes a `States.DataLimitExceeded` dead letter that gives its size, as
+/// a file source's oversized line does (its key kept, to find the record
+/// by), and so does a key past it (its own size), so a topic of huge
+/// messages holds no more memory in flight than one of records that fit.
+fn copied_within(payload: Option<&[u8]>, key: Option<&[u8]>, max: usize) -> (Vec<u8>, Option<Vec<u8>>, Option<u64>) {
     let payload = payload.unwrap_or_default();
-    let key_len = key.map_or(0, <[u8]>::len);
-    if payload.len() > max || key_len > max {
-        return (Vec::new(), None, Some((payload.len() + key_len) as u64));
+    match key {
+        Some(key) if key.len() > max => (Vec::new(), None, Some(key.len() as u64)),
+        _ if payload.len() > max => (Vec::new(), key.map(<[u8]>::to_vec), Some(payload.len() as u64)),
+        _ => (payload.to_vec(), key.map(<[u8]>::to_vec), None),
     }
-    (payload.to_vec(), key.map(<[u8]>::to_vec), None)
 }
 
 /// A partition's place on the executor: records of one partition share a shard.
@@ -402,7 +403,7 @@ impl Source for KafkaSource {
             let Some((slot, epoch, origin)) = lock(&self.progress.tracker).read(topic, partition, offset) else {
                 continue;
             };
-            let (payload, key, oversized) = bounded(m.payload(), m.key(), self.max_record_bytes);
+            let (payload, key, oversized) = copied_within(m.payload(), m.key(), self.max_record_bytes);
             records.push(Record {
                 id: record_id(slot, epoch, offset),
                 partition: partition_key(topic, partition),
@@ -755,11 +756,12 @@ mod tests {
     /// as its size alone; one within it whole.
     #[test]
     fn a_message_larger_than_an_execution_takes_is_not_copied() {
-        let fits = bounded(Some(b"{}"), Some(b"k"), 4);
+        let fits = copied_within(Some(b"{}"), Some(b"k"), 4);
         assert_eq!(fits, (b"{}".to_vec(), Some(b"k".to_vec()), None));
-        assert_eq!(bounded(None, None, 4), (Vec::new(), None, None), "a tombstone is an empty record");
-        assert_eq!(bounded(Some(b"[1,2]"), Some(b"k"), 4), (Vec::new(), None, Some(6)));
-        assert_eq!(bounded(Some(b"{}"), Some(b"kkkkk"), 4), (Vec::new(), None, Some(7)));
+        assert_eq!(copied_within(None, None, 4), (Vec::new(), None, None), "a tombstone is an empty record");
+        let big_payload = copied_within(Some(b"[1,2]"), Some(b"k"), 4);
+        assert_eq!(big_payload, (Vec::new(), Some(b"k".to_vec()), Some(5)), "the key is kept to find the record by");
+        assert_eq!(copied_within(Some(b"{}"), Some(b"kkkkk"), 4), (Vec::new(), None, Some(5)));
     }
 
     fn record_at(t: &mut Tracker, topic: &str, partition: i32, offset: i64) -> Record {

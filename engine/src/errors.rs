@@ -20,6 +20,29 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
+    pub const ALL: [ErrorName; 15] = [
+        ErrorName::All,
+        ErrorName::TaskFailed,
+        ErrorName::Timeout,
+        ErrorName::HeartbeatTimeout,
+        ErrorName::Runtime,
+        ErrorName::ResultPathMatchFailure,
+        ErrorName::ParameterPathFailure,
+        ErrorName::IntrinsicFailure,
+        ErrorName::BranchFailed,
+        ErrorName::NoChoiceMatched,
+        ErrorName::ExceedToleratedFailureThreshold,
+        ErrorName::DataLimitExceeded,
+        ErrorName::ItemReaderFailed,
+        ErrorName::ResultWriterFailed,
+        ErrorName::QueryEvaluationError,
+    ];
+
+    /// The error Step Functions defines under `name` (`States.Timeout`).
+    pub fn parse(name: &str) -> Option<ErrorName> {
+        ErrorName::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorName::All => "States.ALL",

@@ -74,12 +74,17 @@ pub const OTHER_ERROR_LABEL: &str = "(other)";
 /// The `error` label of a failure named `error`. Error names come from
 /// records and remote services (a Fail state's `ErrorPath`, a function's
 /// `errorType`), and every distinct label is a series the exporter keeps and
-/// renders for ever: the first [`MAX_ERROR_LABELS`] names are their own
-/// labels, any later or longer one is [`OTHER_ERROR_LABEL`]. Failures are
+/// renders for ever: ASL's `States.*` errors and the first
+/// [`MAX_ERROR_LABELS`] other names are their own labels, any later or
+/// longer one is [`OTHER_ERROR_LABEL`]. Failures are
 /// the rare path, where a lock is affordable.
 pub fn error_label(error: &str) -> String {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    if error.chars().count() > MAX_ERROR_LABEL_CHARS {
+    // ASL's own errors are always themselves, whatever names came first.
+    if error.starts_with("States.") && expressway_engine::errors::ErrorName::parse(error).is_some() {
+        return error.to_string();
+    }
+    if error.chars().nth(MAX_ERROR_LABEL_CHARS).is_some() {
         return OTHER_ERROR_LABEL.to_string();
     }
     let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
