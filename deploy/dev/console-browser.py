@@ -271,7 +271,7 @@ def main():
             # (the failed first select had left it without its poll: frozen).
             browser.goto(f"http://127.0.0.1:{port}/console/?fresh=1#machine=does-not-exist")
             wait_until("the page to be ready", lambda: browser.js("!!document.body && document.body.dataset.ready === 'true'"))
-            if "cannot show 'does-not-exist'" not in browser.js("document.getElementById('graph').textContent"):
+            if "cannot show 'does-not-exist'" not in browser.js("document.getElementById('machine-title').textContent"):
                 fail("a missing machine is not said to be missing")
             stamp = browser.js("document.getElementById('status').textContent")
             wait_until("the status line to move on", lambda: browser.js("document.getElementById('status').textContent") != stamp)

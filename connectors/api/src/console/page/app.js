@@ -68,7 +68,7 @@ function drawOverview(overview) {
     cell(row, String(p.inFlight));
     cell(row, lagText(p.lag));
     cell(row, compact(p.started));
-    row.addEventListener("click", () => show(p.name));
+    row.addEventListener("click", () => select(p.name));
     body.appendChild(row);
   }
   const list = $("machines");
@@ -78,25 +78,11 @@ function drawOverview(overview) {
     item.textContent = `${m.name} (${m.type.toLowerCase()}${m.fromConfig ? ", pipeline" : ""})`;
     item.dataset.machine = m.name;
     if (m.name === state.machine) item.classList.add("selected");
-    item.addEventListener("click", () => show(m.name));
+    item.addEventListener("click", () => select(m.name));
     list.appendChild(item);
   }
   state.previous = { at: now, pipelines: Object.fromEntries(overview.pipelines.map((p) => [p.name, p])) };
   $("try").hidden = !overview.allowStart || !state.machine;
-}
-
-// Select a machine; one that cannot be shown (deleted since, mistyped in a
-// bookmark) is said to be so, and the page goes on: a failed first select had
-// left it without its poll and its hashchange listener.
-async function show(name) {
-  try {
-    await select(name);
-  } catch (e) {
-    if (state.machine !== name) return;
-    state.machine = null;
-    state.pipeline = null;
-    $("graph").textContent = `cannot show '${name}': ${e.message}`;
-  }
 }
 
 async function select(name) {
@@ -105,7 +91,25 @@ async function select(name) {
   }
   state.machine = name;
   state.selectedFailure = null;
-  const graph = await getJson("/console/api/graph?" + new URLSearchParams({ machine: name }));
+  let graph;
+  try {
+    graph = await getJson("/console/api/graph?" + new URLSearchParams({ machine: name }));
+  } catch (e) {
+    // One that cannot be shown (deleted since, mistyped in a bookmark) is
+    // said to be so, and the page goes on: a failed first select had left it
+    // without its poll and its hashchange listener.
+    if (state.machine !== name) return;
+    state.machine = null;
+    state.pipeline = null;
+    state.boxes = [];
+    $("machine-title").textContent = `cannot show '${name}': ${e.message}`;
+    $("graph").replaceChildren();
+    $("detail").hidden = false;
+    $("failures-panel").hidden = true;
+    $("failure-detail").hidden = true;
+    $("try-result").hidden = true;
+    return;
+  }
   if (state.machine !== name) return;
   state.pipeline = graph.pipeline;
   state.stateIds = graph.stateIds;
@@ -122,7 +126,8 @@ async function select(name) {
   $("try-result").hidden = true;
   if (state.overview) drawOverview(state.overview);
   document.body.dataset.graphFor = name;
-  await pollDetail();
+  // A poll that fails now is made again at the next tick.
+  await pollDetail().catch(() => {});
 }
 
 function drawCounts(counts) {
@@ -284,10 +289,10 @@ async function start() {
   const wanted = new URLSearchParams(location.hash.slice(1)).get("machine");
   const first = state.overview && (state.overview.pipelines[0] || state.overview.machines[0]);
   const name = wanted || (first && first.name);
-  if (name) await show(name);
+  if (name) await select(name);
   window.addEventListener("hashchange", () => {
     const machine = new URLSearchParams(location.hash.slice(1)).get("machine");
-    if (machine && machine !== state.machine) show(machine);
+    if (machine && machine !== state.machine) select(machine);
   });
   document.body.dataset.ready = "true";
   setInterval(tick, 1000);
