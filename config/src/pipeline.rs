@@ -750,6 +750,31 @@ impl Config {
                 });
             }
         }
+        // Two file sources keeping their progress in one checkpoint would
+        // each commit over the other's: the slower one's records past the
+        // faster one's offset were never run after a restart.
+        let mut checkpoints: Vec<(usize, PathBuf)> = Vec::new();
+        for (i, p) in self.pipelines.iter().enumerate() {
+            if let SourceConfig::File { path, checkpoint, .. } = &p.source {
+                let at = checkpoint.clone().unwrap_or_else(|| {
+                    let mut s = path.as_os_str().to_owned();
+                    s.push(".checkpoint");
+                    PathBuf::from(s)
+                });
+                let at = std::path::Path::new(".").join(&at).components().collect::<PathBuf>();
+                if let Some((first, _)) = checkpoints.iter().find(|(_, c)| *c == at) {
+                    out.push(ConfigProblem {
+                        at: format!("pipelines[{i}].source"),
+                        message: format!(
+                            "keeps its progress in {}, as pipelines[{first}] does: give one of them its own `checkpoint`",
+                            at.display()
+                        ),
+                    });
+                } else {
+                    checkpoints.push((i, at));
+                }
+            }
+        }
         // Each is a thread (a writer also opens its own sinks): bounded, so no
         // configuration can exhaust the process's threads or connections.
         if self.runtime.shards > MAX_SHARDS {
@@ -1020,6 +1045,27 @@ more: [{aliases}]
         let plain = format!("{MINIMAL}{}", "note: it's a {b [c\n".repeat(100));
         assert!(check_shape(&plain).is_ok());
         assert!(check_shape(&format!("a: {}{}", "[".repeat(64), "]".repeat(64))).is_ok());
+    }
+
+    /// Two file sources on one checkpoint are refused, however it is named.
+    #[test]
+    fn two_file_sources_may_not_share_a_checkpoint() {
+        let two = |second: &str| {
+            format!(
+                "pipelines:\n  - {{ name: a, state_machine: m.json, source: {{ type: file, path: in.jsonl }}, sink: {{ type: null }}, dead_letter: {{ type: null }} }}\n  - {{ name: b, state_machine: m.json, source: {second}, sink: {{ type: null }}, dead_letter: {{ type: null }} }}\n"
+            )
+        };
+        for (second, shared) in [
+            ("{ type: file, path: in.jsonl }", true),
+            ("{ type: file, path: ./in.jsonl }", true),
+            ("{ type: file, path: other.jsonl, checkpoint: in.jsonl.checkpoint }", true),
+            ("{ type: file, path: in.jsonl, checkpoint: b.checkpoint }", false),
+            ("{ type: stdin }", false),
+        ] {
+            let problems = Config::from_yaml(&two(second), &|_| None).unwrap().problems();
+            let found = problems.iter().any(|p| p.at == "pipelines[1].source" && p.message.contains("checkpoint"));
+            assert_eq!(found, shared, "{second}: {problems:?}");
+        }
     }
 
     /// A name is written raw into log lines: a newline in it forged lines.
