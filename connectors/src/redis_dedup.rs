@@ -48,11 +48,26 @@ impl std::fmt::Display for RedisError {
     }
 }
 
+/// How long one request to Redis may take to connect, to send and to be
+/// answered. A Redis that stops answering (paused, its host gone without a
+/// reset) had held the shards' reads for ever, and a SIGTERM's drain with
+/// them; past this the claim fails, and fails open: the record runs (a
+/// duplicate at worst, never a loss), one batch per time-out.
+const REDIS_IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A new connection to `client`, every wait on it bounded.
+fn connection(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(REDIS_IO_TIMEOUT)?;
+    conn.set_read_timeout(Some(REDIS_IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(REDIS_IO_TIMEOUT))?;
+    Ok(conn)
+}
+
 impl RedisDedup {
     /// Connect (and ping) now, so a wrong URL fails at start, not per record.
     pub fn connect(url: &str, ttl: Duration, prefix: &str) -> Result<RedisDedup, RedisError> {
         let client = redis::Client::open(url).map_err(|e| RedisError(format!("redis url '{url}': {e}")))?;
-        let mut conn = client.get_connection().map_err(|e| RedisError(format!("connecting to {url}: {e}")))?;
+        let mut conn = connection(&client).map_err(|e| RedisError(format!("connecting to {url}: {e}")))?;
         redis::cmd("PING").query::<String>(&mut conn).map_err(|e| RedisError(format!("pinging {url}: {e}")))?;
         // Without SMISMEMBER every claim would fail, and every record run
         // again however often it was completed: refuse at start instead.
@@ -84,7 +99,7 @@ impl RedisDedup {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
             Some(c) => c,
-            None => self.client.get_connection()?,
+            None => connection(&self.client)?,
         };
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         Ok(conn)

@@ -268,6 +268,40 @@ fn redis_dedup_store_crashing_mid_stream_skips_no_record_and_dedups_again_after_
     eprintln!("redis restart: results kept flowing while Redis was down: {during}");
 }
 
+/// A Redis that stops answering (SIGSTOP: its socket open, nothing read)
+/// slows the pipeline but does not stop it, and SIGTERM still drains it
+/// within its drain time-out: each request to Redis waits two seconds at
+/// most, then the record runs. The shards' reads had waited for ever, and
+/// the process with them after SIGTERM.
+#[test]
+fn a_redis_that_stops_answering_neither_hangs_the_pipeline_nor_its_shutdown() {
+    let dir = work_dir("chaos-redis-stopped");
+    let redis = redis(&dir);
+    let cfg = file_pipeline(
+        &dir,
+        &format!(
+            "    dedup: {{ type: redis, url: \"redis://127.0.0.1:{}/\", ttl: 10m, key_prefix: \"stopped:\" }}\n",
+            redis.port
+        ),
+    );
+    let (input, results) = (dir.join("input.jsonl"), dir.join("results.jsonl"));
+    append(&input, 0..100);
+    let run = Run::start(&cfg, dir.join("run.log"));
+    assert!(wait_for(Duration::from_secs(60), || count_lines(&results) >= 100), "{}", run.log_text());
+    let stopped = Command::new("kill").args(["-STOP", &redis.pid().to_string()]).status().expect("kill");
+    assert!(stopped.success());
+    append(&input, 100..200);
+    let ran = wait_for(Duration::from_secs(60), || count_lines(&results) >= 200);
+    let began = Instant::now();
+    let (status, log) = run.stop();
+    let took = began.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &redis.pid().to_string()]).status();
+    assert!(ran, "records stopped with Redis: {} of 200 ran\n{log}", count_lines(&results));
+    assert!(status.success(), "{log}");
+    assert!(took < Duration::from_secs(30), "the drain waited {took:?} on a stopped Redis");
+    assert_accounted("redis stopped", 200, &lines(&results), &lines(&dir.join("dead.jsonl")), 0);
+}
+
 // ---------------------------------------------------------------- SQS
 
 fn sqs_client(rt: &tokio::runtime::Runtime, port: u16) -> aws_sdk_sqs::Client {
