@@ -611,12 +611,9 @@ fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
     assert!(support::wait_for(Duration::from_secs(30), || support::count_lines(&dir.join("out.jsonl")) == 1));
 }
 
-/// `serve --config` whose pipeline reads a file to its end goes on
-/// answering the API: it had exited with the pipeline, taking the API and
-/// the console with it.
-#[test]
-fn serve_answers_after_its_pipelines_end() {
-    let dir = work_dir("serve-finite");
+/// A configuration in `dir` whose pipeline greets the one record of
+/// `in.jsonl` into the file `sink`, beside the API on a free port.
+fn greeting_pipeline(dir: &Path, sink: &str) -> (u16, PathBuf) {
     std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
     std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
     let port = free_port();
@@ -625,11 +622,21 @@ fn serve_answers_after_its_pipelines_end() {
         &config,
         format!(
             "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    \
-             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: out.jsonl }}\n    \
+             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: {sink} }}\n    \
              dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
         ),
     )
     .expect("config");
+    (port, config)
+}
+
+/// `serve --config` whose pipeline reads a file to its end goes on
+/// answering the API: it had exited with the pipeline, taking the API and
+/// the console with it.
+#[test]
+fn serve_answers_after_its_pipelines_end() {
+    let dir = work_dir("serve-finite");
+    let (port, config) = greeting_pipeline(&dir, "out.jsonl");
     let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
     command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
     let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
@@ -648,19 +655,7 @@ fn serve_answers_after_its_pipelines_end() {
 #[test]
 fn serve_exits_when_a_pipeline_fails() {
     let dir = work_dir("serve-failing");
-    std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
-    std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
-    let port = free_port();
-    let config = dir.join("pipeline.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    \
-             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: /dev/full }}\n    \
-             dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
-        ),
-    )
-    .expect("config");
+    let (_, config) = greeting_pipeline(&dir, "/dev/full");
     let mut child = Command::new(env!("CARGO_BIN_EXE_expressway"))
         .args(["serve", "--config", config.to_str().expect("utf-8 path")])
         .stderr(std::process::Stdio::null())

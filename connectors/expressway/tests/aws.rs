@@ -665,6 +665,23 @@ fn sns_publish_reaches_a_subscribed_queue() {
     assert_eq!(devices, [format!("{run}-a"), format!("{run}-b")]);
 }
 
+/// `expressway exec --aws` of the definition file `machine` on the input
+/// file `input`, with `env` added to its environment.
+fn exec_aws(machine: &Path, input: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_expressway"))
+        .args([
+            "exec",
+            "--aws",
+            "--definition",
+            machine.to_str().expect("utf-8"),
+            "--input",
+            input.to_str().expect("utf-8"),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .expect("exec")
+}
+
 #[test]
 fn exec_with_aws_calls_real_functions_and_raises_their_errors() {
     let aws = aws();
@@ -678,17 +695,7 @@ fn exec_with_aws_calls_real_functions_and_raises_their_errors() {
     );
     let input = dir.join("input.json");
     std::fs::write(&input, format!(r#"{{"id":"{run}-exec"}}"#)).expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("exec");
+    let out = exec_aws(&machine, &input, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
@@ -726,7 +733,14 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
-    let mut child = Command::new("python3").args(["-c", script]).stdout(Stdio::piped()).spawn().expect("python3");
+    python_server(script, &[])
+}
+
+/// A Python HTTP server running `script` with `args`, which prints its port
+/// first: the server and its base URL.
+fn python_server(script: &str, args: &[&std::ffi::OsStr]) -> (Child, String) {
+    let mut child =
+        Command::new("python3").args(["-c", script]).args(args).stdout(Stdio::piped()).spawn().expect("python3");
     let mut port = String::new();
     if let Some(out) = child.stdout.as_mut() {
         let mut byte = [0u8; 1];
@@ -984,17 +998,7 @@ fn exec_with_aws_times_a_task_out() {
     );
     let input = dir.join("input.json");
     std::fs::write(&input, format!(r#"{{"id":"{run}-exec","sleep":20}}"#)).expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("exec");
+    let out = exec_aws(&machine, &input, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
     assert_eq!(
@@ -1034,16 +1038,7 @@ server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
-    let mut child =
-        Command::new("python3").args(["-c", script]).arg(calls).stdout(Stdio::piped()).spawn().expect("python3");
-    let mut port = String::new();
-    if let Some(out) = child.stdout.as_mut() {
-        let mut byte = [0u8; 1];
-        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            port.push(byte[0] as char);
-        }
-    }
-    (child, format!("http://127.0.0.1:{}", port.trim()))
+    python_server(script, &[calls.as_os_str()])
 }
 
 /// An answer past the bound on a service's answers fails the task with
@@ -1062,21 +1057,16 @@ fn an_endless_lambda_answer_is_cut_at_the_bound() {
     );
     let input = dir.join("input.json");
     std::fs::write(&input, "{}").expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .env("AWS_ENDPOINT_URL_LAMBDA", &endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("exec");
+    let out = exec_aws(
+        &machine,
+        &input,
+        &[
+            ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+    );
     let _ = server.kill();
     let _ = server.wait();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1110,17 +1100,7 @@ fn service_errors_are_named_as_aws_names_them() {
     let machine = machine(&dir, &definition);
     let input = dir.join("input.json");
     std::fs::write(&input, "{}").expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("exec");
+    let out = exec_aws(&machine, &input, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     let result: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
     assert_eq!(result["status"], "SUCCEEDED", "both errors caught by AWS's names: {result}");
@@ -1148,17 +1128,7 @@ fn sqs_send_message_carries_binary_attributes_and_a_delay_given_as_text() {
     let machine = machine(&dir, &definition);
     let input = dir.join("input.json");
     std::fs::write(&input, r#"{"delay": "0"}"#).expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("exec");
+    let out = exec_aws(&machine, &input, &[]);
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(result["status"], "SUCCEEDED", "{result}");
     let got = aws
@@ -1172,17 +1142,7 @@ fn sqs_send_message_carries_binary_attributes_and_a_delay_given_as_text() {
     assert_eq!(attributes["blob"].binary_value().map(|b| b.as_ref()), Some(&b"hello"[..]));
     assert_eq!(attributes["text"].string_value(), Some("plain"));
     std::fs::write(&input, r#"{"delay": "soon"}"#).expect("input");
-    let out = Command::new(env!("CARGO_BIN_EXE_expressway"))
-        .args([
-            "exec",
-            "--aws",
-            "--definition",
-            machine.to_str().expect("utf-8"),
-            "--input",
-            input.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("exec");
+    let out = exec_aws(&machine, &input, &[]);
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(
         (result["status"].as_str(), result["error"].as_str()),

@@ -356,7 +356,8 @@ impl Program {
                 }
             }
             Resume::Task(outcome) => {
-                let resource = match self.code.get(frame.pc) {
+                // Named only in the cause of a result past the payload limit.
+                let resource = || match self.code.get(frame.pc) {
                     Some(Op::Invoke(t)) => raised::resource_type(&self.tasks[*t as usize].resource),
                     _ => "",
                 };
@@ -369,7 +370,7 @@ impl Program {
                         }
                         Err(e) => {
                             let raised =
-                                Raised::new(ErrorName::DataLimitExceeded.as_str(), data_limit_cause(resource, e));
+                                Raised::new(ErrorName::DataLimitExceeded.as_str(), data_limit_cause(resource(), e));
                             if let Some(step) = self.raise(frame, shared, raised) {
                                 return step;
                             }
