@@ -573,19 +573,7 @@ fn with_credentials_only_correctly_signed_requests_are_answered() {
 #[test]
 fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
     let dir = work_dir("api-pipeline");
-    std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
-    std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
-    let port = free_port();
-    let config = dir.join("pipeline.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    workflow_type: EXPRESS\n    \
-             source: {{ type: file, path: in.jsonl, follow: true }}\n    sink: {{ type: file, path: out.jsonl }}\n    \
-             dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
-        ),
-    )
-    .expect("config");
+    let (port, config) = greeting_pipeline(&dir, ", follow: true", "out.jsonl");
     let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
     command.args(["run", "--config", config.to_str().expect("utf-8 path")]);
     let server = Server::start("expressway run", port, command, dir.join("run.log"), tcp_open);
@@ -612,8 +600,9 @@ fn a_pipelines_machine_is_served_under_its_pipeline_name_and_read_only() {
 }
 
 /// A configuration in `dir` whose pipeline greets the one record of
-/// `in.jsonl` into the file `sink`, beside the API on a free port.
-fn greeting_pipeline(dir: &Path, sink: &str) -> (u16, PathBuf) {
+/// `in.jsonl` (its source with `source_extra` fields) into the file `sink`,
+/// beside the API on a free port.
+fn greeting_pipeline(dir: &Path, source_extra: &str, sink: &str) -> (u16, PathBuf) {
     std::fs::write(dir.join("greeter.asl.json"), GREETER).expect("machine");
     std::fs::write(dir.join("in.jsonl"), "{\"who\": \"file\"}\n").expect("input");
     let port = free_port();
@@ -622,7 +611,7 @@ fn greeting_pipeline(dir: &Path, sink: &str) -> (u16, PathBuf) {
         &config,
         format!(
             "pipelines:\n  - name: greetings\n    state_machine: greeter.asl.json\n    \
-             source: {{ type: file, path: in.jsonl }}\n    sink: {{ type: file, path: {sink} }}\n    \
+             source: {{ type: file, path: in.jsonl{source_extra} }}\n    sink: {{ type: file, path: {sink} }}\n    \
              dead_letter: {{ type: file, path: dead.jsonl }}\napi: {{ address: \"127.0.0.1:{port}\" }}\n"
         ),
     )
@@ -636,7 +625,7 @@ fn greeting_pipeline(dir: &Path, sink: &str) -> (u16, PathBuf) {
 #[test]
 fn serve_answers_after_its_pipelines_end() {
     let dir = work_dir("serve-finite");
-    let (port, config) = greeting_pipeline(&dir, "out.jsonl");
+    let (port, config) = greeting_pipeline(&dir, "", "out.jsonl");
     let mut command = Command::new(env!("CARGO_BIN_EXE_expressway"));
     command.args(["serve", "--config", config.to_str().expect("utf-8 path")]);
     let server = Server::start("expressway serve", port, command, dir.join("serve.log"), tcp_open);
@@ -655,7 +644,7 @@ fn serve_answers_after_its_pipelines_end() {
 #[test]
 fn serve_exits_when_a_pipeline_fails() {
     let dir = work_dir("serve-failing");
-    let (_, config) = greeting_pipeline(&dir, "/dev/full");
+    let (_, config) = greeting_pipeline(&dir, "", "/dev/full");
     let mut child = Command::new(env!("CARGO_BIN_EXE_expressway"))
         .args(["serve", "--config", config.to_str().expect("utf-8 path")])
         .stderr(std::process::Stdio::null())
