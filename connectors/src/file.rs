@@ -6,17 +6,156 @@
 //! checkpoint file (write, fsync, rename), so after a crash — even `kill -9`
 //! — a restart re-reads from the first incomplete line: nothing is skipped,
 //! and only the in-flight window can run twice.
+//!
+//! A file is known by its head, not its name: the checkpoint keeps a
+//! fingerprint of the first [`HEAD_BYTES`] bytes read, and a generation
+//! that counts the files read under the name. Why: log rotation puts new
+//! records under the same name — `rename` (a new file, its offsets from 0)
+//! or `copytruncate` (the same file emptied and written again, possibly past
+//! the old position before the next look). With a bare offset, a restart
+//! skipped the new file's first bytes and a follow read the renamed file for
+//! ever: records lost without a word. Now a restart that finds another head
+//! reads the file from its start, and a follow that sees the name point at
+//! another file, or the file shrink or its head change, finishes what is in
+//! flight, then reads the new file from its start (as `tail -F` and log
+//! shippers do). Records of each generation have an origin of their own, so
+//! a `source_id` idempotency key never takes a new file's line for the old
+//! file's line at the same offset.
 
 use crate::in_flight::InFlight;
 use crate::lines::{Line, read_line};
 use expressway_runtime::{Coordinates, Lag, Origin, Place, Polled, Record, RecordId, Sink, Source, SourceError};
+use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Lines are spread over this many partitions (line number modulo), so a
 /// file feeds every shard while each partition keeps its order.
 const PARTITIONS: u32 = 64;
+
+/// How many of a file's first bytes identify it.
+const HEAD_BYTES: usize = 1024;
+
+/// How often a busy follow looks for a rotation before it reads on (it
+/// always looks when it reaches the end): a `copytruncate` written past the
+/// old position is then read from that position for at most this long.
+const LOOK_EVERY: Duration = Duration::from_millis(10);
+
+/// A fingerprint of a file's first `len` bytes (at most [`HEAD_BYTES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    len: usize,
+    digest: [u8; 16],
+}
+
+impl Head {
+    fn of(bytes: &[u8]) -> Head {
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&Sha256::digest(bytes)[..16]);
+        Head { len: bytes.len(), digest }
+    }
+
+    /// The head of the file as it is now (as much of [`HEAD_BYTES`] as it has).
+    fn read(file: &File) -> std::io::Result<(Head, Vec<u8>)> {
+        let mut bytes = vec![0u8; HEAD_BYTES];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match file.read_at(&mut bytes[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        bytes.truncate(filled);
+        Ok((Head::of(&bytes), bytes))
+    }
+
+    /// Whether `file` still starts with the bytes this head was taken from;
+    /// if so, the head grows to what the file has now.
+    fn still_heads(&mut self, file: &File) -> std::io::Result<bool> {
+        let (now, bytes) = Head::read(file)?;
+        if bytes.len() < self.len || Head::of(&bytes[..self.len]) != *self {
+            return Ok(false);
+        }
+        *self = now;
+        Ok(true)
+    }
+
+    fn to_text(self) -> String {
+        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What a checkpoint file says: where to resume, in which file.
+#[derive(Debug, PartialEq)]
+struct Checkpoint {
+    offset: u64,
+    /// How many files were read under the name before this one.
+    generation: u64,
+    /// `None` in a checkpoint written before files had heads (a bare offset).
+    head: Option<Head>,
+}
+
+impl Checkpoint {
+    /// `OFFSET` alone (older versions), or `OFFSET` then a line
+    /// `file GENERATION HEAD_LEN HEAD_DIGEST`.
+    fn parse(text: &str) -> Result<Checkpoint, String> {
+        let mut lines = text.lines();
+        let offset = lines.next().unwrap_or("").trim().parse::<u64>().map_err(|e| e.to_string())?;
+        let head = match lines.next() {
+            None => return Ok(Checkpoint { offset, generation: 0, head: None }),
+            Some(line) => line,
+        };
+        let fields: Vec<&str> = head.split_ascii_whitespace().collect();
+        let [kind, generation, len, digest] = fields[..] else {
+            return Err(format!("expected 'file GENERATION LENGTH DIGEST', found '{head}'"));
+        };
+        let bad = || format!("expected 'file GENERATION LENGTH DIGEST', found '{head}'");
+        let generation = generation.parse::<u64>().map_err(|_| bad())?;
+        let len = len.parse::<usize>().ok().filter(|n| *n <= HEAD_BYTES).ok_or_else(bad)?;
+        if kind != "file" || digest.len() != 32 || lines.any(|l| !l.trim().is_empty()) {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Checkpoint { offset, generation, head: Some(Head { len, digest: bytes }) })
+    }
+
+    fn to_text(&self) -> String {
+        match self.head {
+            Some(head) => format!("{}\nfile {} {} {}\n", self.offset, self.generation, head.len, head.to_text()),
+            None => format!("{}\n", self.offset),
+        }
+    }
+}
+
+/// Why the file under the name is no longer the one being read.
+enum Rotation {
+    /// The file read shrank or its head changed: read it again from 0.
+    Rewritten,
+    /// The name now names another file (opened when that was seen).
+    Replaced(File),
+}
+
+/// The origin of generation `generation`'s records: the first file under
+/// a name keeps the plain `file:<path>` of older versions.
+fn origin(path: &Path, generation: u64) -> Origin {
+    match generation {
+        0 => Origin::intern(&format!("file:{}", path.display())),
+        g => Origin::intern(&format!("file:{}#{g}", path.display())),
+    }
+}
+
+/// The device and inode a file's metadata names.
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
 
 pub struct FileSource {
     path: PathBuf,
@@ -29,8 +168,20 @@ pub struct FileSource {
     /// The offsets of lines read and not yet complete.
     in_flight: InFlight,
     committed: u64,
-    /// `file:<path>`, shared by every record's coordinates.
+    /// `file:<path>` (and `#<generation>` past the first file), shared by
+    /// every record's coordinates.
     origin: Origin,
+    /// How many files were read under the name before this one.
+    generation: u64,
+    /// The head of the file read; `None` for a pipe or a device.
+    head: Option<Head>,
+    /// The file read's device and inode.
+    identity: (u64, u64),
+    /// A rotation seen while following, waiting for the old file's records
+    /// in flight to complete.
+    rotation: Option<Rotation>,
+    /// When a follow last looked for a rotation before reading.
+    looked: Instant,
     /// Longer lines are skipped unread and dead-lettered by their size.
     max_record_bytes: usize,
     line: Vec<u8>,
@@ -42,21 +193,41 @@ fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> SourceError {
 
 impl FileSource {
     /// Open `path` and resume from `checkpoint` (default `<path>.checkpoint`).
-    /// A checkpoint past the end of the file (a file truncated or replaced
-    /// since) is an error: silently reading nothing would skip its records.
+    /// A file that does not start as the checkpoint's did is another file,
+    /// read from its start. A checkpoint past the end of a file that does
+    /// (or of any file, for a checkpoint without a head) is an error:
+    /// silently reading nothing would skip its records.
     pub fn open(path: &Path, follow: bool, checkpoint: Option<&Path>) -> Result<FileSource, SourceError> {
         let checkpoint = checkpoint.map(Path::to_path_buf).unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();
             p.push(".checkpoint");
             PathBuf::from(p)
         });
-        let start = match std::fs::read_to_string(&checkpoint) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|e| err(&checkpoint, "invalid checkpoint in", e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        let saved = match std::fs::read_to_string(&checkpoint) {
+            Ok(text) => Checkpoint::parse(&text).map_err(|e| err(&checkpoint, "invalid checkpoint in", e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint { offset: 0, generation: 0, head: None },
             Err(e) => return Err(err(&checkpoint, "reading", e)),
         };
         let mut file = File::open(path).map_err(|e| err(path, "opening", e))?;
-        let len = file.metadata().map_err(|e| err(path, "reading the length of", e))?.len();
+        let meta = file.metadata().map_err(|e| err(path, "reading the length of", e))?;
+        let len = meta.len();
+        // A pipe or a device has no head to read (reading it would take its data).
+        let head = match meta.is_file() {
+            true => Some(Head::read(&file).map_err(|e| err(path, "reading", e))?.0),
+            false => None,
+        };
+        let (mut start, mut generation) = (saved.offset, saved.generation);
+        if let (Some(mut then), Some(_)) = (saved.head, head)
+            && !then.still_heads(&file).map_err(|e| err(path, "reading", e))?
+        {
+            tracing::warn!(
+                file = %path.display(),
+                checkpoint = %checkpoint.display(),
+                "the file does not start as the one the checkpoint was taken in (it was rotated or replaced): \
+                 reading it from its start"
+            );
+            (start, generation) = (0, saved.generation + 1);
+        }
         if start > len {
             return Err(SourceError(format!(
                 "the checkpoint {} is at byte {start}, past the end of {} ({len} bytes): the file was truncated or \
@@ -74,18 +245,81 @@ impl FileSource {
             position: start,
             line_no: 0,
             in_flight: InFlight::default(),
-            committed: start,
-            origin: Origin::intern(&format!("file:{}", path.display())),
+            // A new generation's checkpoint is written at the first commit.
+            committed: if generation == saved.generation { start } else { u64::MAX },
+            origin: origin(path, generation),
+            generation,
+            head,
+            identity: identity(&meta),
+            rotation: None,
+            looked: Instant::now(),
             max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             line: Vec::new(),
         })
     }
 
-    /// At the end of what it read: a file now shorter than the position
-    /// read was truncated under the run (a copytruncate rotation), and what
-    /// is written to it from now on sits before that position, where no
-    /// read looks. An error, not a quiet end: the run had finished normally
-    /// with its checkpoint past the end of a 20-byte file.
+    /// While following, at the end of what was read: has the name's file
+    /// been rotated? The file read shrank or its head changed (a
+    /// `copytruncate`), or the name now names another file (a rename and a
+    /// new file).
+    fn look_for_rotation(&mut self) -> Result<Option<Rotation>, SourceError> {
+        self.looked = Instant::now();
+        let Some(head) = &mut self.head else { return Ok(None) };
+        let file = self.reader.get_ref();
+        let len = file.metadata().map_err(|e| err(&self.path, "reading the length of", e))?.len();
+        if len < self.position || !head.still_heads(file).map_err(|e| err(&self.path, "reading", e))? {
+            return Ok(Some(Rotation::Rewritten));
+        }
+        // The name may be gone for a moment between a rename and the new
+        // file: keep the file read meanwhile.
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.is_file() && identity(&meta) != self.identity => match File::open(&self.path) {
+                Ok(next) => Ok(Some(Rotation::Replaced(next))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(err(&self.path, "opening", e)),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Read the rotated name's new file from its start, once every record of
+    /// the old one is complete (their ids are offsets in the old file), and
+    /// say so in the checkpoint at once: a crash from here on resumes there.
+    fn rotate(&mut self, rotation: Rotation) -> Result<(), SourceError> {
+        let how = match rotation {
+            Rotation::Rewritten => {
+                self.reader.seek(SeekFrom::Start(0)).map_err(|e| err(&self.path, "seeking in", e))?;
+                "it was truncated or rewritten"
+            }
+            Rotation::Replaced(next) => {
+                let old_len = self.reader.get_ref().metadata().map(|m| m.len()).unwrap_or(self.position);
+                if old_len > self.position {
+                    tracing::warn!(
+                        file = %self.path.display(),
+                        bytes = old_len - self.position,
+                        "the rotated file ends in an unfinished line, left unread"
+                    );
+                }
+                let meta = next.metadata().map_err(|e| err(&self.path, "reading the length of", e))?;
+                self.identity = identity(&meta);
+                self.reader = BufReader::with_capacity(256 * 1024, next);
+                "the name now names another file"
+            }
+        };
+        self.head = Some(Head::read(self.reader.get_ref()).map_err(|e| err(&self.path, "reading", e))?.0);
+        self.generation += 1;
+        self.origin = origin(&self.path, self.generation);
+        self.position = 0;
+        self.committed = u64::MAX;
+        tracing::warn!(file = %self.path.display(), generation = self.generation, "{how}: reading it from its start");
+        self.commit()
+    }
+
+    /// Not following, at the end of what it read: a file now shorter than
+    /// the position read was truncated under the run, and what is written to
+    /// it from now on sits before that position, where no read looks. An
+    /// error, not a quiet end: the run had finished normally with its
+    /// checkpoint past the end of a 20-byte file.
     fn check_not_truncated(&self) -> Result<(), SourceError> {
         let meta = self.reader.get_ref().metadata().map_err(|e| err(&self.path, "reading the length of", e))?;
         // A pipe or a device has no length to compare.
@@ -117,20 +351,48 @@ impl FileSource {
 impl Source for FileSource {
     fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
         let mut records = Vec::with_capacity(max.min(1024));
+        if self.follow && self.rotation.is_none() && self.looked.elapsed() >= LOOK_EVERY {
+            self.rotation = self.look_for_rotation()?;
+        }
+        // A rewritten file's bytes past the old position are not lines of
+        // their own: read nothing more until its records are complete.
+        if matches!(self.rotation, Some(Rotation::Rewritten)) {
+            if self.in_flight.first().is_some() {
+                return Ok(Polled::Idle);
+            }
+            if let Some(rotation) = self.rotation.take() {
+                self.rotate(rotation)?;
+            }
+        }
         while records.len() < max.min(1024) {
             let line = read_line(&mut self.reader, &mut self.line, self.max_record_bytes)
                 .map_err(|e| err(&self.path, "reading", e))?;
-            if line == Line::End {
-                // Records read before it go out first; the next poll, at
-                // the same end, reports a truncation.
-                if records.is_empty() {
-                    self.check_not_truncated()?;
+            // Following, a line still being written is read again once it
+            // is whole.
+            let unfinished = line != Line::End && !line.complete() && self.follow;
+            if line == Line::End || unfinished {
+                if unfinished {
+                    self.reader.seek(SeekFrom::Start(self.position)).map_err(|e| err(&self.path, "seeking in", e))?;
                 }
-                break;
-            }
-            if !line.complete() && self.follow {
-                // A line still being written: read it again once it is whole.
-                self.reader.seek(SeekFrom::Start(self.position)).map_err(|e| err(&self.path, "seeking in", e))?;
+                // Records read before it go out first; the next poll, at
+                // the same end, looks for a rotation or a truncation.
+                if records.is_empty() {
+                    if !self.follow {
+                        self.check_not_truncated()?;
+                    } else {
+                        if self.rotation.is_none() {
+                            self.rotation = self.look_for_rotation()?;
+                        }
+                        // A renamed file is read on until its records are
+                        // complete: a writer may still append to it meanwhile.
+                        if self.in_flight.first().is_none()
+                            && let Some(rotation) = self.rotation.take()
+                        {
+                            self.rotate(rotation)?;
+                            continue;
+                        }
+                    }
+                }
                 break;
             }
             let start = self.position;
@@ -175,7 +437,8 @@ impl Source for FileSource {
         let tmp = PathBuf::from(tmp);
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
-            writeln!(f, "{mark}")?;
+            let saved = Checkpoint { offset: mark, generation: self.generation, head: self.head };
+            f.write_all(saved.to_text().as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.checkpoint)
         };
@@ -334,22 +597,131 @@ mod tests {
         assert!(matches!(at_end.poll(10).unwrap(), Polled::Finished));
     }
 
-    /// A file truncated while it is read is an error at the end of what
-    /// was read, in follow mode and not.
+    /// Not following, a file truncated while it is read is an error at the
+    /// end of what was read.
     #[test]
-    fn a_file_truncated_under_the_reader_is_an_error() {
+    fn a_file_truncated_under_a_reader_that_does_not_follow_is_an_error() {
         let d = temp_dir("truncated");
         let input = d.join("in.jsonl");
         std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
-        for follow in [false, true] {
-            let _ = std::fs::remove_file(d.join("in.jsonl.checkpoint"));
-            std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
-            let mut s = FileSource::open(&input, follow, None).unwrap();
-            assert_eq!(records(s.poll(10).unwrap()).len(), 2);
-            std::fs::write(&input, "{}\n").unwrap();
-            let e = s.poll(10).err().expect("truncated").to_string();
-            assert!(e.contains("shrank to 3 bytes") && e.contains("byte 16"), "{e}");
+        let mut s = FileSource::open(&input, false, None).unwrap();
+        assert_eq!(records(s.poll(10).unwrap()).len(), 2);
+        std::fs::write(&input, "{}\n").unwrap();
+        let e = s.poll(10).err().expect("truncated").to_string();
+        assert!(e.contains("shrank to 3 bytes") && e.contains("byte 16"), "{e}");
+    }
+
+    fn payloads(rs: &[Record]) -> Vec<String> {
+        rs.iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect()
+    }
+
+    fn origin_of(r: &Record) -> String {
+        let place = r.coordinates.to_string();
+        place[..place.rfind(":offset=").unwrap()].to_string()
+    }
+
+    fn saved(d: &Path) -> Checkpoint {
+        Checkpoint::parse(&std::fs::read_to_string(d.join("in.jsonl.checkpoint")).unwrap()).unwrap()
+    }
+
+    /// `logrotate`'s default: the file renamed, a new one under the name.
+    /// The renamed file is read on while its records are in flight (a late
+    /// line is not lost); then the new file from its start, as the next
+    /// generation, whose records' origin differs from the first file's.
+    #[test]
+    fn a_follow_reads_a_renamed_files_successor_from_its_start() {
+        let d = temp_dir("renamed");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"old\":1}\n{\"old\":2}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap();
+        let first = records(s.poll(10).unwrap());
+        assert_eq!(first.len(), 2);
+        std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+        std::fs::write(&input, "{\"new\":1}\n{\"new\":2}\n{\"new\":3}\n").unwrap();
+        OpenOptions::new().append(true).open(d.join("in.jsonl.1")).unwrap().write_all(b"{\"old\":3}\n").unwrap();
+        let late = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&late), ["{\"old\":3}"], "the renamed file is read on while its records are in flight");
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle), "the new file waits for the old one's records");
+        first.iter().chain(&late).for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+        let next = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&next), ["{\"new\":1}", "{\"new\":2}", "{\"new\":3}"]);
+        assert_eq!(next[0].id, 0, "offsets in the new file");
+        assert_ne!(origin_of(&next[0]), origin_of(&first[0]), "a source_id key never repeats the old file's");
+        assert_eq!(saved(&d).generation, 1, "the checkpoint names the new file at once");
+        next.iter().for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+        // A restart resumes in the new file, past its three lines.
+        assert_eq!(saved(&d).offset, std::fs::metadata(&input).unwrap().len());
+        let mut again = FileSource::open(&input, true, None).unwrap();
+        assert!(matches!(again.poll(10).unwrap(), Polled::Idle));
+        OpenOptions::new().append(true).open(&input).unwrap().write_all(b"{\"new\":4}\n").unwrap();
+        let more = records(again.poll(10).unwrap());
+        assert_eq!(payloads(&more), ["{\"new\":4}"]);
+        assert_eq!(origin_of(&more[0]), origin_of(&next[0]), "the same file keeps its origin across a restart");
+    }
+
+    /// `copytruncate`: the file emptied and written again, here past the
+    /// position read before the follow looks again. Its new lines are read
+    /// from its start, none skipped.
+    #[test]
+    fn a_follow_rereads_a_file_rewritten_past_its_position() {
+        let d = temp_dir("rewritten");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap();
+        let first = records(s.poll(10).unwrap());
+        first.iter().for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+        let lines: Vec<String> = (0..5).map(|i| format!("{{\"rewritten\":{i}}}")).collect();
+        std::fs::write(&input, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        std::thread::sleep(LOOK_EVERY);
+        let again = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&again), lines);
+        assert_eq!(saved(&d).generation, 1);
+        // Shrunk below the position, and then written again.
+        again.iter().for_each(|r| s.complete(r.id));
+        std::fs::write(&input, "").unwrap();
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        OpenOptions::new().append(true).open(&input).unwrap().write_all(b"{\"third\":1}\n").unwrap();
+        let third = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&third), ["{\"third\":1}"]);
+        assert_eq!(saved(&d).generation, 2);
+    }
+
+    /// A restart that finds another file under the name (rotated while the
+    /// pipeline was down) reads it from its start, where a bare offset
+    /// skipped its first bytes; a checkpoint of an older version (an offset
+    /// alone) still resumes where it says.
+    #[test]
+    fn a_restart_reads_a_replaced_file_from_its_start() {
+        let d = temp_dir("replaced");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"a\":1}\n{\"a\":2}\n").unwrap();
+        let mut s = FileSource::open(&input, false, None).unwrap();
+        records(s.poll(10).unwrap()).iter().for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+        assert_eq!(saved(&d).offset, 16);
+        drop(s);
+        std::fs::write(&input, "{\"b\":1}\n{\"b\":2}\n{\"b\":3}\n").unwrap();
+        let mut after = FileSource::open(&input, false, None).unwrap();
+        assert_eq!(payloads(&records(after.poll(10).unwrap())), ["{\"b\":1}", "{\"b\":2}", "{\"b\":3}"]);
+
+        std::fs::write(d.join("in.jsonl.checkpoint"), "8\n").unwrap();
+        let mut older = FileSource::open(&input, false, None).unwrap();
+        assert_eq!(payloads(&records(older.poll(10).unwrap())), ["{\"b\":2}", "{\"b\":3}"]);
+    }
+
+    #[test]
+    fn checkpoints_are_read_as_written_and_damaged_ones_are_refused() {
+        let c = Checkpoint { offset: 42, generation: 3, head: Some(Head::of(b"{\"a\":1}\n")) };
+        assert_eq!(Checkpoint::parse(&c.to_text()), Ok(c));
+        assert_eq!(Checkpoint::parse("7\n"), Ok(Checkpoint { offset: 7, generation: 0, head: None }));
+        for bad in ["", "x\n", "7\nfile 1 8\n", "7\nfile 1 2000 00\n", "7\nfile x 8 0011\n", "7\ndisk 1 8 00\n"] {
+            assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
         }
+        let text = Checkpoint { offset: 1, generation: 0, head: Some(Head::of(b"")) }.to_text();
+        assert!(Checkpoint::parse(&format!("{text}trailing\n")).is_err());
     }
 
     /// The drain deadline abandons a record parked on a long Wait: the
@@ -402,8 +774,7 @@ mod tests {
         shutdown.store(true, Ordering::Relaxed);
         // A bound only so that a hang fails instead of waiting out the hour.
         rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the drain ended").expect("a clean stop");
-        let checkpoint = std::fs::read_to_string(d.join("in.jsonl.checkpoint")).unwrap();
-        assert_eq!(checkpoint.trim(), lines[0].len().to_string(), "the checkpoint stops at the abandoned line");
+        assert_eq!(saved(&d).offset, lines[0].len() as u64, "the checkpoint stops at the abandoned line");
         assert_eq!(Stats::get(&stats.abandoned), 1);
     }
 

@@ -206,7 +206,10 @@ pipelines:
 }
 
 fn checkpoint(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(dir.join("input.jsonl.checkpoint"))
+        .ok()
+        .and_then(|t| t.lines().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Completed idempotency keys the Redis store holds: members of its sets

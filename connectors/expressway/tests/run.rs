@@ -3,6 +3,8 @@
 //! restart, and a SIGTERM drain.
 
 use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +22,11 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
+}
+
+/// The offset a file source's checkpoint resumes from (its first line).
+fn offset_in(checkpoint: &str) -> u64 {
+    checkpoint.lines().next().and_then(|l| l.parse().ok()).expect("a checkpoint starts with its offset")
 }
 
 /// Every complete line of a JSON-lines file (a crash may leave a torn tail,
@@ -161,7 +168,7 @@ fn kill_9_then_restart(name: &str, runtime: &str) {
     let before = lines(&dir.join("results.jsonl"));
     assert!(!before.is_empty() && before.len() < n, "killed mid-run ({} of {n} written)", before.len());
     let checkpoint: u64 =
-        std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).map(|t| t.trim().parse().unwrap()).unwrap_or(0);
+        std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).map(|t| offset_in(&t)).unwrap_or(0);
     // Results already written for lines at or after the checkpoint will be
     // produced again: that, and only that, is the re-run window.
     let window = before.iter().filter(|r| offset_of[r["id"].as_str().unwrap()] >= checkpoint).count();
@@ -200,13 +207,67 @@ fn sigterm_drains_commits_and_exits_zero() {
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Everything was acknowledged: the checkpoint is at the end of the input.
-    let checkpoint: u64 = std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).unwrap().trim().parse().unwrap();
+    let checkpoint = offset_in(&std::fs::read_to_string(dir.join("input.jsonl.checkpoint")).unwrap());
     assert_eq!(checkpoint, std::fs::metadata(dir.join("input.jsonl")).unwrap().len());
     // A restart finds nothing left to do.
     let again = write_config(&dir, ECHO, false, "");
     let run = bin().args(["run", "--config", again.to_str().unwrap()]).output().expect("restart");
     assert!(String::from_utf8_lossy(&run.stderr).contains(": 0 executions"));
     assert_eq!(lines(&dir.join("results.jsonl")).len(), 20_000);
+}
+
+/// Log rotation under a following pipeline, each way `logrotate` does it,
+/// and once while the pipeline is down: every record of every file runs
+/// (before, a renamed file was read for ever and the new one never, and a
+/// restart skipped the new file's first bytes).
+#[test]
+fn a_following_pipeline_reads_every_record_across_log_rotations() {
+    let dir = temp_dir("rotation");
+    let input = dir.join("input.jsonl");
+    let batch = |from: usize, to: usize| -> String {
+        (from..to).map(|i| format!("{{\"id\": \"r{i}\", \"payload\": \"{}\"}}\n", "x".repeat(i % 7))).collect()
+    };
+    let append = |text: &str| OpenOptions::new().append(true).open(&input).unwrap().write_all(text.as_bytes()).unwrap();
+    let wait_for_results = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lines(&dir.join("results.jsonl")).len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let stop = |child: std::process::Child| {
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::write(&input, batch(0, 100)).unwrap();
+    let cfg = write_config(&dir, ECHO, true, "");
+    let spawn =
+        || bin().args(["run", "--config", cfg.to_str().unwrap()]).stderr(Stdio::piped()).spawn().expect("spawn");
+    let child = spawn();
+    wait_for_results(100);
+    // rename, then a new file under the name
+    std::fs::rename(&input, dir.join("input.jsonl.1")).unwrap();
+    std::fs::write(&input, batch(100, 150)).unwrap();
+    wait_for_results(150);
+    // copytruncate, written past the old position before the pipeline looks
+    std::fs::write(&input, batch(150, 230)).unwrap();
+    wait_for_results(230);
+    append(&batch(230, 240));
+    wait_for_results(240);
+    let log = stop(child);
+    assert!(log.contains("reading it from its start"), "each rotation is logged: {log}");
+    // Rotated while the pipeline was down.
+    std::fs::rename(&input, dir.join("input.jsonl.2")).unwrap();
+    std::fs::write(&input, batch(240, 300)).unwrap();
+    let child = spawn();
+    wait_for_results(300);
+    stop(child);
+    let ids: std::collections::BTreeSet<String> =
+        lines(&dir.join("results.jsonl")).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let expected: std::collections::BTreeSet<String> = (0..300).map(|i| format!("r{i}")).collect();
+    assert_eq!(ids, expected, "every record of every file ran");
+    assert!(lines(&dir.join("dead.jsonl")).is_empty(), "no line was read from the middle");
 }
 
 #[test]
