@@ -89,6 +89,11 @@ pub struct RunOptions {
     pub max_work: u64,
     /// Told of every state event; also makes the result carry its path.
     pub observer: Option<Observer>,
+    /// Workflow variables in scope from the start (TestState's `variables`);
+    /// an execution starts with none.
+    pub variables: Option<Value>,
+    /// The context object `$$` given whole (TestState's `context`).
+    pub context: Option<Value>,
 }
 
 impl Default for RunOptions {
@@ -99,6 +104,8 @@ impl Default for RunOptions {
             max_transitions: Some(DEFAULT_MAX_TRANSITIONS),
             max_work: crate::vm::WORK_PER_EXECUTION,
             observer: None,
+            variables: None,
+            context: None,
         }
     }
 }
@@ -177,10 +184,12 @@ pub fn begin(
     let mut shared = Shared::new(info, shared_input, opts.seed);
     shared.max_transitions = opts.max_transitions;
     shared.set_work_left(opts.max_work);
+    shared.context = opts.context.clone();
     if let Some(observer) = &opts.observer {
         shared.watch = Watch::new(Some(observer.clone()));
     }
-    let mut frame = Frame::new(program, 0, input, Value::empty_object());
+    let vars = opts.variables.clone().unwrap_or_else(Value::empty_object);
+    let mut frame = Frame::new(program, 0, input, vars);
     frame.set_input_bound(bound);
     (frame, shared, deadline)
 }

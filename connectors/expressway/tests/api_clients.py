@@ -153,9 +153,81 @@ def with_boto3():
     named = sfn.test_state(definition=json.dumps(machine), stateName="Call", roleArn=ROLE, input="{}",
                            mock={"result": '{"Payload": 1}'})
     assert named["status"] == "SUCCEEDED" and json.loads(named["output"]) == {"Payload": 1}, named
+    inspection_checks(sfn)
     pages = sfn.get_paginator("list_state_machines").paginate(PaginationConfig={"PageSize": 1})
     names = [m["name"] for page in pages for m in page["stateMachines"]]
     assert {"boto-doubler", "boto-standard"} <= set(names), names
+
+
+def inspection_checks(sfn):
+    """TestState's inspectionData at DEBUG, against what AWS recorded for the same states (LocalStack's
+    parity snapshots of AWS: test_test_state_scenarios, test_state_configuration, test_state_with_variables)."""
+    def debug(state, input_value, **kw):
+        answer = sfn.test_state(definition=json.dumps(state), roleArn=ROLE, input=json.dumps(input_value),
+                                inspectionLevel="DEBUG", **kw)
+        data = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in answer.get("inspectionData", {}).items()}
+        return answer, data
+
+    base = {"Value": "HelloWorld"}
+    _, data = debug({"Type": "Pass", "End": True}, base)
+    assert data == {k: base for k in ["input", "afterInputPath", "afterParameters", "afterResultSelector",
+                                      "afterResultPath"]}, data
+    io_input = {"initialData": {"fieldFromInput": "value from input", "otherField": "other"},
+                "unrelatedData": {"someOtherField": 1234}}
+    params = {"staticValue": "some value", "inputValue": "value from input"}
+    io_pass = {"Type": "Pass", "InputPath": "$.initialData", "ResultPath": "$.modifiedData", "End": True,
+               "Parameters": {"staticValue": "some value", "inputValue.$": "$.fieldFromInput"}}
+    _, data = debug(io_pass, io_input)
+    assert data == {"input": io_input, "afterInputPath": io_input["initialData"], "afterParameters": params,
+                    "afterResultSelector": params, "afterResultPath": {**io_input, "modifiedData": params}}, data
+    result = {"resultKey": "result value"}
+    _, data = debug({**io_pass, "Result": result}, io_input)
+    assert data == {"input": io_input, "result": result, "afterResultSelector": result,
+                    "afterResultPath": {**io_input, "modifiedData": result}}, data
+    choice = {"Type": "Choice", "Default": "Other",
+              "Choices": [{"Variable": "$.value", "NumericGreaterThan": 20, "Next": "ValueInTwenties"}]}
+    answer, data = debug(choice, {"type": "Private", "value": 22})
+    assert answer["nextState"] == "ValueInTwenties" and set(data) == {"input", "afterInputPath"}, (answer, data)
+    answer, data = debug({"Type": "Fail", "Error": "SomeFailure", "Cause": "why"}, base)
+    assert answer["status"] == "FAILED" and data == {"input": base, "afterInputPath": base}, (answer, data)
+    # A task: its result, then ResultSelector and ResultPath.
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+            "Parameters": {"FunctionName": "f", "Payload.$": "$"}, "ResultSelector": {"body.$": "$.Payload"},
+            "ResultPath": "$.out"}
+    _, data = debug(task, {"n": 1}, mock={"result": '{"Payload": {"ok": true}}'})
+    assert data == {"input": {"n": 1}, "afterInputPath": {"n": 1},
+                    "afterParameters": {"FunctionName": "f", "Payload": {"n": 1}},
+                    "result": {"Payload": {"ok": True}}, "afterResultSelector": {"body": {"ok": True}},
+                    "afterResultPath": {"n": 1, "out": {"body": {"ok": True}}}}, data
+    # A retrier's back-off and index; spent, the error fails the state with the retrier's index.
+    retried = {**task, "Retry": [{"ErrorEquals": ["Other"]},
+                                 {"ErrorEquals": ["Busy"], "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 5}]}
+    failing = {"errorOutput": {"error": "Busy", "cause": "later"}}
+    answer, data = debug(retried, {}, mock=failing, stateConfiguration={"retrierRetryCount": 4})
+    assert answer["status"] == "RETRIABLE", answer
+    assert data["errorDetails"] == {"retryBackoffIntervalSeconds": 16, "retryIndex": 1}, data
+    answer, data = debug(retried, {}, mock=failing, stateConfiguration={"retrierRetryCount": 5})
+    assert answer["status"] == "FAILED" and data["errorDetails"] == {"retryIndex": 1}, (answer, data)
+    # The second catcher's index, with the error where its ResultPath put it.
+    caught = {**task, "Catch": [{"ErrorEquals": ["Other"], "Next": "A"},
+                                {"ErrorEquals": ["States.ALL"], "Next": "B", "ResultPath": "$.err"}]}
+    answer, data = debug(caught, {"n": 1}, mock=failing)
+    assert (answer["status"], answer["nextState"], answer["error"], answer["cause"]) == (
+        "CAUGHT_ERROR", "B", "Busy", "later"), answer
+    assert data["errorDetails"] == {"catchIndex": 1}, data
+    # Variables and a context object given whole, as a JSONata Pass reads them.
+    jsonata = {"Type": "Pass", "QueryLanguage": "JSONata", "End": True,
+               "Output": "{% {'v': $sum([1,2,3]) + $var_constant_1, 'id': $states.context.Execution.Id} %}"}
+    variables = {"var_constant_1": 10}
+    answer, data = debug(jsonata, {}, variables=json.dumps(variables),
+                         context=json.dumps({"Execution": {"Id": "given"}}))
+    assert json.loads(answer["output"]) == {"v": 16, "id": "given"}, answer
+    assert data == {"input": {}, "variables": variables}, data
+    try:
+        sfn.test_state(definition=json.dumps(jsonata), roleArn=ROLE, variables="[1]")
+        raise AssertionError("variables must be an object")
+    except sfn.exceptions.ValidationException:
+        pass
 
 
 def signature_checks():

@@ -39,6 +39,9 @@ impl Resolver<'_> {
     }
 
     pub(super) fn context(&self) -> Value {
+        if let Some(given) = &self.shared.context {
+            return given.clone();
+        }
         let info = &self.shared.info;
         let st = &self.program.states[self.frame_state as usize];
         let mut exec = Map::new();

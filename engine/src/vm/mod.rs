@@ -35,7 +35,7 @@ mod writer;
 pub use context::ExecutionInfo;
 pub use raised::Raised;
 pub use step::{Fork, Outcome, Resume, Step, TaskCall, TaskOutcome};
-pub use watch::{MAX_PATH, Observer, StateEvent, StateObserver, Watch};
+pub use watch::{MAX_PATH, Observer, Stage, StateEvent, StateObserver, Watch};
 
 use map::MapStart;
 use query::Role;
@@ -64,6 +64,9 @@ pub struct Shared {
     pub fused_maps: u32,
     /// Per-state events for an observer, if the driver set one.
     pub watch: Watch,
+    /// The context object `$$` given whole (TestState's `context`), in place
+    /// of the one the execution's names and state make.
+    pub context: Option<Value>,
     /// The transitions after which the driver stops the execution as timed
     /// out: inline iterations, which run within one step, stop there too.
     pub max_transitions: Option<u64>,
@@ -109,6 +112,7 @@ impl Shared {
             entered_by_type: [0; 8],
             fused_maps: 0,
             watch: Watch::default(),
+            context: None,
             max_transitions: None,
             work_left: Cell::new(WORK_PER_EXECUTION),
         }
@@ -365,6 +369,7 @@ impl Program {
                 match outcome {
                     TaskOutcome::Succeeded(v) => match crate::bounds::check(&v) {
                         Ok(m) => {
+                            shared.watch.note_stage(frame.state, Some(Stage::Result), || v.clone());
                             frame.set_acc(v, Some(m));
                             frame.pc += 1;
                         }
@@ -661,7 +666,13 @@ impl Program {
                 }
             };
             match result {
-                Ok(()) => frame.pc += 1,
+                Ok(()) => {
+                    shared.watch.note_stage(frame.state, Stage::after(op), || match op {
+                        Op::Assign(_) => frame.pending.clone().unwrap_or_default(),
+                        _ => frame.acc().clone(),
+                    });
+                    frame.pc += 1
+                }
                 Err(e) => {
                     if let Some(step) = self.raise(frame, shared, e) {
                         return step;

@@ -3,7 +3,8 @@
 //! optional [`StateObserver`] and records the execution's path; with no
 //! observer set, each event costs one branch and nothing is recorded.
 
-use crate::program::StateId;
+use crate::program::{Op, StateId};
+use crate::value::Value;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,11 +39,56 @@ impl StateEvent {
     }
 }
 
+/// A point of a state's data flow, as TestState's `inspectionData` names
+/// them: the value the state holds right after that step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    AfterInputPath,
+    /// `Parameters`, or a JSONata state's `Arguments`.
+    AfterParameters,
+    /// A task's answer, a Pass state's `Result`, a Map's or Parallel's results.
+    Result,
+    AfterResultSelector,
+    AfterResultPath,
+    AfterOutputPath,
+    /// A JSONata state's `Output`.
+    Output,
+    /// The variables a state's `Assign` sets (when it is left).
+    Assigned,
+}
+
+impl Stage {
+    /// The stage an instruction's success reaches, if it is one.
+    pub(crate) fn after(op: Op) -> Option<Stage> {
+        Some(match op {
+            Op::InputPath(_) | Op::DiscardInput => Stage::AfterInputPath,
+            Op::Parameters(_) => Stage::AfterParameters,
+            Op::Const(_) => Stage::Result,
+            Op::ResultSelector(_) => Stage::AfterResultSelector,
+            Op::ResultPath(_) | Op::DiscardResult => Stage::AfterResultPath,
+            Op::OutputPath(_) | Op::DiscardOutput => Stage::AfterOutputPath,
+            Op::Output(_) => Stage::Output,
+            Op::Assign(_) => Stage::Assigned,
+            _ => return None,
+        })
+    }
+}
+
 /// Told of every state event of the executions it watches, on the thread
 /// that runs them. Called on the hot path: it must neither block nor
 /// allocate.
 pub trait StateObserver: Send + Sync {
     fn observe(&self, state: StateId, event: StateEvent);
+
+    /// Whether [`StateObserver::stage`] is to be called (read once per
+    /// execution): only a debugger wants every step's value.
+    fn wants_stages(&self) -> bool {
+        false
+    }
+
+    /// The value `state` holds after `stage` (only if it
+    /// [`StateObserver::wants_stages`]).
+    fn stage(&self, _state: StateId, _stage: Stage, _value: &Value) {}
 
     /// Right after `observe(from, event)`, when the execution goes on from
     /// `from` to `to`: `Succeeded` along a `Next` or a Choice's branch,
@@ -88,12 +134,28 @@ pub struct Watch(Option<Box<Watching>>);
 struct Watching {
     observer: Observer,
     path: Vec<(StateId, StateEvent)>,
+    stages: bool,
 }
 
 impl Watch {
     /// Watch with `observer`, or not at all.
     pub fn new(observer: Option<Observer>) -> Watch {
-        Watch(observer.map(|observer| Box::new(Watching { observer, path: Vec::new() })))
+        Watch(observer.map(|observer| {
+            let stages = observer.0.wants_stages();
+            Box::new(Watching { observer, path: Vec::new(), stages })
+        }))
+    }
+
+    /// `value` is what `state` holds after `stage`: told to an observer that
+    /// wants stages (a branch on a null pointer otherwise).
+    #[inline(always)]
+    pub(crate) fn note_stage(&mut self, state: StateId, stage: Option<Stage>, value: impl FnOnce() -> Value) {
+        if let Some(watching) = &mut self.0
+            && watching.stages
+            && let Some(stage) = stage
+        {
+            watching.observer.0.stage(state, stage, &value());
+        }
     }
 
     #[inline(always)]
