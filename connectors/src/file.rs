@@ -7,20 +7,31 @@
 //! — a restart re-reads from the first incomplete line: nothing is skipped,
 //! and only the in-flight window can run twice.
 //!
-//! A file is known by its head, not its name: the checkpoint keeps a
-//! fingerprint of the first [`HEAD_BYTES`] bytes read, and a generation
-//! that counts the files read under the name. Why: log rotation puts new
-//! records under the same name — `rename` (a new file, its offsets from 0)
-//! or `copytruncate` (the same file emptied and written again, possibly past
-//! the old position before the next look). With a bare offset, a restart
-//! skipped the new file's first bytes and a follow read the renamed file for
-//! ever: records lost without a word. Now a restart that finds another head
-//! reads the file from its start, and a follow that sees the name point at
-//! another file, or the file shrink or its head change, finishes what is in
-//! flight, then reads the new file from its start (as `tail -F` and log
-//! shippers do). Records of each generation have an origin of their own, so
-//! a `source_id` idempotency key never takes a new file's line for the old
-//! file's line at the same offset.
+//! A file is known by its head and inode, not its name: the checkpoint
+//! keeps a fingerprint of the file's first bytes (up to [`HEAD_BYTES`],
+//! at least as many as the offset passed), its device and inode, and a
+//! generation that counts the files read under the name. Why: log rotation
+//! puts new records under the same name — `rename` (a new file, its offsets
+//! from 0) or `copytruncate` (the same file emptied and written again,
+//! possibly past the old position before the next look). With a bare
+//! offset, a restart skipped the new file's first bytes and a follow read
+//! the renamed file for ever: records lost without a word.
+//!
+//! Now a restart that finds another head under the name first reads the
+//! rest of the checkpoint's file if it is still beside it (found by its
+//! inode and head, as `logrotate` leaves it), then the new file from its
+//! start. A follow that sees the name point at another file, or the file
+//! shrink or its head change, lets the records in flight complete (reading
+//! a renamed file on meanwhile), then reads the next file from its start
+//! (as `tail -F` and log shippers do); one record in flight for long (a
+//! Wait) holds the next file back until it completes. Records of each
+//! generation have an origin of their own, so a `source_id` idempotency key
+//! never takes a new file's line for the old file's line at the same
+//! offset. What this does not cover: lines a writer appends to a renamed
+//! file after the follow moved on, `copytruncate`'s own window (between its
+//! copy and its truncation), a rotated file compressed or moved away before
+//! a restart found it, and a file atomically replaced by a longer copy of
+//! itself, which a follow reads again from its start (duplicates, no loss).
 
 use crate::in_flight::InFlight;
 use crate::lines::{Line, read_line};
@@ -39,9 +50,11 @@ const PARTITIONS: u32 = 64;
 /// How many of a file's first bytes identify it.
 const HEAD_BYTES: usize = 1024;
 
-/// How often a busy follow looks for a rotation before it reads on (it
+/// How often a busy follow looks for a rotation before a poll reads on (it
 /// always looks when it reaches the end): a `copytruncate` written past the
-/// old position is then read from that position for at most this long.
+/// old position between two looks is read from that position by the polls
+/// of this long (a fragment of a line becomes a malformed record), then read
+/// again from its start.
 const LOOK_EVERY: Duration = Duration::from_millis(10);
 
 /// A fingerprint of a file's first `len` bytes (at most [`HEAD_BYTES`]).
@@ -98,50 +111,79 @@ struct Checkpoint {
     generation: u64,
     /// `None` in a checkpoint written before files had heads (a bare offset).
     head: Option<Head>,
+    /// The device and inode of the file the offset is in.
+    identity: (u64, u64),
 }
 
 impl Checkpoint {
+    const FORMAT: &str = "'file GENERATION LENGTH DIGEST DEVICE INODE'";
+
     /// `OFFSET` alone (older versions), or `OFFSET` then a line
-    /// `file GENERATION HEAD_LEN HEAD_DIGEST`.
+    /// `file GENERATION HEAD_LEN HEAD_DIGEST DEVICE INODE`.
     fn parse(text: &str) -> Result<Checkpoint, String> {
         let mut lines = text.lines();
         let offset = lines.next().unwrap_or("").trim().parse::<u64>().map_err(|e| e.to_string())?;
-        let head = match lines.next() {
-            None => return Ok(Checkpoint { offset, generation: 0, head: None }),
-            Some(line) => line,
+        let Some(line) = lines.next() else {
+            return Ok(Checkpoint { offset, generation: 0, head: None, identity: (0, 0) });
         };
-        let fields: Vec<&str> = head.split_ascii_whitespace().collect();
-        let [kind, generation, len, digest] = fields[..] else {
-            return Err(format!("expected 'file GENERATION LENGTH DIGEST', found '{head}'"));
+        let bad = || format!("expected {}, found '{line}'", Checkpoint::FORMAT);
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        let ["file", generation, len, digest, device, inode] = fields[..] else { return Err(bad()) };
+        let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u64>().ok()).flatten();
+        let (Some(generation), Some(len), Some(device), Some(inode)) =
+            (number(generation), number(len), number(device), number(inode))
+        else {
+            return Err(bad());
         };
-        let bad = || format!("expected 'file GENERATION LENGTH DIGEST', found '{head}'");
-        let generation = generation.parse::<u64>().map_err(|_| bad())?;
-        let len = len.parse::<usize>().ok().filter(|n| *n <= HEAD_BYTES).ok_or_else(bad)?;
-        if kind != "file" || digest.len() != 32 || lines.any(|l| !l.trim().is_empty()) {
+        let hex = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if len > HEAD_BYTES as u64 || !hex || lines.any(|l| !l.trim().is_empty()) {
             return Err(bad());
         }
         let mut bytes = [0u8; 16];
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
         }
-        Ok(Checkpoint { offset, generation, head: Some(Head { len, digest: bytes }) })
+        let head = Head { len: len as usize, digest: bytes };
+        Ok(Checkpoint { offset, generation, head: Some(head), identity: (device, inode) })
     }
 
     fn to_text(&self) -> String {
         match self.head {
-            Some(head) => format!("{}\nfile {} {} {}\n", self.offset, self.generation, head.len, head.to_text()),
+            Some(head) => format!(
+                "{}\nfile {} {} {} {} {}\n",
+                self.offset,
+                self.generation,
+                head.len,
+                head.to_text(),
+                self.identity.0,
+                self.identity.1
+            ),
             None => format!("{}\n", self.offset),
         }
     }
 }
 
-/// Why the file under the name is no longer the one being read.
-enum Rotation {
-    /// The file read shrank or its head changed: read it again from 0.
-    Rewritten,
-    /// The name now names another file (opened when that was seen).
-    Replaced(File),
+/// The file in `path`'s directory that is the file `identity` names and
+/// still starts with `head`: where a file rotated while the pipeline was
+/// down went (`logrotate` renames it beside the new one).
+fn find_rotated(path: &Path, identity: (u64, u64), head: Head) -> Option<File> {
+    /// A directory of many files is not read whole for this.
+    const MAX_ENTRIES: usize = 10_000;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(Result::ok).find_map(|entry| {
+        let meta = std::fs::metadata(entry.path()).ok()?;
+        if !meta.is_file() || file_identity(&meta) != identity {
+            return None;
+        }
+        let file = File::open(entry.path()).ok()?;
+        let mut head = head;
+        head.still_heads(&file).ok()?.then_some(file)
+    })
 }
+
+/// Rotations a follow keeps at most waiting for the file read to complete
+/// (each holds its file open).
+const MAX_SUCCESSORS: usize = 8;
 
 /// The origin of generation `generation`'s records: the first file under
 /// a name keeps the plain `file:<path>` of older versions.
@@ -152,8 +194,13 @@ fn origin(path: &Path, generation: u64) -> Origin {
     }
 }
 
+/// The generation after `generation` (a checkpoint may say any number).
+fn next_generation(generation: u64, path: &Path) -> Result<u64, SourceError> {
+    generation.checked_add(1).ok_or_else(|| err(path, "counting the files read under", "too many rotations"))
+}
+
 /// The device and inode a file's metadata names.
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
@@ -177,9 +224,12 @@ pub struct FileSource {
     head: Option<Head>,
     /// The file read's device and inode.
     identity: (u64, u64),
-    /// A rotation seen while following, waiting for the old file's records
-    /// in flight to complete.
-    rotation: Option<Rotation>,
+    /// The file read shrank or its head changed (a `copytruncate`): it is
+    /// read again from its start once its records in flight complete.
+    rewritten: bool,
+    /// The files the name came to name after the one read, oldest first,
+    /// each read from its start once the one before it is done.
+    successors: std::collections::VecDeque<(File, (u64, u64))>,
     /// When a follow last looked for a rotation before reading.
     looked: Instant,
     /// Longer lines are skipped unread and dead-lettered by their size.
@@ -205,29 +255,43 @@ impl FileSource {
         });
         let saved = match std::fs::read_to_string(&checkpoint) {
             Ok(text) => Checkpoint::parse(&text).map_err(|e| err(&checkpoint, "invalid checkpoint in", e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint { offset: 0, generation: 0, head: None },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Checkpoint { offset: 0, generation: 0, head: None, identity: (0, 0) }
+            }
             Err(e) => return Err(err(&checkpoint, "reading", e)),
         };
-        let mut file = File::open(path).map_err(|e| err(path, "opening", e))?;
-        let meta = file.metadata().map_err(|e| err(path, "reading the length of", e))?;
-        let len = meta.len();
-        // A pipe or a device has no head to read (reading it would take its data).
-        let head = match meta.is_file() {
-            true => Some(Head::read(&file).map_err(|e| err(path, "reading", e))?.0),
-            false => None,
-        };
+        let named = File::open(path).map_err(|e| err(path, "opening", e))?;
+        let meta = named.metadata().map_err(|e| err(path, "reading the length of", e))?;
+        let (mut file, mut meta) = (named, meta);
         let (mut start, mut generation) = (saved.offset, saved.generation);
-        if let (Some(mut then), Some(_)) = (saved.head, head)
+        let mut successors = std::collections::VecDeque::new();
+        // A pipe or a device has no head to read (reading it would take its data).
+        if let (Some(mut then), true) = (saved.head, meta.is_file())
             && !then.still_heads(&file).map_err(|e| err(path, "reading", e))?
         {
-            tracing::warn!(
-                file = %path.display(),
-                checkpoint = %checkpoint.display(),
-                "the file does not start as the one the checkpoint was taken in (it was rotated or replaced): \
-                 reading it from its start"
-            );
-            (start, generation) = (0, saved.generation + 1);
+            // Rotated while the pipeline was down: finish the file the
+            // checkpoint is in, if it is still beside the name, then read the
+            // name's new file from its start.
+            match find_rotated(path, saved.identity, then) {
+                Some(old) => {
+                    let identity = file_identity(&meta);
+                    successors.push_back((std::mem::replace(&mut file, old), identity));
+                    meta = file.metadata().map_err(|e| err(path, "reading the length of", e))?;
+                    tracing::warn!(file = %path.display(), "rotated since the checkpoint: reading the rest of the rotated file first");
+                }
+                None => {
+                    tracing::warn!(
+                        file = %path.display(),
+                        checkpoint = %checkpoint.display(),
+                        "the file does not start as the one the checkpoint was taken in, which is not beside it any \
+                         more (rotated or replaced): reading it from its start"
+                    );
+                    start = 0;
+                    generation = next_generation(saved.generation, path)?;
+                }
+            }
         }
+        let len = meta.len();
         if start > len {
             return Err(SourceError(format!(
                 "the checkpoint {} is at byte {start}, past the end of {} ({len} bytes): the file was truncated or \
@@ -236,8 +300,12 @@ impl FileSource {
                 path.display()
             )));
         }
+        let head = match meta.is_file() {
+            true => Some(Head::read(&file).map_err(|e| err(path, "reading", e))?.0),
+            false => None,
+        };
         file.seek(SeekFrom::Start(start)).map_err(|e| err(path, "seeking in", e))?;
-        Ok(FileSource {
+        let mut source = FileSource {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(256 * 1024, file),
             follow,
@@ -245,74 +313,92 @@ impl FileSource {
             position: start,
             line_no: 0,
             in_flight: InFlight::default(),
-            // A new generation's checkpoint is written at the first commit.
-            committed: if generation == saved.generation { start } else { u64::MAX },
+            committed: start,
             origin: origin(path, generation),
             generation,
             head,
-            identity: identity(&meta),
-            rotation: None,
+            identity: file_identity(&meta),
+            rewritten: false,
+            successors,
             looked: Instant::now(),
             max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             line: Vec::new(),
-        })
+        };
+        // A new generation is saved at once: a crash before the first commit
+        // would otherwise give the next file under the name the same one.
+        if generation != saved.generation {
+            source.committed = u64::MAX;
+            source.commit()?;
+        }
+        Ok(source)
     }
 
-    /// While following, at the end of what was read: has the name's file
-    /// been rotated? The file read shrank or its head changed (a
-    /// `copytruncate`), or the name now names another file (a rename and a
-    /// new file).
-    fn look_for_rotation(&mut self) -> Result<Option<Rotation>, SourceError> {
+    /// While following: has the name's file been rotated? The file read
+    /// shrank or its head changed (a `copytruncate`), or the name now names
+    /// another file than the last one known (a rename and a new file).
+    fn look_for_rotation(&mut self) -> Result<(), SourceError> {
         self.looked = Instant::now();
-        let Some(head) = &mut self.head else { return Ok(None) };
-        let file = self.reader.get_ref();
-        let len = file.metadata().map_err(|e| err(&self.path, "reading the length of", e))?.len();
-        if len < self.position || !head.still_heads(file).map_err(|e| err(&self.path, "reading", e))? {
-            return Ok(Some(Rotation::Rewritten));
+        let Some(head) = &mut self.head else { return Ok(()) };
+        if !self.rewritten && self.successors.is_empty() {
+            let file = self.reader.get_ref();
+            let len = file.metadata().map_err(|e| err(&self.path, "reading the length of", e))?.len();
+            self.rewritten =
+                len < self.position || !head.still_heads(file).map_err(|e| err(&self.path, "reading", e))?;
         }
+        let newest = self.successors.back().map_or(self.identity, |(_, identity)| *identity);
         // The name may be gone for a moment between a rename and the new
-        // file: keep the file read meanwhile.
-        match std::fs::metadata(&self.path) {
-            Ok(meta) if meta.is_file() && identity(&meta) != self.identity => match File::open(&self.path) {
-                Ok(next) => Ok(Some(Rotation::Replaced(next))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(err(&self.path, "opening", e)),
-            },
-            _ => Ok(None),
+        // file, or the new file not yet readable: keep the file read
+        // meanwhile and look again.
+        let Ok(meta) = std::fs::metadata(&self.path) else { return Ok(()) };
+        if meta.is_file() && file_identity(&meta) != newest && self.successors.len() < MAX_SUCCESSORS {
+            match File::open(&self.path).and_then(|f| f.metadata().map(|m| (f, m))) {
+                Ok((next, m)) if m.is_file() && file_identity(&m) != newest => {
+                    self.successors.push_back((next, file_identity(&m)))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(file = %self.path.display(), error = %e, "opening the rotated name's new file")
+                }
+            }
         }
+        Ok(())
     }
 
-    /// Read the rotated name's new file from its start, once every record of
-    /// the old one is complete (their ids are offsets in the old file), and
-    /// say so in the checkpoint at once: a crash from here on resumes there.
-    fn rotate(&mut self, rotation: Rotation) -> Result<(), SourceError> {
-        let how = match rotation {
-            Rotation::Rewritten => {
-                self.reader.seek(SeekFrom::Start(0)).map_err(|e| err(&self.path, "seeking in", e))?;
-                "it was truncated or rewritten"
+    /// Read the file again from its start (it was rewritten), or the next
+    /// file the name came to name: once every record of the one read is
+    /// complete (their ids are offsets in it), and said in the checkpoint at
+    /// once, so that a crash from here on resumes there.
+    fn rotate(&mut self) -> Result<(), SourceError> {
+        let how = if std::mem::take(&mut self.rewritten) {
+            self.reader.seek(SeekFrom::Start(0)).map_err(|e| err(&self.path, "seeking in", e))?;
+            "it was truncated or rewritten"
+        } else if let Some((next, identity)) = self.successors.pop_front() {
+            let old_len = self.reader.get_ref().metadata().map(|m| m.len()).unwrap_or(self.position);
+            if old_len > self.position {
+                tracing::warn!(
+                    file = %self.path.display(),
+                    bytes = old_len - self.position,
+                    "the rotated file ends in an unfinished line, left unread"
+                );
             }
-            Rotation::Replaced(next) => {
-                let old_len = self.reader.get_ref().metadata().map(|m| m.len()).unwrap_or(self.position);
-                if old_len > self.position {
-                    tracing::warn!(
-                        file = %self.path.display(),
-                        bytes = old_len - self.position,
-                        "the rotated file ends in an unfinished line, left unread"
-                    );
-                }
-                let meta = next.metadata().map_err(|e| err(&self.path, "reading the length of", e))?;
-                self.identity = identity(&meta);
-                self.reader = BufReader::with_capacity(256 * 1024, next);
-                "the name now names another file"
-            }
+            self.reader = BufReader::with_capacity(256 * 1024, next);
+            self.identity = identity;
+            "the name names another file"
+        } else {
+            return Ok(());
         };
         self.head = Some(Head::read(self.reader.get_ref()).map_err(|e| err(&self.path, "reading", e))?.0);
-        self.generation += 1;
+        self.generation = next_generation(self.generation, &self.path)?;
         self.origin = origin(&self.path, self.generation);
         self.position = 0;
         self.committed = u64::MAX;
         tracing::warn!(file = %self.path.display(), generation = self.generation, "{how}: reading it from its start");
         self.commit()
+    }
+
+    /// Whether a rotation waits, and can be made now.
+    fn may_rotate(&self) -> bool {
+        (self.rewritten || !self.successors.is_empty()) && self.in_flight.first().is_none()
     }
 
     /// Not following, at the end of what it read: a file now shorter than
@@ -351,19 +437,19 @@ impl FileSource {
 impl Source for FileSource {
     fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
         let mut records = Vec::with_capacity(max.min(1024));
-        if self.follow && self.rotation.is_none() && self.looked.elapsed() >= LOOK_EVERY {
-            self.rotation = self.look_for_rotation()?;
+        if self.follow && self.looked.elapsed() >= LOOK_EVERY {
+            self.look_for_rotation()?;
         }
         // A rewritten file's bytes past the old position are not lines of
         // their own: read nothing more until its records are complete.
-        if matches!(self.rotation, Some(Rotation::Rewritten)) {
+        if self.rewritten {
             if self.in_flight.first().is_some() {
                 return Ok(Polled::Idle);
             }
-            if let Some(rotation) = self.rotation.take() {
-                self.rotate(rotation)?;
-            }
+            self.rotate()?;
         }
+        // One rotation per poll: a name that never settles cannot hold it.
+        let mut rotated = false;
         while records.len() < max.min(1024) {
             let line = read_line(&mut self.reader, &mut self.line, self.max_record_bytes)
                 .map_err(|e| err(&self.path, "reading", e))?;
@@ -377,20 +463,17 @@ impl Source for FileSource {
                 // Records read before it go out first; the next poll, at
                 // the same end, looks for a rotation or a truncation.
                 if records.is_empty() {
-                    if !self.follow {
+                    if self.follow {
+                        self.look_for_rotation()?;
+                    } else if self.successors.is_empty() {
                         self.check_not_truncated()?;
-                    } else {
-                        if self.rotation.is_none() {
-                            self.rotation = self.look_for_rotation()?;
-                        }
-                        // A renamed file is read on until its records are
-                        // complete: a writer may still append to it meanwhile.
-                        if self.in_flight.first().is_none()
-                            && let Some(rotation) = self.rotation.take()
-                        {
-                            self.rotate(rotation)?;
-                            continue;
-                        }
+                    }
+                    // A renamed file is read on until its records are
+                    // complete: a writer may still append to it meanwhile.
+                    if !rotated && self.may_rotate() {
+                        self.rotate()?;
+                        rotated = true;
+                        continue;
                     }
                 }
                 break;
@@ -432,12 +515,23 @@ impl Source for FileSource {
         if mark == self.committed {
             return Ok(());
         }
+        // The head saved covers what the offset passed (up to HEAD_BYTES):
+        // a head shorter than that would match another file's.
+        if let Some(head) = &mut self.head
+            && (head.len as u64) < mark.min(HEAD_BYTES as u64)
+        {
+            let mut grown = *head;
+            if grown.still_heads(self.reader.get_ref()).unwrap_or(false) {
+                *head = grown;
+            }
+        }
         let mut tmp = self.checkpoint.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
-            let saved = Checkpoint { offset: mark, generation: self.generation, head: self.head };
+            let saved =
+                Checkpoint { offset: mark, generation: self.generation, head: self.head, identity: self.identity };
             f.write_all(saved.to_text().as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.checkpoint)
@@ -714,14 +808,123 @@ mod tests {
 
     #[test]
     fn checkpoints_are_read_as_written_and_damaged_ones_are_refused() {
-        let c = Checkpoint { offset: 42, generation: 3, head: Some(Head::of(b"{\"a\":1}\n")) };
+        let head = Some(Head::of(b"{\"a\":1}\n"));
+        let c = Checkpoint { offset: 42, generation: 3, head, identity: (2049, 77) };
         assert_eq!(Checkpoint::parse(&c.to_text()), Ok(c));
-        assert_eq!(Checkpoint::parse("7\n"), Ok(Checkpoint { offset: 7, generation: 0, head: None }));
-        for bad in ["", "x\n", "7\nfile 1 8\n", "7\nfile 1 2000 00\n", "7\nfile x 8 0011\n", "7\ndisk 1 8 00\n"] {
-            assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
+        let bare = Checkpoint { offset: 7, generation: 0, head: None, identity: (0, 0) };
+        assert_eq!(Checkpoint::parse("7\n"), Ok(bare));
+        let digest = "0".repeat(32);
+        let damaged = [
+            String::new(),
+            "x\n".into(),
+            "7\nfile 1 8\n".into(),
+            format!("7\nfile 1 2000 {digest} 1 2\n"),
+            format!("7\nfile x 8 {digest} 1 2\n"),
+            format!("7\ndisk 1 8 {digest} 1 2\n"),
+            format!("7\nfile +1 8 {digest} 1 2\n"),
+            format!("7\nfile 1 8 {} 1 2\n", "+0".repeat(16)),
+            // 32 bytes, not 32 hex digits: refused, not a panic.
+            format!("7\nfile 1 8 {}ab 1 2\n", "€".repeat(10)),
+            format!("7\nfile 1 8 {digest} 1 2\ntrailing\n"),
+        ];
+        for bad in damaged {
+            assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
         }
-        let text = Checkpoint { offset: 1, generation: 0, head: Some(Head::of(b"")) }.to_text();
-        assert!(Checkpoint::parse(&format!("{text}trailing\n")).is_err());
+    }
+
+    fn append(path: &Path, text: &str) {
+        OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    }
+
+    fn complete_all(s: &mut FileSource, rs: &[Record]) {
+        rs.iter().for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+    }
+
+    /// A file empty when the source opened it: the head saved with the
+    /// checkpoint still covers what was read, so a file put in its place
+    /// while the pipeline is down is read from its start.
+    #[test]
+    fn a_checkpoint_knows_a_file_that_was_empty_at_open() {
+        let d = temp_dir("was-empty");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap();
+        append(&input, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        let rs = records(s.poll(10).unwrap());
+        complete_all(&mut s, &rs);
+        assert_eq!(saved(&d).head.map(|h| h.len), Some(24));
+        drop(s);
+        std::fs::remove_file(&input).unwrap();
+        std::fs::write(&input, "{\"b\":1}\n{\"b\":2}\n{\"b\":3}\n{\"b\":4}\n").unwrap();
+        let mut again = FileSource::open(&input, true, None).unwrap();
+        assert_eq!(records(again.poll(10).unwrap()).len(), 4);
+        assert_eq!(saved(&d).generation, 1, "a new generation is saved at once");
+    }
+
+    /// A record in flight across two rotations (a long Wait): both later
+    /// files are read, in order, once it completes.
+    #[test]
+    fn every_file_rotated_in_while_a_record_is_in_flight_is_read() {
+        let d = temp_dir("two-rotations");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"f\":\"A\"}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap();
+        let a = records(s.poll(10).unwrap());
+        for (i, name) in ["B", "C"].iter().enumerate() {
+            std::fs::rename(&input, d.join(format!("in.jsonl.{i}"))).unwrap();
+            std::fs::write(&input, format!("{{\"f\":\"{name}\"}}\n")).unwrap();
+            assert!(matches!(s.poll(10).unwrap(), Polled::Idle), "A is still in flight");
+        }
+        complete_all(&mut s, &a);
+        let b = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&b), ["{\"f\":\"B\"}"]);
+        complete_all(&mut s, &b);
+        assert_eq!(payloads(&records(s.poll(10).unwrap())), ["{\"f\":\"C\"}"]);
+    }
+
+    /// A crash while a renamed file's records are in flight: the restart
+    /// finds that file beside the name by its inode and reads its rest
+    /// before the new file.
+    #[test]
+    fn a_restart_finishes_the_file_rotated_away_before_the_new_one() {
+        let d = temp_dir("finish-rotated");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"old\":1}\n{\"old\":2}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap();
+        let rs = records(s.poll(10).unwrap());
+        complete_all(&mut s, &rs[..1]);
+        drop(s); // a crash with {"old":2} in flight
+        std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+        append(&d.join("in.jsonl.1"), "{\"old\":3}\n");
+        std::fs::write(&input, "{\"new\":1}\n").unwrap();
+        for follow in [false, true] {
+            let mut again = FileSource::open(&input, follow, None).unwrap();
+            let old = records(again.poll(10).unwrap());
+            assert_eq!(payloads(&old), ["{\"old\":2}", "{\"old\":3}"], "follow: {follow}");
+            complete_all(&mut again, &old);
+            assert_eq!(payloads(&records(again.poll(10).unwrap())), ["{\"new\":1}"], "follow: {follow}");
+            if !follow {
+                // Run again from the same checkpoint, following.
+                let mut cp = saved(&d);
+                cp.offset = 10;
+                cp.generation = 0;
+                cp.identity = file_identity(&std::fs::metadata(d.join("in.jsonl.1")).unwrap());
+                cp.head = Some(Head::read(&File::open(d.join("in.jsonl.1")).unwrap()).unwrap().0);
+                std::fs::write(d.join("in.jsonl.checkpoint"), cp.to_text()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_generation_past_the_last_number_is_an_error() {
+        let d = temp_dir("generations");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"a\":1}\n").unwrap();
+        let cp = Checkpoint { offset: 0, generation: u64::MAX, head: Some(Head::of(b"{\"b\"")), identity: (0, 0) };
+        std::fs::write(d.join("in.jsonl.checkpoint"), cp.to_text()).unwrap();
+        let e = FileSource::open(&input, false, None).err().expect("refused").to_string();
+        assert!(e.contains("too many rotations"), "{e}");
     }
 
     /// The drain deadline abandons a record parked on a long Wait: the
