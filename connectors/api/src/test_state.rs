@@ -1,11 +1,12 @@
 //! TestState: one state run on its own with a given input, as the console's
 //! "Test state" does. The state becomes a machine of its own: its
-//! transitions lead to stub states that record which state would come next
-//! (and whether a Catch led there); its Retry becomes a first catcher leading
-//! to a stub of its own (AWS does not retry in TestState: it reports such an
-//! error as `RETRIABLE`, until `stateConfiguration.retrierRetryCount` says
-//! the retrier's attempts are spent), and a `mock`
-//! answers its task. Without a mock a task calls the configured services.
+//! transitions lead to stub states, and an observer of the run tells which
+//! stub it went to (and by which catcher), the error it raised and the value
+//! it held after each step. Its Retry is left out: AWS does not retry in
+//! TestState but reports an error its deciding retrier would retry as
+//! `RETRIABLE`, until `stateConfiguration.retrierRetryCount` says that
+//! retrier's attempts are spent. A `mock` answers its task. Without a mock a
+//! task calls the configured services.
 
 use crate::Api;
 use crate::registry::compile;
@@ -23,61 +24,30 @@ use std::sync::{Arc, Mutex};
 /// How long TestState runs at most, as on AWS.
 const TEST_STATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
-/// The field a stub's output is marked with.
-const MARK: &str = "__expressway_test_state";
-
-/// A stub standing for the state `target` the tested state moves to (by
-/// its catcher `catcher`, if one led there): its output is the tested
-/// state's output, marked with where it went.
-fn stub(target: &str, catcher: Option<usize>) -> Value {
-    json!({
-        "Type": "Pass",
-        "Parameters": {MARK: {"next": target, "caught": catcher.is_some(), "catchIndex": catcher}, "output.$": "$"},
-        "End": true,
-    })
+/// Where a transition of the tested state leads: the state it names, and
+/// the index of the catcher that led there.
+#[derive(Debug, Clone, PartialEq)]
+struct Exit {
+    target: String,
+    catcher: Option<usize>,
 }
 
-fn stub_name(target: &str, catcher: Option<usize>) -> String {
-    match catcher {
-        Some(i) => format!("{MARK}:caught:{i}:{target}"),
-        None => format!("{MARK}:next:{target}"),
-    }
-}
-
-/// The retriers of `retry` that would still retry after `retries` attempts
-/// (`stateConfiguration.retrierRetryCount`, 0 by default): one whose
-/// `MaxAttempts` (3 by default) is spent retries no more, and the errors it
-/// names reach the catchers, not a later retrier — the first retrier an
-/// error matches is the one that decides.
-fn live_retriers(retry: &[Value], retries: u64) -> Vec<Value> {
-    let mut spent: Vec<Value> = Vec::new();
-    let mut live = Vec::new();
-    for retrier in retry {
-        let names = retrier.get("ErrorEquals").and_then(Value::as_array).cloned().unwrap_or_default();
-        if spent.iter().any(|e| e == "States.ALL") {
-            break;
-        }
-        if retrier.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) <= retries {
-            spent.extend(names);
-            continue;
-        }
-        let names: Vec<Value> = names.into_iter().filter(|e| !spent.contains(e)).collect();
-        if !names.is_empty() {
-            live.extend(names);
-        }
-    }
-    live
-}
-
-/// The tested state with its transitions pointed at stubs, and the stubs;
-/// `retries` attempts of its Retry are taken as made.
-fn isolate(state: &Map<String, Value>, retries: u64) -> (Map<String, Value>, Map<String, Value>) {
+/// The tested state with its transitions pointed at stubs (states that
+/// end the run with the tested state's output), its Retry left out; and
+/// where each stub stands for.
+fn isolate(state: &Map<String, Value>, taken: &[String]) -> (Map<String, Value>, Vec<(String, Exit)>) {
     let mut state = state.clone();
-    let mut stubs = Map::new();
+    let mut exits: Vec<(String, Exit)> = Vec::new();
     let mut redirect = |target: &Value, catcher: Option<usize>| -> Value {
         let Some(t) = target.as_str() else { return target.clone() };
-        let name = stub_name(t, catcher);
-        stubs.insert(name.clone(), stub(t, catcher));
+        let exit = Exit { target: t.to_string(), catcher };
+        if let Some((name, _)) = exits.iter().find(|(_, e)| *e == exit) {
+            return Value::String(name.clone());
+        }
+        let mut used = taken.to_vec();
+        used.extend(exits.iter().map(|(name, _)| name.clone()));
+        let name = free_name("Exit", &used);
+        exits.push((name.clone(), exit));
         Value::String(name)
     };
     if let Some(next) = state.get("Next").cloned() {
@@ -100,25 +70,70 @@ fn isolate(state: &Map<String, Value>, retries: u64) -> (Map<String, Value>, Map
             }
         }
     }
-    // An error a retrier would retry is RETRIABLE, whatever a catcher says:
-    // a catcher placed first sends it to a stub of its own.
-    let retried =
-        live_retriers(&state.remove("Retry").and_then(|r| r.as_array().cloned()).unwrap_or_default(), retries);
-    if !retried.is_empty() {
-        let retriable = format!("{MARK}:retriable");
-        stubs.insert(
-            retriable.clone(),
-            json!({"Type": "Pass", "Parameters": {MARK: {"retriable": true}, "output.$": "$"}, "End": true}),
-        );
-        let first = json!({"ErrorEquals": retried, "Next": retriable});
-        let all = retried.iter().any(|e| e == "States.ALL");
-        let mut catchers = vec![first];
-        if !all {
-            catchers.extend(state.get("Catch").and_then(Value::as_array).cloned().unwrap_or_default());
+    state.remove("Retry");
+    (state, exits)
+}
+
+/// `wanted`, or `wanted` with a number, whichever no state of `taken` has
+/// (a Map's or Parallel's own states share the machine's names).
+fn free_name(wanted: &str, taken: &[String]) -> String {
+    std::iter::once(wanted.to_string())
+        .chain((1..).map(|i| format!("{wanted}{i}")))
+        .find(|n| !taken.contains(n))
+        .unwrap_or_else(|| wanted.to_string())
+}
+
+/// Every state name within `state` (its Map's or Parallel's states, at any
+/// depth, bounded as a definition is).
+fn nested_names(state: &Value, out: &mut Vec<String>) {
+    let mut pending = vec![state];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Object(states)) = m.get("States") {
+                    out.extend(states.keys().cloned());
+                }
+                pending.extend(m.values());
+            }
+            Value::Array(a) => pending.extend(a),
+            _ => {}
         }
-        state.insert("Catch".into(), Value::Array(catchers));
     }
-    (state, stubs)
+}
+
+/// The retrier of `state`'s Retry that decides what becomes of `error` (the
+/// first that names it), with its index and whether it still retries after
+/// `retries` attempts (its `MaxAttempts`, 3 by default). `States.Runtime` is
+/// never retried.
+fn deciding_retrier<'s>(state: &'s Map<String, Value>, error: &str, retries: u64) -> Option<(usize, &'s Value, bool)> {
+    if error == "States.Runtime" {
+        return None;
+    }
+    let retry = state.get("Retry")?.as_array()?;
+    let (index, retrier) = retry.iter().enumerate().find(|(_, r)| {
+        let names: Vec<String> = r
+            .get("ErrorEquals")
+            .and_then(Value::as_array)
+            .map(|names| names.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        expressway_engine::errors::matches(&names, error)
+    })?;
+    let live = retrier.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) > retries;
+    Some((index, retrier, live))
+}
+
+/// The back-off before attempt `retries + 1` of `retrier`, in whole seconds
+/// (AWS's model types it as an integer).
+fn backoff_seconds(retrier: &Value, retries: u64) -> u64 {
+    let interval = retrier.get("IntervalSeconds").and_then(Value::as_f64).unwrap_or(1.0);
+    let rate = retrier.get("BackoffRate").and_then(Value::as_f64).unwrap_or(2.0);
+    let exponent = i32::try_from(retries).unwrap_or(i32::MAX);
+    let mut seconds = interval * rate.powi(exponent);
+    if let Some(max) = retrier.get("MaxDelaySeconds").and_then(Value::as_f64) {
+        seconds = seconds.min(max);
+    }
+    // A float past u64 saturates; NaN is 0.
+    seconds as u64
 }
 
 /// Answers every task with the request's `mock`.
@@ -198,16 +213,24 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
             "Member must satisfy enum value set: [INFO, DEBUG, TRACE]",
         ));
     }
-    let name = f.opt_str("stateName")?.unwrap_or("TestState").to_string();
+    let mut taken = Vec::new();
+    nested_names(&Value::Object(state.clone()), &mut taken);
+    let name = match f.opt_str("stateName")? {
+        Some(name) => name.to_string(),
+        None => free_name("TestState", &taken),
+    };
+    taken.push(name.clone());
     let input_text = f.opt_str("input")?.unwrap_or("{}").to_string();
     let input = expressway_runtime::input::parse(input_text.as_bytes(), 256 * 1024).map_err(|r| {
         ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
     })?;
     let shown_input = Value::from(&input);
-    let (tested, stubs) = isolate(&state, retries);
+    let (tested, exits) = isolate(&state, &taken);
     let mut states = Map::new();
     states.insert(name.clone(), Value::Object(tested));
-    states.extend(stubs);
+    for (stub, _) in &exits {
+        states.insert(stub.clone(), json!({"Type": "Pass", "End": true}));
+    }
     let machine = json!({"StartAt": name, "States": states});
     let program = Arc::new(compile(&machine.to_string(), false)?);
     let mock = f.get("mock").map(mock_of).transpose()?;
@@ -223,7 +246,7 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         start_time_ms: wall_ms(),
         express: false,
     });
-    let stages = Arc::new(Stages::of(&program, &name));
+    let stages = Arc::new(Stages::of(&program, &name, &exits));
     let opts = RunOptions {
         variables: variables.as_ref().map(expressway_engine::value::Value::from),
         context: context.as_ref().map(expressway_engine::value::Value::from),
@@ -251,54 +274,51 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         }
     };
     let mut out = Map::new();
+    let seen = stages.take();
+    let raised = seen.iter().find(|(s, _)| *s == Stage::Raised).map(|(_, v)| v.clone());
+    let error_of = |field: &str| raised.as_ref().and_then(|r| r.get(field)).cloned();
+    let deciding = error_of("Error")
+        .and_then(|e| e.as_str().map(str::to_string))
+        .and_then(|e| deciding_retrier(&state, &e, retries));
+    let exit = stages.exit();
     let mut error_details = None;
     // Whether the tested state ran to its end (not failed, caught or retried).
     let mut left = false;
-    match result.status {
-        expressway_engine::Status::Succeeded => {
+    match (&deciding, result.status) {
+        (Some((index, retrier, true)), _) => {
+            out.insert("status".into(), json!("RETRIABLE"));
+            out.extend(error_of("Error").map(|e| ("error".to_string(), e)));
+            out.extend(error_of("Cause").map(|c| ("cause".to_string(), c)));
+            let backoff = backoff_seconds(retrier, retries);
+            error_details = Some(json!({"retryBackoffIntervalSeconds": backoff, "retryIndex": index}));
+        }
+        (_, expressway_engine::Status::Succeeded) => {
             let output = result.output.map(|v| Value::from(&v)).unwrap_or(Value::Null);
-            let marker = output.get(MARK);
-            let moved = marker.and_then(|marker| {
-                Some((marker.get("next")?.clone(), marker.get("caught")?.as_bool()?, output.get("output")?.clone()))
-            });
-            let retried = marker.is_some_and(|m| m.get("retriable").is_some());
-            let error_output = output.get("output").cloned().unwrap_or(Value::Null);
-            match moved {
-                _ if retried => {
-                    out.insert("status".into(), json!("RETRIABLE"));
-                    for (from, to) in [("Error", "error"), ("Cause", "cause")] {
-                        if let Some(v) = error_output.get(from) {
-                            out.insert(to.into(), v.clone());
-                        }
-                    }
-                    let error = error_output.get("Error").and_then(Value::as_str).unwrap_or("");
-                    error_details = retry_details(&state, error, retries, true);
+            out.insert("output".into(), json!(output.to_string()));
+            match exit {
+                Some(Exit { target, catcher: Some(i) }) => {
+                    out.insert("status".into(), json!("CAUGHT_ERROR"));
+                    out.insert("nextState".into(), json!(target));
+                    out.extend(error_of("Error").map(|e| ("error".to_string(), e)));
+                    out.extend(error_of("Cause").map(|c| ("cause".to_string(), c)));
+                    error_details = Some(json!({"catchIndex": i}));
                 }
-                Some((next, caught, shown)) => {
-                    left = !caught;
-                    out.insert("status".into(), json!(if caught { "CAUGHT_ERROR" } else { "SUCCEEDED" }));
-                    out.insert("nextState".into(), next);
-                    out.insert("output".into(), json!(shown.to_string()));
-                    if let Some(i) = marker.and_then(|m| m.get("catchIndex")).and_then(Value::as_u64) {
-                        let error_output = caught_error(&state, i as usize, &shown);
-                        for (from, to) in [("Error", "error"), ("Cause", "cause")] {
-                            if let Some(v) = error_output.and_then(|e| e.get(from)) {
-                                out.insert(to.into(), v.clone());
-                            }
-                        }
-                        error_details = Some(json!({"catchIndex": i}));
-                    }
+                Some(Exit { target, catcher: None }) => {
+                    left = true;
+                    out.insert("status".into(), json!("SUCCEEDED"));
+                    out.insert("nextState".into(), json!(target));
                 }
                 None => {
                     left = true;
                     out.insert("status".into(), json!("SUCCEEDED"));
-                    out.insert("output".into(), json!(output.to_string()));
                 }
             }
         }
         _ => {
             let error = result.error.clone().unwrap_or_else(|| "States.Timeout".into());
-            error_details = retry_details(&state, &error, retries, false);
+            if let Some((index, _, false)) = deciding {
+                error_details = Some(json!({"retryIndex": index}));
+            }
             out.insert("status".into(), json!("FAILED"));
             out.insert("error".into(), json!(error));
             if let Some(c) = result.cause {
@@ -307,7 +327,6 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         }
     }
     if level != "INFO" {
-        let seen = stages.take();
         let mut data = inspection(&state, &shown_input, &seen, variables.as_ref(), left);
         if let Some(details) = error_details {
             data.insert("errorDetails".into(), details);
@@ -326,26 +345,47 @@ fn json_member(f: &Fields<'_>, name: &str) -> Result<Option<Value>, ApiError> {
         .map_err(|e| ApiError::new(ErrorKind::ValidationException, format!("{name} is not valid JSON: {e}")))
 }
 
-/// The values the tested state held after each step of its data flow.
+/// What the run of the tested state showed: the values it held after each
+/// step of its data flow, and the stub it went to.
 struct Stages {
     state: Option<StateId>,
+    /// The stubs' states, and where each stands for.
+    exits: Vec<(StateId, Exit)>,
     seen: Mutex<Vec<(Stage, EngineValue)>>,
+    exit: Mutex<Option<Exit>>,
 }
 
 impl Stages {
-    fn of(program: &expressway_engine::Program, name: &str) -> Stages {
-        let state = program.states.iter().position(|s| &*s.name == name).map(|i| i as StateId);
-        Stages { state, seen: Mutex::new(Vec::new()) }
+    fn of(program: &expressway_engine::Program, name: &str, exits: &[(String, Exit)]) -> Stages {
+        let id = |name: &str| program.states.iter().position(|s| &*s.name == name).map(|i| i as StateId);
+        Stages {
+            state: id(name),
+            exits: exits.iter().filter_map(|(stub, exit)| Some((id(stub)?, exit.clone()))).collect(),
+            seen: Mutex::new(Vec::new()),
+            exit: Mutex::new(None),
+        }
     }
 
     fn take(&self) -> Vec<(Stage, Value)> {
         let seen = std::mem::take(&mut *self.seen.lock().unwrap_or_else(|p| p.into_inner()));
         seen.into_iter().map(|(stage, v)| (stage, Value::from(&v))).collect()
     }
+
+    fn exit(&self) -> Option<Exit> {
+        self.exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl StateObserver for Stages {
     fn observe(&self, _: StateId, _: StateEvent) {}
+
+    fn transition(&self, from: StateId, _: StateEvent, to: StateId) {
+        if Some(from) == self.state
+            && let Some((_, exit)) = self.exits.iter().find(|(id, _)| *id == to)
+        {
+            *self.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(exit.clone());
+        }
+    }
 
     fn wants_stages(&self) -> bool {
         true
@@ -442,66 +482,52 @@ fn inspection(
     out
 }
 
-/// The error output (`Error`, `Cause`) within what catcher `index` of
-/// `state` made of it: where its `ResultPath` of plain fields put it.
-fn caught_error<'v>(state: &Map<String, Value>, index: usize, output: &'v Value) -> Option<&'v Value> {
-    let catcher = state.get("Catch")?.as_array()?.get(index)?;
-    let path = match catcher.get("ResultPath") {
-        None => "$",
-        Some(Value::String(p)) => p.as_str(),
-        Some(_) => return None,
-    };
-    let fields = path.strip_prefix('$')?;
-    fields.split('.').skip(1).try_fold(output, |v, field| v.get(field))
-}
-
-/// `errorDetails` of an error a retrier of `state` matched: its index, and
-/// while it still retries (`retriable`) the back-off before the next attempt.
-fn retry_details(state: &Map<String, Value>, error: &str, retries: u64, retriable: bool) -> Option<Value> {
-    let retry = state.get("Retry")?.as_array()?;
-    let matches = |names: &[Value]| {
-        names
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|n| n == error || n == "States.ALL" || (n == "States.TaskFailed" && !error.starts_with("States.")))
-    };
-    let (index, retrier) = retry
-        .iter()
-        .enumerate()
-        .find(|(_, r)| r.get("ErrorEquals").and_then(Value::as_array).is_some_and(|names| matches(names)))?;
-    if !retriable {
-        return Some(json!({"retryIndex": index}));
-    }
-    let interval = retrier.get("IntervalSeconds").and_then(Value::as_f64).unwrap_or(1.0);
-    let rate = retrier.get("BackoffRate").and_then(Value::as_f64).unwrap_or(2.0);
-    let mut backoff = interval * rate.powf(retries.min(1_000) as f64);
-    if let Some(max) = retrier.get("MaxDelaySeconds").and_then(Value::as_f64) {
-        backoff = backoff.min(max);
-    }
-    let backoff = if backoff.fract() == 0.0 && backoff < 1e15 { json!(backoff as u64) } else { json!(backoff) };
-    Some(json!({"retryBackoffIntervalSeconds": backoff, "retryIndex": index}))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn retriers(r: Value) -> Vec<Value> {
-        r.as_array().cloned().unwrap_or_default()
+    fn state(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
     }
 
     #[test]
-    fn a_retrier_whose_attempts_are_spent_retries_no_more_and_shadows_later_ones() {
-        let retry = retriers(json!([
+    fn the_first_retrier_naming_an_error_decides_even_when_spent() {
+        let s = state(json!({"Retry": [
             {"ErrorEquals": ["Busy"], "MaxAttempts": 2},
-            {"ErrorEquals": ["Busy", "Slow"]},
-            {"ErrorEquals": ["Never"], "MaxAttempts": 0}
-        ]));
-        assert_eq!(live_retriers(&retry, 0), [json!("Busy"), json!("Busy"), json!("Slow")]);
-        // Busy's first retrier is spent: Busy is not retried by the second.
-        assert_eq!(live_retriers(&retry, 2), [json!("Slow")]);
-        assert!(live_retriers(&retry, 3).is_empty());
-        let all = retriers(json!([{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}, {"ErrorEquals": ["X"]}]));
-        assert!(live_retriers(&all, 1).is_empty(), "a spent States.ALL retrier catches everything first");
+            {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}
+        ]}));
+        let index = |error, retries| deciding_retrier(&s, error, retries).map(|(i, _, live)| (i, live));
+        assert_eq!(index("Busy", 1), Some((0, true)));
+        // Spent, Busy goes to the catchers: the later States.ALL does not take it.
+        assert_eq!(index("Busy", 2), Some((0, false)));
+        assert_eq!(index("Other", 4), Some((1, true)));
+        assert_eq!(index("States.Runtime", 0), None, "never retried");
+    }
+
+    #[test]
+    fn the_back_off_is_whole_seconds_and_saturates() {
+        let r = json!({"IntervalSeconds": 1, "BackoffRate": 2});
+        assert_eq!(backoff_seconds(&r, 4), 16, "recorded on AWS");
+        assert_eq!(backoff_seconds(&json!({"BackoffRate": 1.5}), 1), 1);
+        assert_eq!(backoff_seconds(&json!({"IntervalSeconds": 99999999, "BackoffRate": 2}), 40), u64::MAX);
+        assert_eq!(backoff_seconds(&json!({"BackoffRate": 2, "MaxDelaySeconds": 10}), 40), 10);
+        assert_eq!(backoff_seconds(&json!({"BackoffRate": 1.01}), 2000), 439_286_205);
+    }
+
+    #[test]
+    fn stub_names_never_take_a_name_the_state_uses() {
+        let inner = json!({"Type": "Map", "ItemProcessor": {"StartAt": "TestState", "States": {
+            "TestState": {"Type": "Pass", "End": true}, "Exit0": {"Type": "Pass", "End": true}}}, "Next": "N"});
+        let mut taken = Vec::new();
+        nested_names(&inner, &mut taken);
+        assert_eq!(free_name("TestState", &taken), "TestState1");
+        let (tested, exits) = isolate(&state(inner), &taken);
+        assert_eq!(exits, [("Exit".to_string(), Exit { target: "N".into(), catcher: None })]);
+        assert_eq!(tested["Next"], "Exit");
+        let both = json!({"Type": "Task", "Resource": "r", "Next": "N", "Catch": [
+            {"ErrorEquals": ["A"], "Next": "N"}, {"ErrorEquals": ["B"], "Next": "N"}]});
+        let (_, exits) = isolate(&state(both), &["Exit".to_string()]);
+        let names: Vec<&str> = exits.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Exit1", "Exit2", "Exit3"], "one stub per way out, none named as a state");
     }
 }

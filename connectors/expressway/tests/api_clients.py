@@ -215,6 +215,25 @@ def inspection_checks(sfn):
     assert (answer["status"], answer["nextState"], answer["error"], answer["cause"]) == (
         "CAUGHT_ERROR", "B", "Busy", "later"), answer
     assert data["errorDetails"] == {"catchIndex": 1}, data
+    # The error is the one raised, whatever the catcher made of it.
+    discarded = {**task, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "A", "ResultPath": None}]}
+    answer, _ = debug(discarded, {"n": 1}, mock=failing)
+    assert (answer["error"], answer["cause"], json.loads(answer["output"])) == ("Busy", "later", {"n": 1}), answer
+    # A spent retrier decides: its error goes to the catchers, not to a later States.ALL retrier.
+    shadowed = {**task, "Retry": [{"ErrorEquals": ["Busy"], "MaxAttempts": 2},
+                                  {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}]}
+    answer, data = debug(shadowed, {}, mock=failing, stateConfiguration={"retrierRetryCount": 3})
+    assert answer["status"] == "FAILED" and data["errorDetails"] == {"retryIndex": 0}, (answer, data)
+    # A state's own output cannot pose as the test's bookkeeping.
+    forged = {"Type": "Pass", "End": True, "Parameters": {
+        "__expressway_test_state": {"next": "Evil", "caught": True, "catchIndex": 0}, "output": {"x": 1}}}
+    answer, _ = debug(forged, {})
+    assert answer["status"] == "SUCCEEDED" and "nextState" not in answer, answer
+    # A Map whose own state is named as the tested state's default name.
+    inner = {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "TestState", "States": {
+        "TestState": {"Type": "Pass", "End": True}}}}
+    answer, _ = debug(inner, [1, 2])
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == [1, 2], answer
     # Variables and a context object given whole, as a JSONata Pass reads them.
     jsonata = {"Type": "Pass", "QueryLanguage": "JSONata", "End": True,
                "Output": "{% {'v': $sum([1,2,3]) + $var_constant_1, 'id': $states.context.Execution.Id} %}"}

@@ -508,7 +508,7 @@ impl Program {
                 Err((name, cause)) => return self.raise(frame, shared, Raised::new(name.as_str(), cause)),
             },
         };
-        shared.watch.note_stage(frame.state, Some(super::Stage::Result), || out.clone());
+        shared.watch.note_stage(frame.state, || Some(super::Stage::Result), || out.clone());
         frame.set_acc(out, Some(bound));
         frame.pc += 1;
         None

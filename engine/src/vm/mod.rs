@@ -369,7 +369,7 @@ impl Program {
                 match outcome {
                     TaskOutcome::Succeeded(v) => match crate::bounds::check(&v) {
                         Ok(m) => {
-                            shared.watch.note_stage(frame.state, Some(Stage::Result), || v.clone());
+                            shared.watch.note_stage(frame.state, || Some(Stage::Result), || v.clone());
                             frame.set_acc(v, Some(m));
                             frame.pc += 1;
                         }
@@ -454,6 +454,8 @@ impl Program {
 
     /// Execute instructions from `frame.pc` until a step is needed.
     fn run(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
+        // Read once: the per-instruction check is then a register's.
+        let staging = shared.watch.wants_stages();
         loop {
             let op = self.code[frame.pc];
             let result: Result<(), Raised> = match op {
@@ -667,10 +669,16 @@ impl Program {
             };
             match result {
                 Ok(()) => {
-                    shared.watch.note_stage(frame.state, Stage::after(op), || match op {
-                        Op::Assign(_) => frame.pending.clone().unwrap_or_default(),
-                        _ => frame.acc().clone(),
-                    });
+                    if staging {
+                        shared.watch.note_stage(
+                            frame.state,
+                            || Stage::after(op),
+                            || match op {
+                                Op::Assign(_) => frame.pending.clone().unwrap_or_default(),
+                                _ => frame.acc().clone(),
+                            },
+                        );
+                    }
                     frame.pc += 1
                 }
                 Err(e) => {

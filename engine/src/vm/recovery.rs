@@ -16,6 +16,7 @@ impl Program {
     /// Apply Retry then Catch. `None`: caught, continue running; `Some`: a
     /// retry timer or the frame's failure.
     pub(super) fn raise(&self, frame: &mut Frame, shared: &mut Shared, err: Raised) -> Option<Step> {
+        shared.watch.note_stage(frame.state, || Some(super::Stage::Raised), || err.to_error_output());
         let info = &self.states[frame.state as usize];
         let name = err.name().to_string();
         let recoverable = name != errors::ErrorName::Runtime.as_str();

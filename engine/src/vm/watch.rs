@@ -55,6 +55,9 @@ pub enum Stage {
     Output,
     /// The variables a state's `Assign` sets (when it is left).
     Assigned,
+    /// The error output (`Error`, `Cause`) of an error the state raised,
+    /// before its Retry and Catch.
+    Raised,
 }
 
 impl Stage {
@@ -146,15 +149,23 @@ impl Watch {
         }))
     }
 
+    /// Whether the observer wants [`Stage`]s.
+    #[inline(always)]
+    pub(crate) fn wants_stages(&self) -> bool {
+        self.0.as_ref().is_some_and(|w| w.stages)
+    }
+
     /// `value` is what `state` holds after `stage`: told to an observer that
     /// wants stages (a branch on a null pointer otherwise).
     #[inline(always)]
-    pub(crate) fn note_stage(&mut self, state: StateId, stage: Option<Stage>, value: impl FnOnce() -> Value) {
-        if let Some(watching) = &mut self.0
-            && watching.stages
-            && let Some(stage) = stage
-        {
-            watching.observer.0.stage(state, stage, &value());
+    pub(crate) fn note_stage(
+        &mut self,
+        state: StateId,
+        stage: impl FnOnce() -> Option<Stage>,
+        value: impl FnOnce() -> Value,
+    ) {
+        if let Some(watching) = &mut self.0 {
+            watching.stage(state, stage, value);
         }
     }
 
@@ -183,6 +194,16 @@ impl Watch {
 }
 
 impl Watching {
+    #[cold]
+    #[inline(never)]
+    fn stage(&mut self, state: StateId, stage: impl FnOnce() -> Option<Stage>, value: impl FnOnce() -> Value) {
+        if self.stages
+            && let Some(stage) = stage()
+        {
+            self.observer.0.stage(state, stage, &value());
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn record(&mut self, state: StateId, event: StateEvent) {
