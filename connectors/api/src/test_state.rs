@@ -136,6 +136,31 @@ fn backoff_seconds(retrier: &Value, retries: u64) -> u64 {
     seconds as u64
 }
 
+/// A Map or Parallel state whose result the request's mock gives, as AWS
+/// tests them: a task the mock answers, with the state's input and output
+/// processing, Retry and Catch, and none of its iterations or branches.
+fn mocked_whole(state: &Map<String, Value>) -> Map<String, Value> {
+    const KEPT: [&str; 12] = [
+        "Comment",
+        "QueryLanguage",
+        "InputPath",
+        "ResultSelector",
+        "ResultPath",
+        "OutputPath",
+        "Output",
+        "Assign",
+        "Next",
+        "End",
+        "Retry",
+        "Catch",
+    ];
+    let mut task: Map<String, Value> =
+        state.iter().filter(|(k, _)| KEPT.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    task.insert("Type".into(), json!("Task"));
+    task.insert("Resource".into(), json!("arn:aws:states:::lambda:invoke"));
+    task
+}
+
 /// Answers every task with the request's `mock`.
 struct Mock(TaskOutcome);
 
@@ -225,7 +250,14 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
     })?;
     let shown_input = Value::from(&input);
-    let (tested, exits) = isolate(&state, &taken);
+    let mock = f.get("mock").map(mock_of).transpose()?;
+    let kind = state.get("Type").and_then(Value::as_str).unwrap_or("");
+    let whole = matches!(kind, "Map" | "Parallel") && mock.is_some();
+    if whole && matches!(&mock, Some(TaskOutcome::Succeeded(v)) if v.as_array().is_none()) {
+        return Err(ApiError::new(ErrorKind::ValidationException, "Mocked result must be an array"));
+    }
+    let run_as = if whole { mocked_whole(&state) } else { state.clone() };
+    let (tested, exits) = isolate(&run_as, &taken);
     let mut states = Map::new();
     states.insert(name.clone(), Value::Object(tested));
     for (stub, _) in &exits {
@@ -233,7 +265,6 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     }
     let machine = json!({"StartAt": name, "States": states});
     let program = Arc::new(compile(&machine.to_string(), false)?);
-    let mock = f.get("mock").map(mock_of).transpose()?;
     let info = Arc::new(ExecutionInfo {
         execution_id: format!(
             "arn:aws:states:{}:{}:execution:TestState:test",
@@ -442,6 +473,14 @@ fn inspection(
         };
         if let Some(after_input) = after_input {
             data.push(("afterInputPath", after_input.clone()));
+            if matches!(kind, "Map" | "Parallel") {
+                // Their results are not shown, what became of them is.
+                let selected = at(Stage::AfterResultSelector).or_else(|| at(Stage::Result));
+                if let Some(selected) = selected {
+                    data.extend(after_result_path(&selected).map(|v| ("afterResultPath", v)));
+                    data.push(("afterResultSelector", selected));
+                }
+            }
             if matches!(kind, "Pass" | "Task") {
                 let after_parameters = match at(Stage::AfterParameters) {
                     Some(v) => Some(v),

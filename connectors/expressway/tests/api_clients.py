@@ -234,6 +234,16 @@ def inspection_checks(sfn):
         "TestState": {"Type": "Pass", "End": True}}}}
     answer, _ = debug(inner, [1, 2])
     assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == [1, 2], answer
+    # Mocked, a Map's result is the mock (test_state_map_context_object, recorded on AWS).
+    answer, data = debug({**inner, "ResultPath": "$.done"}, {"values": [1, 2, 3]},
+                         mock={"result": "[1, 1, 1]"})
+    assert json.loads(answer["output"]) == {"values": [1, 2, 3], "done": [1, 1, 1]}, answer
+    assert data["afterResultSelector"] == [1, 1, 1] and "result" not in data, data
+    try:
+        debug({"Type": "Parallel", "End": True, "Branches": [inner["ItemProcessor"]]}, {}, mock={"result": "{}"})
+        raise AssertionError("a mocked Parallel's result must be an array")
+    except sfn.exceptions.ValidationException:
+        pass
     # Variables and a context object given whole, as a JSONata Pass reads them.
     jsonata = {"Type": "Pass", "QueryLanguage": "JSONata", "End": True,
                "Output": "{% {'v': $sum([1,2,3]) + $var_constant_1, 'id': $states.context.Execution.Id} %}"}

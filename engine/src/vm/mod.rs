@@ -454,8 +454,16 @@ impl Program {
 
     /// Execute instructions from `frame.pc` until a step is needed.
     fn run(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
-        // Read once: the per-instruction check is then a register's.
-        let staging = shared.watch.wants_stages();
+        // Two loops, so that executions nobody debugs pay nothing per
+        // instruction for TestState's stages (`benches/instructions.sh`).
+        if shared.watch.wants_stages() {
+            self.run_loop::<true>(frame, shared)
+        } else {
+            self.run_loop::<false>(frame, shared)
+        }
+    }
+
+    fn run_loop<const STAGING: bool>(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
         loop {
             let op = self.code[frame.pc];
             let result: Result<(), Raised> = match op {
@@ -669,7 +677,7 @@ impl Program {
             };
             match result {
                 Ok(()) => {
-                    if staging {
+                    if STAGING {
                         shared.watch.note_stage(
                             frame.state,
                             || Stage::after(op),
