@@ -191,8 +191,19 @@ pub enum ContextUse {
 
 impl ContextUse {
     /// Read from the expression's text: every `$states.context` followed
-    /// by `.Map.Item` needs only the item; anything else needs it all.
+    /// by `.Map.Item` needs only the item; anything else needs it all, and
+    /// so does `$states` itself (not one of its members), which holds it.
     pub fn of(source: &str) -> ContextUse {
+        for (i, _) in source.match_indices("$states") {
+            let rest = &source[i + "$states".len()..];
+            let member = [".input", ".result", ".errorOutput", ".context"].iter().any(|m| {
+                rest.strip_prefix(m).is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+            });
+            let other_name = rest.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+            if !member && !other_name {
+                return ContextUse::All;
+            }
+        }
         let mut uses = ContextUse::None;
         for (i, _) in source.match_indices("context") {
             if source[i + "context".len()..].starts_with(".Map.Item") && source[..i].ends_with("$states.") {

@@ -385,3 +385,19 @@ fn deep_recursion_runs_to_jsonata_js_depths_and_endless_recursion_stops() {
         assert_eq!(nested.output, Some(json!(7)), "{nest}: {nested:?}");
     }
 }
+
+/// `$states` itself holds the context object beside the input (AWS's
+/// catchers that output `{% $states %}` show `input`, `context` and
+/// `errorOutput`); a variable whose name starts with `states` is not it.
+#[test]
+fn states_as_a_whole_holds_the_context() {
+    let def = machine(json!({"S": {"Type": "Pass", "End": true, "Output": "{% $states %}"}}));
+    let out = output(def, json!({"a": 1}));
+    assert_eq!(out["input"], json!({"a": 1}));
+    assert_eq!(out["context"]["State"]["Name"], json!("S"), "{out}");
+    use expressway_engine::asl::ContextUse;
+    assert_eq!(ContextUse::of("$states.input.a"), ContextUse::None);
+    assert_eq!(ContextUse::of("$statesOld + $states.result"), ContextUse::None);
+    assert_eq!(ContextUse::of("$keys($states)"), ContextUse::All);
+    assert_eq!(ContextUse::of("$states.context.Map.Item.Value"), ContextUse::MapItem);
+}

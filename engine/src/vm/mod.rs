@@ -454,16 +454,10 @@ impl Program {
 
     /// Execute instructions from `frame.pc` until a step is needed.
     fn run(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
-        // Two loops, so that executions nobody debugs pay nothing per
-        // instruction for TestState's stages (`benches/instructions.sh`).
-        if shared.watch.wants_stages() {
-            self.run_loop::<true>(frame, shared)
-        } else {
-            self.run_loop::<false>(frame, shared)
-        }
-    }
-
-    fn run_loop<const STAGING: bool>(&self, frame: &mut Frame, shared: &mut Shared) -> Step {
+        // Read once: the per-instruction check is then a register's (a
+        // second, monomorphised loop measured worse on machine (b): more
+        // code, not fewer instructions; `benches/README.md`).
+        let staging = shared.watch.wants_stages();
         loop {
             let op = self.code[frame.pc];
             let result: Result<(), Raised> = match op {
@@ -677,7 +671,7 @@ impl Program {
             };
             match result {
                 Ok(()) => {
-                    if STAGING {
+                    if staging {
                         shared.watch.note_stage(
                             frame.state,
                             || Stage::after(op),
