@@ -232,15 +232,27 @@ pub fn cmd_validate_config(path: &Path) -> Result<ExitCode, String> {
 struct AwsOnDemand<'a> {
     config: &'a expressway_config::pipeline::AwsConfig,
     aws: Option<Arc<Aws>>,
+    /// Whether `aws` was loaded for HTTP tasks only ([`Aws::for_http_only`]).
+    http_only: bool,
 }
 
 impl AwsOnDemand<'_> {
     fn get(&mut self) -> Result<Arc<Aws>, String> {
-        if let Some(aws) = &self.aws {
+        if let Some(aws) = self.aws.as_ref().filter(|_| !self.http_only) {
             return Ok(aws.clone());
         }
         let aws = Aws::new(self.config)?;
-        self.aws = Some(aws.clone());
+        (self.aws, self.http_only) = (Some(aws.clone()), false);
+        Ok(aws)
+    }
+
+    /// For a pipeline whose tasks call no AWS service.
+    fn get_for_http(&mut self) -> Result<Arc<Aws>, String> {
+        if let Some(aws) = &self.aws {
+            return Ok(aws.clone());
+        }
+        let aws = Aws::for_http_only(self.config)?;
+        (self.aws, self.http_only) = (Some(aws.clone()), true);
         Ok(aws)
     }
 }
@@ -391,7 +403,7 @@ fn run_config(
     }
     let started = Instant::now();
     let mut runs = Vec::new();
-    let mut aws = AwsOnDemand { config: &config.aws, aws: None };
+    let mut aws = AwsOnDemand { config: &config.aws, aws: None, http_only: false };
     for (p, (stats, watch)) in prepared.into_iter().zip(observed) {
         let sources: Vec<Box<dyn Source>> = match &p.config.source {
             SourceConfig::File { path, follow, checkpoint } => {
@@ -463,7 +475,8 @@ fn run_config(
             Arc::new(NoTaskService)
         } else {
             let http = HttpInvoker::new(Some(config.http.allowed_endpoints.clone()), config.http.timeout)?;
-            let service = AwsTasks::new(aws.get()?, http);
+            let http_only = p.program.tasks.iter().all(|t| t.resource.starts_with("arn:aws:states:::http:invoke"));
+            let service = AwsTasks::new(if http_only { aws.get_for_http()? } else { aws.get()? }, http);
             Arc::new(match &in_process {
                 Some(local) => service.in_process(local.clone()),
                 None => service,

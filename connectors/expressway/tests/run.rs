@@ -270,6 +270,33 @@ fn a_following_pipeline_reads_every_record_across_log_rotations() {
     assert!(lines(&dir.join("dead.jsonl")).is_empty(), "no line was read from the middle");
 }
 
+/// A pipeline whose tasks are all HTTP calls reads no AWS region or
+/// credentials from the instance metadata service: outside AWS that lookup
+/// only waited and printed warnings.
+#[test]
+fn an_http_only_pipeline_does_not_ask_the_instance_metadata_service() {
+    let dir = temp_dir("http-only");
+    write_input(&dir, 1);
+    let machine = r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {"ApiEndpoint": "http://127.0.0.1:9/x", "Method": "GET"}, "End": true}}}"#;
+    let cfg = write_config(&dir, machine, false, "");
+    let out = bin()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("run");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && log.contains("pipeline test: 1 executions"), "{log}");
+    assert!(!log.contains("IMDS") && !log.contains("no AWS region"), "{log}");
+    let dead = lines(&dir.join("dead.jsonl"));
+    assert_eq!(dead[0]["error"], "States.Permissions", "the call itself was still made and refused: {dead:?}");
+}
+
 #[test]
 fn validate_config_checks_every_example_and_reports_all_problems() {
     for example in std::fs::read_dir(repo().join("config/examples")).unwrap() {

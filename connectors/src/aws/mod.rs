@@ -73,6 +73,18 @@ pub struct Aws {
 
 impl Aws {
     pub fn new(settings: &AwsConfig) -> Result<Arc<Aws>, String> {
+        Aws::load(settings, true)
+    }
+
+    /// [`Aws::new`] for tasks that call no AWS service (HTTP tasks only):
+    /// no credentials, and the region from the environment or the profile if
+    /// at all, never from the instance metadata service, whose lookup on a
+    /// machine outside AWS waits and warns for nothing.
+    pub fn for_http_only(settings: &AwsConfig) -> Result<Arc<Aws>, String> {
+        Aws::load(settings, false)
+    }
+
+    fn load(settings: &AwsConfig, region_from_instance: bool) -> Result<Arc<Aws>, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("aws")
@@ -82,12 +94,23 @@ impl Aws {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
+        } else if !region_from_instance {
+            use aws_config::meta::region::RegionProviderChain;
+            let chain =
+                RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+                    .or_else(aws_config::profile::ProfileFileRegionProvider::new());
+            loader = loader.region(chain);
+        }
+        if !region_from_instance {
+            // No call is signed: the default credentials chain, which looks
+            // the region up on the instance again, is not built at all.
+            loader = loader.no_credentials();
         }
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
         let config = runtime.block_on(loader.load());
-        if config.region().is_none() {
+        if config.region().is_none() && region_from_instance {
             // HTTP tasks need none; AWS calls then fail with a cause saying so.
             tracing::warn!("no AWS region: set aws.region in the config or AWS_REGION to call AWS services");
         }
