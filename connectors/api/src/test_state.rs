@@ -257,6 +257,18 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         return Err(ApiError::new(ErrorKind::ValidationException, "Mocked result must be an array"));
     }
     let run_as = if whole { mocked_whole(&state) } else { state.clone() };
+    // The state is checked as written, its Retry too, though it runs without it.
+    let (checked, checked_exits) = isolate(&run_as, &taken);
+    let mut whole_state = checked;
+    if let Some(retry) = run_as.get("Retry") {
+        whole_state.insert("Retry".into(), retry.clone());
+    }
+    let mut check = Map::new();
+    check.insert(name.clone(), Value::Object(whole_state));
+    for (stub, _) in &checked_exits {
+        check.insert(stub.clone(), json!({"Type": "Pass", "End": true}));
+    }
+    compile(&json!({"StartAt": name, "States": check}).to_string(), false)?;
     let (tested, exits) = isolate(&run_as, &taken);
     let mut states = Map::new();
     states.insert(name.clone(), Value::Object(tested));

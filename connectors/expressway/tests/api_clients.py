@@ -224,6 +224,12 @@ def inspection_checks(sfn):
                                   {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}]}
     answer, data = debug(shadowed, {}, mock=failing, stateConfiguration={"retrierRetryCount": 3})
     assert answer["status"] == "FAILED" and data["errorDetails"] == {"retryIndex": 0}, (answer, data)
+    # The Retry it runs without is still checked.
+    try:
+        debug({**task, "Retry": [{"ErrorEquals": ["Busy"], "IntervalSeconds": -5}]}, {}, mock=failing)
+        raise AssertionError("a negative IntervalSeconds must be refused")
+    except sfn.exceptions.InvalidDefinition:
+        pass
     # A state's own output cannot pose as the test's bookkeeping.
     forged = {"Type": "Pass", "End": True, "Parameters": {
         "__expressway_test_state": {"next": "Evil", "caught": True, "catchIndex": 0}, "output": {"x": 1}}}
