@@ -74,6 +74,16 @@ fn isolate(state: &Map<String, Value>, taken: &[String]) -> (Map<String, Value>,
     (state, exits)
 }
 
+/// A machine of the tested state `name` and its stubs.
+fn machine_of(name: &str, tested: Map<String, Value>, exits: &[(String, Exit)]) -> Value {
+    let mut states = Map::new();
+    states.insert(name.to_string(), Value::Object(tested));
+    for (stub, _) in exits {
+        states.insert(stub.clone(), json!({"Type": "Pass", "End": true}));
+    }
+    json!({"StartAt": name, "States": states})
+}
+
 /// `wanted`, or `wanted` with a number, whichever no state of `taken` has
 /// (a Map's or Parallel's own states share the machine's names).
 fn free_name(wanted: &str, taken: &[String]) -> String {
@@ -257,25 +267,14 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         return Err(ApiError::new(ErrorKind::ValidationException, "Mocked result must be an array"));
     }
     let run_as = if whole { mocked_whole(&state) } else { state.clone() };
-    // The state is checked as written, its Retry too, though it runs without it.
-    let (checked, checked_exits) = isolate(&run_as, &taken);
-    let mut whole_state = checked;
-    if let Some(retry) = run_as.get("Retry") {
-        whole_state.insert("Retry".into(), retry.clone());
-    }
-    let mut check = Map::new();
-    check.insert(name.clone(), Value::Object(whole_state));
-    for (stub, _) in &checked_exits {
-        check.insert(stub.clone(), json!({"Type": "Pass", "End": true}));
-    }
-    compile(&json!({"StartAt": name, "States": check}).to_string(), false)?;
     let (tested, exits) = isolate(&run_as, &taken);
-    let mut states = Map::new();
-    states.insert(name.clone(), Value::Object(tested));
-    for (stub, _) in &exits {
-        states.insert(stub.clone(), json!({"Type": "Pass", "End": true}));
+    // The state is checked as written, its Retry too, though it runs without it.
+    if let Some(retry) = run_as.get("Retry") {
+        let mut checked = tested.clone();
+        checked.insert("Retry".into(), retry.clone());
+        compile(&machine_of(&name, checked, &exits).to_string(), false)?;
     }
-    let machine = json!({"StartAt": name, "States": states});
+    let machine = machine_of(&name, tested, &exits);
     let program = Arc::new(compile(&machine.to_string(), false)?);
     let info = Arc::new(ExecutionInfo {
         execution_id: format!(
