@@ -142,6 +142,11 @@ pub enum SourceConfig {
         /// Defaults to `<path>.checkpoint`.
         #[serde(default)]
         checkpoint: Option<PathBuf>,
+        /// Following: how long a renamed (rotated) file must give no line
+        /// before the follow moves to the name's new file (its writer appends
+        /// to it until it reopens the name). At most [`MAX_ROTATE_WAIT`].
+        #[serde(default = "default_rotate_wait", deserialize_with = "human_duration")]
+        rotate_wait: Duration,
     },
     /// JSON lines from standard input (no replay: a crash loses what was in flight).
     Stdin,
@@ -181,6 +186,14 @@ pub enum SourceConfig {
         wait_time: Duration,
     },
 }
+
+fn default_rotate_wait() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// A longer wait would hold a rotated name's new records back for longer
+/// than anyone means to.
+pub const MAX_ROTATE_WAIT: Duration = Duration::from_secs(3600);
 
 fn default_pollers() -> usize {
     4
@@ -741,6 +754,14 @@ impl Config {
                     message: format!("must be from 1 to {MAX_MEMORY_DEDUP_KEYS}"),
                 });
             }
+            if let SourceConfig::File { rotate_wait, .. } = &p.source
+                && *rotate_wait > MAX_ROTATE_WAIT
+            {
+                out.push(ConfigProblem {
+                    at: format!("{at}.source.rotate_wait"),
+                    message: "must be at most 1h".into(),
+                });
+            }
             if let SourceConfig::Sqs { visibility_timeout, .. } = &p.source
                 && *visibility_timeout > MAX_SQS_VISIBILITY
             {
@@ -1084,7 +1105,15 @@ more: [{aliases}]
     fn parses_with_defaults_durations_and_interpolation() {
         let c = Config::from_yaml(MINIMAL, &|_| None).unwrap();
         let p = &c.pipelines[0];
-        assert_eq!(p.source, SourceConfig::File { path: "data/in.jsonl".into(), follow: false, checkpoint: None });
+        assert_eq!(
+            p.source,
+            SourceConfig::File {
+                path: "data/in.jsonl".into(),
+                follow: false,
+                checkpoint: None,
+                rotate_wait: Duration::from_secs(5)
+            }
+        );
         assert_eq!(p.dedup, DedupConfig::Memory { ttl: Duration::from_secs(90), capacity: 1_000_000 });
         assert_eq!(c.runtime.drain_timeout, Duration::from_secs(5));
         assert_eq!(c.runtime.max_in_flight_per_shard, 1024);
@@ -1092,7 +1121,12 @@ more: [{aliases}]
         let c = Config::from_yaml(MINIMAL, &|k| (k == "DATA").then(|| "other.jsonl".to_string())).unwrap();
         assert_eq!(
             c.pipelines[0].source,
-            SourceConfig::File { path: "other.jsonl".into(), follow: false, checkpoint: None }
+            SourceConfig::File {
+                path: "other.jsonl".into(),
+                follow: false,
+                checkpoint: None,
+                rotate_wait: Duration::from_secs(5)
+            }
         );
     }
 
@@ -1279,6 +1313,20 @@ pipelines:
         assert!(Config::from_yaml(&sqs("12h"), &|_| None).unwrap().problems().is_empty());
         let problems = Config::from_yaml(&sqs("13h"), &|_| None).unwrap().problems();
         assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.visibility_timeout"), "{problems:?}");
+        let file = |wait: &str| {
+            MINIMAL.replace(
+                "source: { type: file, path: \"${DATA:data/in.jsonl}\" }",
+                &format!("source: {{ type: file, path: in.jsonl, follow: true, rotate_wait: {wait} }}"),
+            )
+        };
+        let c = Config::from_yaml(&file("250ms"), &|_| None).unwrap();
+        assert!(c.problems().is_empty());
+        assert!(
+            matches!(c.pipelines[0].source, SourceConfig::File { rotate_wait, .. } if rotate_wait.as_millis() == 250)
+        );
+        let problems = Config::from_yaml(&file("2h"), &|_| None).unwrap().problems();
+        assert!(problems.iter().any(|p| p.at == "pipelines[0] (iot).source.rotate_wait"), "{problems:?}");
+        assert!(Config::from_yaml(&file("soon"), &|_| None).is_err(), "not a duration");
         // The largest accepted values are accepted.
         let text = MINIMAL.replace(
             "runtime: { shards: 2, drain_timeout: 5s",
@@ -1320,7 +1368,12 @@ pipelines:
         assert_eq!(c.runtime.shards, 7);
         assert_eq!(
             c.pipelines[0].source,
-            SourceConfig::File { path: "x.jsonl".into(), follow: false, checkpoint: None }
+            SourceConfig::File {
+                path: "x.jsonl".into(),
+                follow: false,
+                checkpoint: None,
+                rotate_wait: Duration::from_secs(5)
+            }
         );
         let bad = Config::from_yaml_with_overrides(MINIMAL, &|_| None, &[o("EXPRESSWAY__PIPELINES__9__NAME", "x")]);
         assert!(bad.unwrap_err().message.contains("no item 9"));
@@ -1388,7 +1441,12 @@ pipelines:
         let c = Config::from_yaml(MINIMAL, &env(&[("DATA", "in.jsonl\n    follow: true")])).unwrap();
         assert_eq!(
             c.pipelines[0].source,
-            SourceConfig::File { path: "in.jsonl\n    follow: true".into(), follow: false, checkpoint: None }
+            SourceConfig::File {
+                path: "in.jsonl\n    follow: true".into(),
+                follow: false,
+                checkpoint: None,
+                rotate_wait: Duration::from_secs(5)
+            }
         );
     }
 

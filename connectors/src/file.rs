@@ -21,17 +21,20 @@
 //! rest of the checkpoint's file if it is still beside it (found by its
 //! inode and head, as `logrotate` leaves it), then the new file from its
 //! start. A follow that sees the name point at another file, or the file
-//! shrink or its head change, lets the records in flight complete (reading
-//! a renamed file on meanwhile), then reads the next file from its start
-//! (as `tail -F` and log shippers do); one record in flight for long (a
-//! Wait) holds the next file back until it completes. Records of each
+//! shrink or its head change, lets the records in flight complete, then
+//! reads the next file from its start (as `tail -F` and log shippers do). A
+//! renamed file is read on until it has given no line for `rotate_wait`
+//! (default 5 s, as Fluentd's `in_tail`): its writer appends to it until it
+//! reopens the name. One record in flight for long (a Wait), or a renamed
+//! file that never falls quiet, holds the next file back. Records of each
 //! generation have an origin of their own, so a `source_id` idempotency key
 //! never takes a new file's line for the old file's line at the same
 //! offset. What this does not cover: lines a writer appends to a renamed
-//! file after the follow moved on, `copytruncate`'s own window (between its
-//! copy and its truncation), a rotated file compressed or moved away before
-//! a restart found it, and a file atomically replaced by a longer copy of
-//! itself, which a follow reads again from its start (duplicates, no loss).
+//! file after it fell quiet for `rotate_wait` and the follow moved on,
+//! `copytruncate`'s own window (between its copy and its truncation), a
+//! rotated file compressed or moved away before a restart found it, and a
+//! file atomically replaced by a longer copy of itself, which a follow reads
+//! again from its start (duplicates, no loss).
 
 use crate::in_flight::InFlight;
 use crate::lines::{Line, read_line};
@@ -56,6 +59,14 @@ const HEAD_BYTES: usize = 1024;
 /// of this long (a fragment of a line becomes a malformed record), then read
 /// again from its start.
 const LOOK_EVERY: Duration = Duration::from_millis(10);
+
+/// How long a follow reads a renamed file on after its last line before it
+/// moves to the name's new file, by default (`rotate_wait:`). Why: between
+/// `logrotate`'s rename and the writer reopening the name (its `postrotate`
+/// signal, a timer, the next write), the writer appends to the renamed
+/// file; moving on at once lost those lines. Fluentd's `in_tail` waits 5 s
+/// (its `rotate_wait`) for the same reason.
+pub const DEFAULT_ROTATE_WAIT: Duration = Duration::from_secs(5);
 
 /// A fingerprint of a file's first `len` bytes (at most [`HEAD_BYTES`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +243,10 @@ pub struct FileSource {
     successors: std::collections::VecDeque<(File, (u64, u64))>,
     /// When a follow last looked for a rotation before reading.
     looked: Instant,
+    /// How long a renamed file must stay quiet before the follow moves on.
+    rotate_wait: Duration,
+    /// When the file read last gave a line, or a successor was first seen.
+    quiet_since: Instant,
     /// Longer lines are skipped unread and dead-lettered by their size.
     max_record_bytes: usize,
     line: Vec<u8>,
@@ -321,6 +336,8 @@ impl FileSource {
             rewritten: false,
             successors,
             looked: Instant::now(),
+            rotate_wait: DEFAULT_ROTATE_WAIT,
+            quiet_since: Instant::now(),
             max_record_bytes: expressway_engine::vm::MAX_PAYLOAD_BYTES,
             line: Vec::new(),
         };
@@ -353,6 +370,9 @@ impl FileSource {
         if meta.is_file() && file_identity(&meta) != newest && self.successors.len() < MAX_SUCCESSORS {
             match File::open(&self.path).and_then(|f| f.metadata().map(|m| (f, m))) {
                 Ok((next, m)) if m.is_file() && file_identity(&m) != newest => {
+                    if self.successors.is_empty() {
+                        self.quiet_since = Instant::now();
+                    }
                     self.successors.push_back((next, file_identity(&m)))
                 }
                 Ok(_) => {}
@@ -396,9 +416,16 @@ impl FileSource {
         self.commit()
     }
 
-    /// Whether a rotation waits, and can be made now.
+    /// Whether a rotation waits, and can be made now: the records in flight
+    /// are complete (their ids are offsets in the file read) and, following
+    /// a renamed file, it gave no line for [`rotate_wait`](Self::rotate_wait)
+    /// (a writer may not have reopened the name yet). A rewritten file has
+    /// nobody left writing to its old bytes; a restart's rotated file was
+    /// renamed while the pipeline was down.
     fn may_rotate(&self) -> bool {
-        (self.rewritten || !self.successors.is_empty()) && self.in_flight.first().is_none()
+        let renamed_is_quiet =
+            !self.successors.is_empty() && (!self.follow || self.quiet_since.elapsed() >= self.rotate_wait);
+        (self.rewritten || renamed_is_quiet) && self.in_flight.first().is_none()
     }
 
     /// Not following, at the end of what it read: a file now shorter than
@@ -425,6 +452,13 @@ impl FileSource {
     /// letters without being read into memory (default: AWS's 256 KiB).
     pub fn max_record_bytes(mut self, max: usize) -> FileSource {
         self.max_record_bytes = max;
+        self
+    }
+
+    /// How long a renamed file must give no line before a follow moves to
+    /// the name's new file (default [`DEFAULT_ROTATE_WAIT`]).
+    pub fn rotate_wait(mut self, wait: Duration) -> FileSource {
+        self.rotate_wait = wait;
         self
     }
 
@@ -480,6 +514,11 @@ impl Source for FileSource {
             }
             let start = self.position;
             self.position += line.consumed();
+            // Only a renamed file's quiet is timed (a clock read per line
+            // would cost every record).
+            if !self.successors.is_empty() {
+                self.quiet_since = Instant::now();
+            }
             let oversized = match line {
                 Line::Oversized { size, .. } => Some(size),
                 _ if self.line.iter().all(u8::is_ascii_whitespace) => continue,
@@ -727,7 +766,7 @@ mod tests {
         let d = temp_dir("renamed");
         let input = d.join("in.jsonl");
         std::fs::write(&input, "{\"old\":1}\n{\"old\":2}\n").unwrap();
-        let mut s = FileSource::open(&input, true, None).unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().rotate_wait(Duration::ZERO);
         let first = records(s.poll(10).unwrap());
         assert_eq!(first.len(), 2);
         std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
@@ -753,6 +792,49 @@ mod tests {
         let more = records(again.poll(10).unwrap());
         assert_eq!(payloads(&more), ["{\"new\":4}"]);
         assert_eq!(origin_of(&more[0]), origin_of(&next[0]), "the same file keeps its origin across a restart");
+    }
+
+    /// The writer appends to the renamed file until it reopens the name:
+    /// the follow reads those lines, and moves to the new file only once the
+    /// renamed one gave no line for `rotate_wait`. (Moving on as soon as the
+    /// records in flight were complete lost `{"old":3}`.)
+    #[test]
+    fn a_follow_reads_a_renamed_file_on_until_it_falls_quiet() {
+        let wait = Duration::from_millis(300);
+        let d = temp_dir("renamed-quiet");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"old\":1}\n{\"old\":2}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().rotate_wait(wait);
+        let first = records(s.poll(10).unwrap());
+        complete_all(&mut s, &first);
+        let renamed = d.join("in.jsonl.1");
+        std::fs::rename(&input, &renamed).unwrap();
+        std::fs::write(&input, "{\"new\":1}\n").unwrap();
+        let seen = Instant::now();
+        assert!(
+            matches!(s.poll(10).unwrap(), Polled::Idle),
+            "nothing in flight, but the renamed file is not quiet yet"
+        );
+        append(&renamed, "{\"old\":3}\n");
+        let late = records(s.poll(10).unwrap());
+        assert_eq!(payloads(&late), ["{\"old\":3}"], "a line appended after the rename is read");
+        let late_read = Instant::now();
+        complete_all(&mut s, &late);
+        let mut polls = 0;
+        let next = loop {
+            match s.poll(10).unwrap() {
+                Polled::Records(rs) => break rs,
+                _ if polls < 1_000 => std::thread::sleep(Duration::from_millis(10)),
+                _ => panic!("still on the renamed file {:?} after the rename", seen.elapsed()),
+            }
+            polls += 1;
+        };
+        assert!(late_read.elapsed() >= wait, "moved on {:?} after the last line", late_read.elapsed());
+        assert_eq!(payloads(&next), ["{\"new\":1}"]);
+        assert_eq!(saved(&d).generation, 1);
+        append(&renamed, "{\"old\":4}\n");
+        complete_all(&mut s, &next);
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle), "past rotate_wait the renamed file is left");
     }
 
     /// `copytruncate`: the file emptied and written again, here past the
@@ -869,7 +951,7 @@ mod tests {
         let d = temp_dir("two-rotations");
         let input = d.join("in.jsonl");
         std::fs::write(&input, "{\"f\":\"A\"}\n").unwrap();
-        let mut s = FileSource::open(&input, true, None).unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().rotate_wait(Duration::ZERO);
         let a = records(s.poll(10).unwrap());
         for (i, name) in ["B", "C"].iter().enumerate() {
             std::fs::rename(&input, d.join(format!("in.jsonl.{i}"))).unwrap();
@@ -899,7 +981,7 @@ mod tests {
         append(&d.join("in.jsonl.1"), "{\"old\":3}\n");
         std::fs::write(&input, "{\"new\":1}\n").unwrap();
         for follow in [false, true] {
-            let mut again = FileSource::open(&input, follow, None).unwrap();
+            let mut again = FileSource::open(&input, follow, None).unwrap().rotate_wait(Duration::ZERO);
             let old = records(again.poll(10).unwrap());
             assert_eq!(payloads(&old), ["{\"old\":2}", "{\"old\":3}"], "follow: {follow}");
             complete_all(&mut again, &old);

@@ -140,10 +140,11 @@ fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>
                 .unwrap_or_else(|| p.name.clone());
             let mut config = p.clone();
             config.source = match &p.source {
-                SourceConfig::File { path, follow, checkpoint } => SourceConfig::File {
+                SourceConfig::File { path, follow, checkpoint, rotate_wait } => SourceConfig::File {
                     path: resolve(&base, path),
                     follow: *follow,
                     checkpoint: checkpoint.as_ref().map(|c| resolve(&base, c)),
+                    rotate_wait: *rotate_wait,
                 },
                 other => other.clone(),
             };
@@ -406,7 +407,7 @@ fn run_config(
     let mut aws = AwsOnDemand { config: &config.aws, aws: None, http_only: false };
     for (p, (stats, watch)) in prepared.into_iter().zip(observed) {
         let sources: Vec<Box<dyn Source>> = match &p.config.source {
-            SourceConfig::File { path, follow, checkpoint } => {
+            SourceConfig::File { path, follow, checkpoint, rotate_wait } => {
                 if from_start {
                     let cp = checkpoint.clone().unwrap_or_else(|| {
                         let mut s = path.as_os_str().to_owned();
@@ -416,7 +417,7 @@ fn run_config(
                     let _ = std::fs::remove_file(cp);
                 }
                 let source = FileSource::open(path, *follow, checkpoint.as_deref()).map_err(|e| e.to_string())?;
-                vec![Box::new(source.max_record_bytes(config.runtime.max_payload_bytes))]
+                vec![Box::new(source.max_record_bytes(config.runtime.max_payload_bytes).rotate_wait(*rotate_wait))]
             }
             SourceConfig::Stdin => vec![Box::new(StdinSource::spawn(config.runtime.max_payload_bytes))],
             SourceConfig::Sqs { queue_url, pollers, visibility_timeout, wait_time } => vec![Box::new(SqsSource::open(

@@ -219,7 +219,8 @@ fn sigterm_drains_commits_and_exits_zero() {
 /// Log rotation under a following pipeline, each way `logrotate` does it,
 /// and once while the pipeline is down: every record of every file runs
 /// (before, a renamed file was read for ever and the new one never, and a
-/// restart skipped the new file's first bytes).
+/// restart skipped the new file's first bytes; then lines the writer
+/// appended to the renamed file after the follow moved on were lost).
 #[test]
 fn a_following_pipeline_reads_every_record_across_log_rotations() {
     let dir = temp_dir("rotation");
@@ -242,13 +243,20 @@ fn a_following_pipeline_reads_every_record_across_log_rotations() {
     };
     std::fs::write(&input, batch(0, 100)).unwrap();
     let cfg = write_config(&dir, ECHO, true, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("follow: true }", "follow: true, rotate_wait: 1s }");
+    std::fs::write(&cfg, text).unwrap();
     let spawn =
         || bin().args(["run", "--config", cfg.to_str().unwrap()]).stderr(Stdio::piped()).spawn().expect("spawn");
     let child = spawn();
     wait_for_results(100);
-    // rename, then a new file under the name
-    std::fs::rename(&input, dir.join("input.jsonl.1")).unwrap();
-    std::fs::write(&input, batch(100, 150)).unwrap();
+    // rename, then a new file under the name; the writer appends to the
+    // renamed file a moment later, before it reopens the name (the follow
+    // has seen the new file by then: it looks every 10 ms)
+    let renamed = dir.join("input.jsonl.1");
+    std::fs::rename(&input, &renamed).unwrap();
+    std::fs::write(&input, batch(120, 150)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    OpenOptions::new().append(true).open(&renamed).unwrap().write_all(batch(100, 120).as_bytes()).unwrap();
     wait_for_results(150);
     // copytruncate, written past the old position before the pipeline looks
     std::fs::write(&input, batch(150, 230)).unwrap();
