@@ -5,8 +5,11 @@
 //! it held after each step. Its Retry is left out: AWS does not retry in
 //! TestState but reports an error its deciding retrier would retry as
 //! `RETRIABLE`, until `stateConfiguration.retrierRetryCount` says that
-//! retrier's attempts are spent. A `mock` answers its task. Without a mock a
-//! task calls the configured services.
+//! retrier's attempts are spent. A `mock` answers its task, or a Map or
+//! Parallel state as a whole (a mocked JSONPath Map still selects its items,
+//! and `mapIterationFailureCount` can exceed its tolerated failures).
+//! Without a mock a task calls the configured services. What AWS does here
+//! was recorded on AWS (LocalStack's parity snapshots: test_state_*).
 
 use crate::Api;
 use crate::registry::compile;
@@ -171,13 +174,116 @@ fn mocked_whole(state: &Map<String, Value>) -> Map<String, Value> {
     task
 }
 
-/// Answers every task with the request's `mock`.
-struct Mock(TaskOutcome);
+/// Answers every task with the request's `mock`. A mocked JSONPath Map
+/// first selects its items from the input its task was given, as AWS does.
+struct Mock {
+    outcome: TaskOutcome,
+    items: Option<ItemsPath>,
+}
+
+/// A mocked JSONPath Map's `ItemsPath`, and what it selected.
+struct ItemsPath {
+    path: String,
+    /// The request's context, which a `$$` path reads (not checked without it).
+    context: Option<EngineValue>,
+    selected: Arc<Mutex<Option<EngineValue>>>,
+}
+
+impl ItemsPath {
+    /// The items `path` selects from `input`; a path that does not select
+    /// an array fails the state (AWS's words).
+    fn select(&self, input: &EngineValue) -> Result<Option<EngineValue>, TaskOutcome> {
+        let (root, path) = match self.path.strip_prefix("$$") {
+            Some(rest) => (self.context.as_ref(), format!("${rest}")),
+            None => (Some(input), self.path.clone()),
+        };
+        let Some(root) = root else { return Ok(None) };
+        let selected = expressway_engine::jsonpath::JsonPath::parse(&path).ok().and_then(|p| p.select(root).ok());
+        match selected {
+            Some(items) if items.is_array() => Ok(Some(items)),
+            _ => Err(TaskOutcome::Failed {
+                error: "States.Runtime".into(),
+                cause: Some(format!("Reference path \"{path}\" must point to array.")),
+            }),
+        }
+    }
+}
 
 impl Effects for Mock {
-    fn invoke(&mut self, _: &TaskCall) -> TaskOutcome {
-        self.0.clone()
+    fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+        if let Some(items) = &self.items {
+            match items.select(&call.input) {
+                Ok(selected) => *items.selected.lock().unwrap_or_else(|e| e.into_inner()) = selected,
+                Err(refused) => return refused,
+            }
+        }
+        self.outcome.clone()
     }
+}
+
+/// Whether `failures` of a mocked Map's `items` iterations pass the
+/// state's literal `ToleratedFailureCount` or `ToleratedFailurePercentage`.
+/// A Map without either is not failed by them (recorded on AWS: two failures
+/// of three, no threshold, succeeded).
+fn exceeds_tolerance(state: &Map<String, Value>, failures: u64, items: usize) -> bool {
+    let count = state.get("ToleratedFailureCount").and_then(Value::as_u64);
+    let percentage = state.get("ToleratedFailurePercentage").and_then(Value::as_f64);
+    count.is_some_and(|most| failures > most)
+        || percentage.is_some_and(|most| items > 0 && failures as f64 * 100.0 / items as f64 > most)
+}
+
+/// AWS's checks of the `context` a TestState request gives (its messages,
+/// recorded on AWS): the context object's own fields only, each of its type,
+/// and `Task` only for a state that waits for a task token or a job.
+fn check_context(context: &Value, state: &Map<String, Value>) -> Result<(), ApiError> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Text,
+        Count,
+        Any,
+    }
+    use Kind::{Any, Count, Text};
+    let refuse = |why: &str| {
+        Err(ApiError::new(ErrorKind::ValidationException, format!("Invalid Context object provided: {why}")))
+    };
+    let Some(fields) = context.as_object() else { return refuse("the context must be a JSON object") };
+    let resource = state.get("Resource").and_then(Value::as_str).unwrap_or("");
+    let waits = state.get("Type").and_then(Value::as_str) == Some("Task")
+        && (resource.ends_with(".sync") || resource.contains(".sync:") || resource.ends_with(".waitForTaskToken"));
+    for (name, members) in fields {
+        let allowed: &[(&str, Kind)] = match name.as_str() {
+            "Execution" => &[
+                ("Id", Text),
+                ("Input", Any),
+                ("Name", Text),
+                ("RoleArn", Text),
+                ("StartTime", Text),
+                ("RedriveCount", Count),
+                ("RedriveTime", Text),
+            ],
+            "State" => &[("EnteredTime", Text), ("Name", Text), ("RetryCount", Count)],
+            "StateMachine" => &[("Id", Text), ("Name", Text)],
+            "Task" if waits => &[("Token", Text)],
+            "Task" => {
+                return refuse(
+                    "Context object contains 'Task' when state is not a Task state with a '.sync' or \
+                     '.waitForTaskToken' service integration pattern",
+                );
+            }
+            "Map" => return refuse("'Map' field is not supported when mocking a Context object"),
+            other => return refuse(&format!("Field '{other}' is not allowed")),
+        };
+        let Some(members) = members.as_object() else { return refuse(&format!("{name} must be an object")) };
+        for (member, value) in members {
+            match allowed.iter().find(|(n, _)| n == member).map(|(_, kind)| kind) {
+                None => return refuse(&format!("Field '{member}' is not allowed")),
+                Some(Text) if !value.is_string() => return refuse(&format!("{name}.{member} must be a string")),
+                Some(Count) if !value.is_u64() => return refuse(&format!("{name}.{member} must be an integer")),
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn mock_of(v: &Value) -> Result<TaskOutcome, ApiError> {
@@ -232,13 +338,23 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
             )
         })?,
     };
+    let iteration_failures = match f.get("stateConfiguration").and_then(|c| c.get("mapIterationFailureCount")) {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
+            ApiError::validation(
+                "stateConfiguration.mapIterationFailureCount",
+                &n.to_string(),
+                "Member must have value greater than or equal to 0",
+            )
+        })?),
+    };
     let variables = json_member(&f, "variables")?;
     if variables.as_ref().is_some_and(|v| !v.is_object()) {
         return Err(ApiError::new(ErrorKind::ValidationException, "variables must be a JSON object"));
     }
     let context = json_member(&f, "context")?;
-    if context.as_ref().is_some_and(|v| !v.is_object()) {
-        return Err(ApiError::new(ErrorKind::ValidationException, "context must be a JSON object"));
+    if let Some(context) = &context {
+        check_context(context, &state)?;
     }
     let level = f.opt_str("inspectionLevel")?.unwrap_or("INFO");
     if !matches!(level, "INFO" | "DEBUG" | "TRACE") {
@@ -252,7 +368,8 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     nested_names(&Value::Object(state.clone()), &mut taken);
     let name = match f.opt_str("stateName")? {
         Some(name) => name.to_string(),
-        None => free_name("TestState", &taken),
+        // AWS's name for a state tested on its own (recorded: `$$.State.Name`).
+        None => free_name("StateName", &taken),
     };
     taken.push(name.clone());
     let input_text = f.opt_str("input")?.unwrap_or("{}").to_string();
@@ -260,11 +377,26 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         ApiError::new(ErrorKind::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{}'", r.cause))
     })?;
     let shown_input = Value::from(&input);
-    let mock = f.get("mock").map(mock_of).transpose()?;
+    let mut mock = f.get("mock").map(mock_of).transpose()?;
     let kind = state.get("Type").and_then(Value::as_str).unwrap_or("");
+    if mock.is_some() && !matches!(kind, "Task" | "Map" | "Parallel") {
+        return Err(ApiError::new(
+            ErrorKind::ValidationException,
+            format!("State type '{kind}' is not supported when a mock is specified"),
+        ));
+    }
     let whole = matches!(kind, "Map" | "Parallel") && mock.is_some();
     if whole && matches!(&mock, Some(TaskOutcome::Succeeded(v)) if v.as_array().is_none()) {
         return Err(ApiError::new(ErrorKind::ValidationException, "Mocked result must be an array"));
+    }
+    if kind == "Map"
+        && let (Some(failures), Some(TaskOutcome::Succeeded(items))) = (iteration_failures, &mock)
+        && exceeds_tolerance(&state, failures, items.as_array().map_or(0, Vec::len))
+    {
+        mock = Some(TaskOutcome::Failed {
+            error: "States.ExceedToleratedFailureThreshold".into(),
+            cause: Some("The specified tolerated failure threshold was exceeded".into()),
+        });
     }
     let run_as = if whole { mocked_whole(&state) } else { state.clone() };
     let (tested, exits) = isolate(&run_as, &taken);
@@ -276,17 +408,18 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
     }
     let machine = machine_of(&name, tested, &exits);
     let program = Arc::new(compile(&machine.to_string(), false)?);
+    // AWS runs the state as an Express execution of a machine of its own
+    // (recorded: `…:express:<machine>:<execution>`, no RedriveCount).
+    let (region, account) = (&api.partition.region, &api.partition.account);
+    let execution_name = api.uuid();
     let info = Arc::new(ExecutionInfo {
-        execution_id: format!(
-            "arn:aws:states:{}:{}:execution:TestState:test",
-            api.partition.region, api.partition.account
-        ),
-        execution_name: "test".into(),
-        state_machine_id: "TestState".into(),
+        execution_id: format!("arn:aws:states:{region}:{account}:express:TestState:{execution_name}"),
+        execution_name,
+        state_machine_id: format!("arn:aws:states:{region}:{account}:stateMachine:TestState").into(),
         state_machine_name: "TestState".into(),
         role_arn: f.opt_str("roleArn")?.unwrap_or("").into(),
         start_time_ms: wall_ms(),
-        express: false,
+        express: true,
     });
     let stages = Arc::new(Stages::of(&program, &name, &exits));
     let opts = RunOptions {
@@ -295,9 +428,17 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         observer: Some(Observer(stages.clone())),
         ..RunOptions::for_workflow(WorkflowType::Standard)
     };
+    let after_items = Arc::new(Mutex::new(None));
+    let jsonata = state.get("QueryLanguage").and_then(Value::as_str) == Some("JSONata");
+    let items = (kind == "Map" && whole && !jsonata).then(|| ItemsPath {
+        path: state.get("ItemsPath").and_then(Value::as_str).unwrap_or("$").to_string(),
+        context: context.as_ref().map(EngineValue::from),
+        selected: after_items.clone(),
+    });
     let result: ExecutionResult = match mock {
         Some(outcome) => {
-            let work = move || expressway_engine::execute(&program, info, input, &mut Mock(outcome), &opts);
+            let mut mock = Mock { outcome, items };
+            let work = move || expressway_engine::execute(&program, info, input, &mut mock, &opts);
             api.off_the_free_thread(true, work).await?
         }
         None if program.tasks.is_empty() => {
@@ -369,7 +510,8 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         }
     }
     if level != "INFO" {
-        let mut data = inspection(&state, &shown_input, &seen, variables.as_ref(), left);
+        let after_items = after_items.lock().unwrap_or_else(|e| e.into_inner()).take().map(|v| Value::from(&v));
+        let mut data = inspection(&state, &shown_input, &seen, variables.as_ref(), left, after_items);
         if let Some(details) = error_details {
             data.insert("errorDetails".into(), details);
         }
@@ -452,6 +594,7 @@ fn inspection(
     seen: &[(Stage, Value)],
     vars: Option<&Value>,
     left: bool,
+    after_items: Option<Value>,
 ) -> Map<String, Value> {
     let at = |stage: Stage| seen.iter().find(|(s, _)| *s == stage).map(|(_, v)| v.clone());
     // A step left at its default (`$`) is no instruction: the state holds
@@ -484,6 +627,7 @@ fn inspection(
         };
         if let Some(after_input) = after_input {
             data.push(("afterInputPath", after_input.clone()));
+            data.extend(after_items.clone().map(|v| ("afterItemsPath", v)));
             if matches!(kind, "Map" | "Parallel") {
                 // Their results are not shown, what became of them is.
                 let selected = at(Stage::AfterResultSelector).or_else(|| at(Stage::Result));
@@ -522,9 +666,17 @@ fn inspection(
         }
     }
     let mut out: Map<String, Value> = data.into_iter().map(|(k, v)| (k.to_string(), json!(v.to_string()))).collect();
-    if kind == "Map" {
+    // A JSONPath Map whose ItemsPath selected no array stopped before them.
+    let items_refused = kind == "Map" && !jsonata && after_items.is_none() && at(Stage::Raised).is_some();
+    if kind == "Map" && !items_refused {
         let most = state.get("MaxConcurrency").and_then(Value::as_u64).unwrap_or(0);
         out.insert("maxConcurrency".into(), json!(most));
+        if let Some(count) = state.get("ToleratedFailureCount").and_then(Value::as_u64) {
+            out.insert("toleratedFailureCount".into(), json!(count));
+        }
+        if let Some(percentage) = state.get("ToleratedFailurePercentage").filter(|p| p.is_number()) {
+            out.insert("toleratedFailurePercentage".into(), percentage.clone());
+        }
     }
     if let Some(vars) = vars.filter(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
         out.insert("variables".into(), json!(vars.to_string()));

@@ -236,15 +236,17 @@ def inspection_checks(sfn):
     answer, _ = debug(forged, {})
     assert answer["status"] == "SUCCEEDED" and "nextState" not in answer, answer
     # A Map whose own state is named as the tested state's default name.
-    inner = {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "TestState", "States": {
-        "TestState": {"Type": "Pass", "End": True}}}}
+    inner = {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "StateName", "States": {
+        "StateName": {"Type": "Pass", "End": True}}}}
     answer, _ = debug(inner, [1, 2])
     assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == [1, 2], answer
     # Mocked, a Map's result is the mock (test_state_map_context_object, recorded on AWS).
-    answer, data = debug({**inner, "ResultPath": "$.done"}, {"values": [1, 2, 3]},
+    answer, data = debug({**inner, "ItemsPath": "$.values", "ResultPath": "$.done"}, {"values": [1, 2, 3]},
                          mock={"result": "[1, 1, 1]"})
     assert json.loads(answer["output"]) == {"values": [1, 2, 3], "done": [1, 1, 1]}, answer
     assert data["afterResultSelector"] == [1, 1, 1] and "result" not in data, data
+    assert data["afterItemsPath"] == [1, 2, 3] and data["maxConcurrency"] == 0, data
+    map_checks(debug)
     try:
         debug({"Type": "Parallel", "End": True, "Branches": [inner["ItemProcessor"]]}, {}, mock={"result": "{}"})
         raise AssertionError("a mocked Parallel's result must be an array")
@@ -263,6 +265,95 @@ def inspection_checks(sfn):
         raise AssertionError("variables must be an object")
     except sfn.exceptions.ValidationException:
         pass
+
+
+def map_checks(debug):
+    """Mocked Map states as AWS answered them (LocalStack's parity snapshots of AWS:
+    test_state_configuration, test_state_context_object)."""
+    values = {"Values": ["first", "second", "third"]}
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "TestState",
+                 "States": {"TestState": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                          "Arguments": {"FunctionName": "foo", "Payload": "bar"}, "End": True}}}
+    base = {"Type": "Map", "QueryLanguage": "JSONata", "Items": "{% $states.input.Values %}",
+            "ItemProcessor": processor, "Output": "{% $states %}", "End": True}
+    caught = {**base, "ToleratedFailureCount": 1, "Catch": [
+        {"ErrorEquals": ["MockException"], "Output": "{% $states %}", "Next": "HandleMockError"},
+        {"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "Output": "{% $states %}",
+         "Next": "HandleThreshold"}]}
+    del caught["Output"]
+    retried = {**base, "ToleratedFailureCount": 1, "Retry": [{"ErrorEquals": ["MockException"], "MaxAttempts": 3}, {
+        "ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "MaxAttempts": 2}]}
+
+    def failures(state, n, result):
+        return debug(state, values, stateConfiguration={"mapIterationFailureCount": n}, mock={"result": result})
+
+    # No threshold: failed iterations do not fail the Map.
+    answer, data = failures(base, 2, "[0, 0, 1]")
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"])["result"] == [0, 0, 1], answer
+    assert data == {"input": values, "maxConcurrency": 0}, data
+    answer, data = failures(caught, 0, "[1, 1, 1]")
+    assert answer["status"] == "SUCCEEDED", answer
+    assert data == {"input": values, "maxConcurrency": 0, "toleratedFailureCount": 1}, data
+    answer, data = failures(caught, 2, "[0, 0, 1]")
+    assert (answer["status"], answer["nextState"], answer["error"], answer["cause"]) == (
+        "CAUGHT_ERROR", "HandleThreshold", "States.ExceedToleratedFailureThreshold",
+        "The specified tolerated failure threshold was exceeded"), answer
+    assert data["errorDetails"] == {"catchIndex": 1}, data
+    answer, data = failures(retried, 2, "[0, 0, 1]")
+    assert answer["status"] == "RETRIABLE", answer
+    assert data["errorDetails"] == {"retryBackoffIntervalSeconds": 1, "retryIndex": 1}, data
+    # A JSONPath Map of a whole machine: its items after ItemsPath, even when its mock fails it.
+    machine = {"StartAt": "State0", "States": {"State0": {
+        "Type": "Map", "ItemsPath": "$.Values", "ToleratedFailureCount": 2, "End": True,
+        "ItemProcessor": {"StartAt": "HandleItem", "States": {"HandleItem": {"Type": "Pass", "End": True}}}}}}
+    answer, data = debug(machine, values, stateName="State0",
+                         stateConfiguration={"mapIterationFailureCount": 2, "errorCausedByState": "HandleItem"},
+                         mock={"errorOutput": {"error": "MockException", "cause": "Mock the error cause."}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "MockException"), answer
+    assert data == {"input": values, "afterInputPath": values, "afterItemsPath": values["Values"],
+                    "maxConcurrency": 0, "toleratedFailureCount": 2}, data
+    # ItemsPath from the context given: an array, or the state fails before its items.
+    context = {"Execution": {"Id": "arn:aws:states:::execution:M:e", "Name": "e", "StartTime": "2025-01-15T10:30:00.000Z",
+                             "Input": {"values": ["charizard", "pikachu", "bulbasaur"]}},
+               "State": {"Name": "MyTaskState", "RetryCount": 0}, "StateMachine": {"Name": "M"}}
+    types = ["fire", "electricity", "grass"]
+    for path, refused in [("$$", '"$"'), ("$$.Execution.Input", '"$.Execution.Input"'), ("$$.Execution.Input.values", None)]:
+        state = {"Type": "Map", "ItemsPath": path, "MaxConcurrency": 1, "End": True,
+                 "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+        answer, data = debug(state, types, context=json.dumps(context), mock={"result": '["A", "B", "C"]'})
+        if refused:
+            assert (answer["status"], answer["error"], answer["cause"]) == (
+                "FAILED", "States.Runtime", f"Reference path {refused} must point to array."), answer
+            assert data == {"input": types, "afterInputPath": types}, data
+        else:
+            assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == ["A", "B", "C"], answer
+            assert data["afterItemsPath"] == context["Execution"]["Input"]["values"], data
+            assert data["maxConcurrency"] == 1, data
+    # What a context may hold, in AWS's words.
+    task = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution", "End": True}
+    for given, message in [({"Execution": {"Id": 1}}, "Execution.Id must be a string"),
+                           ({"Map": {}}, "'Map' field is not supported when mocking a Context object"),
+                           ({"Execution": {"pokemon": "squirtle"}}, "Field 'pokemon' is not allowed"),
+                           ({"Pokedex": {}}, "Field 'Pokedex' is not allowed"),
+                           ({"Task": {"Token": "t"}}, "Context object contains 'Task' when state is not a Task state "
+                                                      "with a '.sync' or '.waitForTaskToken' service integration pattern")]:
+        try:
+            debug(task, {}, context=json.dumps(given), mock={"result": "{}"})
+            raise AssertionError(f"{given} must be refused")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "ValidationException", e.response
+            assert e.response["Error"]["Message"] == f"Invalid Context object provided: {message}", e.response
+    try:
+        debug({"Type": "Pass", "End": True}, {}, mock={"result": "{}"})
+        raise AssertionError("a Pass state takes no mock")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Message"] == "State type 'Pass' is not supported when a mock is specified", e
+    # The context AWS gives a state tested on its own: an Express execution, the state named StateName.
+    answer, _ = debug({"Type": "Pass", "Parameters": {"c.$": "$$"}, "End": True}, {})
+    given = json.loads(answer["output"])["c"]
+    assert given["State"]["Name"] == "StateName" and ":express:TestState:" in given["Execution"]["Id"], given
+    assert "RedriveCount" not in given["Execution"], given
+    assert given["StateMachine"]["Id"].endswith(":stateMachine:TestState"), given
 
 
 def signature_checks():
