@@ -24,15 +24,19 @@
 //! shrink or its head change, lets the records in flight complete, then
 //! reads the next file from its start (as `tail -F` and log shippers do). A
 //! renamed file is read on until it has given no line for `rotate_wait`
-//! (default 5 s, as Fluentd's `in_tail`): its writer appends to it until it
-//! reopens the name. One record in flight for long (a Wait), or a renamed
+//! (default 5 s, the default of Fluentd's `in_tail` wait for the same
+//! reason, there counted from the rotation): its writer appends to it until
+//! it reopens the name. One record in flight for long (a Wait), or a renamed
 //! file that never falls quiet, holds the next file back. Records of each
 //! generation have an origin of their own, so a `source_id` idempotency key
 //! never takes a new file's line for the old file's line at the same
 //! offset. What this does not cover: lines a writer appends to a renamed
 //! file after it fell quiet for `rotate_wait` and the follow moved on,
 //! `copytruncate`'s own window (between its copy and its truncation), a
-//! rotated file compressed or moved away before a restart found it, and a
+//! rotated file compressed or moved away before a restart found it, a file
+//! renamed in between two rotations that came while the follow was still on
+//! the first file when the pipeline stopped (a restart finds the first and
+//! the newest, not the one between), and a
 //! file atomically replaced by a longer copy of itself, which a follow reads
 //! again from its start (duplicates, no loss).
 
@@ -245,7 +249,8 @@ pub struct FileSource {
     looked: Instant,
     /// How long a renamed file must stay quiet before the follow moves on.
     rotate_wait: Duration,
-    /// When the file read last gave a line, or a successor was first seen.
+    /// When the file read last gave a line, or became the file read, or a
+    /// successor of it was first seen (whichever came last).
     quiet_since: Instant,
     /// Longer lines are skipped unread and dead-lettered by their size.
     max_record_bytes: usize,
@@ -403,6 +408,8 @@ impl FileSource {
             }
             self.reader = BufReader::with_capacity(256 * 1024, next);
             self.identity = identity;
+            // A next file that was renamed too gets its own wait.
+            self.quiet_since = Instant::now();
             "the name names another file"
         } else {
             return Ok(());
@@ -419,9 +426,9 @@ impl FileSource {
     /// Whether a rotation waits, and can be made now: the records in flight
     /// are complete (their ids are offsets in the file read) and, following
     /// a renamed file, it gave no line for [`rotate_wait`](Self::rotate_wait)
-    /// (a writer may not have reopened the name yet). A rewritten file has
-    /// nobody left writing to its old bytes; a restart's rotated file was
-    /// renamed while the pipeline was down.
+    /// (a writer may not have reopened the name yet; after a restart too). A
+    /// rewritten file has nobody left writing to its old bytes; a run that
+    /// does not follow reads what is there and moves on.
     fn may_rotate(&self) -> bool {
         let renamed_is_quiet =
             !self.successors.is_empty() && (!self.follow || self.quiet_since.elapsed() >= self.rotate_wait);
@@ -835,6 +842,36 @@ mod tests {
         append(&renamed, "{\"old\":4}\n");
         complete_all(&mut s, &next);
         assert!(matches!(s.poll(10).unwrap(), Polled::Idle), "past rotate_wait the renamed file is left");
+    }
+
+    /// Two rotations while the follow waits on the first renamed file: the
+    /// second renamed file, empty when the follow reaches it, gets its own
+    /// `rotate_wait` (it moved on at once, and lost what its writer added).
+    #[test]
+    fn a_queued_renamed_file_gets_its_own_rotate_wait() {
+        let d = temp_dir("queued-quiet");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, "{\"f\":\"A\"}\n").unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().rotate_wait(Duration::from_millis(300));
+        let a = records(s.poll(10).unwrap());
+        complete_all(&mut s, &a);
+        std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+        std::fs::write(&input, "").unwrap(); // B: reopened, nothing written yet
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        std::fs::rename(d.join("in.jsonl.1"), d.join("in.jsonl.2")).unwrap();
+        std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+        std::fs::write(&input, "{\"f\":\"C\"}\n").unwrap();
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        let t = Instant::now();
+        while saved(&d).generation == 0 {
+            assert!(records(s.poll(10).unwrap()).is_empty());
+            assert!(t.elapsed() < Duration::from_secs(10), "still on A");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let next = records(s.poll(10).unwrap());
+        assert!(next.is_empty(), "left B at once for C: {:?}", payloads(&next));
+        append(&d.join("in.jsonl.1"), "{\"f\":\"B\"}\n");
+        assert_eq!(payloads(&records(s.poll(10).unwrap())), ["{\"f\":\"B\"}"]);
     }
 
     /// `copytruncate`: the file emptied and written again, here past the
