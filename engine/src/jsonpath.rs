@@ -712,7 +712,9 @@ impl Parser<'_> {
         let root = if self.eat(b'$') {
             if self.eat(b'$') {
                 Root::Context
-            } else if matches!(self.peek(), Some(c) if c.is_ascii_alphabetic() || c == b'_') {
+            // A variable's name is a Unicode identifier (its first byte may
+            // start a multi-byte character: `$変数`).
+            } else if matches!(self.peek(), Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80) {
                 Root::Variable(self.ident()?.into())
             } else {
                 Root::Input

@@ -171,3 +171,18 @@ fn paths_with_surrounding_spaces_are_accepted() {
         "/States/A/Parameters/v.$",
     );
 }
+
+/// AWS: "Improperly opening or closing the expression will result in a
+/// validation error"; a string that neither opens nor closes one, even with
+/// an expression inside spaces, is a literal (recorded on AWS:
+/// `" {% states.input %} "` passed through as text).
+#[test]
+fn a_jsonata_expression_opened_or_closed_alone_is_refused() {
+    let with_output = |output: &str| json!({"StartAt": "X", "QueryLanguage": "JSONata", "States": {"X": {"Type": "Pass", "Output": output, "End": true}}});
+    for bad in ["{% 10 %", "10 %}", "{%}", "{% $states.input"] {
+        has(with_output(bad), Code::BadJsonata, "/States/X/Output");
+    }
+    for good in ["{% 10 %}", " {% states.input %} ", "100 % sure", "{ % x % }"] {
+        assert!(diags(with_output(good)).is_empty(), "{good}: {:?}", diags(with_output(good)));
+    }
+}

@@ -70,10 +70,28 @@ fn catch_assigns_from_the_error_output() {
 fn an_unknown_variable_is_a_runtime_error_and_names_are_validated() {
     let def = single(json!({"Type": "Pass", "Parameters": {"x.$": "$nope"}, "End": true}));
     assert_eq!(run(def, json!({})).error.as_deref(), Some("States.Runtime"));
-    for bad in ["states", "1x", "a-b"] {
+    let long = "v".repeat(81);
+    for bad in ["states", "1x", "a-b", "·x", "a b", long.as_str()] {
         let def = single(json!({"Type": "Pass", "Assign": {bad: 1}, "End": true}));
         assert!(expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).is_err(), "{bad}");
     }
     let def = single(json!({"Type": "Succeed", "Assign": {"x": 1}}));
     assert!(expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).is_err());
+}
+
+/// Variable names are Unicode identifiers, as AWS documents them
+/// ("Variable name syntax": UAX #31 ID_Start, then ID_Continue, at most 80
+/// characters): set and read back with JSONPath and with JSONata.
+#[test]
+fn variable_names_are_unicode_identifiers() {
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"café": 1, "変数.$": "$.n", "_x": true}, "Next": "B"},
+        "B": {"Type": "Pass", "Parameters": {"c.$": "$café", "v.$": "$変数", "u.$": "$_x"}, "Next": "C"},
+        "C": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $merge([$states.input, {'j': $café + $変数}]) %}",
+              "End": true}
+    }});
+    assert_eq!(output(def, json!({"n": 2})), json!({"c": 1, "v": 2, "u": true, "j": 3}));
+    let longest = "v".repeat(80);
+    let def = single(json!({"Type": "Pass", "Assign": {longest: 1}, "End": true}));
+    assert!(expressway_engine::compile(&def, expressway_engine::WorkflowType::Express).is_ok());
 }

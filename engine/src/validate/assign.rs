@@ -7,6 +7,21 @@ use serde_json::Value;
 /// Names a workflow variable may not take.
 const RESERVED_VARIABLES: &[&str] = &["states"];
 
+/// AWS's limit on a variable name, in characters.
+const MAX_VARIABLE_NAME: usize = 80;
+
+/// AWS: "Variable names follow the rules for Unicode Identifiers (Unicode
+/// Standard Annex #31): the first character must be a Unicode ID_Start
+/// character, subsequent characters must be Unicode ID_Continue characters.
+/// Maximum length: 80." A leading `_` is taken too (ASL's own examples use
+/// it, and refusing a name AWS takes would stop a machine it runs).
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c == '_' || unicode_ident::is_xid_start(c))
+        && chars.all(unicode_ident::is_xid_continue)
+        && name.chars().count() <= MAX_VARIABLE_NAME
+}
+
 impl Validator {
     /// `Assign`: an object whose keys name variables; values are templates
     /// (`"x.$": "$.path"`) evaluated against the state's result.
@@ -17,9 +32,7 @@ impl Validator {
         };
         for k in o.keys() {
             let name = k.strip_suffix(".$").unwrap_or(k);
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_variable_name(name) {
                 self.err(Code::BadValue, ptr(at, k), format!("'{name}' is not a valid variable name"));
             } else if RESERVED_VARIABLES.contains(&name) {
                 self.err(Code::BadValue, ptr(at, k), format!("'{name}' is a reserved name and cannot be assigned"));

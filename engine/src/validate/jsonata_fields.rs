@@ -75,6 +75,17 @@ impl Validator {
                     }
                 }
             }
+            // AWS: "Improperly opening or closing the expression will result
+            // in a validation error" (`"{% 10 %"`, `"10 %}"`); a string with
+            // neither, even around spaces (`" {% x %} "`), is a literal.
+            Value::String(s) if s.starts_with("{%") || s.ends_with("%}") => {
+                self.err(
+                    Code::BadJsonata,
+                    at,
+                    format!("'{field}' opens or closes a JSONata expression without the other: write \"{{% … %}}\""),
+                );
+                Template::Const(RtValue::Null)
+            }
             Value::Object(o) => {
                 let fields: Vec<_> = o
                     .iter()
