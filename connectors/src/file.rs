@@ -19,8 +19,9 @@
 //!
 //! Now a restart that finds another head under the name first reads the
 //! rest of the checkpoint's file if it is still beside it (found by its
-//! inode and head, as `logrotate` leaves it), then the new file from its
-//! start. A follow that sees the name point at another file, or the file
+//! inode and head, as `logrotate` leaves it), then the files a follow had
+//! seen come after it (their inodes are saved too), then the new file from
+//! its start. A follow that sees the name point at another file, or the file
 //! shrink or its head change, lets the records in flight complete, then
 //! reads the next file from its start (as `tail -F` and log shippers do). A
 //! renamed file is read on until it has given no line for `rotate_wait`
@@ -33,10 +34,7 @@
 //! offset. What this does not cover: lines a writer appends to a renamed
 //! file after it fell quiet for `rotate_wait` and the follow moved on,
 //! `copytruncate`'s own window (between its copy and its truncation), a
-//! rotated file compressed or moved away before a restart found it, a file
-//! renamed in between two rotations that came while the follow was still on
-//! the first file when the pipeline stopped (a restart finds the first and
-//! the newest, not the one between), and a
+//! rotated file compressed or moved away before a restart found it, and a
 //! file atomically replaced by a longer copy of itself, which a follow reads
 //! again from its start (duplicates, no loss).
 
@@ -128,6 +126,9 @@ struct Checkpoint {
     head: Option<Head>,
     /// The device and inode of the file the offset is in.
     identity: (u64, u64),
+    /// The device and inode of each file the name came to name after it,
+    /// oldest first (a follow saw them and had not reached them yet).
+    successors: Vec<(u64, u64)>,
 }
 
 impl Checkpoint {
@@ -139,7 +140,7 @@ impl Checkpoint {
         let mut lines = text.lines();
         let offset = lines.next().unwrap_or("").trim().parse::<u64>().map_err(|e| e.to_string())?;
         let Some(line) = lines.next() else {
-            return Ok(Checkpoint { offset, generation: 0, head: None, identity: (0, 0) });
+            return Ok(Checkpoint { offset, generation: 0, head: None, identity: (0, 0), successors: Vec::new() });
         };
         let bad = || format!("expected {}, found '{line}'", Checkpoint::FORMAT);
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -151,28 +152,46 @@ impl Checkpoint {
             return Err(bad());
         };
         let hex = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
-        if len > HEAD_BYTES as u64 || !hex || lines.any(|l| !l.trim().is_empty()) {
+        if len > HEAD_BYTES as u64 || !hex {
             return Err(bad());
+        }
+        let mut successors = Vec::new();
+        for next in lines.filter(|l| !l.trim().is_empty()) {
+            let fields: Vec<&str> = next.split_ascii_whitespace().collect();
+            match fields[..] {
+                ["next", device, inode] if successors.len() < MAX_SUCCESSORS => match (number(device), number(inode)) {
+                    (Some(device), Some(inode)) => successors.push((device, inode)),
+                    _ => return Err(format!("expected 'next DEVICE INODE', found '{next}'")),
+                },
+                _ => return Err(format!("expected 'next DEVICE INODE', found '{next}'")),
+            }
         }
         let mut bytes = [0u8; 16];
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
         }
         let head = Head { len: len as usize, digest: bytes };
-        Ok(Checkpoint { offset, generation, head: Some(head), identity: (device, inode) })
+        Ok(Checkpoint { offset, generation, head: Some(head), identity: (device, inode), successors })
     }
 
+    /// The text `parse` reads; a line `next DEVICE INODE` per successor.
     fn to_text(&self) -> String {
         match self.head {
-            Some(head) => format!(
-                "{}\nfile {} {} {} {} {}\n",
-                self.offset,
-                self.generation,
-                head.len,
-                head.to_text(),
-                self.identity.0,
-                self.identity.1
-            ),
+            Some(head) => {
+                let mut text = format!(
+                    "{}\nfile {} {} {} {} {}\n",
+                    self.offset,
+                    self.generation,
+                    head.len,
+                    head.to_text(),
+                    self.identity.0,
+                    self.identity.1
+                );
+                for (device, inode) in &self.successors {
+                    text.push_str(&format!("next {device} {inode}\n"));
+                }
+                text
+            }
             None => format!("{}\n", self.offset),
         }
     }
@@ -193,6 +212,16 @@ fn find_rotated(path: &Path, identity: (u64, u64), head: Head) -> Option<File> {
         let file = File::open(entry.path()).ok()?;
         let mut head = head;
         head.still_heads(&file).ok()?.then_some(file)
+    })
+}
+
+/// The file in `path`'s directory whose device and inode are `identity`.
+fn find_identity(path: &Path, identity: (u64, u64)) -> Option<File> {
+    const MAX_ENTRIES: usize = 10_000;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(Result::ok).find_map(|entry| {
+        let meta = std::fs::metadata(entry.path()).ok()?;
+        (meta.is_file() && file_identity(&meta) == identity).then(|| File::open(entry.path()).ok()).flatten()
     })
 }
 
@@ -276,7 +305,7 @@ impl FileSource {
         let saved = match std::fs::read_to_string(&checkpoint) {
             Ok(text) => Checkpoint::parse(&text).map_err(|e| err(&checkpoint, "invalid checkpoint in", e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Checkpoint { offset: 0, generation: 0, head: None, identity: (0, 0) }
+                Checkpoint { offset: 0, generation: 0, head: None, identity: (0, 0), successors: Vec::new() }
             }
             Err(e) => return Err(err(&checkpoint, "reading", e)),
         };
@@ -294,7 +323,14 @@ impl FileSource {
             // name's new file from its start.
             match find_rotated(path, saved.identity, then) {
                 Some(old) => {
+                    // The files a follow had seen come after it, if still
+                    // beside the name (renamed in turn), then the name's.
                     let identity = file_identity(&meta);
+                    for &next in saved.successors.iter().filter(|&&next| next != identity) {
+                        if let Some(found) = find_identity(path, next) {
+                            successors.push_back((found, next));
+                        }
+                    }
                     successors.push_back((std::mem::replace(&mut file, old), identity));
                     meta = file.metadata().map_err(|e| err(path, "reading the length of", e))?;
                     tracing::warn!(file = %path.display(), "rotated since the checkpoint: reading the rest of the rotated file first");
@@ -378,7 +414,10 @@ impl FileSource {
                     if self.successors.is_empty() {
                         self.quiet_since = Instant::now();
                     }
-                    self.successors.push_back((next, file_identity(&m)))
+                    self.successors.push_back((next, file_identity(&m)));
+                    // Saved with the next commit: a restart finds it even
+                    // after it was renamed in turn.
+                    self.committed = u64::MAX;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -576,8 +615,13 @@ impl Source for FileSource {
         let tmp = PathBuf::from(tmp);
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
-            let saved =
-                Checkpoint { offset: mark, generation: self.generation, head: self.head, identity: self.identity };
+            let saved = Checkpoint {
+                offset: mark,
+                generation: self.generation,
+                head: self.head,
+                identity: self.identity,
+                successors: self.successors.iter().map(|(_, identity)| *identity).collect(),
+            };
             f.write_all(saved.to_text().as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.checkpoint)
@@ -874,6 +918,46 @@ mod tests {
         assert_eq!(payloads(&records(s.poll(10).unwrap())), ["{\"f\":\"B\"}"]);
     }
 
+    /// A crash while the follow waits on a renamed file, after a second
+    /// rotation: the restart reads the file renamed in between too, found by
+    /// the identity the checkpoint saved when the follow saw it (before, only
+    /// the first file and the one under the name were found).
+    #[test]
+    fn a_restart_while_waiting_reads_every_file_rotated_meanwhile() {
+        for follow in [false, true] {
+            let d = temp_dir(&format!("restart-waiting-{follow}"));
+            let input = d.join("in.jsonl");
+            std::fs::write(&input, "{\"f\":\"A\"}\n").unwrap();
+            let mut s = FileSource::open(&input, true, None).unwrap();
+            let a = records(s.poll(10).unwrap());
+            complete_all(&mut s, &a);
+            std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+            std::fs::write(&input, "{\"f\":\"B\"}\n").unwrap();
+            assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+            std::fs::rename(d.join("in.jsonl.1"), d.join("in.jsonl.2")).unwrap();
+            std::fs::rename(&input, d.join("in.jsonl.1")).unwrap();
+            std::fs::write(&input, "{\"f\":\"C\"}\n").unwrap();
+            std::thread::sleep(LOOK_EVERY);
+            assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+            s.commit().unwrap();
+            assert_eq!(saved(&d).successors.len(), 2, "both successors saved");
+            drop(s); // a crash, nothing in flight
+            let mut again = FileSource::open(&input, follow, None).unwrap().rotate_wait(Duration::ZERO);
+            let mut got = Vec::new();
+            for _ in 0..10 {
+                match again.poll(10).unwrap() {
+                    Polled::Records(rs) => {
+                        complete_all(&mut again, &rs);
+                        got.extend(payloads(&rs));
+                    }
+                    Polled::Finished => break,
+                    Polled::Idle => {}
+                }
+            }
+            assert_eq!(got, ["{\"f\":\"B\"}", "{\"f\":\"C\"}"], "follow: {follow}");
+        }
+    }
+
     /// `copytruncate`: the file emptied and written again, here past the
     /// position read before the follow looks again. Its new lines are read
     /// from its start, none skipped.
@@ -928,9 +1012,12 @@ mod tests {
     #[test]
     fn checkpoints_are_read_as_written_and_damaged_ones_are_refused() {
         let head = Some(Head::of(b"{\"a\":1}\n"));
-        let c = Checkpoint { offset: 42, generation: 3, head, identity: (2049, 77) };
+        let c = Checkpoint { offset: 42, generation: 3, head, identity: (2049, 77), successors: Vec::new() };
         assert_eq!(Checkpoint::parse(&c.to_text()), Ok(c));
-        let bare = Checkpoint { offset: 7, generation: 0, head: None, identity: (0, 0) };
+        let queued =
+            Checkpoint { offset: 42, generation: 3, head, identity: (2049, 77), successors: vec![(2049, 78), (1, 2)] };
+        assert_eq!(Checkpoint::parse(&queued.to_text()), Ok(queued));
+        let bare = Checkpoint { offset: 7, generation: 0, head: None, identity: (0, 0), successors: Vec::new() };
         assert_eq!(Checkpoint::parse("7\n"), Ok(bare));
         let digest = "0".repeat(32);
         let damaged = [
@@ -945,6 +1032,8 @@ mod tests {
             // 32 bytes, not 32 hex digits: refused, not a panic.
             format!("7\nfile 1 8 {}ab 1 2\n", "€".repeat(10)),
             format!("7\nfile 1 8 {digest} 1 2\ntrailing\n"),
+            format!("7\nfile 1 8 {digest} 1 2\nnext x 2\n"),
+            format!("7\nfile 1 8 {digest} 1 2\nnext 1\n"),
         ];
         for bad in damaged {
             assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
@@ -1040,7 +1129,13 @@ mod tests {
         let d = temp_dir("generations");
         let input = d.join("in.jsonl");
         std::fs::write(&input, "{\"a\":1}\n").unwrap();
-        let cp = Checkpoint { offset: 0, generation: u64::MAX, head: Some(Head::of(b"{\"b\"")), identity: (0, 0) };
+        let cp = Checkpoint {
+            offset: 0,
+            generation: u64::MAX,
+            head: Some(Head::of(b"{\"b\"")),
+            identity: (0, 0),
+            successors: Vec::new(),
+        };
         std::fs::write(d.join("in.jsonl.checkpoint"), cp.to_text()).unwrap();
         let e = FileSource::open(&input, false, None).err().expect("refused").to_string();
         assert!(e.contains("too many rotations"), "{e}");

@@ -52,6 +52,11 @@ pub struct Api {
     running: Arc<running::Running>,
     /// Request threads that may run an execution inline now.
     inline_slots: std::sync::atomic::AtomicUsize,
+    /// Runs handed to Tokio's blocking threads (TestState, MockConfigFile
+    /// cases) at once: as many as the pool's threads. Tokio would take 512,
+    /// each with an execution's memory (24 TestStates of a 240 MB JSONata
+    /// array aborted the server under an 8 GB limit).
+    blocking_runs: Arc<tokio::sync::Semaphore>,
     tasks: OnceLock<Result<Arc<dyn TaskService>, String>>,
     make_tasks: TasksFactory,
     mock_config: Option<Value>,
@@ -121,6 +126,7 @@ impl Api {
             pool,
             running: running::Running::new(config.executions_running, config.executions_running_bytes),
             inline_slots: std::sync::atomic::AtomicUsize::new(0),
+            blocking_runs: Arc::new(tokio::sync::Semaphore::new(config.threads.max(1))),
             tasks: OnceLock::new(),
             make_tasks,
             mock_config,

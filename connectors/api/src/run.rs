@@ -179,7 +179,8 @@ impl Api {
 
     /// Run `work` (an execution that never waits, or answers its tasks
     /// itself) on this request's thread when `inline` and a slot is free,
-    /// else on Tokio's blocking threads: never on the request thread kept free.
+    /// else on Tokio's blocking threads, as many at once as the pool has
+    /// threads (later ones wait their turn): never on the request thread kept free.
     pub(crate) async fn off_the_free_thread<T: Send + 'static>(
         &self,
         inline: bool,
@@ -188,7 +189,23 @@ impl Api {
         if inline && let Some(_slot) = self.inline_slot() {
             return Ok(work());
         }
-        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))
+        self.blocking(work).await
+    }
+
+    /// Run `work` on Tokio's blocking threads once one of the bounded
+    /// places for such runs is free.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let failure = |e: String| ApiError::new(ErrorKind::InternalFailure, e);
+        let place = self.blocking_runs.clone().acquire_owned().await.map_err(|e| failure(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _place = place;
+            work()
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))
     }
 
     /// One of the request threads' slots for an inline execution, if free.

@@ -447,13 +447,12 @@ pub async fn test_state(api: &Arc<Api>, f: Fields<'_>) -> Reply {
         }
         None => {
             let tasks = api.tasks().map_err(|e| ApiError::new(ErrorKind::ValidationException, e))?;
-            tokio::task::spawn_blocking(move || {
+            api.blocking(move || {
                 // AWS: "The TestState API can run for up to five minutes".
                 let mut blocking = Blocking::new(tasks.as_ref(), Some(TEST_STATE_LIMIT));
                 expressway_engine::execute(&program, info, input, &mut blocking, &opts)
             })
-            .await
-            .map_err(|e| ApiError::new(ErrorKind::InternalFailure, e.to_string()))?
+            .await?
         }
     };
     let mut out = Map::new();

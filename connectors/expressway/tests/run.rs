@@ -600,3 +600,41 @@ fn a_checkpoint_past_the_end_of_the_input_stops_the_run() {
         "{text}"
     );
 }
+
+/// A pipeline whose threads cannot all start (a pids limit; here the user's
+/// process limit, which binds every user but root, so the run is nobody's)
+/// stops with an error naming it. Before, it ran on without a sink writer:
+/// its records counted as succeeded, nothing written, exit 0 (found by an
+/// adversarial probe).
+#[test]
+fn a_pipeline_whose_threads_cannot_start_stops_with_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    if !root {
+        eprintln!(
+            "SKIPPED a_pipeline_whose_threads_cannot_start_stops_with_an_error: it runs the binary as nobody, which needs root"
+        );
+        return;
+    }
+    let dir = temp_dir("threads");
+    write_input(&dir, 3);
+    let cfg = write_config(&dir, ECHO, false, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("shards: 2", "shards: 64");
+    std::fs::write(&cfg, text).unwrap();
+    let binary = dir.join("expressway");
+    std::fs::copy(env!("CARGO_BIN_EXE_expressway"), &binary).unwrap();
+    for p in [&dir, &binary] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let script = format!("ulimit -u 40 && cd {} && exec ./expressway run --config pipeline.yaml", dir.display());
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "bash", "-c", &script])
+        .output()
+        .expect("setpriv (util-linux)");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a run that wrote nothing must not end well: {log}");
+    assert!(log.contains("starting the pipeline's shard and sink-writer threads"), "{log}");
+}

@@ -186,6 +186,18 @@ pub fn run_parallel(
         }));
     }
     drop(acknowledgements);
+    // A shard or sink writer that could not start (a pids limit, memory):
+    // stop before reading. Going on, its records were counted and never
+    // written, and a run ended 0 with an empty sink.
+    let not_started = handles.iter().find_map(|h| h.as_ref().err().map(|e| e.to_string()));
+    if let Some(e) = not_started {
+        abandon.store(true, Ordering::Relaxed);
+        drop(shard_txs);
+        for h in handles.into_iter().flatten() {
+            let _ = h.join();
+        }
+        return Err(RunError::Sink(format!("starting the pipeline's shard and sink-writer threads: {e}")));
+    }
 
     let failed = AtomicBool::new(false);
     let read = |index: usize, source: &mut Box<dyn Source>, acks: &Receiver<AckBatch>| {

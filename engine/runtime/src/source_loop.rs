@@ -89,14 +89,16 @@ pub(crate) fn source_loop(
             match ack_rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(batch) => acknowledge(source, batch, &mut in_flight)?,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return Err(writers_gone()),
             }
             continue;
         }
         if in_flight >= cap {
             throttled.increment(1);
-            if let Ok(batch) = ack_rx.recv_timeout(Duration::from_millis(20)) {
-                acknowledge(source, batch, &mut in_flight)?;
+            match ack_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(batch) => acknowledge(source, batch, &mut in_flight)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(writers_gone()),
             }
             continue;
         }
@@ -112,14 +114,22 @@ pub(crate) fn source_loop(
                     }
                 }
             }
-            Polled::Idle => {
-                if let Ok(batch) = ack_rx.recv_timeout(Duration::from_millis(20)) {
-                    acknowledge(source, batch, &mut in_flight)?;
-                }
-            }
+            Polled::Idle => match ack_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(batch) => acknowledge(source, batch, &mut in_flight)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(writers_gone()),
+            },
             Polled::Finished => finished = true,
         }
     }
+}
+
+/// The sink writers hold the acknowledgements' senders until the shards
+/// end, which is after the readers: gone sooner, they stopped abnormally
+/// (a panic), and a reader going on would spin on the closed channel and
+/// count records that are never written.
+fn writers_gone() -> RunError {
+    RunError::Sink("the sink writers stopped unexpectedly".into())
 }
 
 /// A reader's part of the pipeline's in-flight gauge, which every reader
