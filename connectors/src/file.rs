@@ -201,22 +201,14 @@ impl Checkpoint {
 /// still starts with `head`: where a file rotated while the pipeline was
 /// down went (`logrotate` renames it beside the new one).
 fn find_rotated(path: &Path, identity: (u64, u64), head: Head) -> Option<File> {
-    /// A directory of many files is not read whole for this.
-    const MAX_ENTRIES: usize = 10_000;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(Result::ok).find_map(|entry| {
-        let meta = std::fs::metadata(entry.path()).ok()?;
-        if !meta.is_file() || file_identity(&meta) != identity {
-            return None;
-        }
-        let file = File::open(entry.path()).ok()?;
-        let mut head = head;
-        head.still_heads(&file).ok()?.then_some(file)
-    })
+    let file = find_identity(path, identity)?;
+    let mut head = head;
+    head.still_heads(&file).ok()?.then_some(file)
 }
 
 /// The file in `path`'s directory whose device and inode are `identity`.
 fn find_identity(path: &Path, identity: (u64, u64)) -> Option<File> {
+    /// A directory of many files is not read whole for this.
     const MAX_ENTRIES: usize = 10_000;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(Result::ok).find_map(|entry| {
