@@ -286,18 +286,30 @@ fn check_context(context: &Value, state: &Map<String, Value>) -> Result<(), ApiE
     Ok(())
 }
 
+/// The request's `mock` (AWS's MockInput): a `result` or an `errorOutput`
+/// with its `error`, within AWS's lengths (in characters).
 fn mock_of(v: &Value) -> Result<TaskOutcome, ApiError> {
+    let within = |field: &str, text: &str, max: usize| match text.chars().count() > max {
+        true => Err(ApiError::too_long(field, max)),
+        false => Ok(()),
+    };
+    if v.get("result").is_some() && v.get("errorOutput").is_some() {
+        return Err(ApiError::new(ErrorKind::ValidationException, "mock takes a result or an errorOutput, not both"));
+    }
+    if let Some(e) = v.get("errorOutput") {
+        let error =
+            e.get("error").and_then(Value::as_str).ok_or_else(|| ApiError::missing("mock.errorOutput.error"))?;
+        within("mock.errorOutput.error", error, 256)?;
+        let cause = e.get("cause").and_then(Value::as_str);
+        within("mock.errorOutput.cause", cause.unwrap_or(""), 32_768)?;
+        return Ok(TaskOutcome::Failed { error: error.to_string(), cause: cause.map(str::to_string) });
+    }
     if let Some(result) = v.get("result").and_then(Value::as_str) {
+        within("mock.result", result, 262_144)?;
         let value = expressway_engine::value::from_str(result).map_err(|e| {
             ApiError::new(ErrorKind::ValidationException, format!("mock.result is not valid JSON: {e}"))
         })?;
         return Ok(TaskOutcome::Succeeded(value));
-    }
-    if let Some(e) = v.get("errorOutput") {
-        return Ok(TaskOutcome::Failed {
-            error: e.get("error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_string(),
-            cause: e.get("cause").and_then(Value::as_str).map(str::to_string),
-        });
     }
     Err(ApiError::new(ErrorKind::ValidationException, "mock needs result or errorOutput"))
 }

@@ -348,6 +348,19 @@ def map_checks(debug):
         raise AssertionError("a Pass state takes no mock")
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Message"] == "State type 'Pass' is not supported when a mock is specified", e
+    # A mock is a result or an errorOutput with its error, within AWS's lengths (MockInput, MockErrorOutput).
+    for mock, field in [({"result": "{}", "errorOutput": {"error": "E"}}, None),
+                        ({"errorOutput": {"cause": "why"}}, "mock.errorOutput.error"),
+                        ({"errorOutput": {"error": "E" * 257}}, "mock.errorOutput.error"),
+                        ({"errorOutput": {"error": "E", "cause": "c" * 32769}}, "mock.errorOutput.cause")]:
+        try:
+            debug(task, {}, mock=mock)
+            raise AssertionError(f"{mock} must be refused")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "ValidationException", e.response
+            assert field is None or f"at '{field}'" in e.response["Error"]["Message"], e.response
+    answer, _ = debug(task, {}, mock={"errorOutput": {"error": "E" * 256}})
+    assert answer["error"] == "E" * 256, answer
     # The context AWS gives a state tested on its own: an Express execution, the state named StateName.
     answer, _ = debug({"Type": "Pass", "Parameters": {"c.$": "$$"}, "End": True}, {})
     given = json.loads(answer["output"])["c"]
