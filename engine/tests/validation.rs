@@ -186,3 +186,23 @@ fn a_jsonata_expression_opened_or_closed_alone_is_refused() {
         assert!(diags(with_output(good)).is_empty(), "{good}: {:?}", diags(with_output(good)));
     }
 }
+
+/// A Map `Label` follows AWS's naming rule: the characters AWS lists for
+/// names (`$`, `,` and `/` among them, recorded refused by AWS) are refused.
+#[test]
+fn a_map_label_refuses_the_characters_aws_names_refuse() {
+    let map = |label: &str| {
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "Label": label, "End": true,
+            "ItemProcessor": {"StartAt": "P", "States": {"P": pass_end()}}}}})
+    };
+    for c in [
+        ' ', '<', '>', '{', '}', '[', ']', '?', '*', '"', '#', '%', '\\', '^', '|', '~', '`', '$', '&', ',', ';', ':',
+        '/', '\u{1}', '\u{85}',
+    ] {
+        has(map(&format!("label_{c}")), Code::BadValue, "/States/M/Label");
+    }
+    for ok in ["label", "label-1_x.y", "é", &"x".repeat(40)] {
+        assert!(diags(map(ok)).is_empty(), "{ok:?} refused: {:?}", diags(map(ok)));
+    }
+    has(map(&"x".repeat(41)), Code::BadValue, "/States/M/Label");
+}

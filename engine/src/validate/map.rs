@@ -118,7 +118,10 @@ impl Validator {
         mode
     }
 
-    /// `Label`: AWS puts it in Map Run ARNs, hence the length and character rules.
+    /// `Label`: AWS puts it in Map Run ARNs, hence the length and character
+    /// rules: those of AWS names (no whitespace, brackets, wildcards, control
+    /// characters or the special characters AWS lists); AWS was recorded
+    /// refusing `label_$` and `label_,`.
     fn label(&mut self, obj: &Map<String, Value>, at: &str) -> Option<String> {
         match obj.get("Label") {
             None => None,
@@ -127,13 +130,13 @@ impl Validator {
                     c.is_whitespace()
                         || c.is_control()
                         || ('\u{7f}'..='\u{9f}').contains(&c)
-                        || "<>{}[]:;\\|^~#%&`?*\"".contains(c)
+                        || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
                 });
                 if l.is_empty() || l.chars().count() > 40 || bad_char {
                     self.err(
                         Code::BadValue,
                         ptr(at, "Label"),
-                        "'Label' must be 1 to 40 characters without whitespace, control characters or any of <>{}[]:;\\|^~#%&`?*\"",
+                        "'Label' must be 1 to 40 characters without whitespace, control characters or any of <>{}[]?*\"#%\\^|~`$&,;:/",
                     );
                 }
                 Some(l.clone())
