@@ -18,13 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 containerfile=deploy/Containerfile
-grep -q '^RUN cargo build --release --locked -p expressway' "$containerfile"
+grep -q '^RUN EXPRESSWAY_PGO=${EXPRESSWAY_PGO} deploy/container/build.sh' "$containerfile"
 grep -q 'deploy/container/stage.sh /out target/release/expressway' "$containerfile"
 user=$(sed -n 's/^USER //p' "$containerfile")
 entry=$(sed -n 's/^ENTRYPOINT \["\([^"]*\)"\]/\1/p' "$containerfile")
 [ "$user" = "65532:65532" ] && [ -n "$entry" ]
 
-# The build stage's step.
+# The build stage's steps: the profile-guided build's training run (the
+# two cargo builds around it are plain `cargo build --release`), then
+# staging.
+PGO_SECONDS=1 benches/pgo-train.sh "$bin" > "$root.train.log" 2>&1 || { cat "$root.train.log"; exit 1; }
+rm -f "$root.train.log"
 deploy/container/stage.sh "$root" "$bin"
 # The base image: the C runtime the binary links, certificates, a /tmp.
 for lib in $(ldd "$bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }'); do
