@@ -2,16 +2,10 @@
 
 use crate::wire::{ApiError, ErrorKind};
 
-/// AWS's rule for state machine, alias and execution names: 1 to 80
-/// characters, none of them whitespace, brackets, wildcards, the special
-/// characters ``" # % \ ^ | ~ ` $ & , ; : /`` or control characters.
+/// AWS's rule for state machine, alias and execution names: 1 to `max`
+/// characters, none of them refused
+/// ([`expressway_engine::validate::refused_in_name`]).
 pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
-    let bad = |c: char| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(c, '<' | '>' | '{' | '}' | '[' | ']' | '?' | '*' | '"' | '#' | '%' | '\\' | '^' | '|' | '~')
-            || matches!(c, '`' | '$' | '&' | ',' | ';' | ':' | '/')
-    };
     // Lengths are the API model's constraints, checked before the service
     // reads the name: a ValidationException naming the field, as on AWS.
     let len = name.chars().count();
@@ -29,7 +23,7 @@ pub fn check_name(name: &str, max: usize) -> Result<(), ApiError> {
             &format!("Member must have length less than or equal to {max}"),
         ));
     }
-    if name.chars().any(bad) {
+    if name.chars().any(expressway_engine::validate::refused_in_name) {
         return Err(ApiError::new(ErrorKind::InvalidName, format!("Invalid Name: '{name}'")));
     }
     Ok(())

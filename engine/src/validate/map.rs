@@ -118,21 +118,14 @@ impl Validator {
         mode
     }
 
-    /// `Label`: AWS puts it in Map Run ARNs, hence the length and character
-    /// rules: those of AWS names (no whitespace, brackets, wildcards, control
-    /// characters or the special characters AWS lists); AWS was recorded
+    /// `Label`: AWS puts it in Map Run ARNs, hence the length and the
+    /// characters of AWS names ([`super::refused_in_name`]); AWS was recorded
     /// refusing `label_$` and `label_,`.
     fn label(&mut self, obj: &Map<String, Value>, at: &str) -> Option<String> {
         match obj.get("Label") {
             None => None,
             Some(Value::String(l)) => {
-                let bad_char = l.chars().any(|c| {
-                    c.is_whitespace()
-                        || c.is_control()
-                        || ('\u{7f}'..='\u{9f}').contains(&c)
-                        || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-                });
-                if l.is_empty() || l.chars().count() > 40 || bad_char {
+                if l.is_empty() || l.chars().count() > 40 || l.chars().any(super::refused_in_name) {
                     self.err(
                         Code::BadValue,
                         ptr(at, "Label"),

@@ -27,6 +27,17 @@ mod wait;
 pub use choice::op_by_name;
 pub use diagnostic::{Code, Diagnostic};
 
+/// A character AWS refuses in a name (state machine, alias, execution, Map
+/// `Label`): whitespace, brackets, wildcards, the special characters
+/// ``" # % \ ^ | ~ ` $ & , ; : /`` and control characters (U+0000–001F,
+/// U+007F–009F).
+pub fn refused_in_name(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '<' | '>' | '{' | '}' | '[' | ']' | '?' | '*')
+        || matches!(c, '"' | '#' | '%' | '\\' | '^' | '|' | '~' | '`' | '$' | '&' | ',' | ';' | ':' | '/')
+}
+
 /// Which workflow type the definition is created as; Express forbids the
 /// `.sync` and `.waitForTaskToken` integration patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
