@@ -740,12 +740,6 @@ impl Config {
                     message: format!("'{k}' is neither a JSONPath ('$.id') nor 'source_id'"),
                 });
             }
-            if p.sink == p.dead_letter && matches!(p.sink, SinkConfig::File { .. }) {
-                out.push(ConfigProblem {
-                    at: format!("{at}.dead_letter"),
-                    message: "results and dead letters must not go to the same file".into(),
-                });
-            }
             if let DedupConfig::Memory { capacity, .. } = p.dedup
                 && !(1..=MAX_MEMORY_DEDUP_KEYS).contains(&capacity)
             {

@@ -247,6 +247,11 @@ pub struct FileSource {
     checkpoint: PathBuf,
     /// Byte offset just after the last complete line read.
     position: u64,
+    /// Following: bytes already skipped of an oversized line still being
+    /// written at `position` (the reader stands past them). Read again from
+    /// its start at every poll, a writer that never ends its line had the
+    /// source read it whole ~50 times a second.
+    oversized_tail: u64,
     line_no: u64,
     /// The offsets of lines read and not yet complete.
     in_flight: InFlight,
@@ -359,6 +364,7 @@ impl FileSource {
             follow,
             checkpoint,
             position: start,
+            oversized_tail: 0,
             line_no: 0,
             in_flight: InFlight::default(),
             committed: start,
@@ -449,6 +455,7 @@ impl FileSource {
         self.generation = next_generation(self.generation, &self.path)?;
         self.origin = origin(&self.path, self.generation);
         self.position = 0;
+        self.oversized_tail = 0;
         self.committed = u64::MAX;
         tracing::warn!(file = %self.path.display(), generation = self.generation, "{how}: reading it from its start");
         self.commit()
@@ -506,6 +513,27 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// The next line, or the rest of an oversized one being written (its
+    /// size counted from its start).
+    fn read_line(&mut self) -> std::io::Result<Line> {
+        if self.oversized_tail == 0 {
+            return read_line(&mut self.reader, &mut self.line, self.max_record_bytes);
+        }
+        // A limit of 0: whatever the rest holds, up to its newline, is skipped.
+        let rest = read_line(&mut self.reader, &mut self.line, 0)?;
+        self.line.clear();
+        let consumed = self.oversized_tail + rest.consumed();
+        Ok(match rest {
+            Line::End => Line::Oversized { consumed: self.oversized_tail, size: self.oversized_tail, complete: false },
+            Line::Whole { complete, .. } | Line::Oversized { complete, .. } => {
+                let size = consumed - u64::from(complete);
+                Line::Oversized { consumed, size, complete }
+            }
+        })
+    }
+}
+
 impl Source for FileSource {
     fn poll(&mut self, max: usize) -> Result<Polled, SourceError> {
         let mut records = Vec::with_capacity(max.min(1024));
@@ -523,15 +551,17 @@ impl Source for FileSource {
         // One rotation per poll: a name that never settles cannot hold it.
         let mut rotated = false;
         while records.len() < max.min(1024) {
-            let line = read_line(&mut self.reader, &mut self.line, self.max_record_bytes)
-                .map_err(|e| err(&self.path, "reading", e))?;
+            let line = self.read_line().map_err(|e| err(&self.path, "reading", e))?;
             // Following, a line still being written is read again once it
-            // is whole.
+            // is whole; one already past the limit is skipped on from where
+            // the last read stopped.
             let unfinished = line != Line::End && !line.complete() && self.follow;
+            if unfinished && let Line::Oversized { consumed, .. } = line {
+                self.oversized_tail = consumed;
+            } else if unfinished {
+                self.reader.seek(SeekFrom::Start(self.position)).map_err(|e| err(&self.path, "seeking in", e))?;
+            }
             if line == Line::End || unfinished {
-                if unfinished {
-                    self.reader.seek(SeekFrom::Start(self.position)).map_err(|e| err(&self.path, "seeking in", e))?;
-                }
                 // Records read before it go out first; the next poll, at
                 // the same end, looks for a rotation or a truncation.
                 if records.is_empty() {
@@ -552,6 +582,7 @@ impl Source for FileSource {
             }
             let start = self.position;
             self.position += line.consumed();
+            self.oversized_tail = 0;
             // Only a renamed file's quiet is timed (a clock read per line
             // would cost every record).
             if !self.successors.is_empty() {
@@ -631,10 +662,24 @@ impl Source for FileSource {
 
 /// Appends JSON lines; `flush` reaches the disk (fsync) before records are
 /// acknowledged.
+///
+/// Every `write(2)` holds whole lines only: the file is opened to append, so
+/// each write lands whole at the end, and several writers of one file (the
+/// sink writers of `runtime.sink_writers`, pipelines merging their results
+/// or dead letters) never tear each other's lines. A `BufWriter` wrote a
+/// line as long as its buffer on its own and the newline after it, apart:
+/// another writer's line landed between the two.
 pub struct FileSink {
-    out: std::io::BufWriter<File>,
+    file: File,
+    /// Whole lines not yet written; written once past [`SINK_BUFFER`] bytes
+    /// and at `flush`. A line longer than that is held whole (results are
+    /// bounded by the pipeline's size limits).
+    pending: Vec<u8>,
     path: PathBuf,
 }
+
+/// How many bytes of lines a file sink gathers before it writes them.
+const SINK_BUFFER: usize = 256 * 1024;
 
 impl FileSink {
     pub fn open(path: &Path) -> std::io::Result<FileSink> {
@@ -643,7 +688,15 @@ impl FileSink {
         }
         repair_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(FileSink { out: std::io::BufWriter::with_capacity(256 * 1024, file), path: path.to_path_buf() })
+        Ok(FileSink { file, pending: Vec::with_capacity(SINK_BUFFER), path: path.to_path_buf() })
+    }
+
+    /// Write the gathered lines in one `write(2)` where the kernel takes it
+    /// whole (a regular file does, short of a full disk).
+    fn write_pending(&mut self) -> std::io::Result<()> {
+        let written = self.file.write_all(&self.pending);
+        self.pending.clear();
+        written
     }
 
     /// An I/O error that says which file it happened to.
@@ -684,11 +737,16 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
 
 impl Sink for FileSink {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(line).and_then(|()| self.out.write_all(b"\n")).map_err(|e| self.named(e))
+        self.pending.extend_from_slice(line);
+        self.pending.push(b'\n');
+        if self.pending.len() >= SINK_BUFFER {
+            self.write_pending().map_err(|e| self.named(e))?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush().and_then(|()| self.out.get_ref().sync_data()).map_err(|e| self.named(e))
+        self.write_pending().and_then(|()| self.file.sync_data()).map_err(|e| self.named(e))
     }
 }
 
@@ -705,6 +763,27 @@ mod tests {
         assert_eq!(e.raw_os_error(), None, "the error is wrapped with the path");
         assert!(e.to_string().starts_with("writing /dev/full: "), "{e}");
         assert!(e.to_string().contains("No space left on device"), "{e}");
+    }
+
+    #[test]
+    fn two_sinks_appending_to_one_file_never_tear_a_line() {
+        let d = temp_dir("sink-shared");
+        let path = d.join("out.jsonl");
+        let (mut a, mut b) = (FileSink::open(&path).unwrap(), FileSink::open(&path).unwrap());
+        // A line as long as the buffer is written at once; a BufWriter wrote
+        // it without its newline, and the other sink's line landed between.
+        let long = format!("\"{}\"", "x".repeat(SINK_BUFFER));
+        a.write(long.as_bytes()).unwrap();
+        b.write(b"{\"b\":1}").unwrap();
+        b.flush().unwrap();
+        a.write(b"{\"a\":2}").unwrap();
+        a.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "three whole lines");
+        for line in lines {
+            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("a torn line ({e})"));
+        }
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -1131,6 +1210,37 @@ mod tests {
         std::fs::write(d.join("in.jsonl.checkpoint"), cp.to_text()).unwrap();
         let e = FileSource::open(&input, false, None).err().expect("refused").to_string();
         assert!(e.contains("too many rotations"), "{e}");
+    }
+
+    /// A follow that reaches an oversized line still being written skips
+    /// what it read of it and goes on from there, instead of reading it
+    /// again from its start at every poll; the whole line is one oversized
+    /// record once its newline comes.
+    #[test]
+    fn a_follow_skips_an_unfinished_oversized_line_once() {
+        let d = temp_dir("follow-oversized");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, format!("{{\"a\":1}}\n{}", "x".repeat(5_000))).unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().max_record_bytes(1_000);
+        let first = records(s.poll(10).unwrap());
+        assert_eq!(first.len(), 1, "the whole line before it");
+        s.complete(first[0].id);
+        let end = 8 + 5_000;
+        assert_eq!(s.reader.stream_position().unwrap(), end, "the unfinished line's bytes are skipped");
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        assert_eq!(s.reader.stream_position().unwrap(), end, "and not read again");
+        append(&input, &"x".repeat(3_000));
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        assert_eq!(s.reader.stream_position().unwrap(), end + 3_000, "only the new bytes are read");
+        append(&input, "x\n{\"b\":2}\n");
+        let rs = records(s.poll(10).unwrap());
+        assert_eq!(rs.len(), 2);
+        assert_eq!((rs[0].id, rs[0].oversized), (8, Some(8_001)), "one oversized record, its size from its start");
+        assert_eq!(rs[1].payload, b"{\"b\":2}");
+        rs.iter().for_each(|r| s.complete(r.id));
+        s.commit().unwrap();
+        let again = FileSource::open(&input, true, None).unwrap();
+        assert_eq!(again.position, end + 3_002 + 8, "the checkpoint is past both");
     }
 
     /// The drain deadline abandons a record parked on a long Wait: the

@@ -76,14 +76,20 @@ fn chrono_free_parse(t: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
-/// Check the request's signature against `credentials`.
-pub fn check(
+/// What can be checked of a request's signature before its body is read:
+/// an authorization for `credentials`' key, dated within the allowed skew.
+/// A client without them is refused before it can make the server hold a
+/// body.
+pub fn check_head(credentials: &ApiCredentials, headers: &HeaderMap) -> Result<(), ApiError> {
+    signed_by(credentials, headers).map(|_| ())
+}
+
+/// The request's authorization, if it names `credentials`' key and is
+/// dated within the allowed skew, with its time.
+fn signed_by<'h>(
     credentials: &ApiCredentials,
-    method: &str,
-    uri: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), ApiError> {
+    headers: &'h HeaderMap,
+) -> Result<(Authorization<'h>, SystemTime), ApiError> {
     let missing = || ApiError::new(ErrorKind::MissingAuthenticationToken, "Missing Authentication Token");
     let header = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     let auth = parse(header).ok_or_else(|| {
@@ -110,6 +116,18 @@ pub fn check(
             format!("Signature expired: {date_text} is more than 5 minutes from the server's time"),
         ));
     }
+    Ok((auth, time))
+}
+
+/// Check the request's signature against `credentials`.
+pub fn check(
+    credentials: &ApiCredentials,
+    method: &str,
+    uri: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let (auth, time) = signed_by(credentials, headers)?;
     let mut signed = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
         if *name == "authorization" {
@@ -172,5 +190,46 @@ mod tests {
         );
         assert_eq!(a.signed_headers, ["content-type", "host", "x-amz-date"]);
         assert!(parse("Basic xyz").is_none());
+    }
+
+    /// What `check_head` refuses is refused before the server reads a body.
+    #[test]
+    fn the_key_and_the_date_are_checked_from_the_head_alone() {
+        let credentials = ApiCredentials { access_key_id: "AKID".into(), secret_access_key: "secret".into() };
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        let (days, secs) = (now / 86_400, now % 86_400);
+        // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+        let z = days as i64 + 719_468;
+        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let (d, m) = (doy - (153 * mp + 2) / 5 + 1, if mp < 10 { mp + 3 } else { mp - 9 });
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let date = format!("{y:04}{m:02}{d:02}");
+        let stamp = format!("{date}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60);
+        assert_eq!(chrono_free_parse(&stamp), Some(now), "{stamp}");
+        let head = |key: &str, stamp: &str| {
+            let mut h = HeaderMap::new();
+            let auth = format!(
+                "AWS4-HMAC-SHA256 Credential={key}/{date}/us-east-1/states/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+            );
+            h.insert("authorization", auth.parse().unwrap());
+            h.insert("x-amz-date", stamp.parse().unwrap());
+            h
+        };
+        assert!(check_head(&credentials, &head("AKID", &stamp)).is_ok(), "the signature itself needs the body");
+        let other = check_head(&credentials, &head("OTHER", &stamp)).unwrap_err();
+        assert_eq!(other.kind, ErrorKind::UnrecognizedClientException);
+        let old = check_head(&credentials, &head("AKID", &format!("{date}T000000Z")));
+        if secs > 600 {
+            assert_eq!(old.unwrap_err().kind, ErrorKind::InvalidSignatureException, "dated too long ago");
+        }
+        let none = check_head(&credentials, &HeaderMap::new()).unwrap_err();
+        assert_eq!(none.kind, ErrorKind::MissingAuthenticationToken);
+        assert!(
+            check(&credentials, "POST", "http://localhost/", &head("AKID", &stamp), b"{}").is_err(),
+            "bad signature"
+        );
     }
 }

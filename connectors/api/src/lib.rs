@@ -17,6 +17,7 @@
 
 pub mod arn;
 pub mod auth;
+pub mod body;
 pub mod console;
 pub mod executions;
 pub mod machines;

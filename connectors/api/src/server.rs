@@ -5,12 +5,13 @@
 //! and outcome (`expressway_api_requests_total`) and timed
 //! (`expressway_api_request_duration_seconds`).
 
+use crate::body::BodyError;
 use crate::wire::{ApiError, ErrorKind};
 use crate::{Api, OPERATIONS, auth};
 use bytes::Bytes;
 use expressway_config::api::ApiConfig;
 use expressway_connectors::http_server::{Limits, serve_bounded};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -138,18 +139,31 @@ async fn answer(
         ));
     }
     let (parts, body) = request.into_parts();
-    let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-        Err(_) => return Err(ApiError::new(ErrorKind::ValidationException, "The request body did not arrive in time")),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+    // A client that cannot sign for the configured key is refused before
+    // the server holds any of its body.
+    if let Some(c) = credentials {
+        auth::check_head(c, &parts.headers)?;
+    }
+    let body = match crate::body::read(body, MAX_BODY_BYTES, BODY_TIMEOUT).await {
+        Ok(body) => body,
+        Err(BodyError::Late) => {
+            return Err(ApiError::new(ErrorKind::ValidationException, "The request body did not arrive in time"));
+        }
+        Err(BodyError::TooLarge) => {
             return Err(ApiError::new(
                 ErrorKind::RequestEntityTooLarge,
                 format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
             ));
         }
-        Ok(Err(e)) => {
+        Err(BodyError::Busy) => {
+            return Err(ApiError::new(
+                ErrorKind::ThrottlingException,
+                "Rate exceeded: the request bodies being read hold the server's budget; retry later",
+            ));
+        }
+        Err(BodyError::Broken(e)) => {
             return Err(ApiError::new(ErrorKind::SerializationException, format!("reading the request body: {e}")));
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
     };
     if let Some(c) = credentials {
         let uri = format!(

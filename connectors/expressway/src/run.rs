@@ -164,7 +164,41 @@ fn prepare_with(path: &Path, api_implied: bool) -> Result<(Config, Vec<Prepared>
             });
         }
     }
+    problems.extend(results_mixed_with_dead_letters(&config.pipelines, &base));
     if problems.is_empty() { Ok((config, prepared)) } else { Err(problems) }
+}
+
+/// Results and dead letters must not share a file, in one pipeline or
+/// across two: a replay of the dead letters would run results, a consumer of
+/// the results would read failures. Compared canonicalised (`./out.jsonl`,
+/// `out.jsonl` and a symbolic link are one file). Files shared in one role
+/// (two pipelines merging their results) are fine: a file sink writes whole
+/// lines only.
+fn results_mixed_with_dead_letters(
+    pipelines: &[expressway_config::pipeline::Pipeline],
+    base: &Path,
+) -> Vec<ConfigProblem> {
+    let file = |sink: &SinkConfig| match sink {
+        SinkConfig::File { path } => Some(canonical(&resolve(base, path))),
+        _ => None,
+    };
+    let results: Vec<(usize, PathBuf)> =
+        pipelines.iter().enumerate().filter_map(|(i, p)| Some((i, file(&p.sink)?))).collect();
+    let mut problems = Vec::new();
+    for (i, p) in pipelines.iter().enumerate() {
+        let Some(dead) = file(&p.dead_letter) else { continue };
+        for (j, _) in results.iter().filter(|(_, r)| *r == dead) {
+            let whose = if *j == i { "this pipeline's".to_string() } else { format!("pipelines[{j}]'s") };
+            problems.push(ConfigProblem {
+                at: format!("pipelines[{i}] ({}).dead_letter.path", p.name.escape_debug()),
+                message: format!(
+                    "{} is also {whose} sink: results and dead letters must not go to the same file",
+                    dead.display()
+                ),
+            });
+        }
+    }
+    problems
 }
 
 /// A file source must not read a file its own pipeline writes: its results

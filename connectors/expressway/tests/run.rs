@@ -584,6 +584,37 @@ fn a_sink_writing_the_source_file_is_refused() {
     assert_eq!(std::fs::read_to_string(dir.join("input.jsonl")).unwrap(), "{\"id\": \"a\"}\n", "nothing was written");
 }
 
+/// Results and dead letters in one file, however spelled and whichever
+/// pipelines write them, are refused; two pipelines merging their results
+/// into one file are not.
+#[test]
+fn results_and_dead_letters_in_one_file_are_refused_across_pipelines() {
+    let dir = temp_dir("mixed-sinks");
+    std::fs::write(dir.join("machine.asl.json"), ECHO).unwrap();
+    std::fs::write(dir.join("input.jsonl"), "{\"id\": \"a\"}\n").unwrap();
+    let pipeline = |name: &str, sink: &str, dead: &str| {
+        format!(
+            "  - name: {name}\n    state_machine: machine.asl.json\n    source: {{ type: file, path: input.jsonl, checkpoint: {name}.cp }}\n    sink: {{ type: file, path: {sink} }}\n    dead_letter: {{ type: file, path: {dead} }}\n"
+        )
+    };
+    let validate = |name: &str, pipelines: &[String]| {
+        let cfg = dir.join(name);
+        std::fs::write(&cfg, format!("pipelines:\n{}", pipelines.concat())).unwrap();
+        let out = bin().args(["validate", "--config", cfg.to_str().unwrap()]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = validate("own.yaml", &[pipeline("own", "out.jsonl", "./out.jsonl")]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("pipelines[0] (own).dead_letter.path") && text.contains("this pipeline's sink"), "{text}");
+    let (code, text) =
+        validate("across.yaml", &[pipeline("a", "a.jsonl", "dl.jsonl"), pipeline("b", "dl.jsonl", "b-dl.jsonl")]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("pipelines[0] (a).dead_letter.path") && text.contains("pipelines[1]'s sink"), "{text}");
+    let (code, text) =
+        validate("merged.yaml", &[pipeline("a", "all.jsonl", "dl.jsonl"), pipeline("b", "./all.jsonl", "dl.jsonl")]);
+    assert_eq!(code, Some(0), "results merged, dead letters merged: {text}");
+}
+
 /// A checkpoint past the end of its file (the file was truncated or
 /// replaced) stops the run with both named, instead of reading nothing.
 #[test]

@@ -16,7 +16,7 @@ use expressway_engine::program::StateId;
 use expressway_engine::vm::{Observer, StateEvent};
 use expressway_runtime::watch::{FailedExecution, PipelineWatch};
 use expressway_runtime::{Lag, Stats};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -181,19 +181,23 @@ async fn start(api: &Arc<Api>, request: Request<Incoming>) -> Response<Full<Byte
     if !is_json {
         return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain; charset=utf-8", "send application/json".into());
     }
-    let body =
-        match tokio::time::timeout(BODY_TIMEOUT, Limited::new(request.into_body(), MAX_START_BODY_BYTES).collect())
-            .await
-        {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            _ => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    "text/plain; charset=utf-8",
-                    "the request body is too large or late".into(),
-                );
-            }
-        };
+    let body = match crate::body::read(request.into_body(), MAX_START_BODY_BYTES, BODY_TIMEOUT).await {
+        Ok(body) => body,
+        Err(crate::body::BodyError::Busy) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "the server holds as many request bodies as it may; retry later".into(),
+            );
+        }
+        Err(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "text/plain; charset=utf-8",
+                "the request body is too large or late".into(),
+            );
+        }
+    };
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
         return text(
             StatusCode::BAD_REQUEST,
