@@ -195,6 +195,9 @@ async fn answer(
             }
         }
     };
+    // The body's share of the budget is given back before the answer,
+    // which a StartSyncExecution may take five minutes to make.
+    drop(body);
     api.respond(target, &fields).await
 }
 

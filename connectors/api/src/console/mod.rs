@@ -205,6 +205,7 @@ async fn start(api: &Arc<Api>, request: Request<Incoming>) -> Response<Full<Byte
             "send {\"machine\": …, \"input\": …}".into(),
         );
     };
+    drop(body); // its share of the budget, before the run
     let machine = fields.get("machine").and_then(Value::as_str).unwrap_or("");
     let input = fields.get("input").and_then(Value::as_str).unwrap_or("{}");
     let mut call = serde_json::Map::new();
