@@ -664,9 +664,9 @@ impl Source for FileSource {
 /// acknowledged.
 ///
 /// Every `write(2)` holds whole lines only: the file is opened to append, so
-/// each write lands whole at the end, and several writers of one file (the
-/// sink writers of `runtime.sink_writers`, pipelines merging their results
-/// or dead letters) never tear each other's lines. A `BufWriter` wrote a
+/// each write lands whole at the end, and several writers of one file
+/// (pipelines merging their results or their dead letters) never tear each
+/// other's lines (short of a full disk, which stops the pipeline). A `BufWriter` wrote a
 /// line as long as its buffer on its own and the newline after it, apart:
 /// another writer's line landed between the two.
 pub struct FileSink {
