@@ -520,6 +520,13 @@ impl FileSource {
         if self.oversized_tail == 0 {
             return read_line(&mut self.reader, &mut self.line, self.max_record_bytes);
         }
+        // Cut back into the skipped part (a torn line repaired, a writer that
+        // truncated it): what follows the line's start is read afresh.
+        if self.reader.get_ref().metadata()?.len() < self.position + self.oversized_tail {
+            self.reader.seek(SeekFrom::Start(self.position))?;
+            self.oversized_tail = 0;
+            return read_line(&mut self.reader, &mut self.line, self.max_record_bytes);
+        }
         // A limit of 0: whatever the rest holds, up to its newline, is skipped.
         let rest = read_line(&mut self.reader, &mut self.line, 0)?;
         self.line.clear();
@@ -1241,6 +1248,24 @@ mod tests {
         s.commit().unwrap();
         let again = FileSource::open(&input, true, None).unwrap();
         assert_eq!(again.position, end + 3_002 + 8, "the checkpoint is past both");
+    }
+
+    /// A file cut back into the oversized line a follow was skipping is read
+    /// afresh from the line's start: the lines written after the cut are not
+    /// swallowed into the skipped line.
+    #[test]
+    fn a_follow_reads_lines_written_after_a_cut_into_a_skipped_line() {
+        let d = temp_dir("follow-oversized-cut");
+        let input = d.join("in.jsonl");
+        std::fs::write(&input, format!("{{\"a\":1}}\n{}", "x".repeat(5_000))).unwrap();
+        let mut s = FileSource::open(&input, true, None).unwrap().max_record_bytes(1_000);
+        assert_eq!(records(s.poll(10).unwrap()).len(), 1);
+        assert!(matches!(s.poll(10).unwrap(), Polled::Idle));
+        OpenOptions::new().write(true).open(&input).unwrap().set_len(8).unwrap();
+        append(&input, "{\"b\":2}\n");
+        let rs = records(s.poll(10).unwrap());
+        assert_eq!(rs.len(), 1, "the line written after the cut");
+        assert_eq!((rs[0].id, rs[0].payload.as_slice(), rs[0].oversized), (8, &b"{\"b\":2}"[..], None));
     }
 
     /// The drain deadline abandons a record parked on a long Wait: the
